@@ -1,0 +1,267 @@
+//! The control block: how the controller tells agents that it is live.
+//!
+//! ```text
+//! offset  field                 writer      reader   ordering contract
+//!      0  registry_ready  u32   controller  agents   store Release after the registry, the
+//!                                                    drain thread and the heartbeat are live;
+//!                                                    agents load Acquire, then read the rest
+//!      4  registry_epoch  u32   controller  agents   bumped (Release) each time the controller
+//!                                                    re-creates the registry; agents re-register
+//!      8  registry_version u32  controller  agents   layout version of the registry region
+//!     12  registry_mode   u32   controller  agents   requested RegistryMode (controller-owned:
+//!                                                    agents never write it)
+//!     16  clock_id        u32   controller  agents   the session timebase (ada_shm::clock)
+//!     20  shutdown        u32   controller  agents   1 = controller is finalizing
+//!     24  controller_pid  u32   controller  agents
+//!    128  drain_heartbeat_ns u64 controller agents   stored Release every drain loop with the
+//!                                                    session clock; agents load Acquire
+//!    256  mode_transitions u64  agents      both     Relaxed counters (statistics only)
+//!    264  fallback_events  u64  agents      both
+//! ```
+//!
+//! The rule for every field: **the writer publishes with `Release` and the reader loads with
+//! `Acquire`**, so whatever the writer did before the store (creating the registry, starting
+//! the drain) is visible to a reader that saw the new value. Counters are `Relaxed` because no
+//! other memory is published through them.
+
+use ada_shm::CacheLine;
+use ada_shm::clock::ClockId;
+use ada_shm::sync::{AtomicU32, AtomicU64, Ordering};
+
+/// What the controller asks agents to do with their events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum RegistryMode {
+    /// Only the process-wide fallback rings (before the registry is ready).
+    GlobalOnly = 0,
+    /// Warm-up: per-thread rings, with the fallback path still drained.
+    DualWrite = 1,
+    /// Steady state: per-thread rings only.
+    PerThreadOnly = 2,
+}
+
+impl TryFrom<u32> for RegistryMode {
+    type Error = u32;
+    fn try_from(raw: u32) -> Result<Self, u32> {
+        match raw {
+            0 => Ok(RegistryMode::GlobalOnly),
+            1 => Ok(RegistryMode::DualWrite),
+            2 => Ok(RegistryMode::PerThreadOnly),
+            other => Err(other),
+        }
+    }
+}
+
+/// Controller-published state (one cache line).
+#[repr(C)]
+#[derive(Debug, Default)]
+#[cfg_attr(
+    not(any(loom, shuttle)),
+    derive(zerocopy::FromBytes, zerocopy::KnownLayout)
+)]
+pub struct ControllerState {
+    registry_ready: AtomicU32,
+    registry_epoch: AtomicU32,
+    registry_version: AtomicU32,
+    registry_mode: AtomicU32,
+    clock_id: AtomicU32,
+    shutdown: AtomicU32,
+    controller_pid: AtomicU32,
+    reserved: AtomicU32,
+}
+
+/// Agent-side statistics the controller reports.
+#[repr(C)]
+#[derive(Debug, Default)]
+#[cfg_attr(
+    not(any(loom, shuttle)),
+    derive(zerocopy::FromBytes, zerocopy::KnownLayout)
+)]
+pub struct AgentStats {
+    mode_transitions: AtomicU64,
+    fallback_events: AtomicU64,
+}
+
+/// The control block (see the module docs for the byte diagram and ordering contract).
+#[repr(C)]
+#[derive(Debug, Default)]
+#[cfg_attr(
+    not(any(loom, shuttle)),
+    derive(zerocopy::FromBytes, zerocopy::KnownLayout)
+)]
+pub struct ControlBlock {
+    state: CacheLine<ControllerState>,
+    heartbeat: CacheLine<AtomicU64>,
+    agents: CacheLine<AgentStats>,
+}
+
+#[cfg(not(any(loom, shuttle)))]
+// SAFETY: every field is an atomic (or padding around atomics), any bit pattern is valid.
+unsafe impl ada_shm::ShmSafe for ControlBlock {}
+
+#[cfg(not(any(loom, shuttle)))]
+const _: () = {
+    assert!(core::mem::size_of::<ControlBlock>() == 384);
+    assert!(core::mem::offset_of!(ControlBlock, heartbeat) == 128);
+    assert!(core::mem::offset_of!(ControlBlock, agents) == 256);
+};
+
+/// Layout version of the control region.
+pub const CONTROL_VERSION: u32 = 1;
+
+/// What an agent reads in one go: `ready` first (Acquire), then the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ControlSnapshot {
+    /// `registry_ready != 0`.
+    pub ready: bool,
+    /// Current registry epoch.
+    pub epoch: u32,
+    /// Registry layout version.
+    pub version: u32,
+    /// Requested mode; `None` if the raw value is unknown.
+    pub mode: Option<RegistryMode>,
+    /// Last heartbeat in session-clock nanoseconds (0 = never).
+    pub heartbeat_ns: u64,
+    /// The controller is finalizing.
+    pub shutdown: bool,
+}
+
+impl ControlBlock {
+    /// Writes the initial state. Called once by the creator before anyone can attach (the
+    /// segment header's magic publishes it), so `Relaxed` suffices.
+    pub fn initialize(&self, clock: ClockId, controller_pid: u32) {
+        let s = &self.state;
+        // Relaxed (all): not yet visible to any other process; segment publication orders it.
+        s.registry_ready.store(0, Ordering::Relaxed);
+        s.registry_epoch.store(0, Ordering::Relaxed);
+        s.registry_version.store(CONTROL_VERSION, Ordering::Relaxed);
+        s.registry_mode
+            .store(RegistryMode::GlobalOnly as u32, Ordering::Relaxed);
+        s.clock_id.store(clock as u32, Ordering::Relaxed);
+        s.shutdown.store(0, Ordering::Relaxed);
+        s.controller_pid.store(controller_pid, Ordering::Relaxed);
+        self.heartbeat.store(0, Ordering::Relaxed);
+    }
+
+    /// Controller: announce a live registry under a new epoch. Call only after the drain thread
+    /// runs and a first heartbeat was stored.
+    pub fn publish_ready(&self, mode: RegistryMode) -> u32 {
+        let s = &self.state;
+        // Relaxed: the Release store of `registry_ready` below publishes these.
+        s.registry_mode.store(mode as u32, Ordering::Relaxed);
+        // Relaxed RMW: only the controller writes the epoch; publication is by `registry_ready`.
+        let epoch = s
+            .registry_epoch
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_add(1);
+        // Release: an agent that acquires ready == 1 sees the epoch, mode and registry contents.
+        s.registry_ready.store(1, Ordering::Release);
+        epoch
+    }
+
+    /// Controller: withdraw readiness (before re-creating the registry or at shutdown).
+    pub fn withdraw_ready(&self) {
+        // Release: anything the controller did before withdrawing is visible to agents that see 0.
+        self.state.registry_ready.store(0, Ordering::Release);
+    }
+
+    /// Controller: request a mode.
+    pub fn set_mode(&self, mode: RegistryMode) {
+        // Release: agents acquiring the new mode see what the controller prepared for it.
+        self.state
+            .registry_mode
+            .store(mode as u32, Ordering::Release);
+    }
+
+    /// Controller: store a heartbeat taken from the session clock.
+    pub fn tick_heartbeat(&self, now_ns: u64) {
+        // Release: an agent that sees this heartbeat also sees the drain progress made before it
+        // (returned rings, counters), which is what "the drain is alive" means.
+        self.heartbeat.store(now_ns, Ordering::Release);
+    }
+
+    /// Controller: announce shutdown (agents keep recording; events land until the final drain).
+    pub fn request_shutdown(&self) {
+        // Release: pairs with the Acquire in `snapshot`.
+        self.state.shutdown.store(1, Ordering::Release);
+    }
+
+    /// Agent: read everything, `ready` first.
+    pub fn snapshot(&self) -> ControlSnapshot {
+        let s = &self.state;
+        // Acquire: pairs with `publish_ready`'s Release; the loads below see the published state.
+        let ready = s.registry_ready.load(Ordering::Acquire) != 0;
+        // Acquire (each): pairs with the controller's Release stores of these fields.
+        let heartbeat_ns = self.heartbeat.load(Ordering::Acquire);
+        let mode = RegistryMode::try_from(s.registry_mode.load(Ordering::Acquire)).ok();
+        ControlSnapshot {
+            ready,
+            // Relaxed: ordered after the Acquire load of `registry_ready` above.
+            epoch: s.registry_epoch.load(Ordering::Relaxed),
+            // Relaxed: immutable after initialisation.
+            version: s.registry_version.load(Ordering::Relaxed),
+            mode,
+            heartbeat_ns,
+            // Acquire: pairs with `request_shutdown`.
+            shutdown: s.shutdown.load(Ordering::Acquire) != 0,
+        }
+    }
+
+    /// The session clock recorded at creation (`None` if the raw value is unknown).
+    pub fn clock(&self) -> Option<ClockId> {
+        // Relaxed: immutable after initialisation, which segment publication ordered.
+        ClockId::try_from(self.state.clock_id.load(Ordering::Relaxed)).ok()
+    }
+
+    /// Pid of the controller that created the segment.
+    pub fn controller_pid(&self) -> u32 {
+        // Relaxed: immutable after initialisation.
+        self.state.controller_pid.load(Ordering::Relaxed)
+    }
+
+    /// Agent: count a mode transition (statistics).
+    pub fn count_mode_transition(&self) {
+        // Relaxed: a statistic; nothing is published through it.
+        self.agents.mode_transitions.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Agent: count events that took the fallback path (statistics).
+    pub fn count_fallback_events(&self, n: u64) {
+        // Relaxed: a statistic.
+        self.agents.fallback_events.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// `(mode_transitions, fallback_events)`.
+    pub fn agent_stats(&self) -> (u64, u64) {
+        // Relaxed: statistics.
+        (
+            self.agents.mode_transitions.load(Ordering::Relaxed),
+            self.agents.fallback_events.load(Ordering::Relaxed),
+        )
+    }
+}
+
+#[cfg(all(test, not(any(loom, shuttle))))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_ready_bumps_epoch_and_snapshot_sees_it() {
+        let cb = ControlBlock::default();
+        cb.initialize(ClockId::Monotonic, 77);
+        let s = cb.snapshot();
+        assert!(!s.ready);
+        assert_eq!(s.epoch, 0);
+        assert_eq!(s.mode, Some(RegistryMode::GlobalOnly));
+        cb.tick_heartbeat(123);
+        assert_eq!(cb.publish_ready(RegistryMode::DualWrite), 1);
+        let s = cb.snapshot();
+        assert!(s.ready && s.epoch == 1 && s.heartbeat_ns == 123);
+        assert_eq!(s.mode, Some(RegistryMode::DualWrite));
+        cb.withdraw_ready();
+        assert_eq!(cb.publish_ready(RegistryMode::PerThreadOnly), 2);
+        assert_eq!(cb.controller_pid(), 77);
+        assert_eq!(cb.clock(), Some(ClockId::Monotonic));
+        assert_eq!(RegistryMode::try_from(9), Err(9));
+    }
+}

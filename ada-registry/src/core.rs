@@ -1,0 +1,366 @@
+//! The registration algorithm, written against borrowed control words so it runs on a mapping
+//! (normal build) and on heap memory (loom and shuttle models) alike.
+//!
+//! Claim: scan from a rotating hint for a `FREE` slot and CAS it to `CLAIMED` (lock-free: a
+//! failed CAS means another thread won that slot, and we move on; the scan is bounded by the
+//! capacity). Initialise the owner and both lanes privately, then publish `ACTIVE` (Release).
+//! Unregister: the owner stores `EXITED` (Release). Reclaim: the drain, after persisting what the
+//! slot held, moves `EXITED` → `FREE` and bumps `reclaim_epoch`, which is what a thread that
+//! found the registry full waits for before it scans again.
+
+use crate::error::RegistryError;
+use crate::geometry::RingGeometry;
+use crate::lane::LaneKind;
+use crate::slot::{SlotOwner, SlotState, ThreadLaneSet};
+use ada_shm::CacheLine;
+use ada_shm::sync::{AtomicU32, AtomicU64, Ordering};
+
+/// Immutable registry parameters plus shared counters.
+#[repr(C)]
+#[derive(Debug, Default)]
+#[cfg_attr(
+    not(any(loom, shuttle)),
+    derive(zerocopy::FromBytes, zerocopy::KnownLayout)
+)]
+pub struct RegistryParams {
+    capacity: AtomicU32,
+    index_rings: AtomicU32,
+    index_ring_bytes: AtomicU32,
+    detail_rings: AtomicU32,
+    detail_ring_bytes: AtomicU32,
+    accepting: AtomicU32,
+}
+
+/// Counters every registering thread updates.
+#[repr(C)]
+#[derive(Debug, Default)]
+#[cfg_attr(
+    not(any(loom, shuttle)),
+    derive(zerocopy::FromBytes, zerocopy::KnownLayout)
+)]
+pub struct RegistryStats {
+    claim_hint: AtomicU32,
+    reclaim_epoch: AtomicU32,
+    registrations: AtomicU64,
+    capacity_failures: AtomicU64,
+    unregistered_drops: AtomicU64,
+}
+
+/// The registry header at the start of the registry region; the slots follow it.
+#[repr(C)]
+#[derive(Debug, Default)]
+#[cfg_attr(
+    not(any(loom, shuttle)),
+    derive(zerocopy::FromBytes, zerocopy::KnownLayout)
+)]
+pub struct RegistryHeader {
+    params: CacheLine<RegistryParams>,
+    stats: CacheLine<RegistryStats>,
+}
+
+#[cfg(not(any(loom, shuttle)))]
+// SAFETY: every field is an atomic inside padding.
+unsafe impl ada_shm::ShmSafe for RegistryHeader {}
+
+#[cfg(not(any(loom, shuttle)))]
+const _: () = assert!(core::mem::size_of::<RegistryHeader>() == 256);
+
+/// Layout version of the registry region.
+pub const REGISTRY_VERSION: u32 = 1;
+
+/// Registry-wide counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RegistryCounters {
+    /// Successful registrations since creation.
+    pub registrations: u64,
+    /// Registrations refused because every slot was taken.
+    pub capacity_failures: u64,
+    /// Events from threads that could not register, counted as dropped.
+    pub unregistered_drops: u64,
+}
+
+impl RegistryHeader {
+    /// Writes the parameters (creator only, before publication).
+    pub fn initialize(&self, capacity: u32, geometry: &RingGeometry) {
+        let p = &self.params;
+        // Relaxed (all): private until the segment header's magic is published.
+        p.capacity.store(capacity, Ordering::Relaxed);
+        p.index_rings.store(geometry.index_rings, Ordering::Relaxed);
+        p.index_ring_bytes
+            .store(geometry.index_ring_bytes, Ordering::Relaxed);
+        p.detail_rings
+            .store(geometry.detail_rings, Ordering::Relaxed);
+        p.detail_ring_bytes
+            .store(geometry.detail_ring_bytes, Ordering::Relaxed);
+        p.accepting.store(1, Ordering::Relaxed);
+    }
+
+    /// Capacity as written (untrusted until checked against the region size).
+    pub fn capacity(&self) -> u32 {
+        // Relaxed: immutable after creation.
+        self.params.capacity.load(Ordering::Relaxed)
+    }
+
+    /// Geometry as written (untrusted until validated).
+    pub fn geometry(&self) -> RingGeometry {
+        let p = &self.params;
+        // Relaxed (all): immutable after creation.
+        RingGeometry {
+            index_rings: p.index_rings.load(Ordering::Relaxed),
+            index_ring_bytes: p.index_ring_bytes.load(Ordering::Relaxed),
+            detail_rings: p.detail_rings.load(Ordering::Relaxed),
+            detail_ring_bytes: p.detail_ring_bytes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Open or close registration (controller).
+    pub fn set_accepting(&self, accepting: bool) {
+        // Release: pairs with the Acquire in `accepting`.
+        self.params
+            .accepting
+            .store(accepting as u32, Ordering::Release);
+    }
+
+    /// Whether new registrations are allowed.
+    pub fn accepting(&self) -> bool {
+        // Acquire: pairs with `set_accepting`.
+        self.params.accepting.load(Ordering::Acquire) != 0
+    }
+
+    /// Bumped each time a slot is freed; a thread refused for capacity rescans only after it moves.
+    pub fn reclaim_epoch(&self) -> u32 {
+        // Acquire: pairs with the Release in `bump_reclaim_epoch`, so the freed slot is visible.
+        self.stats.reclaim_epoch.load(Ordering::Acquire)
+    }
+
+    fn bump_reclaim_epoch(&self) {
+        // Release: a thread that sees the new epoch then sees the freed slot's FREE state.
+        self.stats.reclaim_epoch.fetch_add(1, Ordering::Release);
+    }
+
+    /// Counts `n` events from a thread that holds no slot as dropped.
+    pub fn count_unregistered_drops(&self, n: u64) {
+        // Relaxed: a statistic.
+        self.stats
+            .unregistered_drops
+            .fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Registry-wide counters.
+    pub fn counters(&self) -> RegistryCounters {
+        let s = &self.stats;
+        // Relaxed (all): statistics.
+        RegistryCounters {
+            registrations: s.registrations.load(Ordering::Relaxed),
+            capacity_failures: s.capacity_failures.load(Ordering::Relaxed),
+            unregistered_drops: s.unregistered_drops.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A slot the calling thread now owns.
+#[derive(Debug, Clone, Copy)]
+pub struct ThreadSlot<'a> {
+    /// The slot's lanes.
+    pub lanes: &'a ThreadLaneSet,
+    /// Slot index.
+    pub index: u32,
+    /// Claim generation.
+    pub generation: u32,
+}
+
+/// What the drain sees of a slot.
+#[derive(Debug, Clone, Copy)]
+pub struct SlotView<'a> {
+    /// Slot index.
+    pub index: u32,
+    /// `Active` or `Exited`.
+    pub state: SlotState,
+    /// Owner identity.
+    pub owner: SlotOwner,
+    /// The slot's lanes.
+    pub lanes: &'a ThreadLaneSet,
+}
+
+/// The registry as borrowed control words: the algorithm's whole world.
+#[derive(Debug, Clone, Copy)]
+pub struct RegistryRef<'a> {
+    header: &'a RegistryHeader,
+    slots: &'a [ThreadLaneSet],
+    geometry: RingGeometry,
+}
+
+impl<'a> RegistryRef<'a> {
+    /// Wraps validated parts: `slots.len()` is the capacity, `geometry` was validated.
+    pub fn new(
+        header: &'a RegistryHeader,
+        slots: &'a [ThreadLaneSet],
+        geometry: RingGeometry,
+    ) -> Self {
+        RegistryRef {
+            header,
+            slots,
+            geometry,
+        }
+    }
+
+    /// Initialises a fresh registry (creator only).
+    pub fn initialize(&self) {
+        self.header
+            .initialize(self.slots.len() as u32, &self.geometry);
+        for (i, slot) in self.slots.iter().enumerate() {
+            slot.set_slot_index(i as u32);
+        }
+    }
+
+    /// The header.
+    pub fn header(&self) -> &'a RegistryHeader {
+        self.header
+    }
+
+    /// Number of slots.
+    pub fn capacity(&self) -> u32 {
+        self.slots.len() as u32
+    }
+
+    /// The validated geometry.
+    pub fn geometry(&self) -> RingGeometry {
+        self.geometry
+    }
+
+    /// Slot `index`, if in range.
+    pub fn slot(&self, index: u32) -> Option<&'a ThreadLaneSet> {
+        self.slots.get(index as usize)
+    }
+
+    /// Claims a free slot for `owner` (its `generation` is ignored and assigned here).
+    pub fn register(&self, owner: SlotOwner) -> Result<ThreadSlot<'a>, RegistryError> {
+        if !self.header.accepting() {
+            return Err(RegistryError::Closed);
+        }
+        let cap = self.slots.len() as u32;
+        // Relaxed: the hint only spreads claimers over the slots; correctness is the CAS.
+        let start = self.header.stats.claim_hint.load(Ordering::Relaxed) % cap.max(1);
+        for step in 0..cap {
+            let index = (start + step) % cap;
+            let slot = &self.slots[index as usize];
+            if slot.try_claim() {
+                let generation =
+                    slot.activate(owner, self.geometry.index_rings, self.geometry.detail_rings);
+                // Relaxed: hint and statistic.
+                self.header
+                    .stats
+                    .claim_hint
+                    .store(index + 1, Ordering::Relaxed);
+                // Relaxed: a statistic.
+                self.header
+                    .stats
+                    .registrations
+                    .fetch_add(1, Ordering::Relaxed);
+                return Ok(ThreadSlot {
+                    lanes: slot,
+                    index,
+                    generation,
+                });
+            }
+        }
+        // Relaxed: a statistic.
+        self.header
+            .stats
+            .capacity_failures
+            .fetch_add(1, Ordering::Relaxed);
+        Err(RegistryError::Full { capacity: cap })
+    }
+
+    /// The owner thread gives its slot up; the drain will drain and free it.
+    pub fn unregister(&self, slot: ThreadSlot<'a>) {
+        slot.lanes.mark_exited();
+    }
+
+    /// Controller: every `ACTIVE` slot owned by `pid` becomes `EXITED` (the process died without
+    /// unregistering). Returns how many slots were marked. A slot left `CLAIMED` by a process
+    /// that died mid-registration holds no events; it stays unusable (its owner pid is not yet
+    /// trustworthy in that state) and is visible in [`census`](Self::census).
+    pub fn mark_process_dead(&self, pid: u32) -> u32 {
+        let mut marked = 0;
+        for slot in self.slots {
+            let live = matches!(slot.state(), Ok(SlotState::Active));
+            if live && slot.owner().pid == pid && slot.mark_owner_dead() {
+                marked += 1;
+            }
+        }
+        marked
+    }
+
+    /// Drain: frees an `EXITED` slot after its rings were drained and reset. Returns whether the
+    /// slot was `EXITED` (and is now `FREE`).
+    pub fn reclaim(&self, index: u32) -> bool {
+        let Some(slot) = self.slots.get(index as usize) else {
+            return false;
+        };
+        let freed = slot.release_exited();
+        if freed {
+            self.header.bump_reclaim_epoch();
+        }
+        freed
+    }
+
+    /// Drain: the slots that are `ACTIVE` or `EXITED` right now, in index order. Slots that
+    /// change state during the walk are seen in their old or new state; a thread that registers
+    /// after the walk passed its slot is seen on the next walk.
+    pub fn live_slots(&self) -> impl Iterator<Item = SlotView<'a>> + 'a {
+        self.slots.iter().enumerate().filter_map(|(i, lanes)| {
+            let state = lanes.state().ok()?;
+            matches!(state, SlotState::Active | SlotState::Exited).then(|| SlotView {
+                index: i as u32,
+                state,
+                owner: lanes.owner(),
+                lanes,
+            })
+        })
+    }
+
+    /// Number of slots in each state `[free, claimed, active, exited, invalid]`.
+    pub fn census(&self) -> [u32; 5] {
+        let mut counts = [0u32; 5];
+        for slot in self.slots {
+            let i = match slot.state() {
+                Ok(s) => s as usize,
+                Err(_) => 4,
+            };
+            counts[i] += 1;
+        }
+        counts
+    }
+
+    /// Lane `kind` of slot `index`, if in range.
+    pub fn lane(&self, index: u32, kind: LaneKind) -> Option<&'a crate::lane::Lane> {
+        self.slot(index).map(|s| s.lane(kind))
+    }
+}
+
+/// A registry on the heap, for model checking and unit tests.
+#[derive(Debug)]
+pub struct HeapRegistry {
+    header: RegistryHeader,
+    slots: Box<[ThreadLaneSet]>,
+    geometry: RingGeometry,
+}
+
+impl HeapRegistry {
+    /// A fresh registry of `capacity` slots with the given geometry.
+    pub fn new(capacity: u32, geometry: RingGeometry) -> Self {
+        let reg = HeapRegistry {
+            header: RegistryHeader::default(),
+            slots: (0..capacity).map(|_| ThreadLaneSet::default()).collect(),
+            geometry,
+        };
+        reg.view().initialize();
+        reg
+    }
+
+    /// The borrowed view the algorithm runs on.
+    pub fn view(&self) -> RegistryRef<'_> {
+        RegistryRef::new(&self.header, &self.slots, self.geometry)
+    }
+}

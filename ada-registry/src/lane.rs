@@ -1,0 +1,262 @@
+//! A lane: the control words for one stream of records of one thread (the index lane or the
+//! detail lane).
+//!
+//! ```text
+//! line  bytes  written by      fields
+//!    0    128  traced thread   active_ring, marked, submit_tail, free_head,
+//!                              events_written, events_dropped, ring_swaps, pool_exhaustions
+//!  128    128  drain           submit_head, free_tail
+//!  256    128  both (rarely)   submit slots [u32; 8] (thread writes), free slots [u32; 8] (drain)
+//! ```
+//!
+//! Ring ownership moves only through the two queues: the thread owns its active ring and the
+//! rings it popped from the free queue; the drain owns the rings it popped from the submit queue
+//! until it pushes them back on the free queue. At registration the registering thread owns the
+//! whole lane: it empties both queues, makes ring 0 active and queues rings `1..n` as free,
+//! before the slot's Release store of `ACTIVE` publishes that state to the drain. (The original
+//! lost rings here because its lane helpers resolved queues through a process-global pointer.)
+//!
+//! Counters are written only by the traced thread, with `Relaxed` stores of its private running
+//! totals (no read-modify-write on the hot path); the drain reads them `Relaxed` after an Acquire
+//! on the slot state or a queue position.
+
+use crate::spsc::QueueRef;
+use ada_shm::CacheLine;
+use ada_shm::sync::{AtomicU32, AtomicU64, Ordering};
+
+/// Slots of each lane queue; also the most rings a lane can have.
+pub const QUEUE_SLOTS: usize = 8;
+
+/// Which lane of a thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum LaneKind {
+    /// Small fixed records, always persisted.
+    Index = 0,
+    /// Rich records, persisted only in windows around marked events.
+    Detail = 1,
+}
+
+impl LaneKind {
+    /// Both lanes, index first.
+    pub const ALL: [LaneKind; 2] = [LaneKind::Index, LaneKind::Detail];
+
+    /// `"index"` or `"detail"`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            LaneKind::Index => "index",
+            LaneKind::Detail => "detail",
+        }
+    }
+}
+
+/// Fields the traced thread writes.
+#[repr(C)]
+#[derive(Debug, Default)]
+#[cfg_attr(
+    not(any(loom, shuttle)),
+    derive(zerocopy::FromBytes, zerocopy::KnownLayout)
+)]
+pub struct ProducerSide {
+    active_ring: AtomicU32,
+    marked: AtomicU32,
+    submit_tail: AtomicU32,
+    free_head: AtomicU32,
+    events_written: AtomicU64,
+    events_dropped: AtomicU64,
+    ring_swaps: AtomicU64,
+    pool_exhaustions: AtomicU64,
+}
+
+/// Fields the drain writes.
+#[repr(C)]
+#[derive(Debug, Default)]
+#[cfg_attr(
+    not(any(loom, shuttle)),
+    derive(zerocopy::FromBytes, zerocopy::KnownLayout)
+)]
+pub struct ConsumerSide {
+    submit_head: AtomicU32,
+    free_tail: AtomicU32,
+}
+
+/// The two queues' slots.
+#[repr(C)]
+#[derive(Debug, Default)]
+#[cfg_attr(
+    not(any(loom, shuttle)),
+    derive(zerocopy::FromBytes, zerocopy::KnownLayout)
+)]
+pub struct QueueSlots {
+    submit: [AtomicU32; QUEUE_SLOTS],
+    free: [AtomicU32; QUEUE_SLOTS],
+}
+
+/// One lane's control words (see the module docs).
+#[repr(C)]
+#[derive(Debug, Default)]
+#[cfg_attr(
+    not(any(loom, shuttle)),
+    derive(zerocopy::FromBytes, zerocopy::KnownLayout)
+)]
+pub struct Lane {
+    producer: CacheLine<ProducerSide>,
+    consumer: CacheLine<ConsumerSide>,
+    slots: CacheLine<QueueSlots>,
+}
+
+#[cfg(not(any(loom, shuttle)))]
+// SAFETY: every field is an atomic or an array of atomics inside padding.
+unsafe impl ada_shm::ShmSafe for Lane {}
+
+#[cfg(not(any(loom, shuttle)))]
+const _: () = assert!(core::mem::size_of::<Lane>() == 384);
+
+/// A copy of a lane's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LaneCounters {
+    /// Events the thread recorded into this lane (kept or not).
+    pub events_written: u64,
+    /// Events the thread had to drop (pool exhausted, drop policy).
+    pub events_dropped: u64,
+    /// Rings the thread submitted.
+    pub ring_swaps: u64,
+    /// Times the thread found no free ring.
+    pub pool_exhaustions: u64,
+}
+
+impl Lane {
+    /// The submit queue (thread → drain: full rings).
+    pub fn submit_queue(&self) -> QueueRef<'_> {
+        QueueRef::new(
+            &self.consumer.submit_head,
+            &self.producer.submit_tail,
+            &self.slots.submit,
+        )
+    }
+
+    /// The free queue (drain → thread: empty rings).
+    pub fn free_queue(&self) -> QueueRef<'_> {
+        QueueRef::new(
+            &self.producer.free_head,
+            &self.consumer.free_tail,
+            &self.slots.free,
+        )
+    }
+
+    /// Registering thread only, while it owns the whole lane: empty queues, ring 0 active,
+    /// rings `1..ring_count` free, counters zero. Published by the slot's `ACTIVE` store.
+    pub fn initialize(&self, ring_count: u32) {
+        debug_assert!((1..=QUEUE_SLOTS as u32).contains(&ring_count));
+        let p = &self.producer;
+        // Relaxed (all stores here): the lane is private to the registering thread until the
+        // Release store of the slot state publishes it.
+        p.active_ring.store(0, Ordering::Relaxed);
+        p.marked.store(0, Ordering::Relaxed);
+        p.events_written.store(0, Ordering::Relaxed);
+        p.events_dropped.store(0, Ordering::Relaxed);
+        p.ring_swaps.store(0, Ordering::Relaxed);
+        p.pool_exhaustions.store(0, Ordering::Relaxed);
+        self.submit_queue().reset();
+        let free = self.free_queue();
+        free.reset();
+        for (i, slot) in self
+            .slots
+            .free
+            .iter()
+            .enumerate()
+            .take(ring_count as usize - 1)
+        {
+            // Relaxed: as above.
+            slot.store(i as u32 + 1, Ordering::Relaxed);
+        }
+        // Relaxed: as above.
+        self.consumer
+            .free_tail
+            .store(ring_count - 1, Ordering::Relaxed);
+    }
+
+    /// The ring the thread writes into now. The drain reads it (Acquire) only to salvage the
+    /// active ring of a thread that exited or died.
+    pub fn active_ring(&self) -> u32 {
+        // Acquire: pairs with `set_active_ring`'s Release: the ring's reset state is visible.
+        self.producer.active_ring.load(Ordering::Acquire)
+    }
+
+    /// Thread only: make `ring` the active ring.
+    pub fn set_active_ring(&self, ring: u32) {
+        // Release: a drain salvaging this lane sees the ring's header as the thread left it.
+        self.producer.active_ring.store(ring, Ordering::Release);
+    }
+
+    /// Thread only: publish the running counters (private totals, no read-modify-write).
+    #[inline]
+    pub fn store_counters(&self, c: &LaneCounters) {
+        let p = &self.producer;
+        // Relaxed (all): statistics; the drain reads them after an Acquire on a queue position
+        // or the slot state, which orders what it needs.
+        p.events_written.store(c.events_written, Ordering::Relaxed);
+        p.events_dropped.store(c.events_dropped, Ordering::Relaxed);
+        p.ring_swaps.store(c.ring_swaps, Ordering::Relaxed);
+        p.pool_exhaustions
+            .store(c.pool_exhaustions, Ordering::Relaxed);
+    }
+
+    /// Thread only: publish just `events_written` (the one counter that moves per event).
+    #[inline(always)]
+    pub fn store_events_written(&self, total: u64) {
+        // Relaxed: a statistic, see `store_counters`.
+        self.producer.events_written.store(total, Ordering::Relaxed);
+    }
+
+    /// Reads the counters.
+    pub fn counters(&self) -> LaneCounters {
+        let p = &self.producer;
+        // Relaxed (all): see `store_counters`.
+        LaneCounters {
+            events_written: p.events_written.load(Ordering::Relaxed),
+            events_dropped: p.events_dropped.load(Ordering::Relaxed),
+            ring_swaps: p.ring_swaps.load(Ordering::Relaxed),
+            pool_exhaustions: p.pool_exhaustions.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Thread only: set or clear the lane's "marked event seen" flag (detail lane).
+    pub fn set_marked(&self, marked: bool) {
+        // Relaxed: the flag travels with the submitted ring (its header), whose queue push is
+        // the Release that publishes it; this copy is informational.
+        self.producer.marked.store(marked as u32, Ordering::Relaxed);
+    }
+
+    /// Whether the thread has seen a marked event in its current detail ring.
+    pub fn marked(&self) -> bool {
+        // Relaxed: informational, see `set_marked`.
+        self.producer.marked.load(Ordering::Relaxed) != 0
+    }
+}
+
+#[cfg(all(test, not(any(loom, shuttle))))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initialize_queues_every_ring_but_the_active_one() {
+        let lane = Lane::default();
+        lane.initialize(4);
+        assert_eq!(lane.active_ring(), 0);
+        assert!(lane.submit_queue().is_empty());
+        let mut c = lane.free_queue().consumer();
+        let got: Vec<u32> = std::iter::from_fn(|| c.pop().unwrap()).collect();
+        assert_eq!(got, vec![1, 2, 3]);
+        // Re-initialisation on slot reuse starts clean even after traffic.
+        lane.submit_queue().producer().push(2).unwrap();
+        lane.store_counters(&LaneCounters {
+            events_written: 5,
+            ..Default::default()
+        });
+        lane.initialize(2);
+        assert!(lane.submit_queue().is_empty());
+        assert_eq!(lane.free_queue().len(), 1);
+        assert_eq!(lane.counters(), LaneCounters::default());
+    }
+}

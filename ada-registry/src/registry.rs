@@ -1,0 +1,261 @@
+//! [`Registry`]: the registry placed in a shared-memory segment (normal build only).
+//!
+//! The controller creates it ([`Registry::create`]); agents attach by name
+//! ([`Registry::attach`]). Attach treats the segment as untrusted: the control and registry
+//! regions must be exactly as large as the capacity and geometry in the header say, the geometry
+//! must be within limits, and the rings region must hold every slot's rings.
+
+use crate::control::{CONTROL_VERSION, ControlBlock};
+use crate::core::{REGISTRY_VERSION, RegistryHeader, RegistryRef};
+use crate::error::RegistryError;
+use crate::geometry::{DEFAULT_CAPACITY, MAX_CAPACITY, RingGeometry};
+use crate::lane::LaneKind;
+use crate::slot::ThreadLaneSet;
+use ada_shm::clock::ClockId;
+use ada_shm::{AttachOptions, Off, RegionKind, RegionSpec, Segment, SegmentName};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Layout version of the rings region (its contents belong to `ada-ringpool`).
+pub const RINGS_VERSION: u32 = 1;
+
+/// What the creator chooses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegistryConfig {
+    /// Slots (threads that can be registered at once). Default 64.
+    pub capacity: u32,
+    /// Ring pools per lane.
+    pub geometry: RingGeometry,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            capacity: DEFAULT_CAPACITY,
+            geometry: RingGeometry::default(),
+        }
+    }
+}
+
+impl RegistryConfig {
+    /// Checks capacity and geometry.
+    pub fn validate(&self) -> Result<(), RegistryError> {
+        if self.capacity == 0 || self.capacity > MAX_CAPACITY {
+            return Err(RegistryError::BadHeader(
+                "capacity must be between 1 and 4096",
+            ));
+        }
+        self.geometry.validate()?;
+        Ok(())
+    }
+
+    /// The regions the registry needs, to pass to [`Segment::create`] (a controller may add
+    /// regions of its own).
+    pub fn regions(&self) -> [RegionSpec; 3] {
+        [
+            RegionSpec {
+                kind: RegionKind::Control,
+                version: CONTROL_VERSION,
+                size: size_of::<ControlBlock>() as u64,
+            },
+            RegionSpec {
+                kind: RegionKind::Registry,
+                version: REGISTRY_VERSION,
+                size: registry_region_size(self.capacity),
+            },
+            RegionSpec {
+                kind: RegionKind::Rings,
+                version: RINGS_VERSION,
+                size: u64::from(self.capacity) * self.geometry.slot_ring_bytes(),
+            },
+        ]
+    }
+
+    /// Shared memory one registered thread costs at this geometry: its rings plus its slot.
+    pub fn bytes_per_thread(&self) -> u64 {
+        self.geometry.slot_ring_bytes() + size_of::<ThreadLaneSet>() as u64
+    }
+}
+
+fn registry_region_size(capacity: u32) -> u64 {
+    size_of::<RegistryHeader>() as u64 + u64::from(capacity) * size_of::<ThreadLaneSet>() as u64
+}
+
+static NEXT_UID: AtomicU64 = AtomicU64::new(1);
+
+struct Inner {
+    uid: u64,
+    segment: Segment,
+    control: Off<ControlBlock>,
+    header: Off<RegistryHeader>,
+    slots: Off<ThreadLaneSet>,
+    rings_offset: u64,
+    capacity: u32,
+    geometry: RingGeometry,
+}
+
+/// A registry in a mapped segment. Cheap to clone (reference-counted); the mapping lives until
+/// the last clone (and every thread registration, which holds one) is gone.
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("segment", &self.inner.segment)
+            .field("capacity", &self.inner.capacity)
+            .field("geometry", &self.inner.geometry)
+            .finish()
+    }
+}
+
+impl Registry {
+    /// Creates a segment holding a fresh registry, plus any `extra` regions the caller needs.
+    pub fn create(
+        config: &RegistryConfig,
+        extra: &[RegionSpec],
+    ) -> Result<Registry, RegistryError> {
+        config.validate()?;
+        let mut specs = config.regions().to_vec();
+        specs.extend_from_slice(extra);
+        let segment = Segment::create(&specs, ClockId::Monotonic)?;
+        // Write the parameters before validating the segment exactly as an attacher would.
+        let pid = segment.header().creator_pid;
+        let control = segment.region(RegionKind::Control)?.at::<ControlBlock>(0)?;
+        segment.view(control)?.initialize(ClockId::Monotonic, pid);
+        let reg_region = segment.region(RegionKind::Registry)?;
+        let header = segment.view(reg_region.at::<RegistryHeader>(0)?)?;
+        let slots = segment.view_slice(
+            reg_region.at::<ThreadLaneSet>(size_of::<RegistryHeader>() as u64)?,
+            u64::from(config.capacity),
+        )?;
+        RegistryRef::new(header, slots, config.geometry).initialize();
+        Registry::from_segment(segment)
+    }
+
+    /// Attaches to the registry in segment `name`, validating it.
+    pub fn attach(name: &SegmentName, options: AttachOptions) -> Result<Registry, RegistryError> {
+        Registry::from_segment(Segment::attach(name, options)?)
+    }
+
+    /// Validates the registry regions of a segment (created or attached) and wraps it.
+    pub fn from_segment(segment: Segment) -> Result<Registry, RegistryError> {
+        let control_region = segment.region(RegionKind::Control)?;
+        if control_region.version != CONTROL_VERSION {
+            return Err(RegistryError::BadHeader(
+                "control region version is not supported",
+            ));
+        }
+        let control = control_region.at::<ControlBlock>(0)?;
+        let reg_region = segment.region(RegionKind::Registry)?;
+        if reg_region.version != REGISTRY_VERSION {
+            return Err(RegistryError::BadHeader(
+                "registry region version is not supported",
+            ));
+        }
+        let header_off = reg_region.at::<RegistryHeader>(0)?;
+        let header = segment.view(header_off)?;
+        let capacity = header.capacity();
+        if capacity == 0 || capacity > MAX_CAPACITY {
+            return Err(RegistryError::BadHeader("capacity is out of range"));
+        }
+        if reg_region.size != registry_region_size(capacity) {
+            return Err(RegistryError::BadHeader(
+                "registry region size does not match capacity",
+            ));
+        }
+        let slots = reg_region.at::<ThreadLaneSet>(size_of::<RegistryHeader>() as u64)?;
+        segment.view_slice(slots, u64::from(capacity))?;
+        let geometry = header.geometry();
+        geometry.validate()?;
+        let rings = segment.region(RegionKind::Rings)?;
+        if rings.version != RINGS_VERSION {
+            return Err(RegistryError::BadHeader(
+                "rings region version is not supported",
+            ));
+        }
+        if rings.size < u64::from(capacity) * geometry.slot_ring_bytes() {
+            return Err(RegistryError::BadHeader(
+                "rings region is smaller than the geometry needs",
+            ));
+        }
+        let inner = Inner {
+            uid: NEXT_UID.fetch_add(1, Ordering::Relaxed), // Relaxed: a unique id, nothing else.
+            control,
+            header: header_off,
+            slots,
+            rings_offset: rings.offset,
+            capacity,
+            geometry,
+            segment,
+        };
+        Ok(Registry {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The segment.
+    pub fn segment(&self) -> &Segment {
+        &self.inner.segment
+    }
+
+    /// Process-unique id of this attachment (keys the thread-local cache).
+    pub fn uid(&self) -> u64 {
+        self.inner.uid
+    }
+
+    /// The control block.
+    pub fn control(&self) -> &ControlBlock {
+        self.inner
+            .segment
+            .view(self.inner.control)
+            .expect("validated at attach")
+    }
+
+    /// The registry header.
+    pub fn header(&self) -> &RegistryHeader {
+        self.inner
+            .segment
+            .view(self.inner.header)
+            .expect("validated at attach")
+    }
+
+    /// The borrowed view the algorithms run on.
+    pub fn view(&self) -> RegistryRef<'_> {
+        let slots = self
+            .inner
+            .segment
+            .view_slice(self.inner.slots, u64::from(self.inner.capacity))
+            .expect("validated at attach");
+        RegistryRef::new(self.header(), slots, self.inner.geometry)
+    }
+
+    /// Slot count.
+    pub fn capacity(&self) -> u32 {
+        self.inner.capacity
+    }
+
+    /// Ring pool sizes.
+    pub fn geometry(&self) -> RingGeometry {
+        self.inner.geometry
+    }
+
+    /// Segment offset and size of ring `ring` of lane `kind` of slot `slot`, or `None` if any
+    /// index is out of range. Computed from the validated geometry, never read from the segment.
+    pub fn ring_location(&self, slot: u32, kind: LaneKind, ring: u32) -> Option<(u64, u32)> {
+        let g = self.inner.geometry;
+        let (rings, bytes) = match kind {
+            LaneKind::Index => (g.index_rings, g.index_ring_bytes),
+            LaneKind::Detail => (g.detail_rings, g.detail_ring_bytes),
+        };
+        if slot >= self.inner.capacity || ring >= rings {
+            return None;
+        }
+        let offset = self.inner.rings_offset
+            + u64::from(slot) * g.slot_ring_bytes()
+            + g.ring_offset_in_slot(kind == LaneKind::Detail, ring);
+        Some((offset, bytes))
+    }
+}
