@@ -67,6 +67,14 @@ pub enum ShmError {
         /// The value that was measured or allowed.
         actual: u64,
     },
+    /// A header field holds an impossible value.
+    #[error("segment header field {field} holds an impossible value {value}")]
+    InvalidField {
+        /// The field.
+        field: &'static str,
+        /// Its value.
+        value: u64,
+    },
     /// The region table is malformed.
     #[error("segment layout table is invalid: region {index}: {reason}")]
     LayoutOutOfBounds {
@@ -130,6 +138,7 @@ pub enum ShmError {
 }
 
 impl ShmError {
+    #[cfg_attr(any(loom, shuttle), allow(dead_code))]
     pub(crate) fn from_errno(op: &'static str, name: &str, err: rustix::io::Errno) -> Self {
         use rustix::io::Errno;
         let name = name.to_owned();

@@ -227,11 +227,10 @@ impl SegmentHeader {
                 actual: mapped_len,
             });
         }
-        if self.creator_pid == 0 {
-            return Err(ShmError::SizeOutOfBounds {
-                what: "creator_pid",
-                claimed: 0,
-                actual: 0,
+        if self.creator_pid == 0 || self.creator_pid > i32::MAX as u32 {
+            return Err(ShmError::InvalidField {
+                field: "creator_pid",
+                value: self.creator_pid.into(),
             });
         }
         ClockId::try_from(self.clock_id).map_err(ShmError::UnknownClock)?;

@@ -397,7 +397,11 @@ pub fn list_segments() -> Vec<StaleSegment> {
 }
 
 fn pid_alive(pid: u32) -> bool {
-    let Some(pid) = rustix::process::Pid::from_raw(pid as i32) else {
+    // Pids are positive i32s; anything else cannot be a running process.
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
+    let Some(pid) = rustix::process::Pid::from_raw(raw) else {
         return false;
     };
     match rustix::process::test_kill_process(pid) {
