@@ -125,14 +125,28 @@ impl Producer<'_> {
     /// Appends `value`, or hands it back if the queue is full. Wait-free.
     #[inline]
     pub fn push(&mut self, value: u32) -> Result<(), QueueFull> {
-        if self.free_slots() == 0 {
-            return Err(QueueFull(value));
+        let cap = self.q.mask + 1;
+        if self.tail.wrapping_sub(self.head_cache) >= cap {
+            // Acquire: pairs with the consumer's Release of `head`: the slots it freed are ours.
+            self.head_cache = self.q.head.load(Ordering::Acquire);
+            if self.tail.wrapping_sub(self.head_cache) >= cap {
+                return Err(QueueFull(value));
+            }
         }
-        self.q.slots[(self.tail & self.q.mask) as usize].store(value, Ordering::Relaxed);
+        self.slot(self.tail).store(value, Ordering::Relaxed);
         self.tail = self.tail.wrapping_add(1);
         // Release: the consumer that acquires this tail sees the slot written above.
         self.q.tail.store(self.tail, Ordering::Release);
         Ok(())
+    }
+
+    #[inline(always)]
+    fn slot(&self, position: u32) -> &AtomicU32 {
+        let index = (position & self.q.mask) as usize;
+        debug_assert!(index < self.q.slots.len());
+        // SAFETY: `QueueRef::new` checked `slots.len() == mask + 1`, so `position & mask` is
+        // always a valid index.
+        unsafe { self.q.slots.get_unchecked(index) }
     }
 
     /// Appends as many of `values` as fit, publishing them with one store; returns how many.
@@ -150,7 +164,7 @@ impl Producer<'_> {
         for (i, &v) in values[..n].iter().enumerate() {
             let pos = self.tail.wrapping_add(i as u32);
             // Relaxed: published by the Release store of `tail` below.
-            self.q.slots[(pos & self.q.mask) as usize].store(v, Ordering::Relaxed);
+            self.slot(pos).store(v, Ordering::Relaxed);
         }
         if n > 0 {
             self.tail = self.tail.wrapping_add(n as u32);
@@ -186,14 +200,28 @@ impl Consumer<'_> {
     /// Removes the oldest value. Wait-free.
     #[inline]
     pub fn pop(&mut self) -> Result<Option<u32>, QueueCorrupt> {
-        if self.available()? == 0 {
-            return Ok(None);
+        if self.head == self.tail_cache {
+            // Acquire: pairs with the producer's Release of `tail`: slots below it are written.
+            self.tail_cache = self.q.tail.load(Ordering::Acquire);
+            if self.head == self.tail_cache {
+                return Ok(None);
+            }
+            self.checked_available()?;
         }
-        let value = self.q.slots[(self.head & self.q.mask) as usize].load(Ordering::Relaxed);
+        let value = self.slot(self.head).load(Ordering::Relaxed);
         self.head = self.head.wrapping_add(1);
         // Release: the producer that acquires this head may reuse the slot we just read.
         self.q.head.store(self.head, Ordering::Release);
         Ok(Some(value))
+    }
+
+    #[inline(always)]
+    fn slot(&self, position: u32) -> &AtomicU32 {
+        let index = (position & self.q.mask) as usize;
+        debug_assert!(index < self.q.slots.len());
+        // SAFETY: `QueueRef::new` checked `slots.len() == mask + 1`, so `position & mask` is
+        // always a valid index.
+        unsafe { self.q.slots.get_unchecked(index) }
     }
 
     /// Removes up to `out.len()` values with one store; returns how many.
@@ -208,7 +236,7 @@ impl Consumer<'_> {
         for (i, slot) in out[..n].iter_mut().enumerate() {
             let pos = self.head.wrapping_add(i as u32);
             // Relaxed: ordered after the Acquire load of `tail` in `available`.
-            *slot = self.q.slots[(pos & self.q.mask) as usize].load(Ordering::Relaxed);
+            *slot = self.slot(pos).load(Ordering::Relaxed);
         }
         if n > 0 {
             self.head = self.head.wrapping_add(n as u32);
