@@ -105,6 +105,12 @@ impl<'a> QueueRef<'a> {
         let head = self.head.load(Ordering::Relaxed);
         // Acquire: pairs with the producer's Release store of `tail`; slots below it are written.
         let tail_cache = self.tail.load(Ordering::Acquire);
+        // An impossible position is not trusted as a cache: the first pop reloads and reports it.
+        let tail_cache = if tail_cache.wrapping_sub(head) > self.capacity() {
+            head
+        } else {
+            tail_cache
+        };
         Consumer {
             q: self,
             head,
