@@ -38,3 +38,33 @@ pub use std::{
 
 /// `true` when this build runs under a model checker (`--cfg loom` or `--cfg shuttle`).
 pub const MODEL_CHECKING: bool = cfg!(any(loom, shuttle));
+
+/// `UnsafeCell` with loom's closure API (`with` / `with_mut`), so loom can see every access to
+/// data that the protocols hand between threads. Outside loom it inlines to raw pointer access.
+#[cfg(loom)]
+pub use loom::cell::UnsafeCell;
+
+/// `UnsafeCell` with loom's closure API (`with` / `with_mut`); a thin wrapper outside loom.
+#[cfg(not(loom))]
+#[derive(Debug, Default)]
+pub struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T> UnsafeCell<T> {
+    /// Wraps `value`.
+    pub const fn new(value: T) -> Self {
+        UnsafeCell(core::cell::UnsafeCell::new(value))
+    }
+
+    /// Calls `f` with a shared raw pointer to the contents.
+    #[inline(always)]
+    pub fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+
+    /// Calls `f` with a mutable raw pointer to the contents.
+    #[inline(always)]
+    pub fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}

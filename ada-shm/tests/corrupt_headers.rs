@@ -13,9 +13,21 @@ use zerocopy::{FromBytes, IntoBytes};
 fn valid() -> SegmentHeader {
     SegmentHeader::plan(
         &[
-            RegionSpec { kind: RegionKind::Control, version: 1, size: 384 },
-            RegionSpec { kind: RegionKind::Registry, version: 1, size: 9000 },
-            RegionSpec { kind: RegionKind::Rings, version: 1, size: 70000 },
+            RegionSpec {
+                kind: RegionKind::Control,
+                version: 1,
+                size: 384,
+            },
+            RegionSpec {
+                kind: RegionKind::Registry,
+                version: 1,
+                size: 9000,
+            },
+            RegionSpec {
+                kind: RegionKind::Rings,
+                version: 1,
+                size: 70000,
+            },
         ],
         0x1234,
         std::process::id(),
@@ -69,8 +81,16 @@ proptest! {
 
 fn specs() -> [RegionSpec; 2] {
     [
-        RegionSpec { kind: RegionKind::Control, version: 1, size: 384 },
-        RegionSpec { kind: RegionKind::Registry, version: 1, size: 8192 },
+        RegionSpec {
+            kind: RegionKind::Control,
+            version: 1,
+            size: 384,
+        },
+        RegionSpec {
+            kind: RegionKind::Registry,
+            version: 1,
+            size: 8192,
+        },
     ]
 }
 
@@ -93,16 +113,25 @@ fn corrupt_segments_fail_attach_with_typed_errors() {
 
     let seg = Segment::create(&specs(), ClockId::Monotonic).unwrap();
     write_at(&seg, 8, &7u32.to_le_bytes());
-    assert!(matches!(attach(&seg), Err(ShmError::VersionMismatch { found: 7, .. })));
+    assert!(matches!(
+        attach(&seg),
+        Err(ShmError::VersionMismatch { found: 7, .. })
+    ));
 
     let seg = Segment::create(&specs(), ClockId::Monotonic).unwrap();
     write_at(&seg, 16, &(1u64 << 40).to_le_bytes());
-    assert!(matches!(attach(&seg), Err(ShmError::SizeOutOfBounds { .. })));
+    assert!(matches!(
+        attach(&seg),
+        Err(ShmError::SizeOutOfBounds { .. })
+    ));
 
     let seg = Segment::create(&specs(), ClockId::Monotonic).unwrap();
     // region 1's size (offset 64 + 24 + 16) made huge
     write_at(&seg, 64 + 24 + 16, &u64::MAX.to_le_bytes());
-    assert!(matches!(attach(&seg), Err(ShmError::LayoutOutOfBounds { index: 1, .. })));
+    assert!(matches!(
+        attach(&seg),
+        Err(ShmError::LayoutOutOfBounds { index: 1, .. })
+    ));
 
     let seg = Segment::create(&specs(), ClockId::Monotonic).unwrap();
     write_at(&seg, 0, &0u64.to_le_bytes());
@@ -111,7 +140,13 @@ fn corrupt_segments_fail_attach_with_typed_errors() {
     // A segment whose creator pid is not running is reported, and can still be salvaged.
     let seg = Segment::create(&specs(), ClockId::Monotonic).unwrap();
     write_at(&seg, 40, &(u32::MAX - 7).to_le_bytes());
-    assert!(matches!(attach(&seg), Err(ShmError::InvalidField { field: "creator_pid", .. })));
+    assert!(matches!(
+        attach(&seg),
+        Err(ShmError::InvalidField {
+            field: "creator_pid",
+            ..
+        })
+    ));
     // Above the kernel's PID_MAX_LIMIT (2^22), so never a running process.
     write_at(&seg, 40, &(i32::MAX as u32 - 7).to_le_bytes());
     assert!(matches!(attach(&seg), Err(ShmError::CreatorDead { .. })));
