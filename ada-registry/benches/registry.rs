@@ -10,7 +10,12 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 fn owner() -> SlotOwner {
-    SlotOwner { thread_id: 1, pid: std::process::id(), generation: 0, registered_ns: 0 }
+    SlotOwner {
+        thread_id: 1,
+        pid: std::process::id(),
+        generation: 0,
+        registered_ns: 0,
+    }
 }
 
 fn registration(c: &mut Criterion) {
@@ -62,101 +67,104 @@ fn spsc_throughput(c: &mut Criterion) {
 
     g.bench_function(BenchmarkId::new("ada", "per_item"), |b| {
         b.iter_custom(|iters| {
-            (0..iters).map(|_| {
-                let q = HeapQueue::new(CAPACITY);
-                std::thread::scope(|s| {
-                    let consumer = s.spawn(|| {
-                        let mut c = q.queue().consumer();
-                        let mut sum = 0u64;
-                        let mut got = 0;
-                        while got < ITEMS {
-                            if let Some(v) = c.pop().unwrap() {
-                                sum += u64::from(v);
-                                got += 1;
+            (0..iters)
+                .map(|_| {
+                    let q = HeapQueue::new(CAPACITY);
+                    std::thread::scope(|s| {
+                        let consumer = s.spawn(|| {
+                            let mut c = q.queue().consumer();
+                            let mut sum = 0u64;
+                            let mut got = 0;
+                            while got < ITEMS {
+                                if let Some(v) = c.pop().unwrap() {
+                                    sum += u64::from(v);
+                                    got += 1;
+                                }
+                            }
+                            sum
+                        });
+                        let start = Instant::now();
+                        let mut p = q.queue().producer();
+                        for v in 0..ITEMS {
+                            while p.push(v).is_err() {
+                                std::hint::spin_loop();
                             }
                         }
-                        sum
-                    });
-                    let start = Instant::now();
-                    let mut p = q.queue().producer();
-                    for v in 0..ITEMS {
-                        while p.push(v).is_err() {
-                            std::hint::spin_loop();
-                        }
-                    }
-                    black_box(consumer.join().unwrap());
-                    start.elapsed()
+                        black_box(consumer.join().unwrap());
+                        start.elapsed()
+                    })
                 })
-            })
-            .sum()
+                .sum()
         })
     });
 
     g.bench_function(BenchmarkId::new("rtrb", "per_item"), |b| {
         b.iter_custom(|iters| {
-            (0..iters).map(|_| {
-                let (mut p, mut c) = rtrb::RingBuffer::<u32>::new(CAPACITY);
-                std::thread::scope(|s| {
-                    let consumer = s.spawn(move || {
-                        let mut sum = 0u64;
-                        let mut got = 0;
-                        while got < ITEMS {
-                            if let Ok(v) = c.pop() {
-                                sum += u64::from(v);
-                                got += 1;
+            (0..iters)
+                .map(|_| {
+                    let (mut p, mut c) = rtrb::RingBuffer::<u32>::new(CAPACITY);
+                    std::thread::scope(|s| {
+                        let consumer = s.spawn(move || {
+                            let mut sum = 0u64;
+                            let mut got = 0;
+                            while got < ITEMS {
+                                if let Ok(v) = c.pop() {
+                                    sum += u64::from(v);
+                                    got += 1;
+                                }
+                            }
+                            sum
+                        });
+                        let start = Instant::now();
+                        for v in 0..ITEMS {
+                            while p.push(v).is_err() {
+                                std::hint::spin_loop();
                             }
                         }
-                        sum
-                    });
-                    let start = Instant::now();
-                    for v in 0..ITEMS {
-                        while p.push(v).is_err() {
-                            std::hint::spin_loop();
-                        }
-                    }
-                    black_box(consumer.join().unwrap());
-                    start.elapsed()
+                        black_box(consumer.join().unwrap());
+                        start.elapsed()
+                    })
                 })
-            })
-            .sum()
+                .sum()
         })
     });
 
     g.bench_function(BenchmarkId::new("ada", "batch_64"), |b| {
         b.iter_custom(|iters| {
-            (0..iters).map(|_| {
-                let q = HeapQueue::new(CAPACITY);
-                std::thread::scope(|s| {
-                    let consumer = s.spawn(|| {
-                        let mut c = q.queue().consumer();
-                        let mut buf = [0u32; BATCH];
-                        let (mut sum, mut got) = (0u64, 0u32);
-                        while got < ITEMS {
-                            let n = c.pop_into(&mut buf).unwrap();
-                            sum += buf[..n].iter().map(|&v| u64::from(v)).sum::<u64>();
-                            got += n as u32;
+            (0..iters)
+                .map(|_| {
+                    let q = HeapQueue::new(CAPACITY);
+                    std::thread::scope(|s| {
+                        let consumer = s.spawn(|| {
+                            let mut c = q.queue().consumer();
+                            let mut buf = [0u32; BATCH];
+                            let (mut sum, mut got) = (0u64, 0u32);
+                            while got < ITEMS {
+                                let n = c.pop_into(&mut buf).unwrap();
+                                sum += buf[..n].iter().map(|&v| u64::from(v)).sum::<u64>();
+                                got += n as u32;
+                            }
+                            sum
+                        });
+                        let start = Instant::now();
+                        let mut p = q.queue().producer();
+                        let mut batch = [0u32; BATCH];
+                        let mut next = 0u32;
+                        while next < ITEMS {
+                            for (i, slot) in batch.iter_mut().enumerate() {
+                                *slot = next + i as u32;
+                            }
+                            let mut sent = 0;
+                            while sent < BATCH {
+                                sent += p.push_slice(&batch[sent..]);
+                            }
+                            next += BATCH as u32;
                         }
-                        sum
-                    });
-                    let start = Instant::now();
-                    let mut p = q.queue().producer();
-                    let mut batch = [0u32; BATCH];
-                    let mut next = 0u32;
-                    while next < ITEMS {
-                        for (i, slot) in batch.iter_mut().enumerate() {
-                            *slot = next + i as u32;
-                        }
-                        let mut sent = 0;
-                        while sent < BATCH {
-                            sent += p.push_slice(&batch[sent..]);
-                        }
-                        next += BATCH as u32;
-                    }
-                    black_box(consumer.join().unwrap());
-                    start.elapsed()
+                        black_box(consumer.join().unwrap());
+                        start.elapsed()
+                    })
                 })
-            })
-            .sum()
+                .sum()
         })
     });
     g.finish();

@@ -16,7 +16,11 @@ const THREADS: usize = 4;
 #[test]
 fn child_entry() {
     let Ok(name) = std::env::var(ENV) else { return };
-    let reg = Registry::attach(&SegmentName::parse(&name).unwrap(), AttachOptions::default()).unwrap();
+    let reg = Registry::attach(
+        &SegmentName::parse(&name).unwrap(),
+        AttachOptions::default(),
+    )
+    .unwrap();
     let barrier = std::sync::Barrier::new(THREADS + 1);
     std::thread::scope(|s| {
         for _ in 0..THREADS {
@@ -38,7 +42,14 @@ fn child_entry() {
 
 #[test]
 fn parent_sees_threads_registered_by_a_child_process() {
-    let reg = Registry::create(&RegistryConfig { capacity: 8, ..Default::default() }, &[]).unwrap();
+    let reg = Registry::create(
+        &RegistryConfig {
+            capacity: 8,
+            ..Default::default()
+        },
+        &[],
+    )
+    .unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
         .env(ENV, reg.segment().name().as_str())
@@ -47,7 +58,10 @@ fn parent_sees_threads_registered_by_a_child_process() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let ready = lines.by_ref().map(|l| l.unwrap()).find(|l| l.contains("READY"));
+    let ready = lines
+        .by_ref()
+        .map(|l| l.unwrap())
+        .find(|l| l.contains("READY"));
     assert!(ready.is_some(), "child never became ready");
     let live: Vec<_> = reg.view().live_slots().collect();
     assert_eq!(live.len(), THREADS);

@@ -7,11 +7,21 @@ use ada_registry::{HeapRegistry, LaneKind, RingGeometry, SlotOwner, SlotState};
 use ada_shm::sync::{Arc, thread};
 
 fn owner(tid: u64) -> SlotOwner {
-    SlotOwner { thread_id: tid, pid: 1, generation: 0, registered_ns: tid }
+    SlotOwner {
+        thread_id: tid,
+        pid: 1,
+        generation: 0,
+        registered_ns: tid,
+    }
 }
 
 fn small() -> RingGeometry {
-    RingGeometry { index_rings: 2, index_ring_bytes: 256, detail_rings: 2, detail_ring_bytes: 256 }
+    RingGeometry {
+        index_rings: 2,
+        index_ring_bytes: 256,
+        detail_rings: 2,
+        detail_ring_bytes: 256,
+    }
 }
 
 #[test]
@@ -21,7 +31,12 @@ fn concurrent_registration_gets_unique_slots_visible_to_drain() {
         let handles: Vec<_> = (1..=2u64)
             .map(|tid| {
                 let reg = reg.clone();
-                thread::spawn(move || reg.view().register(owner(tid)).expect("room for both").index)
+                thread::spawn(move || {
+                    reg.view()
+                        .register(owner(tid))
+                        .expect("room for both")
+                        .index
+                })
             })
             .collect();
         // The drain walks concurrently: whatever it sees as ACTIVE must be fully initialised.
@@ -32,7 +47,10 @@ fn concurrent_registration_gets_unique_slots_visible_to_drain() {
             assert_eq!(lane.active_ring(), 0);
             assert_eq!(lane.free_queue().len(), 1, "ring 1 is queued as free");
         }
-        let a = handles.into_iter().map(|h| h.join().unwrap()).collect::<Vec<_>>();
+        let a = handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect::<Vec<_>>();
         assert_ne!(a[0], a[1]);
         assert_eq!(reg.view().census()[SlotState::Active as usize], 2);
     });

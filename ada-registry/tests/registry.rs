@@ -1,15 +1,16 @@
 //! The segment-backed registry: registration through the thread-local cache, capacity limits,
 //! exit → drain reclaim → reuse, attach validation of hostile registry headers.
 
-use ada_registry::{
-    LaneKind, Registry, RegistryConfig, RegistryError, RingGeometry, SlotState,
-};
+use ada_registry::{LaneKind, Registry, RegistryConfig, RegistryError, RingGeometry, SlotState};
 use ada_shm::AttachOptions;
 use std::io::{Seek, SeekFrom, Write};
 use std::sync::Barrier;
 
 fn small(capacity: u32) -> RegistryConfig {
-    RegistryConfig { capacity, geometry: RingGeometry::default() }
+    RegistryConfig {
+        capacity,
+        geometry: RingGeometry::default(),
+    }
 }
 
 #[test]
@@ -21,7 +22,10 @@ fn thread_registers_once_and_lookups_are_cached() {
     assert!(std::ptr::eq(a.lanes, b.lanes));
     let owner = a.lanes.owner();
     assert_eq!(owner.pid, std::process::id());
-    assert_eq!(owner.thread_id, rustix::thread::gettid().as_raw_nonzero().get() as u64);
+    assert_eq!(
+        owner.thread_id,
+        rustix::thread::gettid().as_raw_nonzero().get() as u64
+    );
     assert_eq!(reg.header().counters().registrations, 1);
     // The free queue is right from the first registration: rings 1..n are free, ring 0 active.
     let lane = a.lanes.lane(LaneKind::Index);
@@ -37,17 +41,27 @@ fn thread_registers_once_and_lookups_are_cached() {
 fn thread_exit_hands_slot_to_drain_which_frees_it_for_reuse() {
     let reg = Registry::create(&small(1), &[]).unwrap();
     let index = std::thread::scope(|s| {
-        s.spawn(|| reg.current_thread().unwrap().index).join().unwrap()
+        s.spawn(|| reg.current_thread().unwrap().index)
+            .join()
+            .unwrap()
     });
     let view = reg.view();
     let seen: Vec<_> = view.live_slots().map(|v| (v.index, v.state)).collect();
     assert_eq!(seen, vec![(index, SlotState::Exited)]);
     // Full until the drain reclaims.
     std::thread::scope(|s| {
-        s.spawn(|| assert!(matches!(reg.current_thread(), Err(RegistryError::Full { capacity: 1 }))));
+        s.spawn(|| {
+            assert!(matches!(
+                reg.current_thread(),
+                Err(RegistryError::Full { capacity: 1 })
+            ))
+        });
     });
     assert!(view.reclaim(index));
-    assert!(!view.reclaim(index), "a FREE slot cannot be reclaimed twice");
+    assert!(
+        !view.reclaim(index),
+        "a FREE slot cannot be reclaimed twice"
+    );
     std::thread::scope(|s| {
         s.spawn(|| {
             let slot = reg.current_thread().unwrap();
@@ -122,7 +136,10 @@ fn ring_locations_are_bounds_checked_and_disjoint() {
 }
 
 fn overwrite(name: &str, offset: u64, bytes: &[u8]) {
-    let mut f = std::fs::OpenOptions::new().write(true).open(format!("/dev/shm{name}")).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/dev/shm{name}"))
+        .unwrap();
     f.seek(SeekFrom::Start(offset)).unwrap();
     f.write_all(bytes).unwrap();
 }
@@ -131,18 +148,28 @@ fn overwrite(name: &str, offset: u64, bytes: &[u8]) {
 fn attach_rejects_hostile_registry_headers() {
     let reg = Registry::create(&small(2), &[]).unwrap();
     let name = reg.segment().name().clone();
-    let header_at = reg.segment().region(ada_shm::RegionKind::Registry).unwrap().offset;
+    let header_at = reg
+        .segment()
+        .region(ada_shm::RegionKind::Registry)
+        .unwrap()
+        .offset;
     Registry::attach(&name, AttachOptions::default()).unwrap();
     // capacity (first u32 of the registry header) larger than the region
     overwrite(name.as_str(), header_at, &1000u32.to_le_bytes());
     let err = Registry::attach(&name, AttachOptions::default()).unwrap_err();
     assert!(matches!(err, RegistryError::BadHeader(_)), "{err}");
     overwrite(name.as_str(), header_at, &0u32.to_le_bytes());
-    assert!(matches!(Registry::attach(&name, AttachOptions::default()), Err(RegistryError::BadHeader(_))));
+    assert!(matches!(
+        Registry::attach(&name, AttachOptions::default()),
+        Err(RegistryError::BadHeader(_))
+    ));
     overwrite(name.as_str(), header_at, &2u32.to_le_bytes());
     // index ring count (second u32) out of range
     overwrite(name.as_str(), header_at + 4, &99u32.to_le_bytes());
-    assert!(matches!(Registry::attach(&name, AttachOptions::default()), Err(RegistryError::Geometry(_))));
+    assert!(matches!(
+        Registry::attach(&name, AttachOptions::default()),
+        Err(RegistryError::Geometry(_))
+    ));
     overwrite(name.as_str(), header_at + 4, &4u32.to_le_bytes());
     Registry::attach(&name, AttachOptions::default()).unwrap();
 }

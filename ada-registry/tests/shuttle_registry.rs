@@ -20,7 +20,8 @@ fn sixty_four_threads_register_and_unregister() {
         };
         let reg = Arc::new(HeapRegistry::new(CAPACITY, geometry));
         // owners[i] = thread id currently holding slot i (0 = none): detects double ownership.
-        let owners: Arc<Vec<AtomicU64>> = Arc::new((0..CAPACITY).map(|_| AtomicU64::new(0)).collect());
+        let owners: Arc<Vec<AtomicU64>> =
+            Arc::new((0..CAPACITY).map(|_| AtomicU64::new(0)).collect());
         let finished = Arc::new(AtomicU32::new(0));
         let workers: Vec<_> = (1..=THREADS)
             .map(|tid| {
@@ -64,7 +65,11 @@ fn sixty_four_threads_register_and_unregister() {
             w.join().unwrap();
         }
         let census = reg.view().census();
-        assert_eq!(census[SlotState::Free as usize], CAPACITY, "census {census:?}");
+        assert_eq!(
+            census[SlotState::Free as usize],
+            CAPACITY,
+            "census {census:?}"
+        );
         assert_eq!(reg.view().header().counters().registrations, THREADS);
     });
 }

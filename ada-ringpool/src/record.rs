@@ -260,7 +260,7 @@ pub fn parse_detail(bytes: &[u8], offset: usize) -> Result<DetailView<'_>, Recor
         .map_err(|_| RecordError::Truncated { offset })?
         .0;
     let len = header.len as usize;
-    if len < 40 || len % 8 != 0 || len > MAX_DETAIL_RECORD.next_multiple_of(8) {
+    if len < 40 || !len.is_multiple_of(8) || len > MAX_DETAIL_RECORD.next_multiple_of(8) {
         return Err(RecordError::BadLength {
             offset,
             len: header.len,

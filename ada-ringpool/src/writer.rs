@@ -251,7 +251,7 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
                 break;
             }
             let len = u32::from_le_bytes(len);
-            if len == 0 || len % 8 != 0 {
+            if len == 0 || !len.is_multiple_of(8) {
                 break;
             }
             if at >= from {

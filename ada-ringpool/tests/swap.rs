@@ -161,6 +161,9 @@ fn corrupt_submit_entries_are_skipped_not_trusted() {
     assert_eq!(stats.bad_ring_indices, 1);
 }
 
+/// (function id, registers, stack, message) of one detail record.
+type Detail = (u64, Vec<u64>, Vec<u8>, Vec<u8>);
+
 fn detail(seq: u64, regs: usize, stack: usize, msg: usize) -> (Vec<u64>, Vec<u8>, Vec<u8>) {
     (
         (0..regs as u64).map(|r| seq * 100 + r).collect(),
@@ -185,7 +188,7 @@ proptest! {
         let mut w = LaneWriter::new(&lane, &store, LaneKind::Detail, DropOldest);
         let mut d = LaneDrain::new(&lane, &store, LaneKind::Detail);
         let mut expected = Vec::new();
-        let mut got: Vec<(u64, Vec<u64>, Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut got: Vec<Detail> = Vec::new();
         let mut take = |d: &mut LaneDrain<'_, &HeapStore>, active: bool| {
             let mut visit = |c: ada_ringpool::RingChunk<'_>| {
                 for r in DetailRecords::new(c.bytes) {
@@ -203,7 +206,7 @@ proptest! {
                 call_depth: 0, registers: &r, stack: &s, message: &m,
             }).unwrap();
             expected.push((seq, r, s, m));
-            if seq as usize % drain_every == 0 {
+            if (seq as usize).is_multiple_of(drain_every) {
                 take(&mut d, false);
             }
         }
