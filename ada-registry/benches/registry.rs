@@ -69,7 +69,7 @@ fn spsc_throughput(c: &mut Criterion) {
         b.iter_custom(|iters| {
             (0..iters)
                 .map(|_| {
-                    let q = HeapQueue::new(CAPACITY);
+                    let q = Box::new(HeapQueue::new(CAPACITY));
                     std::thread::scope(|s| {
                         let consumer = s.spawn(|| {
                             let mut c = q.queue().consumer();
@@ -133,7 +133,7 @@ fn spsc_throughput(c: &mut Criterion) {
         b.iter_custom(|iters| {
             (0..iters)
                 .map(|_| {
-                    let q = HeapQueue::new(CAPACITY);
+                    let q = Box::new(HeapQueue::new(CAPACITY));
                     std::thread::scope(|s| {
                         let consumer = s.spawn(|| {
                             let mut c = q.queue().consumer();

@@ -18,9 +18,15 @@ type Writer = LaneWriter<'static, SegmentStore<'static>, DropOldest>;
 type Drain = LaneDrain<'static, SegmentStore<'static>>;
 
 fn setup() -> (Writer, Drain) {
-    let reg: &'static Registry = Box::leak(Box::new(
-        Registry::create(&RegistryConfig::default(), &[]).unwrap(),
-    ));
+    // ADA_BENCH_INDEX_RING_BYTES overrides the index ring size (default geometry otherwise).
+    let mut config = RegistryConfig::default();
+    if let Some(bytes) = std::env::var("ADA_BENCH_INDEX_RING_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.geometry.index_ring_bytes = bytes;
+    }
+    let reg: &'static Registry = Box::leak(Box::new(Registry::create(&config, &[]).unwrap()));
     let slot = reg.current_thread().unwrap();
     let lane = slot.lanes.lane(LaneKind::Index);
     let store = || SegmentStore::new(reg, slot.index, LaneKind::Index).unwrap();
@@ -109,6 +115,24 @@ fn hot_path(c: &mut Criterion) {
             total + start.elapsed()
         })
     });
+    // The same writer held in a local instead of a thread-local: isolates the TLS access.
+    g.bench_function("ada_write_local_no_tls", |b| {
+        let (mut w, mut d) = setup();
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut start = Instant::now();
+            for i in 0..iters {
+                if let Written::Swapped = w.write_index(&record(black_box(i))) {
+                    total += start.elapsed();
+                    d.drain_submitted(0, |c| {
+                        black_box(c.bytes.len());
+                    });
+                    start = Instant::now();
+                }
+            }
+            total + start.elapsed()
+        })
+    });
     g.finish();
 }
 
@@ -122,7 +146,7 @@ fn swap_and_alloc(c: &mut Criterion) {
             for _ in 0..iters {
                 // Fill the active ring untimed, stop right before the swap.
                 let (mut w, mut d) = WRITER.take().unwrap();
-                while w.counters().events_written % 1020 != 1019 {
+                while w.active_free_bytes() >= ada_ringpool::INDEX_RECORD_SIZE {
                     w.write_index(&record(1));
                 }
                 let start = Instant::now();

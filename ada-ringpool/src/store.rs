@@ -23,6 +23,13 @@ pub trait RingStore {
     /// Copies `dst.len()` bytes at `offset` of ring `ring` into `dst`. Returns `false` (copying
     /// nothing) if the range is out of bounds.
     fn read(&self, ring: u32, offset: u32, dst: &mut [u8]) -> bool;
+    /// The start of ring `ring`'s data area, for stores that let the owner write through a raw
+    /// pointer (the mapping). `None` makes the writer go through [`write`](Self::write), which is
+    /// what the model-checked heap store needs.
+    fn data_ptr(&self, ring: u32) -> Option<core::ptr::NonNull<u8>> {
+        let _ = ring;
+        None
+    }
 }
 
 impl<T: RingStore + ?Sized> RingStore for &T {
@@ -46,6 +53,10 @@ impl<T: RingStore + ?Sized> RingStore for &T {
     #[inline(always)]
     fn read(&self, ring: u32, offset: u32, dst: &mut [u8]) -> bool {
         (**self).read(ring, offset, dst)
+    }
+    #[inline(always)]
+    fn data_ptr(&self, ring: u32) -> Option<core::ptr::NonNull<u8>> {
+        (**self).data_ptr(ring)
     }
 }
 

@@ -17,6 +17,7 @@ use crate::record::{DetailRecord, INDEX_RECORD_SIZE, IndexRecord, MAX_DETAIL_REC
 use crate::store::RingStore;
 use ada_registry::spsc::{Consumer, Producer};
 use ada_registry::{Lane, LaneCounters, LaneKind};
+use core::ptr::NonNull;
 use zerocopy::IntoBytes;
 
 /// What happened to one write.
@@ -44,6 +45,10 @@ pub struct LaneWriter<'a, S: RingStore, P: PoolPolicy = DropOldest> {
     submit: Producer<'a>,
     free: Consumer<'a>,
     active: u32,
+    /// The active ring's data area when the store allows direct writes (the mapping).
+    active_data: Option<NonNull<u8>>,
+    /// The active ring's header (points into `store`, which the writer owns).
+    active_header: NonNull<RingHeader>,
     pos: u32,
     cap: u32,
     counters: LaneCounters,
@@ -84,6 +89,8 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
             submit: lane.submit_queue().producer(),
             free: lane.free_queue().consumer(),
             active,
+            active_data: store.data_ptr(active),
+            active_header: NonNull::from(store.header(active)),
             pos: 0,
             cap,
             counters: lane.counters(),
@@ -101,9 +108,20 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
         if self.pos + INDEX_RECORD_SIZE > self.cap {
             return self.write_slow(record.as_bytes());
         }
-        // SAFETY: the active ring is ours, `active < ring_count` (maintained by `swap`), and
-        // `pos + 32 <= cap <= data_capacity` (checked above).
-        unsafe { self.store.write(self.active, self.pos, record.as_bytes()) };
+        match self.active_data {
+            // SAFETY: `data` is the active ring's data area (`data_capacity` bytes, owned by this
+            // thread while it is active) and `pos + 32 <= cap <= data_capacity` (checked above).
+            // Records may sit at any 8-byte offset of a mapping, so the store is unaligned-safe.
+            Some(data) => unsafe {
+                data.as_ptr()
+                    .add(self.pos as usize)
+                    .cast::<IndexRecord>()
+                    .write_unaligned(*record)
+            },
+            // SAFETY: the active ring is ours, `active < ring_count` (maintained by `swap`), and
+            // `pos + 32 <= cap <= data_capacity` (checked above).
+            None => unsafe { self.store.write(self.active, self.pos, record.as_bytes()) },
+        }
         self.commit(INDEX_RECORD_SIZE);
         Written::Stored
     }
@@ -140,9 +158,22 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
     }
 
     #[inline(always)]
+    fn header(&self) -> &RingHeader {
+        // SAFETY: `active_header` was taken from `self.store.header(self.active)`; the store is
+        // owned by `self` and its headers live as long as it does.
+        unsafe { self.active_header.as_ref() }
+    }
+
+    fn set_active(&mut self, ring: u32) {
+        self.active = ring;
+        self.active_data = self.store.data_ptr(ring);
+        self.active_header = NonNull::from(self.store.header(ring));
+    }
+
+    #[inline(always)]
     fn commit(&mut self, n: u32) {
         self.pos += n;
-        self.store.header(self.active).publish_write_pos(self.pos);
+        self.header().publish_write_pos(self.pos);
         self.counters.events_written += 1;
         self.lane.store_events_written(self.counters.events_written);
     }
@@ -211,7 +242,7 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
         self.next_seq += 1;
         let pushed = self.submit.push(self.active).is_ok();
         debug_assert!(pushed, "free_slots() said there was room");
-        self.active = next;
+        self.set_active(next);
         self.pos = 0;
         let fresh: &RingHeader = self.store.header(next);
         // The drain reset it before freeing it; resetting again costs nothing and protects the
@@ -278,6 +309,11 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
     /// The counters as this thread knows them.
     pub fn counters(&self) -> LaneCounters {
         self.counters
+    }
+
+    /// Bytes still free in the active ring (the next record that does not fit swaps).
+    pub fn active_free_bytes(&self) -> u32 {
+        self.cap - self.pos
     }
 
     /// Index of the active ring.
