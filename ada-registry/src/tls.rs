@@ -71,9 +71,8 @@ impl Registry {
     pub fn current_thread(&self) -> Result<ThreadSlot<'_>, RegistryError> {
         let cached = FAST.get();
         if cached.uid == self.uid() {
-            // SAFETY: `lanes` was produced by this registry's `view()` (same uid, and uids are
-            // never reused), so it points at a validated slot inside the mapping; the mapping
-            // outlives `&self`, which holds it alive.
+            // `lanes` was produced by this registry's `view()` (same uid; uids are never reused).
+            // SAFETY: it points at a validated slot inside the mapping, which `&self` keeps alive.
             let lanes = unsafe { &*cached.lanes };
             return Ok(ThreadSlot {
                 lanes,

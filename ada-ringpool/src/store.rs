@@ -216,9 +216,9 @@ mod segment_store {
             if end > u64::from(self.capacity) {
                 return false;
             }
-            // SAFETY: the range is inside the ring's data area (checked above and in `new`), and
-            // `dst` is a private buffer. The bytes may be changing under a misbehaving peer; they
-            // are copied out first and validated only in the private copy.
+            // The bytes may be changing under a misbehaving peer: they are copied out first and
+            // validated only in the private copy.
+            // SAFETY: the range is inside the ring's data area (checked above and in `new`).
             unsafe {
                 core::ptr::copy_nonoverlapping(
                     base.as_ptr().add(offset as usize),

@@ -109,9 +109,9 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
             return self.write_slow(record.as_bytes());
         }
         match self.active_data {
-            // SAFETY: `data` is the active ring's data area (`data_capacity` bytes, owned by this
-            // thread while it is active) and `pos + 32 <= cap <= data_capacity` (checked above).
-            // Records may sit at any 8-byte offset of a mapping, so the store is unaligned-safe.
+            // `data` is the active ring's data area (`data_capacity` bytes, ours while active);
+            // records may sit at any 8-byte offset, so the store is unaligned-safe.
+            // SAFETY: `pos + 32 <= cap <= data_capacity` (checked above), the ring is ours.
             Some(data) => unsafe {
                 data.as_ptr()
                     .add(self.pos as usize)

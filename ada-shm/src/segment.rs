@@ -223,11 +223,11 @@ impl Segment {
         let magic = unsafe { AtomicU64::from_ptr(base.cast::<u64>()) };
         // Acquire: pairs with the creator's release store; every header byte is visible after.
         let magic_value = magic.load(Ordering::Acquire);
-        // SAFETY: the mapping holds at least HEADER_SIZE bytes; SegmentHeader is FromBytes, so any
-        // bytes are a valid value, and a volatile copy never hands out a reference into memory the
-        // peer may write.
-        let mut header: SegmentHeader =
-            unsafe { core::ptr::read_volatile(base.cast::<SegmentHeader>()) };
+        // SegmentHeader is FromBytes, so any bytes are a valid value, and a volatile copy never
+        // hands out a reference into memory the peer may write.
+        let header_ptr = base.cast::<SegmentHeader>();
+        // SAFETY: the mapping holds at least HEADER_SIZE bytes, page-aligned.
+        let mut header: SegmentHeader = unsafe { core::ptr::read_volatile(header_ptr) };
         header.magic = magic_value;
         header.validate(name.as_str(), size)?;
         if !options.allow_stale && !pid_alive(header.creator_pid) {
@@ -294,10 +294,9 @@ impl Segment {
             core::mem::size_of::<T>() as u64,
             core::mem::align_of::<T>() as u64,
         )?;
-        // SAFETY: checked_ptr proved [off, off + size_of::<T>()) lies inside the mapping, which
-        // lives as long as `self`, and that the address is aligned for T. T: ShmSafe means every
-        // byte is atomic and every bit pattern valid, so a shared reference is sound even while
-        // another process writes the memory.
+        // checked_ptr proved [off, off + size_of::<T>()) lies inside the mapping, which lives as
+        // long as `self`, and is aligned for T. T: ShmSafe (all atomics, any bit pattern valid).
+        // SAFETY: so a shared reference is sound even while another process writes the memory.
         Ok(unsafe { &*ptr.as_ptr().cast::<T>() })
     }
 
