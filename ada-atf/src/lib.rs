@@ -1,0 +1,86 @@
+//! `ada-atf`: ATF v4 trace files for the ADA tracer — the writer and the reader.
+//!
+//! What it is:
+//! - [`schema`]: the ATF v4 protobuf messages (`Event` and its payloads) as `prost` structs
+//!   with the field numbers of the original ADA writer, plus additive extensions. The schema is
+//!   also shipped as `proto/trace_schema.proto` for other languages; no code generator runs.
+//! - [`encode`]: a hand-written encoder that appends `varint(len) ++ Event` for a borrowed
+//!   [`EventRef`] to a reusable buffer, with no heap allocation per event, enforcing the
+//!   original's limits with typed [`EncodeError`]s.
+//! - [`TraceWriter`]: creates `<out>/ada_traces/session_YYYYMMDD_HHMMSS/pid_<pid>/`, streams
+//!   events to `events.bin` (ids from 1), appends persistence windows to
+//!   `window_metadata.jsonl`, and at finalize writes the `trace.json` [`Manifest`] atomically.
+//!   Its buffering and `fsync` policy (what survives which crash) is documented on
+//!   [`writer`].
+//! - [`TraceReader`] / [`Events`]: open a trace (finalized, or not yet — a crashed writer),
+//!   validate the manifest, and stream events from the memory-mapped `events.bin`, reporting
+//!   every kind of corruption as a typed [`ReadError`], never panicking, and reading a trace
+//!   whose writer was killed up to its last whole event ([`TornTail`]).
+//!
+//! What it is not: it knows protobuf and files and nothing about shared memory, rings, lanes'
+//! internals or threads. Callers hand it plain values — borrowed strings, register slices,
+//! counters in a [`TraceSummary`] — and it never blocks on anything but the file system. It is
+//! meant for the controller's drain thread, never for the traced process.
+//!
+//! **Format compatibility.** `events.bin` is a sequence of protobuf `Event` messages, each
+//! prefixed by its varint length, exactly as the original writer produced. Extensions use only
+//! numbers the original left unused, so a reader of the plain schema decodes every event:
+//!
+//! | where | number | extension |
+//! |---|---|---|
+//! | `Event` | 4 | `uint64 function_id` |
+//! | `Event` | 5 | `uint32 call_depth` |
+//! | `Event` | 6 | `uint32 lane` (0 index, 1 detail) |
+//! | `Event.payload` | 15 | `EventsLost { uint32 lane = 1; uint64 count = 2; string cause = 3; }` |
+//! | `Event.payload` | 16 | `Custom { string name = 1; bytes data = 2; }` |
+//! | `Event.payload` | 17 | `WindowMark { uint64 window_id = 1; … bool mark_seen = 8; }` |
+//!
+//! A plain reader skips fields 4–6 and sees members 15–17 as an event without payload. The
+//! manifest keeps the original nine keys (`os`, `arch`, `pid`, `sessionId`, `timeStartNs`,
+//! `timeEndNs`, `eventCount`, `bytesWritten`, `modules`) and adds new ones; see [`manifest`].
+//!
+//! ```
+//! use ada_atf::{EventRef, PayloadRef, TraceReader, TraceSummary, TraceWriter, WriterOptions};
+//!
+//! let out = tempfile::tempdir()?;
+//! let mut writer = TraceWriter::create(out.path(), WriterOptions::default())?;
+//! let call = PayloadRef::FunctionCall {
+//!     symbol: "main",
+//!     address: 0x1000,
+//!     argument_registers: &[("rdi", 1)],
+//!     stack_shallow_copy: &[],
+//! };
+//! let id = writer.write(&EventRef::new(7, 1_500_000_000, call).with_function(42, 1))?;
+//! assert_eq!(id, 1);
+//! let stats = writer.finalize(TraceSummary::default())?;
+//!
+//! let reader = TraceReader::open(&stats.dir)?;
+//! let events: Vec<_> = reader.events().collect::<Result<_, _>>()?;
+//! assert_eq!(events[0].function_id, 42);
+//! assert_eq!(reader.manifest().unwrap().event_count, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+pub mod encode;
+mod error;
+pub mod manifest;
+pub mod reader;
+pub mod schema;
+pub mod window;
+pub mod writer;
+
+pub use encode::{
+    DEFAULT_MAX_RECORD_LEN, EventRef, MAX_ARGS, MAX_REGISTERS, MAX_STACK_BYTES, PayloadRef,
+    Register, encode_delimited, encode_delimited_with_limit, encoded_len,
+};
+pub use error::{EncodeError, ManifestError, ReadError, WriteError};
+pub use manifest::{
+    ClockDescription, FORMAT_VERSION, LaneCounters, Manifest, SymbolEntry, ThreadSummary,
+    TraceSummary,
+};
+pub use reader::{Events, ReaderOptions, TornTail, TraceReader};
+pub use schema::{Event, Lane, Timestamp};
+pub use window::PersistenceWindow;
+pub use writer::{FinalStats, SyncPolicy, TraceWriter, WriterOptions};

@@ -1,0 +1,463 @@
+//! The `trace.json` manifest: what it holds, how it is written and how it is validated.
+//!
+//! Keys of the original writer, with their original meanings (never renamed):
+//!
+//! | key | type | meaning |
+//! |---|---|---|
+//! | `os` | string | `"linux"`, `"darwin"` or `"unknown"` |
+//! | `arch` | string | `"x86_64"`, `"aarch64"`, or Rust's name for other CPUs |
+//! | `pid` | u32 | the traced process |
+//! | `sessionId` | u64 | session id (wall-clock ns at start unless the caller chose one) |
+//! | `timeStartNs` | u64 | wall-clock (`CLOCK_REALTIME`) ns when the writer was created |
+//! | `timeEndNs` | u64 | wall-clock ns at finalize (never below `timeStartNs`) |
+//! | `eventCount` | u64 | records in `events.bin`; events are numbered from 1 |
+//! | `bytesWritten` | u64 | length of `events.bin` in bytes |
+//! | `modules` | array of strings | loaded modules (UUIDs or paths), deduplicated, in first-seen order |
+//!
+//! Additive keys (a reader of the nine keys above ignores them):
+//!
+//! | key | type | meaning |
+//! |---|---|---|
+//! | `formatVersion` | u32 | `4` |
+//! | `complete` | bool | `true` only if the writer finalized normally and the caller said the session ended normally |
+//! | `sessionName` | string | the `session_…` directory name |
+//! | `clock` | object | `{name, realtimeOffsetNs?}`: the trace clock of event timestamps; wall-clock ns = event ns + `realtimeOffsetNs` |
+//! | `executable`, `args`, `exitCode` | string, array of strings, i32 | the traced program (optional) |
+//! | `minEventTimestampNs`, `maxEventTimestampNs` | u64 | range of event timestamps, trace clock (absent when no events) |
+//! | `threads` | array of objects | `{threadId, name?, osTid?, lanes: [{lane: "index"/"detail", written, persisted, dropped, discarded}]}` |
+//! | `windows` | array of objects | persistence windows, same keys as `window_metadata.jsonl` |
+//! | `symbols` | array of objects | `{functionId, symbol, address?, module?}`: names for `Event.function_id` |
+//! | `writeError`, `eventsUnwritten` | string, u64 | present when writing `events.bin` failed: what failed and how many accepted events never reached the file |
+//!
+//! Unlike the original, `timeEndNs` is never mixed with event (trace-clock) timestamps; those
+//! have their own keys.
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::ManifestError;
+use crate::schema::Lane;
+use crate::window::PersistenceWindow;
+
+/// The ATF format version written to `formatVersion`.
+pub const FORMAT_VERSION: u32 = 4;
+
+/// The operating-system name the original writer used: `"linux"`, `"darwin"` or `"unknown"`.
+pub fn host_os() -> &'static str {
+    match std::env::consts::OS {
+        "linux" => "linux",
+        "macos" => "darwin",
+        _ => "unknown",
+    }
+}
+
+/// The CPU architecture name: `"x86_64"`, `"aarch64"`, or Rust's name for any other CPU.
+pub fn host_arch() -> &'static str {
+    std::env::consts::ARCH
+}
+
+/// Which clock event timestamps use, supplied by the caller (the controller owns the clock).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClockDescription {
+    /// `"CLOCK_MONOTONIC"`, `"TSC"`, ...
+    pub name: String,
+    /// `CLOCK_REALTIME − trace clock` in ns, sampled at the start; `None` when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realtime_offset_ns: Option<i64>,
+}
+
+impl ClockDescription {
+    /// A clock description.
+    pub fn new(name: impl Into<String>, realtime_offset_ns: Option<i64>) -> Self {
+        ClockDescription {
+            name: name.into(),
+            realtime_offset_ns,
+        }
+    }
+}
+
+impl Default for ClockDescription {
+    /// `CLOCK_MONOTONIC` with an unknown offset.
+    fn default() -> Self {
+        ClockDescription::new("CLOCK_MONOTONIC", None)
+    }
+}
+
+/// Event accounting of one lane of one thread. With nothing lost,
+/// `written == persisted + dropped + discarded`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaneCounters {
+    /// Which lane.
+    pub lane: Lane,
+    /// Events the thread recorded.
+    pub written: u64,
+    /// Events that reached `events.bin`.
+    pub persisted: u64,
+    /// Events dropped by the backpressure policy.
+    pub dropped: u64,
+    /// Events discarded by selective persistence (unmarked windows).
+    pub discarded: u64,
+}
+
+impl LaneCounters {
+    /// Zeroed counters for `lane`.
+    pub const fn new(lane: Lane) -> Self {
+        LaneCounters {
+            lane,
+            written: 0,
+            persisted: 0,
+            dropped: 0,
+            discarded: 0,
+        }
+    }
+
+    /// Whether every written event is accounted for (`written == persisted + dropped +
+    /// discarded`, without overflow).
+    pub fn is_balanced(&self) -> bool {
+        self.persisted
+            .checked_add(self.dropped)
+            .and_then(|s| s.checked_add(self.discarded))
+            == Some(self.written)
+    }
+}
+
+/// One traced thread.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThreadSummary {
+    /// The `Event.thread_id` this thread's events carry.
+    pub thread_id: i32,
+    /// Thread name, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// OS thread id, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_tid: Option<u64>,
+    /// Per-lane counters.
+    #[serde(default)]
+    pub lanes: Vec<LaneCounters>,
+}
+
+/// A name for a `function_id`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SymbolEntry {
+    /// The id used in `Event.function_id`.
+    pub function_id: u64,
+    /// Symbol name.
+    pub symbol: String,
+    /// Address, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<u64>,
+    /// Module, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
+}
+
+/// What the caller knows at finalize and the writer does not: the writer never sees rings,
+/// so every counter here is supplied by the caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceSummary {
+    /// Whether the session ended normally. Pass `false` when finalizing after the traced
+    /// process or a previous writer crashed. Default `true`.
+    pub complete: bool,
+    /// The traced executable.
+    pub executable: Option<String>,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Its exit code, if it exited.
+    pub exit_code: Option<i32>,
+    /// Loaded modules; duplicates are removed, first occurrence kept.
+    pub modules: Vec<String>,
+    /// Per-thread, per-lane accounting.
+    pub threads: Vec<ThreadSummary>,
+    /// Names for function ids.
+    pub symbols: Vec<SymbolEntry>,
+}
+
+impl Default for TraceSummary {
+    fn default() -> Self {
+        TraceSummary {
+            complete: true,
+            executable: None,
+            args: Vec::new(),
+            exit_code: None,
+            modules: Vec::new(),
+            threads: Vec::new(),
+            symbols: Vec::new(),
+        }
+    }
+}
+
+/// The parsed (or about to be written) `trace.json`. Field order is key order on disk.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest {
+    /// `os`.
+    pub os: String,
+    /// `arch`.
+    pub arch: String,
+    /// `pid`.
+    pub pid: u32,
+    /// `sessionId`.
+    pub session_id: u64,
+    /// `timeStartNs` (wall clock).
+    pub time_start_ns: u64,
+    /// `timeEndNs` (wall clock).
+    pub time_end_ns: u64,
+    /// `eventCount`.
+    pub event_count: u64,
+    /// `bytesWritten`.
+    pub bytes_written: u64,
+    /// `modules`.
+    pub modules: Vec<String>,
+    /// `formatVersion` (absent in manifests of the original writer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format_version: Option<u32>,
+    /// `complete` (absent in manifests of the original writer, which were always final).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub complete: Option<bool>,
+    /// `sessionName`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_name: Option<String>,
+    /// `clock`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock: Option<ClockDescription>,
+    /// `executable`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub executable: Option<String>,
+    /// `args`.
+    pub args: Vec<String>,
+    /// `exitCode`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// `minEventTimestampNs` (trace clock).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_event_timestamp_ns: Option<u64>,
+    /// `maxEventTimestampNs` (trace clock).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_event_timestamp_ns: Option<u64>,
+    /// `threads`.
+    pub threads: Vec<ThreadSummary>,
+    /// `windows`.
+    pub windows: Vec<PersistenceWindow>,
+    /// `symbols`.
+    pub symbols: Vec<SymbolEntry>,
+    /// `writeError`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub write_error: Option<String>,
+    /// `eventsUnwritten`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub events_unwritten: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+impl Manifest {
+    /// Whether the trace is final and whole: `complete` is `true`, or absent (a manifest of
+    /// the original writer, which wrote one only at finalize).
+    pub fn is_complete(&self) -> bool {
+        self.complete.unwrap_or(true)
+    }
+
+    /// Pretty JSON, two-space indent, trailing newline.
+    pub fn to_json_pretty(&self) -> String {
+        // Only strings, integers, bools, arrays and maps with string keys: cannot fail.
+        let mut s = serde_json::to_string_pretty(self).expect("manifest serializes infallibly");
+        s.push('\n');
+        s
+    }
+
+    /// Reads and validates `path`.
+    pub fn read(path: &Path) -> Result<Manifest, ManifestError> {
+        match std::fs::read(path) {
+            Ok(bytes) => Manifest::from_json_slice(&bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(ManifestError::Missing(path.to_owned()))
+            }
+            Err(source) => Err(ManifestError::Io {
+                path: path.to_owned(),
+                source,
+            }),
+        }
+    }
+
+    /// Parses and validates manifest bytes. The nine original keys are required; additive
+    /// keys are optional (`null` counts as absent) but must have the right type when present.
+    /// Unknown keys are ignored.
+    pub fn from_json_slice(bytes: &[u8]) -> Result<Manifest, ManifestError> {
+        let value: Value = serde_json::from_slice(bytes).map_err(ManifestError::InvalidJson)?;
+        let Value::Object(obj) = value else {
+            return Err(ManifestError::NotAnObject);
+        };
+        Manifest::from_object(&obj)
+    }
+
+    fn from_object(obj: &Map<String, Value>) -> Result<Manifest, ManifestError> {
+        const U64: &str = "an unsigned 64-bit integer";
+        Ok(Manifest {
+            os: required(obj, "os", "a string", |v| v.as_str().map(str::to_owned))?,
+            arch: required(obj, "arch", "a string", |v| v.as_str().map(str::to_owned))?,
+            pid: required(obj, "pid", "an unsigned 32-bit integer", |v| {
+                v.as_u64().and_then(|n| u32::try_from(n).ok())
+            })?,
+            session_id: required(obj, "sessionId", U64, Value::as_u64)?,
+            time_start_ns: required(obj, "timeStartNs", U64, Value::as_u64)?,
+            time_end_ns: required(obj, "timeEndNs", U64, Value::as_u64)?,
+            event_count: required(obj, "eventCount", U64, Value::as_u64)?,
+            bytes_written: required(obj, "bytesWritten", U64, Value::as_u64)?,
+            modules: required(obj, "modules", "an array of strings", |v| {
+                v.as_array()?
+                    .iter()
+                    .map(|m| m.as_str().map(str::to_owned))
+                    .collect()
+            })?,
+            format_version: optional(obj, "formatVersion", "an unsigned 32-bit integer")?,
+            complete: optional(obj, "complete", "a bool")?,
+            session_name: optional(obj, "sessionName", "a string")?,
+            clock: optional(obj, "clock", "an object {name, realtimeOffsetNs?}")?,
+            executable: optional(obj, "executable", "a string")?,
+            args: optional(obj, "args", "an array of strings")?.unwrap_or_default(),
+            exit_code: optional(obj, "exitCode", "a 32-bit integer")?,
+            min_event_timestamp_ns: optional(obj, "minEventTimestampNs", U64)?,
+            max_event_timestamp_ns: optional(obj, "maxEventTimestampNs", U64)?,
+            threads: optional(obj, "threads", "an array of thread objects")?.unwrap_or_default(),
+            windows: optional(obj, "windows", "an array of window objects")?.unwrap_or_default(),
+            symbols: optional(obj, "symbols", "an array of symbol objects")?.unwrap_or_default(),
+            write_error: optional(obj, "writeError", "a string")?,
+            events_unwritten: optional(obj, "eventsUnwritten", U64)?.unwrap_or(0),
+        })
+    }
+}
+
+fn required<T>(
+    obj: &Map<String, Value>,
+    key: &'static str,
+    expected: &'static str,
+    get: impl FnOnce(&Value) -> Option<T>,
+) -> Result<T, ManifestError> {
+    let v = obj.get(key).ok_or(ManifestError::MissingKey(key))?;
+    get(v).ok_or(ManifestError::WrongType { key, expected })
+}
+
+fn optional<T: DeserializeOwned>(
+    obj: &Map<String, Value>,
+    key: &'static str,
+    expected: &'static str,
+) -> Result<Option<T>, ManifestError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => T::deserialize(v)
+            .map(Some)
+            .map_err(|_| ManifestError::WrongType { key, expected }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORIGINAL: &str = r#"{
+  "os": "linux",
+  "arch": "x86_64",
+  "pid": 4242,
+  "sessionId": 1700000000000000000,
+  "timeStartNs": 1700000000000000000,
+  "timeEndNs": 1700000001000000000,
+  "eventCount": 3,
+  "bytesWritten": 120,
+  "modules": ["a", "b"]
+}"#;
+
+    #[test]
+    fn reads_a_manifest_of_the_original_writer() {
+        let m = Manifest::from_json_slice(ORIGINAL.as_bytes()).unwrap();
+        assert_eq!(m.pid, 4242);
+        assert_eq!(m.session_id, 1_700_000_000_000_000_000);
+        assert_eq!(m.modules, ["a", "b"]);
+        assert_eq!(m.format_version, None);
+        assert!(m.is_complete());
+        assert!(m.threads.is_empty());
+    }
+
+    #[test]
+    fn typed_errors() {
+        assert!(matches!(
+            Manifest::from_json_slice(b"{"),
+            Err(ManifestError::InvalidJson(_))
+        ));
+        assert!(matches!(
+            Manifest::from_json_slice(b"[1]"),
+            Err(ManifestError::NotAnObject)
+        ));
+        for key in [
+            "os",
+            "arch",
+            "pid",
+            "sessionId",
+            "timeStartNs",
+            "timeEndNs",
+            "eventCount",
+            "bytesWritten",
+            "modules",
+        ] {
+            let mut v: Value = serde_json::from_str(ORIGINAL).unwrap();
+            v.as_object_mut().unwrap().remove(key);
+            match Manifest::from_json_slice(v.to_string().as_bytes()) {
+                Err(ManifestError::MissingKey(k)) => assert_eq!(k, key),
+                other => panic!("{key}: {other:?}"),
+            }
+            let mut v: Value = serde_json::from_str(ORIGINAL).unwrap();
+            v[key] = Value::Bool(true);
+            match Manifest::from_json_slice(v.to_string().as_bytes()) {
+                Err(ManifestError::WrongType { key: k, .. }) => assert_eq!(k, key),
+                other => panic!("{key}: {other:?}"),
+            }
+        }
+        let mut v: Value = serde_json::from_str(ORIGINAL).unwrap();
+        v["pid"] = Value::from(u64::from(u32::MAX) + 1);
+        assert!(matches!(
+            Manifest::from_json_slice(v.to_string().as_bytes()),
+            Err(ManifestError::WrongType { key: "pid", .. })
+        ));
+        v["pid"] = Value::from(-1);
+        assert!(matches!(
+            Manifest::from_json_slice(v.to_string().as_bytes()),
+            Err(ManifestError::WrongType { key: "pid", .. })
+        ));
+        let mut v: Value = serde_json::from_str(ORIGINAL).unwrap();
+        v["threads"] = Value::from("nope");
+        assert!(matches!(
+            Manifest::from_json_slice(v.to_string().as_bytes()),
+            Err(ManifestError::WrongType { key: "threads", .. })
+        ));
+        v["threads"] = Value::Null;
+        assert!(Manifest::from_json_slice(v.to_string().as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn lane_counter_balance() {
+        let mut c = LaneCounters::new(Lane::Detail);
+        assert!(c.is_balanced());
+        c.written = 10;
+        c.persisted = 4;
+        c.dropped = 1;
+        assert!(!c.is_balanced());
+        c.discarded = 5;
+        assert!(c.is_balanced());
+        c.persisted = u64::MAX;
+        assert!(!c.is_balanced());
+    }
+
+    #[test]
+    fn host_names() {
+        assert!(["linux", "darwin", "unknown"].contains(&host_os()));
+        assert!(!host_arch().is_empty());
+    }
+}
