@@ -20,6 +20,34 @@ use ada_registry::{Lane, LaneCounters, LaneKind};
 use core::ptr::NonNull;
 use zerocopy::IntoBytes;
 
+/// Stores `record` at `dst` field by field. Copying the struct whole makes the compiler build it
+/// on the stack and reload it with 16-byte loads that straddle two 8-byte stores, which defeats
+/// store-to-load forwarding (a ~4 ns stall per event, measured); field stores go straight from
+/// registers to the ring.
+///
+/// # Safety
+/// `dst` must be valid for writes of 32 bytes.
+#[inline(always)]
+unsafe fn write_fields(dst: *mut u8, record: &IndexRecord) {
+    let pairs = [
+        (0, record.timestamp_ns),
+        (8, record.function_id),
+        (
+            16,
+            u64::from(record.thread_id) | (u64::from(record.kind) << 32),
+        ),
+        (
+            24,
+            u64::from(record.call_depth) | (u64::from(record.reserved) << 32),
+        ),
+    ];
+    for (offset, value) in pairs {
+        // SAFETY: `offset + 8 <= 32` and the caller guarantees 32 writable bytes; the little-
+        // endian u64 pairs reproduce the `repr(C)` layout of `IndexRecord` exactly.
+        unsafe { dst.add(offset).cast::<u64>().write_unaligned(value.to_le()) };
+    }
+}
+
 /// What happened to one write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Written {
@@ -106,18 +134,13 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
     #[inline(always)]
     pub fn write_index(&mut self, record: &IndexRecord) -> Written {
         if self.pos + INDEX_RECORD_SIZE > self.cap {
-            return self.write_slow(record.as_bytes());
+            return self.write_index_slow(*record);
         }
         match self.active_data {
             // `data` is the active ring's data area (`data_capacity` bytes, ours while active);
             // records may sit at any 8-byte offset, so the store is unaligned-safe.
             // SAFETY: `pos + 32 <= cap <= data_capacity` (checked above), the ring is ours.
-            Some(data) => unsafe {
-                data.as_ptr()
-                    .add(self.pos as usize)
-                    .cast::<IndexRecord>()
-                    .write_unaligned(*record)
-            },
+            Some(data) => unsafe { write_fields(data.as_ptr().add(self.pos as usize), record) },
             // SAFETY: the active ring is ours, `active < ring_count` (maintained by `swap`), and
             // `pos + 32 <= cap <= data_capacity` (checked above).
             None => unsafe { self.store.write(self.active, self.pos, record.as_bytes()) },
@@ -176,6 +199,13 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
         self.header().publish_write_pos(self.pos);
         self.counters.events_written += 1;
         self.lane.store_events_written(self.counters.events_written);
+    }
+
+    /// Takes the record by value so the fast path never has to spill it to memory.
+    #[cold]
+    #[inline(never)]
+    fn write_index_slow(&mut self, record: IndexRecord) -> Written {
+        self.write_slow(record.as_bytes())
     }
 
     #[cold]
