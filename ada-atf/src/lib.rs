@@ -12,6 +12,8 @@
 //!   `window_metadata.jsonl`, and at finalize writes the `trace.json` [`Manifest`] atomically.
 //!   Its buffering and `fsync` policy (what survives which crash) is documented on
 //!   [`writer`].
+//! - [`mapping`]: ring records (as plain values) to events, with the agent's symbol table and
+//!   per-architecture register names.
 //! - [`TraceReader`] / [`Events`]: open a trace (finalized, or not yet — a crashed writer),
 //!   validate the manifest, and stream events from the memory-mapped `events.bin`, reporting
 //!   every kind of corruption as a typed [`ReadError`], never panicking, and reading a trace
@@ -66,6 +68,7 @@
 pub mod encode;
 mod error;
 pub mod manifest;
+pub mod mapping;
 pub mod reader;
 pub mod schema;
 pub mod window;
@@ -80,6 +83,7 @@ pub use manifest::{
     ClockDescription, FORMAT_VERSION, LaneCounters, Manifest, SymbolEntry, ThreadSummary,
     TraceSummary,
 };
+pub use mapping::{RecordKind, RecordMapper, RegisterNames, RingRecord, SymbolLookup};
 pub use reader::{Events, ReaderOptions, TornTail, TraceReader};
 pub use schema::{Event, Lane, Timestamp};
 pub use window::PersistenceWindow;
