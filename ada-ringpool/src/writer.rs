@@ -256,14 +256,20 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
             return false;
         }
         let count = self.store.ring_count();
-        let next = loop {
+        // Bounded: a corrupt peer feeding impossible ring indices cannot keep the thread here.
+        let mut next = None;
+        for _ in 0..ada_registry::lane::QUEUE_SLOTS {
             match self.free.pop() {
-                Ok(Some(ring)) if ring < count && ring != self.active => break ring,
+                Ok(Some(ring)) if ring < count && ring != self.active => {
+                    next = Some(ring);
+                    break;
+                }
                 // A value no ring has: a corrupt peer; skip it.
                 Ok(Some(_)) => continue,
                 Ok(None) | Err(_) => return false,
             }
-        };
+        }
+        let Some(next) = next else { return false };
         let full = self.store.header(self.active);
         if self.marked {
             full.set_marked();

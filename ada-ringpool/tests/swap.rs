@@ -153,6 +153,24 @@ fn active_ring_salvage_then_recycle_never_double_counts() {
 }
 
 #[test]
+fn corrupt_free_entries_are_skipped_and_bounded() {
+    let (lane, store) = small_lane(2);
+    let mut w = LaneWriter::new(&lane, &store, LaneKind::Index, DropOldest);
+    // Replace the free ring with impossible indices, as a broken drain would.
+    let _ = lane.free_queue().consumer().pop();
+    let mut p = lane.free_queue().producer();
+    while p.push(99).is_ok() {}
+    for s in 0..4 {
+        w.write_index(&rec(s));
+    }
+    // The swap finds no usable ring within its bound and falls back to the drop policy.
+    assert_eq!(
+        w.write_index(&rec(4)),
+        Written::DroppedOldest { dropped: 4 }
+    );
+}
+
+#[test]
 fn corrupt_submit_entries_are_skipped_not_trusted() {
     let (lane, store) = small_lane(2);
     lane.submit_queue().producer().push(77).unwrap();
