@@ -90,9 +90,12 @@ fn ada_per_item() -> Duration {
             let mut c = q.queue().consumer();
             let (mut sum, mut got) = (0u64, 0);
             while got < ITEMS {
-                if let Some(v) = c.pop().unwrap() {
-                    sum += u64::from(v);
-                    got += 1;
+                match c.pop().unwrap() {
+                    Some(v) => {
+                        sum += u64::from(v);
+                        got += 1;
+                    }
+                    None => std::hint::spin_loop(),
                 }
             }
             sum
@@ -118,9 +121,12 @@ fn rtrb_per_item() -> Duration {
             pin(Some(1));
             let (mut sum, mut got) = (0u64, 0);
             while got < ITEMS {
-                if let Ok(v) = c.pop() {
-                    sum += u64::from(v);
-                    got += 1;
+                match c.pop() {
+                    Ok(v) => {
+                        sum += u64::from(v);
+                        got += 1;
+                    }
+                    Err(_) => std::hint::spin_loop(),
                 }
             }
             sum
