@@ -28,27 +28,15 @@ use ada_shm::CacheLine;
 use ada_shm::clock::ClockId;
 use ada_shm::sync::{AtomicU32, AtomicU64, Ordering};
 
-/// What the controller asks agents to do with their events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u32)]
-pub enum RegistryMode {
-    /// Only the process-wide fallback rings (before the registry is ready).
-    GlobalOnly = 0,
-    /// Warm-up: per-thread rings, with the fallback path still drained.
-    DualWrite = 1,
-    /// Steady state: per-thread rings only.
-    PerThreadOnly = 2,
-}
-
-impl TryFrom<u32> for RegistryMode {
-    type Error = u32;
-    fn try_from(raw: u32) -> Result<Self, u32> {
-        match raw {
-            0 => Ok(RegistryMode::GlobalOnly),
-            1 => Ok(RegistryMode::DualWrite),
-            2 => Ok(RegistryMode::PerThreadOnly),
-            other => Err(other),
-        }
+ada_shm::wire_enum! {
+    /// What the controller asks agents to do with their events.
+    pub enum RegistryMode {
+        /// Only the process-wide fallback rings (before the registry is ready).
+        GlobalOnly = 0,
+        /// Warm-up: per-thread rings, with the fallback path still drained.
+        DualWrite = 1,
+        /// Steady state: per-thread rings only.
+        PerThreadOnly = 2,
     }
 }
 

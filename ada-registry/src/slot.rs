@@ -20,30 +20,17 @@ use crate::lane::{Lane, LaneKind};
 use ada_shm::CacheLine;
 use ada_shm::sync::{AtomicU32, AtomicU64, Ordering};
 
-/// The lifecycle state of a slot, stored as `u32`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u32)]
-pub enum SlotState {
-    /// Unowned; may be claimed.
-    Free = 0,
-    /// A thread is initialising it.
-    Claimed = 1,
-    /// Owned by a live thread.
-    Active = 2,
-    /// The owner is gone; the drain must drain and reclaim it.
-    Exited = 3,
-}
-
-impl TryFrom<u32> for SlotState {
-    type Error = u32;
-    fn try_from(raw: u32) -> Result<Self, u32> {
-        Ok(match raw {
-            0 => SlotState::Free,
-            1 => SlotState::Claimed,
-            2 => SlotState::Active,
-            3 => SlotState::Exited,
-            other => return Err(other),
-        })
+ada_shm::wire_enum! {
+    /// The lifecycle state of a slot, stored as `u32`.
+    pub enum SlotState {
+        /// Unowned; may be claimed.
+        Free = 0,
+        /// A thread is initialising it.
+        Claimed = 1,
+        /// Owned by a live thread.
+        Active = 2,
+        /// The owner is gone; the drain must drain and reclaim it.
+        Exited = 3,
     }
 }
 

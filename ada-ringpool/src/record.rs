@@ -16,33 +16,19 @@
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
-/// What an event records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u32)]
-pub enum EventKind {
-    /// Function entry.
-    Call = 1,
-    /// Function exit.
-    Return = 2,
-    /// An exception or unwind passing through.
-    Exception = 3,
-    /// An explicit mark (the moment that matters).
-    Mark = 4,
-    /// A free-form message or custom payload.
-    Message = 5,
-}
-
-impl TryFrom<u32> for EventKind {
-    type Error = u32;
-    fn try_from(raw: u32) -> Result<Self, u32> {
-        Ok(match raw {
-            1 => EventKind::Call,
-            2 => EventKind::Return,
-            3 => EventKind::Exception,
-            4 => EventKind::Mark,
-            5 => EventKind::Message,
-            other => return Err(other),
-        })
+ada_shm::wire_enum! {
+    /// What an event records.
+    pub enum EventKind {
+        /// Function entry.
+        Call = 1,
+        /// Function exit.
+        Return = 2,
+        /// An exception or unwind passing through.
+        Exception = 3,
+        /// An explicit mark (the moment that matters).
+        Mark = 4,
+        /// A free-form message or custom payload.
+        Message = 5,
     }
 }
 

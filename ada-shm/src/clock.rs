@@ -9,13 +9,13 @@
 //! Code that needs time takes a [`Clock`]; production code passes [`MonotonicClock`], tests pass
 //! `ada_testkit::FakeClock`.
 
-/// Which clock a segment's timestamps come from. Stored as a `u32` in the segment header and the
-/// control block; decode with [`ClockId::try_from`], which rejects unknown values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u32)]
-pub enum ClockId {
-    /// `CLOCK_MONOTONIC`, in nanoseconds: system-wide, never jumps, stops during suspend.
-    Monotonic = 1,
+crate::wire_enum! {
+    /// Which clock a segment's timestamps come from. Stored as a `u32` in the segment header and the
+    /// control block; decode with [`ClockId::try_from`], which rejects unknown values.
+    pub enum ClockId {
+        /// `CLOCK_MONOTONIC`, in nanoseconds: system-wide, never jumps, stops during suspend.
+        Monotonic = 1,
+    }
 }
 
 impl ClockId {
@@ -23,16 +23,6 @@ impl ClockId {
     pub const fn name(self) -> &'static str {
         match self {
             ClockId::Monotonic => "CLOCK_MONOTONIC",
-        }
-    }
-}
-
-impl TryFrom<u32> for ClockId {
-    type Error = u32;
-    fn try_from(raw: u32) -> Result<Self, u32> {
-        match raw {
-            1 => Ok(ClockId::Monotonic),
-            other => Err(other),
         }
     }
 }

@@ -36,34 +36,20 @@ pub const MAX_REGIONS: usize = 8;
 /// Every region starts on a page boundary, so ring memory never shares a page with the header.
 pub const REGION_ALIGN: u64 = 4096;
 
-/// What a region holds. The numbering is ADA-wide and stable; decode with
-/// [`RegionKind::try_from`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u32)]
-pub enum RegionKind {
-    /// The control block: readiness, heartbeat, epoch, mode (`ada-registry`).
-    Control = 1,
-    /// The thread registry header and its `ThreadLaneSet` slots (`ada-registry`).
-    Registry = 2,
-    /// Per-slot ring memory (`ada-ringpool`).
-    Rings = 3,
-    /// The symbol string table agents fill and the controller reads (`ada-agent`).
-    Symbols = 4,
-    /// Process-wide fallback rings used before the registry is ready (`ada-agent`).
-    Fallback = 5,
-}
-
-impl TryFrom<u32> for RegionKind {
-    type Error = u32;
-    fn try_from(raw: u32) -> Result<Self, u32> {
-        Ok(match raw {
-            1 => RegionKind::Control,
-            2 => RegionKind::Registry,
-            3 => RegionKind::Rings,
-            4 => RegionKind::Symbols,
-            5 => RegionKind::Fallback,
-            other => return Err(other),
-        })
+crate::wire_enum! {
+    /// What a region holds. The numbering is ADA-wide and stable; decode with
+    /// [`RegionKind::try_from`].
+    pub enum RegionKind {
+        /// The control block: readiness, heartbeat, epoch, mode (`ada-registry`).
+        Control = 1,
+        /// The thread registry header and its `ThreadLaneSet` slots (`ada-registry`).
+        Registry = 2,
+        /// Per-slot ring memory (`ada-ringpool`).
+        Rings = 3,
+        /// The symbol string table agents fill and the controller reads (`ada-agent`).
+        Symbols = 4,
+        /// Process-wide fallback rings used before the registry is ready (`ada-agent`).
+        Fallback = 5,
     }
 }
 

@@ -36,6 +36,7 @@ mod pad;
 #[cfg(not(any(loom, shuttle)))]
 mod segment;
 pub mod sync;
+mod wire_enum;
 
 pub use error::ShmError;
 pub use header::{
