@@ -294,12 +294,13 @@ impl TraceReader {
             // mmap cannot map an empty file.
             Bytes::Empty
         } else if options.use_mmap {
-            // SAFETY: the mapping is read-only and only ever read through the `&[u8]` that
-            // `events_bytes` hands out for the lifetime of `self`. memmap2 requires that the file
-            // not change under the map for that to be sound; writers only append to
-            // `events.bin` (bytes inside the mapped length are never rewritten) and cut it back
-            // only past the last length they reported. Truncation by a third party is the
-            // documented limit of mmap (SIGBUS); `use_mmap: false` avoids it.
+            // The mapping is read-only and only ever read through the `&[u8]` that `events_bytes`
+            // hands out for the lifetime of `self`. memmap2 requires that the file not change
+            // under the map; writers only append to `events.bin` (bytes inside the mapped length
+            // are never rewritten) and cut it back only past the last length they reported.
+            // Truncation by a third party is mmap's documented limit (SIGBUS); `use_mmap: false`
+            // avoids it.
+            // SAFETY: see above: the mapped bytes are never rewritten while we hold the map.
             let map = unsafe { Mmap::map(&file) }.map_err(io("mmap"))?;
             Bytes::Mapped(map)
         } else {
