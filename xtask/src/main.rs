@@ -1,50 +1,104 @@
-//! `cargo xtask`: ADA's single gate. If `cargo xtask ci` passes locally, CI is green.
+//! `cargo xtask`: ADA's development gate. If `cargo xtask ci` passes locally, CI is green
+//! (`.ci/run` runs exactly that).
 //!
-//! Subcommands: `ci` (everything below, in order), `tidy`, `loom`, `shuttle`, `fuzz [SECONDS]`,
-//! `bench-smoke`, `help`. Each step prints a banner and its time; the first failure stops the
-//! run with a non-zero exit naming the step. `XTASK_SKIP=step,step` skips steps for local
-//! iteration (CI never sets it).
-#![warn(missing_docs)]
+//! `ci` runs tidy, fmt, clippy, tests (nextest or cargo test, plus doctests), the loom and
+//! shuttle suites, rustdoc, a benchmark smoke run, a fuzz smoke run and `cargo package`, in
+//! that order; each step prints a `==> step` banner and its time, the first failure stops the
+//! run with the failing command's exit status, and a timing table ends it. Single steps:
+//! `tidy`, `loom`, `shuttle`, `fuzz [SECONDS]`, `bench-smoke`. `XTASK_SKIP=step,step` makes
+//! `ci` skip steps, for local iteration only (CI never sets it). Every step runs from the
+//! workspace root with `$CARGO` (the cargo that ran xtask).
 
+mod cmd;
 mod steps;
 mod tidy;
+mod workspace;
 
 use std::process::ExitCode;
 
-fn usage() -> ExitCode {
-    eprintln!(
-        "usage: cargo xtask <command>\n\ncommands:\n  ci            fmt, clippy, tests, loom, shuttle, docs, bench smoke, fuzz smoke, package\n  tidy          repository rules (module docs, no stubs, SAFETY comments)\n  loom          the loom model-checking suites\n  shuttle       the shuttle suites\n  fuzz [SECS]   run the fuzz targets for SECS seconds (default 60)\n  bench-smoke   run every benchmark once, without measuring"
-    );
-    ExitCode::from(2)
+use steps::Step;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  ci             every step below, in order: tidy, fmt, clippy, test, loom, shuttle,
+                 doc, bench-smoke, fuzz (20s), package
+  tidy           repository rules: `//!` module docs, no stub macros or left-over
+                 markers, a SAFETY: comment above every unsafe block and impl
+  loom           the loom suites (tests/loom*.rs), release, --cfg loom, target/loom
+  shuttle        the shuttle suites (tests/shuttle*.rs), release, --cfg shuttle
+  fuzz [SECS]    fuzz/run.sh for SECS seconds (default 60)
+  bench-smoke    every benchmark once, without measuring
+  help           this text
+
+environment:
+  XTASK_SKIP=step,step   `ci` skips these steps (local iteration only)
+  LOOM_MAX_PREEMPTIONS   loom's preemption bound (default 2)";
+
+/// A parsed command line.
+#[derive(Debug, PartialEq, Eq)]
+enum Command {
+    Ci,
+    One(Step),
+}
+
+/// Parses the arguments after `xtask`; `None` means print the usage.
+fn parse(args: &[&str]) -> Option<Command> {
+    let step = match args {
+        ["ci"] => return Some(Command::Ci),
+        ["tidy"] => Step::Tidy,
+        ["loom"] => Step::Loom,
+        ["shuttle"] => Step::Shuttle,
+        ["bench-smoke"] => Step::BenchSmoke,
+        ["fuzz"] => Step::Fuzz(60),
+        ["fuzz", secs] => Step::Fuzz(secs.parse().ok().filter(|&s| s > 0)?),
+        _ => return None,
+    };
+    Some(Command::One(step))
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let root = steps::workspace_root();
-    let result = match args.first().map(String::as_str) {
-        Some("ci") => steps::ci(&root),
-        Some("tidy") => steps::run_one(&root, "tidy"),
-        Some("loom") => steps::run_one(&root, "loom"),
-        Some("shuttle") => steps::run_one(&root, "shuttle"),
-        Some("bench-smoke") => steps::run_one(&root, "bench-smoke"),
-        Some("fuzz") => {
-            let secs = match args.get(1).map(|s| s.parse::<u32>()) {
-                None => 60,
-                Some(Ok(s)) if s > 0 => s,
-                Some(_) => {
-                    eprintln!("xtask fuzz: SECONDS must be a positive integer");
-                    return ExitCode::from(2);
-                }
-            };
-            steps::fuzz(&root, secs)
-        }
-        _ => return usage(),
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let Some(command) = parse(&args) else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
     };
+    let result = workspace::Workspace::load().and_then(|ws| match command {
+        Command::Ci => steps::ci(&ws),
+        Command::One(step) => steps::run_one(&ws, step),
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(msg) => {
-            eprintln!("\nxtask: FAILED: {msg}");
-            ExitCode::FAILURE
+        Err(failure) => {
+            eprintln!("xtask: FAILED: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_commands() {
+        assert_eq!(parse(&["ci"]), Some(Command::Ci));
+        assert_eq!(parse(&["fuzz"]), Some(Command::One(Step::Fuzz(60))));
+        assert_eq!(parse(&["fuzz", "5"]), Some(Command::One(Step::Fuzz(5))));
+        assert_eq!(
+            parse(&["bench-smoke"]),
+            Some(Command::One(Step::BenchSmoke))
+        );
+        for bad in [
+            &[][..],
+            &["help"],
+            &["ci", "x"],
+            &["fuzz", "0"],
+            &["fuzz", "x"],
+        ] {
+            assert_eq!(parse(bad), None);
         }
     }
 }

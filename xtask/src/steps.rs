@@ -1,291 +1,261 @@
-//! The CI steps and the process helpers that run them.
+//! The CI steps, and `ci` itself: every step in order, each with a banner and its time, stopping
+//! at the first failure, then a timing table.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
-/// The workspace root (the parent of this crate's directory).
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
+use crate::cmd::{Cmd, Failure, Outcome, append_env_flags};
+use crate::tidy;
+use crate::workspace::Workspace;
+
+/// One CI step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Repository rules (`cargo xtask tidy`).
+    Tidy,
+    /// `cargo fmt --check`.
+    Fmt,
+    /// Clippy on every target, warnings denied.
+    Clippy,
+    /// Unit, integration and doc tests.
+    Test,
+    /// The loom model-checking suites (`tests/loom*.rs`).
+    Loom,
+    /// The shuttle randomized-scheduler suites (`tests/shuttle*.rs`).
+    Shuttle,
+    /// rustdoc, warnings denied.
+    Doc,
+    /// Every benchmark run once, without measuring.
+    BenchSmoke,
+    /// `fuzz/run.sh` for the given number of seconds.
+    Fuzz(u32),
+    /// `cargo package` of every publishable member.
+    Package,
 }
 
-fn cargo() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
-}
+/// How long the fuzz smoke test of `ci` runs.
+const CI_FUZZ_SECONDS: u32 = 20;
 
-/// Runs `cargo ARGS` in `root` with extra environment; Err names the command on failure.
-fn run(root: &Path, args: &[&str], env: &[(&str, String)]) -> Result<(), String> {
-    let mut cmd = Command::new(cargo());
-    cmd.current_dir(root).args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    eprintln!(
-        "    $ {}cargo {}",
-        env.iter()
-            .map(|(k, v)| format!("{k}={v} "))
-            .collect::<String>(),
-        args.join(" ")
-    );
-    let status = cmd
-        .status()
-        .map_err(|e| format!("could not start cargo: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("`cargo {}` exited with {status}", args.join(" ")))
-    }
-}
+/// The `ci` steps, in order (cheap first).
+pub const CI: [Step; 10] = [
+    Step::Tidy,
+    Step::Fmt,
+    Step::Clippy,
+    Step::Test,
+    Step::Loom,
+    Step::Shuttle,
+    Step::Doc,
+    Step::BenchSmoke,
+    Step::Fuzz(CI_FUZZ_SECONDS),
+    Step::Package,
+];
 
-fn with_flags(var: &str, flag: &str) -> String {
-    match std::env::var(var) {
-        Ok(existing) if !existing.trim().is_empty() => format!("{existing} {flag}"),
-        _ => flag.to_owned(),
-    }
-}
-
-/// Workspace member directories (those with a Cargo.toml directly under the root).
-fn members(root: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(root)
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    out.retain(|p| p.join("Cargo.toml").is_file() && p.file_name().is_some_and(|n| n != "fuzz"));
-    out.sort();
-    out
-}
-
-fn package_name(dir: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(dir.join("Cargo.toml")).ok()?;
-    let mut in_package = false;
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with('[') {
-            in_package = line == "[package]";
-        } else if in_package && line.starts_with("name") {
-            return line.split('"').nth(1).map(str::to_owned);
+impl Step {
+    /// The name used in banners, the timing table and `XTASK_SKIP`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tidy => "tidy",
+            Self::Fmt => "fmt",
+            Self::Clippy => "clippy",
+            Self::Test => "test",
+            Self::Loom => "loom",
+            Self::Shuttle => "shuttle",
+            Self::Doc => "doc",
+            Self::BenchSmoke => "bench-smoke",
+            Self::Fuzz(_) => "fuzz",
+            Self::Package => "package",
         }
     }
-    None
-}
 
-fn unpublishable(dir: &Path) -> bool {
-    std::fs::read_to_string(dir.join("Cargo.toml"))
-        .map(|t| t.lines().any(|l| l.replace(' ', "") == "publish=false"))
-        .unwrap_or(false)
-}
-
-/// `(package, test file stem)` for every `tests/<prefix>*.rs` in the workspace.
-fn suites(root: &Path, prefix: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for dir in members(root) {
-        let Some(pkg) = package_name(&dir) else {
-            continue;
-        };
-        let Ok(entries) = std::fs::read_dir(dir.join("tests")) else {
-            continue;
-        };
-        let mut stems: Vec<String> = entries
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| n.starts_with(prefix) && n.ends_with(".rs"))
-            .map(|n| n.trim_end_matches(".rs").to_owned())
-            .collect();
-        stems.sort();
-        out.extend(stems.into_iter().map(|s| (pkg.clone(), s)));
+    fn run(self, ws: &Workspace) -> Outcome {
+        let root = ws.root.as_path();
+        match self {
+            Self::Tidy => tidy::check_tree(ws),
+            Self::Fmt => {
+                require_component(ws, "fmt", "rustfmt")?;
+                Cmd::cargo(root)
+                    .args(["fmt", "--all", "--", "--check"])
+                    .run()
+            }
+            Self::Clippy => {
+                require_component(ws, "clippy", "clippy")?;
+                Cmd::cargo(root)
+                    .args(["clippy", "--workspace", "--all-targets", "--locked"])
+                    .args(["--", "-D", "warnings"])
+                    .run()
+            }
+            Self::Test => {
+                let nextest = Cmd::cargo(root).args(["nextest", "--version"]).probe();
+                if nextest {
+                    Cmd::cargo(root)
+                        .args([
+                            "nextest",
+                            "run",
+                            "--workspace",
+                            "--locked",
+                            "--no-fail-fast",
+                        ])
+                        .run()?;
+                } else {
+                    eprintln!("    (cargo-nextest not installed: using cargo test)");
+                    Cmd::cargo(root)
+                        .args(["test", "--workspace", "--locked", "--no-fail-fast"])
+                        .run()?;
+                }
+                // nextest does not run doctests.
+                Cmd::cargo(root)
+                    .args(["test", "--workspace", "--doc", "--locked"])
+                    .run()
+            }
+            Self::Loom => model_suites(ws, "loom"),
+            Self::Shuttle => model_suites(ws, "shuttle"),
+            Self::Doc => Cmd::cargo(root)
+                .args(["doc", "--workspace", "--no-deps", "--locked"])
+                .env(
+                    "RUSTDOCFLAGS",
+                    append_env_flags("RUSTDOCFLAGS", "-D warnings"),
+                )
+                .run(),
+            // Criterion benches run each benchmark once, unmeasured, under `cargo test`.
+            Self::BenchSmoke => Cmd::cargo(root)
+                .args(["test", "--workspace", "--benches", "--locked"])
+                .run(),
+            Self::Fuzz(seconds) => {
+                if !root.join("fuzz/run.sh").is_file() {
+                    eprintln!("    fuzz: no targets");
+                    return Ok(());
+                }
+                Cmd::new("bash", root)
+                    .args(["fuzz/run.sh".to_owned(), seconds.to_string()])
+                    .run()
+            }
+            Self::Package => {
+                // `--allow-dirty` lets local runs package uncommitted work; harmless in CI.
+                let mut cmd =
+                    Cmd::cargo(root).args(["package", "--workspace", "--locked", "--allow-dirty"]);
+                for p in ws.packages.iter().filter(|p| !p.publish) {
+                    cmd = cmd.args(["--exclude", p.name.as_str()]);
+                }
+                cmd.run()
+            }
+        }
     }
-    out
 }
 
-fn model_suites(root: &Path, kind: &str) -> Result<(), String> {
-    let found = suites(root, kind);
-    if found.is_empty() {
+/// Fails with an install hint when `cargo SUB` (a rustup component) is missing.
+fn require_component(ws: &Workspace, sub: &str, component: &str) -> Outcome {
+    if Cmd::cargo(&ws.root).args([sub, "--version"]).probe() {
+        return Ok(());
+    }
+    Err(Failure::new(format!(
+        "`cargo {sub}` is not available; install it with `rustup component add {component}`"
+    )))
+}
+
+/// The loom or shuttle suites: each `tests/<kind>*.rs` of each member, built in release with
+/// `--cfg <kind>` in a target directory of their own.
+fn model_suites(ws: &Workspace, kind: &str) -> Outcome {
+    let suites = ws.suites(kind);
+    if suites.is_empty() {
         eprintln!("    {kind}: no suites");
         return Ok(());
     }
-    let mut args: Vec<String> = vec!["test".into(), "--release".into(), "--locked".into()];
-    let mut pkgs: Vec<&String> = found.iter().map(|(p, _)| p).collect();
-    pkgs.dedup();
-    for p in pkgs {
-        args.extend(["-p".into(), p.clone()]);
-    }
-    for (_, t) in &found {
-        args.extend(["--test".into(), t.clone()]);
-    }
-    let target = root.join("target").join(kind).display().to_string();
-    let mut env = vec![
-        (
-            "RUSTFLAGS",
-            with_flags("RUSTFLAGS", &format!("--cfg {kind}")),
-        ),
-        // A separate target dir: the cfg change would otherwise rebuild the normal build.
-        ("CARGO_TARGET_DIR", target),
-    ];
-    if kind == "loom" {
-        // Bound the explored interleavings so the suite finishes in minutes on 2 cores; loom's
-        // documentation recommends 2-3 preemptions for CI.
-        env.push((
-            "LOOM_MAX_PREEMPTIONS",
-            std::env::var("LOOM_MAX_PREEMPTIONS").unwrap_or_else(|_| "2".into()),
-        ));
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    run(root, &args, &env)
-}
-
-/// Runs the fuzz targets for `secs` seconds.
-pub fn fuzz(root: &Path, secs: u32) -> Result<(), String> {
-    let script = root.join("fuzz").join("run.sh");
-    if !script.is_file() {
-        eprintln!("    fuzz: no targets");
-        return Ok(());
-    }
-    let status = Command::new("bash")
-        .current_dir(root)
-        .arg(&script)
-        .arg(secs.to_string())
-        .status()
-        .map_err(|e| format!("could not start fuzz/run.sh: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("fuzz/run.sh exited with {status}"))
-    }
-}
-
-fn step(root: &Path, name: &str) -> Result<(), String> {
-    match name {
-        "tidy" => crate::tidy::check_tree(root),
-        "fmt" => run(root, &["fmt", "--all", "--", "--check"], &[]),
-        "clippy" => run(
-            root,
-            &[
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--locked",
-                "--",
-                "-D",
-                "warnings",
-            ],
-            &[],
-        ),
-        "test" => {
-            let nextest = Command::new(cargo())
-                .args(["nextest", "--version"])
-                .output()
-                .is_ok_and(|o| o.status.success());
-            if nextest {
-                run(
-                    root,
-                    &[
-                        "nextest",
-                        "run",
-                        "--workspace",
-                        "--locked",
-                        "--no-fail-fast",
-                    ],
-                    &[],
-                )?;
-            } else {
-                run(
-                    root,
-                    &["test", "--workspace", "--locked", "--no-fail-fast"],
-                    &[],
-                )?;
-            }
-            run(root, &["test", "--workspace", "--doc", "--locked"], &[])
+    // The cfg changes every crate's flags; a separate target dir keeps the normal build cached.
+    let target_base =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| ws.root.join("target"), Into::into);
+    let target_dir = target_base.join(kind).display().to_string();
+    for (package, tests) in suites {
+        let mut cmd = Cmd::cargo(&ws.root)
+            .args(["test", "--release", "--locked", "-p", package])
+            .env(
+                "RUSTFLAGS",
+                append_env_flags("RUSTFLAGS", &format!("--cfg {kind}")),
+            )
+            .env("CARGO_TARGET_DIR", target_dir.clone());
+        for t in &tests {
+            cmd = cmd.args(["--test", t.as_str()]);
         }
-        "loom" => model_suites(root, "loom"),
-        "shuttle" => model_suites(root, "shuttle"),
-        "doc" => run(
-            root,
-            &["doc", "--workspace", "--no-deps", "--locked"],
-            &[("RUSTDOCFLAGS", with_flags("RUSTDOCFLAGS", "-D warnings"))],
-        ),
-        "bench-smoke" => run(root, &["test", "--workspace", "--benches", "--locked"], &[]),
-        "fuzz" => fuzz(root, 20),
-        "package" => {
-            let mut args = vec![
-                "package".to_owned(),
-                "--workspace".into(),
-                "--locked".into(),
-                "--allow-dirty".into(),
-            ];
-            for dir in members(root) {
-                if unpublishable(&dir)
-                    && let Some(name) = package_name(&dir)
-                {
-                    args.extend(["--exclude".into(), name]);
-                }
-            }
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            run(root, &args, &[])
+        if kind == "loom" {
+            // Bound the preemptions loom explores per execution: the state space grows
+            // exponentially with the bound, and 2 keeps the suite to minutes on 2 cores while
+            // still finding most bugs (loom's docs recommend 2-3). A value already set wins.
+            let bound = std::env::var("LOOM_MAX_PREEMPTIONS").unwrap_or_else(|_| "2".into());
+            cmd = cmd.env("LOOM_MAX_PREEMPTIONS", bound);
         }
-        other => Err(format!("unknown step {other}")),
+        cmd.run()?;
     }
+    Ok(())
 }
 
-const CI_STEPS: [&str; 10] = [
-    "tidy",
-    "fmt",
-    "clippy",
-    "test",
-    "loom",
-    "shuttle",
-    "doc",
-    "bench-smoke",
-    "fuzz",
-    "package",
-];
-
-/// Runs one named step with a banner.
-pub fn run_one(root: &Path, name: &str) -> Result<(), String> {
+/// Runs one step under a banner and prints its time.
+pub fn run_one(ws: &Workspace, step: Step) -> Outcome {
+    let name = step.name();
     eprintln!("==> {name}");
     let start = Instant::now();
-    let r = step(root, name).map_err(|e| format!("step `{name}`: {e}"));
-    eprintln!("<== {name} ({:.1}s)", start.elapsed().as_secs_f64());
-    r
+    let result = step.run(ws);
+    let secs = start.elapsed().as_secs_f64();
+    let verdict = if result.is_ok() { "ok" } else { "FAILED" };
+    eprintln!("<== {name}: {verdict} ({secs:.1}s)\n");
+    result.map_err(|f| Failure {
+        message: format!("step `{name}` failed: {}", f.message),
+        code: f.code,
+    })
 }
 
-/// Every step, in order; prints a timing table.
-pub fn ci(root: &Path) -> Result<(), String> {
-    let skip: Vec<String> = std::env::var("XTASK_SKIP")
-        .map(|s| {
-            s.split(',')
-                .map(|x| x.trim().to_owned())
-                .filter(|x| !x.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
-    let started = Instant::now();
-    let mut table = Vec::new();
+/// The step names listed in `XTASK_SKIP` (comma-separated); an unknown name is an error.
+fn skipped_steps() -> Result<Vec<&'static str>, Failure> {
+    let Ok(list) = std::env::var("XTASK_SKIP") else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let step = CI.iter().find(|s| s.name() == name).ok_or_else(|| {
+            let known: Vec<&str> = CI.iter().map(|s| s.name()).collect();
+            Failure::usage(format!(
+                "XTASK_SKIP: unknown step `{name}` (steps: {})",
+                known.join(", ")
+            ))
+        })?;
+        out.push(step.name());
+    }
+    Ok(out)
+}
+
+/// Every CI step in order, stopping at the first failure; prints a timing table at the end.
+pub fn ci(ws: &Workspace) -> Outcome {
+    let skip = skipped_steps()?;
+    if !skip.is_empty() {
+        eprintln!("xtask ci: skipping {} (XTASK_SKIP)\n", skip.join(", "));
+    }
+    let start = Instant::now();
+    let mut rows: Vec<(&str, String)> = Vec::new();
     let mut outcome = Ok(());
-    for name in CI_STEPS {
-        if skip.iter().any(|s| s == name) {
-            eprintln!("==> {name}: skipped (XTASK_SKIP)");
-            table.push((name, None));
-            continue;
-        }
-        let t = Instant::now();
-        let r = run_one(root, name);
-        table.push((name, Some(t.elapsed().as_secs_f64())));
-        if r.is_err() {
-            outcome = r;
-            break;
-        }
-    }
-    eprintln!("\nstep          seconds");
-    for (name, secs) in &table {
-        match secs {
-            Some(s) => eprintln!("{name:<13} {s:>7.1}"),
-            None => eprintln!("{name:<13} skipped"),
+    for step in CI {
+        let name = step.name();
+        if outcome.is_err() {
+            rows.push((name, "not run".into()));
+        } else if skip.contains(&name) {
+            rows.push((name, "skipped".into()));
+        } else {
+            let t = Instant::now();
+            outcome = run_one(ws, step);
+            let verdict = if outcome.is_ok() { "ok" } else { "FAILED" };
+            let secs = t.elapsed().as_secs_f64();
+            rows.push((name, format!("{verdict:<7} {secs:>8.1}s")));
         }
     }
-    eprintln!("{:<13} {:>7.1}", "total", started.elapsed().as_secs_f64());
-    outcome?;
-    println!("xtask ci: all steps passed");
-    Ok(())
+    eprintln!("{:<12} result        time", "step");
+    for (name, result) in &rows {
+        eprintln!("{name:<12} {result}");
+    }
+    let total = start.elapsed().as_secs_f64();
+    eprintln!("{:<12} {:<7} {total:>8.1}s", "total", "");
+    if outcome.is_ok() && skip.is_empty() {
+        eprintln!("\nxtask ci: all steps passed");
+    } else if outcome.is_ok() {
+        eprintln!(
+            "\nxtask ci: all steps run passed; skipped: {}",
+            skip.join(", ")
+        );
+    }
+    outcome
 }
