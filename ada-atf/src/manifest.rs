@@ -193,6 +193,20 @@ impl Default for TraceSummary {
     }
 }
 
+/// The nine keys the original ATF v4 writer emitted, in its order. Every manifest carries them
+/// with their original meanings; everything else is additive.
+pub const ORIGINAL_KEYS: [&str; 9] = [
+    "os",
+    "arch",
+    "pid",
+    "sessionId",
+    "timeStartNs",
+    "timeEndNs",
+    "eventCount",
+    "bytesWritten",
+    "modules",
+];
+
 /// The parsed (or about to be written) `trace.json`. Field order is key order on disk.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -396,17 +410,7 @@ mod tests {
             Manifest::from_json_slice(b"[1]"),
             Err(ManifestError::NotAnObject)
         ));
-        for key in [
-            "os",
-            "arch",
-            "pid",
-            "sessionId",
-            "timeStartNs",
-            "timeEndNs",
-            "eventCount",
-            "bytesWritten",
-            "modules",
-        ] {
+        for key in ORIGINAL_KEYS {
             let mut v: Value = serde_json::from_str(ORIGINAL).unwrap();
             v.as_object_mut().unwrap().remove(key);
             match Manifest::from_json_slice(v.to_string().as_bytes()) {

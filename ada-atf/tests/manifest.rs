@@ -8,17 +8,7 @@ use ada_atf::{
     TraceWriter, WriterOptions,
 };
 
-const ORIGINAL_KEYS: [&str; 9] = [
-    "os",
-    "arch",
-    "pid",
-    "sessionId",
-    "timeStartNs",
-    "timeEndNs",
-    "eventCount",
-    "bytesWritten",
-    "modules",
-];
+use ada_atf::manifest::ORIGINAL_KEYS;
 
 /// What a reader of the original writer's manifest deserializes.
 #[derive(serde::Deserialize, Debug)]

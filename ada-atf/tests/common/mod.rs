@@ -178,16 +178,7 @@ impl Spec {
                 name: name.clone(),
                 data: data.clone(),
             }),
-            PSpec::Window(w) => Payload::WindowMark(schema::WindowMark {
-                window_id: w.window_id,
-                start_ns: w.start_ns,
-                end_ns: w.end_ns,
-                first_mark_ns: w.first_mark_ns,
-                last_event_ns: w.last_event_ns,
-                total_events: w.total_events,
-                marked_events: w.marked_events,
-                mark_seen: w.mark_seen,
-            }),
+            PSpec::Window(w) => Payload::WindowMark(schema::WindowMark::from(*w)),
         };
         Event {
             event_id,
