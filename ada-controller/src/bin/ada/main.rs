@@ -1,0 +1,2 @@
+//! The `ada` command-line tool.
+fn main() {}
