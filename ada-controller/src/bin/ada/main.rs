@@ -1,2 +1,321 @@
-//! The `ada` command-line tool.
-fn main() {}
+//! `ada`: trace a program, inspect and export traces.
+//!
+//! ```text
+//! ada trace [--output DIR] [--duration D] -- COMMAND [ARGS...]
+//! ada inspect TRACE_DIR [--limit N]
+//! ada export --chrome TRACE_DIR -o out.json
+//! ada demo [--output DIR]
+//! ada status [SEGMENT]
+//! ```
+
+mod workload;
+
+use ada_controller::trace::{self, Ending, TraceOptions};
+use ada_controller::{ControllerBuilder, LiveSnapshot, summary};
+use clap::{Parser, Subcommand};
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ada",
+    version,
+    about = "Low-overhead per-thread tracing with a flight recorder"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+struct SessionArgs {
+    /// Directory that receives `ada_traces/session_*/pid_*/`.
+    #[arg(short, long, default_value = ".")]
+    output: PathBuf,
+    /// Thread slots in the registry (threads traced at once).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    threads: u32,
+    /// Drain interval when idle (e.g. 1ms).
+    #[arg(long, default_value = "1ms", value_parser = parse_duration)]
+    drain_interval: Duration,
+    /// No progress lines.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run COMMAND traced and write its trace.
+    Trace {
+        #[command(flatten)]
+        session: SessionArgs,
+        /// Stop tracing (and the command) after this long, e.g. 10s, 2m.
+        #[arg(short, long, value_parser = parse_duration)]
+        duration: Option<Duration>,
+        /// The command to trace and its arguments (after `--`).
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<OsString>,
+    },
+    /// Print a trace's manifest summary and its first events.
+    Inspect {
+        /// The trace directory (`.../pid_<pid>`, or a session directory holding one).
+        trace_dir: PathBuf,
+        /// Events to print.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Convert a trace to another format.
+    Export {
+        /// Chrome trace-event JSON (opens in the Perfetto UI and chrome://tracing).
+        #[arg(long, required = true)]
+        chrome: bool,
+        /// The trace directory.
+        trace_dir: PathBuf,
+        /// Output file.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Trace the bundled multi-threaded example program.
+    Demo {
+        #[command(flatten)]
+        session: SessionArgs,
+    },
+    /// Show the registry of a live ADA segment (or list ADA segments).
+    Status {
+        /// Segment name, e.g. /ada_1234_5f0c...
+        segment: Option<String>,
+    },
+    /// The bundled workload (used by `ada demo`, tests and benchmarks).
+    #[command(hide = true)]
+    Workload(workload::WorkloadArgs),
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 500ms, 10s, 2m)"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Trace {
+            session,
+            duration,
+            command,
+        } => run_trace(&session, duration, command),
+        Cmd::Inspect { trace_dir, limit } => inspect(&trace_dir, limit),
+        Cmd::Export {
+            chrome: _,
+            trace_dir,
+            output,
+        } => export(&trace_dir, &output),
+        Cmd::Demo { session } => demo(&session),
+        Cmd::Status { segment } => status(segment.as_deref()),
+        Cmd::Workload(args) => return ExitCode::from(workload::run(&args).clamp(0, 255) as u8),
+    };
+    match result {
+        Ok(code) => code,
+        Err(msg) => {
+            eprintln!("ada: error: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_trace(
+    session: &SessionArgs,
+    duration: Option<Duration>,
+    command: Vec<OsString>,
+) -> Result<ExitCode, String> {
+    let interrupt = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&interrupt))
+        .map_err(|e| format!("cannot install the SIGINT handler: {e}"))?;
+    let options = TraceOptions {
+        command,
+        output: session.output.clone(),
+        duration,
+        grace: Duration::from_secs(2),
+        controller: ControllerBuilder::new()
+            .capacity(session.threads)
+            .drain_interval(session.drain_interval),
+    };
+    let quiet = session.quiet;
+    let tty = std::io::stderr().is_terminal();
+    let outcome = trace::run(&options, &interrupt, |elapsed, live| {
+        if !quiet {
+            progress(elapsed, live, tty);
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    if tty && !quiet {
+        eprint!("\r\x1b[K");
+    }
+    let report = &outcome.report;
+    match outcome.ending {
+        Ending::CommandExited => {}
+        Ending::DurationElapsed => eprintln!("ada: duration elapsed; the command was stopped"),
+        Ending::Interrupted => eprintln!("ada: interrupted; the command was stopped"),
+    }
+    eprint!("{}", summary::render(report));
+    let output = report.output.as_ref();
+    if let Some(dir) = output.and_then(|o| o.dir.as_ref()) {
+        eprintln!(
+            "  look at it: ada inspect {0}   |   ada export --chrome {0} -o trace.json",
+            dir.display()
+        );
+    }
+    if output.is_none_or(|o| !o.complete) {
+        return Err("the trace is incomplete (see the warnings above)".into());
+    }
+    let code = report.exit_code.unwrap_or(0);
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+fn progress(elapsed: Duration, live: LiveSnapshot, tty: bool) {
+    let secs = elapsed.as_secs();
+    if secs < 2 || (!tty && secs % 5 != 0) {
+        return;
+    }
+    let line = format!(
+        "ada: {secs} s, {} thread(s), {} events persisted, {:.1} MiB drained",
+        live.live_threads,
+        live.records,
+        live.bytes as f64 / (1024.0 * 1024.0)
+    );
+    if tty {
+        eprint!("\r\x1b[K{line}");
+    } else {
+        eprintln!("{line}");
+    }
+}
+
+fn demo(session: &SessionArgs) -> Result<ExitCode, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the ada binary: {e}"))?;
+    eprintln!("ada demo: tracing the bundled workload (4 threads handling requests)");
+    let command = [
+        exe.into_os_string(),
+        "workload".into(),
+        "--threads".into(),
+        "4".into(),
+        "--events".into(),
+        "2000".into(),
+        "--rate".into(),
+        workload::DEMO_RATE.to_string().into(),
+    ]
+    .to_vec();
+    run_trace(session, None, command)
+}
+
+/// A trace directory: the `pid_*` directory itself, or a session directory with exactly one.
+fn resolve_trace_dir(dir: &Path) -> PathBuf {
+    if dir.join("events.bin").exists() {
+        return dir.to_path_buf();
+    }
+    let pids: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join("events.bin").exists())
+        .collect();
+    match pids.as_slice() {
+        [one] => one.clone(),
+        _ => dir.to_path_buf(),
+    }
+}
+
+fn inspect(dir: &Path, limit: usize) -> Result<ExitCode, String> {
+    let dir = resolve_trace_dir(dir);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    ada_controller::inspect::inspect(&dir, limit, &mut out).map_err(|e| e.to_string())?;
+    out.flush().map_err(|e| format!("stdout: {e}"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export(dir: &Path, output: &Path) -> Result<ExitCode, String> {
+    let dir = resolve_trace_dir(dir);
+    // Write next to the destination and rename, so a failed export never leaves a partial file
+    // under the requested name.
+    let tmp = output.with_extension("json.partial");
+    let file = std::fs::File::create(&tmp)
+        .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    let result = ada_controller::export::chrome::export_chrome(&dir, &mut w);
+    let flushed = w
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .and_then(|f| f.sync_all());
+    let stats = match (result, flushed) {
+        (Ok(stats), Ok(())) => stats,
+        (Err(e), _) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.to_string());
+        }
+        (_, Err(e)) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(format!("writing {}: {e}", output.display()));
+        }
+    };
+    std::fs::rename(&tmp, output)
+        .map_err(|e| format!("cannot move the export to {}: {e}", output.display()))?;
+    eprintln!(
+        "ada: wrote {} ({} trace events from {} ATF events{}); open it in the Perfetto UI or chrome://tracing",
+        output.display(),
+        stats.trace_events,
+        stats.events_exported,
+        if stats.complete { "" } else { ", trace NOT complete" }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status(segment: Option<&str>) -> Result<ExitCode, String> {
+    use ada_shm::{AttachOptions, SegmentName};
+    let Some(raw) = segment else {
+        let found = ada_shm::list_segments();
+        if found.is_empty() {
+            println!("no ADA segments");
+        }
+        for s in found {
+            let state = if s.creator_alive {
+                "live"
+            } else {
+                "stale (its controller is gone)"
+            };
+            println!("{}  controller pid {}  {state}", s.name.as_str(), s.pid);
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let name = SegmentName::parse(raw).map_err(|e| format!("{raw:?}: {e}"))?;
+    let registry = ada_registry::Registry::attach(&name, AttachOptions { allow_stale: true })
+        .map_err(|e| format!("{raw}: {e}"))?;
+    let control = registry.control().snapshot();
+    println!(
+        "segment {raw}: {} slots, ready {}, heartbeat {} ns, controller pid {}",
+        registry.capacity(),
+        control.ready,
+        control.heartbeat_ns,
+        registry.control().controller_pid()
+    );
+    println!("  slot  state    pid      thread id   index written/dropped   detail written/dropped");
+    for s in registry.view().live_slots() {
+        let i = s.lanes.index_lane().counters();
+        let d = s.lanes.detail_lane().counters();
+        println!(
+            "  {:>4}  {:<8} {:<8} {:<11} {:>12}/{:<10} {:>12}/{}",
+            s.index,
+            format!("{:?}", s.state),
+            s.owner.pid,
+            s.owner.thread_id,
+            i.events_written,
+            i.events_dropped,
+            d.events_written,
+            d.events_dropped
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,56 @@
+//! The process-wide agent: attached lazily from `ADA_SHM` on first use, or installed explicitly.
+//!
+//! With no controller (`ADA_SHM` unset, or attach failed) the global agent is `None` and every
+//! recording call returns after one thread-local load and one atomic load.
+
+use crate::agent::{Agent, AgentError};
+use std::sync::OnceLock;
+
+static GLOBAL: OnceLock<Option<Agent>> = OnceLock::new();
+static ATTACH_ERROR: OnceLock<String> = OnceLock::new();
+
+/// The process's agent, attaching from `ADA_SHM` on the first call. `None` when the process is
+/// not traced (or could not attach: see [`attach_error`]).
+#[inline]
+pub fn global() -> Option<&'static Agent> {
+    GLOBAL.get_or_init(init_from_env).as_ref()
+}
+
+#[cold]
+fn init_from_env() -> Option<Agent> {
+    match Agent::from_env() {
+        Ok(agent) => {
+            crate::tls::install_fork_handler();
+            Some(agent)
+        }
+        Err(AgentError::NotTraced) => None,
+        Err(e) => {
+            // Tracing was requested but cannot work: say so once on stderr (the traced program
+            // keeps running untraced) and keep the reason for `attach_error`.
+            let msg = e.to_string();
+            eprintln!("ada-agent: tracing disabled: {msg}");
+            let _ = ATTACH_ERROR.set(msg);
+            None
+        }
+    }
+}
+
+/// Why `ADA_SHM` was set but the agent could not attach, if that happened.
+pub fn attach_error() -> Option<&'static str> {
+    ATTACH_ERROR.get().map(String::as_str)
+}
+
+/// Installs `agent` as the process's agent (instead of attaching from `ADA_SHM`). Fails, handing
+/// the agent back, if the global agent was already set or resolved.
+pub fn install(agent: Agent) -> Result<&'static Agent, Agent> {
+    let mut slot = Some(agent);
+    let installed = GLOBAL.get_or_init(|| slot.take());
+    match slot {
+        // Ours was taken, so `installed` is it.
+        None => {
+            crate::tls::install_fork_handler();
+            Ok(installed.as_ref().expect("just installed"))
+        }
+        Some(agent) => Err(agent),
+    }
+}

@@ -1,0 +1,177 @@
+//! [`ThreadWriter`]: one registered thread's slot and its two lane writers.
+//!
+//! Registering claims a slot in the segment's registry (lock-free) and sets up a
+//! [`LaneWriter`] for the index lane (function entry/exit: 32-byte records) and one for the
+//! detail lane (registers, stack window, messages, marks). Dropping the writer publishes its
+//! counters and hands the slot to the drain (`ACTIVE → EXITED`), which persists what is left in
+//! its rings and frees it for reuse.
+
+use crate::agent::Agent;
+use ada_registry::{LaneKind, RegistryError, SlotOwner, ThreadSlot};
+use ada_ringpool::{
+    DetailRecord, DropOldest, EventKind, IndexRecord, LaneWriter, RecordError, SegmentStore,
+};
+use ada_shm::clock::MonotonicClock;
+
+/// A detail event's contents (everything but the time, thread and depth, which the writer adds).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Detail<'d> {
+    /// Register values in the architecture's argument order (at most 16).
+    pub registers: &'d [u64],
+    /// A window of the stack (at most 256 bytes).
+    pub stack: &'d [u8],
+    /// Message bytes (at most 1024).
+    pub message: &'d [u8],
+}
+
+/// A registered thread's writers. Not `Send`: it belongs to the thread that registered it.
+pub struct ThreadWriter<'a> {
+    agent: &'a Agent,
+    slot: ThreadSlot<'a>,
+    index: LaneWriter<'a, SegmentStore<'a>, DropOldest>,
+    detail: LaneWriter<'a, SegmentStore<'a>, DropOldest>,
+    thread_id: u32,
+    depth: u32,
+    _not_send: core::marker::PhantomData<*mut ()>,
+}
+
+impl std::fmt::Debug for ThreadWriter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThreadWriter")
+            .field("slot", &self.slot.index)
+            .field("thread_id", &self.thread_id)
+            .field("depth", &self.depth)
+            .field("index", &self.index)
+            .field("detail", &self.detail)
+            .finish()
+    }
+}
+
+/// Linux thread id of the calling thread.
+pub(crate) fn os_thread_id() -> u64 {
+    rustix::thread::gettid().as_raw_nonzero().get() as u64
+}
+
+impl<'a> ThreadWriter<'a> {
+    /// Registers the calling thread with `agent`'s registry.
+    pub fn register(agent: &'a Agent) -> Result<ThreadWriter<'a>, RegistryError> {
+        let registry = agent.registry();
+        let tid = os_thread_id();
+        let owner = SlotOwner {
+            thread_id: tid,
+            pid: rustix::process::getpid().as_raw_nonzero().get() as u32,
+            generation: 0,
+            registered_ns: MonotonicClock::read(),
+        };
+        let slot = registry.view().register(owner)?;
+        let stores = (
+            SegmentStore::new(registry, slot.index, LaneKind::Index),
+            SegmentStore::new(registry, slot.index, LaneKind::Detail),
+        );
+        let (index_store, detail_store) = match stores {
+            (Ok(i), Ok(d)) => (i, d),
+            (Err(e), _) | (_, Err(e)) => {
+                // Cannot happen for a validated registry; give the slot back rather than leak it.
+                registry.view().unregister(slot);
+                return Err(RegistryError::Shm(e));
+            }
+        };
+        let lanes = slot.lanes;
+        Ok(ThreadWriter {
+            agent,
+            index: LaneWriter::new(
+                lanes.lane(LaneKind::Index),
+                index_store,
+                LaneKind::Index,
+                DropOldest,
+            ),
+            detail: LaneWriter::new(
+                lanes.lane(LaneKind::Detail),
+                detail_store,
+                LaneKind::Detail,
+                DropOldest,
+            ),
+            slot,
+            thread_id: tid as u32,
+            depth: 0,
+            _not_send: core::marker::PhantomData,
+        })
+    }
+
+    /// The registry slot this thread holds.
+    pub fn slot_index(&self) -> u32 {
+        self.slot.index
+    }
+
+    /// Current call depth (entries minus exits, never below zero).
+    pub fn depth(&self) -> u32 {
+        self.depth
+    }
+
+    #[inline(always)]
+    fn index_event(&mut self, kind: EventKind, function_id: u64) {
+        self.index.write_index(&IndexRecord {
+            timestamp_ns: MonotonicClock::read(),
+            function_id,
+            thread_id: self.thread_id,
+            kind: kind as u32,
+            call_depth: self.depth,
+            reserved: 0,
+        });
+    }
+
+    /// Function entry: one index record at the new depth.
+    #[inline(always)]
+    pub fn enter(&mut self, function_id: u64) {
+        self.depth = self.depth.wrapping_add(1);
+        self.index_event(EventKind::Call, function_id);
+    }
+
+    /// Function exit: one index record at the depth of the matching entry.
+    #[inline(always)]
+    pub fn exit(&mut self, function_id: u64) {
+        self.index_event(EventKind::Return, function_id);
+        self.depth = self.depth.saturating_sub(1);
+    }
+
+    /// A detail event of `kind` (`marked` flags the ring for persistence around it). A record
+    /// over the size limits is refused and counted as dropped.
+    pub fn detail(
+        &mut self,
+        kind: EventKind,
+        function_id: u64,
+        detail: Detail<'_>,
+        marked: bool,
+    ) -> Result<(), RecordError> {
+        let record = DetailRecord {
+            kind,
+            marked,
+            timestamp_ns: MonotonicClock::read(),
+            function_id,
+            thread_id: self.thread_id,
+            call_depth: self.depth,
+            registers: detail.registers,
+            stack: detail.stack,
+            message: detail.message,
+        };
+        self.detail.write_detail(&record).map(|_| ())
+    }
+
+    /// Publishes both lanes' counters to the segment.
+    pub fn flush(&self) {
+        self.index.flush_counters();
+        self.detail.flush_counters();
+    }
+
+    /// Counters of (index, detail) lanes as this thread knows them.
+    pub fn counters(&self) -> (ada_registry::LaneCounters, ada_registry::LaneCounters) {
+        (self.index.counters(), self.detail.counters())
+    }
+}
+
+impl Drop for ThreadWriter<'_> {
+    fn drop(&mut self) {
+        self.flush();
+        self.agent.registry().view().unregister(self.slot);
+    }
+}

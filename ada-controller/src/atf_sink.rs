@@ -1,0 +1,168 @@
+//! [`AtfSink`]: the default sink, writing an ATF v4 trace (`events.bin` + `trace.json`).
+//!
+//! Layout: `<output>/ada_traces/session_YYYYMMDD_HHMMSS/pid_<pid>/`. The stream starts with a
+//! `TraceStart` event (executable, arguments, OS, architecture) and ends with `TraceEnd` (exit
+//! code); in between, every drained record mapped by [`ada_atf::RecordMapper`] with the names
+//! the agent registered. The manifest carries the per-thread, per-lane accounting of the
+//! [`Report`] and the symbol table.
+
+use crate::report::{LaneReport, Report};
+use crate::sink::{Sink, SinkError, SinkOutput, SessionInfo, ThreadInfo};
+use ada_atf::{
+    ClockDescription, EventRef, LaneCounters, PayloadRef, RecordMapper, RingRecord, SymbolEntry,
+    ThreadSummary, TraceSummary, TraceWriter, WriteError, WriterOptions,
+};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Writes drained events to an ATF v4 trace.
+#[derive(Debug)]
+pub struct AtfSink {
+    writer: Option<TraceWriter>,
+    mapper: RecordMapper,
+    symbols: HashMap<u64, (String, u64)>,
+    session: SessionInfo,
+    dir: PathBuf,
+}
+
+impl AtfSink {
+    /// Creates the trace directory for traced process `pid` under `output_root`.
+    pub fn create(output_root: &Path, pid: u32) -> Result<AtfSink, WriteError> {
+        let options = WriterOptions {
+            pid,
+            clock: session_clock(),
+            ..WriterOptions::default()
+        };
+        let writer = TraceWriter::create(output_root, options)?;
+        Ok(AtfSink {
+            dir: writer.dir().to_path_buf(),
+            writer: Some(writer),
+            mapper: RecordMapper::new(ada_atf::manifest::host_arch()),
+            symbols: HashMap::new(),
+            session: SessionInfo::default(),
+        })
+    }
+
+    /// The trace directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn writer(&mut self) -> Result<&mut TraceWriter, SinkError> {
+        self.writer
+            .as_mut()
+            .ok_or_else(|| SinkError::new("the trace was already finalized"))
+    }
+}
+
+/// The session clock (`CLOCK_MONOTONIC`, shared by agents and controller) and its offset to
+/// wall-clock time, so readers can show absolute times.
+pub fn session_clock() -> ClockDescription {
+    let mono = ada_shm::clock::MonotonicClock::read();
+    let real = ada_shm::clock::realtime_ns();
+    ClockDescription::new(
+        ada_shm::clock::ClockId::Monotonic.name(),
+        Some(real as i64 - mono as i64),
+    )
+}
+
+fn lane_counters(lane: ada_atf::Lane, r: &LaneReport) -> LaneCounters {
+    LaneCounters {
+        lane,
+        written: r.written,
+        persisted: r.persisted,
+        dropped: r.dropped,
+        discarded: r.discarded,
+    }
+}
+
+impl Sink for AtfSink {
+    fn begin(&mut self, session: &SessionInfo) -> Result<(), SinkError> {
+        self.session = session.clone();
+        let args: Vec<&str> = session.args.iter().map(String::as_str).collect();
+        let start = PayloadRef::TraceStart {
+            executable_path: session.executable.as_deref().unwrap_or(""),
+            args: &args,
+            operating_system: ada_atf::manifest::host_os(),
+            cpu_architecture: ada_atf::manifest::host_arch(),
+        };
+        let now = ada_shm::clock::MonotonicClock::read();
+        self.writer()?
+            .write(&EventRef::new(0, now, start))
+            .map(|_| ())
+            .map_err(SinkError::new)
+    }
+
+    fn symbol(&mut self, function_id: u64, name: &str, address: u64) -> Result<(), SinkError> {
+        self.symbols.insert(function_id, (name.to_owned(), address));
+        Ok(())
+    }
+
+    #[inline]
+    fn record(&mut self, _thread: &ThreadInfo, record: &RingRecord<'_>) -> Result<(), SinkError> {
+        let Some(writer) = self.writer.as_mut() else {
+            return Err(SinkError::new("the trace was already finalized"));
+        };
+        let event = self.mapper.map(record, &self.symbols);
+        writer.write(&event).map(|_| ()).map_err(SinkError::new)
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        self.writer()?.flush().map_err(SinkError::new)
+    }
+
+    fn finish(&mut self, report: &Report) -> Result<SinkOutput, SinkError> {
+        let mut writer = self
+            .writer
+            .take()
+            .ok_or_else(|| SinkError::new("the trace was already finalized"))?;
+        let now = ada_shm::clock::MonotonicClock::read();
+        let end = PayloadRef::TraceEnd {
+            exit_code: report.exit_code.unwrap_or(0),
+        };
+        // A failure here poisons the writer; finalize still writes an incomplete manifest.
+        let _ = writer.write(&EventRef::new(0, now, end));
+        let mut symbols: Vec<SymbolEntry> = self
+            .symbols
+            .iter()
+            .map(|(&function_id, (name, address))| SymbolEntry {
+                function_id,
+                symbol: name.clone(),
+                address: (*address != 0).then_some(*address),
+                module: None,
+            })
+            .collect();
+        symbols.sort_by_key(|s| s.function_id);
+        let threads = report
+            .threads
+            .iter()
+            .map(|t| ThreadSummary {
+                thread_id: t.info.os_tid as i32,
+                name: t.name.clone(),
+                os_tid: Some(t.info.os_tid),
+                lanes: vec![
+                    lane_counters(ada_atf::Lane::Index, &t.lanes[0]),
+                    lane_counters(ada_atf::Lane::Detail, &t.lanes[1]),
+                ],
+            })
+            .collect();
+        let summary = TraceSummary {
+            complete: true,
+            executable: self.session.executable.clone(),
+            args: self.session.args.clone(),
+            exit_code: report.exit_code,
+            modules: self.session.executable.iter().cloned().collect(),
+            threads,
+            symbols,
+        };
+        let stats = writer.finalize(summary).map_err(SinkError::new)?;
+        Ok(SinkOutput {
+            dir: Some(stats.dir),
+            events: stats.event_count,
+            bytes: stats.bytes_written,
+            complete: stats.complete,
+            unwritten: stats.events_unwritten,
+            error: stats.write_error,
+        })
+    }
+}

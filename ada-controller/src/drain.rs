@@ -1,0 +1,459 @@
+//! [`Drainer`]: one drain pass over every registered thread, and the final drain.
+//!
+//! A pass walks the registry's live slots in index order (round-robin: every thread gets one
+//! turn per pass, taking every ring it submitted and what it committed to its active ring),
+//! copies the bytes out of the segment (untrusted: `ada-ringpool` bounds-checks ring indices
+//! and positions), validates every record, hands it to the [`Sink`], resets the rings and
+//! returns them to the thread's free queue. A slot whose thread exited (or whose process died)
+//! is drained one last time, its final counters are read, and it is freed for reuse.
+//!
+//! Symbols are read from the segment's table just before the records of each chunk are
+//! handed on: a record is copied after the agent published its symbol, so the name is always
+//! known first.
+
+use crate::report::{Corruption, LaneReport, Report, ThreadEnd, ThreadReport};
+use crate::sink::{Sink, ThreadInfo};
+use ada_atf::{Lane, RecordKind, RingRecord};
+use ada_registry::{LaneKind, Registry, SlotState, SymbolCursor};
+use ada_ringpool::{DrainStats, LaneDrain, RingChunk, SegmentStore, index_records};
+use std::collections::HashMap;
+
+/// Per-slot drain handles (their copy buffers are reused across passes and slot owners).
+struct SlotDrains<'r> {
+    lanes: [LaneDrain<'r, SegmentStore<'r>>; 2],
+}
+
+struct Account {
+    report: ThreadReport,
+    /// Its process was found dead (the slot was marked by the controller).
+    died: bool,
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PassStats {
+    /// Records handed to the sink.
+    pub records: u64,
+    /// Bytes copied out of rings.
+    pub bytes: u64,
+    /// Slots seen `ACTIVE` or `EXITED`.
+    pub live_slots: u32,
+    /// Slots freed after their thread exited.
+    pub reclaimed: u32,
+}
+
+/// Drains one registry into one sink.
+pub struct Drainer<'r, S: Sink> {
+    registry: &'r Registry,
+    sink: S,
+    drains: Vec<Option<SlotDrains<'r>>>,
+    accounts: HashMap<(u32, u32), Account>,
+    finished: Vec<ThreadReport>,
+    symbols: SymbolCursor,
+    symbol_count: u64,
+    corruption: Corruption,
+    sink_failures: u64,
+    sink_error: Option<String>,
+    passes: u64,
+}
+
+impl<S: Sink> std::fmt::Debug for Drainer<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Drainer")
+            .field("live_threads", &self.accounts.len())
+            .field("finished_threads", &self.finished.len())
+            .field("passes", &self.passes)
+            .finish()
+    }
+}
+
+impl<'r, S: Sink> Drainer<'r, S> {
+    /// A drainer of `registry` into `sink`.
+    pub fn new(registry: &'r Registry, sink: S) -> Self {
+        Drainer {
+            registry,
+            sink,
+            drains: (0..registry.capacity()).map(|_| None).collect(),
+            accounts: HashMap::new(),
+            finished: Vec::new(),
+            symbols: SymbolCursor::default(),
+            symbol_count: 0,
+            corruption: Corruption::default(),
+            sink_failures: 0,
+            sink_error: None,
+            passes: 0,
+        }
+    }
+
+    /// The sink.
+    pub fn sink_mut(&mut self) -> &mut S {
+        &mut self.sink
+    }
+
+    /// The last error the sink returned, if any.
+    pub fn sink_error(&self) -> Option<&str> {
+        self.sink_error.as_deref()
+    }
+
+    /// Marks every `ACTIVE` slot of process `pid` as exited (the process died without
+    /// unregistering); the next pass drains and frees them. Returns how many were marked.
+    pub fn process_died(&mut self, pid: u32) -> u32 {
+        let view = self.registry.view();
+        let mut marked = 0;
+        for slot in view.live_slots() {
+            if slot.state == SlotState::Active && slot.owner.pid == pid {
+                let key = (slot.index, slot.owner.generation);
+                self.account(key, slot.index, &slot.owner).died = true;
+            }
+        }
+        marked += view.mark_process_dead(pid);
+        marked
+    }
+
+    /// Pids owning `ACTIVE` slots right now.
+    pub fn active_pids(&self) -> Vec<u32> {
+        let mut pids: Vec<u32> = self
+            .registry
+            .view()
+            .live_slots()
+            .filter(|s| s.state == SlotState::Active)
+            .map(|s| s.owner.pid)
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
+    fn account(
+        &mut self,
+        key: (u32, u32),
+        slot: u32,
+        owner: &ada_registry::SlotOwner,
+    ) -> &mut Account {
+        self.accounts.entry(key).or_insert_with(|| Account {
+                report: ThreadReport {
+                    info: ThreadInfo {
+                        slot,
+                        generation: owner.generation,
+                        pid: owner.pid,
+                        os_tid: owner.thread_id,
+                    },
+                    name: thread_name(owner.pid, owner.thread_id),
+                    lanes: [LaneReport::default(); 2],
+                    end: ThreadEnd::StillRunning,
+                },
+                died: false,
+        })
+    }
+
+    /// One round-robin pass over every live slot.
+    pub fn pass(&mut self) -> PassStats {
+        self.passes += 1;
+        let mut stats = PassStats::default();
+        let view = self.registry.view();
+        for slot in view.live_slots() {
+            stats.live_slots += 1;
+            let key = (slot.index, slot.owner.generation);
+            let exited = slot.state == SlotState::Exited;
+            self.account(key, slot.index, &slot.owner);
+            for kind in LaneKind::ALL {
+                let (records, bytes) = self.drain_lane(key, slot.index, kind, exited);
+                stats.records += records;
+                stats.bytes += bytes;
+            }
+            if exited {
+                self.retire(key, slot.index);
+                stats.reclaimed += 1;
+            }
+        }
+        if stats.records > 0 {
+            let flushed = self.sink.flush();
+            self.note_sink(flushed);
+        }
+        stats
+    }
+
+    /// Drains one lane: submitted rings, then the active ring (twice over for an exited thread:
+    /// it may have submitted a ring after the first look). Returns (records, bytes).
+    fn drain_lane(&mut self, key: (u32, u32), slot: u32, kind: LaneKind, exited: bool) -> (u64, u64) {
+        if !self.ensure_drains(slot) {
+            self.corruption.ring_errors += 1;
+            return (0, 0);
+        }
+        let Drainer {
+            registry,
+            sink,
+            drains,
+            accounts,
+            symbols,
+            symbol_count,
+            corruption,
+            sink_failures,
+            sink_error,
+            ..
+        } = self;
+        let account = accounts.get_mut(&key).expect("account created by the caller");
+        let mut ctx = ChunkContext {
+            registry,
+            sink,
+            info: account.report.info,
+            lane: &mut account.report.lanes[kind as usize],
+            kind,
+            symbols,
+            symbol_count,
+            corruption,
+            sink_failures,
+            sink_error,
+            records: 0,
+        };
+        let Some(Some(drains)) = drains.get_mut(slot as usize) else {
+            return (0, 0);
+        };
+        let drain = &mut drains.lanes[kind as usize];
+        let mut ring_stats = DrainStats::default();
+        let rounds = if exited { 2 } else { 1 };
+        for _ in 0..rounds {
+            ring_stats.add(&drain.drain_submitted(0, |c| ctx.chunk(c)));
+            ring_stats.add(&drain.drain_active(|c| ctx.chunk(c)));
+        }
+        ctx.lane.bytes += ring_stats.bytes;
+        ctx.corruption.ring_errors += ring_stats.bad_ring_indices
+            + ring_stats.bad_write_pos
+            + ring_stats.corrupt_queue
+            + ring_stats.lost_rings;
+        (ctx.records, ring_stats.bytes)
+    }
+
+    /// Creates the drain handles of `slot` on first use; `false` if the slot is out of range.
+    fn ensure_drains(&mut self, slot: u32) -> bool {
+        let registry = self.registry;
+        let Some(entry) = self.drains.get_mut(slot as usize) else {
+            return false;
+        };
+        if entry.is_none() {
+            let make = |kind: LaneKind| -> Option<LaneDrain<'r, SegmentStore<'r>>> {
+                let store = SegmentStore::new(registry, slot, kind).ok()?;
+                let lane = registry.view().lane(slot, kind)?;
+                Some(LaneDrain::new(lane, store, kind))
+            };
+            let (Some(index), Some(detail)) = (make(LaneKind::Index), make(LaneKind::Detail))
+            else {
+                return false;
+            };
+            *entry = Some(SlotDrains {
+                lanes: [index, detail],
+            });
+        }
+        true
+    }
+
+    /// The thread is gone and its rings are drained: take its final counters, reset its rings
+    /// and free the slot.
+    fn retire(&mut self, key: (u32, u32), slot: u32) {
+        let Some(mut account) = self.accounts.remove(&key) else {
+            return;
+        };
+        let view = self.registry.view();
+        if let Some(set) = view.slot(slot) {
+            for kind in LaneKind::ALL {
+                let counters = set.lane(kind).counters();
+                let lane = &mut account.report.lanes[kind as usize];
+                lane.written = counters.events_written;
+                lane.dropped = counters.events_dropped;
+                settle(lane, account.died);
+            }
+        }
+        if let Some(Some(drains)) = self.drains.get_mut(slot as usize) {
+            for d in &mut drains.lanes {
+                d.reset_all();
+            }
+        }
+        account.report.end = if account.died {
+            ThreadEnd::ProcessDied
+        } else {
+            ThreadEnd::Exited
+        };
+        view.reclaim(slot);
+        self.finished.push(account.report);
+    }
+
+    /// Ends the session: the caller has stopped (or lost) the traced processes. Marks the slots
+    /// of `dead_pids` as exited, drains until every such slot is freed, reports the threads
+    /// still running as they stand, and finishes the sink.
+    pub fn finish(mut self, dead_pids: &[u32], mut report: Report) -> (Report, S) {
+        for &pid in dead_pids {
+            self.process_died(pid);
+        }
+        // Each pass frees every EXITED slot it sees; a second one catches threads that exited
+        // during the first. Bounded: threads still running keep their slots.
+        for _ in 0..3 {
+            let p = self.pass();
+            if p.reclaimed == 0 && p.records == 0 {
+                break;
+            }
+        }
+        let view = self.registry.view();
+        let mut still: Vec<ThreadReport> = Vec::new();
+        for slot in view.live_slots() {
+            let key = (slot.index, slot.owner.generation);
+            if let Some(account) = self.accounts.remove(&key) {
+                let mut r = account.report;
+                for kind in LaneKind::ALL {
+                    let counters = slot.lanes.lane(kind).counters();
+                    let lane = &mut r.lanes[kind as usize];
+                    lane.written = counters.events_written;
+                    lane.dropped = counters.events_dropped;
+                    // A running thread may have recorded more since its rings were drained:
+                    // those events are not in this trace, and are reported as such.
+                    lane.after_end = lane
+                        .written
+                        .saturating_sub(lane.persisted + lane.dropped + lane.discarded);
+                }
+                r.end = ThreadEnd::StillRunning;
+                still.push(r);
+            }
+        }
+        self.finished.extend(still);
+        let counters = view.header().counters();
+        report.threads = std::mem::take(&mut self.finished);
+        report.unregistered_drops = counters.unregistered_drops;
+        report.symbols_refused = self.registry.symbols().refused();
+        report.symbols = self.symbol_count;
+        report.corruption = self.corruption;
+        report.sink_failures = self.sink_failures;
+        report.passes = self.passes;
+        report.memory_per_thread = ada_ringpool::memory_per_thread(&self.registry.geometry());
+        (report, self.sink)
+    }
+}
+
+/// Settles a retired lane's counters. A thread's `events_written` counter is stored right after
+/// each record is committed, so a process killed between the two leaves the counter one behind
+/// what its ring holds; the ring's contents are the authority, and the difference is reported.
+fn settle(lane: &mut LaneReport, died: bool) {
+    let accounted = lane.persisted + lane.dropped + lane.discarded + lane.corrupt;
+    if died && accounted > lane.written {
+        lane.reconciled = accounted - lane.written;
+        lane.written = accounted;
+    }
+}
+
+/// Everything one chunk's records need, borrowed from the drainer.
+struct ChunkContext<'c, S: Sink> {
+    registry: &'c Registry,
+    sink: &'c mut S,
+    info: ThreadInfo,
+    lane: &'c mut LaneReport,
+    kind: LaneKind,
+    symbols: &'c mut SymbolCursor,
+    symbol_count: &'c mut u64,
+    corruption: &'c mut Corruption,
+    sink_failures: &'c mut u64,
+    sink_error: &'c mut Option<String>,
+    records: u64,
+}
+
+impl<S: Sink> ChunkContext<'_, S> {
+    fn chunk(&mut self, chunk: RingChunk<'_>) {
+        self.refresh_symbols();
+        match self.kind {
+            LaneKind::Index => {
+                for r in index_records(chunk.bytes) {
+                    let Ok(r) = r else {
+                        self.bad_chunk();
+                        break;
+                    };
+                    let Ok(kind) = RecordKind::try_from(r.kind) else {
+                        self.bad_chunk();
+                        break;
+                    };
+                    self.emit(&RingRecord {
+                        kind,
+                        lane: Lane::Index,
+                        timestamp_ns: r.timestamp_ns,
+                        function_id: r.function_id,
+                        thread_id: r.thread_id as i32,
+                        call_depth: r.call_depth,
+                        registers: &[],
+                        stack: &[],
+                        message: &[],
+                    });
+                }
+            }
+            LaneKind::Detail => {
+                for r in ada_ringpool::DetailRecords::new(chunk.bytes) {
+                    let Ok(r) = r else {
+                        self.bad_chunk();
+                        break;
+                    };
+                    let Ok(kind) = RecordKind::try_from(r.kind as u32) else {
+                        self.bad_chunk();
+                        break;
+                    };
+                    self.emit(&RingRecord {
+                        kind,
+                        lane: Lane::Detail,
+                        timestamp_ns: r.header.timestamp_ns,
+                        function_id: r.header.function_id,
+                        thread_id: r.header.thread_id as i32,
+                        call_depth: r.header.call_depth,
+                        registers: r.registers(),
+                        stack: r.stack,
+                        message: r.message,
+                    });
+                }
+            }
+        }
+    }
+
+    fn bad_chunk(&mut self) {
+        self.corruption.bad_chunks += 1;
+        self.lane.corrupt += 1;
+    }
+
+    #[inline]
+    fn emit(&mut self, record: &RingRecord<'_>) {
+        match self.sink.record(&self.info, record) {
+            Ok(()) => self.lane.persisted += 1,
+            Err(e) => {
+                *self.sink_failures += 1;
+                *self.sink_error = Some(e.to_string());
+            }
+        }
+        self.records += 1;
+    }
+
+    fn refresh_symbols(&mut self) {
+        let Self {
+            registry,
+            sink,
+            symbols,
+            symbol_count,
+            sink_failures,
+            sink_error,
+            ..
+        } = self;
+        registry.symbols().read_new(symbols, |s| {
+            **symbol_count += 1;
+            if let Err(e) = sink.symbol(s.id, s.name, s.address) {
+                **sink_failures += 1;
+                **sink_error = Some(e.to_string());
+            }
+        });
+    }
+}
+
+impl<S: Sink> Drainer<'_, S> {
+    fn note_sink(&mut self, r: Result<(), crate::sink::SinkError>) {
+        if let Err(e) = r {
+            self.sink_error = Some(e.to_string());
+        }
+    }
+}
+
+/// `/proc/<pid>/task/<tid>/comm`, best effort.
+fn thread_name(pid: u32, tid: u64) -> Option<String> {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm")).ok()?;
+    let name = comm.trim_end_matches('\n');
+    (!name.is_empty()).then(|| name.to_owned())
+}

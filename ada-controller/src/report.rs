@@ -1,0 +1,151 @@
+//! [`Report`]: the session's accounting — per thread and lane, `written = persisted + dropped`
+//! (+ `discarded` once selective persistence arrives) — and what the summary prints.
+
+use crate::sink::{SinkOutput, ThreadInfo};
+use ada_registry::LaneKind;
+use std::time::Duration;
+
+/// One lane of one thread.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LaneReport {
+    /// Events the thread recorded (from its lane counter in the segment).
+    pub written: u64,
+    /// Events handed to the sink.
+    pub persisted: u64,
+    /// Events the ring pool's drop policy discarded (counted by the thread).
+    pub dropped: u64,
+    /// Events discarded by selective persistence (0 until it exists).
+    pub discarded: u64,
+    /// Records the drain rejected as corrupt (written by the thread, not persisted).
+    pub corrupt: u64,
+    /// Events a thread still running at the end recorded after its rings were last drained
+    /// (not in the trace).
+    pub after_end: u64,
+    /// Bytes copied out of the rings.
+    pub bytes: u64,
+    /// The thread's counter lagged what it had committed when its process was killed; this
+    /// many events were added to `written` from what its rings held (at most one per lane).
+    pub reconciled: u64,
+}
+
+impl LaneReport {
+    /// `written == persisted + dropped + discarded + after_end` (corrupt records break the
+    /// balance, and are reported).
+    pub fn is_balanced(&self) -> bool {
+        self.persisted
+            .checked_add(self.dropped)
+            .and_then(|s| s.checked_add(self.discarded))
+            .and_then(|s| s.checked_add(self.after_end))
+            == Some(self.written)
+    }
+
+    pub(crate) fn add(&mut self, other: &LaneReport) {
+        self.written += other.written;
+        self.persisted += other.persisted;
+        self.dropped += other.dropped;
+        self.discarded += other.discarded;
+        self.corrupt += other.corrupt;
+        self.after_end += other.after_end;
+        self.bytes += other.bytes;
+        self.reconciled += other.reconciled;
+    }
+}
+
+/// How a thread's registration ended, as the drain saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadEnd {
+    /// It unregistered (thread exit) and its slot was drained and freed.
+    Exited,
+    /// Its process died without unregistering (killed); everything committed was drained.
+    ProcessDied,
+    /// Still registered when the session ended (its process outlived the trace).
+    StillRunning,
+}
+
+/// One traced thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadReport {
+    /// Who.
+    pub info: ThreadInfo,
+    /// Thread name (`/proc`), if it could be read.
+    pub name: Option<String>,
+    /// Index lane, detail lane.
+    pub lanes: [LaneReport; 2],
+    /// How it ended.
+    pub end: ThreadEnd,
+}
+
+impl ThreadReport {
+    /// The lane of `kind`.
+    pub fn lane(&self, kind: LaneKind) -> &LaneReport {
+        &self.lanes[kind as usize]
+    }
+}
+
+/// What the drain found wrong in the segment (a misbehaving or corrupted peer). All zero in a
+/// healthy session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Corruption {
+    /// Ring indices out of range, `write_pos` beyond a ring, inconsistent queues, lost rings.
+    pub ring_errors: u64,
+    /// Chunks whose records failed validation (the rest of such a chunk is skipped).
+    pub bad_chunks: u64,
+}
+
+/// The session's final accounting.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Every thread seen, in the order they were first drained.
+    pub threads: Vec<ThreadReport>,
+    /// Events from threads that could not get a slot (registry full, thread exiting).
+    pub unregistered_drops: u64,
+    /// Symbol registrations refused because the symbol table was full.
+    pub symbols_refused: u64,
+    /// Symbols received.
+    pub symbols: u64,
+    /// What the drain found wrong in the segment.
+    pub corruption: Corruption,
+    /// Records the sink failed to take.
+    pub sink_failures: u64,
+    /// The traced command's exit code (128 + signal when killed), if known.
+    pub exit_code: Option<i32>,
+    /// Wall time from the start of draining to the end of the final drain.
+    pub duration: Duration,
+    /// Shared memory each registered thread costs at this session's ring sizes.
+    pub memory_per_thread: u64,
+    /// Drain passes made.
+    pub passes: u64,
+    /// What the sink produced (set after [`crate::Sink::finish`]).
+    pub output: Option<SinkOutput>,
+}
+
+impl Report {
+    /// Totals over every thread, per lane.
+    pub fn totals(&self) -> [LaneReport; 2] {
+        let mut t = [LaneReport::default(); 2];
+        for th in &self.threads {
+            t[0].add(&th.lanes[0]);
+            t[1].add(&th.lanes[1]);
+        }
+        t
+    }
+
+    /// Whether every lane of every thread balances and nothing was lost outside the counters.
+    pub fn is_balanced(&self) -> bool {
+        self.threads
+            .iter()
+            .all(|t| t.lanes.iter().all(LaneReport::is_balanced))
+            && self.sink_failures == 0
+            && self.output.as_ref().is_none_or(|o| o.unwritten == 0)
+    }
+
+    /// Events persisted over all threads and lanes.
+    pub fn persisted(&self) -> u64 {
+        self.totals().iter().map(|l| l.persisted).sum()
+    }
+
+    /// Events dropped (ring-pool policy and threads without a slot).
+    pub fn dropped(&self) -> u64 {
+        self.totals().iter().map(|l| l.dropped).sum::<u64>() + self.unregistered_drops
+    }
+}

@@ -1,0 +1,118 @@
+//! The human summary `ada trace` prints at the end.
+
+use crate::report::{LaneReport, Report, ThreadEnd};
+use std::fmt::Write as _;
+
+fn lane_line(out: &mut String, name: &str, l: &LaneReport) {
+    let _ = write!(
+        out,
+        "  {name:<7} written {:>12}  persisted {:>12}  dropped {:>10}",
+        l.written, l.persisted, l.dropped
+    );
+    if l.discarded > 0 {
+        let _ = write!(out, "  discarded {}", l.discarded);
+    }
+    if l.after_end > 0 {
+        let _ = write!(out, "  after end {}", l.after_end);
+    }
+    if l.corrupt > 0 {
+        let _ = write!(out, "  CORRUPT {}", l.corrupt);
+    }
+    if !l.is_balanced() {
+        let _ = write!(out, "  UNBALANCED");
+    }
+    out.push('\n');
+}
+
+/// The summary of `report` (threads; events written, persisted and dropped per lane; bytes;
+/// duration; events/s; where the trace is).
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let secs = report.duration.as_secs_f64().max(1e-9);
+    let totals = report.totals();
+    let persisted = report.persisted();
+    let died = report
+        .threads
+        .iter()
+        .filter(|t| t.end == ThreadEnd::ProcessDied)
+        .count();
+    let running = report
+        .threads
+        .iter()
+        .filter(|t| t.end == ThreadEnd::StillRunning)
+        .count();
+    let _ = writeln!(
+        out,
+        "ada: traced {} thread(s) in {:.3} s{}{}",
+        report.threads.len(),
+        secs,
+        if died > 0 {
+            format!(", {died} in a process that died")
+        } else {
+            String::new()
+        },
+        if running > 0 {
+            format!(", {running} still running at the end")
+        } else {
+            String::new()
+        }
+    );
+    if let Some(code) = report.exit_code {
+        let _ = writeln!(out, "  command exit code {code}");
+    }
+    lane_line(&mut out, "index", &totals[0]);
+    lane_line(&mut out, "detail", &totals[1]);
+    if report.unregistered_drops > 0 {
+        let _ = writeln!(
+            out,
+            "  {} event(s) dropped by threads that found no free slot",
+            report.unregistered_drops
+        );
+    }
+    let bytes: u64 = totals.iter().map(|l| l.bytes).sum();
+    let _ = writeln!(
+        out,
+        "  {persisted} events persisted, {:.2} M events/s, {:.1} MiB drained from rings, {} KiB shared memory per thread",
+        persisted as f64 / secs / 1e6,
+        bytes as f64 / (1024.0 * 1024.0),
+        report.memory_per_thread / 1024
+    );
+    if report.symbols_refused > 0 {
+        let _ = writeln!(
+            out,
+            "  {} symbol(s) did not fit the symbol table (shown as fn#<id>)",
+            report.symbols_refused
+        );
+    }
+    let c = report.corruption;
+    if c.ring_errors + c.bad_chunks > 0 {
+        let _ = writeln!(
+            out,
+            "  WARNING: the segment held corrupt data: {} ring error(s), {} bad chunk(s)",
+            c.ring_errors, c.bad_chunks
+        );
+    }
+    if report.sink_failures > 0 {
+        let _ = writeln!(
+            out,
+            "  WARNING: {} record(s) could not be written",
+            report.sink_failures
+        );
+    }
+    if let Some(o) = &report.output {
+        if let Some(dir) = &o.dir {
+            let _ = writeln!(
+                out,
+                "  trace: {} ({} events, {:.1} MiB{})",
+                dir.display(),
+                o.events,
+                o.bytes as f64 / (1024.0 * 1024.0),
+                if o.complete { "" } else { ", INCOMPLETE" }
+            );
+        }
+        if let Some(e) = &o.error {
+            let _ = writeln!(out, "  WARNING: trace write error: {e}");
+        }
+    }
+    out
+}

@@ -1,0 +1,227 @@
+//! `ada trace`: run a command under a controller and write its trace.
+//!
+//! Order of events: the output directory is checked, the segment is created, the command is
+//! spawned with `ADA_SHM` naming the segment, the trace directory is created for its pid and
+//! the drain starts. Tracing ends when the command exits, when `duration` elapses or when
+//! `interrupt` is raised (SIGINT): in the last two cases the command is asked to stop (SIGINT
+//! or SIGTERM) and killed if it has not exited after a grace period. Then the final drain runs
+//! and the trace is finalized. A command killed by a signal still gets a finalized, readable
+//! trace holding everything its threads had committed.
+
+use crate::atf_sink::AtfSink;
+use crate::controller::{ControllerBuilder, ControllerError, LiveSnapshot, Running};
+use crate::report::Report;
+use crate::sink::SessionInfo;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// What to trace and how.
+#[derive(Debug, Clone)]
+pub struct TraceOptions {
+    /// The command and its arguments.
+    pub command: Vec<OsString>,
+    /// Where `ada_traces/` goes.
+    pub output: PathBuf,
+    /// Stop tracing (and the command) after this long.
+    pub duration: Option<Duration>,
+    /// How long a command asked to stop may take before it is killed.
+    pub grace: Duration,
+    /// Segment and drain settings.
+    pub controller: ControllerBuilder,
+}
+
+/// Why `ada trace` failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TraceError {
+    /// No command was given.
+    #[error("no command to trace (usage: ada trace [OPTIONS] -- COMMAND [ARGS...])")]
+    NoCommand,
+    /// The output directory cannot hold a trace.
+    #[error("output directory {}: {source}", path.display())]
+    Output {
+        /// The directory.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// The command could not be started.
+    #[error("cannot run {command:?}: {source}")]
+    Spawn {
+        /// The command.
+        command: String,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// The trace could not be created.
+    #[error("cannot create the trace: {0}")]
+    Trace(#[from] ada_atf::WriteError),
+    /// The controller failed.
+    #[error(transparent)]
+    Controller(#[from] ControllerError),
+}
+
+/// How tracing ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// The command exited by itself.
+    CommandExited,
+    /// `duration` elapsed.
+    DurationElapsed,
+    /// Interrupted (SIGINT).
+    Interrupted,
+}
+
+/// The result of a traced run.
+#[derive(Debug)]
+pub struct TraceOutcome {
+    /// The accounting and the sink's output.
+    pub report: Report,
+    /// How it ended.
+    pub ending: Ending,
+    /// The segment that was used.
+    pub segment: String,
+}
+
+/// Checks that `dir` can hold traces: it is created if missing, and a probe file is written.
+pub fn check_output_dir(dir: &Path) -> Result<(), TraceError> {
+    let err = |source| TraceError::Output {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let traces = dir.join("ada_traces");
+    std::fs::create_dir_all(&traces).map_err(err)?;
+    let probe = traces.join(format!(".ada_probe_{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(err)?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Runs `options.command` traced. `progress` is called about once a second with live numbers.
+pub fn run(
+    options: &TraceOptions,
+    interrupt: &AtomicBool,
+    mut progress: impl FnMut(Duration, LiveSnapshot),
+) -> Result<TraceOutcome, TraceError> {
+    let (program, args) = options.command.split_first().ok_or(TraceError::NoCommand)?;
+    check_output_dir(&options.output)?;
+    let controller = options.controller.clone().create()?;
+    let segment = controller.segment_name().to_owned();
+    let mut child = Command::new(program)
+        .args(args)
+        .env(ada_agent::ENV_SEGMENT, &segment)
+        .spawn()
+        .map_err(|source| TraceError::Spawn {
+            command: program.to_string_lossy().into_owned(),
+            source,
+        })?;
+    let pid = child.id();
+    let sink = match AtfSink::create(&options.output, pid) {
+        Ok(sink) => sink,
+        Err(e) => {
+            stop_child(&mut child, rustix::process::Signal::KILL, Duration::ZERO);
+            return Err(e.into());
+        }
+    };
+    let session = SessionInfo {
+        segment: segment.clone(),
+        pid,
+        executable: Some(resolve_executable(program)),
+        args: args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+    };
+    let mut running = match controller.start(sink, session) {
+        Ok(r) => r,
+        Err(e) => {
+            stop_child(&mut child, rustix::process::Signal::KILL, Duration::ZERO);
+            return Err(e.into());
+        }
+    };
+    let started = Instant::now();
+    let mut last_progress = Instant::now();
+    let (status, ending) = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break (Some(status), Ending::CommandExited);
+        }
+        // Relaxed: a flag set by the signal handler; it publishes nothing else.
+        if interrupt.load(Ordering::Relaxed) {
+            let s = stop_child(&mut child, rustix::process::Signal::INT, options.grace);
+            break (s, Ending::Interrupted);
+        }
+        if options.duration.is_some_and(|d| started.elapsed() >= d) {
+            let s = stop_child(&mut child, rustix::process::Signal::TERM, options.grace);
+            break (s, Ending::DurationElapsed);
+        }
+        if last_progress.elapsed() >= Duration::from_secs(1) {
+            last_progress = Instant::now();
+            progress(started.elapsed(), running.live());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    finish(&mut running, pid, status);
+    let report = running.stop()?;
+    Ok(TraceOutcome {
+        report,
+        ending,
+        segment,
+    })
+}
+
+fn finish<S: crate::Sink>(running: &mut Running<S>, pid: u32, status: Option<ExitStatus>) {
+    running.process_exited(pid);
+    if let Some(code) = status.map(exit_code) {
+        running.set_exit_code(code);
+    }
+}
+
+/// The shell's convention: the exit code, or 128 + the signal that killed the process.
+pub fn exit_code(status: ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(-1)
+}
+
+/// Sends `signal`, waits up to `grace`, then kills and reaps. Returns the exit status if the
+/// child could be reaped.
+fn stop_child(
+    child: &mut Child,
+    signal: rustix::process::Signal,
+    grace: Duration,
+) -> Option<ExitStatus> {
+    if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
+        let _ = rustix::process::kill_process(pid, signal);
+    }
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    child.wait().ok()
+}
+
+/// The command as a path: itself if it names a file, else the first match on `PATH`.
+fn resolve_executable(program: &std::ffi::OsStr) -> String {
+    let p = Path::new(program);
+    if p.components().count() > 1 {
+        return p.to_string_lossy().into_owned();
+    }
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join(p))
+                .find(|c| c.is_file())
+        })
+        .unwrap_or_else(|| p.to_path_buf())
+        .to_string_lossy()
+        .into_owned()
+}
