@@ -1,1 +1,806 @@
-//! `ada inspect`.
+//! `ada inspect`: a human-readable summary of one ATF v4 trace directory.
+//!
+//! [`inspect`] opens a trace directory (`pid_<pid>/`, holding `events.bin` and, once the writer
+//! has finalized, `trace.json`), prints what the manifest says, the per-thread and per-lane
+//! counters (flagging every lane whose books do not balance), the persistence windows, the
+//! symbol table size, the first `limit` events one per line, and how the event stream ended:
+//! cleanly, with a torn tail (a killed writer), or at a corrupt record. It returns the numbers
+//! as an [`InspectReport`].
+//!
+//! A trace without `trace.json`, or whose manifest says `complete: false`, is still inspected:
+//! the output says **NOT FINALIZED** and shows what is readable. Only a path that is not a trace
+//! directory ([`NotATrace`]), an `events.bin` or manifest that cannot be read, or a failing
+//! output stream is an [`InspectError`].
+//!
+//! The whole stream is decoded once, one event at a time (to count the events and find how it
+//! ends); nothing but the current event is held in memory.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use ada_atf::schema::event::Payload;
+use ada_atf::writer::{EVENTS_FILE, WINDOWS_FILE};
+use ada_atf::{
+    Event, Lane, LaneCounters, Manifest, PersistenceWindow, ReadError, TornTail, TraceReader,
+};
+
+/// How many persistence windows [`inspect`] lists before summarizing the rest.
+pub const WINDOWS_SHOWN: usize = 5;
+
+/// Longest custom text (in characters) [`inspect`] shows before cutting it short.
+const TEXT_SHOWN: usize = 160;
+
+/// A path that is not an ATF trace directory.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotATrace {
+    /// Nothing exists at the path.
+    #[error("{} does not exist", .path.display())]
+    Missing {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The path exists but is not a directory.
+    #[error(
+        "{} is not a trace directory (a trace is a directory holding events.bin){}",
+        .path.display(),
+        candidates_hint(.candidates)
+    )]
+    NotADirectory {
+        /// The path given.
+        path: PathBuf,
+        /// Trace directories found nearby (the file's parent), if any.
+        candidates: Vec<PathBuf>,
+    },
+    /// The directory holds no `events.bin`.
+    #[error(
+        "{} is not a trace directory: it has no events.bin{}",
+        .path.display(),
+        candidates_hint(.candidates)
+    )]
+    NoEventsFile {
+        /// The path given.
+        path: PathBuf,
+        /// Trace directories found below it (at most three levels deep, at most three of them).
+        candidates: Vec<PathBuf>,
+    },
+}
+
+fn candidates_hint(candidates: &[PathBuf]) -> String {
+    match candidates {
+        [] => String::new(),
+        [one] => format!("; did you mean {}?", one.display()),
+        many => {
+            let list: Vec<String> = many.iter().map(|p| p.display().to_string()).collect();
+            format!("; trace directories below it: {}", list.join(", "))
+        }
+    }
+}
+
+/// `ada inspect` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InspectError {
+    /// The path is not a trace directory.
+    #[error(transparent)]
+    NotATrace(#[from] NotATrace),
+    /// `events.bin` or `trace.json` cannot be opened or read.
+    #[error("cannot read the trace at {}: {source}", .path.display())]
+    Read {
+        /// The trace directory.
+        path: PathBuf,
+        /// What the reader reported.
+        #[source]
+        source: ReadError,
+    },
+    /// Writing the summary to the output failed.
+    #[error("writing the trace summary failed: {0}")]
+    Output(#[source] io::Error),
+}
+
+/// What [`inspect`] found, for callers and tests.
+#[derive(Debug)]
+pub struct InspectReport {
+    /// `trace.json` exists (the writer finalized).
+    pub finalized: bool,
+    /// `trace.json` exists and marks the trace complete.
+    pub complete: bool,
+    /// The manifest's `eventCount`, if there is a manifest.
+    pub manifest_event_count: Option<u64>,
+    /// Whole events decoded from `events.bin`.
+    pub events_read: u64,
+    /// Events printed (at most the `limit` given).
+    pub events_shown: usize,
+    /// Size of `events.bin` in bytes.
+    pub events_bytes: u64,
+    /// The torn tail the stream ended with, if any.
+    pub torn_tail: Option<TornTail>,
+    /// The corrupt record the stream stopped at, if any.
+    pub stream_error: Option<ReadError>,
+    /// Lanes (over all threads) whose `written != persisted + dropped + discarded`.
+    pub unbalanced_lanes: usize,
+    /// Persistence windows (from `window_metadata.jsonl`, else the manifest).
+    pub windows: usize,
+    /// Entries in the manifest's symbol table.
+    pub symbols: usize,
+}
+
+impl InspectReport {
+    /// The stream ended after its last whole record: no torn tail, no corrupt record.
+    pub fn ended_cleanly(&self) -> bool {
+        self.torn_tail.is_none() && self.stream_error.is_none()
+    }
+}
+
+/// Why [`open_trace`] failed; converted into each caller's error type.
+pub(crate) enum OpenFailure {
+    /// Not a trace directory.
+    NotATrace(NotATrace),
+    /// The reader failed.
+    Read(ReadError),
+}
+
+/// Checks that `dir` looks like a trace directory, then opens it, with or without a manifest.
+pub(crate) fn open_trace(dir: &Path) -> Result<TraceReader, OpenFailure> {
+    let meta = match std::fs::metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(OpenFailure::NotATrace(NotATrace::Missing {
+                path: dir.to_owned(),
+            }));
+        }
+        Err(source) => {
+            return Err(OpenFailure::Read(ReadError::Io {
+                op: "stat",
+                path: dir.to_owned(),
+                source,
+            }));
+        }
+    };
+    if !meta.is_dir() {
+        let candidates = dir
+            .parent()
+            .filter(|p| is_trace_dir(p))
+            .map(|p| vec![p.to_owned()])
+            .unwrap_or_default();
+        return Err(OpenFailure::NotATrace(NotATrace::NotADirectory {
+            path: dir.to_owned(),
+            candidates,
+        }));
+    }
+    if !is_trace_dir(dir) {
+        return Err(OpenFailure::NotATrace(NotATrace::NoEventsFile {
+            path: dir.to_owned(),
+            candidates: find_traces_below(dir),
+        }));
+    }
+    TraceReader::open_incomplete(dir).map_err(OpenFailure::Read)
+}
+
+fn is_trace_dir(dir: &Path) -> bool {
+    dir.join(EVENTS_FILE).is_file()
+}
+
+/// Best effort: up to three trace directories at most three levels below `dir` (an output root
+/// holds `ada_traces/<session>/pid_<pid>`), reading at most 64 directories.
+fn find_traces_below(dir: &Path) -> Vec<PathBuf> {
+    const MAX_FOUND: usize = 3;
+    const MAX_DIRS: usize = 64;
+    let mut found = Vec::new();
+    let mut level = vec![dir.to_owned()];
+    let mut read = 0usize;
+    for _depth in 0..3 {
+        let mut next = Vec::new();
+        for d in &level {
+            if read >= MAX_DIRS {
+                break;
+            }
+            read += 1;
+            let Ok(entries) = std::fs::read_dir(d) else {
+                continue;
+            };
+            let mut children: Vec<PathBuf> = entries
+                .filter_map(Result::ok)
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path())
+                .collect();
+            children.sort();
+            for child in children {
+                if is_trace_dir(&child) {
+                    if found.len() < MAX_FOUND {
+                        found.push(child);
+                    }
+                } else {
+                    next.push(child);
+                }
+            }
+        }
+        if found.len() >= MAX_FOUND || next.is_empty() {
+            break;
+        }
+        level = next;
+    }
+    found
+}
+
+/// Prints a human summary of the trace in `trace_dir` to `out`, listing its first `limit`
+/// events, and returns the numbers.
+///
+/// An unfinalized trace (no `trace.json`, or `complete: false`) and a stream that ends in a
+/// torn tail or a corrupt record are reported in the output and the [`InspectReport`], not as
+/// errors.
+pub fn inspect(
+    trace_dir: &Path,
+    limit: usize,
+    out: &mut dyn Write,
+) -> Result<InspectReport, InspectError> {
+    let reader = open_trace(trace_dir).map_err(|f| match f {
+        OpenFailure::NotATrace(e) => InspectError::NotATrace(e),
+        OpenFailure::Read(source) => InspectError::Read {
+            path: trace_dir.to_owned(),
+            source,
+        },
+    })?;
+    let mut w = BufWriter::new(out);
+    let report = write_summary(&reader, limit, &mut w).map_err(InspectError::Output)?;
+    w.flush().map_err(InspectError::Output)?;
+    Ok(report)
+}
+
+fn write_summary<W: Write>(
+    reader: &TraceReader,
+    limit: usize,
+    w: &mut W,
+) -> io::Result<InspectReport> {
+    let manifest = reader.manifest();
+    let complete = reader.is_complete();
+    let events_bytes = reader.events_bytes().len() as u64;
+
+    writeln!(w, "trace: {}", reader.dir().display())?;
+    if complete {
+        writeln!(w, "status: complete")?;
+    } else {
+        let why = if manifest.is_some() {
+            " [trace.json says complete: false]"
+        } else {
+            " [no trace.json]"
+        };
+        writeln!(
+            w,
+            "status: NOT FINALIZED (the writer did not finish; showing what is readable){why}"
+        )?;
+    }
+    match manifest {
+        Some(m) => write_manifest(w, m, events_bytes)?,
+        None => writeln!(w, "events.bin: {events_bytes} bytes")?,
+    }
+
+    let unbalanced_lanes = match manifest {
+        Some(m) => write_threads(w, m)?,
+        None => {
+            writeln!(w, "threads: unknown (no manifest)")?;
+            0
+        }
+    };
+
+    let windows = match reader.windows() {
+        Ok(windows) => {
+            let source = if reader.dir().join(WINDOWS_FILE).is_file() {
+                WINDOWS_FILE
+            } else {
+                "manifest"
+            };
+            write_windows(w, &windows, source)?;
+            windows.len()
+        }
+        Err(e) => {
+            let fallback = manifest.map(|m| m.windows.as_slice()).unwrap_or_default();
+            writeln!(w, "windows: {WINDOWS_FILE} is unreadable ({e})")?;
+            write_windows(w, fallback, "manifest")?;
+            fallback.len()
+        }
+    };
+
+    let symbols = manifest.map_or(0, |m| m.symbols.len());
+    writeln!(w, "symbols: {symbols}")?;
+    let table = symbol_table(manifest);
+
+    if limit > 0 {
+        writeln!(w, "events (first {limit}):")?;
+    }
+    let mut events = reader.events();
+    let mut events_read = 0u64;
+    let mut events_shown = 0usize;
+    let mut stream_error = None;
+    let mut span: Option<(u64, u64)> = None;
+    for item in events.by_ref() {
+        let event = match item {
+            Ok(event) => event,
+            Err(e) => {
+                stream_error = Some(e);
+                break;
+            }
+        };
+        events_read += 1;
+        if let Some(ns) = event.timestamp.and_then(|t| t.to_nanos()) {
+            span = Some(span.map_or((ns, ns), |(lo, hi)| (lo.min(ns), hi.max(ns))));
+        }
+        if events_shown < limit {
+            write!(w, "  ")?;
+            write_event_line(w, &event, &table)?;
+            writeln!(w)?;
+            events_shown += 1;
+        }
+    }
+    let not_shown = events_read - events_shown as u64;
+    if limit > 0 && not_shown > 0 {
+        writeln!(w, "  ... {not_shown} more events not shown")?;
+    }
+    let torn_tail = events.torn_tail();
+
+    match span {
+        Some((lo, hi)) => writeln!(
+            w,
+            "events read: {events_read}, timestamps {} .. {} (span {})",
+            secs(lo),
+            secs(hi),
+            secs(hi - lo)
+        )?,
+        None => writeln!(w, "events read: {events_read}")?,
+    }
+    if let Some(m) = manifest {
+        if m.is_complete() && m.event_count != events_read {
+            writeln!(
+                w,
+                "WARNING: the manifest says {} events but {events_read} were read",
+                m.event_count
+            )?;
+        }
+        if m.is_complete() && m.bytes_written != events_bytes {
+            writeln!(
+                w,
+                "WARNING: the manifest says events.bin has {} bytes but it has {events_bytes}",
+                m.bytes_written
+            )?;
+        }
+    }
+    match (&stream_error, torn_tail) {
+        (Some(e), _) => writeln!(
+            w,
+            "stream: CORRUPT: {e}; stopped after {events_read} whole events"
+        )?,
+        (None, Some(t)) => writeln!(
+            w,
+            "stream: TORN TAIL: {} {} at offset {} after the last whole event \
+             (the writer was interrupted); {events_read} whole events readable",
+            t.bytes,
+            if t.zero_filled {
+                "zero bytes"
+            } else {
+                "bytes of a cut record"
+            },
+            t.offset
+        )?,
+        (None, None) => writeln!(
+            w,
+            "stream: ended cleanly after {events_read} events ({events_bytes} bytes)"
+        )?,
+    }
+
+    Ok(InspectReport {
+        finalized: manifest.is_some(),
+        complete,
+        manifest_event_count: manifest.map(|m| m.event_count),
+        events_read,
+        events_shown,
+        events_bytes,
+        torn_tail,
+        stream_error,
+        unbalanced_lanes,
+        windows,
+        symbols,
+    })
+}
+
+fn write_manifest<W: Write>(w: &mut W, m: &Manifest, events_bytes: u64) -> io::Result<()> {
+    match &m.session_name {
+        Some(name) => writeln!(w, "session: {} (id {})", escape(name), m.session_id)?,
+        None => writeln!(w, "session: id {}", m.session_id)?,
+    }
+    writeln!(
+        w,
+        "process: pid {}, {}/{}",
+        m.pid,
+        escape(&m.os),
+        escape(&m.arch)
+    )?;
+    if let Some(exe) = &m.executable {
+        writeln!(w, "executable: {}", command_line(exe, &m.args))?;
+    }
+    if let Some(code) = m.exit_code {
+        writeln!(w, "exit code: {code}")?;
+    }
+    match m.format_version {
+        Some(v) => writeln!(w, "format: ATF v{v}")?,
+        None => writeln!(w, "format: ATF v4 (original writer, no formatVersion)")?,
+    }
+    match &m.clock {
+        Some(c) => match c.realtime_offset_ns {
+            Some(off) => writeln!(w, "clock: {} (realtime offset {off} ns)", escape(&c.name))?,
+            None => writeln!(w, "clock: {} (realtime offset unknown)", escape(&c.name))?,
+        },
+        None => writeln!(w, "clock: not recorded")?,
+    }
+    writeln!(
+        w,
+        "complete: {}",
+        m.complete
+            .map_or("absent (original writer: final)", |c| if c {
+                "true"
+            } else {
+                "false"
+            })
+    )?;
+    writeln!(
+        w,
+        "wall time: {} .. {} ({})",
+        utc(m.time_start_ns),
+        utc(m.time_end_ns),
+        secs(m.time_end_ns.saturating_sub(m.time_start_ns))
+    )?;
+    if let (Some(lo), Some(hi)) = (m.min_event_timestamp_ns, m.max_event_timestamp_ns) {
+        writeln!(
+            w,
+            "event time: {} .. {} (span {}, trace clock)",
+            secs(lo),
+            secs(hi),
+            secs(hi.saturating_sub(lo))
+        )?;
+    }
+    writeln!(
+        w,
+        "events: {}, bytes: {} (events.bin has {events_bytes})",
+        m.event_count, m.bytes_written
+    )?;
+    writeln!(w, "modules: {}", m.modules.len())?;
+    if let Some(err) = &m.write_error {
+        writeln!(w, "write error: {}", escape(err))?;
+    }
+    if m.events_unwritten > 0 {
+        writeln!(
+            w,
+            "events unwritten (lost to the write error): {}",
+            m.events_unwritten
+        )?;
+    }
+    Ok(())
+}
+
+/// Prints the threads and their lane counters; returns how many lanes do not balance.
+fn write_threads<W: Write>(w: &mut W, m: &Manifest) -> io::Result<usize> {
+    writeln!(w, "threads: {}", m.threads.len())?;
+    let mut unbalanced = 0usize;
+    for t in &m.threads {
+        write!(w, "  thread {}", t.thread_id)?;
+        if let Some(name) = &t.name {
+            write!(w, " {:?}", name)?;
+        }
+        if let Some(tid) = t.os_tid {
+            write!(w, " (os tid {tid})")?;
+        }
+        writeln!(w)?;
+        for lane in &t.lanes {
+            write_lane(w, lane)?;
+            if !lane.is_balanced() {
+                unbalanced += 1;
+            }
+        }
+    }
+    if unbalanced > 0 {
+        writeln!(
+            w,
+            "WARNING: {unbalanced} lane(s) where written != persisted + dropped + discarded"
+        )?;
+    }
+    Ok(unbalanced)
+}
+
+fn write_lane<W: Write>(w: &mut W, c: &LaneCounters) -> io::Result<()> {
+    write!(
+        w,
+        "    {:<6}  written {}  persisted {}  dropped {}  discarded {}",
+        c.lane.as_str(),
+        c.written,
+        c.persisted,
+        c.dropped,
+        c.discarded
+    )?;
+    if !c.is_balanced() {
+        let accounted = i128::from(c.persisted) + i128::from(c.dropped) + i128::from(c.discarded);
+        write!(
+            w,
+            "  UNBALANCED (written - accounted = {})",
+            i128::from(c.written) - accounted
+        )?;
+    }
+    writeln!(w)
+}
+
+fn write_windows<W: Write>(
+    w: &mut W,
+    windows: &[PersistenceWindow],
+    source: &str,
+) -> io::Result<()> {
+    if windows.is_empty() {
+        return writeln!(w, "windows: 0");
+    }
+    writeln!(w, "windows: {} (from {source})", windows.len())?;
+    for win in windows.iter().take(WINDOWS_SHOWN) {
+        writeln!(w, "  {}", window_summary(win))?;
+    }
+    if windows.len() > WINDOWS_SHOWN {
+        writeln!(w, "  ... {} more", windows.len() - WINDOWS_SHOWN)?;
+    }
+    Ok(())
+}
+
+fn window_summary(win: &PersistenceWindow) -> String {
+    format!(
+        "window #{} {} .. {}, events {}, marked {}, {}",
+        win.window_id,
+        secs(win.start_ns),
+        secs(win.end_ns),
+        win.total_events,
+        win.marked_events,
+        if win.mark_seen {
+            "mark seen"
+        } else {
+            "no mark"
+        }
+    )
+}
+
+/// `function_id → symbol` from the manifest's symbol table (non-empty names only).
+pub(crate) fn symbol_table(manifest: Option<&Manifest>) -> HashMap<u64, &str> {
+    manifest
+        .map(|m| {
+            m.symbols
+                .iter()
+                .filter(|s| !s.symbol.is_empty())
+                .map(|s| (s.function_id, s.symbol.as_str()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The name of a function: the event's symbol, else the manifest's symbol for its id, else
+/// `fn#<id>` (or the address when the id is unknown too).
+pub(crate) fn function_name<'a>(
+    symbol: &'a str,
+    function_id: u64,
+    address: u64,
+    table: &HashMap<u64, &'a str>,
+) -> Cow<'a, str> {
+    if !symbol.is_empty() {
+        return Cow::Borrowed(symbol);
+    }
+    if let Some(s) = table.get(&function_id) {
+        return Cow::Borrowed(s);
+    }
+    if function_id == 0 && address != 0 {
+        Cow::Owned(format!("0x{address:x}"))
+    } else {
+        Cow::Owned(format!("fn#{function_id}"))
+    }
+}
+
+/// The lane name for a wire value.
+pub(crate) fn lane_name(lane: u32) -> Cow<'static, str> {
+    match Lane::from_u32(lane) {
+        Some(l) => Cow::Borrowed(l.as_str()),
+        None => Cow::Owned(format!("lane{lane}")),
+    }
+}
+
+/// `ns` as seconds with nanosecond precision: `1.000000037 s`.
+fn secs(ns: u64) -> String {
+    format!("{}.{:09} s", ns / 1_000_000_000, ns % 1_000_000_000)
+}
+
+/// A string that may hold control characters, made safe for one line.
+fn escape(s: &str) -> Cow<'_, str> {
+    if s.chars().any(char::is_control) {
+        Cow::Owned(format!("{s:?}"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// A word of a command line: quoted (Rust string syntax) when empty or holding whitespace,
+/// quotes or control characters.
+fn word(s: &str) -> Cow<'_, str> {
+    if s.is_empty()
+        || s.chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '"')
+    {
+        Cow::Owned(format!("{s:?}"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+fn command_line(exe: &str, args: &[String]) -> String {
+    let mut line = word(exe).into_owned();
+    for a in args {
+        line.push(' ');
+        line.push_str(&word(a));
+    }
+    line
+}
+
+/// Quoted text, cut to [`TEXT_SHOWN`] characters.
+fn quoted(text: &str) -> String {
+    let mut chars = text.char_indices();
+    match chars.nth(TEXT_SHOWN) {
+        Some((cut, _)) => format!("{:?}... ({} bytes)", &text[..cut], text.len()),
+        None => format!("{text:?}"),
+    }
+}
+
+fn registers(regs: &std::collections::BTreeMap<String, u64>) -> String {
+    if regs.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = regs
+        .iter()
+        .map(|(k, v)| format!("{}=0x{v:x}", escape(k)))
+        .collect();
+    format!(" [{}]", list.join(" "))
+}
+
+fn write_event_line<W: Write>(w: &mut W, ev: &Event, table: &HashMap<u64, &str>) -> io::Result<()> {
+    let ts = match ev.timestamp {
+        None => "-".to_owned(),
+        Some(t) => match t.to_nanos() {
+            Some(ns) => secs(ns),
+            None => format!("invalid({}s {}ns)", t.seconds, t.nanos),
+        },
+    };
+    write!(
+        w,
+        "#{}  thread {}  {}  {:<6}  ",
+        ev.event_id,
+        ev.thread_id,
+        ts,
+        lane_name(ev.lane)
+    )?;
+    match &ev.payload {
+        None => write!(w, "(no payload)"),
+        Some(Payload::FunctionCall(c)) => write!(
+            w,
+            "call {} @0x{:x} depth {}{}{}",
+            escape(&function_name(&c.symbol, ev.function_id, c.address, table)),
+            c.address,
+            ev.call_depth,
+            registers(&c.argument_registers),
+            if c.stack_shallow_copy.is_empty() {
+                String::new()
+            } else {
+                format!(" stack {} bytes", c.stack_shallow_copy.len())
+            }
+        ),
+        Some(Payload::FunctionReturn(r)) => write!(
+            w,
+            "return {} @0x{:x} depth {}{}",
+            escape(&function_name(&r.symbol, ev.function_id, r.address, table)),
+            r.address,
+            ev.call_depth,
+            registers(&r.return_registers)
+        ),
+        Some(Payload::TraceStart(s)) => {
+            write!(
+                w,
+                "trace start {}",
+                command_line(&s.executable_path, &s.args)
+            )?;
+            if !s.operating_system.is_empty() || !s.cpu_architecture.is_empty() {
+                write!(
+                    w,
+                    " ({}/{})",
+                    escape(&s.operating_system),
+                    escape(&s.cpu_architecture)
+                )?;
+            }
+            Ok(())
+        }
+        Some(Payload::TraceEnd(e)) => write!(w, "trace end exit={}", e.exit_code),
+        Some(Payload::SignalDelivery(s)) => write!(
+            w,
+            "signal {} ({}){}",
+            escape(&s.name),
+            s.number,
+            registers(&s.registers)
+        ),
+        Some(Payload::EventsLost(l)) => write!(
+            w,
+            "lost {} events on lane {} ({})",
+            l.count,
+            lane_name(l.lane),
+            escape(&l.cause)
+        ),
+        Some(Payload::Custom(c)) => {
+            let kind: Cow<'_, str> = match c.name.as_str() {
+                "mark" | "message" | "exception" => Cow::Borrowed(&c.name),
+                other => Cow::Owned(format!("custom {}", word(other))),
+            };
+            match std::str::from_utf8(&c.data) {
+                Ok(text) => write!(w, "{kind} {}", quoted(text)),
+                Err(_) => write!(w, "{kind} ({} bytes, not UTF-8)", c.data.len()),
+            }
+        }
+        Some(Payload::WindowMark(m)) => {
+            write!(w, "{}", window_summary(&PersistenceWindow::from(*m)))
+        }
+    }
+}
+
+/// `unix_ns` as a UTC date and time: `2024-01-02 03:04:05.123456789 UTC`.
+fn utc(unix_ns: u64) -> String {
+    let secs = unix_ns / 1_000_000_000;
+    let (y, m, d) = civil_from_days(secs / 86_400);
+    let rem = secs % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:09} UTC",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60,
+        unix_ns % 1_000_000_000
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's
+/// `civil_from_days`, for non-negative day counts).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_formatting() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00.000000000 UTC");
+        // 2024-02-29 12:34:56.000000007 UTC
+        assert_eq!(
+            utc(1_709_210_096_000_000_007),
+            "2024-02-29 12:34:56.000000007 UTC"
+        );
+        // Does not panic at the extreme.
+        let _ = utc(u64::MAX);
+    }
+
+    #[test]
+    fn names_and_quoting() {
+        let table = HashMap::from([(7u64, "main")]);
+        assert_eq!(function_name("f", 7, 0, &table), "f");
+        assert_eq!(function_name("", 7, 0, &table), "main");
+        assert_eq!(function_name("", 8, 0x10, &table), "fn#8");
+        assert_eq!(function_name("", 0, 0x10, &table), "0x10");
+        assert_eq!(lane_name(1), "detail");
+        assert_eq!(lane_name(9), "lane9");
+        assert_eq!(escape("a\nb"), "\"a\\nb\"");
+        assert_eq!(word("a b"), "\"a b\"");
+        let long = "é".repeat(TEXT_SHOWN + 5);
+        assert!(quoted(&long).ends_with(&format!("... ({} bytes)", long.len())));
+    }
+}

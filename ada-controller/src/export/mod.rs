@@ -1,1 +1,53 @@
-//! Trace exporters.
+//! Trace exporters: ATF v4 traces to formats other tools open.
+//!
+//! - [`chrome`]: Chrome trace-event JSON ([`export_chrome`]), for the Perfetto UI and
+//!   `chrome://tracing`.
+//!
+//! Exporters stream: they decode one event, write it, and move on, so a trace of any size
+//! exports in constant memory. A torn or unfinalized trace exports what is readable and says
+//! so in the exporter's statistics; only a path that is not a trace, a trace that cannot be
+//! opened, or a failing output is an [`ExportError`].
+
+use std::io;
+use std::path::PathBuf;
+
+use ada_atf::ReadError;
+
+use crate::inspect::{NotATrace, OpenFailure};
+
+pub mod chrome;
+
+pub use chrome::{ChromeStats, export_chrome};
+
+/// An export failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The path is not a trace directory.
+    #[error(transparent)]
+    NotATrace(#[from] NotATrace),
+    /// `events.bin` or `trace.json` cannot be opened or read.
+    #[error("cannot read the trace at {}: {source}", .path.display())]
+    Read {
+        /// The trace directory.
+        path: PathBuf,
+        /// What the reader reported.
+        #[source]
+        source: ReadError,
+    },
+    /// Writing the export to the output failed.
+    #[error("writing the export failed: {0}")]
+    Output(#[source] io::Error),
+}
+
+impl ExportError {
+    /// The error for a failed [`open_trace`](crate::inspect::open_trace) of `path`.
+    pub(crate) fn open(path: &std::path::Path, failure: OpenFailure) -> Self {
+        match failure {
+            OpenFailure::NotATrace(e) => ExportError::NotATrace(e),
+            OpenFailure::Read(source) => ExportError::Read {
+                path: path.to_owned(),
+                source,
+            },
+        }
+    }
+}

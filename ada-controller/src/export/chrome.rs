@@ -1,0 +1,547 @@
+//! Chrome trace-event JSON: [`export_chrome`] turns an ATF v4 trace into the JSON Object Format
+//! that the Perfetto UI (<https://ui.perfetto.dev>) and `chrome://tracing` open:
+//!
+//! ```text
+//! {"traceEvents":[ {...}, {...} ],
+//! "displayTimeUnit":"ns",
+//! "otherData":{"source":"ada", ...}}
+//! ```
+//!
+//! | ATF event | trace event |
+//! |---|---|
+//! | `FunctionCall` | `"ph":"B"`, name = symbol (else the manifest's symbol for `function_id`, else `fn#<id>`), args: `address` (hex), `function_id`, `depth`, `lane`, `registers` (hex), `stack_bytes` |
+//! | `FunctionReturn` | `"ph":"E"`, same name and args (`registers` are the return registers) |
+//! | `Custom` (`mark`, `message`, `exception`, ...) | instant `"ph":"i","s":"t"` named after the kind, args: `text` (or `bytes` and `hex` when not UTF-8) |
+//! | `EventsLost` | instant `events lost`, args: `count`, `lane`, `cause` |
+//! | `WindowMark` | instant `persistence window`, args: the window's fields |
+//! | `SignalDelivery` | instant `signal <name>`, args: `number`, `name`, `registers` |
+//! | `TraceStart` | `"ph":"M"` `process_name` (the executable's file name) and instant `trace start` (args: `executable`, `args`, `os`, `arch`) |
+//! | `TraceEnd` | `"ph":"M"` `process_labels` (`exit=<code>`) and instant `trace end` (args: `exit_code`) |
+//! | manifest `threads[].name` | `"ph":"M"` `thread_name` |
+//!
+//! Every event's args also carry its ATF `id`. `ts` is in microseconds, written as a decimal
+//! with nanosecond precision (`1234.567`); `pid` is the manifest's (else the `N` of a `pid_N`
+//! directory name, else 0); `tid` is the event's `thread_id`. An event whose timestamp is
+//! missing or invalid gets the last valid timestamp before it (counted in
+//! [`ChromeStats::bad_timestamps`]); an event without a payload this version knows is skipped
+//! ([`ChromeStats::skipped`]). Unbalanced `B`/`E` pairs are left as they are (Perfetto copes).
+//!
+//! The export streams: one event is decoded, written and dropped before the next. All strings
+//! are encoded by `serde_json`, so quotes, control characters and non-ASCII text come out as
+//! valid JSON. A torn tail or a corrupt record ends the export early but still closes the JSON
+//! document, and [`ChromeStats`] says so.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+use ada_atf::schema::event::Payload;
+use ada_atf::{Event, Manifest, ReadError, TornTail, TraceReader};
+
+use super::ExportError;
+use crate::inspect::{function_name, lane_name, open_trace, symbol_table};
+
+/// Bytes of a non-UTF-8 custom payload shown as hex.
+const HEX_SHOWN: usize = 64;
+
+/// What [`export_chrome`] wrote and how the event stream ended.
+#[derive(Debug, Default)]
+pub struct ChromeStats {
+    /// Whole events decoded from `events.bin`.
+    pub events_read: u64,
+    /// Events that became at least one trace event (`events_read - skipped`).
+    pub events_exported: u64,
+    /// Trace-event objects written, metadata included.
+    pub trace_events: u64,
+    /// `"ph":"B"` events (function calls).
+    pub begins: u64,
+    /// `"ph":"E"` events (function returns).
+    pub ends: u64,
+    /// `"ph":"i"` instant events.
+    pub instants: u64,
+    /// `"ph":"M"` metadata events.
+    pub metadata: u64,
+    /// Events without a payload this exporter knows, not exported.
+    pub skipped: u64,
+    /// Events whose timestamp was missing or invalid.
+    pub bad_timestamps: u64,
+    /// The `pid` used.
+    pub pid: u32,
+    /// `trace.json` exists.
+    pub finalized: bool,
+    /// `trace.json` exists and marks the trace complete.
+    pub complete: bool,
+    /// The torn tail the stream ended with, if any.
+    pub torn_tail: Option<TornTail>,
+    /// The corrupt record the stream stopped at, if any.
+    pub stream_error: Option<ReadError>,
+}
+
+impl ChromeStats {
+    /// The stream ended with a torn tail.
+    pub fn is_torn(&self) -> bool {
+        self.torn_tail.is_some()
+    }
+
+    /// The stream ended after its last whole record: no torn tail, no corrupt record.
+    pub fn ended_cleanly(&self) -> bool {
+        self.torn_tail.is_none() && self.stream_error.is_none()
+    }
+}
+
+/// Writes the trace in `trace_dir` to `out` as Chrome trace-event JSON (see the
+/// [module docs](self) for the mapping).
+///
+/// A torn or unfinalized trace exports what is readable; [`ChromeStats`] reports it. A path
+/// that is not a trace directory, a trace that cannot be opened, or a failing `out` is an
+/// [`ExportError`]; after an output error the document written so far is incomplete.
+pub fn export_chrome(trace_dir: &Path, out: &mut dyn Write) -> Result<ChromeStats, ExportError> {
+    let reader = open_trace(trace_dir).map_err(|f| ExportError::open(trace_dir, f))?;
+    let mut w = BufWriter::with_capacity(64 * 1024, out);
+    let stats = write_trace(&reader, &mut w).map_err(ExportError::Output)?;
+    w.flush().map_err(ExportError::Output)?;
+    Ok(stats)
+}
+
+/// Writes `s` as a JSON string.
+fn json_str<W: Write>(w: &mut W, s: &str) -> io::Result<()> {
+    serde_json::to_writer(&mut *w, s).map_err(io::Error::from)
+}
+
+/// A JSON object being written.
+struct Obj<'a, W: Write> {
+    w: &'a mut W,
+    empty: bool,
+}
+
+impl<'a, W: Write> Obj<'a, W> {
+    fn open(w: &'a mut W) -> io::Result<Self> {
+        w.write_all(b"{")?;
+        Ok(Obj { w, empty: true })
+    }
+
+    /// Writes the separator and `"key":`, and returns the writer for the value.
+    fn key(&mut self, key: &str) -> io::Result<&mut W> {
+        if !self.empty {
+            self.w.write_all(b",")?;
+        }
+        self.empty = false;
+        json_str(self.w, key)?;
+        self.w.write_all(b":")?;
+        Ok(&mut *self.w)
+    }
+
+    fn str(&mut self, key: &str, value: &str) -> io::Result<()> {
+        let w = self.key(key)?;
+        json_str(w, value)
+    }
+
+    /// An integer value.
+    fn int(&mut self, key: &str, value: impl Into<i128>) -> io::Result<()> {
+        let v: i128 = value.into();
+        write!(self.key(key)?, "{v}")
+    }
+
+    fn bool(&mut self, key: &str, value: bool) -> io::Result<()> {
+        write!(self.key(key)?, "{value}")
+    }
+
+    /// A `"0x…"` string.
+    fn hex(&mut self, key: &str, value: u64) -> io::Result<()> {
+        write!(self.key(key)?, "\"0x{value:x}\"")
+    }
+
+    /// Microseconds with nanosecond precision.
+    fn micros(&mut self, key: &str, ns: u64) -> io::Result<()> {
+        write!(self.key(key)?, "{}.{:03}", ns / 1000, ns % 1000)
+    }
+
+    fn str_array(&mut self, key: &str, items: &[String]) -> io::Result<()> {
+        let w = self.key(key)?;
+        w.write_all(b"[")?;
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                w.write_all(b",")?;
+            }
+            json_str(w, item)?;
+        }
+        w.write_all(b"]")
+    }
+
+    fn registers(&mut self, regs: &BTreeMap<String, u64>) -> io::Result<()> {
+        if regs.is_empty() {
+            return Ok(());
+        }
+        let mut r = self.obj("registers")?;
+        for (name, value) in regs {
+            r.hex(name, *value)?;
+        }
+        r.close()
+    }
+
+    fn obj(&mut self, key: &str) -> io::Result<Obj<'_, W>> {
+        let w = self.key(key)?;
+        Obj::open(w)
+    }
+
+    fn close(self) -> io::Result<()> {
+        self.w.write_all(b"}")
+    }
+}
+
+/// The `traceEvents` array being written.
+struct Events<'w, W: Write> {
+    w: &'w mut W,
+    pid: u32,
+    stats: ChromeStats,
+}
+
+impl<W: Write> Events<'_, W> {
+    /// Starts a trace event: `{"name":…,"cat":…,"ph":…,["s":"t",]["ts":…,]"pid":…,"tid":…`.
+    /// The caller adds fields (usually `args`) and closes it.
+    fn event(
+        &mut self,
+        ph: &'static str,
+        name: &str,
+        cat: &str,
+        ts_ns: Option<u64>,
+        tid: i32,
+    ) -> io::Result<Obj<'_, W>> {
+        if self.stats.trace_events > 0 {
+            self.w.write_all(b",\n")?;
+        }
+        self.stats.trace_events += 1;
+        match ph {
+            "B" => self.stats.begins += 1,
+            "E" => self.stats.ends += 1,
+            "i" => self.stats.instants += 1,
+            "M" => self.stats.metadata += 1,
+            _ => {}
+        }
+        let mut o = Obj::open(&mut *self.w)?;
+        o.str("name", name)?;
+        if !cat.is_empty() {
+            o.str("cat", cat)?;
+        }
+        o.str("ph", ph)?;
+        if ph == "i" {
+            o.str("s", "t")?;
+        }
+        if let Some(ns) = ts_ns {
+            o.micros("ts", ns)?;
+        }
+        o.int("pid", self.pid)?;
+        o.int("tid", tid)?;
+        Ok(o)
+    }
+
+    /// A metadata event `{"name":kind,"ph":"M",…,"args":{key:value}}`.
+    fn metadata(&mut self, kind: &str, tid: i32, key: &str, value: &str) -> io::Result<()> {
+        let mut ev = self.event("M", kind, "", None, tid)?;
+        let mut args = ev.obj("args")?;
+        args.str(key, value)?;
+        args.close()?;
+        ev.close()
+    }
+}
+
+/// The file name of an executable path, for `process_name`.
+fn process_name(exe: &str) -> &str {
+    Path::new(exe)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| !n.is_empty())
+        .unwrap_or(exe)
+}
+
+/// `N` from a directory named `pid_N`.
+fn pid_from_dir(dir: &Path) -> Option<u32> {
+    dir.file_name()?
+        .to_str()?
+        .strip_prefix("pid_")?
+        .parse()
+        .ok()
+}
+
+fn write_trace<W: Write>(reader: &TraceReader, w: &mut W) -> io::Result<ChromeStats> {
+    let manifest = reader.manifest();
+    let pid = manifest
+        .map(|m| m.pid)
+        .or_else(|| pid_from_dir(reader.dir()))
+        .unwrap_or(0);
+    let table = symbol_table(manifest);
+
+    w.write_all(b"{\"traceEvents\":[\n")?;
+    let mut out = Events {
+        w,
+        pid,
+        stats: ChromeStats {
+            pid,
+            finalized: manifest.is_some(),
+            complete: reader.is_complete(),
+            ..ChromeStats::default()
+        },
+    };
+
+    let mut named_process: Option<String> = None;
+    if let Some(m) = manifest {
+        if let Some(exe) = m.executable.as_deref().filter(|e| !e.is_empty()) {
+            out.metadata("process_name", 0, "name", process_name(exe))?;
+            named_process = Some(exe.to_owned());
+        }
+        for t in &m.threads {
+            if let Some(name) = &t.name {
+                out.metadata("thread_name", t.thread_id, "name", name)?;
+            }
+        }
+    }
+
+    let mut events = reader.events();
+    let mut stream_error = None;
+    let mut last_ts = 0u64;
+    for item in events.by_ref() {
+        let ev = match item {
+            Ok(ev) => ev,
+            Err(e) => {
+                stream_error = Some(e);
+                break;
+            }
+        };
+        out.stats.events_read += 1;
+        let ts = match ev.timestamp.and_then(|t| t.to_nanos()) {
+            Some(ns) => {
+                last_ts = ns;
+                ns
+            }
+            None => {
+                out.stats.bad_timestamps += 1;
+                last_ts
+            }
+        };
+        if write_event(&mut out, &ev, ts, &table, &mut named_process)? {
+            out.stats.events_exported += 1;
+        } else {
+            out.stats.skipped += 1;
+        }
+    }
+    let torn_tail = events.torn_tail();
+
+    let Events { w, mut stats, .. } = out;
+    w.write_all(b"\n],\n\"displayTimeUnit\":\"ns\",\n\"otherData\":")?;
+    write_other_data(
+        w,
+        reader,
+        manifest,
+        &stats,
+        torn_tail,
+        stream_error.as_ref(),
+    )?;
+    w.write_all(b"}\n")?;
+    stats.torn_tail = torn_tail;
+    stats.stream_error = stream_error;
+    Ok(stats)
+}
+
+/// Writes the trace events for `ev`; `false` when it has no payload this exporter knows.
+fn write_event<W: Write>(
+    out: &mut Events<'_, W>,
+    ev: &Event,
+    ts: u64,
+    table: &std::collections::HashMap<u64, &str>,
+    named_process: &mut Option<String>,
+) -> io::Result<bool> {
+    let tid = ev.thread_id;
+    let lane = lane_name(ev.lane);
+    let Some(payload) = &ev.payload else {
+        return Ok(false);
+    };
+    match payload {
+        Payload::FunctionCall(c) => {
+            let name = function_name(&c.symbol, ev.function_id, c.address, table);
+            let mut o = out.event("B", &name, "function", Some(ts), tid)?;
+            let mut args = o.obj("args")?;
+            args.int("id", ev.event_id)?;
+            args.hex("address", c.address)?;
+            if ev.function_id != 0 {
+                args.int("function_id", ev.function_id)?;
+            }
+            args.int("depth", ev.call_depth)?;
+            args.str("lane", &lane)?;
+            args.registers(&c.argument_registers)?;
+            if !c.stack_shallow_copy.is_empty() {
+                args.int("stack_bytes", c.stack_shallow_copy.len() as u64)?;
+            }
+            args.close()?;
+            o.close()?;
+        }
+        Payload::FunctionReturn(r) => {
+            let name = function_name(&r.symbol, ev.function_id, r.address, table);
+            let mut o = out.event("E", &name, "function", Some(ts), tid)?;
+            let mut args = o.obj("args")?;
+            args.int("id", ev.event_id)?;
+            args.hex("address", r.address)?;
+            if ev.function_id != 0 {
+                args.int("function_id", ev.function_id)?;
+            }
+            args.int("depth", ev.call_depth)?;
+            args.str("lane", &lane)?;
+            args.registers(&r.return_registers)?;
+            args.close()?;
+            o.close()?;
+        }
+        Payload::Custom(c) => {
+            let (name, cat) = match c.name.as_str() {
+                "" => ("custom", "custom"),
+                n @ ("mark" | "message" | "exception") => (n, n),
+                n => (n, "custom"),
+            };
+            let mut o = out.event("i", name, cat, Some(ts), tid)?;
+            let mut args = o.obj("args")?;
+            args.int("id", ev.event_id)?;
+            match std::str::from_utf8(&c.data) {
+                Ok(text) => args.str("text", text)?,
+                Err(_) => {
+                    args.int("bytes", c.data.len() as u64)?;
+                    let shown = &c.data[..c.data.len().min(HEX_SHOWN)];
+                    let hex: String = shown.iter().map(|b| format!("{b:02x}")).collect();
+                    args.str("hex", &hex)?;
+                }
+            }
+            args.str("lane", &lane)?;
+            args.close()?;
+            o.close()?;
+        }
+        Payload::EventsLost(l) => {
+            let mut o = out.event("i", "events lost", "ada", Some(ts), tid)?;
+            let mut args = o.obj("args")?;
+            args.int("id", ev.event_id)?;
+            args.int("count", l.count)?;
+            args.str("lane", &lane_name(l.lane))?;
+            args.str("cause", &l.cause)?;
+            args.close()?;
+            o.close()?;
+        }
+        Payload::WindowMark(m) => {
+            let mut o = out.event("i", "persistence window", "ada", Some(ts), tid)?;
+            let mut args = o.obj("args")?;
+            args.int("id", ev.event_id)?;
+            args.int("window_id", m.window_id)?;
+            args.int("start_ns", m.start_ns)?;
+            args.int("end_ns", m.end_ns)?;
+            args.int("first_mark_ns", m.first_mark_ns)?;
+            args.int("last_event_ns", m.last_event_ns)?;
+            args.int("total_events", m.total_events)?;
+            args.int("marked_events", m.marked_events)?;
+            args.bool("mark_seen", m.mark_seen)?;
+            args.close()?;
+            o.close()?;
+        }
+        Payload::SignalDelivery(s) => {
+            let name = if s.name.is_empty() {
+                format!("signal {}", s.number)
+            } else {
+                format!("signal {}", s.name)
+            };
+            let mut o = out.event("i", &name, "signal", Some(ts), tid)?;
+            let mut args = o.obj("args")?;
+            args.int("id", ev.event_id)?;
+            args.int("number", s.number)?;
+            args.str("name", &s.name)?;
+            args.registers(&s.registers)?;
+            args.close()?;
+            o.close()?;
+        }
+        Payload::TraceStart(s) => {
+            let exe = s.executable_path.as_str();
+            if !exe.is_empty() && named_process.as_deref() != Some(exe) {
+                out.metadata("process_name", tid, "name", process_name(exe))?;
+                *named_process = Some(exe.to_owned());
+            }
+            let mut o = out.event("i", "trace start", "ada", Some(ts), tid)?;
+            let mut args = o.obj("args")?;
+            args.int("id", ev.event_id)?;
+            args.str("executable", exe)?;
+            args.str_array("args", &s.args)?;
+            args.str("os", &s.operating_system)?;
+            args.str("arch", &s.cpu_architecture)?;
+            args.close()?;
+            o.close()?;
+        }
+        Payload::TraceEnd(e) => {
+            let label = format!("exit={}", e.exit_code);
+            out.metadata("process_labels", tid, "labels", &label)?;
+            let mut o = out.event("i", "trace end", "ada", Some(ts), tid)?;
+            let mut args = o.obj("args")?;
+            args.int("id", ev.event_id)?;
+            args.int("exit_code", e.exit_code)?;
+            args.close()?;
+            o.close()?;
+        }
+    }
+    Ok(true)
+}
+
+/// `otherData`: where the trace came from and how the export went (all values strings).
+fn write_other_data<W: Write>(
+    w: &mut W,
+    reader: &TraceReader,
+    manifest: Option<&Manifest>,
+    stats: &ChromeStats,
+    torn_tail: Option<TornTail>,
+    stream_error: Option<&ReadError>,
+) -> io::Result<()> {
+    let mut o = Obj::open(w)?;
+    o.str("source", "ada")?;
+    o.str("traceDir", &reader.dir().display().to_string())?;
+    o.str("pid", &stats.pid.to_string())?;
+    if let Some(m) = manifest {
+        o.str("sessionId", &m.session_id.to_string())?;
+        if let Some(name) = &m.session_name {
+            o.str("sessionName", name)?;
+        }
+        o.str("os", &m.os)?;
+        o.str("arch", &m.arch)?;
+        if let Some(v) = m.format_version {
+            o.str("formatVersion", &v.to_string())?;
+        }
+        if let Some(c) = &m.clock {
+            o.str("clock", &c.name)?;
+        }
+    }
+    o.str("finalized", if stats.finalized { "true" } else { "false" })?;
+    o.str("complete", if stats.complete { "true" } else { "false" })?;
+    o.str("eventsRead", &stats.events_read.to_string())?;
+    o.str("eventsExported", &stats.events_exported.to_string())?;
+    let stream = match (stream_error, torn_tail) {
+        (Some(e), _) => format!("corrupt: {e}"),
+        (None, Some(t)) => format!("torn tail: {} bytes at offset {}", t.bytes, t.offset),
+        (None, None) => "ended cleanly".to_owned(),
+    };
+    o.str("stream", &stream)?;
+    o.close()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn process_names_and_pids() {
+        assert_eq!(process_name("/usr/bin/prog"), "prog");
+        assert_eq!(process_name("prog"), "prog");
+        assert_eq!(process_name("/"), "/");
+        assert_eq!(pid_from_dir(Path::new("/x/pid_42")), Some(42));
+        assert_eq!(pid_from_dir(Path::new("/x/pid_")), None);
+        assert_eq!(pid_from_dir(Path::new("/x/other")), None);
+    }
+
+    #[test]
+    fn micros_have_nanosecond_precision() {
+        let mut buf = Vec::new();
+        let mut o = Obj::open(&mut buf).unwrap();
+        o.micros("ts", 1_234_567).unwrap();
+        o.micros("z", 5).unwrap();
+        o.close().unwrap();
+        assert_eq!(buf, b"{\"ts\":1234.567,\"z\":0.005}");
+    }
+}

@@ -1,0 +1,645 @@
+//! `inspect` and `export_chrome` on traces written by `ada_atf::TraceWriter`: finalized,
+//! unfinalized, torn, corrupt, and paths that are not traces.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use ada_atf::{
+    EventRef, Lane, LaneCounters, PayloadRef, PersistenceWindow, SymbolEntry, ThreadSummary,
+    TraceSummary, TraceWriter, WriterOptions,
+};
+use ada_controller::export::{ExportError, export_chrome};
+use ada_controller::inspect::{InspectError, NotATrace, inspect};
+use serde_json::Value;
+
+const PID: u32 = 4321;
+const MARK_TEXT: &str = "he said \"hi\"\nline2\ttab \\ ü 日本 🦀 \u{1}";
+const T0: u64 = 2_000_001_234;
+
+fn window() -> PersistenceWindow {
+    PersistenceWindow {
+        window_id: 1,
+        start_ns: T0,
+        end_ns: T0 + 900,
+        first_mark_ns: T0 + 500,
+        last_event_ns: T0 + 900,
+        total_events: 12,
+        marked_events: 1,
+        mark_seen: true,
+    }
+}
+
+/// Writes the demo trace (11 events) and returns the writer, not finalized.
+fn write_events(root: &Path) -> TraceWriter {
+    let opts = WriterOptions {
+        pid: PID,
+        session_label: Some("session_test".into()),
+        session_id: 77,
+        ..WriterOptions::default()
+    };
+    let mut w = TraceWriter::create(root, opts).unwrap();
+    let args = ["--flag", "two words"];
+    let regs = [("rdi", 1u64), ("rsi", 0xff)];
+    let ret = [("rax", 0x2a_u64)];
+    let events = [
+        EventRef::new(
+            1,
+            T0,
+            PayloadRef::TraceStart {
+                executable_path: "/usr/bin/demo",
+                args: &args,
+                operating_system: "linux",
+                cpu_architecture: "x86_64",
+            },
+        ),
+        EventRef::new(
+            1,
+            T0 + 100,
+            PayloadRef::FunctionCall {
+                symbol: "main",
+                address: 0x1000,
+                argument_registers: &regs,
+                stack_shallow_copy: &[1, 2, 3],
+            },
+        )
+        .with_function(1, 1),
+        // Unresolved symbol that the manifest's symbol table names.
+        EventRef::new(
+            2,
+            T0 + 200,
+            PayloadRef::FunctionCall {
+                symbol: "",
+                address: 0x2000,
+                argument_registers: &[],
+                stack_shallow_copy: &[],
+            },
+        )
+        .with_function(2, 1)
+        .on_lane(Lane::Detail),
+        // Unresolved everywhere.
+        EventRef::new(
+            2,
+            T0 + 300,
+            PayloadRef::FunctionCall {
+                symbol: "",
+                address: 0,
+                argument_registers: &[],
+                stack_shallow_copy: &[],
+            },
+        )
+        .with_function(3, 2),
+        EventRef::new(
+            2,
+            T0 + 400,
+            PayloadRef::FunctionReturn {
+                symbol: "",
+                address: 0,
+                return_registers: &[],
+            },
+        )
+        .with_function(3, 2),
+        EventRef::new(
+            2,
+            T0 + 450,
+            PayloadRef::FunctionReturn {
+                symbol: "",
+                address: 0x2000,
+                return_registers: &ret,
+            },
+        )
+        .with_function(2, 1),
+        EventRef::new(
+            1,
+            T0 + 500,
+            PayloadRef::Custom {
+                name: "mark",
+                data: MARK_TEXT.as_bytes(),
+            },
+        ),
+        EventRef::new(
+            1,
+            T0 + 600,
+            PayloadRef::EventsLost {
+                lane: Lane::Detail,
+                count: 5,
+                cause: "drop_oldest",
+            },
+        ),
+        EventRef::new(1, T0 + 700, PayloadRef::WindowMark(window())),
+        EventRef::new(
+            1,
+            T0 + 800,
+            PayloadRef::FunctionReturn {
+                symbol: "main",
+                address: 0x1000,
+                return_registers: &ret,
+            },
+        )
+        .with_function(1, 1),
+        EventRef::new(1, T0 + 900, PayloadRef::TraceEnd { exit_code: 3 }),
+    ];
+    w.write_window(&window()).unwrap();
+    for ev in &events {
+        w.write(ev).unwrap();
+    }
+    w
+}
+
+fn summary() -> TraceSummary {
+    let lane = |lane, written, persisted, dropped| LaneCounters {
+        lane,
+        written,
+        persisted,
+        dropped,
+        discarded: 0,
+    };
+    TraceSummary {
+        executable: Some("/usr/bin/demo".into()),
+        args: vec!["--flag".into(), "two words".into()],
+        exit_code: Some(3),
+        threads: vec![
+            ThreadSummary {
+                thread_id: 1,
+                name: Some("main".into()),
+                os_tid: Some(999),
+                // The detail lane does not balance: 8 != 2 + 5.
+                lanes: vec![lane(Lane::Index, 7, 7, 0), lane(Lane::Detail, 8, 2, 5)],
+            },
+            ThreadSummary {
+                thread_id: 2,
+                name: Some("wörker \"2\"".into()),
+                os_tid: None,
+                lanes: vec![lane(Lane::Index, 3, 3, 0), lane(Lane::Detail, 1, 1, 0)],
+            },
+        ],
+        symbols: vec![SymbolEntry {
+            function_id: 2,
+            symbol: "helper".into(),
+            address: Some(0x2000),
+            module: None,
+        }],
+        ..TraceSummary::default()
+    }
+}
+
+fn finalized_trace(root: &Path) -> PathBuf {
+    write_events(root).finalize(summary()).unwrap().dir
+}
+
+fn unfinalized_trace(root: &Path) -> PathBuf {
+    let w = write_events(root);
+    let dir = w.dir().to_owned();
+    drop(w);
+    assert!(!dir.join("trace.json").exists());
+    dir
+}
+
+fn run_inspect(dir: &Path, limit: usize) -> (String, ada_controller::inspect::InspectReport) {
+    let mut out = Vec::new();
+    let report = inspect(dir, limit, &mut out).unwrap();
+    (String::from_utf8(out).unwrap(), report)
+}
+
+fn run_export(dir: &Path) -> (Value, ada_controller::export::ChromeStats, String) {
+    let mut out = Vec::new();
+    let stats = export_chrome(dir, &mut out).unwrap();
+    let text = String::from_utf8(out.clone()).unwrap();
+    let json: Value = serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{e}:\n{text}"));
+    (json, stats, text)
+}
+
+fn trace_events(json: &Value) -> &Vec<Value> {
+    json["traceEvents"].as_array().expect("traceEvents array")
+}
+
+fn with_ph<'a>(json: &'a Value, ph: &str) -> Vec<&'a Value> {
+    trace_events(json)
+        .iter()
+        .filter(|e| e["ph"] == ph)
+        .collect()
+}
+
+#[test]
+fn inspect_a_finalized_trace() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = finalized_trace(tmp.path());
+    let (text, report) = run_inspect(&dir, 100);
+
+    assert!(report.finalized && report.complete, "{report:?}");
+    assert_eq!(report.manifest_event_count, Some(11));
+    assert_eq!(report.events_read, 11);
+    assert_eq!(report.events_shown, 11);
+    assert_eq!(report.unbalanced_lanes, 1);
+    assert_eq!(report.windows, 1);
+    assert_eq!(report.symbols, 1);
+    assert!(report.ended_cleanly());
+    assert!(report.events_bytes > 0);
+
+    for needle in [
+        "status: complete",
+        "session: session_test (id 77)",
+        "process: pid 4321, ",
+        "executable: /usr/bin/demo --flag \"two words\"",
+        "exit code: 3",
+        "format: ATF v4",
+        "clock: CLOCK_MONOTONIC",
+        "events: 11, bytes: ",
+        "threads: 2",
+        "thread 1 \"main\" (os tid 999)",
+        "detail  written 8  persisted 2  dropped 5  discarded 0  UNBALANCED (written - accounted = 1)",
+        "WARNING: 1 lane(s) where written != persisted + dropped + discarded",
+        "windows: 1 (from window_metadata.jsonl)",
+        "window #1 2.000001234 s .. 2.000002134 s, events 12, marked 1, mark seen",
+        "symbols: 1",
+        "events (first 100):",
+        "#1  thread 1  2.000001234 s  index   trace start /usr/bin/demo --flag \"two words\" (linux/x86_64)",
+        "#2  thread 1  2.000001334 s  index   call main @0x1000 depth 1 [rdi=0x1 rsi=0xff] stack 3 bytes",
+        "#3  thread 2  2.000001434 s  detail  call helper @0x2000 depth 1",
+        "call fn#3 @0x0 depth 2",
+        "return fn#3 @0x0 depth 2",
+        "return helper @0x2000 depth 1 [rax=0x2a]",
+        "mark \"he said \\\"hi\\\"\\nline2\\ttab \\\\ ü 日本 🦀 \\u{1}\"",
+        "lost 5 events on lane detail (drop_oldest)",
+        "#9  thread 1  2.000001934 s  index   window #1",
+        "return main @0x1000 depth 1",
+        "#11  thread 1  2.000002134 s  index   trace end exit=3",
+        "events read: 11, timestamps 2.000001234 s .. 2.000002134 s (span 0.000000900 s)",
+        "stream: ended cleanly after 11 events",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    assert!(!text.contains("NOT FINALIZED"));
+    // One line per event: the mark's newline is escaped.
+    assert_eq!(text.lines().filter(|l| l.starts_with("  #")).count(), 11);
+}
+
+#[test]
+fn inspect_honours_the_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = finalized_trace(tmp.path());
+    let (text, report) = run_inspect(&dir, 3);
+    assert_eq!(report.events_shown, 3);
+    assert_eq!(report.events_read, 11, "the rest is still counted");
+    assert!(text.contains("events (first 3):"));
+    assert!(text.contains("  #3  "));
+    assert!(!text.contains("  #4  "), "{text}");
+    assert!(text.contains("... 8 more events not shown"));
+
+    let (text, report) = run_inspect(&dir, 0);
+    assert_eq!(report.events_shown, 0);
+    assert_eq!(report.events_read, 11);
+    assert!(!text.contains("  #1  "));
+    assert!(text.contains("stream: ended cleanly after 11 events"));
+}
+
+#[test]
+fn export_a_finalized_trace() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = finalized_trace(tmp.path());
+    let (json, stats, text) = run_export(&dir);
+
+    assert_eq!(json["displayTimeUnit"], "ns");
+    assert_eq!(stats.events_read, 11);
+    assert_eq!(stats.events_exported, 11);
+    assert_eq!(stats.skipped, 0);
+    assert!(stats.finalized && stats.complete && stats.ended_cleanly() && !stats.is_torn());
+    assert_eq!(stats.pid, PID);
+
+    let b = with_ph(&json, "B");
+    let e = with_ph(&json, "E");
+    let i = with_ph(&json, "i");
+    let m = with_ph(&json, "M");
+    assert_eq!((b.len(), e.len(), i.len()), (3, 3, 5));
+    // process_name (manifest), two thread names, process_labels (TraceEnd).
+    assert_eq!(m.len(), 4);
+    assert_eq!(
+        (stats.begins, stats.ends, stats.instants, stats.metadata),
+        (3, 3, 5, 4)
+    );
+    assert_eq!(stats.trace_events, trace_events(&json).len() as u64);
+
+    let names: Vec<&str> = b.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["main", "helper", "fn#3"]);
+    let names: Vec<&str> = e.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["fn#3", "helper", "main"]);
+
+    // ts in µs with ns precision, written exactly.
+    assert_eq!(b[0]["ts"].as_f64(), Some(2_000_001.334));
+    assert!(text.contains("\"ts\":2000001.334"), "{text}");
+    assert!(text.contains("\"ts\":2000001.234"));
+    assert_eq!(e[2]["ts"].as_f64(), Some(2_000_002.034));
+
+    for ev in trace_events(&json) {
+        assert_eq!(ev["pid"], PID, "{ev}");
+        assert!(ev["tid"].is_i64(), "{ev}");
+        if ev["ph"] == "i" {
+            assert_eq!(ev["s"], "t");
+        }
+    }
+    assert_eq!(b[0]["tid"], 1);
+    assert_eq!(b[1]["tid"], 2);
+    assert_eq!(b[0]["args"]["address"], "0x1000");
+    assert_eq!(b[0]["args"]["registers"]["rsi"], "0xff");
+    assert_eq!(b[0]["args"]["stack_bytes"], 3);
+    assert_eq!(b[1]["args"]["lane"], "detail");
+    assert_eq!(e[1]["args"]["registers"]["rax"], "0x2a");
+
+    let mark = i.iter().find(|e| e["name"] == "mark").expect("mark");
+    assert_eq!(
+        mark["args"]["text"], MARK_TEXT,
+        "escaped and decoded exactly"
+    );
+    assert_eq!(mark["cat"], "mark");
+    let lost = i.iter().find(|e| e["name"] == "events lost").expect("lost");
+    assert_eq!(lost["args"]["count"], 5);
+    assert_eq!(lost["args"]["lane"], "detail");
+    assert_eq!(lost["args"]["cause"], "drop_oldest");
+    let win = i
+        .iter()
+        .find(|e| e["name"] == "persistence window")
+        .expect("window");
+    assert_eq!(win["args"]["window_id"], 1);
+    assert_eq!(win["args"]["mark_seen"], true);
+    let start = i
+        .iter()
+        .find(|e| e["name"] == "trace start")
+        .expect("start");
+    assert_eq!(start["args"]["executable"], "/usr/bin/demo");
+    assert_eq!(
+        start["args"]["args"],
+        serde_json::json!(["--flag", "two words"])
+    );
+    let end = i.iter().find(|e| e["name"] == "trace end").expect("end");
+    assert_eq!(end["args"]["exit_code"], 3);
+
+    let meta =
+        |name: &str| -> Vec<&Value> { m.iter().copied().filter(|e| e["name"] == name).collect() };
+    assert_eq!(meta("process_name").len(), 1);
+    assert_eq!(meta("process_name")[0]["args"]["name"], "demo");
+    let threads = meta("thread_name");
+    assert_eq!(threads[0]["tid"], 1);
+    assert_eq!(threads[0]["args"]["name"], "main");
+    assert_eq!(threads[1]["tid"], 2);
+    assert_eq!(threads[1]["args"]["name"], "wörker \"2\"");
+    assert_eq!(meta("process_labels")[0]["args"]["labels"], "exit=3");
+
+    let other = &json["otherData"];
+    assert_eq!(other["source"], "ada");
+    assert_eq!(other["complete"], "true");
+    assert_eq!(other["stream"], "ended cleanly");
+    assert_eq!(other["eventsRead"], "11");
+    assert!(other.as_object().unwrap().values().all(Value::is_string));
+}
+
+#[test]
+fn unfinalized_trace_is_inspected_and_exported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = unfinalized_trace(tmp.path());
+
+    let (text, report) = run_inspect(&dir, 5);
+    assert!(!report.finalized && !report.complete);
+    assert_eq!(report.manifest_event_count, None);
+    assert_eq!(report.events_read, 11);
+    assert_eq!(report.events_shown, 5);
+    assert_eq!(report.windows, 1, "from window_metadata.jsonl");
+    assert_eq!(report.symbols, 0);
+    assert!(report.ended_cleanly());
+    assert!(
+        text.contains("NOT FINALIZED (the writer did not finish; showing what is readable)"),
+        "{text}"
+    );
+    assert!(text.contains("threads: unknown (no manifest)"));
+    // Without the symbol table, the unresolved call is fn#2.
+    assert!(text.contains("call fn#2 @0x2000"));
+
+    let (json, stats, _) = run_export(&dir);
+    assert!(!stats.finalized && !stats.complete && stats.ended_cleanly());
+    assert_eq!(stats.events_read, 11);
+    assert_eq!(stats.pid, PID, "from the pid_N directory name");
+    assert_eq!(with_ph(&json, "B").len(), 3);
+    assert_eq!(with_ph(&json, "E").len(), 3);
+    assert!(
+        with_ph(&json, "M")
+            .iter()
+            .all(|e| e["name"] != "thread_name"),
+        "no thread names without a manifest"
+    );
+    // The process is still named from the TraceStart event.
+    assert!(
+        with_ph(&json, "M")
+            .iter()
+            .any(|e| e["name"] == "process_name" && e["args"]["name"] == "demo")
+    );
+    assert_eq!(json["otherData"]["finalized"], "false");
+}
+
+#[test]
+fn manifest_with_complete_false_is_not_finalized() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = write_events(tmp.path());
+    let dir = w
+        .finalize(TraceSummary {
+            complete: false,
+            ..summary()
+        })
+        .unwrap()
+        .dir;
+    let (text, report) = run_inspect(&dir, 1);
+    assert!(report.finalized && !report.complete);
+    assert!(text.contains("NOT FINALIZED"));
+    assert!(text.contains("complete: false"));
+    let (_, stats, _) = run_export(&dir);
+    assert!(stats.finalized && !stats.complete);
+}
+
+#[test]
+fn torn_tail_is_reported_and_exported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = unfinalized_trace(tmp.path());
+    let events = dir.join("events.bin");
+    let len = std::fs::metadata(&events).unwrap().len();
+    // Cut the last record (TraceEnd, a few bytes) in the middle.
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&events)
+        .unwrap();
+    f.set_len(len - 2).unwrap();
+    drop(f);
+
+    let (text, report) = run_inspect(&dir, 100);
+    assert_eq!(report.events_read, 10);
+    let torn = report.torn_tail.expect("torn tail");
+    assert!(!torn.zero_filled);
+    assert_eq!(torn.offset + torn.bytes, len - 2);
+    assert!(report.stream_error.is_none());
+    assert!(!report.ended_cleanly());
+    assert!(text.contains("stream: TORN TAIL"), "{text}");
+    assert!(text.contains("10 whole events readable"));
+    assert!(text.contains("NOT FINALIZED"));
+
+    let (json, stats, _) = run_export(&dir);
+    assert!(stats.is_torn());
+    assert_eq!(stats.events_read, 10);
+    assert_eq!(with_ph(&json, "B").len(), 3);
+    assert_eq!(with_ph(&json, "E").len(), 3);
+    assert!(
+        json["otherData"]["stream"]
+            .as_str()
+            .unwrap()
+            .starts_with("torn tail: ")
+    );
+}
+
+#[test]
+fn corrupt_record_stops_the_stream_but_not_the_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = unfinalized_trace(tmp.path());
+    let events = dir.join("events.bin");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&events)
+        .unwrap();
+    // A 2-byte record whose body is a cut varint tag, then more bytes (so it is not a tail).
+    f.write_all(&[0x02, 0xff, 0xff, 0x01, 0x08]).unwrap();
+    drop(f);
+
+    let (text, report) = run_inspect(&dir, 100);
+    assert_eq!(report.events_read, 11);
+    assert!(matches!(
+        report.stream_error,
+        Some(ada_atf::ReadError::Malformed { .. })
+    ));
+    assert!(text.contains("stream: CORRUPT: "), "{text}");
+
+    let (json, stats, _) = run_export(&dir);
+    assert_eq!(stats.events_read, 11);
+    assert!(stats.stream_error.is_some());
+    assert!(
+        json["otherData"]["stream"]
+            .as_str()
+            .unwrap()
+            .starts_with("corrupt: ")
+    );
+}
+
+#[test]
+fn empty_events_file_is_an_empty_trace() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("events.bin"), b"").unwrap();
+    let (text, report) = run_inspect(tmp.path(), 10);
+    assert_eq!(report.events_read, 0);
+    assert!(report.ended_cleanly());
+    assert!(text.contains("stream: ended cleanly after 0 events"));
+    let (json, stats, _) = run_export(tmp.path());
+    assert_eq!(stats.events_read, 0);
+    assert_eq!(stats.pid, 0);
+    assert!(trace_events(&json).is_empty());
+}
+
+fn inspect_err(path: &Path) -> InspectError {
+    inspect(path, 10, &mut Vec::new()).unwrap_err()
+}
+
+fn export_err(path: &Path) -> ExportError {
+    let mut out = Vec::new();
+    let err = export_chrome(path, &mut out).unwrap_err();
+    assert!(out.is_empty(), "nothing is written for a non-trace");
+    err
+}
+
+#[test]
+fn not_a_trace_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+
+    let e = inspect_err(&empty);
+    assert!(
+        matches!(e, InspectError::NotATrace(NotATrace::NoEventsFile { .. })),
+        "{e:?}"
+    );
+    let msg = e.to_string();
+    assert!(
+        msg.contains("is not a trace directory: it has no events.bin"),
+        "{msg}"
+    );
+    assert!(!msg.contains('\n'));
+    let e = export_err(&empty);
+    assert!(matches!(
+        e,
+        ExportError::NotATrace(NotATrace::NoEventsFile { .. })
+    ));
+    assert!(!e.to_string().contains('\n'));
+
+    let missing = tmp.path().join("missing");
+    assert!(matches!(
+        inspect_err(&missing),
+        InspectError::NotATrace(NotATrace::Missing { .. })
+    ));
+    assert!(matches!(
+        export_err(&missing),
+        ExportError::NotATrace(NotATrace::Missing { .. })
+    ));
+
+    // An output root: the hint names the trace below it; a file inside the trace: its parent.
+    let dir = finalized_trace(tmp.path());
+    let e = inspect_err(tmp.path());
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&format!("did you mean {}?", dir.display())),
+        "{msg}"
+    );
+    match export_err(tmp.path()) {
+        ExportError::NotATrace(NotATrace::NoEventsFile { candidates, .. }) => {
+            assert_eq!(candidates, std::slice::from_ref(&dir))
+        }
+        other => panic!("{other:?}"),
+    }
+    let file = dir.join("trace.json");
+    match inspect_err(&file) {
+        InspectError::NotATrace(NotATrace::NotADirectory { candidates, .. }) => {
+            assert_eq!(candidates, std::slice::from_ref(&dir))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        export_err(&file),
+        ExportError::NotATrace(NotATrace::NotADirectory { .. })
+    ));
+}
+
+#[test]
+fn unreadable_manifest_is_a_read_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = finalized_trace(tmp.path());
+    std::fs::write(dir.join("trace.json"), b"{ not json").unwrap();
+    let e = inspect_err(&dir);
+    assert!(matches!(e, InspectError::Read { .. }), "{e:?}");
+    assert!(e.to_string().contains("manifest is not valid JSON"));
+    assert!(matches!(export_err(&dir), ExportError::Read { .. }));
+}
+
+struct FailingWriter;
+
+impl Write for FailingWriter {
+    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        Err(io::Error::new(io::ErrorKind::BrokenPipe, "closed"))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn output_errors_are_typed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = finalized_trace(tmp.path());
+    assert!(matches!(
+        inspect(&dir, 10, &mut FailingWriter),
+        Err(InspectError::Output(_))
+    ));
+    assert!(matches!(
+        export_chrome(&dir, &mut FailingWriter),
+        Err(ExportError::Output(_))
+    ));
+}
