@@ -12,6 +12,8 @@
 //! - Registration without locks ([`RegistryRef::register`]), cached per thread
 //!   ([`Registry::current_thread`]: a TLS read after the first call), released at thread exit to
 //!   the drain, which frees the slot for reuse once it has drained it.
+//! - [`symbols`]: the symbol string table ([`SymbolTableRef`]): agents register function names
+//!   once (wait-free), the controller reads what is new with a [`SymbolCursor`].
 //! - [`Registry`]: all of the above in a segment, created by the controller or attached (and
 //!   validated as untrusted input) by agents.
 //!
@@ -19,8 +21,9 @@
 //! policies (`ada-backpressure`) or do I/O beyond mapping the segment through `ada-shm`.
 //!
 //! Every algorithm here is written against borrowed atomics from `ada_shm::sync`, so under
-//! `--cfg loom` / `--cfg shuttle` it runs on [`HeapRegistry`] / [`spsc::HeapQueue`] and is
-//! model-checked; the segment-backed [`Registry`] exists only in the normal build.
+//! `--cfg loom` / `--cfg shuttle` it runs on [`HeapRegistry`] / [`spsc::HeapQueue`] /
+//! [`HeapSymbolTable`] and is model-checked; the segment-backed [`Registry`] exists only in the
+//! normal build.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
@@ -33,6 +36,7 @@ pub mod lane;
 mod registry;
 pub mod slot;
 pub mod spsc;
+pub mod symbols;
 #[cfg(not(any(loom, shuttle)))]
 mod tls;
 
@@ -47,3 +51,7 @@ pub use lane::{Lane, LaneCounters, LaneKind};
 #[cfg(not(any(loom, shuttle)))]
 pub use registry::{RINGS_VERSION, Registry, RegistryConfig};
 pub use slot::{SlotOwner, SlotState, ThreadLaneSet};
+pub use symbols::{
+    HeapSymbolTable, MAX_SYMBOL_NAME, SYMBOLS_VERSION, SymbolCursor, SymbolError, SymbolRecord,
+    SymbolTableConfig, SymbolTableRef,
+};

@@ -3,7 +3,9 @@
 //! The controller creates it ([`Registry::create`]); agents attach by name
 //! ([`Registry::attach`]). Attach treats the segment as untrusted: the control and registry
 //! regions must be exactly as large as the capacity and geometry in the header say, the geometry
-//! must be within limits, and the rings region must hold every slot's rings.
+//! must be within limits, and the rings region must hold every slot's rings. The symbols
+//! region must be exactly as large as the sizes its own header states, and those sizes must be
+//! within limits.
 
 use crate::control::{CONTROL_VERSION, ControlBlock};
 use crate::core::{REGISTRY_VERSION, RegistryHeader, RegistryRef};
@@ -11,6 +13,9 @@ use crate::error::RegistryError;
 use crate::geometry::{DEFAULT_CAPACITY, MAX_CAPACITY, RingGeometry};
 use crate::lane::LaneKind;
 use crate::slot::ThreadLaneSet;
+use crate::symbols::{
+    SYMBOLS_VERSION, SymbolEntry, SymbolHeader, SymbolTableConfig, SymbolTableRef,
+};
 use ada_shm::clock::ClockId;
 use ada_shm::{AttachOptions, Off, RegionKind, RegionSpec, Segment, SegmentName};
 use std::sync::Arc;
@@ -26,6 +31,8 @@ pub struct RegistryConfig {
     pub capacity: u32,
     /// Ring pools per lane.
     pub geometry: RingGeometry,
+    /// Sizes of the symbol string table.
+    pub symbols: SymbolTableConfig,
 }
 
 impl Default for RegistryConfig {
@@ -33,12 +40,13 @@ impl Default for RegistryConfig {
         RegistryConfig {
             capacity: DEFAULT_CAPACITY,
             geometry: RingGeometry::default(),
+            symbols: SymbolTableConfig::default(),
         }
     }
 }
 
 impl RegistryConfig {
-    /// Checks capacity and geometry.
+    /// Checks capacity, geometry and symbol table sizes.
     pub fn validate(&self) -> Result<(), RegistryError> {
         if self.capacity == 0 || self.capacity > MAX_CAPACITY {
             return Err(RegistryError::BadHeader(
@@ -46,12 +54,13 @@ impl RegistryConfig {
             ));
         }
         self.geometry.validate()?;
+        self.symbols.validate()?;
         Ok(())
     }
 
     /// The regions the registry needs, to pass to [`Segment::create`] (a controller may add
     /// regions of its own).
-    pub fn regions(&self) -> [RegionSpec; 3] {
+    pub fn regions(&self) -> [RegionSpec; 4] {
         [
             RegionSpec {
                 kind: RegionKind::Control,
@@ -67,6 +76,11 @@ impl RegistryConfig {
                 kind: RegionKind::Rings,
                 version: RINGS_VERSION,
                 size: u64::from(self.capacity) * self.geometry.slot_ring_bytes(),
+            },
+            RegionSpec {
+                kind: RegionKind::Symbols,
+                version: SYMBOLS_VERSION,
+                size: self.symbols.region_size(),
             },
         ]
     }
@@ -92,6 +106,15 @@ struct Inner {
     rings_offset: u64,
     capacity: u32,
     geometry: RingGeometry,
+    symbols: SymbolParts,
+}
+
+/// Where the validated symbol table lies.
+struct SymbolParts {
+    header: Off<SymbolHeader>,
+    entries: Off<SymbolEntry>,
+    words: Off<ada_shm::sync::AtomicU64>,
+    config: SymbolTableConfig,
 }
 
 /// A registry in a mapped segment. Cheap to clone (reference-counted); the mapping lives until
@@ -132,6 +155,8 @@ impl Registry {
             u64::from(config.capacity),
         )?;
         RegistryRef::new(header, slots, config.geometry).initialize();
+        let parts = symbol_parts(&segment.region(RegionKind::Symbols)?, config.symbols)?;
+        symbol_view(&segment, &parts)?.initialize();
         Registry::from_segment(segment)
     }
 
@@ -181,6 +206,7 @@ impl Registry {
                 "rings region is smaller than the geometry needs",
             ));
         }
+        let symbols = validate_symbols(&segment)?;
         let inner = Inner {
             uid: NEXT_UID.fetch_add(1, Ordering::Relaxed), // Relaxed: a unique id, nothing else.
             control,
@@ -189,6 +215,7 @@ impl Registry {
             rings_offset: rings.offset,
             capacity,
             geometry,
+            symbols,
             segment,
         };
         Ok(Registry {
@@ -232,6 +259,11 @@ impl Registry {
         RegistryRef::new(self.header(), slots, self.inner.geometry)
     }
 
+    /// The symbol string table (agents register names, the controller reads them).
+    pub fn symbols(&self) -> SymbolTableRef<'_> {
+        symbol_view(&self.inner.segment, &self.inner.symbols).expect("validated at attach")
+    }
+
     /// Slot count.
     pub fn capacity(&self) -> u32 {
         self.inner.capacity
@@ -258,4 +290,53 @@ impl Registry {
             + g.ring_offset_in_slot(kind == LaneKind::Detail, ring);
         Some((offset, bytes))
     }
+}
+
+/// The offsets of a symbol table of `config`'s sizes at the start of `region` (bounds are
+/// checked when the parts are viewed).
+fn symbol_parts(
+    region: &ada_shm::Region,
+    config: SymbolTableConfig,
+) -> Result<SymbolParts, RegistryError> {
+    let entries_at = size_of::<SymbolHeader>() as u64;
+    let words_at = entries_at + u64::from(config.entries) * size_of::<SymbolEntry>() as u64;
+    Ok(SymbolParts {
+        header: region.at::<SymbolHeader>(0)?,
+        entries: region.at::<SymbolEntry>(entries_at)?,
+        words: region.at::<ada_shm::sync::AtomicU64>(words_at)?,
+        config,
+    })
+}
+
+/// Views the parts (bounds- and alignment-checked by the segment).
+fn symbol_view<'s>(
+    segment: &'s Segment,
+    parts: &SymbolParts,
+) -> Result<SymbolTableRef<'s>, RegistryError> {
+    Ok(SymbolTableRef::new(
+        segment.view(parts.header)?,
+        segment.view_slice(parts.entries, u64::from(parts.config.entries))?,
+        segment.view_slice(parts.words, u64::from(parts.config.name_words()))?,
+    ))
+}
+
+/// Validates the symbols region as untrusted input: version, sizes from its header within
+/// limits, region size exactly what those sizes need, every part inside the mapping.
+fn validate_symbols(segment: &Segment) -> Result<SymbolParts, RegistryError> {
+    let region = segment.region(RegionKind::Symbols)?;
+    if region.version != SYMBOLS_VERSION {
+        return Err(RegistryError::BadHeader(
+            "symbols region version is not supported",
+        ));
+    }
+    let config = segment.view(region.at::<SymbolHeader>(0)?)?.config();
+    config.validate()?;
+    if region.size != config.region_size() {
+        return Err(RegistryError::BadHeader(
+            "symbols region size does not match its entries and name bytes",
+        ));
+    }
+    let parts = symbol_parts(&region, config)?;
+    symbol_view(segment, &parts)?;
+    Ok(parts)
 }

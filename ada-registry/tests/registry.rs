@@ -10,6 +10,7 @@ fn small(capacity: u32) -> RegistryConfig {
     RegistryConfig {
         capacity,
         geometry: RingGeometry::default(),
+        ..Default::default()
     }
 }
 
