@@ -140,9 +140,9 @@ pub fn mark(site: &Callsite, text: &str) {
 }
 
 /// Publishes the calling thread's counters now (they are also published at every ring swap and
-/// at thread exit).
+/// at thread exit). A thread that holds no slot has nothing to publish: it is not registered.
 pub fn flush() {
-    tls::with_writer(|w| w.flush());
+    tls::with_registered_writer(|w| w.flush());
 }
 
 /// Messages longer than a detail record holds are cut at a character boundary.

@@ -55,6 +55,21 @@ pub fn with_writer<R>(f: impl FnOnce(&mut ThreadWriter<'static>) -> R) -> Option
     Some(r)
 }
 
+/// Runs `f` with the calling thread's writer if it already holds one; never registers the
+/// thread and never counts a drop. `None` when the thread holds no writer (or it is busy).
+pub fn with_registered_writer<R>(f: impl FnOnce(&mut ThreadWriter<'static>) -> R) -> Option<R> {
+    let ptr = FAST.get();
+    if ptr.is_null() {
+        return None;
+    }
+    FAST.set(core::ptr::null_mut());
+    // SAFETY: as in `with_writer`: the writer `OWNER` holds is alive and, with `FAST` null while
+    // `f` runs, this is the only reference to it.
+    let r = f(unsafe { &mut *ptr });
+    FAST.set(ptr);
+    Some(r)
+}
+
 #[cold]
 #[inline(never)]
 fn with_writer_slow<R>(f: impl FnOnce(&mut ThreadWriter<'static>) -> R) -> Option<R> {

@@ -1,0 +1,167 @@
+//! Helpers shared by the agent's integration tests: drain a slot's two lanes the way the
+//! controller does (submitted rings, then the active ring), free a drained slot, read the symbol
+//! table, and name the calling thread.
+
+#![allow(dead_code)]
+
+use ada_registry::{LaneKind, Registry, RegistryConfig, SymbolCursor};
+use ada_ringpool::{
+    DetailRecords, DrainStats, EventKind, IndexRecord, LaneDrain, RingChunk, SegmentStore,
+    index_records,
+};
+
+/// A fresh in-process registry (this test acts as the controller) with `capacity` slots. Its
+/// name is unlinked at once: the mapping stays valid (and is shared with forked children), and
+/// a registry installed as the global agent, which is never dropped, leaves nothing behind in
+/// `/dev/shm`.
+pub fn in_process_registry(capacity: u32) -> Registry {
+    let reg = Registry::create(
+        &RegistryConfig {
+            capacity,
+            ..Default::default()
+        },
+        &[],
+    )
+    .expect("create registry");
+    reg.segment().unlink().expect("unlink the segment name");
+    reg
+}
+
+/// The calling thread's Linux thread id.
+pub fn gettid() -> u64 {
+    rustix::thread::gettid().as_raw_nonzero().get() as u64
+}
+
+/// One drained detail record, copied out of the drain's buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetailEvent {
+    /// The record's kind.
+    pub kind: EventKind,
+    /// Function id.
+    pub function_id: u64,
+    /// Thread id as recorded.
+    pub thread_id: u32,
+    /// Call depth as recorded.
+    pub call_depth: u32,
+    /// Register values.
+    pub registers: Vec<u64>,
+    /// Stack window.
+    pub stack: Vec<u8>,
+    /// Message bytes.
+    pub message: Vec<u8>,
+    /// The record's own marked flag.
+    pub marked: bool,
+    /// The ring it came from carried the MARKED flag (`RingChunk::marked`).
+    pub ring_marked: bool,
+}
+
+/// Everything one slot held.
+#[derive(Debug, Default)]
+pub struct Drained {
+    /// Index-lane records in order.
+    pub index: Vec<IndexRecord>,
+    /// Whether any index-lane chunk carried the MARKED flag (it never should).
+    pub index_ring_marked: bool,
+    /// Detail-lane records in order.
+    pub detail: Vec<DetailEvent>,
+}
+
+fn assert_clean(stats: &DrainStats, what: &str) {
+    assert_eq!(
+        (
+            stats.bad_ring_indices,
+            stats.bad_write_pos,
+            stats.corrupt_queue,
+            stats.lost_rings,
+            stats.raced_copies
+        ),
+        (0, 0, 0, 0, 0),
+        "{what}: {stats:?}"
+    );
+}
+
+/// Drains slot `slot`'s index and detail lanes (`drain_submitted(0, ..)` then `drain_active`),
+/// validating every record. Works for `ACTIVE` and `EXITED` slots.
+pub fn drain_slot(reg: &Registry, slot: u32) -> Drained {
+    let lanes = reg.view().slot(slot).expect("slot in range");
+    let mut out = Drained::default();
+
+    let store = SegmentStore::new(reg, slot, LaneKind::Index).expect("index store");
+    let mut d = LaneDrain::new(lanes.lane(LaneKind::Index), store, LaneKind::Index);
+    let mut stats = DrainStats::default();
+    {
+        let mut visit = |c: RingChunk<'_>| {
+            out.index_ring_marked |= c.marked;
+            for r in index_records(c.bytes) {
+                out.index.push(r.expect("valid index record"));
+            }
+        };
+        stats.add(&d.drain_submitted(0, &mut visit));
+        stats.add(&d.drain_active(&mut visit));
+    }
+    assert_clean(&stats, "index lane");
+
+    let store = SegmentStore::new(reg, slot, LaneKind::Detail).expect("detail store");
+    let mut d = LaneDrain::new(lanes.lane(LaneKind::Detail), store, LaneKind::Detail);
+    let mut stats = DrainStats::default();
+    {
+        let mut visit = |c: RingChunk<'_>| {
+            for r in DetailRecords::new(c.bytes) {
+                let v = r.expect("valid detail record");
+                out.detail.push(DetailEvent {
+                    kind: v.kind,
+                    function_id: v.header.function_id,
+                    thread_id: v.header.thread_id,
+                    call_depth: v.header.call_depth,
+                    registers: v.registers().to_vec(),
+                    stack: v.stack.to_vec(),
+                    message: v.message.to_vec(),
+                    marked: v.marked(),
+                    ring_marked: c.marked,
+                });
+            }
+        };
+        stats.add(&d.drain_submitted(0, &mut visit));
+        stats.add(&d.drain_active(&mut visit));
+    }
+    assert_clean(&stats, "detail lane");
+    out
+}
+
+/// Resets both lanes' rings of an `EXITED`, fully drained slot and frees it (`EXITED → FREE`).
+pub fn free_slot(reg: &Registry, slot: u32) {
+    let lanes = reg.view().slot(slot).expect("slot in range");
+    for kind in [LaneKind::Index, LaneKind::Detail] {
+        let store = SegmentStore::new(reg, slot, kind).expect("store");
+        LaneDrain::new(lanes.lane(kind), store, kind).reset_all();
+    }
+    assert!(
+        reg.view().reclaim(slot),
+        "slot {slot} was EXITED and is now FREE"
+    );
+}
+
+/// Every published symbol: `(id, name, address)` in the order the reader delivered them.
+pub fn symbols(reg: &Registry) -> Vec<(u64, String, u64)> {
+    let mut cursor = SymbolCursor::new();
+    let mut out = Vec::new();
+    reg.symbols().read_new(&mut cursor, |rec| {
+        out.push((rec.id, rec.name.to_owned(), rec.address))
+    });
+    assert_eq!(cursor.pending(), 0, "every claimed entry is published");
+    assert_eq!(cursor.skipped(), 0, "no corrupt entry");
+    out
+}
+
+/// `(kind, function_id, call_depth)` of each index record, for compact comparisons.
+pub fn shape(records: &[IndexRecord]) -> Vec<(u32, u64, u32)> {
+    records
+        .iter()
+        .map(|r| (r.kind, r.function_id, r.call_depth))
+        .collect()
+}
+
+/// `EventKind::Call` as stored in an index record.
+pub const CALL: u32 = EventKind::Call as u32;
+/// `EventKind::Return` as stored in an index record.
+pub const RETURN: u32 = EventKind::Return as u32;
