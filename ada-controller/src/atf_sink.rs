@@ -7,10 +7,10 @@
 //! [`Report`] and the symbol table.
 
 use crate::report::{LaneReport, Report};
-use crate::sink::{Sink, SinkError, SinkOutput, SessionInfo, ThreadInfo};
+use crate::sink::{SessionInfo, Sink, SinkError, SinkOutput, ThreadInfo};
 use ada_atf::{
     ClockDescription, EventRef, LaneCounters, PayloadRef, RecordMapper, RingRecord, SymbolEntry,
-    ThreadSummary, TraceSummary, TraceWriter, WriteError, WriterOptions,
+    SyncPolicy, ThreadSummary, TraceSummary, TraceWriter, WriteError, WriterOptions,
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,9 +20,53 @@ use std::path::{Path, PathBuf};
 pub struct AtfSink {
     writer: Option<TraceWriter>,
     mapper: RecordMapper,
-    symbols: HashMap<u64, (String, u64)>,
+    symbols: SymbolMap,
     session: SessionInfo,
     dir: PathBuf,
+    syncer: Option<Syncer>,
+}
+
+/// `fdatasync`s `events.bin` once a second from a thread of its own. An `fdatasync` can take
+/// tens of milliseconds; done on the drain thread it would stall the drain and make traced
+/// threads drop events while their rings waited. Same durability as the writer's own policy
+/// (what was handed to the OS more than about a second ago survives a power failure), without
+/// the stall.
+#[derive(Debug)]
+struct Syncer {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Syncer {
+    const PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
+
+    fn start(events: &Path) -> std::io::Result<Syncer> {
+        let file = std::fs::File::open(events)?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("ada-sync".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(Self::PERIOD)
+                {
+                    // Best effort: finalize syncs again and reports errors.
+                    let _ = file.sync_data();
+                }
+            })?;
+        Ok(Syncer {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Syncer {
+    fn drop(&mut self) {
+        let _ = self.stop.send(());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl AtfSink {
@@ -31,14 +75,22 @@ impl AtfSink {
         let options = WriterOptions {
             pid,
             clock: session_clock(),
+            // The drain thread never waits for the disk: `Syncer` makes events.bin durable.
+            sync: SyncPolicy::ON_REQUEST,
             ..WriterOptions::default()
         };
         let writer = TraceWriter::create(output_root, options)?;
+        let syncer = Syncer::start(writer.events_path()).map_err(|source| WriteError::Io {
+            op: "open for syncing",
+            path: writer.events_path().to_path_buf(),
+            source,
+        })?;
         Ok(AtfSink {
+            syncer: Some(syncer),
             dir: writer.dir().to_path_buf(),
             writer: Some(writer),
             mapper: RecordMapper::new(ada_atf::manifest::host_arch()),
-            symbols: HashMap::new(),
+            symbols: SymbolMap::default(),
             session: SessionInfo::default(),
         })
     }
@@ -64,6 +116,55 @@ pub fn session_clock() -> ClockDescription {
         ada_shm::clock::ClockId::Monotonic.name(),
         Some(real as i64 - mono as i64),
     )
+}
+
+/// Function id → (name, address). Table ids are small and dense (1, 2, ...): they index a
+/// vector, which is several times cheaper per event than hashing; other ids (hashed names the
+/// table refused, raw ids) go to a map.
+#[derive(Debug, Default)]
+struct SymbolMap {
+    dense: Vec<Option<(String, u64)>>,
+    sparse: HashMap<u64, (String, u64)>,
+}
+
+impl SymbolMap {
+    /// Ids below this are stored densely (the table's entry limit).
+    const DENSE_LIMIT: u64 = ada_registry::symbols::MAX_SYMBOL_ENTRIES as u64 + 1;
+
+    fn insert(&mut self, id: u64, name: &str, address: u64) {
+        let value = (name.to_owned(), address);
+        if id < Self::DENSE_LIMIT {
+            let i = id as usize;
+            if self.dense.len() <= i {
+                self.dense.resize(i + 1, None);
+            }
+            self.dense[i] = Some(value);
+        } else {
+            self.sparse.insert(id, value);
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u64, &str, u64)> {
+        let dense = self
+            .dense
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| v.as_ref().map(|(n, a)| (i as u64, n.as_str(), *a)));
+        let sparse = self.sparse.iter().map(|(&i, (n, a))| (i, n.as_str(), *a));
+        dense.chain(sparse)
+    }
+}
+
+impl ada_atf::SymbolLookup for SymbolMap {
+    #[inline]
+    fn lookup(&self, function_id: u64) -> Option<(&str, u64)> {
+        let hit = match self.dense.get(function_id as usize) {
+            Some(v) => v.as_ref(),
+            None if function_id < Self::DENSE_LIMIT => None,
+            None => self.sparse.get(&function_id),
+        };
+        hit.map(|(n, a)| (n.as_str(), *a))
+    }
 }
 
 fn lane_counters(lane: ada_atf::Lane, r: &LaneReport) -> LaneCounters {
@@ -94,7 +195,7 @@ impl Sink for AtfSink {
     }
 
     fn symbol(&mut self, function_id: u64, name: &str, address: u64) -> Result<(), SinkError> {
-        self.symbols.insert(function_id, (name.to_owned(), address));
+        self.symbols.insert(function_id, name, address);
         Ok(())
     }
 
@@ -116,6 +217,7 @@ impl Sink for AtfSink {
             .writer
             .take()
             .ok_or_else(|| SinkError::new("the trace was already finalized"))?;
+        drop(self.syncer.take());
         let now = ada_shm::clock::MonotonicClock::read();
         let end = PayloadRef::TraceEnd {
             exit_code: report.exit_code.unwrap_or(0),
@@ -125,10 +227,10 @@ impl Sink for AtfSink {
         let mut symbols: Vec<SymbolEntry> = self
             .symbols
             .iter()
-            .map(|(&function_id, (name, address))| SymbolEntry {
+            .map(|(function_id, name, address)| SymbolEntry {
                 function_id,
-                symbol: name.clone(),
-                address: (*address != 0).then_some(*address),
+                symbol: name.to_owned(),
+                address: (address != 0).then_some(address),
                 module: None,
             })
             .collect();

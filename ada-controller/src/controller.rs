@@ -250,6 +250,9 @@ impl<S: Sink> Running<S> {
             .join()
             .map_err(|_| ControllerError::Thread("the drain thread panicked".into()))?;
         report.exit_code = self.exit_code;
+        // The session is over: no new agent may attach. (Attached ones keep their mapping; a
+        // registry installed in this process as its own agent would otherwise keep the name.)
+        let _ = self.registry.segment().unlink();
         let output = sink.finish(&report)?;
         report.output = Some(output);
         Ok(report)
@@ -269,6 +272,7 @@ fn drain_thread<S: Sink>(
     control.publish_ready(RegistryMode::PerThreadOnly);
     let mut last_liveness = Instant::now();
     let mut dead: Vec<u32> = Vec::new();
+    let mut longest = Duration::ZERO;
     // Acquire: pairs with `stop`'s Release store.
     while !shared.stop.load(Ordering::Acquire) {
         control.tick_heartbeat(MonotonicClock::read());
@@ -282,7 +286,9 @@ fn drain_thread<S: Sink>(
                 }
             }
         }
+        let t = Instant::now();
         let pass = drainer.pass();
+        longest = longest.max(t.elapsed());
         publish(&shared.live, &pass);
         if pass.bytes == 0 {
             std::thread::sleep(interval);
@@ -299,6 +305,7 @@ fn drain_thread<S: Sink>(
     let (mut report, sink) = drainer.finish(&gone, Report::default());
     control.withdraw_ready();
     report.duration = start.elapsed();
+    report.longest_pass = longest;
     (report, sink)
 }
 

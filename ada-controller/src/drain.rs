@@ -55,7 +55,12 @@ pub struct Drainer<'r, S: Sink> {
     sink_failures: u64,
     sink_error: Option<String>,
     passes: u64,
+    unflushed: bool,
+    last_flush: std::time::Instant,
 }
+
+/// How often a busy drain calls [`Sink::flush`].
+pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
 
 impl<S: Sink> std::fmt::Debug for Drainer<'_, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -82,6 +87,8 @@ impl<'r, S: Sink> Drainer<'r, S> {
             sink_failures: 0,
             sink_error: None,
             passes: 0,
+            unflushed: false,
+            last_flush: std::time::Instant::now(),
         }
     }
 
@@ -131,18 +138,18 @@ impl<'r, S: Sink> Drainer<'r, S> {
         owner: &ada_registry::SlotOwner,
     ) -> &mut Account {
         self.accounts.entry(key).or_insert_with(|| Account {
-                report: ThreadReport {
-                    info: ThreadInfo {
-                        slot,
-                        generation: owner.generation,
-                        pid: owner.pid,
-                        os_tid: owner.thread_id,
-                    },
-                    name: thread_name(owner.pid, owner.thread_id),
-                    lanes: [LaneReport::default(); 2],
-                    end: ThreadEnd::StillRunning,
+            report: ThreadReport {
+                info: ThreadInfo {
+                    slot,
+                    generation: owner.generation,
+                    pid: owner.pid,
+                    os_tid: owner.thread_id,
                 },
-                died: false,
+                name: thread_name(owner.pid, owner.thread_id),
+                lanes: [LaneReport::default(); 2],
+                end: ThreadEnd::StillRunning,
+            },
+            died: false,
         })
     }
 
@@ -166,16 +173,27 @@ impl<'r, S: Sink> Drainer<'r, S> {
                 stats.reclaimed += 1;
             }
         }
-        if stats.records > 0 {
+        // Hand buffered output on at most every FLUSH_EVERY while busy (a flush is a system
+        // call; per pass it would cost more than the records), and at once when idle.
+        self.unflushed |= stats.records > 0;
+        if self.unflushed && (stats.records == 0 || self.last_flush.elapsed() >= FLUSH_EVERY) {
             let flushed = self.sink.flush();
             self.note_sink(flushed);
+            self.unflushed = false;
+            self.last_flush = std::time::Instant::now();
         }
         stats
     }
 
     /// Drains one lane: submitted rings, then the active ring (twice over for an exited thread:
     /// it may have submitted a ring after the first look). Returns (records, bytes).
-    fn drain_lane(&mut self, key: (u32, u32), slot: u32, kind: LaneKind, exited: bool) -> (u64, u64) {
+    fn drain_lane(
+        &mut self,
+        key: (u32, u32),
+        slot: u32,
+        kind: LaneKind,
+        exited: bool,
+    ) -> (u64, u64) {
         if !self.ensure_drains(slot) {
             self.corruption.ring_errors += 1;
             return (0, 0);
@@ -192,7 +210,9 @@ impl<'r, S: Sink> Drainer<'r, S> {
             sink_error,
             ..
         } = self;
-        let account = accounts.get_mut(&key).expect("account created by the caller");
+        let account = accounts
+            .get_mut(&key)
+            .expect("account created by the caller");
         let mut ctx = ChunkContext {
             registry,
             sink,

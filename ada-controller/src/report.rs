@@ -115,6 +115,8 @@ pub struct Report {
     pub memory_per_thread: u64,
     /// Drain passes made.
     pub passes: u64,
+    /// The longest drain pass (a thread whose rings fill faster than this drops events).
+    pub longest_pass: Duration,
     /// What the sink produced (set after [`crate::Sink::finish`]).
     pub output: Option<SinkOutput>,
 }

@@ -77,6 +77,14 @@ pub fn render(report: &Report) -> String {
         bytes as f64 / (1024.0 * 1024.0),
         report.memory_per_thread / 1024
     );
+    if report.dropped() > 0 {
+        let _ = writeln!(
+            out,
+            "  drain: {} passes, the longest took {:.1} ms (threads whose rings fill faster drop; larger rings or a lower event rate help)",
+            report.passes,
+            report.longest_pass.as_secs_f64() * 1e3
+        );
+    }
     if report.symbols_refused > 0 {
         let _ = writeln!(
             out,

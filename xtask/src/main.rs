@@ -23,11 +23,12 @@ usage: cargo xtask <command>
 
 commands:
   ci             every step below, in order: tidy, fmt, clippy, test, loom, shuttle,
-                 doc, bench-smoke, fuzz (20s), package
+                 soak, doc, bench-smoke, fuzz (20s), package
   tidy           repository rules: `//!` module docs, no stub macros or left-over
                  markers, a SAFETY: comment above every unsafe block and impl
   loom           the loom suites (tests/loom*.rs), release, --cfg loom, target/loom
   shuttle        the shuttle suites (tests/shuttle*.rs), release, --cfg shuttle
+  soak           ada-controller's soak and crash tests (a real traced child), release
   fuzz [SECS]    fuzz/run.sh for SECS seconds (default 60)
   bench-smoke    every benchmark once, without measuring
   help           this text
@@ -50,6 +51,7 @@ fn parse(args: &[&str]) -> Option<Command> {
         ["tidy"] => Step::Tidy,
         ["loom"] => Step::Loom,
         ["shuttle"] => Step::Shuttle,
+        ["soak"] => Step::Soak,
         ["bench-smoke"] => Step::BenchSmoke,
         ["fuzz"] => Step::Fuzz(60),
         ["fuzz", secs] => Step::Fuzz(secs.parse().ok().filter(|&s| s > 0)?),

@@ -22,6 +22,8 @@ pub enum Step {
     Loom,
     /// The shuttle randomized-scheduler suites (`tests/shuttle*.rs`).
     Shuttle,
+    /// The end-to-end soak and crash tests, optimized (they are skipped in debug builds).
+    Soak,
     /// rustdoc, warnings denied.
     Doc,
     /// Every benchmark run once, without measuring.
@@ -36,13 +38,14 @@ pub enum Step {
 const CI_FUZZ_SECONDS: u32 = 20;
 
 /// The `ci` steps, in order (cheap first).
-pub const CI: [Step; 10] = [
+pub const CI: [Step; 11] = [
     Step::Tidy,
     Step::Fmt,
     Step::Clippy,
     Step::Test,
     Step::Loom,
     Step::Shuttle,
+    Step::Soak,
     Step::Doc,
     Step::BenchSmoke,
     Step::Fuzz(CI_FUZZ_SECONDS),
@@ -59,6 +62,7 @@ impl Step {
             Self::Test => "test",
             Self::Loom => "loom",
             Self::Shuttle => "shuttle",
+            Self::Soak => "soak",
             Self::Doc => "doc",
             Self::BenchSmoke => "bench-smoke",
             Self::Fuzz(_) => "fuzz",
@@ -108,6 +112,13 @@ impl Step {
             }
             Self::Loom => model_suites(ws, "loom"),
             Self::Shuttle => model_suites(ws, "shuttle"),
+            // `--test-threads 1`: each test drives a whole traced process and its drain; run
+            // side by side on 2 cores they would measure each other.
+            Self::Soak => Cmd::cargo(root)
+                .args(["test", "--release", "--locked", "-p", "ada-controller"])
+                .args(["--test", "soak", "--test", "crash"])
+                .args(["--", "--test-threads", "1"])
+                .run(),
             Self::Doc => Cmd::cargo(root)
                 .args(["doc", "--workspace", "--no-deps", "--locked"])
                 .env(

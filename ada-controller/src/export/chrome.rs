@@ -11,6 +11,7 @@
 //! |---|---|
 //! | `FunctionCall` | `"ph":"B"`, name = symbol (else the manifest's symbol for `function_id`, else `fn#<id>`), args: `address` (hex), `function_id`, `depth`, `lane`, `registers` (hex), `stack_bytes` |
 //! | `FunctionReturn` | `"ph":"E"`, same name and args (`registers` are the return registers) |
+//! | either, from the detail lane (`lane` 1) | an instant (`"ph":"i"`) with the same name and args: the index lane holds the slice itself |
 //! | `Custom` (`mark`, `message`, `exception`, ...) | instant `"ph":"i","s":"t"` named after the kind, args: `text` (or `bytes` and `hex` when not UTF-8) |
 //! | `EventsLost` | instant `events lost`, args: `count`, `lane`, `cause` |
 //! | `WindowMark` | instant `persistence window`, args: the window's fields |
@@ -358,7 +359,10 @@ fn write_event<W: Write>(
     match payload {
         Payload::FunctionCall(c) => {
             let name = function_name(&c.symbol, ev.function_id, c.address, table);
-            let mut o = out.event("B", &name, "function", Some(ts), tid)?;
+            // The index lane already holds the call; a detail-lane call (registers, stack) is
+            // shown as an instant on top of that slice, not as a second begin.
+            let ph = if ev.lane == 1 { "i" } else { "B" };
+            let mut o = out.event(ph, &name, "function", Some(ts), tid)?;
             let mut args = o.obj("args")?;
             args.int("id", ev.event_id)?;
             args.hex("address", c.address)?;
@@ -376,7 +380,8 @@ fn write_event<W: Write>(
         }
         Payload::FunctionReturn(r) => {
             let name = function_name(&r.symbol, ev.function_id, r.address, table);
-            let mut o = out.event("E", &name, "function", Some(ts), tid)?;
+            let ph = if ev.lane == 1 { "i" } else { "E" };
+            let mut o = out.event(ph, &name, "function", Some(ts), tid)?;
             let mut args = o.obj("args")?;
             args.int("id", ev.event_id)?;
             args.hex("address", r.address)?;

@@ -99,8 +99,34 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 500ms, 10s, 2m)"))
 }
 
+/// Parses the command line; a usage error is one line on stderr and exit code 2 (`--help` and
+/// `--version` print as usual).
+fn parse_cli() -> Result<Cli, ExitCode> {
+    Cli::try_parse().map_err(|e| {
+        if !e.use_stderr() {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        // clap's first paragraph is the error (possibly over several lines); the rest is usage.
+        let rendered = e.render().to_string();
+        let first: Vec<&str> = rendered
+            .lines()
+            .map(str::trim)
+            .skip_while(|l| l.is_empty())
+            .take_while(|l| !l.is_empty())
+            .collect();
+        let message = first.join(" ");
+        let message = message.trim_start_matches("error: ");
+        eprintln!("ada: error: {message} (see `ada --help`)");
+        ExitCode::from(2)
+    })
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse_cli() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     let result = match cli.command {
         Cmd::Trace {
             session,
@@ -242,8 +268,8 @@ fn export(dir: &Path, output: &Path) -> Result<ExitCode, String> {
     // Write next to the destination and rename, so a failed export never leaves a partial file
     // under the requested name.
     let tmp = output.with_extension("json.partial");
-    let file = std::fs::File::create(&tmp)
-        .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+    let file =
+        std::fs::File::create(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
     let mut w = std::io::BufWriter::new(file);
     let result = ada_controller::export::chrome::export_chrome(&dir, &mut w);
     let flushed = w
@@ -268,7 +294,11 @@ fn export(dir: &Path, output: &Path) -> Result<ExitCode, String> {
         output.display(),
         stats.trace_events,
         stats.events_exported,
-        if stats.complete { "" } else { ", trace NOT complete" }
+        if stats.complete {
+            ""
+        } else {
+            ", trace NOT complete"
+        }
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -301,7 +331,9 @@ fn status(segment: Option<&str>) -> Result<ExitCode, String> {
         control.heartbeat_ns,
         registry.control().controller_pid()
     );
-    println!("  slot  state    pid      thread id   index written/dropped   detail written/dropped");
+    println!(
+        "  slot  state    pid      thread id   index written/dropped   detail written/dropped"
+    );
     for s in registry.view().live_slots() {
         let i = s.lanes.index_lane().counters();
         let d = s.lanes.detail_lane().counters();

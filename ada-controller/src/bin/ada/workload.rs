@@ -79,7 +79,8 @@ impl Pacer {
         if self.rate == 0 {
             return;
         }
-        let due = Duration::from_nanos((u128::from(done) * 1_000_000_000 / u128::from(self.rate)) as u64);
+        let due =
+            Duration::from_nanos((u128::from(done) * 1_000_000_000 / u128::from(self.rate)) as u64);
         let elapsed = self.start.elapsed();
         if due > elapsed {
             std::thread::sleep(due - elapsed);

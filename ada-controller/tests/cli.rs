@@ -1,0 +1,248 @@
+//! The `ada` command line: the demo and its trace read back by `inspect` and `export`, and bad
+//! input of every kind answered by a one-line error and a non-zero exit, never a panic or a
+//! trace presented as complete.
+
+mod common;
+
+use common::{ada, run_ada, trace_dir};
+use std::io::Write;
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A one-line `ada: error: ...` message and the given exit code.
+fn assert_one_line_error(out: &std::process::Output, code: i32, needle: &str) {
+    let err = stderr_of(out);
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "one line expected, got: {err}");
+    assert!(lines[0].starts_with("ada: error: "), "{err}");
+    assert!(err.contains(needle), "{needle:?} not in {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn demo_trace_is_read_by_inspect_and_export() {
+    let out = tempfile::tempdir().unwrap();
+    let demo = run_ada(&["demo", "-q", "-o", out.path().to_str().unwrap()]);
+    let err = stderr_of(&demo);
+    assert!(demo.status.success(), "{err}");
+    assert!(
+        err.contains("ada inspect "),
+        "tells the user how to look: {err}"
+    );
+    let dir = trace_dir(out.path());
+
+    let manifest = ada_atf::Manifest::read(&dir.join("trace.json")).unwrap();
+    assert_eq!(manifest.complete, Some(true));
+    assert_eq!(manifest.threads.len(), 4, "four workers");
+    for t in &manifest.threads {
+        for lane in &t.lanes {
+            assert!(lane.is_balanced(), "{t:?}");
+            assert!(lane.written > 0, "{t:?}");
+        }
+    }
+    let names: Vec<&str> = manifest.symbols.iter().map(|s| s.symbol.as_str()).collect();
+    for n in [
+        "handle_request",
+        "parse_request",
+        "compute",
+        "fib",
+        "slow_request",
+    ] {
+        assert!(names.contains(&n), "{n} in {names:?}");
+    }
+
+    let inspect = run_ada(&["inspect", dir.to_str().unwrap(), "-n", "5"]);
+    assert!(inspect.status.success(), "{}", stderr_of(&inspect));
+    let text = String::from_utf8_lossy(&inspect.stdout);
+    assert!(text.contains("trace start"), "{text}");
+    assert!(text.contains("handle_request"), "{text}");
+
+    let json = out.path().join("demo.json");
+    let export = run_ada(&[
+        "export",
+        "--chrome",
+        dir.to_str().unwrap(),
+        "-o",
+        json.to_str().unwrap(),
+    ]);
+    assert!(export.status.success(), "{}", stderr_of(&export));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let events = v["traceEvents"].as_array().unwrap();
+    let begins = events.iter().filter(|e| e["ph"] == "B").count();
+    let ends = events.iter().filter(|e| e["ph"] == "E").count();
+    assert!(begins > 1000 && ends > 1000, "B {begins} E {ends}");
+    let dropped: u64 = manifest.threads.iter().map(|t| t.lanes[0].dropped).sum();
+    if dropped == 0 {
+        assert_eq!(begins, ends, "every span closed when nothing was dropped");
+    }
+    assert!(events.iter().any(|e| e["name"] == "fib"));
+}
+
+#[test]
+fn unknown_flag_is_a_one_line_usage_error() {
+    assert_one_line_error(&run_ada(&["trace", "--bogus", "--", "true"]), 2, "--bogus");
+    assert_one_line_error(&run_ada(&["frobnicate"]), 2, "frobnicate");
+    assert_one_line_error(
+        &run_ada(&["trace", "--duration", "soon", "--", "true"]),
+        2,
+        "soon",
+    );
+}
+
+#[test]
+fn missing_command_is_a_one_line_usage_error() {
+    assert_one_line_error(&run_ada(&["trace"]), 2, "COMMAND");
+    assert_one_line_error(&run_ada(&["trace", "-o", "/tmp", "--"]), 2, "COMMAND");
+}
+
+#[test]
+fn unwritable_output_directory_fails_before_running_anything() {
+    let marker = tempfile::tempdir().unwrap();
+    let touched = marker.path().join("ran");
+    let out = run_ada(&[
+        "trace",
+        "-o",
+        "/proc/ada-cannot-write-here",
+        "--",
+        "touch",
+        touched.to_str().unwrap(),
+    ]);
+    assert_one_line_error(&out, 1, "/proc/ada-cannot-write-here");
+    assert!(!touched.exists(), "the command must not run");
+}
+
+#[test]
+fn command_that_cannot_start_is_reported() {
+    let out = tempfile::tempdir().unwrap();
+    let r = run_ada(&[
+        "trace",
+        "-o",
+        out.path().to_str().unwrap(),
+        "--",
+        "/nonexistent/ada-test-command",
+    ]);
+    assert_one_line_error(&r, 1, "cannot run");
+}
+
+/// A file in /dev/shm named like an ADA segment but holding something else.
+struct ForeignSegment(std::path::PathBuf, String);
+
+impl ForeignSegment {
+    fn new() -> Self {
+        let name = format!("ada_{}_{:016x}", std::process::id(), 0xdead_beef_u64);
+        let path = std::path::Path::new("/dev/shm").join(&name);
+        let mut f = std::fs::File::create(&path).unwrap();
+        f.write_all(&[0x5a; 8192]).unwrap();
+        ForeignSegment(path, format!("/{name}"))
+    }
+}
+
+impl Drop for ForeignSegment {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn a_segment_that_is_not_ours_is_refused() {
+    let foreign = ForeignSegment::new();
+    assert_one_line_error(&run_ada(&["status", &foreign.1]), 1, "magic");
+    assert_one_line_error(&run_ada(&["status", "not-a-segment"]), 1, "not-a-segment");
+    let missing = format!("/ada_{}_{:016x}", std::process::id(), 0x1234_u64);
+    assert_one_line_error(&run_ada(&["status", &missing]), 1, &missing);
+
+    // A traced program pointed at it runs untraced and says why in one line.
+    let w = ada()
+        .args(["workload", "--threads", "1", "--events", "10"])
+        .env("ADA_SHM", &foreign.1)
+        .output()
+        .unwrap();
+    assert!(w.status.success());
+    let err = stderr_of(&w);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("tracing disabled"), "{err}");
+}
+
+#[test]
+fn inspect_and_export_of_a_non_trace_fail_cleanly() {
+    let empty = tempfile::tempdir().unwrap();
+    let p = empty.path().to_str().unwrap();
+    assert_one_line_error(&run_ada(&["inspect", p]), 1, "events.bin");
+    let out = empty.path().join("x.json");
+    assert_one_line_error(
+        &run_ada(&["export", "--chrome", p, "-o", out.to_str().unwrap()]),
+        1,
+        "events.bin",
+    );
+    assert!(!out.exists(), "no half-written export");
+}
+
+#[test]
+fn duration_stops_the_command_and_still_finalizes() {
+    let out = tempfile::tempdir().unwrap();
+    let r = ada()
+        .args(["trace", "-q", "--duration", "700ms", "-o"])
+        .arg(out.path())
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_ada"))
+        .args([
+            "workload",
+            "--seq",
+            "--threads",
+            "2",
+            "--events",
+            "1000000000",
+        ])
+        .args(["--rate", "20000"])
+        .output()
+        .unwrap();
+    let err = stderr_of(&r);
+    assert_eq!(
+        r.status.code(),
+        Some(128 + 15),
+        "SIGTERM exit passed on: {err}"
+    );
+    assert!(err.contains("duration elapsed"), "{err}");
+    let t = common::read_seq_trace(&trace_dir(out.path()), 2);
+    assert_eq!(t.manifest.complete, Some(true));
+    assert_eq!(t.manifest.exit_code, Some(143));
+    for p in 0..2 {
+        assert!(t.ledger.distinct(p) > 1000, "{p}: {}", t.ledger.distinct(p));
+        assert_eq!(t.ledger.distinct(p), t.max_seq[p], "no gaps for thread {p}");
+    }
+}
+
+#[test]
+fn sigint_stops_tracing_and_finalizes() {
+    let out = tempfile::tempdir().unwrap();
+    let child = ada()
+        .args(["trace", "-q", "-o"])
+        .arg(out.path())
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_ada"))
+        .args([
+            "workload",
+            "--seq",
+            "--threads",
+            "2",
+            "--events",
+            "1000000000",
+        ])
+        .args(["--rate", "20000"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let r = child.wait_with_output().unwrap();
+    let err = stderr_of(&r);
+    assert_eq!(r.status.code(), Some(128 + 2), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    let t = common::read_seq_trace(&trace_dir(out.path()), 2);
+    assert_eq!(t.manifest.complete, Some(true));
+    assert!(t.calls > 1000);
+}

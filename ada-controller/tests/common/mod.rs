@@ -1,0 +1,99 @@
+//! Helpers shared by the controller's integration tests: run the `ada` binary, find and verify
+//! the trace it wrote.
+
+#![allow(dead_code)]
+
+use ada_atf::schema::event::Payload;
+use ada_atf::{Manifest, TraceReader};
+use ada_testkit::workload::{SeqLedger, untag};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `ada` binary of this build.
+pub fn ada() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ada"))
+}
+
+/// Runs `ada ARGS` and returns its output.
+pub fn run_ada(args: &[&str]) -> Output {
+    ada().args(args).output().expect("run ada")
+}
+
+/// The one `pid_*` trace directory under `<out>/ada_traces/session_*/`.
+pub fn trace_dir(out: &Path) -> PathBuf {
+    let mut found = Vec::new();
+    for session in std::fs::read_dir(out.join("ada_traces")).expect("ada_traces") {
+        let session = session.unwrap().path();
+        if !session.is_dir() {
+            continue;
+        }
+        for pid in std::fs::read_dir(&session).unwrap() {
+            let pid = pid.unwrap().path();
+            if pid.join("events.bin").exists() {
+                found.push(pid);
+            }
+        }
+    }
+    assert_eq!(
+        found.len(),
+        1,
+        "exactly one trace under {}: {found:?}",
+        out.display()
+    );
+    found.pop().unwrap()
+}
+
+/// What a sequence-numbered trace held.
+#[derive(Debug)]
+pub struct SeqTrace {
+    /// Which (thread, seq) pairs were persisted.
+    pub ledger: SeqLedger,
+    /// Index `FunctionCall` events read.
+    pub calls: u64,
+    /// Highest seq + 1 per workload thread.
+    pub max_seq: Vec<u64>,
+    /// The manifest.
+    pub manifest: Manifest,
+    /// Events in the stream (all kinds).
+    pub events: u64,
+}
+
+/// Reads a trace of `ada workload --seq --threads N`: every index call's function id is
+/// `(thread << 32) | seq`. Panics on a torn or corrupt stream.
+pub fn read_seq_trace(dir: &Path, threads: usize) -> SeqTrace {
+    let reader = TraceReader::open(dir).expect("open trace");
+    let manifest = reader
+        .manifest()
+        .cloned()
+        .expect("finalized trace has a manifest");
+    let mut ledger = SeqLedger::new(threads);
+    let mut max_seq = vec![0u64; threads];
+    let (mut calls, mut events) = (0u64, 0u64);
+    let mut stream = reader.events();
+    for ev in &mut stream {
+        let ev = ev.expect("every event decodes");
+        events += 1;
+        if let Some(Payload::FunctionCall(_)) = ev.payload {
+            calls += 1;
+            let (thread, seq) = untag(ev.function_id);
+            assert!((thread as usize) < threads, "thread {thread} out of range");
+            assert!(
+                ledger.record(ev.function_id),
+                "persisted twice: thread {thread} seq {seq}"
+            );
+            let m = &mut max_seq[thread as usize];
+            *m = (*m).max(u64::from(seq) + 1);
+        }
+    }
+    assert!(
+        stream.torn_tail().is_none(),
+        "finalized trace has no torn tail"
+    );
+    SeqTrace {
+        ledger,
+        calls,
+        max_seq,
+        manifest,
+        events,
+    }
+}

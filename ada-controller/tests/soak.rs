@@ -1,0 +1,93 @@
+//! Soak: 8 threads × 10^7 sequence-numbered events from a real child process (`ada trace --
+//! ada workload --seq`). Every event is persisted exactly once or counted as dropped, and when
+//! the drain keeps up (a paced producer) nothing is dropped at all.
+//!
+//! These run optimized: `cargo xtask soak` (part of `cargo xtask ci`) runs them with
+//! `--release`; an unoptimized build skips them (an unoptimized drain is ~10× slower and the
+//! test would measure the build, not the tracer).
+
+mod common;
+
+use common::{ada, read_seq_trace, trace_dir};
+
+const THREADS: usize = 8;
+
+fn trace_workload(out: &std::path::Path, events: u64, rate: u64) -> std::process::Output {
+    ada()
+        .args(["trace", "-q", "-o"])
+        .arg(out)
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_ada"))
+        .args(["workload", "--seq", "--threads", &THREADS.to_string()])
+        .args(["--events", &events.to_string(), "--rate", &rate.to_string()])
+        .output()
+        .expect("run ada trace")
+}
+
+#[test]
+#[cfg_attr(debug_assertions, ignore = "optimized only: run by `cargo xtask soak`")]
+fn soak_8_threads_10m_events_each_all_persisted_exactly_once_none_dropped() {
+    const EVENTS: u64 = 10_000_000;
+    // 8 × 400 k/s = 3.2 M events/s in total: within what the drain sustains on 2 cores
+    // (BENCHMARKS.md), so nothing may be dropped.
+    const RATE: u64 = 400_000;
+    let out = tempfile::tempdir().unwrap();
+    let r = trace_workload(out.path(), EVENTS, RATE);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{err}");
+    eprintln!("{err}");
+    let t = read_seq_trace(&trace_dir(out.path()), THREADS);
+    assert_eq!(t.ledger.duplicates(), 0);
+    for p in 0..THREADS {
+        assert_eq!(
+            t.ledger.distinct(p),
+            EVENTS,
+            "thread {p}: every event persisted"
+        );
+    }
+    assert_eq!(t.calls, EVENTS * THREADS as u64);
+    assert_eq!(t.manifest.complete, Some(true));
+    assert_eq!(t.manifest.event_count, t.events);
+    assert_eq!(t.manifest.threads.len(), THREADS);
+    for th in &t.manifest.threads {
+        let index = &th.lanes[0];
+        assert_eq!(
+            (index.written, index.persisted, index.dropped),
+            (EVENTS, EVENTS, 0),
+            "{th:?}"
+        );
+    }
+}
+
+#[test]
+#[cfg_attr(debug_assertions, ignore = "optimized only: run by `cargo xtask soak`")]
+fn flood_every_event_persisted_once_or_counted_as_dropped() {
+    const EVENTS: u64 = 2_000_000;
+    let out = tempfile::tempdir().unwrap();
+    // Unpaced: the producers outrun the drain, so the ring pools run dry and drop.
+    let r = trace_workload(out.path(), EVENTS, 0);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{err}");
+    eprintln!("{err}");
+    let t = read_seq_trace(&trace_dir(out.path()), THREADS);
+    assert_eq!(t.ledger.duplicates(), 0);
+    assert_eq!(t.manifest.threads.len(), THREADS);
+    let mut dropped = 0;
+    for th in &t.manifest.threads {
+        let index = &th.lanes[0];
+        assert_eq!(index.written, EVENTS, "{th:?}");
+        assert!(index.is_balanced(), "{th:?}");
+        dropped += index.dropped;
+    }
+    // Which workload thread is which manifest thread is not known, but the totals must match.
+    let persisted: u64 = (0..THREADS).map(|p| t.ledger.distinct(p)).sum();
+    let manifest_persisted: u64 = t
+        .manifest
+        .threads
+        .iter()
+        .map(|t| t.lanes[0].persisted)
+        .sum();
+    assert_eq!(persisted, manifest_persisted);
+    assert_eq!(persisted + dropped, EVENTS * THREADS as u64);
+    eprintln!("flood: {persisted} persisted, {dropped} dropped");
+}
