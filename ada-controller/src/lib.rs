@@ -42,6 +42,7 @@ mod controller;
 pub mod drain;
 pub mod export;
 pub mod inspect;
+mod pipelined;
 mod report;
 mod sink;
 pub mod summary;
@@ -52,5 +53,6 @@ pub use controller::{
     Controller, ControllerBuilder, ControllerError, LiveSnapshot, LiveStats, Running,
 };
 pub use drain::{Drainer, PassStats};
+pub use pipelined::Pipelined;
 pub use report::{Corruption, LaneReport, Report, ThreadEnd, ThreadReport};
 pub use sink::{CountingSink, SessionInfo, Sink, SinkError, SinkOutput, ThreadInfo};

@@ -10,6 +10,7 @@
 
 use crate::atf_sink::AtfSink;
 use crate::controller::{ControllerBuilder, ControllerError, LiveSnapshot, Running};
+use crate::pipelined::Pipelined;
 use crate::report::Report;
 use crate::sink::SessionInfo;
 use std::ffi::OsString;
@@ -124,6 +125,15 @@ pub fn run(
         Err(e) => {
             stop_child(&mut child, rustix::process::Signal::KILL, Duration::ZERO);
             return Err(e.into());
+        }
+    };
+    // The trace is encoded and written on a thread of its own: the drain thread only moves
+    // rings, so a stalled disk cannot make the traced threads drop events.
+    let sink = match Pipelined::start(sink) {
+        Ok(sink) => sink,
+        Err(e) => {
+            stop_child(&mut child, rustix::process::Signal::KILL, Duration::ZERO);
+            return Err(ControllerError::Thread(e.to_string()).into());
         }
     };
     let session = SessionInfo {

@@ -61,11 +61,8 @@ fn sigkilled_child_trace_holds_everything_committed() {
     assert_eq!(trace.manifest.exit_code, Some(137));
     assert_eq!(trace.ledger.duplicates(), 0);
     let mut per_thread: Vec<u64> = (0..THREADS).map(|p| trace.ledger.distinct(p)).collect();
-    for p in 0..THREADS {
-        assert_eq!(
-            per_thread[p], trace.max_seq[p],
-            "thread {p}: a gap-free prefix"
-        );
+    for (p, (&distinct, &max)) in per_thread.iter().zip(&trace.max_seq).enumerate() {
+        assert_eq!(distinct, max, "thread {p}: a gap-free prefix");
     }
     let mut persisted: Vec<u64> = report
         .threads

@@ -28,9 +28,9 @@ fn trace_workload(out: &std::path::Path, events: u64, rate: u64) -> std::process
 #[cfg_attr(debug_assertions, ignore = "optimized only: run by `cargo xtask soak`")]
 fn soak_8_threads_10m_events_each_all_persisted_exactly_once_none_dropped() {
     const EVENTS: u64 = 10_000_000;
-    // 8 × 400 k/s = 3.2 M events/s in total: within what the drain sustains on 2 cores
-    // (BENCHMARKS.md), so nothing may be dropped.
-    const RATE: u64 = 400_000;
+    // 8 × 250 k/s = 2 M events/s in total: within what the drain sustains on 2 cores shared
+    // with the producers and the trace writer (BENCHMARKS.md), so nothing may be dropped.
+    const RATE: u64 = 250_000;
     let out = tempfile::tempdir().unwrap();
     let r = trace_workload(out.path(), EVENTS, RATE);
     let err = String::from_utf8_lossy(&r.stderr);

@@ -203,7 +203,7 @@ fn run_trace(
 
 fn progress(elapsed: Duration, live: LiveSnapshot, tty: bool) {
     let secs = elapsed.as_secs();
-    if secs < 2 || (!tty && secs % 5 != 0) {
+    if secs < 2 || (!tty && !secs.is_multiple_of(5)) {
         return;
     }
     let line = format!(

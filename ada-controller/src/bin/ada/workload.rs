@@ -68,28 +68,35 @@ pub fn run(args: &WorkloadArgs) -> i32 {
     code
 }
 
-/// Keeps `done` events on the schedule of `rate` per second (no-op when `rate` is 0).
+/// Keeps `done` events on the schedule of `rate` per second (no-op when `rate` is 0). The rate
+/// is a ceiling: a thread that fell behind (descheduled) does not burst to catch up, it moves
+/// its schedule instead, so it never writes faster than `rate` over a batch.
 struct Pacer {
     start: Instant,
     rate: u64,
 }
 
 impl Pacer {
-    fn wait(&self, done: u64) {
+    fn due(&self, done: u64) -> Duration {
+        Duration::from_nanos((u128::from(done) * 1_000_000_000 / u128::from(self.rate)) as u64)
+    }
+
+    fn wait(&mut self, done: u64) {
         if self.rate == 0 {
             return;
         }
-        let due =
-            Duration::from_nanos((u128::from(done) * 1_000_000_000 / u128::from(self.rate)) as u64);
+        let due = self.due(done);
         let elapsed = self.start.elapsed();
         if due > elapsed {
             std::thread::sleep(due - elapsed);
+        } else if elapsed - due > Duration::from_millis(1) {
+            self.start = Instant::now() - due;
         }
     }
 }
 
 fn sequenced(thread: u32, args: &WorkloadArgs) {
-    let pacer = Pacer {
+    let mut pacer = Pacer {
         start: Instant::now(),
         rate: args.rate,
     };
@@ -115,7 +122,7 @@ fn fib(n: u32) -> u64 {
 }
 
 fn demo_worker(thread: u32, args: &WorkloadArgs) {
-    let pacer = Pacer {
+    let mut pacer = Pacer {
         start: Instant::now(),
         rate: args.rate,
     };
