@@ -46,7 +46,8 @@ crate::wire_enum! {
         Registry = 2,
         /// Per-slot ring memory (`ada-ringpool`).
         Rings = 3,
-        /// The symbol string table agents fill and the controller reads (`ada-agent`).
+        /// The symbol string table agents fill and the controller reads (`ada-registry`'s
+        /// `symbols` module defines its layout).
         Symbols = 4,
         /// Process-wide fallback rings used before the registry is ready (`ada-agent`).
         Fallback = 5,
