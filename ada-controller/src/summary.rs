@@ -57,6 +57,12 @@ pub fn render(report: &Report) -> String {
             String::new()
         }
     );
+    if report.threads.is_empty() {
+        let _ = writeln!(
+            out,
+            "  no thread recorded anything: is the program built with ada-agent (it reads ADA_SHM)?"
+        );
+    }
     if let Some(code) = report.exit_code {
         let _ = writeln!(out, "  command exit code {code}");
     }
