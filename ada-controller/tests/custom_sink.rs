@@ -100,7 +100,7 @@ fn custom_sink_sees_everything_in_order_and_accounts_balance() {
                     if i == ITERS / 2 {
                         ada_agent::mark(&MARK, &format!("half way on {t}"));
                     }
-                    if i % 32 == 0 {
+                    if i % 16 == 0 {
                         // Keep the producers at a pace an unoptimized drain keeps up with.
                         std::thread::sleep(std::time::Duration::from_millis(1));
                     }
