@@ -678,9 +678,9 @@ fn write_event_line<W: Write>(w: &mut W, ev: &Event, table: &HashMap<u64, &str>)
         None => write!(w, "(no payload)"),
         Some(Payload::FunctionCall(c)) => write!(
             w,
-            "call {} @0x{:x} depth {}{}{}",
+            "call {}{} depth {}{}{}",
             escape(&function_name(&c.symbol, ev.function_id, c.address, table)),
-            c.address,
+            at_address(c.address),
             ev.call_depth,
             registers(&c.argument_registers),
             if c.stack_shallow_copy.is_empty() {
@@ -691,9 +691,9 @@ fn write_event_line<W: Write>(w: &mut W, ev: &Event, table: &HashMap<u64, &str>)
         ),
         Some(Payload::FunctionReturn(r)) => write!(
             w,
-            "return {} @0x{:x} depth {}{}",
+            "return {}{} depth {}{}",
             escape(&function_name(&r.symbol, ev.function_id, r.address, table)),
-            r.address,
+            at_address(r.address),
             ev.call_depth,
             registers(&r.return_registers)
         ),
@@ -771,6 +771,15 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + u64::from(m <= 2);
     (y, m, d)
+}
+
+/// ` @0x…`, or nothing for an unknown (zero) address.
+fn at_address(address: u64) -> String {
+    if address == 0 {
+        String::new()
+    } else {
+        format!(" @0x{address:x}")
+    }
 }
 
 #[cfg(test)]
