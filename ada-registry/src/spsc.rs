@@ -212,7 +212,12 @@ impl Consumer<'_> {
             if self.head == self.tail_cache {
                 return Ok(None);
             }
-            self.checked_available()?;
+            let capacity = self.q.mask + 1;
+            if self.tail_cache.wrapping_sub(self.head) > capacity {
+                // By value, not `&self`: a call taking the endpoint's address would pin the
+                // endpoint in memory for the whole caller loop (measured: reloads per item).
+                return Err(corrupt(self.head, self.tail_cache, capacity));
+            }
         }
         let value = self.slot(self.head).load(Ordering::Relaxed);
         self.head = self.head.wrapping_add(1);
@@ -277,11 +282,17 @@ impl Consumer<'_> {
     }
 
     fn corrupt(&self) -> QueueCorrupt {
-        QueueCorrupt {
-            head: self.head,
-            tail: self.tail_cache,
-            capacity: self.q.capacity(),
-        }
+        corrupt(self.head, self.tail_cache, self.q.capacity())
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn corrupt(head: u32, tail: u32, capacity: u32) -> QueueCorrupt {
+    QueueCorrupt {
+        head,
+        tail,
+        capacity,
     }
 }
 
