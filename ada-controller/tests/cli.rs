@@ -180,23 +180,24 @@ fn inspect_and_export_of_a_non_trace_fail_cleanly() {
     assert!(!out.exists(), "no half-written export");
 }
 
+/// `ada trace -q ARGS -o OUT -- ada workload --seq` on 2 threads that would run for hours.
+fn endless_workload(args: &[&str], out: &std::path::Path) -> std::process::Command {
+    let mut cmd = ada();
+    cmd.args(["trace", "-q"])
+        .args(args)
+        .arg("-o")
+        .arg(out)
+        .arg("--");
+    cmd.arg(env!("CARGO_BIN_EXE_ada"))
+        .args(["workload", "--seq", "--threads", "2"])
+        .args(["--events", "1000000000", "--rate", "20000"]);
+    cmd
+}
+
 #[test]
 fn duration_stops_the_command_and_still_finalizes() {
     let out = tempfile::tempdir().unwrap();
-    let r = ada()
-        .args(["trace", "-q", "--duration", "700ms", "-o"])
-        .arg(out.path())
-        .arg("--")
-        .arg(env!("CARGO_BIN_EXE_ada"))
-        .args([
-            "workload",
-            "--seq",
-            "--threads",
-            "2",
-            "--events",
-            "1000000000",
-        ])
-        .args(["--rate", "20000"])
+    let r = endless_workload(&["--duration", "700ms"], out.path())
         .output()
         .unwrap();
     let err = stderr_of(&r);
@@ -218,20 +219,7 @@ fn duration_stops_the_command_and_still_finalizes() {
 #[test]
 fn sigint_stops_tracing_and_finalizes() {
     let out = tempfile::tempdir().unwrap();
-    let child = ada()
-        .args(["trace", "-q", "-o"])
-        .arg(out.path())
-        .arg("--")
-        .arg(env!("CARGO_BIN_EXE_ada"))
-        .args([
-            "workload",
-            "--seq",
-            "--threads",
-            "2",
-            "--events",
-            "1000000000",
-        ])
-        .args(["--rate", "20000"])
+    let child = endless_workload(&[], out.path())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
