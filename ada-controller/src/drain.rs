@@ -106,15 +106,13 @@ impl<'r, S: Sink> Drainer<'r, S> {
     /// unregistering); the next pass drains and frees them. Returns how many were marked.
     pub fn process_died(&mut self, pid: u32) -> u32 {
         let view = self.registry.view();
-        let mut marked = 0;
         for slot in view.live_slots() {
             if slot.state == SlotState::Active && slot.owner.pid == pid {
                 let key = (slot.index, slot.owner.generation);
                 self.account(key, slot.index, &slot.owner).died = true;
             }
         }
-        marked += view.mark_process_dead(pid);
-        marked
+        view.mark_process_dead(pid)
     }
 
     /// Pids owning `ACTIVE` slots right now.

@@ -56,7 +56,8 @@ impl LaneReport {
 pub enum ThreadEnd {
     /// It unregistered (thread exit) and its slot was drained and freed.
     Exited,
-    /// Its process died without unregistering (killed); everything committed was drained.
+    /// Its process ended while the thread was still registered (killed, or it exited while
+    /// the thread ran, which skips thread-exit destructors); everything committed was drained.
     ProcessDied,
     /// Still registered when the session ended (its process outlived the trace).
     StillRunning,

@@ -47,7 +47,7 @@ pub fn render(report: &Report) -> String {
         report.threads.len(),
         secs,
         if died > 0 {
-            format!(", {died} in a process that died")
+            format!(", {died} still registered when their process ended")
         } else {
             String::new()
         },
