@@ -4,7 +4,7 @@
 //!
 //! `cargo bench -p ada-controller --bench producer`
 
-use ada_controller::{AtfSink, ControllerBuilder, Pipelined, SessionInfo};
+use ada_controller::{ControllerBuilder, SessionInfo};
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::cell::Cell;
 use std::hint::black_box;
@@ -15,13 +15,20 @@ thread_local! {
 
 fn bench(c: &mut Criterion) {
     let out = tempfile::tempdir().unwrap();
-    let controller = ControllerBuilder::new().capacity(4).create().unwrap();
+    let controller = ControllerBuilder::new()
+        .capacity(4)
+        .output_dir(out.path())
+        .create()
+        .unwrap();
     ada_agent::install(ada_agent::Agent::from_registry(
         controller.registry().clone(),
     ))
     .expect("first agent of this process");
-    let sink = Pipelined::start(AtfSink::create(out.path(), std::process::id()).unwrap()).unwrap();
-    let running = controller.start(sink, SessionInfo::default()).unwrap();
+    let session = SessionInfo {
+        pid: std::process::id(),
+        ..SessionInfo::default()
+    };
+    let running = controller.start_default(session).unwrap();
     static SITE: ada_agent::Callsite = ada_agent::Callsite::new("bench_site");
 
     let mut g = c.benchmark_group("producer");

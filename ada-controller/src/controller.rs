@@ -7,13 +7,16 @@
 //! first heartbeat. Every 100 ms it also checks whether the processes owning slots are still
 //! alive, and hands the slots of dead ones to the drain (a killed process never unregisters).
 
+use crate::atf_sink::AtfSink;
 use crate::drain::Drainer;
+use crate::pipelined::Pipelined;
 use crate::report::Report;
-use crate::sink::{SessionInfo, Sink};
+use crate::sink::{SessionInfo, Sink, SinkError};
 use ada_registry::{
     Registry, RegistryConfig, RegistryError, RegistryMode, RingGeometry, SymbolTableConfig,
 };
 use ada_shm::clock::MonotonicClock;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -42,6 +45,7 @@ pub enum ControllerError {
 pub struct ControllerBuilder {
     registry: RegistryConfig,
     drain_interval: Duration,
+    output_dir: PathBuf,
 }
 
 impl Default for ControllerBuilder {
@@ -49,6 +53,7 @@ impl Default for ControllerBuilder {
         ControllerBuilder {
             registry: RegistryConfig::default(),
             drain_interval: Duration::from_millis(1),
+            output_dir: PathBuf::from("."),
         }
     }
 }
@@ -58,6 +63,12 @@ impl ControllerBuilder {
     /// thread, the default symbol table, a 1 ms drain interval.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Where the default sink writes `ada_traces/…` (default: the current directory).
+    pub fn output_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.output_dir = dir.into();
+        self
     }
 
     /// Thread slots (threads registered at once), 1..=4096.
@@ -104,6 +115,7 @@ impl ControllerBuilder {
         Ok(Controller {
             registry,
             drain_interval: self.drain_interval,
+            output_dir: self.output_dir,
         })
     }
 }
@@ -114,6 +126,7 @@ impl ControllerBuilder {
 pub struct Controller {
     registry: Registry,
     drain_interval: Duration,
+    output_dir: PathBuf,
 }
 
 /// Numbers the drain thread publishes while it runs (for progress displays).
@@ -168,7 +181,20 @@ impl Controller {
         &self.registry
     }
 
-    /// Starts the drain thread, feeding `sink`.
+    /// Starts the drain thread with the default sink: an ATF v4 trace of process
+    /// `session.pid` under the builder's output directory, written on a thread of its own
+    /// ([`Pipelined`]) so the drain never waits for the disk.
+    pub fn start_default(
+        self,
+        session: SessionInfo,
+    ) -> Result<Running<Pipelined<AtfSink>>, ControllerError> {
+        let sink = AtfSink::create(&self.output_dir, session.pid)
+            .map_err(|e| ControllerError::Sink(SinkError::new(e)))?;
+        let sink = Pipelined::start(sink).map_err(|e| ControllerError::Thread(e.to_string()))?;
+        self.start(sink, session)
+    }
+
+    /// Starts the drain thread, feeding `sink` (a custom controller's own [`Sink`]).
     pub fn start<S: Sink + 'static>(
         self,
         mut sink: S,

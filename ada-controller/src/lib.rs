@@ -19,12 +19,16 @@
 //!   [`export`]: reading traces back.
 //!
 //! ```no_run
-//! use ada_controller::{AtfSink, ControllerBuilder, SessionInfo};
+//! use ada_controller::{ControllerBuilder, SessionInfo};
 //!
-//! let controller = ControllerBuilder::new().capacity(16).create()?;
+//! let controller = ControllerBuilder::new().capacity(16).output_dir("/tmp").create()?;
 //! println!("ADA_SHM={}", controller.segment_name()); // start the traced program with this
-//! let sink = AtfSink::create(std::path::Path::new("."), std::process::id())?;
-//! let running = controller.start(sink, SessionInfo::default())?;
+//! let traced = std::process::Command::new("./my_program")
+//!     .env("ADA_SHM", controller.segment_name())
+//!     .spawn()?;
+//! let session = SessionInfo { pid: traced.id(), ..SessionInfo::default() };
+//! let running = controller.start_default(session)?; // ATF v4 under /tmp/ada_traces/
+//! // ... wait for the program; `running.process_exited(pid)` if it may have been killed ...
 //! // ... the traced program runs ...
 //! let report = running.stop()?;
 //! println!("{} events persisted, {} dropped", report.persisted(), report.dropped());

@@ -24,6 +24,31 @@ fn lane_line(out: &mut String, name: &str, l: &LaneReport) {
     out.push('\n');
 }
 
+/// Threads listed one by one in the summary; the manifest has them all.
+pub const THREADS_LISTED: usize = 32;
+
+/// Per thread: `written/persisted/dropped` of each lane, and a mark where it does not balance.
+fn threads(out: &mut String, report: &Report) {
+    for t in report.threads.iter().take(THREADS_LISTED) {
+        let name = t.name.as_deref().unwrap_or("");
+        let _ = write!(out, "    thread {:<8} {:<16}", t.info.os_tid, name);
+        for (lane, l) in ["index", "detail"].iter().zip(&t.lanes) {
+            let _ = write!(out, "  {lane} {}/{}/{}", l.written, l.persisted, l.dropped);
+            if !l.is_balanced() {
+                let _ = write!(out, " UNBALANCED");
+            }
+        }
+        out.push('\n');
+    }
+    if report.threads.len() > THREADS_LISTED {
+        let _ = writeln!(
+            out,
+            "    ... {} more thread(s) in the trace's manifest",
+            report.threads.len() - THREADS_LISTED
+        );
+    }
+}
+
 /// The summary of `report` (threads; events written, persisted and dropped per lane; bytes;
 /// duration; events/s; where the trace is).
 pub fn render(report: &Report) -> String {
@@ -66,8 +91,13 @@ pub fn render(report: &Report) -> String {
     if let Some(code) = report.exit_code {
         let _ = writeln!(out, "  command exit code {code}");
     }
+    let _ = writeln!(
+        out,
+        "  per lane: written, persisted, dropped (per thread: written/persisted/dropped)"
+    );
     lane_line(&mut out, "index", &totals[0]);
     lane_line(&mut out, "detail", &totals[1]);
+    threads(&mut out, report);
     if report.unregistered_drops > 0 {
         let _ = writeln!(
             out,

@@ -8,9 +8,7 @@
 //! and the trace is finalized. A command killed by a signal still gets a finalized, readable
 //! trace holding everything its threads had committed.
 
-use crate::atf_sink::AtfSink;
 use crate::controller::{ControllerBuilder, ControllerError, LiveSnapshot, Running};
-use crate::pipelined::Pipelined;
 use crate::report::Report;
 use crate::sink::SessionInfo;
 use std::ffi::OsString;
@@ -57,9 +55,6 @@ pub enum TraceError {
         /// What went wrong.
         source: std::io::Error,
     },
-    /// The trace could not be created.
-    #[error("cannot create the trace: {0}")]
-    Trace(#[from] ada_atf::WriteError),
     /// The controller failed.
     #[error(transparent)]
     Controller(#[from] ControllerError),
@@ -109,7 +104,11 @@ pub fn run(
 ) -> Result<TraceOutcome, TraceError> {
     let (program, args) = options.command.split_first().ok_or(TraceError::NoCommand)?;
     check_output_dir(&options.output)?;
-    let controller = options.controller.clone().create()?;
+    let controller = options
+        .controller
+        .clone()
+        .output_dir(&options.output)
+        .create()?;
     let segment = controller.segment_name().to_owned();
     let mut child = Command::new(program)
         .args(args)
@@ -120,22 +119,6 @@ pub fn run(
             source,
         })?;
     let pid = child.id();
-    let sink = match AtfSink::create(&options.output, pid) {
-        Ok(sink) => sink,
-        Err(e) => {
-            stop_child(&mut child, rustix::process::Signal::KILL, Duration::ZERO);
-            return Err(e.into());
-        }
-    };
-    // The trace is encoded and written on a thread of its own: the drain thread only moves
-    // rings, so a stalled disk cannot make the traced threads drop events.
-    let sink = match Pipelined::start(sink) {
-        Ok(sink) => sink,
-        Err(e) => {
-            stop_child(&mut child, rustix::process::Signal::KILL, Duration::ZERO);
-            return Err(ControllerError::Thread(e.to_string()).into());
-        }
-    };
     let session = SessionInfo {
         segment: segment.clone(),
         pid,
@@ -145,7 +128,7 @@ pub fn run(
             .map(|a| a.to_string_lossy().into_owned())
             .collect(),
     };
-    let mut running = match controller.start(sink, session) {
+    let mut running = match controller.start_default(session) {
         Ok(r) => r,
         Err(e) => {
             stop_child(&mut child, rustix::process::Signal::KILL, Duration::ZERO);

@@ -6,7 +6,7 @@
 
 mod common;
 
-use ada_controller::{AtfSink, ControllerBuilder, SessionInfo, ThreadEnd, trace::exit_code};
+use ada_controller::{ControllerBuilder, SessionInfo, ThreadEnd, trace::exit_code};
 use common::{ada, read_seq_trace, trace_dir};
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,11 @@ const THREADS: usize = 4;
 #[cfg_attr(debug_assertions, ignore = "optimized only: run by `cargo xtask soak`")]
 fn sigkilled_child_trace_holds_everything_committed() {
     let out = tempfile::tempdir().unwrap();
-    let controller = ControllerBuilder::new().capacity(16).create().unwrap();
+    let controller = ControllerBuilder::new()
+        .capacity(16)
+        .output_dir(out.path())
+        .create()
+        .unwrap();
     let segment = controller.segment_name().to_owned();
     let mut child = ada()
         .args(["workload", "--seq", "--threads", &THREADS.to_string()])
@@ -25,8 +29,11 @@ fn sigkilled_child_trace_holds_everything_committed() {
         .spawn()
         .unwrap();
     let pid = child.id();
-    let sink = AtfSink::create(out.path(), pid).unwrap();
-    let mut running = controller.start(sink, SessionInfo::default()).unwrap();
+    let session = SessionInfo {
+        pid,
+        ..SessionInfo::default()
+    };
+    let mut running = controller.start_default(session).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while running.live().records < 200_000 {
         assert!(Instant::now() < deadline, "the child never got going");
