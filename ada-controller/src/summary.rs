@@ -29,6 +29,9 @@ pub const THREADS_LISTED: usize = 32;
 
 /// Per thread: `written/persisted/dropped` of each lane, and a mark where it does not balance.
 fn threads(out: &mut String, report: &Report) {
+    if !report.threads.is_empty() {
+        let _ = writeln!(out, "  per thread (written/persisted/dropped):");
+    }
     for t in report.threads.iter().take(THREADS_LISTED) {
         let name = t.name.as_deref().unwrap_or("");
         let _ = write!(out, "    thread {:<8} {:<16}", t.info.os_tid, name);
