@@ -1,0 +1,97 @@
+//! The segment is written by another process: a broken or hostile agent that writes impossible
+//! ring indices, positions beyond a ring and records that do not parse must not crash the
+//! controller, make it read out of bounds, or cost the valid events it had already drained.
+//! Every bad thing is counted in the report.
+
+use ada_controller::{ControllerBuilder, CountingSink, Drainer, Report};
+use ada_registry::{LaneKind, SlotOwner};
+use ada_ringpool::{DropOldest, EventKind, IndexRecord, LaneWriter, SegmentStore};
+
+fn record(kind: u32, seq: u64) -> IndexRecord {
+    IndexRecord {
+        timestamp_ns: 1_000 + seq,
+        function_id: 1,
+        thread_id: 7,
+        kind,
+        call_depth: 1,
+        reserved: 0,
+    }
+}
+
+#[test]
+fn corrupt_lanes_are_counted_never_followed() {
+    let controller = ControllerBuilder::new().capacity(4).create().unwrap();
+    let reg = controller.registry();
+    let owner = SlotOwner {
+        thread_id: 7,
+        pid: std::process::id(),
+        generation: 0,
+        registered_ns: 0,
+    };
+    // Slot A: valid records, then one with an unknown kind (the rest of that chunk is lost
+    // and counted), then garbage in the lane's control words.
+    let a = reg.view().register(owner).unwrap();
+    let store = SegmentStore::new(reg, a.index, LaneKind::Index).unwrap();
+    let lane = a.lanes.lane(LaneKind::Index);
+    let mut w = LaneWriter::new(lane, store.clone(), LaneKind::Index, DropOldest);
+    for seq in 0..100 {
+        w.write_index(&record(EventKind::Call as u32, seq));
+    }
+    let mut drainer = Drainer::new(reg, CountingSink::default());
+    drainer.pass();
+    assert_eq!(drainer.sink_mut().records, 100, "valid records drained");
+
+    w.write_index(&record(77, 100)); // an EventKind that does not exist
+    w.write_index(&record(EventKind::Call as u32, 101));
+    drainer.pass();
+
+    // Impossible ring indices in the submit queue, an active ring index out of range, and a
+    // ring whose write_pos lies beyond its data area.
+    let mut submit = lane.submit_queue().producer();
+    submit.push(1_000).unwrap();
+    submit.push(u32::MAX).unwrap();
+    use ada_ringpool::RingStore;
+    store.header(1).publish_write_pos(u32::MAX - 7);
+    submit.push(1).unwrap();
+    drainer.pass();
+    lane.set_active_ring(4_242);
+    drainer.pass();
+
+    // Slot B: a well-behaved thread next to it keeps being drained.
+    let b = std::thread::scope(|s| {
+        s.spawn(|| {
+            let b = reg.view().register(SlotOwner { thread_id: 8, ..owner }).unwrap();
+            let store = SegmentStore::new(reg, b.index, LaneKind::Index).unwrap();
+            let mut w = LaneWriter::new(
+                b.lanes.lane(LaneKind::Index),
+                store,
+                LaneKind::Index,
+                DropOldest,
+            );
+            for seq in 0..50 {
+                w.write_index(&record(EventKind::Return as u32, seq));
+            }
+            w.flush_counters();
+            reg.view().unregister(b);
+            b.index
+        })
+        .join()
+        .unwrap()
+    });
+    reg.view().unregister(a);
+    for _ in 0..3 {
+        drainer.pass();
+    }
+    let (report, sink): (Report, CountingSink) = drainer.finish(&[], Report::default());
+    assert_eq!(sink.records, 150, "every valid record, and nothing else");
+    assert!(report.corruption.bad_chunks >= 1, "{report:?}");
+    assert!(report.corruption.ring_errors >= 3, "{report:?}");
+    let ta = report.threads.iter().find(|t| t.info.os_tid == 7).unwrap();
+    assert_eq!(ta.lanes[0].persisted, 100);
+    assert!(ta.lanes[0].corrupt >= 1);
+    assert!(!ta.lanes[0].is_balanced(), "corruption shows as imbalance, not hidden");
+    let tb = report.threads.iter().find(|t| t.info.os_tid == 8).unwrap();
+    assert_eq!(tb.info.slot, b);
+    assert_eq!((tb.lanes[0].written, tb.lanes[0].persisted), (50, 50));
+    assert!(tb.lanes[0].is_balanced());
+}
