@@ -94,10 +94,6 @@ pub fn render(report: &Report) -> String {
     if let Some(code) = report.exit_code {
         let _ = writeln!(out, "  command exit code {code}");
     }
-    let _ = writeln!(
-        out,
-        "  per lane: written, persisted, dropped (per thread: written/persisted/dropped)"
-    );
     lane_line(&mut out, "index", &totals[0]);
     lane_line(&mut out, "detail", &totals[1]);
     threads(&mut out, report);
@@ -119,7 +115,7 @@ pub fn render(report: &Report) -> String {
     if report.dropped() > 0 {
         let _ = writeln!(
             out,
-            "  drain: {} passes, the longest took {:.1} ms (threads whose rings fill faster drop; larger rings or a lower event rate help)",
+            "  drain: {} passes, the longest took {:.1} ms (threads whose rings fill faster drop: --index-ring-kib / --index-rings give each thread more buffer)",
             report.passes,
             report.longest_pass.as_secs_f64() * 1e3
         );

@@ -90,6 +90,27 @@ fn unknown_flag_is_a_one_line_usage_error() {
         2,
         "soon",
     );
+    assert_one_line_error(
+        &run_ada(&["trace", "--threads", "0", "--", "true"]),
+        2,
+        "--threads",
+    );
+}
+
+#[test]
+fn out_of_range_ring_sizes_are_refused_before_running_anything() {
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path().to_str().unwrap();
+    let r = run_ada(&["trace", "-o", o, "--index-rings", "9", "--", "true"]);
+    assert_one_line_error(&r, 1, "2..=8 rings");
+    assert!(
+        !out.path()
+            .join("ada_traces")
+            .read_dir()
+            .unwrap()
+            .any(|e| { e.unwrap().path().is_dir() }),
+        "no trace started"
+    );
 }
 
 #[test]

@@ -60,7 +60,13 @@ fn corrupt_lanes_are_counted_never_followed() {
     // Slot B: a well-behaved thread next to it keeps being drained.
     let b = std::thread::scope(|s| {
         s.spawn(|| {
-            let b = reg.view().register(SlotOwner { thread_id: 8, ..owner }).unwrap();
+            let b = reg
+                .view()
+                .register(SlotOwner {
+                    thread_id: 8,
+                    ..owner
+                })
+                .unwrap();
             let store = SegmentStore::new(reg, b.index, LaneKind::Index).unwrap();
             let mut w = LaneWriter::new(
                 b.lanes.lane(LaneKind::Index),
@@ -89,7 +95,10 @@ fn corrupt_lanes_are_counted_never_followed() {
     let ta = report.threads.iter().find(|t| t.info.os_tid == 7).unwrap();
     assert_eq!(ta.lanes[0].persisted, 100);
     assert!(ta.lanes[0].corrupt >= 1);
-    assert!(!ta.lanes[0].is_balanced(), "corruption shows as imbalance, not hidden");
+    assert!(
+        !ta.lanes[0].is_balanced(),
+        "corruption shows as imbalance, not hidden"
+    );
     let tb = report.threads.iter().find(|t| t.info.os_tid == 8).unwrap();
     assert_eq!(tb.info.slot, b);
     assert_eq!((tb.lanes[0].written, tb.lanes[0].persisted), (50, 50));

@@ -40,6 +40,18 @@ struct SessionArgs {
     /// Thread slots in the registry (threads traced at once).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
     threads: u32,
+    /// Rings in each thread's index-lane pool (2..=8).
+    #[arg(long, default_value_t = 4)]
+    index_rings: u32,
+    /// Size of each index ring in KiB (more buffering per thread against drops).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    index_ring_kib: u32,
+    /// Rings in each thread's detail-lane pool (2..=8).
+    #[arg(long, default_value_t = 2)]
+    detail_rings: u32,
+    /// Size of each detail ring in KiB.
+    #[arg(long, default_value_t = 48, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    detail_ring_kib: u32,
     /// Drain interval when idle (e.g. 1ms).
     #[arg(long, default_value = "1ms", value_parser = parse_duration)]
     drain_interval: Duration,
@@ -167,6 +179,12 @@ fn run_trace(
         grace: Duration::from_secs(2),
         controller: ControllerBuilder::new()
             .capacity(session.threads)
+            .geometry(ada_registry::RingGeometry {
+                index_rings: session.index_rings,
+                index_ring_bytes: session.index_ring_kib << 10,
+                detail_rings: session.detail_rings,
+                detail_ring_bytes: session.detail_ring_kib << 10,
+            })
             .drain_interval(session.drain_interval),
     };
     let quiet = session.quiet;
