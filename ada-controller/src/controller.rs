@@ -154,11 +154,15 @@ pub struct LiveSnapshot {
 impl LiveStats {
     /// The current numbers.
     pub fn snapshot(&self) -> LiveSnapshot {
-        // Relaxed: statistics; nothing else is published through them.
         LiveSnapshot {
+            // Relaxed (all four): statistics for progress displays; nothing else is published
+            // through them and a slightly stale value is fine.
             records: self.records.load(Ordering::Relaxed),
+            // Relaxed: as above.
             bytes: self.bytes.load(Ordering::Relaxed),
+            // Relaxed: as above.
             live_threads: self.live_threads.load(Ordering::Relaxed),
+            // Relaxed: as above.
             passes: self.passes.load(Ordering::Relaxed),
         }
     }
