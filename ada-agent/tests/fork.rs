@@ -41,9 +41,9 @@ fn a_forked_child_records_into_its_own_slot() {
     );
     assert_eq!(before.0.events_written, 2);
 
-    // SAFETY: `fork` has no preconditions; the child below only records one event (through the
-    // agent, after its atfork handler ran) and leaves with `_exit`, running no destructors and
-    // no test-harness code.
+    // The child below only records one event (through the agent, after its atfork handler
+    // ran) and leaves with `_exit`, running no destructors and no test-harness code.
+    // SAFETY: `fork` has no preconditions; the child does only the async-signal-safe work above.
     let child = unsafe { libc::fork() };
     assert!(
         child >= 0,
