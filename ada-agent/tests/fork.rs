@@ -43,7 +43,7 @@ fn a_forked_child_records_into_its_own_slot() {
 
     // The child below only records one event (through the agent, after its atfork handler
     // ran) and leaves with `_exit`, running no destructors and no test-harness code.
-    // SAFETY: `fork` has no preconditions; the child does only the async-signal-safe work above.
+    // SAFETY: `fork` has no preconditions; the child allocates only through glibc (fork-safe).
     let child = unsafe { libc::fork() };
     assert!(
         child >= 0,
