@@ -162,8 +162,10 @@ pub struct SymbolEntry {
 /// so every counter here is supplied by the caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceSummary {
-    /// Whether the session ended normally. Pass `false` when finalizing after the traced
-    /// process or a previous writer crashed. Default `true`.
+    /// Whether the trace holds everything its controller could drain and was finalized by it.
+    /// Pass `false` when salvaging a trace whose writer or controller crashed. A traced process
+    /// that was killed does not make a trace incomplete: the controller drains what it had
+    /// committed, and `exit_code` tells how it ended. Default `true`.
     pub complete: bool,
     /// The traced executable.
     pub executable: Option<String>,
