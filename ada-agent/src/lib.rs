@@ -110,32 +110,23 @@ pub fn detail(site: &Callsite, detail: Detail<'_>) {
 
 /// Records a free-form message at `site` on the detail lane.
 pub fn message(site: &Callsite, text: &str) {
-    tls::with_writer(|w| {
-        let _ = w.detail(
-            EventKind::Message,
-            site.id(),
-            Detail {
-                message: clip(text),
-                ..Detail::default()
-            },
-            false,
-        );
-    });
+    text_event(site, EventKind::Message, text, false);
 }
 
 /// Records a **mark** at `site`: the moment that matters. The detail ring holding it is flagged
 /// so the controller persists the window around it.
 pub fn mark(site: &Callsite, text: &str) {
+    text_event(site, EventKind::Mark, text, true);
+}
+
+/// A detail event carrying only `text` (cut to what a record holds).
+fn text_event(site: &Callsite, kind: EventKind, text: &str, marked: bool) {
     tls::with_writer(|w| {
-        let _ = w.detail(
-            EventKind::Mark,
-            site.id(),
-            Detail {
-                message: clip(text),
-                ..Detail::default()
-            },
-            true,
-        );
+        let detail = Detail {
+            message: clip(text),
+            ..Detail::default()
+        };
+        let _ = w.detail(kind, site.id(), detail, marked);
     });
 }
 

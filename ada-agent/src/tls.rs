@@ -46,13 +46,23 @@ pub fn with_writer<R>(f: impl FnOnce(&mut ThreadWriter<'static>) -> R) -> Option
     if ptr.is_null() {
         return with_writer_slow(f);
     }
+    Some(run_exclusive(ptr, f))
+}
+
+/// Runs `f` on the writer at `ptr` (taken from `FAST`) with `FAST` cleared meanwhile, so a
+/// re-entrant call cannot make a second `&mut` to it, then puts it back.
+#[inline(always)]
+fn run_exclusive<R>(
+    ptr: *mut ThreadWriter<'static>,
+    f: impl FnOnce(&mut ThreadWriter<'static>) -> R,
+) -> R {
     FAST.set(core::ptr::null_mut());
     // `ptr` came from the box `OWNER` holds; it stays valid until `Owner::drop`, which clears
     // `FAST` first. `FAST` is null while `f` runs, so no second `&mut` can be made from it.
     // SAFETY: the writer is alive and this is the only reference to it.
     let r = f(unsafe { &mut *ptr });
     FAST.set(ptr);
-    Some(r)
+    r
 }
 
 /// Runs `f` with the calling thread's writer if it already holds one; never registers the
@@ -62,12 +72,7 @@ pub fn with_registered_writer<R>(f: impl FnOnce(&mut ThreadWriter<'static>) -> R
     if ptr.is_null() {
         return None;
     }
-    FAST.set(core::ptr::null_mut());
-    // SAFETY: as in `with_writer`: the writer `OWNER` holds is alive and, with `FAST` null while
-    // `f` runs, this is the only reference to it.
-    let r = f(unsafe { &mut *ptr });
-    FAST.set(ptr);
-    Some(r)
+    Some(run_exclusive(ptr, f))
 }
 
 #[cold]
@@ -82,11 +87,7 @@ fn with_writer_slow<R>(f: impl FnOnce(&mut ThreadWriter<'static>) -> R) -> Optio
             return None;
         }
     };
-    // SAFETY: as in `with_writer`: `ptr` is the live writer `OWNER` holds, and `FAST` is still
-    // null, so this is the only reference.
-    let r = f(unsafe { &mut *ptr });
-    FAST.set(ptr);
-    Some(r)
+    Some(run_exclusive(ptr, f))
 }
 
 /// Registers the thread (unless it already holds a writer, which means we were re-entered, or
