@@ -273,11 +273,8 @@ impl<'r, S: Sink> Drainer<'r, S> {
         };
         let view = self.registry.view();
         if let Some(set) = view.slot(slot) {
-            for kind in LaneKind::ALL {
-                let counters = set.lane(kind).counters();
-                let lane = &mut account.report.lanes[kind as usize];
-                lane.written = counters.events_written;
-                lane.dropped = counters.events_dropped;
+            take_counters(&mut account.report, set);
+            for lane in &mut account.report.lanes {
                 settle(lane, account.died);
             }
         }
@@ -311,16 +308,12 @@ impl<'r, S: Sink> Drainer<'r, S> {
             }
         }
         let view = self.registry.view();
-        let mut still: Vec<ThreadReport> = Vec::new();
         for slot in view.live_slots() {
             let key = (slot.index, slot.owner.generation);
             if let Some(account) = self.accounts.remove(&key) {
                 let mut r = account.report;
-                for kind in LaneKind::ALL {
-                    let counters = slot.lanes.lane(kind).counters();
-                    let lane = &mut r.lanes[kind as usize];
-                    lane.written = counters.events_written;
-                    lane.dropped = counters.events_dropped;
+                take_counters(&mut r, slot.lanes);
+                for lane in &mut r.lanes {
                     // A running thread may have recorded more since its rings were drained:
                     // those events are not in this trace, and are reported as such.
                     lane.after_end = lane
@@ -328,10 +321,9 @@ impl<'r, S: Sink> Drainer<'r, S> {
                         .saturating_sub(lane.persisted + lane.dropped + lane.discarded);
                 }
                 r.end = ThreadEnd::StillRunning;
-                still.push(r);
+                self.finished.push(r);
             }
         }
-        self.finished.extend(still);
         let counters = view.header().counters();
         report.threads = std::mem::take(&mut self.finished);
         report.unregistered_drops = counters.unregistered_drops;
@@ -339,9 +331,20 @@ impl<'r, S: Sink> Drainer<'r, S> {
         report.symbols = self.symbol_count;
         report.corruption = self.corruption;
         report.sink_failures = self.sink_failures;
+        report.sink_error = self.sink_error.take();
         report.passes = self.passes;
         report.memory_per_thread = ada_ringpool::memory_per_thread(&self.registry.geometry());
         (report, self.sink)
+    }
+}
+
+/// The thread's own counts of what it wrote and what its pool policy dropped, per lane.
+fn take_counters(report: &mut ThreadReport, lanes: &ada_registry::ThreadLaneSet) {
+    for kind in LaneKind::ALL {
+        let counters = lanes.lane(kind).counters();
+        let lane = &mut report.lanes[kind as usize];
+        lane.written = counters.events_written;
+        lane.dropped = counters.events_dropped;
     }
 }
 

@@ -108,6 +108,8 @@ pub struct Report {
     pub corruption: Corruption,
     /// Records the sink failed to take.
     pub sink_failures: u64,
+    /// The last error the sink returned during the drain, if any.
+    pub sink_error: Option<String>,
     /// The traced command's exit code (128 + signal when killed), if known.
     pub exit_code: Option<i32>,
     /// Wall time from the start of draining to the end of the final drain.

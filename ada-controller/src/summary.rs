@@ -138,8 +138,9 @@ pub fn render(report: &Report) -> String {
     if report.sink_failures > 0 {
         let _ = writeln!(
             out,
-            "  WARNING: {} record(s) could not be written",
-            report.sink_failures
+            "  WARNING: {} record(s) could not be written: {}",
+            report.sink_failures,
+            report.sink_error.as_deref().unwrap_or("unknown error")
         );
     }
     if let Some(o) = &report.output {
