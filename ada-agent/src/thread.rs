@@ -25,8 +25,9 @@ pub struct Detail<'d> {
 }
 
 /// A registered thread's writers. Not `Send`: it belongs to the thread that registered it.
+/// Dropping it publishes the counters and hands the slot to the drain.
 pub struct ThreadWriter<'a> {
-    agent: &'a Agent,
+    /// The slot handle; dropped (unregistering) after the `Drop` impl flushed the counters.
     slot: ThreadSlot<'a>,
     index: LaneWriter<'a, SegmentStore<'a>, DropOldest>,
     detail: LaneWriter<'a, SegmentStore<'a>, DropOldest>,
@@ -38,7 +39,7 @@ pub struct ThreadWriter<'a> {
 impl std::fmt::Debug for ThreadWriter<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ThreadWriter")
-            .field("slot", &self.slot.index)
+            .field("slot", &self.slot.index())
             .field("thread_id", &self.thread_id)
             .field("depth", &self.depth)
             .field("index", &self.index)
@@ -63,35 +64,16 @@ impl<'a> ThreadWriter<'a> {
             generation: 0,
             registered_ns: MonotonicClock::read(),
         };
-        let slot = registry.view().register(owner)?;
-        let stores = (
-            SegmentStore::new(registry, slot.index, LaneKind::Index),
-            SegmentStore::new(registry, slot.index, LaneKind::Detail),
-        );
-        let (index_store, detail_store) = match stores {
-            (Ok(i), Ok(d)) => (i, d),
-            (Err(e), _) | (_, Err(e)) => {
-                // Cannot happen for a validated registry; give the slot back rather than leak it.
-                registry.view().unregister(slot);
-                return Err(RegistryError::Shm(e));
-            }
-        };
-        let lanes = slot.lanes;
+        let registration = registry.view().register(owner)?;
+        let index = registration.slot.index();
+        // Cannot fail for a validated registry; on error the registration is dropped, which
+        // gives the slot back rather than leaking it.
+        let index_store = SegmentStore::new(registry, index, LaneKind::Index)?;
+        let detail_store = SegmentStore::new(registry, index, LaneKind::Detail)?;
         Ok(ThreadWriter {
-            agent,
-            index: LaneWriter::new(
-                lanes.lane(LaneKind::Index),
-                index_store,
-                LaneKind::Index,
-                DropOldest,
-            ),
-            detail: LaneWriter::new(
-                lanes.lane(LaneKind::Detail),
-                detail_store,
-                LaneKind::Detail,
-                DropOldest,
-            ),
-            slot,
+            index: LaneWriter::new(registration.index, index_store, DropOldest),
+            detail: LaneWriter::new(registration.detail, detail_store, DropOldest),
+            slot: registration.slot,
             thread_id: tid as u32,
             depth: 0,
             _not_send: core::marker::PhantomData,
@@ -100,7 +82,7 @@ impl<'a> ThreadWriter<'a> {
 
     /// The registry slot this thread holds.
     pub fn slot_index(&self) -> u32 {
-        self.slot.index
+        self.slot.index()
     }
 
     /// Current call depth (entries minus exits, never below zero).
@@ -171,7 +153,7 @@ impl<'a> ThreadWriter<'a> {
 
 impl Drop for ThreadWriter<'_> {
     fn drop(&mut self) {
+        // Counters first; then the `slot` field's own drop hands the slot to the drain.
         self.flush();
-        self.agent.registry().view().unregister(self.slot);
     }
 }

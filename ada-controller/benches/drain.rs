@@ -31,11 +31,10 @@ fn fill(reg: &Registry) -> u64 {
                 registered_ns: 0,
             });
             let slot = slot.expect("a free slot");
-            let store = SegmentStore::new(reg, slot.index, LaneKind::Index).unwrap();
+            let store = SegmentStore::new(reg, slot.slot.index(), LaneKind::Index).unwrap();
             let per_ring = u64::from(store_capacity(reg)) / 32;
             let events = per_ring * u64::from(geometry().index_rings - 1);
-            let lane = slot.lanes.lane(LaneKind::Index);
-            let mut w = LaneWriter::new(lane, store, LaneKind::Index, DropOldest);
+            let mut w = LaneWriter::new(slot.index, store, DropOldest);
             for i in 0..events {
                 w.write_index(&IndexRecord {
                     timestamp_ns: 1_000_000_000 + i * 20,
@@ -51,7 +50,7 @@ fn fill(reg: &Registry) -> u64 {
                 });
             }
             w.flush_counters();
-            reg.view().unregister(slot);
+            drop(slot.slot); // unregisters
             events
         })
         .join()
@@ -64,7 +63,7 @@ fn store_capacity(reg: &Registry) -> u32 {
 }
 
 fn drain_all<S: Sink>(reg: &Registry, sink: S) -> (Duration, S) {
-    let mut drainer = Drainer::new(reg, sink);
+    let mut drainer = Drainer::new(reg, sink).expect("the bench is the only drain");
     let t = Instant::now();
     while drainer.pass().live_slots > 0 {}
     let elapsed = t.elapsed();

@@ -35,6 +35,9 @@ pub enum ControllerError {
     /// The drain thread could not be started or panicked.
     #[error("drain thread: {0}")]
     Thread(String),
+    /// The segment's drain could not be claimed (another drain is running on it).
+    #[error("cannot drain the segment: {0}")]
+    DrainClaim(#[source] RegistryError),
     /// The sink failed to start or finish.
     #[error("trace output: {0}")]
     Sink(#[from] crate::sink::SinkError),
@@ -198,13 +201,14 @@ impl Controller {
         self.start(sink, session)
     }
 
-    /// Starts the drain thread, feeding `sink` (a custom controller's own [`Sink`]).
+    /// Starts the drain thread, feeding `sink` (a custom controller's own [`Sink`]). Fails
+    /// with [`ControllerError::DrainClaim`] if the segment already has a drain (the sink is then
+    /// not begun), or with the sink's own error from [`Sink::begin`].
     pub fn start<S: Sink + 'static>(
         self,
-        mut sink: S,
+        sink: S,
         session: SessionInfo,
     ) -> Result<Running<S>, ControllerError> {
-        sink.begin(&session)?;
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             dead: Mutex::new(Vec::new()),
@@ -213,10 +217,30 @@ impl Controller {
         let registry = self.registry.clone();
         let thread_shared = Arc::clone(&shared);
         let interval = self.drain_interval;
+        // The drain thread claims the segment's drain and begins the sink, then reports here.
+        let (started_tx, started) = std::sync::mpsc::sync_channel(1);
         let handle = std::thread::Builder::new()
             .name("ada-drain".into())
-            .spawn(move || drain_thread(&registry, sink, &thread_shared, interval))
+            .spawn(move || {
+                drain_thread(
+                    &registry,
+                    sink,
+                    &session,
+                    &thread_shared,
+                    interval,
+                    started_tx,
+                )
+            })
             .map_err(|e| ControllerError::Thread(e.to_string()))?;
+        let outcome = started.recv().unwrap_or_else(|_| {
+            Err(ControllerError::Thread(
+                "the drain thread ended before it started".into(),
+            ))
+        });
+        if let Err(e) = outcome {
+            let _ = handle.join();
+            return Err(e);
+        }
         Ok(Running {
             registry: self.registry,
             shared,
@@ -291,13 +315,27 @@ impl<S: Sink> Running<S> {
 
 fn drain_thread<S: Sink>(
     registry: &Registry,
-    sink: S,
+    mut sink: S,
+    session: &SessionInfo,
     shared: &Shared,
     interval: Duration,
+    started: std::sync::mpsc::SyncSender<Result<(), ControllerError>>,
 ) -> (Report, S) {
     let control = registry.control();
     let start = Instant::now();
-    let mut drainer = Drainer::new(registry, sink);
+    let claim = match registry.claim_drain() {
+        Ok(claim) => claim,
+        Err(e) => {
+            let _ = started.send(Err(ControllerError::DrainClaim(e)));
+            return (Report::default(), sink);
+        }
+    };
+    if let Err(e) = sink.begin(session) {
+        let _ = started.send(Err(e.into()));
+        return (Report::default(), sink);
+    }
+    let _ = started.send(Ok(()));
+    let mut drainer = Drainer::with_claim(registry, claim, sink);
     control.tick_heartbeat(MonotonicClock::read());
     control.publish_ready(RegistryMode::PerThreadOnly);
     let mut last_liveness = Instant::now();

@@ -10,17 +10,24 @@
 //! Symbols are read from the segment's table just before the records of each chunk are
 //! handed on: a record is copied after the agent published its symbol, so the name is always
 //! known first.
+//!
+//! A `Drainer` holds the segment's [`DrainClaim`]: it is the segment's only drain, and its
+//! per-lane [`LaneDrain`]s are made once per slot from the claim's lane ends. When a slot gets
+//! a new owner (a new generation), the drain re-reads that slot's queue positions, which the
+//! new owner reset when it registered.
 
 use crate::report::{Corruption, LaneReport, Report, ThreadEnd, ThreadReport};
 use crate::sink::{Sink, ThreadInfo};
 use ada_atf::{Lane, RecordKind, RingRecord};
-use ada_registry::{LaneKind, Registry, SlotState, SymbolCursor};
+use ada_registry::{DrainClaim, LaneKind, Registry, RegistryError, SlotState, SymbolCursor};
 use ada_ringpool::{DrainStats, LaneDrain, RingChunk, SegmentStore, index_records};
 use std::collections::HashMap;
 
 /// Per-slot drain handles (their copy buffers are reused across passes and slot owners).
 struct SlotDrains<'r> {
     lanes: [LaneDrain<'r, SegmentStore<'r>>; 2],
+    /// The slot generation whose queue positions the lanes hold.
+    generation: u32,
 }
 
 struct Account {
@@ -45,6 +52,7 @@ pub struct PassStats {
 /// Drains one registry into one sink.
 pub struct Drainer<'r, S: Sink> {
     registry: &'r Registry,
+    claim: DrainClaim<'r>,
     sink: S,
     drains: Vec<Option<SlotDrains<'r>>>,
     accounts: HashMap<(u32, u32), Account>,
@@ -73,10 +81,25 @@ impl<S: Sink> std::fmt::Debug for Drainer<'_, S> {
 }
 
 impl<'r, S: Sink> Drainer<'r, S> {
-    /// A drainer of `registry` into `sink`.
-    pub fn new(registry: &'r Registry, sink: S) -> Self {
+    /// A drainer of `registry` into `sink`. Fails with [`RegistryError::DrainClaimed`] if the
+    /// segment already has a drain (in this process or another live one): two drains would
+    /// take the same rings.
+    pub fn new(registry: &'r Registry, sink: S) -> Result<Self, RegistryError> {
+        Ok(Self::with_claim(registry, registry.claim_drain()?, sink))
+    }
+
+    /// A drainer of `registry` into `sink`, under a drain claim already taken.
+    ///
+    /// # Panics
+    /// If `claim` is another registry's.
+    pub fn with_claim(registry: &'r Registry, claim: DrainClaim<'r>, sink: S) -> Self {
+        assert!(
+            std::ptr::eq(claim.view().header(), registry.header()),
+            "Drainer: the drain claim belongs to another registry"
+        );
         Drainer {
             registry,
+            claim,
             sink,
             drains: (0..registry.capacity()).map(|_| None).collect(),
             accounts: HashMap::new(),
@@ -161,6 +184,10 @@ impl<'r, S: Sink> Drainer<'r, S> {
             let key = (slot.index, slot.owner.generation);
             let exited = slot.state == SlotState::Exited;
             self.account(key, slot.index, &slot.owner);
+            if !self.ensure_drains(slot.index, slot.owner.generation) {
+                self.corruption.ring_errors += 1;
+                continue;
+            }
             for kind in LaneKind::ALL {
                 let (records, bytes) = self.drain_lane(key, slot.index, kind, exited);
                 stats.records += records;
@@ -192,10 +219,6 @@ impl<'r, S: Sink> Drainer<'r, S> {
         kind: LaneKind,
         exited: bool,
     ) -> (u64, u64) {
-        if !self.ensure_drains(slot) {
-            self.corruption.ring_errors += 1;
-            return (0, 0);
-        }
         let Drainer {
             registry,
             sink,
@@ -242,25 +265,39 @@ impl<'r, S: Sink> Drainer<'r, S> {
         (ctx.records, ring_stats.bytes)
     }
 
-    /// Creates the drain handles of `slot` on first use; `false` if the slot is out of range.
-    fn ensure_drains(&mut self, slot: u32) -> bool {
+    /// Creates the drain handles of `slot` on first use (from the drain claim) and re-reads
+    /// their queue positions when the slot has a new owner; `false` if the slot is out of range.
+    fn ensure_drains(&mut self, slot: u32, generation: u32) -> bool {
         let registry = self.registry;
         let Some(entry) = self.drains.get_mut(slot as usize) else {
             return false;
         };
-        if entry.is_none() {
-            let make = |kind: LaneKind| -> Option<LaneDrain<'r, SegmentStore<'r>>> {
-                let store = SegmentStore::new(registry, slot, kind).ok()?;
-                let lane = registry.view().lane(slot, kind)?;
-                Some(LaneDrain::new(lane, store, kind))
-            };
-            let (Some(index), Some(detail)) = (make(LaneKind::Index), make(LaneKind::Detail))
-            else {
-                return false;
-            };
-            *entry = Some(SlotDrains {
-                lanes: [index, detail],
-            });
+        match entry {
+            Some(drains) => {
+                if drains.generation != generation {
+                    for lane in &mut drains.lanes {
+                        lane.resync();
+                    }
+                    drains.generation = generation;
+                }
+            }
+            None => {
+                let claim = &mut self.claim;
+                let mut make = |kind: LaneKind| -> Option<LaneDrain<'r, SegmentStore<'r>>> {
+                    let store = SegmentStore::new(registry, slot, kind).ok()?;
+                    Some(LaneDrain::new(claim.lane(slot, kind)?, store))
+                };
+                let (Some(index), Some(detail)) = (make(LaneKind::Index), make(LaneKind::Detail))
+                else {
+                    return false;
+                };
+                // Made after the Acquire load that showed this generation ACTIVE or EXITED, so
+                // their positions are the current owner's.
+                *entry = Some(SlotDrains {
+                    lanes: [index, detail],
+                    generation,
+                });
+            }
         }
         true
     }

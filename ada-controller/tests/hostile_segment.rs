@@ -31,13 +31,19 @@ fn corrupt_lanes_are_counted_never_followed() {
     // Slot A: valid records, then one with an unknown kind (the rest of that chunk is lost
     // and counted), then garbage in the lane's control words.
     let a = reg.view().register(owner).unwrap();
-    let store = SegmentStore::new(reg, a.index, LaneKind::Index).unwrap();
-    let lane = a.lanes.lane(LaneKind::Index);
-    let mut w = LaneWriter::new(lane, store.clone(), LaneKind::Index, DropOldest);
+    let store = SegmentStore::new(reg, a.slot.index(), LaneKind::Index).unwrap();
+    let lane = a.slot.lanes().lane(LaneKind::Index);
+    let mut w = LaneWriter::new(a.index, store.clone(), DropOldest);
     for seq in 0..100 {
         w.write_index(&record(EventKind::Call as u32, seq));
     }
-    let mut drainer = Drainer::new(reg, CountingSink::default());
+    let mut drainer = Drainer::new(reg, CountingSink::default()).unwrap();
+    // The segment has one drain: a second is refused with a clear error.
+    let second = Drainer::new(reg, CountingSink::default()).unwrap_err();
+    assert!(
+        second.to_string().contains("already being drained"),
+        "{second}"
+    );
     drainer.pass();
     assert_eq!(drainer.sink_mut().records, 100, "valid records drained");
 
@@ -47,11 +53,15 @@ fn corrupt_lanes_are_counted_never_followed() {
 
     // Impossible ring indices in the submit queue, an active ring index out of range, and a
     // ring whose write_pos lies beyond its data area.
-    let mut submit = lane.submit_queue().producer();
+    // SAFETY: deliberately not upheld: this plays a second, hostile producer of the submit
+    // queue (as another process could); the thread's own writer is idle meanwhile, so the
+    // queue words are only ever touched by one side at a time here.
+    let mut submit = unsafe { lane.submit_queue().producer() };
     submit.push(1_000).unwrap();
     submit.push(u32::MAX).unwrap();
     use ada_ringpool::RingStore;
-    store.header(1).publish_write_pos(u32::MAX - 7);
+    let header = store.header(1);
+    header.publish_position(header.consumed().generation, u32::MAX - 7);
     submit.push(1).unwrap();
     drainer.pass();
     lane.set_active_ring(4_242);
@@ -67,24 +77,20 @@ fn corrupt_lanes_are_counted_never_followed() {
                     ..owner
                 })
                 .unwrap();
-            let store = SegmentStore::new(reg, b.index, LaneKind::Index).unwrap();
-            let mut w = LaneWriter::new(
-                b.lanes.lane(LaneKind::Index),
-                store,
-                LaneKind::Index,
-                DropOldest,
-            );
+            let index = b.slot.index();
+            let store = SegmentStore::new(reg, index, LaneKind::Index).unwrap();
+            let mut w = LaneWriter::new(b.index, store, DropOldest);
             for seq in 0..50 {
                 w.write_index(&record(EventKind::Return as u32, seq));
             }
             w.flush_counters();
-            reg.view().unregister(b);
-            b.index
+            drop(b.slot); // unregisters
+            index
         })
         .join()
         .unwrap()
     });
-    reg.view().unregister(a);
+    a.slot.unregister().unwrap();
     for _ in 0..3 {
         drainer.pass();
     }

@@ -1,5 +1,6 @@
-//! Registry benchmarks: registration latency, the registered-thread lookup fast path, and SPSC
-//! throughput across two threads against `rtrb` in the same run.
+//! Registry benchmarks: registration latency and SPSC throughput across two threads against
+//! `rtrb` in the same run. (The registered thread's lookup is the agent's thread-local cache,
+//! measured by `ada-agent`'s benches.)
 //!
 //! Run: `cargo bench -p ada-registry --bench registry`
 
@@ -28,10 +29,11 @@ fn registration(c: &mut Criterion) {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 let start = Instant::now();
-                let slot = black_box(view.register(owner()).unwrap());
+                let registration = black_box(view.register(owner()).unwrap());
                 total += start.elapsed();
-                view.unregister(slot);
-                view.reclaim(slot.index);
+                let index = registration.slot.index();
+                drop(registration); // unregisters
+                view.reclaim(index);
             }
             total
         })
@@ -40,18 +42,11 @@ fn registration(c: &mut Criterion) {
     g.bench_function("register_unregister_reclaim", |b| {
         let view = reg.view();
         b.iter(|| {
-            let slot = view.register(owner()).unwrap();
-            view.unregister(slot);
-            view.reclaim(black_box(slot.index))
+            let registration = view.register(owner()).unwrap();
+            let index = registration.slot.index();
+            registration.slot.unregister().unwrap();
+            view.reclaim(black_box(index))
         })
-    });
-    g.finish();
-
-    let mut g = c.benchmark_group("lookup");
-    reg.current_thread().unwrap();
-    // A registered thread finding its slot: the TLS fast path.
-    g.bench_function("current_thread_registered", |b| {
-        b.iter(|| black_box(reg.current_thread().unwrap().index))
     });
     g.finish();
 }
@@ -83,11 +78,11 @@ const BATCH: usize = 64;
 /// Moves `ITEMS` values through an ADA queue, producer pinned to CPU 0 and consumer to CPU 1;
 /// returns the producer's wall time until the consumer has everything.
 fn ada_per_item() -> Duration {
-    let q = Box::new(HeapQueue::new(CAPACITY));
+    let mut q = Box::new(HeapQueue::new(CAPACITY));
+    let (mut p, mut c) = q.split();
     std::thread::scope(|s| {
-        let consumer = s.spawn(|| {
+        let consumer = s.spawn(move || {
             pin(Some(1));
-            let mut c = q.queue().consumer();
             let (mut sum, mut got) = (0u64, 0);
             while got < ITEMS {
                 match c.pop().unwrap() {
@@ -102,7 +97,6 @@ fn ada_per_item() -> Duration {
         });
         pin(Some(0));
         let start = Instant::now();
-        let mut p = q.queue().producer();
         for v in 0..ITEMS {
             while p.push(v).is_err() {
                 std::hint::spin_loop();
@@ -145,11 +139,11 @@ fn rtrb_per_item() -> Duration {
 
 /// The ADA transfer in batches of `BATCH`.
 fn ada_batched() -> Duration {
-    let q = Box::new(HeapQueue::new(CAPACITY));
+    let mut q = Box::new(HeapQueue::new(CAPACITY));
+    let (mut p, mut c) = q.split();
     std::thread::scope(|s| {
-        let consumer = s.spawn(|| {
+        let consumer = s.spawn(move || {
             pin(Some(1));
-            let mut c = q.queue().consumer();
             let mut buf = [0u32; BATCH];
             let (mut sum, mut got) = (0u64, 0u32);
             while got < ITEMS {
@@ -161,7 +155,6 @@ fn ada_batched() -> Duration {
         });
         pin(Some(0));
         let start = Instant::now();
-        let mut p = q.queue().producer();
         let mut batch = [0u32; BATCH];
         let mut next = 0u32;
         while next < ITEMS {

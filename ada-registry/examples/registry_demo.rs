@@ -2,7 +2,7 @@
 //!
 //! Run: `cargo run -p ada-registry --example registry_demo`
 
-use ada_registry::{Registry, RegistryConfig};
+use ada_registry::{Registry, RegistryConfig, SlotOwner};
 use ada_shm::{AttachOptions, SegmentName};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
@@ -15,10 +15,17 @@ fn child(name: &str) -> Result<(), Box<dyn std::error::Error>> {
     std::thread::scope(|s| {
         for _ in 0..THREADS {
             s.spawn(|| {
-                let slot = reg.current_thread().expect("registry has room");
-                println!("child thread registered in slot {}", slot.index);
+                let registration = reg
+                    .view()
+                    .register(SlotOwner::current_thread())
+                    .expect("registry has room");
+                println!(
+                    "child thread registered in slot {}",
+                    registration.slot.index()
+                );
                 barrier.wait();
                 barrier.wait();
+                drop(registration); // hands the slot to the drain
             });
         }
         barrier.wait();

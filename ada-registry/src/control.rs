@@ -13,6 +13,9 @@
 //!     16  clock_id        u32   controller  agents   the session timebase (ada_shm::clock)
 //!     20  shutdown        u32   controller  agents   1 = controller is finalizing
 //!     24  controller_pid  u32   controller  agents
+//!     28  drain_owner     u32   controller  controllers  pid of the process holding the drain
+//!                                                    claim (0 = none); compare-and-swap only,
+//!                                                    so at most one drain runs per segment
 //!    128  drain_heartbeat_ns u64 controller agents   stored Release every drain loop with the
 //!                                                    session clock; agents load Acquire
 //!    256  mode_transitions u64  agents      both     Relaxed counters (statistics only)
@@ -55,7 +58,7 @@ pub struct ControllerState {
     clock_id: AtomicU32,
     shutdown: AtomicU32,
     controller_pid: AtomicU32,
-    reserved: AtomicU32,
+    drain_owner: AtomicU32,
 }
 
 /// Agent-side statistics the controller reports.
@@ -128,6 +131,7 @@ impl ControlBlock {
         s.clock_id.store(clock as u32, Ordering::Relaxed);
         s.shutdown.store(0, Ordering::Relaxed);
         s.controller_pid.store(controller_pid, Ordering::Relaxed);
+        s.drain_owner.store(0, Ordering::Relaxed);
         self.heartbeat.store(0, Ordering::Relaxed);
     }
 
@@ -207,6 +211,46 @@ impl ControlBlock {
         self.state.controller_pid.load(Ordering::Relaxed)
     }
 
+    /// Claims the segment's drain for `claimant` (a non-zero pid). `Err(holder)` if another
+    /// claim is held.
+    pub fn claim_drain(&self, claimant: u32) -> Result<(), u32> {
+        debug_assert!(claimant != 0);
+        self.replace_drain_owner(0, claimant)
+    }
+
+    /// Moves the drain claim from `dead` (a holder known to have died) to `claimant`.
+    /// `Err(holder)` if the word no longer names `dead`.
+    pub fn take_over_drain(&self, dead: u32, claimant: u32) -> Result<(), u32> {
+        debug_assert!(dead != 0 && claimant != 0);
+        self.replace_drain_owner(dead, claimant)
+    }
+
+    fn replace_drain_owner(&self, from: u32, to: u32) -> Result<(), u32> {
+        self.state
+            .drain_owner
+            // AcqRel: Acquire so the new drain sees everything the previous one did to the lanes
+            // before it released (Release in `release_drain`); Release orders our claim before
+            // the lane accesses that follow it. Acquire on failure: the holder we report is real.
+            .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
+            .map(|_| ())
+    }
+
+    /// Gives the drain claim of `claimant` back. Returns whether it held it.
+    pub fn release_drain(&self, claimant: u32) -> bool {
+        self.state
+            .drain_owner
+            // Release: the next claimant (Acquire) sees the lane state this drain left.
+            // Relaxed on failure: nothing was ours to release.
+            .compare_exchange(claimant, 0, Ordering::Release, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Pid of the process holding the drain claim (0 = none).
+    pub fn drain_owner(&self) -> u32 {
+        // Acquire: pairs with the claim's Release; informational for status displays.
+        self.state.drain_owner.load(Ordering::Acquire)
+    }
+
     /// Agent: count a mode transition (statistics).
     pub fn count_mode_transition(&self) {
         // Relaxed: a statistic; nothing is published through it.
@@ -251,5 +295,21 @@ mod tests {
         assert_eq!(cb.controller_pid(), 77);
         assert_eq!(cb.clock(), Some(ClockId::Monotonic));
         assert_eq!(RegistryMode::try_from(9), Err(9));
+    }
+
+    #[test]
+    fn drain_claim_is_exclusive_and_can_be_taken_from_the_dead() {
+        let cb = ControlBlock::default();
+        cb.initialize(ClockId::Monotonic, 1);
+        assert_eq!(cb.drain_owner(), 0);
+        assert_eq!(cb.claim_drain(10), Ok(()));
+        assert_eq!(cb.claim_drain(11), Err(10));
+        assert_eq!(cb.claim_drain(10), Err(10), "not even the holder twice");
+        assert!(!cb.release_drain(11), "only the holder releases");
+        assert_eq!(cb.take_over_drain(9, 11), Err(10), "the holder is not 9");
+        assert_eq!(cb.take_over_drain(10, 11), Ok(()));
+        assert_eq!(cb.drain_owner(), 11);
+        assert!(cb.release_drain(11));
+        assert_eq!(cb.claim_drain(12), Ok(()));
     }
 }

@@ -4,10 +4,16 @@
 //! Claim: scan from a rotating hint for a `FREE` slot and CAS it to `CLAIMED` (lock-free: a
 //! failed CAS means another thread won that slot, and we move on; the scan is bounded by the
 //! capacity). Initialise the owner and both lanes privately, then publish `ACTIVE` (Release).
-//! Unregister: the owner stores `EXITED` (Release). Reclaim: the drain, after persisting what the
-//! slot held, moves `EXITED` → `FREE` and bumps `reclaim_epoch`, which is what a thread that
-//! found the registry full waits for before it scans again.
+//! Registration returns a move-only [`Registration`]: the [`ThreadSlot`] handle and the thread's
+//! ends of both lanes' queues ([`LaneProducer`]), which exist nowhere else.
+//! Unregister: the owner's handle moves `ACTIVE` → `EXITED` by a compare-and-swap that names its
+//! generation, so a stale handle can never evict a later owner. Reclaim: the drain, after
+//! persisting what the slot held, moves `EXITED` → `FREE` and bumps `reclaim_epoch`, which is
+//! what a thread that found the registry full waits for before it scans again.
 
+use crate::control::ControlBlock;
+use crate::drain_claim::DrainClaim;
+use crate::endpoints::LaneProducer;
 use crate::error::RegistryError;
 use crate::geometry::RingGeometry;
 use crate::lane::LaneKind;
@@ -158,15 +164,74 @@ impl RegistryHeader {
     }
 }
 
-/// A slot the calling thread now owns.
-#[derive(Debug, Clone, Copy)]
+/// The calling thread's ownership of one slot generation. Move-only: dropping it (or
+/// [`unregister`](Self::unregister)) hands the slot to the drain (`ACTIVE` → `EXITED`), which
+/// persists what its rings hold and then frees it.
+///
+/// A handle whose slot was already given up (its process was declared dead, or the slot was
+/// reclaimed and claimed by a later thread) changes nothing: the transition is a
+/// compare-and-swap of *(generation, ACTIVE)*.
+#[derive(Debug)]
 pub struct ThreadSlot<'a> {
-    /// The slot's lanes.
-    pub lanes: &'a ThreadLaneSet,
+    lanes: &'a ThreadLaneSet,
+    index: u32,
+    generation: u32,
+    released: bool,
+}
+
+impl<'a> ThreadSlot<'a> {
+    /// The slot's lanes (read-only views; the queue ends came with the [`Registration`]).
+    pub fn lanes(&self) -> &'a ThreadLaneSet {
+        self.lanes
+    }
+
     /// Slot index.
-    pub index: u32,
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
     /// Claim generation.
-    pub generation: u32,
+    pub fn generation(&self) -> u32 {
+        self.generation
+    }
+
+    /// Gives the slot to the drain now. `Err(StaleSlot)` if the slot no longer belonged to this
+    /// handle's generation, in which case nothing was changed.
+    pub fn unregister(mut self) -> Result<(), RegistryError> {
+        self.release()
+    }
+
+    fn release(&mut self) -> Result<(), RegistryError> {
+        if std::mem::replace(&mut self.released, true) {
+            return Ok(());
+        }
+        if self.lanes.exit_generation(self.generation) {
+            Ok(())
+        } else {
+            Err(RegistryError::StaleSlot {
+                slot: self.index,
+                generation: self.generation,
+            })
+        }
+    }
+}
+
+impl Drop for ThreadSlot<'_> {
+    fn drop(&mut self) {
+        // A stale handle changes nothing; there is nobody to tell at drop.
+        let _ = self.release();
+    }
+}
+
+/// A successful registration: the slot handle and the thread's ends of both lanes.
+#[derive(Debug)]
+pub struct Registration<'a> {
+    /// The slot (dropping it unregisters).
+    pub slot: ThreadSlot<'a>,
+    /// The index lane's queue ends.
+    pub index: LaneProducer<'a>,
+    /// The detail lane's queue ends.
+    pub detail: LaneProducer<'a>,
 }
 
 /// What the drain sees of a slot.
@@ -234,7 +299,7 @@ impl<'a> RegistryRef<'a> {
     }
 
     /// Claims a free slot for `owner` (its `generation` is ignored and assigned here).
-    pub fn register(&self, owner: SlotOwner) -> Result<ThreadSlot<'a>, RegistryError> {
+    pub fn register(&self, owner: SlotOwner) -> Result<Registration<'a>, RegistryError> {
         if !self.header.accepting() {
             return Err(RegistryError::Closed);
         }
@@ -257,10 +322,23 @@ impl<'a> RegistryRef<'a> {
                     .stats
                     .registrations
                     .fetch_add(1, Ordering::Relaxed);
-                return Ok(ThreadSlot {
-                    lanes: slot,
-                    index,
-                    generation,
+                // SAFETY: our CAS FREE → CLAIMED made this thread the slot's only owner for this
+                // generation and `activate` initialised both lanes; these are its only ends.
+                let (index_ends, detail_ends) = unsafe {
+                    (
+                        LaneProducer::new_unchecked(slot.index_lane(), LaneKind::Index, index),
+                        LaneProducer::new_unchecked(slot.detail_lane(), LaneKind::Detail, index),
+                    )
+                };
+                return Ok(Registration {
+                    slot: ThreadSlot {
+                        lanes: slot,
+                        index,
+                        generation,
+                        released: false,
+                    },
+                    index: index_ends,
+                    detail: detail_ends,
                 });
             }
         }
@@ -272,20 +350,18 @@ impl<'a> RegistryRef<'a> {
         Err(RegistryError::Full { capacity: cap })
     }
 
-    /// The owner thread gives its slot up; the drain will drain and free it.
-    pub fn unregister(&self, slot: ThreadSlot<'a>) {
-        slot.lanes.mark_exited();
-    }
-
     /// Controller: every `ACTIVE` slot owned by `pid` becomes `EXITED` (the process died without
     /// unregistering). Returns how many slots were marked. A slot left `CLAIMED` by a process
     /// that died mid-registration holds no events; it stays unusable (its owner pid is not yet
-    /// trustworthy in that state) and is visible in [`census`](Self::census).
+    /// trustworthy in that state) and is visible in [`census`](Self::census). Each transition
+    /// names the generation whose owner was checked, so a slot that changed hands meanwhile is
+    /// left alone.
     pub fn mark_process_dead(&self, pid: u32) -> u32 {
         let mut marked = 0;
         for slot in self.slots {
-            let live = matches!(slot.state(), Ok(SlotState::Active));
-            if live && slot.owner().pid == pid && slot.mark_owner_dead() {
+            let (state, generation) = slot.state_and_generation();
+            let live = matches!(state, Ok(SlotState::Active));
+            if live && slot.owner().pid == pid && slot.mark_owner_dead(generation) {
                 marked += 1;
             }
         }
@@ -310,11 +386,17 @@ impl<'a> RegistryRef<'a> {
     /// after the walk passed its slot is seen on the next walk.
     pub fn live_slots(&self) -> impl Iterator<Item = SlotView<'a>> + 'a {
         self.slots.iter().enumerate().filter_map(|(i, lanes)| {
-            let state = lanes.state().ok()?;
+            let (state, generation) = lanes.state_and_generation();
+            let state = state.ok()?;
             matches!(state, SlotState::Active | SlotState::Exited).then(|| SlotView {
                 index: i as u32,
                 state,
-                owner: lanes.owner(),
+                // The generation read together with the state (the owner fields were published
+                // with it); `owner()` alone could see a later generation.
+                owner: SlotOwner {
+                    generation,
+                    ..lanes.owner()
+                },
                 lanes,
             })
         })
@@ -342,6 +424,7 @@ impl<'a> RegistryRef<'a> {
 /// A registry on the heap, for model checking and unit tests.
 #[derive(Debug)]
 pub struct HeapRegistry {
+    control: ControlBlock,
     header: RegistryHeader,
     slots: Box<[ThreadLaneSet]>,
     geometry: RingGeometry,
@@ -351,6 +434,7 @@ impl HeapRegistry {
     /// A fresh registry of `capacity` slots with the given geometry.
     pub fn new(capacity: u32, geometry: RingGeometry) -> Self {
         let reg = HeapRegistry {
+            control: ControlBlock::default(),
             header: RegistryHeader::default(),
             slots: (0..capacity).map(|_| ThreadLaneSet::default()).collect(),
             geometry,
@@ -362,5 +446,16 @@ impl HeapRegistry {
     /// The borrowed view the algorithm runs on.
     pub fn view(&self) -> RegistryRef<'_> {
         RegistryRef::new(&self.header, &self.slots, self.geometry)
+    }
+
+    /// The control block.
+    pub fn control(&self) -> &ControlBlock {
+        &self.control
+    }
+
+    /// Claims the drain for `claimant` (a non-zero id; a second claim is refused until the
+    /// first, and every lane end it handed out, is dropped).
+    pub fn claim_drain(&self, claimant: u32) -> Result<DrainClaim<'_>, RegistryError> {
+        DrainClaim::acquire(&self.control, self.view(), claimant, |_| false)
     }
 }

@@ -20,6 +20,7 @@
 //! totals (no read-modify-write on the hot path); the drain reads them `Relaxed` after an Acquire
 //! on the slot state or a queue position.
 
+use crate::endpoints::{LaneConsumer, LaneProducer};
 use crate::spsc::QueueRef;
 use ada_shm::CacheLine;
 use ada_shm::sync::{AtomicU32, AtomicU64, Ordering};
@@ -176,6 +177,40 @@ impl Lane {
             .store(ring_count - 1, Ordering::Relaxed);
     }
 
+    /// Initialises a lane this code owns outright (on the heap: tests, models, benchmarks) with
+    /// `ring_count` rings and returns its one pair of ends: the thread's and the drain's. The
+    /// exclusive borrow keeps any other end from being made while they live. (A lane in shared
+    /// memory is only ever borrowed shared; its ends come from registration and the drain
+    /// claim.) `kind` and `slot` only label the ends.
+    ///
+    /// ```
+    /// use ada_registry::{Lane, LaneKind};
+    ///
+    /// let mut lane = Lane::default();
+    /// let (thread, mut drain) = lane.split(4, LaneKind::Index, 0);
+    /// let (_lane, mut submit, mut free) = thread.into_parts();
+    /// assert_eq!(free.pop(), Ok(Some(1)), "rings 1..4 start free");
+    /// submit.push(0).unwrap();
+    /// assert_eq!(drain.submit().pop(), Ok(Some(0)));
+    /// ```
+    pub fn split(
+        &mut self,
+        ring_count: u32,
+        kind: LaneKind,
+        slot: u32,
+    ) -> (LaneProducer<'_>, LaneConsumer<'_>) {
+        self.initialize(ring_count);
+        let lane: &Lane = self;
+        // SAFETY: `&mut self` is held by the returned ends, so no other end of this lane can be
+        // made while they live, and this is the one pair made from this borrow.
+        unsafe {
+            (
+                LaneProducer::new_unchecked(lane, kind, slot),
+                LaneConsumer::new_unchecked(lane, kind, slot),
+            )
+        }
+    }
+
     /// The ring the thread writes into now. The drain reads it (Acquire) only to salvage the
     /// active ring of a thread that exited or died.
     pub fn active_ring(&self) -> u32 {
@@ -245,11 +280,13 @@ mod tests {
         lane.initialize(4);
         assert_eq!(lane.active_ring(), 0);
         assert!(lane.submit_queue().is_empty());
-        let mut c = lane.free_queue().consumer();
+        // SAFETY: this test is the only user of the lane's queues; each end is made once.
+        let mut c = unsafe { lane.free_queue().consumer() };
         let got: Vec<u32> = std::iter::from_fn(|| c.pop().unwrap()).collect();
         assert_eq!(got, vec![1, 2, 3]);
         // Re-initialisation on slot reuse starts clean even after traffic.
-        lane.submit_queue().producer().push(2).unwrap();
+        // SAFETY: as above.
+        unsafe { lane.submit_queue().producer() }.push(2).unwrap();
         lane.store_counters(&LaneCounters {
             events_written: 5,
             ..Default::default()

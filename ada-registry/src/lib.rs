@@ -9,9 +9,12 @@
 //!   creation), 128-byte aligned, with an index [`Lane`] and a detail [`Lane`]. A lane holds the
 //!   active ring index, the SPSC submit and free queues of ring indices ([`spsc`]) and the
 //!   per-lane counters.
-//! - Registration without locks ([`RegistryRef::register`]), cached per thread
-//!   ([`Registry::current_thread`]: a TLS read after the first call), released at thread exit to
-//!   the drain, which frees the slot for reuse once it has drained it.
+//! - Registration without locks ([`RegistryRef::register`]), which returns a move-only
+//!   [`Registration`]: the [`ThreadSlot`] handle (dropping it hands the slot to the drain, which
+//!   frees it for reuse once it has drained it) and the thread's ends of both lanes' queues
+//!   ([`LaneProducer`]). Caching the registration per thread is the agent's job (`ada-agent`).
+//! - [`DrainClaim`]: the one drain of a segment (an exclusive claim in the control block),
+//!   which hands out each lane's drain ends ([`LaneConsumer`]) once.
 //! - [`symbols`]: the symbol string table ([`SymbolTableRef`]): agents register function names
 //!   once (wait-free), the controller reads what is new with a [`SymbolCursor`].
 //! - [`Registry`]: all of the above in a segment, created by the controller or attached (and
@@ -29,6 +32,8 @@
 
 pub mod control;
 mod core;
+mod drain_claim;
+mod endpoints;
 mod error;
 pub mod geometry;
 pub mod lane;
@@ -37,14 +42,14 @@ mod registry;
 pub mod slot;
 pub mod spsc;
 pub mod symbols;
-#[cfg(not(any(loom, shuttle)))]
-mod tls;
 
 pub use crate::core::{
-    HeapRegistry, REGISTRY_VERSION, RegistryCounters, RegistryHeader, RegistryRef, SlotView,
-    ThreadSlot,
+    HeapRegistry, REGISTRY_VERSION, Registration, RegistryCounters, RegistryHeader, RegistryRef,
+    SlotView, ThreadSlot,
 };
 pub use control::{ControlBlock, ControlSnapshot, RegistryMode};
+pub use drain_claim::DrainClaim;
+pub use endpoints::{LaneConsumer, LaneProducer};
 pub use error::RegistryError;
 pub use geometry::RingGeometry;
 pub use lane::{Lane, LaneCounters, LaneKind};

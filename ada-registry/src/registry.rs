@@ -9,6 +9,7 @@
 
 use crate::control::{CONTROL_VERSION, ControlBlock};
 use crate::core::{REGISTRY_VERSION, RegistryHeader, RegistryRef};
+use crate::drain_claim::DrainClaim;
 use crate::error::RegistryError;
 use crate::geometry::{DEFAULT_CAPACITY, MAX_CAPACITY, RingGeometry};
 use crate::lane::LaneKind;
@@ -22,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Layout version of the rings region (its contents belong to `ada-ringpool`).
-pub const RINGS_VERSION: u32 = 1;
+pub const RINGS_VERSION: u32 = 2;
 
 /// What the creator chooses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,6 +260,16 @@ impl Registry {
         RegistryRef::new(self.header(), slots, self.inner.geometry)
     }
 
+    /// Claims this segment's drain for the calling process: refused with
+    /// [`RegistryError::DrainClaimed`] while another drain (in this process or a live other
+    /// one) holds it; taken over from a holder process that has died.
+    pub fn claim_drain(&self) -> Result<DrainClaim<'_>, RegistryError> {
+        let me = rustix::process::getpid().as_raw_nonzero().get() as u32;
+        DrainClaim::acquire(self.control(), self.view(), me, |holder| {
+            holder != me && !process_alive(holder)
+        })
+    }
+
     /// The symbol string table (agents register names, the controller reads them).
     pub fn symbols(&self) -> SymbolTableRef<'_> {
         symbol_view(&self.inner.segment, &self.inner.symbols).expect("validated at attach")
@@ -290,6 +301,20 @@ impl Registry {
             + g.ring_offset_in_slot(kind == LaneKind::Detail, ring);
         Some((offset, bytes))
     }
+}
+
+/// Whether process `pid` exists (a signal-0 probe; "no permission" still means it exists).
+fn process_alive(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    !matches!(
+        rustix::process::test_kill_process(pid),
+        Err(rustix::io::Errno::SRCH)
+    )
 }
 
 /// The offsets of a symbol table of `config`'s sizes at the start of `region` (bounds are

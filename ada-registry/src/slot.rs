@@ -15,6 +15,11 @@
 //! thread's undrained rings; the drain persists them and only then frees the slot, so slot reuse
 //! never loses or misattributes events (the original reused slots without draining or resetting
 //! them). `generation` increments on every claim so the drain can tell a new owner from the old.
+//!
+//! The state and the generation share one 64-bit word (state in the low half, generation in
+//! the high half: the same bytes as two little-endian `u32`s), so every transition is a
+//! compare-and-swap of *(generation, state)*: a stale handle of an earlier owner (or a
+//! controller acting on an owner it saw earlier) can never move a later owner's slot.
 
 use crate::lane::{Lane, LaneKind};
 use ada_shm::CacheLine;
@@ -42,8 +47,8 @@ ada_shm::wire_enum! {
     derive(zerocopy::FromBytes, zerocopy::KnownLayout)
 )]
 pub struct SlotHeader {
-    state: AtomicU32,
-    generation: AtomicU32,
+    /// `(generation << 32) | state`.
+    state: AtomicU64,
     slot_index: AtomicU32,
     pid: AtomicU32,
     thread_id: AtomicU64,
@@ -74,7 +79,19 @@ const _: () = {
     assert!(core::mem::align_of::<ThreadLaneSet>() == 128);
     assert!(core::mem::offset_of!(ThreadLaneSet, index) == 128);
     assert!(core::mem::offset_of!(ThreadLaneSet, detail) == 512);
+    assert!(core::mem::offset_of!(SlotHeader, slot_index) == 8);
+    assert!(core::mem::offset_of!(SlotHeader, thread_id) == 16);
 };
+
+/// Packs a state word.
+const fn word(generation: u32, state: SlotState) -> u64 {
+    ((generation as u64) << 32) | state as u64
+}
+
+/// `(generation, raw state)` of a state word.
+const fn unpack(word: u64) -> (u32, u32) {
+    ((word >> 32) as u32, word as u32)
+}
 
 /// Who owns a slot, as read by the drain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +104,19 @@ pub struct SlotOwner {
     pub generation: u32,
     /// Session-clock time of registration.
     pub registered_ns: u64,
+}
+
+#[cfg(not(any(loom, shuttle)))]
+impl SlotOwner {
+    /// The calling thread, registering now (its generation is assigned by the registration).
+    pub fn current_thread() -> SlotOwner {
+        SlotOwner {
+            thread_id: rustix::thread::gettid().as_raw_nonzero().get() as u64,
+            pid: rustix::process::getpid().as_raw_nonzero().get() as u32,
+            generation: 0,
+            registered_ns: ada_shm::clock::MonotonicClock::read(),
+        }
+    }
 }
 
 impl ThreadLaneSet {
@@ -111,7 +141,14 @@ impl ThreadLaneSet {
     /// Current state (Acquire: pairs with the Release stores of every transition, so a reader
     /// that sees `ACTIVE` or `EXITED` also sees the lane state the writer left).
     pub fn state(&self) -> Result<SlotState, u32> {
-        SlotState::try_from(self.header.state.load(Ordering::Acquire))
+        self.state_and_generation().0
+    }
+
+    /// State and generation, read together (Acquire, as [`state`](Self::state)).
+    pub fn state_and_generation(&self) -> (Result<SlotState, u32>, u32) {
+        // Acquire: see `state`.
+        let (generation, raw) = unpack(self.header.state.load(Ordering::Acquire));
+        (SlotState::try_from(raw), generation)
     }
 
     /// The slot's index as written at creation (untrusted; compare with the position).
@@ -127,7 +164,7 @@ impl ThreadLaneSet {
         SlotOwner {
             thread_id: h.thread_id.load(Ordering::Relaxed),
             pid: h.pid.load(Ordering::Relaxed),
-            generation: h.generation.load(Ordering::Relaxed),
+            generation: unpack(h.state.load(Ordering::Relaxed)).0,
             registered_ns: h.registered_ns.load(Ordering::Relaxed),
         }
     }
@@ -137,16 +174,18 @@ impl ThreadLaneSet {
         self.header.slot_index.store(index, Ordering::Relaxed);
     }
 
-    /// FREE → CLAIMED. Acquire on success: the claimer must see everything the drain did to the
-    /// slot (ring resets) before its Release store of FREE.
+    /// FREE → CLAIMED (the generation is kept). Acquire on success: the claimer must see
+    /// everything the drain did to the slot (ring resets) before its Release store of FREE.
     pub(crate) fn try_claim(&self) -> bool {
         let h = &self.header;
         // Relaxed pre-check: cheap skip of taken slots; the CAS below is the real test.
-        h.state.load(Ordering::Relaxed) == SlotState::Free as u32
+        let current = h.state.load(Ordering::Relaxed);
+        let (generation, raw) = unpack(current);
+        raw == SlotState::Free as u32
             && h.state
                 .compare_exchange(
-                    SlotState::Free as u32,
-                    SlotState::Claimed as u32,
+                    current,
+                    word(generation, SlotState::Claimed),
                     // Acquire: see above. Relaxed on failure: we just move on to another slot.
                     Ordering::Acquire,
                     Ordering::Relaxed,
@@ -154,12 +193,12 @@ impl ThreadLaneSet {
                 .is_ok()
     }
 
-    /// CLAIMED → ACTIVE after writing the owner and initialising both lanes.
+    /// CLAIMED → ACTIVE under the next generation, after writing the owner and initialising
+    /// both lanes. Returns the new generation.
     pub(crate) fn activate(&self, owner: SlotOwner, index_rings: u32, detail_rings: u32) -> u32 {
         let h = &self.header;
         // Relaxed (all): the slot is private (CLAIMED) until the Release store below.
-        let generation = h.generation.load(Ordering::Relaxed).wrapping_add(1);
-        h.generation.store(generation, Ordering::Relaxed);
+        let generation = unpack(h.state.load(Ordering::Relaxed)).0.wrapping_add(1);
         h.thread_id.store(owner.thread_id, Ordering::Relaxed);
         h.pid.store(owner.pid, Ordering::Relaxed);
         h.registered_ns
@@ -167,46 +206,63 @@ impl ThreadLaneSet {
         self.index.initialize(index_rings);
         self.detail.initialize(detail_rings);
         // Release: publishes the owner and both initialised lanes to the drain.
-        h.state.store(SlotState::Active as u32, Ordering::Release);
+        h.state
+            .store(word(generation, SlotState::Active), Ordering::Release);
         generation
     }
 
-    /// ACTIVE → EXITED, by the owning thread.
-    pub(crate) fn mark_exited(&self) {
-        // Release: the drain that acquires EXITED sees every record and counter the thread wrote.
+    /// ACTIVE → EXITED for the owner of `generation`. Returns whether this call made the
+    /// transition; `false` means the slot no longer belongs to that owner (already exited, or
+    /// reclaimed and claimed by a later thread), and nothing was changed.
+    pub(crate) fn exit_generation(&self, generation: u32) -> bool {
         self.header
             .state
-            .store(SlotState::Exited as u32, Ordering::Release);
+            .compare_exchange(
+                word(generation, SlotState::Active),
+                word(generation, SlotState::Exited),
+                // Release: the drain that acquires EXITED sees every record and counter the
+                // thread wrote. Relaxed on failure: a refused stale handle touches nothing.
+                Ordering::Release,
+                Ordering::Relaxed,
+            )
+            .is_ok()
     }
 
-    /// ACTIVE → EXITED for a slot whose owner process died (controller side). Returns whether
-    /// this call made the transition.
-    pub(crate) fn mark_owner_dead(&self) -> bool {
+    /// ACTIVE → EXITED for a slot whose owner process died (controller side), only if the slot
+    /// still belongs to the owner of `generation`. Returns whether this call made the transition.
+    pub(crate) fn mark_owner_dead(&self, generation: u32) -> bool {
         // AcqRel: Acquire so the drain sees what the dead owner wrote before it died (as far as
         // it got); Release so later readers of EXITED see it too. Relaxed on failure.
         self.header
             .state
             .compare_exchange(
-                SlotState::Active as u32,
-                SlotState::Exited as u32,
+                word(generation, SlotState::Active),
+                word(generation, SlotState::Exited),
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             )
             .is_ok()
     }
 
-    /// EXITED → FREE, by the drain, after it persisted and reset everything the slot held.
+    /// EXITED → FREE (generation kept), by the drain, after it persisted and reset everything
+    /// the slot held.
     pub(crate) fn release_exited(&self) -> bool {
-        // AcqRel: Release publishes the drain's ring resets to the next claimer (which acquires
-        // in `try_claim`); Acquire keeps the check-then-free in order. Relaxed on failure.
-        self.header
-            .state
-            .compare_exchange(
-                SlotState::Exited as u32,
-                SlotState::Free as u32,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            )
-            .is_ok()
+        // Relaxed: the CAS below validates the value.
+        let current = self.header.state.load(Ordering::Relaxed);
+        let (generation, raw) = unpack(current);
+        raw == SlotState::Exited as u32
+            && self
+                .header
+                .state
+                .compare_exchange(
+                    current,
+                    word(generation, SlotState::Free),
+                    // AcqRel: Release publishes the drain's ring resets to the next claimer
+                    // (which acquires in `try_claim`); Acquire keeps the check-then-free in
+                    // order. Relaxed on failure.
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
     }
 }

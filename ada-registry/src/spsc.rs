@@ -9,6 +9,11 @@
 //!
 //! Ownership: the producer alone writes `tail` and the slots between `tail` and `head +
 //! capacity`; the consumer alone writes `head`. Neither side ever writes the other's index.
+//! There is exactly one [`Producer`] and one [`Consumer`] per queue, as in rtrb: a heap queue
+//! hands both out once from [`HeapQueue::split`] (an exclusive borrow), a lane's queues are
+//! split once at registration (the thread's ends) and once by the drain claim (the drain's
+//! ends), see `crate::endpoints`. The unchecked constructors ([`QueueRef::producer`],
+//! [`QueueRef::consumer`]) are `unsafe fn`s for the code that builds those guarantees.
 //! Slots are atomics written `Relaxed`: the Release store of `tail` (or `head`) orders them.
 //! Because slots are atomics, a peer in another process that misbehaves can corrupt values but
 //! can never cause a data race; the consumer detects impossible positions
@@ -86,8 +91,14 @@ impl<'a> QueueRef<'a> {
         self.len() == 0
     }
 
-    /// The producer endpoint. There must be exactly one at a time.
-    pub fn producer(self) -> Producer<'a> {
+    /// The producer endpoint, without checking that it is the only one.
+    ///
+    /// # Safety
+    /// No other [`Producer`] of this queue may exist while the returned one is used, in this
+    /// process or another. The ring pool hands ring ownership through these queues (a ring index
+    /// popped from a queue is the popper's alone), and everything built on them, including
+    /// `unsafe` code that writes a ring because it owns it, relies on that.
+    pub unsafe fn producer(self) -> Producer<'a> {
         // Relaxed: the producer is the only writer of `tail`, so it reads its own last value.
         let tail = self.tail.load(Ordering::Relaxed);
         // Acquire: pairs with the consumer's Release store of `head`; the slots it freed are ours.
@@ -99,8 +110,12 @@ impl<'a> QueueRef<'a> {
         }
     }
 
-    /// The consumer endpoint. There must be exactly one at a time.
-    pub fn consumer(self) -> Consumer<'a> {
+    /// The consumer endpoint, without checking that it is the only one.
+    ///
+    /// # Safety
+    /// No other [`Consumer`] of this queue may exist while the returned one is used, in this
+    /// process or another (see [`producer`](Self::producer)).
+    pub unsafe fn consumer(self) -> Consumer<'a> {
         // Relaxed: the consumer is the only writer of `head`.
         let head = self.head.load(Ordering::Relaxed);
         // Acquire: pairs with the producer's Release store of `tail`; slots below it are written.
@@ -178,6 +193,16 @@ impl Producer<'_> {
             self.q.tail.store(self.tail, Ordering::Release);
         }
         n
+    }
+
+    /// Re-reads both positions from the shared words, after the party that owns the whole
+    /// queue (a thread registering a reused slot) reset them. Keeps this endpoint the only one.
+    pub fn resync(&mut self) {
+        // Relaxed: we are the only writer of `tail`; the reset we pick up was published by the
+        // Release store that made the slot live, which the caller acquired.
+        self.tail = self.q.tail.load(Ordering::Relaxed);
+        // Acquire: pairs with the consumer's Release store of `head`.
+        self.head_cache = self.q.head.load(Ordering::Acquire);
     }
 
     /// Free slots, reloading the consumer's position only if the cached one says "full".
@@ -272,6 +297,20 @@ impl Consumer<'_> {
         Ok(avail)
     }
 
+    /// Re-reads both positions from the shared words (see [`Producer::resync`]).
+    pub fn resync(&mut self) {
+        // Relaxed: we are the only writer of `head`; see `Producer::resync`.
+        self.head = self.q.head.load(Ordering::Relaxed);
+        // Acquire: pairs with the producer's Release store of `tail`.
+        let tail = self.q.tail.load(Ordering::Acquire);
+        // An impossible position is not trusted as a cache: the next pop reloads and reports it.
+        self.tail_cache = if tail.wrapping_sub(self.head) > self.q.capacity() {
+            self.head
+        } else {
+            tail
+        };
+    }
+
     fn checked_available(&self) -> Result<u32, QueueCorrupt> {
         let avail = self.tail_cache.wrapping_sub(self.head);
         if avail > self.q.capacity() {
@@ -320,9 +359,40 @@ impl HeapQueue {
         }
     }
 
-    /// The borrowed view the endpoints are made from.
+    /// The borrowed view (length, emptiness; the unchecked endpoint constructors).
     pub fn queue(&self) -> QueueRef<'_> {
         QueueRef::new(&self.head, &self.tail, &self.slots)
+    }
+
+    /// The queue's one producer and one consumer. The exclusive borrow keeps a second pair from
+    /// existing while these are alive.
+    ///
+    /// ```
+    /// use ada_registry::spsc::HeapQueue;
+    ///
+    /// let mut queue = HeapQueue::new(4);
+    /// let (mut producer, mut consumer) = queue.split();
+    /// producer.push(7).unwrap();
+    /// assert_eq!(consumer.pop(), Ok(Some(7)));
+    /// assert_eq!(consumer.pop(), Ok(None));
+    /// ```
+    ///
+    /// A second producer cannot be made while the first is alive:
+    ///
+    /// ```compile_fail
+    /// use ada_registry::spsc::HeapQueue;
+    ///
+    /// let mut queue = HeapQueue::new(4);
+    /// let (mut producer, _consumer) = queue.split();
+    /// let (mut second, _) = queue.split(); // error: `queue` is already borrowed
+    /// producer.push(1).unwrap();
+    /// second.push(2).unwrap();
+    /// ```
+    pub fn split(&mut self) -> (Producer<'_>, Consumer<'_>) {
+        let q = QueueRef::new(&self.head, &self.tail, &self.slots);
+        // SAFETY: `&mut self` is held by the returned endpoints, so no other endpoint of this
+        // queue can be made (safe code has no other way to reach the words) while they live.
+        unsafe { (q.producer(), q.consumer()) }
     }
 
     /// Overwrites the tail word, to simulate a corrupt peer in tests.
@@ -339,15 +409,14 @@ mod tests {
 
     #[test]
     fn fifo_full_empty_and_batches() {
-        let q = HeapQueue::new(4);
-        let mut p = q.queue().producer();
-        let mut c = q.queue().consumer();
+        let mut q = HeapQueue::new(4);
+        let (mut p, mut c) = q.split();
         assert_eq!(c.pop(), Ok(None));
         for v in 0..4 {
             p.push(v).unwrap();
         }
         assert_eq!(p.push(9), Err(QueueFull(9)));
-        assert_eq!(q.queue().len(), 4);
+        assert_eq!(c.available(), Ok(4));
         assert_eq!(c.pop(), Ok(Some(0)));
         p.push(4).unwrap();
         let mut out = [0; 8];
@@ -356,14 +425,13 @@ mod tests {
         assert_eq!(p.push_slice(&[5, 6, 7, 8, 9]), 4);
         assert_eq!(c.pop_into(&mut out), Ok(4));
         assert_eq!(&out[..4], &[5, 6, 7, 8]);
-        assert!(q.queue().is_empty());
+        assert_eq!(c.available(), Ok(0));
     }
 
     #[test]
     fn positions_wrap_around_u32() {
-        let q = HeapQueue::starting_at(8, u32::MAX - 5);
-        let mut p = q.queue().producer();
-        let mut c = q.queue().consumer();
+        let mut q = HeapQueue::starting_at(8, u32::MAX - 5);
+        let (mut p, mut c) = q.split();
         for round in 0..10u32 {
             for i in 0..7 {
                 p.push(round * 10 + i).unwrap();
@@ -376,9 +444,9 @@ mod tests {
 
     #[test]
     fn consumer_detects_impossible_positions() {
-        let q = HeapQueue::new(4);
+        let mut q = HeapQueue::new(4);
         q.corrupt_tail(100);
-        let mut c = q.queue().consumer();
+        let (_, mut c) = q.split();
         assert!(matches!(
             c.pop(),
             Err(QueueCorrupt {

@@ -5,7 +5,7 @@
 //! environment variable carrying the segment name; without that variable `child_entry` does
 //! nothing.
 
-use ada_registry::{Registry, RegistryConfig, SlotState};
+use ada_registry::{Registry, RegistryConfig, SlotOwner, SlotState};
 use ada_shm::{AttachOptions, SegmentName};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
@@ -25,9 +25,10 @@ fn child_entry() {
     std::thread::scope(|s| {
         for _ in 0..THREADS {
             s.spawn(|| {
-                reg.current_thread().unwrap();
+                let registration = reg.view().register(SlotOwner::current_thread()).unwrap();
                 barrier.wait(); // registered
                 barrier.wait(); // parent has looked
+                drop(registration); // unregisters
             });
         }
         barrier.wait();

@@ -32,10 +32,11 @@ fn concurrent_registration_gets_unique_slots_visible_to_drain() {
             .map(|tid| {
                 let reg = reg.clone();
                 thread::spawn(move || {
-                    reg.view()
-                        .register(owner(tid))
-                        .expect("room for both")
-                        .index
+                    let registration = reg.view().register(owner(tid)).expect("room for both");
+                    let index = registration.slot.index();
+                    // Keep the slot ACTIVE past the thread (dropping it would unregister).
+                    std::mem::forget(registration);
+                    index
                 })
             })
             .collect();
@@ -66,12 +67,17 @@ fn exit_reclaim_and_reuse_hand_over_the_slot() {
             // Retries until the drain frees the only slot (bounded by the model's schedule).
             loop {
                 match reg2.view().register(owner(2)) {
-                    Ok(slot) => return slot.generation,
+                    Ok(r) => {
+                        let generation = r.slot.generation();
+                        std::mem::forget(r); // stays ACTIVE
+                        return generation;
+                    }
                     Err(_) => thread::yield_now(),
                 }
             }
         });
-        reg.view().unregister(first);
+        let first_generation = first.slot.generation();
+        first.slot.unregister().unwrap();
         // Drain: sees EXITED, "drains", frees.
         loop {
             if reg.view().reclaim(0) {
@@ -80,8 +86,51 @@ fn exit_reclaim_and_reuse_hand_over_the_slot() {
             thread::yield_now();
         }
         let generation = newcomer.join().unwrap();
-        assert_eq!(generation, first.generation + 1);
+        assert_eq!(generation, first_generation + 1);
         let owner_now = reg.view().slot(0).unwrap().owner();
         assert_eq!(owner_now.thread_id, 2);
+    });
+}
+
+/// The owner's unregister races the controller declaring its process dead, the drain freeing
+/// the slot and a new thread claiming it. Whatever the interleaving, the stale handle never
+/// evicts the new owner: the slot ends ACTIVE under the newcomer's generation.
+#[test]
+fn a_stale_unregister_never_evicts_the_next_owner() {
+    ada_testkit::model::check(|| {
+        let reg = Arc::new(HeapRegistry::new(1, small()));
+        let first = reg.view().register(owner(1)).unwrap();
+        let reg_b = reg.clone();
+        let newcomer = thread::spawn(move || {
+            loop {
+                match reg_b.view().register(owner(2)) {
+                    Ok(r) => {
+                        let generation = r.slot.generation();
+                        std::mem::forget(r); // stays ACTIVE
+                        return generation;
+                    }
+                    Err(_) => thread::yield_now(),
+                }
+            }
+        });
+        // The controller: the owner's process is declared dead, the slot drained and freed.
+        let controller = {
+            let reg = reg.clone();
+            thread::spawn(move || {
+                reg.view().mark_process_dead(1);
+                while !reg.view().reclaim(0) {
+                    thread::yield_now();
+                }
+            })
+        };
+        // Meanwhile the first owner unregisters (it may be refused as stale, or win the race
+        // against the controller's marking; both are fine).
+        let _ = first.slot.unregister();
+        controller.join().unwrap();
+        let generation = newcomer.join().unwrap();
+        let (state, now) = reg.view().slot(0).unwrap().state_and_generation();
+        assert_eq!(state, Ok(SlotState::Active), "the new owner was evicted");
+        assert_eq!(now, generation);
+        assert_eq!(reg.view().slot(0).unwrap().owner().thread_id, 2);
     });
 }

@@ -12,14 +12,16 @@ fn push_pop_in_order_across_full_queue() {
         let q = Arc::new(HeapQueue::starting_at(2, u32::MAX));
         let producer_q = q.clone();
         let producer = thread::spawn(move || {
-            let mut p = producer_q.queue().producer();
+            // SAFETY: this model makes exactly one producer and one consumer of the queue.
+            let mut p = unsafe { producer_q.queue().producer() };
             for v in 1..=3u32 {
                 while p.push(v).is_err() {
                     yield_now();
                 }
             }
         });
-        let mut c = q.queue().consumer();
+        // SAFETY: as above.
+        let mut c = unsafe { q.queue().consumer() };
         let mut got = Vec::new();
         while got.len() < 3 {
             match c.pop().expect("positions stay consistent") {
@@ -39,7 +41,8 @@ fn batch_push_and_pop_publish_whole_batches() {
         let q = Arc::new(HeapQueue::new(4));
         let producer_q = q.clone();
         let producer = thread::spawn(move || {
-            let mut p = producer_q.queue().producer();
+            // SAFETY: this model makes exactly one producer and one consumer of the queue.
+            let mut p = unsafe { producer_q.queue().producer() };
             let mut sent = 0;
             let values = [10, 11, 12];
             while sent < values.len() {
@@ -50,7 +53,8 @@ fn batch_push_and_pop_publish_whole_batches() {
                 sent += n;
             }
         });
-        let mut c = q.queue().consumer();
+        // SAFETY: as above.
+        let mut c = unsafe { q.queue().consumer() };
         let mut got = Vec::new();
         let mut buf = [0u32; 4];
         while got.len() < 3 {

@@ -1,10 +1,12 @@
-//! The segment-backed registry: registration through the thread-local cache, capacity limits,
-//! exit → drain reclaim → reuse, attach validation of hostile registry headers.
+//! The segment-backed registry: registration and its move-only handle, stale handles, capacity
+//! limits, exit → drain reclaim → reuse, the exclusive drain claim, attach validation of
+//! hostile registry headers.
 
-use ada_registry::{LaneKind, Registry, RegistryConfig, RegistryError, RingGeometry, SlotState};
+use ada_registry::{
+    LaneKind, Registry, RegistryConfig, RegistryError, RingGeometry, SlotOwner, SlotState,
+};
 use ada_shm::AttachOptions;
 use std::io::{Seek, SeekFrom, Write};
-use std::sync::Barrier;
 
 fn small(capacity: u32) -> RegistryConfig {
     RegistryConfig {
@@ -15,88 +17,101 @@ fn small(capacity: u32) -> RegistryConfig {
 }
 
 #[test]
-fn thread_registers_once_and_lookups_are_cached() {
+fn registration_hands_out_the_slot_and_both_lanes_initialised() {
     let reg = Registry::create(&small(4), &[]).unwrap();
-    let a = reg.current_thread().unwrap();
-    let b = reg.current_thread().unwrap();
-    assert_eq!(a.index, b.index);
-    assert!(std::ptr::eq(a.lanes, b.lanes));
-    let owner = a.lanes.owner();
+    let r = reg.view().register(SlotOwner::current_thread()).unwrap();
+    let owner = r.slot.lanes().owner();
     assert_eq!(owner.pid, std::process::id());
     assert_eq!(
         owner.thread_id,
         rustix::thread::gettid().as_raw_nonzero().get() as u64
     );
+    assert_eq!(owner.generation, r.slot.generation());
     assert_eq!(reg.header().counters().registrations, 1);
+    assert_eq!(
+        (r.index.slot(), r.index.kind()),
+        (r.slot.index(), LaneKind::Index)
+    );
+    assert_eq!(
+        (r.detail.slot(), r.detail.kind()),
+        (r.slot.index(), LaneKind::Detail)
+    );
     // The free queue is right from the first registration: rings 1..n are free, ring 0 active.
-    let lane = a.lanes.lane(LaneKind::Index);
+    let lane = r.slot.lanes().lane(LaneKind::Index);
     assert_eq!(lane.active_ring(), 0);
     assert_eq!(lane.free_queue().len(), 3);
-    assert_eq!(a.lanes.lane(LaneKind::Detail).free_queue().len(), 1);
-    assert!(reg.unregister_current_thread());
-    assert_eq!(a.lanes.state(), Ok(SlotState::Exited));
-    assert!(!reg.unregister_current_thread());
+    assert_eq!(r.slot.lanes().lane(LaneKind::Detail).free_queue().len(), 1);
+    let lanes = r.slot.lanes();
+    r.slot.unregister().unwrap();
+    assert_eq!(lanes.state(), Ok(SlotState::Exited));
 }
 
 #[test]
-fn thread_exit_hands_slot_to_drain_which_frees_it_for_reuse() {
+fn dropping_the_registration_hands_the_slot_to_the_drain_which_frees_it_for_reuse() {
     let reg = Registry::create(&small(1), &[]).unwrap();
-    let index = std::thread::scope(|s| {
-        s.spawn(|| reg.current_thread().unwrap().index)
-            .join()
-            .unwrap()
-    });
+    let index = {
+        let r = reg.view().register(SlotOwner::current_thread()).unwrap();
+        r.slot.index()
+    };
     let view = reg.view();
     let seen: Vec<_> = view.live_slots().map(|v| (v.index, v.state)).collect();
     assert_eq!(seen, vec![(index, SlotState::Exited)]);
     // Full until the drain reclaims.
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            assert!(matches!(
-                reg.current_thread(),
-                Err(RegistryError::Full { capacity: 1 })
-            ))
-        });
-    });
+    assert!(matches!(
+        view.register(SlotOwner::current_thread()),
+        Err(RegistryError::Full { capacity: 1 })
+    ));
     assert!(view.reclaim(index));
     assert!(
         !view.reclaim(index),
         "a FREE slot cannot be reclaimed twice"
     );
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let slot = reg.current_thread().unwrap();
-            assert_eq!(slot.index, index);
-            assert_eq!(slot.generation, 2);
-        });
-    });
+    let r = view.register(SlotOwner::current_thread()).unwrap();
+    assert_eq!(r.slot.index(), index);
+    assert_eq!(r.slot.generation(), 2);
 }
 
 #[test]
-fn over_capacity_is_a_clear_error_and_does_not_rescan_until_a_slot_frees() {
+fn a_stale_slot_handle_cannot_evict_the_slots_next_owner() {
+    let reg = Registry::create(&small(1), &[]).unwrap();
+    let view = reg.view();
+    let first = view.register(SlotOwner::current_thread()).unwrap();
+    // The controller declares the process dead and reclaims the slot; a new thread claims it.
+    assert_eq!(view.mark_process_dead(std::process::id()), 1);
+    assert!(view.reclaim(first.slot.index()));
+    let second = view.register(SlotOwner::current_thread()).unwrap();
+    assert_eq!(second.slot.index(), first.slot.index());
+    assert_eq!(second.slot.generation(), first.slot.generation() + 1);
+    // The first owner's handle is stale: its unregister is refused and changes nothing.
+    let err = first.slot.unregister().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RegistryError::StaleSlot {
+                slot: 0,
+                generation: 1
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(second.slot.lanes().state(), Ok(SlotState::Active));
+    // Its drop (the usual way to unregister) is just as harmless.
+    let lanes = second.slot.lanes();
+    drop(second);
+    assert_eq!(lanes.state(), Ok(SlotState::Exited));
+}
+
+#[test]
+fn over_capacity_is_a_clear_error() {
     let reg = Registry::create(&small(2), &[]).unwrap();
-    let barrier = Barrier::new(3);
-    std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| {
-                reg.current_thread().unwrap();
-                barrier.wait();
-                barrier.wait();
-            });
-        }
-        s.spawn(|| {
-            barrier.wait();
-            let err = reg.current_thread().unwrap_err();
-            assert!(matches!(err, RegistryError::Full { capacity: 2 }));
-            assert!(err.to_string().contains("counted as dropped"));
-            // The refusal is cached: no new scan, no new failure counted.
-            let failures = reg.header().counters().capacity_failures;
-            assert!(reg.current_thread().is_err());
-            assert_eq!(reg.header().counters().capacity_failures, failures);
-            reg.header().count_unregistered_drops(5);
-            barrier.wait();
-        });
-    });
+    let view = reg.view();
+    let _a = view.register(SlotOwner::current_thread()).unwrap();
+    let _b = view.register(SlotOwner::current_thread()).unwrap();
+    let err = view.register(SlotOwner::current_thread()).unwrap_err();
+    assert!(matches!(err, RegistryError::Full { capacity: 2 }));
+    assert!(err.to_string().contains("counted as dropped"));
+    assert_eq!(reg.header().counters().capacity_failures, 1);
+    reg.header().count_unregistered_drops(5);
     assert_eq!(reg.header().counters().unregistered_drops, 5);
 }
 
@@ -104,16 +119,55 @@ fn over_capacity_is_a_clear_error_and_does_not_rescan_until_a_slot_frees() {
 fn closed_registry_refuses_registration() {
     let reg = Registry::create(&small(2), &[]).unwrap();
     reg.header().set_accepting(false);
-    assert!(matches!(reg.current_thread(), Err(RegistryError::Closed)));
+    assert!(matches!(
+        reg.view().register(SlotOwner::current_thread()),
+        Err(RegistryError::Closed)
+    ));
 }
 
 #[test]
 fn dead_process_slots_become_exited() {
     let reg = Registry::create(&small(2), &[]).unwrap();
-    let slot = reg.current_thread().unwrap();
+    let r = reg.view().register(SlotOwner::current_thread()).unwrap();
     assert_eq!(reg.view().mark_process_dead(std::process::id() + 1), 0);
     assert_eq!(reg.view().mark_process_dead(std::process::id()), 1);
-    assert_eq!(slot.lanes.state(), Ok(SlotState::Exited));
+    assert_eq!(r.slot.lanes().state(), Ok(SlotState::Exited));
+}
+
+#[test]
+fn one_drain_per_segment_across_attachments_until_released() {
+    let reg = Registry::create(&small(2), &[]).unwrap();
+    let other = Registry::attach(reg.segment().name(), AttachOptions::default()).unwrap();
+    let mut claim = reg.claim_drain().unwrap();
+    assert_eq!(reg.control().drain_owner(), std::process::id());
+    let err = other.claim_drain().unwrap_err();
+    assert!(
+        matches!(err, RegistryError::DrainClaimed { pid } if pid == std::process::id()),
+        "{err}"
+    );
+    assert!(err.to_string().contains("already being drained"), "{err}");
+    // Each lane's drain ends exist once.
+    let ends = claim.lane(1, LaneKind::Detail).unwrap();
+    assert!(claim.lane(1, LaneKind::Detail).is_none());
+    assert!(claim.lane(2, LaneKind::Index).is_none(), "out of range");
+    // The ends keep the claim alive after the claim itself is gone.
+    drop(claim);
+    assert!(other.claim_drain().is_err());
+    drop(ends);
+    assert_eq!(reg.control().drain_owner(), 0);
+    assert!(other.claim_drain().is_ok());
+}
+
+#[test]
+fn a_drain_claim_left_by_a_dead_process_is_taken_over() {
+    let reg = Registry::create(&small(1), &[]).unwrap();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    reg.control().claim_drain(dead).unwrap();
+    let claim = reg.claim_drain().unwrap();
+    assert_eq!(claim.claimant(), std::process::id());
+    assert_eq!(reg.control().drain_owner(), std::process::id());
 }
 
 #[test]

@@ -38,12 +38,13 @@ fn sixty_four_threads_register_and_unregister() {
                             Err(_) => thread::yield_now(),
                         }
                     };
-                    let prev = owners[slot.index as usize].swap(tid, Ordering::SeqCst);
-                    assert_eq!(prev, 0, "slot {} owned by {prev} and {tid}", slot.index);
-                    assert_eq!(slot.lanes.owner().thread_id, tid);
+                    let index = slot.slot.index() as usize;
+                    let prev = owners[index].swap(tid, Ordering::SeqCst);
+                    assert_eq!(prev, 0, "slot {index} owned by {prev} and {tid}");
+                    assert_eq!(slot.slot.lanes().owner().thread_id, tid);
                     thread::yield_now();
-                    owners[slot.index as usize].store(0, Ordering::SeqCst);
-                    reg.view().unregister(slot);
+                    owners[index].store(0, Ordering::SeqCst);
+                    slot.slot.unregister().unwrap();
                     finished.fetch_add(1, Ordering::SeqCst);
                 })
             })

@@ -4,7 +4,7 @@
 //!
 //! Run: `cargo bench -p ada-ringpool --bench ringpool`
 
-use ada_registry::{LaneKind, Registry, RegistryConfig};
+use ada_registry::{LaneKind, Registry, RegistryConfig, SlotOwner};
 use ada_ringpool::{
     DropOldest, EventKind, IndexRecord, LaneDrain, LaneWriter, SegmentStore, Written,
 };
@@ -27,12 +27,16 @@ fn setup() -> (Writer, Drain) {
         config.geometry.index_ring_bytes = bytes;
     }
     let reg: &'static Registry = Box::leak(Box::new(Registry::create(&config, &[]).unwrap()));
-    let slot = reg.current_thread().unwrap();
-    let lane = slot.lanes.lane(LaneKind::Index);
-    let store = || SegmentStore::new(reg, slot.index, LaneKind::Index).unwrap();
+    let registration = reg.view().register(SlotOwner::current_thread()).unwrap();
+    let slot = registration.slot.index();
+    // The slot stays registered for the whole benchmark.
+    std::mem::forget(registration.slot);
+    let claim = Box::leak(Box::new(reg.claim_drain().unwrap()));
+    let drain_ends = claim.lane(slot, LaneKind::Index).unwrap();
+    let store = || SegmentStore::new(reg, slot, LaneKind::Index).unwrap();
     (
-        LaneWriter::new(lane, store(), LaneKind::Index, DropOldest),
-        LaneDrain::new(lane, store(), LaneKind::Index),
+        LaneWriter::new(registration.index, store(), DropOldest),
+        LaneDrain::new(drain_ends, store()),
     )
 }
 
@@ -185,12 +189,11 @@ fn swap_and_alloc(c: &mut Criterion) {
         );
     }
     // Allocation from the pool: pop a free ring index (and hand it back, as the drain does).
-    let reg = Registry::create(&RegistryConfig::default(), &[]).unwrap();
-    let slot = reg.current_thread().unwrap();
-    let lane = slot.lanes.lane(LaneKind::Index);
+    let mut lane = Box::new(ada_registry::Lane::default());
+    let (thread, mut drain) = lane.split(4, LaneKind::Index, 0);
+    let (_, _, mut free) = thread.into_parts();
     g.bench_function("alloc_from_pool", |b| {
-        let mut free = lane.free_queue().consumer();
-        let mut giveback = lane.free_queue().producer();
+        let giveback = drain.free();
         b.iter(|| {
             let ring = free.pop().unwrap().unwrap();
             giveback.push(black_box(ring)).unwrap();

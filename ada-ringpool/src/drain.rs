@@ -5,10 +5,15 @@
 //! lane's ring count, a `write_pos` must fit the ring, and the bytes are copied into a private
 //! buffer before anyone parses them (record validation is in [`crate::record`]). Bad input is
 //! counted in [`DrainStats`] and skipped; it never panics or reads out of bounds.
+//!
+//! A `LaneDrain` is built from the lane's [`LaneConsumer`] (the drain's queue ends, handed out
+//! once by the segment's drain claim) and that same lane's rings, so safe code cannot make a
+//! second drain of a lane.
 
 use crate::header::{Consumed, FLAG_MARKED};
 use crate::store::RingStore;
-use ada_registry::{Lane, LaneKind};
+use crate::words;
+use ada_registry::{LaneConsumer, LaneKind};
 
 /// One ring's worth of bytes handed to the visitor.
 #[derive(Debug)]
@@ -60,27 +65,39 @@ impl DrainStats {
 /// The drain's handle on one lane.
 #[derive(Debug)]
 pub struct LaneDrain<'a, S: RingStore> {
-    lane: &'a Lane,
+    ends: LaneConsumer<'a>,
     store: S,
-    kind: LaneKind,
     buf: Vec<u8>,
 }
 
 impl<'a, S: RingStore> LaneDrain<'a, S> {
-    /// A drain handle for `lane` with rings in `store`.
-    pub fn new(lane: &'a Lane, store: S, kind: LaneKind) -> Self {
+    /// The drain of the lane whose drain ends are `ends`, with that lane's rings in `store`.
+    ///
+    /// # Panics
+    /// If `store` holds the rings of another lane.
+    pub fn new(ends: LaneConsumer<'a>, store: S) -> Self {
+        assert!(
+            core::ptr::eq(store.lane(), ends.lane()),
+            "LaneDrain: the ring store belongs to another lane"
+        );
         let buf = vec![0u8; store.data_capacity() as usize];
-        LaneDrain {
-            lane,
-            store,
-            kind,
-            buf,
-        }
+        LaneDrain { ends, store, buf }
     }
 
     /// Which lane.
     pub fn kind(&self) -> LaneKind {
-        self.kind
+        self.ends.kind()
+    }
+
+    /// The slot this lane belongs to.
+    pub fn slot(&self) -> u32 {
+        self.ends.slot()
+    }
+
+    /// Re-reads the lane's queue positions: call it when the slot has a new owner (a new
+    /// generation), whose registration reset the queues.
+    pub fn resync(&mut self) {
+        self.ends.resync();
     }
 
     /// Takes up to `max_rings` submitted rings (0 = all), hands each one's unread bytes to
@@ -91,8 +108,7 @@ impl<'a, S: RingStore> LaneDrain<'a, S> {
         mut visit: impl FnMut(RingChunk<'_>),
     ) -> DrainStats {
         let mut stats = DrainStats::default();
-        let mut submitted = self.lane.submit_queue().consumer();
-        let mut free = self.lane.free_queue().producer();
+        let (submitted, free) = self.ends.queues();
         let count = self.store.ring_count();
         let cap = self.store.data_capacity();
         let mut taken = 0;
@@ -111,13 +127,17 @@ impl<'a, S: RingStore> LaneDrain<'a, S> {
                 continue;
             }
             let header = self.store.header(ring);
-            let write_pos = header.write_pos();
+            let position = header.position();
+            let write_pos = position.write_pos;
             let seen = header.consumed();
-            if write_pos > cap {
+            if write_pos > cap || position.generation != seen.generation {
+                // Beyond the ring, or not this fill's position: neither can come from a thread
+                // that followed the protocol.
                 stats.bad_write_pos += 1;
             } else if seen.read_pos < write_pos {
                 let len = (write_pos - seen.read_pos) as usize;
-                if self.store.read(ring, seen.read_pos, &mut self.buf[..len]) {
+                // The ring is ours (popped with Acquire): the owner's stores are all visible.
+                if words::load(self.store.data(ring), seen.read_pos, &mut self.buf[..len]) {
                     stats.bytes += len as u64;
                     visit(RingChunk {
                         ring,
@@ -126,6 +146,9 @@ impl<'a, S: RingStore> LaneDrain<'a, S> {
                         from_active: false,
                         bytes: &self.buf[..len],
                     });
+                } else {
+                    // A read position no record can start at (not 8-byte aligned).
+                    stats.bad_write_pos += 1;
                 }
             }
             header.recycle_owned();
@@ -138,19 +161,27 @@ impl<'a, S: RingStore> LaneDrain<'a, S> {
     }
 
     /// Copies what the thread committed to its active ring since the last copy, without taking
-    /// the ring. Safe while the thread keeps writing: a copy is handed to `visit` only if the
-    /// thread did not recycle the ring meanwhile (see [`crate::header`]), so every record is
-    /// delivered at most once and never also counted as dropped.
+    /// the ring. Sound while the thread keeps writing: the copy is made of atomic word loads
+    /// (see [`crate::words`]) and handed to `visit` only if the thread did not recycle the ring
+    /// meanwhile (a seqlock-style check, see [`crate::header`]), so every record is delivered
+    /// at most once, never torn, and never also counted as dropped.
     pub fn drain_active(&mut self, mut visit: impl FnMut(RingChunk<'_>)) -> DrainStats {
         let mut stats = DrainStats::default();
-        let ring = self.lane.active_ring();
+        let ring = self.ends.lane().active_ring();
         if ring >= self.store.ring_count() {
             stats.bad_ring_indices += 1;
             return stats;
         }
         let header = self.store.header(ring);
         let seen: Consumed = header.consumed();
-        let write_pos = header.write_pos();
+        let position = header.position();
+        if position.generation != seen.generation {
+            // The thread is between fills (or we read one word before and one after its
+            // recycle): this position may be the previous fill's. Try again next pass.
+            stats.raced_copies += 1;
+            return stats;
+        }
+        let write_pos = position.write_pos;
         if write_pos > self.store.data_capacity() {
             stats.bad_write_pos += 1;
             return stats;
@@ -159,7 +190,8 @@ impl<'a, S: RingStore> LaneDrain<'a, S> {
             return stats;
         }
         let len = (write_pos - seen.read_pos) as usize;
-        if !self.store.read(ring, seen.read_pos, &mut self.buf[..len]) {
+        if !words::load(self.store.data(ring), seen.read_pos, &mut self.buf[..len]) {
+            stats.bad_write_pos += 1;
             return stats;
         }
         if header.commit_read(seen, write_pos) {

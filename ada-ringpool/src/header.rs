@@ -2,9 +2,11 @@
 //!
 //! ```text
 //! offset  field        writer             meaning
-//!      0  write_pos    owner (thread)     bytes committed in the data area (Release per record)
-//!      4  flags        owner              bit 0 MARKED: a marked event is in this ring
-//!      8  submit_seq   owner              lane-local sequence number of this fill, set at submit
+//!      0  position     owner (thread)     (generation << 32) | write_pos: bytes committed in
+//!                                         the data area under the current generation
+//!                                         (Release per record)
+//!      8  flags        owner              bit 0 MARKED: a marked event is in this ring
+//!     16  submit_seq   owner              lane-local sequence number of this fill, set at submit
 //!     64  consumed     drain / owner      (generation << 32) | bytes the drain has consumed
 //! ```
 //!
@@ -12,19 +14,31 @@
 //! the drain can copy committed records out of a ring the thread is still filling (a thread that
 //! exited or died, or a final drain) and the thread can still recycle that ring on pool
 //! exhaustion, with every record counted exactly once:
-//! - the drain loads `consumed` = (g, r), loads `write_pos` = w (Acquire), copies `[r, w)`, then
-//!   CASes `consumed` (g, r) → (g, w). Only a successful CAS makes the copy count as persisted;
-//!   on failure the copy is discarded (it may be torn).
-//! - the thread, to recycle its full ring, CASes `consumed` (g, r) → (g + 1, 0) *before* it
-//!   resets `write_pos` and overwrites anything, and counts the records in `[r, write_pos)` as
-//!   dropped.
+//! - the drain loads `consumed` = (g, r) and `position` = (g', w) (Acquire both) and goes on
+//!   only if g' = g (otherwise the thread is between generations: the `position` it saw may
+//!   belong to the previous fill, and the drain retries on its next pass); it copies `[r, w)`
+//!   with `Relaxed` word loads, issues an Acquire fence, then CASes `consumed` (g, r) → (g, w).
+//!   Only a successful CAS makes the copy count as persisted; on failure it is discarded.
+//! - the thread, to recycle its full ring, CASes `consumed` (g, r) → (g + 1, 0) and issues a
+//!   Release fence *before* it resets `position` to (g + 1, 0) and overwrites anything, and
+//!   counts the records in `[r, write_pos)` as dropped.
 //!
 //! Whichever CAS lands first decides who owns the records in `[r, w)`; the other side sees the
-//! changed word and backs off. When the drain owns the whole ring (popped from the submit queue)
-//! it resets the header with plain `Relaxed` stores; its Release push onto the free queue
-//! publishes the reset to the thread.
+//! changed word and backs off. Why a copy that succeeded is never torn (this is a seqlock read;
+//! all ring bytes are atomic words, see [`crate::words`], so the race itself is defined): if any
+//! word the drain loaded was written after the thread's recycle, the thread's Release fence
+//! (before that store) synchronises with the drain's Acquire fence (after that load), so the
+//! recycle CAS happens before the drain's CAS, which therefore reads generation g + 1 and fails.
+//! The generation in `position` keeps the drain from pairing a `consumed` of the new fill with a
+//! `write_pos` left over from the previous one (loom found exactly that: the drain claimed the
+//! old records, which the thread had counted as dropped, and skipped the new ones). Within one
+//! generation the thread only writes at or beyond `write_pos`, outside `[r, w)`.
+//! `tests/loom_live_copy.rs` model-checks this protocol with the real writer and drain.
+//!
+//! When the drain owns the whole ring (popped from the submit queue) it resets the header with
+//! plain `Relaxed` stores; its Release push onto the free queue publishes the reset to the thread.
 
-use ada_shm::sync::{AtomicU32, AtomicU64, Ordering};
+use ada_shm::sync::{AtomicU32, AtomicU64, Ordering, fence};
 
 /// Size of the ring header; the data area follows it.
 pub const RING_HEADER_SIZE: u32 = 128;
@@ -39,8 +53,9 @@ pub const FLAG_MARKED: u32 = 1;
     derive(zerocopy::FromBytes, zerocopy::KnownLayout)
 )]
 pub struct OwnerSide {
-    write_pos: AtomicU32,
+    position: AtomicU64,
     flags: AtomicU32,
+    _reserved: AtomicU32,
     submit_seq: AtomicU64,
 }
 
@@ -53,7 +68,7 @@ pub struct OwnerSide {
 )]
 pub struct RingHeader {
     owner: OwnerSide,
-    _pad: [AtomicU64; 6],
+    _pad: [AtomicU64; 5],
     consumed: AtomicU64,
     _pad2: [AtomicU64; 7],
 }
@@ -66,6 +81,8 @@ unsafe impl ada_shm::ShmSafe for RingHeader {}
 const _: () = {
     assert!(core::mem::size_of::<RingHeader>() == RING_HEADER_SIZE as usize);
     assert!(core::mem::offset_of!(RingHeader, consumed) == 64);
+    assert!(core::mem::offset_of!(OwnerSide, flags) == 8);
+    assert!(core::mem::offset_of!(OwnerSide, submit_seq) == 16);
 };
 
 /// A decoded `consumed` word.
@@ -77,9 +94,24 @@ pub struct Consumed {
     pub read_pos: u32,
 }
 
+/// A decoded `position` word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// The generation (fill) the position belongs to.
+    pub generation: u32,
+    /// Bytes committed in that generation.
+    pub write_pos: u32,
+}
+
+/// `(high << 32) | low`.
+#[inline(always)]
+const fn pack(high: u32, low: u32) -> u64 {
+    ((high as u64) << 32) | low as u64
+}
+
 impl Consumed {
     fn pack(self) -> u64 {
-        (u64::from(self.generation) << 32) | u64::from(self.read_pos)
+        pack(self.generation, self.read_pos)
     }
     fn unpack(raw: u64) -> Consumed {
         Consumed {
@@ -90,17 +122,29 @@ impl Consumed {
 }
 
 impl RingHeader {
-    /// Owner: bytes committed so far.
+    /// Owner: `write_pos` bytes are committed in generation `generation` (the one
+    /// [`reset_contents`](Self::reset_contents) returned for this fill).
     #[inline(always)]
-    pub fn publish_write_pos(&self, pos: u32) {
+    pub fn publish_position(&self, generation: u32, write_pos: u32) {
         // Release: a drain that acquires this position sees every record byte below it.
-        self.owner.write_pos.store(pos, Ordering::Release);
+        self.owner
+            .position
+            .store(pack(generation, write_pos), Ordering::Release);
     }
 
-    /// Committed bytes (untrusted on the drain side: check against the capacity).
+    /// The committed position (untrusted on the drain side: check against the capacity).
+    pub fn position(&self) -> Position {
+        // Acquire: pairs with `publish_position`; the bytes below the value are written.
+        let raw = self.owner.position.load(Ordering::Acquire);
+        Position {
+            generation: (raw >> 32) as u32,
+            write_pos: raw as u32,
+        }
+    }
+
+    /// Committed bytes, whatever the generation (see [`position`](Self::position)).
     pub fn write_pos(&self) -> u32 {
-        // Acquire: pairs with `publish_write_pos`; the bytes below the value are written.
-        self.owner.write_pos.load(Ordering::Acquire)
+        self.position().write_pos
     }
 
     /// Owner: mark the ring as holding a marked event.
@@ -111,7 +155,8 @@ impl RingHeader {
 
     /// The `flags` word.
     pub fn flags(&self) -> u32 {
-        // Relaxed: read after the Acquire pop of the ring from the submit queue (or of write_pos).
+        // Relaxed: read after the Acquire pop of the ring from the submit queue (or of the
+        // position).
         self.owner.flags.load(Ordering::Relaxed)
     }
 
@@ -137,6 +182,9 @@ impl RingHeader {
     /// Drain: claim `[seen.read_pos, upto)` as persisted. Fails if the owner recycled the ring
     /// (or anything else moved the word) since `seen` was read.
     pub fn commit_read(&self, seen: Consumed, upto: u32) -> bool {
+        // Acquire fence: pairs with the Release fence in `begin_recycle` through any ring word
+        // the caller's copy loaded that the owner wrote after recycling (see the module docs).
+        fence(Ordering::Acquire);
         let new = Consumed {
             generation: seen.generation,
             read_pos: upto,
@@ -149,7 +197,10 @@ impl RingHeader {
     }
 
     /// Owner: recycle the ring's contents. Returns the drain's read position at that moment;
-    /// the records from there to `write_pos` are the owner's to count as dropped.
+    /// the records from there to `write_pos` are the owner's to count as dropped. Ends with a
+    /// Release fence, so a drain that sees any byte the owner writes afterwards fails its
+    /// [`commit_read`](Self::commit_read) (see the module docs). Follow it with
+    /// [`reset_contents`](Self::reset_contents).
     pub fn begin_recycle(&self) -> u32 {
         // Relaxed first read: the CAS below validates it.
         let mut cur = Consumed::unpack(self.consumed.load(Ordering::Relaxed));
@@ -161,25 +212,38 @@ impl RingHeader {
             match self.consumed.compare_exchange_weak(
                 cur.pack(),
                 new.pack(),
-                // AcqRel: Acquire sees the drain's claimed position; Release (with the write_pos
-                // reset that follows) makes an in-flight drain copy fail its CAS.
+                // AcqRel: Acquire sees the drain's claimed position; Release (with the fence
+                // below) makes an in-flight drain copy fail its CAS.
                 Ordering::AcqRel,
                 // Relaxed on failure: retried with the fresh value.
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return cur.read_pos,
+                Ok(_) => {
+                    // Release fence: orders the new generation before every later store of ring
+                    // bytes or of the position; a drain whose copy read any of them (and then
+                    // its Acquire fence) is guaranteed to see g + 1 in its CAS.
+                    fence(Ordering::Release);
+                    return cur.read_pos;
+                }
                 Err(now) => cur = Consumed::unpack(now),
             }
         }
     }
 
     /// Whoever owns the whole ring (drain before recycling it, or the owner after
-    /// `begin_recycle`): empty it for the next fill.
-    pub fn reset_contents(&self) {
+    /// `begin_recycle`): empty it for the next fill under the current generation, which it
+    /// returns (the owner stamps every position of the fill with it).
+    pub fn reset_contents(&self) -> u32 {
+        // Relaxed: the caller owns the ring, and a generation move is its own doing (or was
+        // published to it by the free-queue pop that handed it the ring).
+        let generation = Consumed::unpack(self.consumed.load(Ordering::Relaxed)).generation;
         // Relaxed (both): the new owner learns of the reset through the queue push (Release) or
         // the owner itself continues; `consumed` already moved to a new generation.
-        self.owner.write_pos.store(0, Ordering::Relaxed);
+        self.owner
+            .position
+            .store(pack(generation, 0), Ordering::Relaxed);
         self.owner.flags.store(0, Ordering::Relaxed);
+        generation
     }
 
     /// Drain, owning the ring: move to a new generation and empty it.

@@ -6,7 +6,8 @@
 //!   the `consumed` word) followed by the data area. Index lanes hold fixed 32-byte
 //!   [`IndexRecord`]s; detail lanes hold variable-length [`DetailRecord`]s (registers, a stack
 //!   window of up to 256 bytes, message bytes).
-//! - The producer: [`LaneWriter`] (hot path: one 32-byte copy and two plain stores), the swap
+//! - The producer: [`LaneWriter`] (hot path: four 8-byte stores of the record and two of
+//!   `write_pos` and the event count), the swap
 //!   through the lane's SPSC submit and free queues, detail-lane marking that travels with the
 //!   submitted ring, and pool exhaustion handled by a [`PoolPolicy`] (default: drop-oldest at
 //!   ring granularity, every lost event counted). The thread never blocks.
@@ -31,6 +32,7 @@ pub mod header;
 pub mod policy;
 pub mod record;
 pub mod store;
+mod words;
 pub mod writer;
 
 pub use drain::{DrainStats, LaneDrain, RingChunk};

@@ -1,8 +1,13 @@
 //! The producer side: a thread writing into its lane.
 //!
-//! Hot path (index lane): bounds check against the active ring, copy 32 bytes into the mapping,
-//! publish `write_pos` (Release) and the running `events_written` (Relaxed store; no
-//! read-modify-write). No lock, no syscall, no allocation.
+//! Hot path (index lane): bounds check against the active ring, four 8-byte stores into the
+//! mapping (`Relaxed` atomic words, the same instructions as plain stores; see
+//! [`crate::words`]), publish `write_pos` (Release) and the running `events_written` (Relaxed
+//! store; no read-modify-write). No lock, no syscall, no allocation.
+//!
+//! A writer is built from the lane's [`LaneProducer`] (the thread's queue ends, which exist
+//! once: they come with the registration) and the store of that same lane's rings, so safe
+//! code cannot make a second writer of a lane.
 //!
 //! Slow path, once per ring: the **swap**. The thread stamps the full ring (marked flag,
 //! sequence number), pops a free ring (Acquire), pushes the full ring on the submit queue
@@ -15,36 +20,39 @@ use crate::header::RingHeader;
 use crate::policy::{DropAction, DropOldest, PoolPolicy};
 use crate::record::{DetailRecord, INDEX_RECORD_SIZE, IndexRecord, MAX_DETAIL_RECORD, RecordError};
 use crate::store::RingStore;
+use crate::words;
 use ada_registry::spsc::{Consumer, Producer};
-use ada_registry::{Lane, LaneCounters, LaneKind};
+use ada_registry::{Lane, LaneCounters, LaneKind, LaneProducer};
+use ada_shm::sync::{AtomicU64, Ordering};
 use core::ptr::NonNull;
 use zerocopy::IntoBytes;
 
-/// Stores `record` at `dst` field by field. Copying the struct whole makes the compiler build it
-/// on the stack and reload it with 16-byte loads that straddle two 8-byte stores, which defeats
-/// store-to-load forwarding (a ~4 ns stall per event, measured); field stores go straight from
-/// registers to the ring.
+/// The start of ring `ring`'s data words.
+fn data_ptr<S: RingStore>(store: &S, ring: u32) -> NonNull<AtomicU64> {
+    NonNull::from(store.data(ring)).cast()
+}
+
+/// Stores `record` at `dst` field by field, as four words. Copying the struct whole makes the
+/// compiler build it on the stack and reload it with 16-byte loads that straddle two 8-byte
+/// stores, which defeats store-to-load forwarding (a ~4 ns stall per event, measured); field
+/// stores go straight from registers to the ring.
 ///
 /// # Safety
-/// `dst` must be valid for writes of 32 bytes.
+/// `dst` must point at 4 consecutive valid words.
 #[inline(always)]
-unsafe fn write_fields(dst: *mut u8, record: &IndexRecord) {
-    let pairs = [
-        (0, record.timestamp_ns),
-        (8, record.function_id),
-        (
-            16,
-            u64::from(record.thread_id) | (u64::from(record.kind) << 32),
-        ),
-        (
-            24,
-            u64::from(record.call_depth) | (u64::from(record.reserved) << 32),
-        ),
+unsafe fn store_index(dst: *const AtomicU64, record: &IndexRecord) {
+    let words = [
+        record.timestamp_ns,
+        record.function_id,
+        u64::from(record.thread_id) | (u64::from(record.kind) << 32),
+        u64::from(record.call_depth) | (u64::from(record.reserved) << 32),
     ];
-    for (offset, value) in pairs {
-        // SAFETY: `offset + 8 <= 32` and the caller guarantees 32 writable bytes; the little-
-        // endian u64 pairs reproduce the `repr(C)` layout of `IndexRecord` exactly.
-        unsafe { dst.add(offset).cast::<u64>().write_unaligned(value.to_le()) };
+    for (i, value) in words.into_iter().enumerate() {
+        // SAFETY: `i < 4` and the caller guarantees 4 valid words at `dst`; the little-endian
+        // words reproduce the `repr(C)` layout of `IndexRecord` exactly.
+        let word = unsafe { &*dst.add(i) };
+        // Relaxed: published by the Release store of the position in `commit`.
+        word.store(value.to_le(), Ordering::Relaxed);
     }
 }
 
@@ -73,11 +81,14 @@ pub struct LaneWriter<'a, S: RingStore, P: PoolPolicy = DropOldest> {
     submit: Producer<'a>,
     free: Consumer<'a>,
     active: u32,
-    /// The active ring's data area when the store allows direct writes (the mapping).
-    active_data: Option<NonNull<u8>>,
+    /// The active ring's data words (points into `store`, which the writer owns; the
+    /// `RingStore` contract keeps the address stable).
+    active_data: NonNull<AtomicU64>,
     /// The active ring's header (points into `store`, which the writer owns).
     active_header: NonNull<RingHeader>,
     pos: u32,
+    /// The active ring's generation (fill), stamped on every position the writer publishes.
+    generation: u32,
     cap: u32,
     counters: LaneCounters,
     marked: bool,
@@ -98,15 +109,44 @@ impl<S: RingStore, P: PoolPolicy> std::fmt::Debug for LaneWriter<'_, S, P> {
 }
 
 impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
-    /// A writer for `lane`, whose rings are in `store`.
-    pub fn new(lane: &'a Lane, store: S, kind: LaneKind, policy: P) -> Self {
+    /// The writer of the lane whose thread ends are `ends`, with that lane's rings in `store`.
+    /// Build it right after registering (the lane is then in its initial state: ring 0 active,
+    /// the others free).
+    ///
+    /// # Panics
+    /// If `store` holds the rings of another lane.
+    ///
+    /// ```
+    /// use ada_registry::{Lane, LaneKind};
+    /// use ada_ringpool::{
+    ///     DropOldest, EventKind, HeapStore, IndexRecord, LaneDrain, LaneWriter, index_records,
+    /// };
+    ///
+    /// let mut lane = Lane::default();
+    /// let store = HeapStore::new(&lane, 4, 4096);
+    /// let (thread_ends, drain_ends) = lane.split(4, LaneKind::Index, 0);
+    /// let mut writer = LaneWriter::new(thread_ends, &store, DropOldest);
+    /// let kind = EventKind::Call as u32;
+    /// writer.write_index(&IndexRecord { timestamp_ns: 1, function_id: 7, kind, ..Default::default() });
+    /// let mut drain = LaneDrain::new(drain_ends, &store);
+    /// let mut ids = Vec::new();
+    /// drain.drain_active(|chunk| ids.extend(index_records(chunk.bytes).map(|r| r.unwrap().function_id)));
+    /// assert_eq!(ids, [7]);
+    /// ```
+    pub fn new(ends: LaneProducer<'a>, store: S, policy: P) -> Self {
+        assert!(
+            core::ptr::eq(store.lane(), ends.lane()),
+            "LaneWriter: the ring store belongs to another lane"
+        );
+        let kind = ends.kind();
+        let (lane, submit, free) = ends.into_parts();
         let cap = match kind {
             LaneKind::Index => store.data_capacity() / INDEX_RECORD_SIZE * INDEX_RECORD_SIZE,
             LaneKind::Detail => store.data_capacity() / 8 * 8,
         };
         let active = lane.active_ring().min(store.ring_count() - 1);
         // A freed slot's rings are empty; resetting the active one again is free insurance.
-        store.header(active).reset_contents();
+        let generation = store.header(active).reset_contents();
         let scratch = match kind {
             LaneKind::Index => Box::default(),
             LaneKind::Detail => vec![0u8; MAX_DETAIL_RECORD].into_boxed_slice(),
@@ -114,12 +154,13 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
         LaneWriter {
             lane,
             kind,
-            submit: lane.submit_queue().producer(),
-            free: lane.free_queue().consumer(),
+            submit,
+            free,
             active,
-            active_data: store.data_ptr(active),
+            active_data: data_ptr(&store, active),
             active_header: NonNull::from(store.header(active)),
             pos: 0,
+            generation,
             cap,
             counters: lane.counters(),
             marked: false,
@@ -136,15 +177,11 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
         if self.pos + INDEX_RECORD_SIZE > self.cap {
             return self.write_index_slow(*record);
         }
-        match self.active_data {
-            // `data` is the active ring's data area (`data_capacity` bytes, ours while active);
-            // records may sit at any 8-byte offset, so the store is unaligned-safe.
-            // SAFETY: `pos + 32 <= cap <= data_capacity` (checked above), the ring is ours.
-            Some(data) => unsafe { write_fields(data.as_ptr().add(self.pos as usize), record) },
-            // SAFETY: the active ring is ours, `active < ring_count` (maintained by `swap`), and
-            // `pos + 32 <= cap <= data_capacity` (checked above).
-            None => unsafe { self.store.write(self.active, self.pos, record.as_bytes()) },
-        }
+        // `active_data` is the active ring's `data_capacity / 8` words (RingStore contract) and
+        // `pos` is a multiple of 32.
+        // SAFETY: `pos + 32 <= cap <= data_capacity` (checked above), so words `pos / 8` to
+        // `pos / 8 + 3` exist.
+        unsafe { store_index(self.active_data.as_ptr().add(self.pos as usize / 8), record) };
         self.commit(INDEX_RECORD_SIZE);
         Written::Stored
     }
@@ -174,8 +211,8 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
         if self.pos + n > self.cap {
             return self.write_slow(bytes);
         }
-        // SAFETY: as in `write_index`, for `n` bytes.
-        unsafe { self.store.write(self.active, self.pos, bytes) };
+        let stored = words::store(self.store.data(self.active), self.pos, bytes);
+        debug_assert!(stored, "pos + n <= cap <= data_capacity");
         self.commit(n);
         Written::Stored
     }
@@ -189,14 +226,14 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
 
     fn set_active(&mut self, ring: u32) {
         self.active = ring;
-        self.active_data = self.store.data_ptr(ring);
+        self.active_data = data_ptr(&self.store, ring);
         self.active_header = NonNull::from(self.store.header(ring));
     }
 
     #[inline(always)]
     fn commit(&mut self, n: u32) {
         self.pos += n;
-        self.header().publish_write_pos(self.pos);
+        self.header().publish_position(self.generation, self.pos);
         self.counters.events_written += 1;
         self.lane.store_events_written(self.counters.events_written);
     }
@@ -236,8 +273,9 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
                 }
             }
         };
-        // SAFETY: after a swap or recycle `pos == 0` and `n <= cap`; the ring is ours.
-        unsafe { self.store.write(self.active, self.pos, bytes) };
+        // After a swap or recycle `pos == 0` and `n <= cap`.
+        let stored = words::store(self.store.data(self.active), self.pos, bytes);
+        debug_assert!(stored, "n <= cap <= data_capacity");
         self.commit(n);
         self.lane.store_counters(&self.counters);
         outcome
@@ -283,7 +321,7 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
         let fresh: &RingHeader = self.store.header(next);
         // The drain reset it before freeing it; resetting again costs nothing and protects the
         // writer from a drain that did not.
-        fresh.reset_contents();
+        self.generation = fresh.reset_contents();
         self.lane.set_active_ring(next);
         self.marked = false;
         self.lane.set_marked(false);
@@ -301,7 +339,7 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
             LaneKind::Index => u64::from((self.pos - read) / INDEX_RECORD_SIZE),
             LaneKind::Detail => self.count_detail_from(read),
         };
-        header.reset_contents();
+        self.generation = header.reset_contents();
         self.pos = 0;
         self.marked = false;
         self.lane.set_marked(false);
@@ -309,16 +347,18 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
         dropped
     }
 
-    /// Detail records of the active ring starting at or after `from` (our own, valid, writes).
+    /// Detail records of the active ring starting at or after `from` (our own writes; the walk
+    /// is bounded by `pos` whatever the ring holds).
     fn count_detail_from(&self, from: u32) -> u64 {
+        let data = self.store.data(self.active);
         let (mut at, mut n) = (0u32, 0u64);
         while at < self.pos {
-            let mut len = [0u8; 4];
-            if !self.store.read(self.active, at, &mut len) {
+            let mut first = [0u8; 8];
+            if !words::load(data, at, &mut first) {
                 break;
             }
-            let len = u32::from_le_bytes(len);
-            if len == 0 || !len.is_multiple_of(8) {
+            let len = u32::from_le_bytes([first[0], first[1], first[2], first[3]]);
+            if len == 0 || !len.is_multiple_of(8) || len > self.pos - at {
                 break;
             }
             if at >= from {

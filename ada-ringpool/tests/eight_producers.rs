@@ -2,7 +2,7 @@
 //! index events while a drain thread consumes their lanes. Every event is drained exactly once or
 //! counted as dropped; exited threads' slots are drained (active ring included), reset and freed.
 
-use ada_registry::{LaneKind, Registry, RegistryConfig, SlotState};
+use ada_registry::{LaneKind, Registry, RegistryConfig, SlotOwner, SlotState};
 use ada_ringpool::{
     DropOldest, EventKind, IndexRecord, LaneDrain, LaneWriter, SegmentStore, index_records,
 };
@@ -12,12 +12,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 const PRODUCERS: u32 = 8;
 const EVENTS: u32 = 100_000;
 
-fn drain_once(reg: &Registry, ledger: &mut SeqLedger) -> usize {
+/// The drain's state: one `LaneDrain` per slot (made once from the drain claim) and the slot
+/// generation its queue positions were read for.
+type Drains<'r> = Vec<(LaneDrain<'r, SegmentStore<'r>>, u32)>;
+
+fn drain_once(reg: &Registry, drains: &mut Drains<'_>, ledger: &mut SeqLedger) -> usize {
     let mut live = 0;
     for slot in reg.view().live_slots() {
         live += 1;
-        let store = SegmentStore::new(reg, slot.index, LaneKind::Index).unwrap();
-        let mut d = LaneDrain::new(slot.lanes.lane(LaneKind::Index), store, LaneKind::Index);
+        let (d, synced) = &mut drains[slot.index as usize];
+        if *synced != slot.owner.generation {
+            // A new owner reset the lane's queues when it registered.
+            d.resync();
+            *synced = slot.owner.generation;
+        }
         let mut visit = |c: ada_ringpool::RingChunk<'_>| {
             for r in index_records(c.bytes) {
                 let r = r.unwrap();
@@ -58,23 +66,31 @@ fn eight_producers_every_event_drained_once_or_counted() {
     let stop = AtomicBool::new(false);
     let (ledger, counters) = std::thread::scope(|s| {
         let drain = s.spawn(|| {
+            let mut claim = reg.claim_drain().unwrap();
+            let mut drains: Drains<'_> = (0..reg.capacity())
+                .map(|slot| {
+                    let ends = claim.lane(slot, LaneKind::Index).unwrap();
+                    let store = SegmentStore::new(&reg, slot, LaneKind::Index).unwrap();
+                    (LaneDrain::new(ends, store), 0)
+                })
+                .collect();
             let mut ledger = SeqLedger::new(PRODUCERS as usize);
             while !stop.load(Ordering::Acquire) {
-                drain_once(&reg, &mut ledger);
+                drain_once(&reg, &mut drains, &mut ledger);
                 std::thread::yield_now();
             }
             // Final drain: until every slot is reclaimed.
-            while drain_once(&reg, &mut ledger) > 0 {}
+            while drain_once(&reg, &mut drains, &mut ledger) > 0 {}
             ledger
         });
         let producers: Vec<_> = (0..PRODUCERS)
             .map(|p| {
                 let reg = &reg;
                 s.spawn(move || {
-                    let slot = reg.current_thread().unwrap();
-                    let store = SegmentStore::new(reg, slot.index, LaneKind::Index).unwrap();
-                    let lane = slot.lanes.lane(LaneKind::Index);
-                    let mut w = LaneWriter::new(lane, store, LaneKind::Index, DropOldest);
+                    let registration = reg.view().register(SlotOwner::current_thread()).unwrap();
+                    let slot = registration.slot.index();
+                    let store = SegmentStore::new(reg, slot, LaneKind::Index).unwrap();
+                    let mut w = LaneWriter::new(registration.index, store, DropOldest);
                     for seq in 0..EVENTS {
                         w.write_index(&IndexRecord {
                             timestamp_ns: u64::from(seq),
@@ -86,8 +102,10 @@ fn eight_producers_every_event_drained_once_or_counted() {
                         });
                     }
                     w.flush_counters();
-                    w.counters()
-                    // Thread exit unregisters: the slot becomes EXITED for the drain.
+                    let counters = w.counters();
+                    // Unregisters: the slot becomes EXITED for the drain.
+                    drop(registration.slot);
+                    counters
                 })
             })
             .collect();

@@ -14,8 +14,9 @@ fn drain_copy_and_owner_recycle_count_each_record_once() {
         let h = header.clone();
         // The owner commits 2 records (positions in units of one record), then recycles.
         let owner = thread::spawn(move || {
-            h.publish_write_pos(1);
-            h.publish_write_pos(2);
+            let generation = h.reset_contents();
+            h.publish_position(generation, 1);
+            h.publish_position(generation, 2);
             let read = h.begin_recycle().min(2);
             let dropped = 2 - read;
             h.reset_contents();
@@ -23,8 +24,10 @@ fn drain_copy_and_owner_recycle_count_each_record_once() {
         });
         // The drain copies whatever is committed and claims it.
         let seen = header.consumed();
-        let upto = header.write_pos();
-        let delivered = if upto > seen.read_pos && header.commit_read(seen, upto) {
+        let position = header.position();
+        let upto = position.write_pos;
+        let same_fill = position.generation == seen.generation;
+        let delivered = if same_fill && upto > seen.read_pos && header.commit_read(seen, upto) {
             upto - seen.read_pos
         } else {
             0

@@ -5,7 +5,7 @@
 use ada_registry::{Lane, LaneKind};
 use ada_ringpool::{
     DetailRecord, DetailRecords, DropNewest, DropOldest, EventKind, HeapStore, IndexRecord,
-    LaneDrain, LaneWriter, Written, index_records,
+    LaneDrain, LaneWriter, PoolPolicy, Written, index_records,
 };
 use proptest::prelude::*;
 
@@ -20,12 +20,33 @@ fn rec(seq: u64) -> IndexRecord {
     }
 }
 
-/// `rings` rings of 128 data bytes = 4 index records each. Writer and drain share the store
-/// through references.
-fn small_lane(rings: u32) -> (Lane, HeapStore) {
-    let lane = Lane::default();
-    lane.initialize(rings);
-    (lane, HeapStore::new(rings, 256))
+/// `rings` rings of 128 data bytes = 4 index records each (the lane is boxed: the store knows
+/// it by address). Writer and drain share the store through references.
+fn small_lane(rings: u32) -> (Box<Lane>, HeapStore) {
+    let lane = Box::new(Lane::default());
+    let store = HeapStore::new(&lane, rings, 256);
+    (lane, store)
+}
+
+/// Splits `lane` into its one writer and its one drain (and a shared view of the lane).
+fn pair<'a, P: PoolPolicy>(
+    lane: &'a mut Lane,
+    store: &'a HeapStore,
+    rings: u32,
+    kind: LaneKind,
+    policy: P,
+) -> (
+    LaneWriter<'a, &'a HeapStore, P>,
+    LaneDrain<'a, &'a HeapStore>,
+    &'a Lane,
+) {
+    let (thread, drain) = lane.split(rings, kind, 0);
+    let lane = thread.lane();
+    (
+        LaneWriter::new(thread, store, policy),
+        LaneDrain::new(drain, store),
+        lane,
+    )
 }
 
 fn drained_seqs(d: &mut LaneDrain<'_, &HeapStore>) -> Vec<u64> {
@@ -38,9 +59,8 @@ fn drained_seqs(d: &mut LaneDrain<'_, &HeapStore>) -> Vec<u64> {
 
 #[test]
 fn swap_submits_full_rings_in_order_and_recycles_them() {
-    let (lane, store) = small_lane(4);
-    let mut w = LaneWriter::new(&lane, &store, LaneKind::Index, DropOldest);
-    let mut d = LaneDrain::new(&lane, &store, LaneKind::Index);
+    let (mut lane, store) = small_lane(4);
+    let (mut w, mut d, lane) = pair(&mut lane, &store, 4, LaneKind::Index, DropOldest);
     assert_eq!(
         lane.free_queue().len(),
         3,
@@ -71,9 +91,8 @@ fn swap_submits_full_rings_in_order_and_recycles_them() {
 
 #[test]
 fn marking_travels_with_the_submitted_ring_then_resets() {
-    let (lane, store) = small_lane(4);
-    let mut w = LaneWriter::new(&lane, &store, LaneKind::Index, DropOldest);
-    let mut d = LaneDrain::new(&lane, &store, LaneKind::Index);
+    let (mut lane, store) = small_lane(4);
+    let (mut w, mut d, lane) = pair(&mut lane, &store, 4, LaneKind::Index, DropOldest);
     for seq in 0..4 {
         w.write_index(&rec(seq));
     }
@@ -90,9 +109,8 @@ fn marking_travels_with_the_submitted_ring_then_resets() {
 
 #[test]
 fn exhaustion_drop_oldest_counts_every_lost_event() {
-    let (lane, store) = small_lane(2);
-    let mut w = LaneWriter::new(&lane, &store, LaneKind::Index, DropOldest);
-    let mut d = LaneDrain::new(&lane, &store, LaneKind::Index);
+    let (mut lane, store) = small_lane(2);
+    let (mut w, mut d, _) = pair(&mut lane, &store, 2, LaneKind::Index, DropOldest);
     // 2 rings x 4 records, no drain: ring 0 submitted after 4, ring 1 fills at 8, then exhaustion.
     let outcomes: Vec<_> = (0..20u64).map(|s| w.write_index(&rec(s))).collect();
     assert_eq!(outcomes[4], Written::Swapped);
@@ -112,9 +130,8 @@ fn exhaustion_drop_oldest_counts_every_lost_event() {
 
 #[test]
 fn exhaustion_drop_newest_keeps_the_full_ring() {
-    let (lane, store) = small_lane(2);
-    let mut w = LaneWriter::new(&lane, &store, LaneKind::Index, DropNewest);
-    let mut d = LaneDrain::new(&lane, &store, LaneKind::Index);
+    let (mut lane, store) = small_lane(2);
+    let (mut w, mut d, _) = pair(&mut lane, &store, 2, LaneKind::Index, DropNewest);
     let outcomes: Vec<_> = (0..12u64).map(|s| w.write_index(&rec(s))).collect();
     assert_eq!(&outcomes[8..], &[Written::DroppedNewest; 4]);
     assert_eq!(w.counters().events_dropped, 4);
@@ -129,9 +146,8 @@ fn exhaustion_drop_newest_keeps_the_full_ring() {
 
 #[test]
 fn active_ring_salvage_then_recycle_never_double_counts() {
-    let (lane, store) = small_lane(2);
-    let mut w = LaneWriter::new(&lane, &store, LaneKind::Index, DropOldest);
-    let mut d = LaneDrain::new(&lane, &store, LaneKind::Index);
+    let (mut lane, store) = small_lane(2);
+    let (mut w, mut d, _) = pair(&mut lane, &store, 2, LaneKind::Index, DropOldest);
     for s in 0..6 {
         w.write_index(&rec(s));
     }
@@ -154,27 +170,34 @@ fn active_ring_salvage_then_recycle_never_double_counts() {
 
 #[test]
 fn corrupt_free_entries_are_skipped_and_bounded() {
-    let (lane, store) = small_lane(2);
-    let mut w = LaneWriter::new(&lane, &store, LaneKind::Index, DropOldest);
-    // Replace the free ring with impossible indices, as a broken drain would.
-    let _ = lane.free_queue().consumer().pop();
-    let mut p = lane.free_queue().producer();
-    while p.push(99).is_ok() {}
-    for s in 0..4 {
+    let (mut lane, store) = small_lane(2);
+    let (thread, mut drain) = lane.split(2, LaneKind::Index, 0);
+    let mut w = LaneWriter::new(thread, &store, DropOldest);
+    // Ring 0 fills and is submitted; ring 1 (the only free one) becomes active and fills.
+    for s in 0..8 {
         w.write_index(&rec(s));
     }
+    // A broken drain fills the free queue with impossible ring indices.
+    let mut pushed = 0;
+    while drain.free().push(99).is_ok() {
+        pushed += 1;
+    }
+    assert_eq!(pushed, 8);
     // The swap finds no usable ring within its bound and falls back to the drop policy.
     assert_eq!(
-        w.write_index(&rec(4)),
+        w.write_index(&rec(8)),
         Written::DroppedOldest { dropped: 4 }
     );
 }
 
 #[test]
 fn corrupt_submit_entries_are_skipped_not_trusted() {
-    let (lane, store) = small_lane(2);
-    lane.submit_queue().producer().push(77).unwrap();
-    let mut d = LaneDrain::new(&lane, &store, LaneKind::Index);
+    let (mut lane, store) = small_lane(2);
+    let (thread, drain) = lane.split(2, LaneKind::Index, 0);
+    // A broken thread submits a ring index its lane does not have.
+    let (_, mut submit, _) = thread.into_parts();
+    submit.push(77).unwrap();
+    let mut d = LaneDrain::new(drain, &store);
     let stats = d.drain_submitted(0, |_| panic!("nothing valid to visit"));
     assert_eq!(stats.bad_ring_indices, 1);
 }
@@ -200,11 +223,9 @@ proptest! {
         shapes in proptest::collection::vec((0usize..=16, 0usize..=256, 0usize..=300, any::<bool>()), 1..300),
         drain_every in 1usize..20,
     ) {
-        let lane = Lane::default();
-        lane.initialize(3);
-        let store = HeapStore::new(3, 128 + 4096);
-        let mut w = LaneWriter::new(&lane, &store, LaneKind::Detail, DropOldest);
-        let mut d = LaneDrain::new(&lane, &store, LaneKind::Detail);
+        let mut lane = Box::new(Lane::default());
+        let store = HeapStore::new(&lane, 3, 128 + 4096);
+        let (mut w, mut d, _) = pair(&mut lane, &store, 3, LaneKind::Detail, DropOldest);
         let mut expected = Vec::new();
         let mut got: Vec<Detail> = Vec::new();
         let mut take = |d: &mut LaneDrain<'_, &HeapStore>, active: bool| {

@@ -83,11 +83,14 @@ fn assert_clean(stats: &DrainStats, what: &str) {
 /// Drains slot `slot`'s index and detail lanes (`drain_submitted(0, ..)` then `drain_active`),
 /// validating every record. Works for `ACTIVE` and `EXITED` slots.
 pub fn drain_slot(reg: &Registry, slot: u32) -> Drained {
-    let lanes = reg.view().slot(slot).expect("slot in range");
+    let mut claim = reg
+        .claim_drain()
+        .expect("the test is the segment's only drain");
     let mut out = Drained::default();
 
     let store = SegmentStore::new(reg, slot, LaneKind::Index).expect("index store");
-    let mut d = LaneDrain::new(lanes.lane(LaneKind::Index), store, LaneKind::Index);
+    let ends = claim.lane(slot, LaneKind::Index).expect("slot in range");
+    let mut d = LaneDrain::new(ends, store);
     let mut stats = DrainStats::default();
     {
         let mut visit = |c: RingChunk<'_>| {
@@ -102,7 +105,8 @@ pub fn drain_slot(reg: &Registry, slot: u32) -> Drained {
     assert_clean(&stats, "index lane");
 
     let store = SegmentStore::new(reg, slot, LaneKind::Detail).expect("detail store");
-    let mut d = LaneDrain::new(lanes.lane(LaneKind::Detail), store, LaneKind::Detail);
+    let ends = claim.lane(slot, LaneKind::Detail).expect("slot in range");
+    let mut d = LaneDrain::new(ends, store);
     let mut stats = DrainStats::default();
     {
         let mut visit = |c: RingChunk<'_>| {
@@ -130,10 +134,13 @@ pub fn drain_slot(reg: &Registry, slot: u32) -> Drained {
 
 /// Resets both lanes' rings of an `EXITED`, fully drained slot and frees it (`EXITED → FREE`).
 pub fn free_slot(reg: &Registry, slot: u32) {
-    let lanes = reg.view().slot(slot).expect("slot in range");
+    let mut claim = reg
+        .claim_drain()
+        .expect("the test is the segment's only drain");
     for kind in [LaneKind::Index, LaneKind::Detail] {
         let store = SegmentStore::new(reg, slot, kind).expect("store");
-        LaneDrain::new(lanes.lane(kind), store, kind).reset_all();
+        let ends = claim.lane(slot, kind).expect("slot in range");
+        LaneDrain::new(ends, store).reset_all();
     }
     assert!(
         reg.view().reclaim(slot),
