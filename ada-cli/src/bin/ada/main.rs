@@ -10,8 +10,9 @@
 
 mod workload;
 
-use ada_controller::trace::{self, Ending, TraceOptions};
-use ada_controller::{ControllerBuilder, LiveSnapshot, summary};
+use ada_cli::summary;
+use ada_cli::trace::{self, Ending, TraceOptions};
+use ada_controller::{ControllerBuilder, LiveSnapshot};
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -276,7 +277,7 @@ fn inspect(dir: &Path, limit: usize) -> Result<ExitCode, String> {
     let dir = resolve_trace_dir(dir);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    ada_controller::inspect::inspect(&dir, limit, &mut out).map_err(|e| e.to_string())?;
+    ada_cli::inspect::inspect(&dir, limit, &mut out).map_err(|e| e.to_string())?;
     out.flush().map_err(|e| format!("stdout: {e}"))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -289,7 +290,7 @@ fn export(dir: &Path, output: &Path) -> Result<ExitCode, String> {
     let file =
         std::fs::File::create(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
     let mut w = std::io::BufWriter::new(file);
-    let result = ada_controller::export::chrome::export_chrome(&dir, &mut w);
+    let result = ada_cli::export::chrome::export_chrome(&dir, &mut w);
     let flushed = w
         .into_inner()
         .map_err(|e| e.into_error())

@@ -8,8 +8,8 @@ use ada_atf::{
     EventRef, Lane, LaneCounters, PayloadRef, PersistenceWindow, SymbolEntry, ThreadSummary,
     TraceSummary, TraceWriter, WriterOptions,
 };
-use ada_controller::export::{ExportError, export_chrome};
-use ada_controller::inspect::{InspectError, NotATrace, inspect};
+use ada_cli::export::{ExportError, export_chrome};
+use ada_cli::inspect::{InspectError, NotATrace, inspect};
 use serde_json::Value;
 
 const PID: u32 = 4321;
@@ -194,13 +194,13 @@ fn unfinalized_trace(root: &Path) -> PathBuf {
     dir
 }
 
-fn run_inspect(dir: &Path, limit: usize) -> (String, ada_controller::inspect::InspectReport) {
+fn run_inspect(dir: &Path, limit: usize) -> (String, ada_cli::inspect::InspectReport) {
     let mut out = Vec::new();
     let report = inspect(dir, limit, &mut out).unwrap();
     (String::from_utf8(out).unwrap(), report)
 }
 
-fn run_export(dir: &Path) -> (Value, ada_controller::export::ChromeStats, String) {
+fn run_export(dir: &Path) -> (Value, ada_cli::export::ChromeStats, String) {
     let mut out = Vec::new();
     let stats = export_chrome(dir, &mut out).unwrap();
     let text = String::from_utf8(out.clone()).unwrap();

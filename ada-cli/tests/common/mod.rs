@@ -1,4 +1,4 @@
-//! Helpers shared by the controller's integration tests: run the `ada` binary, find and verify
+//! Helpers shared by the `ada` tool's integration tests: run the `ada` binary, find and verify
 //! the trace it wrote.
 
 #![allow(dead_code)]
