@@ -17,8 +17,9 @@
 //!
 //! What it is not: it is not the tracer. Creating the segment, draining the rings and writing
 //! ATF v4 belong to `ada-controller` (a library without CLI dependencies, which a custom
-//! controller uses directly); reading traces belongs to `ada-atf`. This library's API serves
-//! the `ada` tool and its tests and makes no stability promise beyond them.
+//! controller uses directly); reading traces belongs to `ada-atf`, which also decides what
+//! counts as a trace directory ([`ada_atf::TraceDir::find`]). This library's API serves the
+//! `ada` tool and its tests and makes no stability promise beyond them.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
