@@ -1,10 +1,7 @@
 //! [`Agent`]: one process's attachment to a controller's segment.
 
 use ada_registry::{Registry, RegistryError};
-use ada_shm::{AttachOptions, SegmentName, ShmError};
-
-/// The environment variable naming the controller's segment (set by `ada trace`).
-pub const ENV_SEGMENT: &str = "ADA_SHM";
+use ada_shm::{AttachOptions, ENV_SEGMENT, SegmentName, ShmError};
 
 /// Why the agent could not attach.
 #[derive(Debug, thiserror::Error)]

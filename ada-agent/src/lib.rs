@@ -40,7 +40,10 @@ mod global;
 mod thread;
 mod tls;
 
-pub use agent::{Agent, AgentError, ENV_SEGMENT, unregistered_id};
+/// The environment variable naming the controller's segment (set by `ada trace`); defined in
+/// `ada-shm`, re-exported here for programs that only depend on the agent.
+pub use ada_shm::ENV_SEGMENT;
+pub use agent::{Agent, AgentError, unregistered_id};
 pub use callsite::Callsite;
 pub use global::{attach_error, global, install};
 pub use thread::{Detail, ThreadWriter};

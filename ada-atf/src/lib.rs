@@ -18,6 +18,9 @@
 //!   validate the manifest, and stream events from the memory-mapped `events.bin`, reporting
 //!   every kind of corruption as a typed [`ReadError`], never panicking, and reading a trace
 //!   whose writer was killed up to its last whole event ([`TornTail`]).
+//! - [`TraceDir::find`] ([`locate`]): the one place that decides whether a path is a trace
+//!   directory, or a session directory holding exactly one, with a typed [`LocateError`]
+//!   saying what is wrong otherwise.
 //!
 //! What it is not: it knows protobuf and files and nothing about shared memory, rings, lanes'
 //! internals or threads. Callers hand it plain values — borrowed strings, register slices,
@@ -67,6 +70,7 @@
 
 pub mod encode;
 mod error;
+pub mod locate;
 pub mod manifest;
 pub mod mapping;
 pub mod reader;
@@ -79,6 +83,7 @@ pub use encode::{
     Register, encode_delimited, encode_delimited_with_limit, encoded_len,
 };
 pub use error::{EncodeError, ManifestError, ReadError, WriteError};
+pub use locate::{LocateError, TraceDir};
 pub use manifest::{
     ClockDescription, FORMAT_VERSION, LaneCounters, Manifest, SymbolEntry, ThreadSummary,
     TraceSummary,

@@ -250,7 +250,7 @@ impl TraceWriter {
         let dir = output_root
             .join(TRACES_DIR)
             .join(&session_name)
-            .join(format!("pid_{}", options.pid));
+            .join(crate::locate::pid_dir_name(options.pid));
         std::fs::create_dir_all(&dir).map_err(io_err("create directory", &dir))?;
         let events_path = dir.join(EVENTS_FILE);
         let file = match OpenOptions::new()

@@ -1,4 +1,4 @@
-//! `ada-controller`: the controller side of the ADA tracer, as a library and as the `ada` tool.
+//! `ada-controller`: the controller side of the ADA tracer, as a library.
 //!
 //! What it is:
 //! - [`ControllerBuilder`] → [`Controller`]: creates the shared-memory segment (thread
@@ -15,8 +15,8 @@
 //!   custom controller supplies its own.
 //! - [`Report`]: the accounting — per thread and lane, `written = persisted + dropped` — which
 //!   also lands in the trace's manifest and the `ada trace` summary.
-//! - [`trace::run`]: `ada trace`, running a command under a controller; [`inspect`] and
-//!   [`export`]: reading traces back.
+//! - [`ENV_SEGMENT`]: the environment variable (`ADA_SHM`) that names the segment to the
+//!   traced program.
 //!
 //! ```no_run
 //! use ada_controller::{ControllerBuilder, SessionInfo};
@@ -24,7 +24,7 @@
 //! let controller = ControllerBuilder::new().capacity(16).output_dir("/tmp").create()?;
 //! println!("ADA_SHM={}", controller.segment_name()); // start the traced program with this
 //! let traced = std::process::Command::new("./my_program")
-//!     .env("ADA_SHM", controller.segment_name())
+//!     .env(ada_controller::ENV_SEGMENT, controller.segment_name())
 //!     .spawn()?;
 //! let session = SessionInfo { pid: traced.id(), ..SessionInfo::default() };
 //! let running = controller.start_default(session)?; // ATF v4 under /tmp/ada_traces/
@@ -38,20 +38,20 @@
 //! What it is not: it never blocks or slows the traced program (a slow sink only makes threads
 //! drop, and count, events); it does not decide selective persistence yet (every detail record
 //! is persisted until `ada-persist` arrives) and does not encode protobuf itself (`ada-atf`).
+//! It is not the `ada` command-line tool (running a command traced, signals, progress, the
+//! summary, reading traces back and exporting them live in `ada-cli`), and it does not depend
+//! on the agent: it speaks to traced programs only through the segment.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
 mod atf_sink;
 mod controller;
 pub mod drain;
-pub mod export;
-pub mod inspect;
 mod pipelined;
 mod report;
 mod sink;
-pub mod summary;
-pub mod trace;
 
+pub use ada_shm::ENV_SEGMENT;
 pub use atf_sink::{AtfSink, session_clock};
 pub use controller::{
     Controller, ControllerBuilder, ControllerError, LiveSnapshot, LiveStats, Running,

@@ -9,6 +9,8 @@
 //! - [`Off<T>`]: typed offsets. Nothing stored in a segment is a pointer; an offset resolves
 //!   against one mapping, with a bounds and alignment check, through the one audited function
 //!   [`Segment::view`].
+//! - [`SegmentName`]: validated segment names, and [`ENV_SEGMENT`] (`ADA_SHM`), the environment
+//!   variable through which a traced program learns the name.
 //! - [`CacheLine`]: the fixed 128-byte padding used inside cross-process layouts.
 //! - [`clock`]: the single monotonic-nanosecond timebase shared by every process of a session.
 //! - [`sync`]: the atomics facade. Under `--cfg loom` or `--cfg shuttle` the same names come from
@@ -43,7 +45,7 @@ pub use header::{
     HEADER_SIZE, LAYOUT_VERSION, MAGIC, MAX_REGIONS, REGION_ALIGN, RegionEntry, RegionKind,
     RegionSpec, SegmentHeader,
 };
-pub use name::SegmentName;
+pub use name::{ENV_SEGMENT, SegmentName};
 pub use offset::Off;
 pub use pad::CacheLine;
 #[cfg(not(any(loom, shuttle)))]

@@ -13,6 +13,11 @@ pub struct SegmentName(String);
 /// Prefix of every name ADA creates (after the leading `/`).
 pub const NAME_PREFIX: &str = "ada_";
 
+/// The environment variable that hands a segment's name to a traced program: the controller
+/// (`ada trace`, or a custom controller) starts the program with `ADA_SHM=<name>`, and the
+/// agent attaches to the segment it names ([`SegmentName::parse`] validates the value).
+pub const ENV_SEGMENT: &str = "ADA_SHM";
+
 impl SegmentName {
     /// A fresh name for a segment created by `pid`, with a random session id.
     pub fn generate(pid: u32) -> Result<(SegmentName, u64), ShmError> {

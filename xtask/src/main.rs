@@ -28,7 +28,7 @@ commands:
                  markers, a SAFETY: comment above every unsafe block and impl
   loom           the loom suites (tests/loom*.rs), release, --cfg loom, target/loom
   shuttle        the shuttle suites (tests/shuttle*.rs), release, --cfg shuttle
-  soak           ada-controller's soak and crash tests (a real traced child), release
+  soak           ada-cli's soak and crash tests (a real traced child), release
   fuzz [SECS]    fuzz/run.sh for SECS seconds (default 60)
   bench-smoke    every benchmark once, without measuring
   help           this text

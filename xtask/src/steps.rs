@@ -115,7 +115,7 @@ impl Step {
             // `--test-threads 1`: each test drives a whole traced process and its drain; run
             // side by side on 2 cores they would measure each other.
             Self::Soak => Cmd::cargo(root)
-                .args(["test", "--release", "--locked", "-p", "ada-controller"])
+                .args(["test", "--release", "--locked", "-p", "ada-cli"])
                 .args(["--test", "soak", "--test", "crash"])
                 .args(["--", "--test-threads", "1"])
                 .run(),

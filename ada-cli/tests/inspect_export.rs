@@ -1,15 +1,15 @@
 //! `inspect` and `export_chrome` on traces written by `ada_atf::TraceWriter`: finalized,
-//! unfinalized, torn, corrupt, and paths that are not traces.
+//! unfinalized, torn, corrupt, session directories, and paths that are not traces.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use ada_atf::{
-    EventRef, Lane, LaneCounters, PayloadRef, PersistenceWindow, SymbolEntry, ThreadSummary,
-    TraceSummary, TraceWriter, WriterOptions,
+    EventRef, Lane, LaneCounters, LocateError, PayloadRef, PersistenceWindow, SymbolEntry,
+    ThreadSummary, TraceSummary, TraceWriter, WriterOptions,
 };
-use ada_controller::export::{ExportError, export_chrome};
-use ada_controller::inspect::{InspectError, NotATrace, inspect};
+use ada_cli::export::{ExportError, export_chrome};
+use ada_cli::inspect::{InspectError, inspect};
 use serde_json::Value;
 
 const PID: u32 = 4321;
@@ -194,13 +194,13 @@ fn unfinalized_trace(root: &Path) -> PathBuf {
     dir
 }
 
-fn run_inspect(dir: &Path, limit: usize) -> (String, ada_controller::inspect::InspectReport) {
+fn run_inspect(dir: &Path, limit: usize) -> (String, ada_cli::inspect::InspectReport) {
     let mut out = Vec::new();
     let report = inspect(dir, limit, &mut out).unwrap();
     (String::from_utf8(out).unwrap(), report)
 }
 
-fn run_export(dir: &Path) -> (Value, ada_controller::export::ChromeStats, String) {
+fn run_export(dir: &Path) -> (Value, ada_cli::export::ChromeStats, String) {
     let mut out = Vec::new();
     let stats = export_chrome(dir, &mut out).unwrap();
     let text = String::from_utf8(out.clone()).unwrap();
@@ -560,7 +560,7 @@ fn not_a_trace_directory() {
 
     let e = inspect_err(&empty);
     assert!(
-        matches!(e, InspectError::NotATrace(NotATrace::NoEventsFile { .. })),
+        matches!(e, InspectError::Locate(LocateError::NoEventsFile { .. })),
         "{e:?}"
     );
     let msg = e.to_string();
@@ -572,18 +572,18 @@ fn not_a_trace_directory() {
     let e = export_err(&empty);
     assert!(matches!(
         e,
-        ExportError::NotATrace(NotATrace::NoEventsFile { .. })
+        ExportError::Locate(LocateError::NoEventsFile { .. })
     ));
     assert!(!e.to_string().contains('\n'));
 
     let missing = tmp.path().join("missing");
     assert!(matches!(
         inspect_err(&missing),
-        InspectError::NotATrace(NotATrace::Missing { .. })
+        InspectError::Locate(LocateError::Missing { .. })
     ));
     assert!(matches!(
         export_err(&missing),
-        ExportError::NotATrace(NotATrace::Missing { .. })
+        ExportError::Locate(LocateError::Missing { .. })
     ));
 
     // An output root: the hint names the trace below it; a file inside the trace: its parent.
@@ -595,21 +595,65 @@ fn not_a_trace_directory() {
         "{msg}"
     );
     match export_err(tmp.path()) {
-        ExportError::NotATrace(NotATrace::NoEventsFile { candidates, .. }) => {
+        ExportError::Locate(LocateError::NoEventsFile { candidates, .. }) => {
             assert_eq!(candidates, std::slice::from_ref(&dir))
         }
         other => panic!("{other:?}"),
     }
     let file = dir.join("trace.json");
     match inspect_err(&file) {
-        InspectError::NotATrace(NotATrace::NotADirectory { candidates, .. }) => {
+        InspectError::Locate(LocateError::NotADirectory { candidates, .. }) => {
             assert_eq!(candidates, std::slice::from_ref(&dir))
         }
         other => panic!("{other:?}"),
     }
     assert!(matches!(
         export_err(&file),
-        ExportError::NotATrace(NotATrace::NotADirectory { .. })
+        ExportError::Locate(LocateError::NotADirectory { .. })
+    ));
+}
+
+#[test]
+fn a_session_directory_means_its_one_trace() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = finalized_trace(tmp.path());
+    let session = dir.parent().unwrap();
+    let (text, report) = run_inspect(session, 3);
+    assert!(report.complete);
+    assert!(
+        text.starts_with(&format!("trace: {}\n", dir.display())),
+        "{text}"
+    );
+    let (_, stats, _) = run_export(session);
+    assert_eq!(stats.pid, PID);
+    assert!(stats.complete);
+
+    // A second process in the same session: which one is meant cannot be guessed.
+    let other = TraceWriter::create(
+        tmp.path(),
+        WriterOptions {
+            pid: PID + 1,
+            session_label: Some("session_test".into()),
+            ..WriterOptions::default()
+        },
+    )
+    .unwrap()
+    .finalize(summary())
+    .unwrap()
+    .dir;
+    let e = inspect_err(session);
+    let msg = e.to_string();
+    match e {
+        InspectError::Locate(LocateError::SeveralTraces { traces, .. }) => {
+            assert_eq!(traces, [dir.clone(), other.clone()])
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(msg.contains("holds 2 traces"), "{msg}");
+    assert!(!msg.contains('\n'));
+    assert!(matches!(
+        export_err(session),
+        ExportError::Locate(LocateError::SeveralTraces { .. })
     ));
 }
 

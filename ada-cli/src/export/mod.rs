@@ -5,15 +5,15 @@
 //!
 //! Exporters stream: they decode one event, write it, and move on, so a trace of any size
 //! exports in constant memory. A torn or unfinalized trace exports what is readable and says
-//! so in the exporter's statistics; only a path that is not a trace, a trace that cannot be
-//! opened, or a failing output is an [`ExportError`].
+//! so in the exporter's statistics; only a path where no trace is found, a trace that cannot
+//! be opened, or a failing output is an [`ExportError`].
 
 use std::io;
 use std::path::PathBuf;
 
-use ada_atf::ReadError;
+use ada_atf::{LocateError, ReadError};
 
-use crate::inspect::{NotATrace, OpenFailure};
+use crate::inspect::OpenFailure;
 
 pub mod chrome;
 
@@ -22,9 +22,9 @@ pub use chrome::{ChromeStats, export_chrome};
 /// An export failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    /// The path is not a trace directory.
+    /// The path is not a trace directory, nor a session directory holding exactly one.
     #[error(transparent)]
-    NotATrace(#[from] NotATrace),
+    Locate(#[from] LocateError),
     /// `events.bin` or `trace.json` cannot be opened or read.
     #[error("cannot read the trace at {}: {source}", .path.display())]
     Read {
@@ -40,14 +40,11 @@ pub enum ExportError {
 }
 
 impl ExportError {
-    /// The error for a failed [`open_trace`](crate::inspect::open_trace) of `path`.
-    pub(crate) fn open(path: &std::path::Path, failure: OpenFailure) -> Self {
+    /// The error for a failed [`open_trace`](crate::inspect::open_trace).
+    pub(crate) fn open(failure: OpenFailure) -> Self {
         match failure {
-            OpenFailure::NotATrace(e) => ExportError::NotATrace(e),
-            OpenFailure::Read(source) => ExportError::Read {
-                path: path.to_owned(),
-                source,
-            },
+            OpenFailure::Locate(e) => ExportError::Locate(e),
+            OpenFailure::Read { path, source } => ExportError::Read { path, source },
         }
     }
 }

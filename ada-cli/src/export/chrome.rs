@@ -36,6 +36,7 @@ use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
+use ada_atf::locate::pid_from_dir;
 use ada_atf::schema::event::Payload;
 use ada_atf::{Event, Manifest, ReadError, TornTail, TraceReader};
 
@@ -90,14 +91,14 @@ impl ChromeStats {
     }
 }
 
-/// Writes the trace in `trace_dir` to `out` as Chrome trace-event JSON (see the
-/// [module docs](self) for the mapping).
+/// Writes the trace in `trace_dir` (a trace directory, or a session directory holding exactly
+/// one) to `out` as Chrome trace-event JSON (see the [module docs](self) for the mapping).
 ///
 /// A torn or unfinalized trace exports what is readable; [`ChromeStats`] reports it. A path
 /// that is not a trace directory, a trace that cannot be opened, or a failing `out` is an
 /// [`ExportError`]; after an output error the document written so far is incomplete.
 pub fn export_chrome(trace_dir: &Path, out: &mut dyn Write) -> Result<ChromeStats, ExportError> {
-    let reader = open_trace(trace_dir).map_err(|f| ExportError::open(trace_dir, f))?;
+    let reader = open_trace(trace_dir).map_err(ExportError::open)?;
     let mut w = BufWriter::with_capacity(64 * 1024, out);
     let stats = write_trace(&reader, &mut w).map_err(ExportError::Output)?;
     w.flush().map_err(ExportError::Output)?;
@@ -253,15 +254,6 @@ fn process_name(exe: &str) -> &str {
         .and_then(|n| n.to_str())
         .filter(|n| !n.is_empty())
         .unwrap_or(exe)
-}
-
-/// `N` from a directory named `pid_N`.
-fn pid_from_dir(dir: &Path) -> Option<u32> {
-    dir.file_name()?
-        .to_str()?
-        .strip_prefix("pid_")?
-        .parse()
-        .ok()
 }
 
 fn write_trace<W: Write>(reader: &TraceReader, w: &mut W) -> io::Result<ChromeStats> {

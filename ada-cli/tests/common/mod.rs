@@ -1,10 +1,10 @@
-//! Helpers shared by the controller's integration tests: run the `ada` binary, find and verify
+//! Helpers shared by the `ada` tool's integration tests: run the `ada` binary, find and verify
 //! the trace it wrote.
 
 #![allow(dead_code)]
 
 use ada_atf::schema::event::Payload;
-use ada_atf::{Manifest, TraceReader};
+use ada_atf::{Manifest, TraceDir, TraceReader};
 use ada_testkit::workload::{SeqLedger, untag};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -19,28 +19,25 @@ pub fn run_ada(args: &[&str]) -> Output {
     ada().args(args).output().expect("run ada")
 }
 
-/// The one `pid_*` trace directory under `<out>/ada_traces/session_*/`.
+/// The one trace under `<out>/ada_traces/`: the only session directory there, and the only
+/// `pid_*` trace directory in it (found by `ada_atf::TraceDir::find`, as `ada inspect` finds it).
 pub fn trace_dir(out: &Path) -> PathBuf {
-    let mut found = Vec::new();
-    for session in std::fs::read_dir(out.join("ada_traces")).expect("ada_traces") {
-        let session = session.unwrap().path();
-        if !session.is_dir() {
-            continue;
-        }
-        for pid in std::fs::read_dir(&session).unwrap() {
-            let pid = pid.unwrap().path();
-            if pid.join("events.bin").exists() {
-                found.push(pid);
-            }
-        }
-    }
+    let traces = out.join(ada_atf::writer::TRACES_DIR);
+    let sessions: Vec<PathBuf> = std::fs::read_dir(&traces)
+        .expect("ada_traces")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
     assert_eq!(
-        found.len(),
+        sessions.len(),
         1,
-        "exactly one trace under {}: {found:?}",
-        out.display()
+        "exactly one session under {}: {sessions:?}",
+        traces.display()
     );
-    found.pop().unwrap()
+    match TraceDir::find(&sessions[0]) {
+        Ok(trace) => trace.into_path(),
+        Err(e) => panic!("exactly one trace under {}: {e}", out.display()),
+    }
 }
 
 /// What a sequence-numbered trace held.

@@ -1,6 +1,6 @@
 //! The human summary `ada trace` prints at the end.
 
-use crate::report::{LaneReport, Report, ThreadEnd};
+use ada_controller::{LaneReport, Report, ThreadEnd};
 use std::fmt::Write as _;
 
 fn lane_line(out: &mut String, name: &str, l: &LaneReport) {

@@ -10,8 +10,9 @@
 
 mod workload;
 
-use ada_controller::trace::{self, Ending, TraceOptions};
-use ada_controller::{ControllerBuilder, LiveSnapshot, summary};
+use ada_cli::summary;
+use ada_cli::trace::{self, Ending, TraceOptions};
+use ada_controller::{ControllerBuilder, LiveSnapshot};
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -254,42 +255,24 @@ fn demo(session: &SessionArgs) -> Result<ExitCode, String> {
     run_trace(session, None, command)
 }
 
-/// A trace directory: the `pid_*` directory itself, or a session directory with exactly one.
-fn resolve_trace_dir(dir: &Path) -> PathBuf {
-    if dir.join("events.bin").exists() {
-        return dir.to_path_buf();
-    }
-    let pids: Vec<PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.join("events.bin").exists())
-        .collect();
-    match pids.as_slice() {
-        [one] => one.clone(),
-        _ => dir.to_path_buf(),
-    }
-}
-
+/// `dir` is a trace directory or a session directory holding one (`ada_atf::TraceDir::find`).
 fn inspect(dir: &Path, limit: usize) -> Result<ExitCode, String> {
-    let dir = resolve_trace_dir(dir);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    ada_controller::inspect::inspect(&dir, limit, &mut out).map_err(|e| e.to_string())?;
+    ada_cli::inspect::inspect(dir, limit, &mut out).map_err(|e| e.to_string())?;
     out.flush().map_err(|e| format!("stdout: {e}"))?;
     Ok(ExitCode::SUCCESS)
 }
 
+/// `dir` as for [`inspect`].
 fn export(dir: &Path, output: &Path) -> Result<ExitCode, String> {
-    let dir = resolve_trace_dir(dir);
     // Write next to the destination and rename, so a failed export never leaves a partial file
     // under the requested name.
     let tmp = output.with_extension("json.partial");
     let file =
         std::fs::File::create(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
     let mut w = std::io::BufWriter::new(file);
-    let result = ada_controller::export::chrome::export_chrome(&dir, &mut w);
+    let result = ada_cli::export::chrome::export_chrome(dir, &mut w);
     let flushed = w
         .into_inner()
         .map_err(|e| e.into_error())

@@ -6,7 +6,8 @@
 
 mod common;
 
-use ada_controller::{ControllerBuilder, SessionInfo, ThreadEnd, trace::exit_code};
+use ada_cli::trace::exit_code;
+use ada_controller::{ControllerBuilder, SessionInfo, ThreadEnd};
 use common::{ada, read_seq_trace, trace_dir};
 use std::time::{Duration, Instant};
 

@@ -7,10 +7,11 @@
 //! cleanly, with a torn tail (a killed writer), or at a corrupt record. It returns the numbers
 //! as an [`InspectReport`].
 //!
-//! A trace without `trace.json`, or whose manifest says `complete: false`, is still inspected:
-//! the output says **NOT FINALIZED** and shows what is readable. Only a path that is not a trace
-//! directory ([`NotATrace`]), an `events.bin` or manifest that cannot be read, or a failing
-//! output stream is an [`InspectError`].
+//! The path may also be a session directory holding exactly one trace directory
+//! ([`TraceDir::find`] decides). A trace without `trace.json`, or whose manifest says
+//! `complete: false`, is still inspected: the output says **NOT FINALIZED** and shows what is
+//! readable. Only a path where no trace is found ([`LocateError`]), an `events.bin` or manifest
+//! that cannot be read, or a failing output stream is an [`InspectError`].
 //!
 //! The whole stream is decoded once, one event at a time (to count the events and find how it
 //! ends); nothing but the current event is held in memory.
@@ -21,9 +22,10 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use ada_atf::schema::event::Payload;
-use ada_atf::writer::{EVENTS_FILE, WINDOWS_FILE};
+use ada_atf::writer::WINDOWS_FILE;
 use ada_atf::{
-    Event, Lane, LaneCounters, Manifest, PersistenceWindow, ReadError, TornTail, TraceReader,
+    Event, Lane, LaneCounters, LocateError, Manifest, PersistenceWindow, ReadError, TornTail,
+    TraceDir, TraceReader,
 };
 
 /// How many persistence windows [`inspect`] lists before summarizing the rest.
@@ -32,58 +34,12 @@ pub const WINDOWS_SHOWN: usize = 5;
 /// Longest custom text (in characters) [`inspect`] shows before cutting it short.
 const TEXT_SHOWN: usize = 160;
 
-/// A path that is not an ATF trace directory.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NotATrace {
-    /// Nothing exists at the path.
-    #[error("{} does not exist", .path.display())]
-    Missing {
-        /// The path given.
-        path: PathBuf,
-    },
-    /// The path exists but is not a directory.
-    #[error(
-        "{} is not a trace directory (a trace is a directory holding events.bin){}",
-        .path.display(),
-        candidates_hint(.candidates)
-    )]
-    NotADirectory {
-        /// The path given.
-        path: PathBuf,
-        /// Trace directories found nearby (the file's parent), if any.
-        candidates: Vec<PathBuf>,
-    },
-    /// The directory holds no `events.bin`.
-    #[error(
-        "{} is not a trace directory: it has no events.bin{}",
-        .path.display(),
-        candidates_hint(.candidates)
-    )]
-    NoEventsFile {
-        /// The path given.
-        path: PathBuf,
-        /// Trace directories found below it (at most three levels deep, at most three of them).
-        candidates: Vec<PathBuf>,
-    },
-}
-
-fn candidates_hint(candidates: &[PathBuf]) -> String {
-    match candidates {
-        [] => String::new(),
-        [one] => format!("; did you mean {}?", one.display()),
-        many => {
-            let list: Vec<String> = many.iter().map(|p| p.display().to_string()).collect();
-            format!("; trace directories below it: {}", list.join(", "))
-        }
-    }
-}
-
 /// `ada inspect` failed.
 #[derive(Debug, thiserror::Error)]
 pub enum InspectError {
-    /// The path is not a trace directory.
+    /// The path is not a trace directory, nor a session directory holding exactly one.
     #[error(transparent)]
-    NotATrace(#[from] NotATrace),
+    Locate(#[from] LocateError),
     /// `events.bin` or `trace.json` cannot be opened or read.
     #[error("cannot read the trace at {}: {source}", .path.display())]
     Read {
@@ -134,97 +90,30 @@ impl InspectReport {
 
 /// Why [`open_trace`] failed; converted into each caller's error type.
 pub(crate) enum OpenFailure {
-    /// Not a trace directory.
-    NotATrace(NotATrace),
-    /// The reader failed.
-    Read(ReadError),
+    /// No trace at the path given.
+    Locate(LocateError),
+    /// The reader failed on the trace directory found.
+    Read {
+        /// The trace directory.
+        path: PathBuf,
+        /// What the reader reported.
+        source: ReadError,
+    },
 }
 
-/// Checks that `dir` looks like a trace directory, then opens it, with or without a manifest.
-pub(crate) fn open_trace(dir: &Path) -> Result<TraceReader, OpenFailure> {
-    let meta = match std::fs::metadata(dir) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(OpenFailure::NotATrace(NotATrace::Missing {
-                path: dir.to_owned(),
-            }));
-        }
-        Err(source) => {
-            return Err(OpenFailure::Read(ReadError::Io {
-                op: "stat",
-                path: dir.to_owned(),
-                source,
-            }));
-        }
-    };
-    if !meta.is_dir() {
-        let candidates = dir
-            .parent()
-            .filter(|p| is_trace_dir(p))
-            .map(|p| vec![p.to_owned()])
-            .unwrap_or_default();
-        return Err(OpenFailure::NotATrace(NotATrace::NotADirectory {
-            path: dir.to_owned(),
-            candidates,
-        }));
-    }
-    if !is_trace_dir(dir) {
-        return Err(OpenFailure::NotATrace(NotATrace::NoEventsFile {
-            path: dir.to_owned(),
-            candidates: find_traces_below(dir),
-        }));
-    }
-    TraceReader::open_incomplete(dir).map_err(OpenFailure::Read)
+/// Finds the trace `path` names ([`TraceDir::find`]: the trace directory itself, or a session
+/// directory holding one) and opens it, with or without a manifest.
+pub(crate) fn open_trace(path: &Path) -> Result<TraceReader, OpenFailure> {
+    let dir = TraceDir::find(path).map_err(OpenFailure::Locate)?;
+    TraceReader::open_incomplete(dir.path()).map_err(|source| OpenFailure::Read {
+        path: dir.into_path(),
+        source,
+    })
 }
 
-fn is_trace_dir(dir: &Path) -> bool {
-    dir.join(EVENTS_FILE).is_file()
-}
-
-/// Best effort: up to three trace directories at most three levels below `dir` (an output root
-/// holds `ada_traces/<session>/pid_<pid>`), reading at most 64 directories.
-fn find_traces_below(dir: &Path) -> Vec<PathBuf> {
-    const MAX_FOUND: usize = 3;
-    const MAX_DIRS: usize = 64;
-    let mut found = Vec::new();
-    let mut level = vec![dir.to_owned()];
-    let mut read = 0usize;
-    for _depth in 0..3 {
-        let mut next = Vec::new();
-        for d in &level {
-            if read >= MAX_DIRS {
-                break;
-            }
-            read += 1;
-            let Ok(entries) = std::fs::read_dir(d) else {
-                continue;
-            };
-            let mut children: Vec<PathBuf> = entries
-                .filter_map(Result::ok)
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                .map(|e| e.path())
-                .collect();
-            children.sort();
-            for child in children {
-                if is_trace_dir(&child) {
-                    if found.len() < MAX_FOUND {
-                        found.push(child);
-                    }
-                } else {
-                    next.push(child);
-                }
-            }
-        }
-        if found.len() >= MAX_FOUND || next.is_empty() {
-            break;
-        }
-        level = next;
-    }
-    found
-}
-
-/// Prints a human summary of the trace in `trace_dir` to `out`, listing its first `limit`
-/// events, and returns the numbers.
+/// Prints a human summary of the trace in `trace_dir` (a trace directory, or a session
+/// directory holding exactly one) to `out`, listing its first `limit` events, and returns the
+/// numbers.
 ///
 /// An unfinalized trace (no `trace.json`, or `complete: false`) and a stream that ends in a
 /// torn tail or a corrupt record are reported in the output and the [`InspectReport`], not as
@@ -235,11 +124,8 @@ pub fn inspect(
     out: &mut dyn Write,
 ) -> Result<InspectReport, InspectError> {
     let reader = open_trace(trace_dir).map_err(|f| match f {
-        OpenFailure::NotATrace(e) => InspectError::NotATrace(e),
-        OpenFailure::Read(source) => InspectError::Read {
-            path: trace_dir.to_owned(),
-            source,
-        },
+        OpenFailure::Locate(e) => InspectError::Locate(e),
+        OpenFailure::Read { path, source } => InspectError::Read { path, source },
     })?;
     let mut w = BufWriter::new(out);
     let report = write_summary(&reader, limit, &mut w).map_err(InspectError::Output)?;

@@ -8,9 +8,9 @@
 //! and the trace is finalized. A command killed by a signal still gets a finalized, readable
 //! trace holding everything its threads had committed.
 
-use crate::controller::{ControllerBuilder, ControllerError, LiveSnapshot, Running};
-use crate::report::Report;
-use crate::sink::SessionInfo;
+use ada_controller::{
+    ControllerBuilder, ControllerError, LiveSnapshot, Report, Running, SessionInfo,
+};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
@@ -112,7 +112,7 @@ pub fn run(
     let segment = controller.segment_name().to_owned();
     let mut child = Command::new(program)
         .args(args)
-        .env(ada_agent::ENV_SEGMENT, &segment)
+        .env(ada_shm::ENV_SEGMENT, &segment)
         .spawn()
         .map_err(|source| TraceError::Spawn {
             command: program.to_string_lossy().into_owned(),
@@ -165,7 +165,7 @@ pub fn run(
     })
 }
 
-fn finish<S: crate::Sink>(running: &mut Running<S>, pid: u32, status: Option<ExitStatus>) {
+fn finish<S: ada_controller::Sink>(running: &mut Running<S>, pid: u32, status: Option<ExitStatus>) {
     running.process_exited(pid);
     if let Some(code) = status.map(exit_code) {
         running.set_exit_code(code);

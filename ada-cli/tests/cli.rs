@@ -201,6 +201,48 @@ fn inspect_and_export_of_a_non_trace_fail_cleanly() {
     assert!(!out.exists(), "no half-written export");
 }
 
+#[test]
+fn inspect_and_export_take_a_session_directory_with_one_trace() {
+    let out = tempfile::tempdir().unwrap();
+    let write = |pid| {
+        let options = ada_atf::WriterOptions {
+            pid,
+            session_label: Some("session_cli".into()),
+            ..ada_atf::WriterOptions::default()
+        };
+        ada_atf::TraceWriter::create(out.path(), options)
+            .unwrap()
+            .finalize(ada_atf::TraceSummary::default())
+            .unwrap()
+            .dir
+    };
+    let first = write(11);
+    let session = first.parent().unwrap().to_str().unwrap().to_owned();
+    let inspect = run_ada(&["inspect", &session]);
+    assert!(inspect.status.success(), "{}", stderr_of(&inspect));
+    let text = String::from_utf8_lossy(&inspect.stdout);
+    assert!(
+        text.starts_with(&format!("trace: {}", first.display())),
+        "{text}"
+    );
+    let json = out.path().join("one.json");
+    let export = run_ada(&["export", "--chrome", &session, "-o", json.to_str().unwrap()]);
+    assert!(export.status.success(), "{}", stderr_of(&export));
+    assert!(json.exists());
+
+    let second = write(12);
+    let two = out.path().join("two.json");
+    for r in [
+        run_ada(&["inspect", &session]),
+        run_ada(&["export", "--chrome", &session, "-o", two.to_str().unwrap()]),
+    ] {
+        assert_one_line_error(&r, 1, "holds 2 traces");
+        let err = stderr_of(&r);
+        assert!(err.contains(&second.display().to_string()), "{err}");
+    }
+    assert!(!two.exists(), "no half-written export");
+}
+
 /// `ada trace -q ARGS -o OUT -- ada workload --seq` on 2 threads that would run for hours.
 fn endless_workload(args: &[&str], out: &std::path::Path) -> std::process::Command {
     let mut cmd = ada();
