@@ -171,6 +171,30 @@ impl RegistryHeader {
 /// A handle whose slot was already given up (its process was declared dead, or the slot was
 /// reclaimed and claimed by a later thread) changes nothing: the transition is a
 /// compare-and-swap of *(generation, ACTIVE)*.
+///
+/// ```
+/// use ada_registry::{HeapRegistry, RingGeometry, SlotOwner, SlotState};
+///
+/// let registry = HeapRegistry::new(2, RingGeometry::default());
+/// let owner = SlotOwner { thread_id: 1, pid: 1, generation: 0, registered_ns: 0 };
+/// let registration = registry.view().register(owner)?;
+/// let lanes = registration.slot.lanes();
+/// assert_eq!(lanes.state(), Ok(SlotState::Active));
+/// drop(registration); // hands the slot to the drain
+/// assert_eq!(lanes.state(), Ok(SlotState::Exited));
+/// # Ok::<(), ada_registry::RegistryError>(())
+/// ```
+///
+/// The handle cannot be copied, so there is never a second one to unregister with:
+///
+/// ```compile_fail
+/// use ada_registry::{HeapRegistry, RingGeometry, SlotOwner};
+///
+/// let registry = HeapRegistry::new(2, RingGeometry::default());
+/// let owner = SlotOwner { thread_id: 1, pid: 1, generation: 0, registered_ns: 0 };
+/// let registration = registry.view().register(owner).unwrap();
+/// let copy = registration.slot.clone(); // error[E0599]: no method named `clone`
+/// ```
 #[derive(Debug)]
 pub struct ThreadSlot<'a> {
     lanes: &'a ThreadLaneSet,

@@ -11,7 +11,33 @@
 //! - a [`LaneConsumer`] comes from the segment's drain claim ([`crate::DrainClaim::lane`]),
 //!   which is exclusive per segment and hands each lane out once.
 //!
-//! Neither type is `Clone`. Whoever holds one may move it, but never copy it.
+//! Neither type is `Clone`. Whoever holds one may move it, but never copy it:
+//!
+//! ```compile_fail
+//! use ada_registry::{Lane, LaneKind};
+//!
+//! let mut lane = Lane::default();
+//! let (thread, drain) = lane.split(4, LaneKind::Index, 0);
+//! let first = thread.into_parts();
+//! let second = thread.into_parts(); // error[E0382]: use of moved value: `thread`
+//! ```
+//!
+//! ```compile_fail
+//! use ada_registry::{Lane, LaneKind};
+//!
+//! let mut lane = Lane::default();
+//! let (thread, _drain) = lane.split(4, LaneKind::Index, 0);
+//! let copy = thread.clone(); // error[E0599]: no method named `clone`
+//! ```
+//!
+//! and the queues' unchecked constructors are `unsafe`:
+//!
+//! ```compile_fail
+//! use ada_registry::Lane;
+//!
+//! let lane = Lane::default();
+//! let second = lane.submit_queue().producer(); // error[E0133]: call to unsafe function
+//! ```
 
 use crate::drain_claim::ClaimGuard;
 use crate::lane::{Lane, LaneKind};

@@ -75,6 +75,46 @@ impl<'a, S: RingStore> LaneDrain<'a, S> {
     ///
     /// # Panics
     /// If `store` holds the rings of another lane.
+    ///
+    /// ```
+    /// use ada_registry::{Lane, LaneKind};
+    /// use ada_ringpool::{
+    ///     DropOldest, EventKind, HeapStore, IndexRecord, LaneDrain, LaneWriter, index_records,
+    /// };
+    ///
+    /// let mut lane = Lane::default();
+    /// let store = HeapStore::new(&lane, 2, 128 + 64); // 2 rings of 2 records
+    /// let (thread_ends, drain_ends) = lane.split(2, LaneKind::Index, 0);
+    /// let mut writer = LaneWriter::new(thread_ends, &store, DropOldest);
+    /// let mut drain = LaneDrain::new(drain_ends, &store);
+    /// for id in 1..=3 {
+    ///     let kind = EventKind::Call as u32;
+    ///     writer.write_index(&IndexRecord { function_id: id, kind, ..Default::default() });
+    /// }
+    /// let mut ids = Vec::new();
+    /// // Ring 0 (ids 1 and 2) was submitted when it filled; id 3 is in the active ring.
+    /// let stats = drain.drain_submitted(0, |chunk| {
+    ///     ids.extend(index_records(chunk.bytes).map(|r| r.unwrap().function_id))
+    /// });
+    /// assert_eq!((stats.rings, ids.clone()), (1, vec![1, 2]));
+    /// drain.drain_active(|chunk| {
+    ///     ids.extend(index_records(chunk.bytes).map(|r| r.unwrap().function_id))
+    /// });
+    /// assert_eq!(ids, [1, 2, 3]);
+    /// ```
+    ///
+    /// A second drain of the lane cannot be built: its ends exist once.
+    ///
+    /// ```compile_fail
+    /// use ada_registry::{Lane, LaneKind};
+    /// use ada_ringpool::{HeapStore, LaneDrain};
+    ///
+    /// let mut lane = Lane::default();
+    /// let store = HeapStore::new(&lane, 4, 4096);
+    /// let (_thread_ends, drain_ends) = lane.split(4, LaneKind::Index, 0);
+    /// let first = LaneDrain::new(drain_ends, &store);
+    /// let second = LaneDrain::new(drain_ends, &store); // error[E0382]: use of moved value
+    /// ```
     pub fn new(ends: LaneConsumer<'a>, store: S) -> Self {
         assert!(
             core::ptr::eq(store.lane(), ends.lane()),

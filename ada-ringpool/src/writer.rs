@@ -133,6 +133,19 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
     /// drain.drain_active(|chunk| ids.extend(index_records(chunk.bytes).map(|r| r.unwrap().function_id)));
     /// assert_eq!(ids, [7]);
     /// ```
+    ///
+    /// The lane's thread ends exist once, so a second writer of the lane cannot be built:
+    ///
+    /// ```compile_fail
+    /// use ada_registry::{Lane, LaneKind};
+    /// use ada_ringpool::{DropOldest, HeapStore, LaneWriter};
+    ///
+    /// let mut lane = Lane::default();
+    /// let store = HeapStore::new(&lane, 4, 4096);
+    /// let (thread_ends, _drain_ends) = lane.split(4, LaneKind::Index, 0);
+    /// let first = LaneWriter::new(thread_ends, &store, DropOldest);
+    /// let second = LaneWriter::new(thread_ends, &store, DropOldest); // error[E0382]: moved
+    /// ```
     pub fn new(ends: LaneProducer<'a>, store: S, policy: P) -> Self {
         assert!(
             core::ptr::eq(store.lane(), ends.lane()),
