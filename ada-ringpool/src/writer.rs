@@ -233,7 +233,8 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
     #[inline(always)]
     fn header(&self) -> &RingHeader {
         // SAFETY: `active_header` was taken from `self.store.header(self.active)`; the store is
-        // owned by `self` and its headers live as long as it does.
+        // owned by `self`, and the `RingStore` contract keeps its headers alive at the same
+        // address for as long as it exists, even when it (and `self`) moves.
         unsafe { self.active_header.as_ref() }
     }
 
