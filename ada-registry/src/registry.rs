@@ -18,9 +18,9 @@ use crate::symbols::{
     SYMBOLS_VERSION, SymbolEntry, SymbolHeader, SymbolTableConfig, SymbolTableRef,
 };
 use ada_shm::clock::ClockId;
+use ada_shm::sync::{AtomicU64, Ordering};
 use ada_shm::{AttachOptions, Off, RegionKind, RegionSpec, Segment, SegmentName};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Layout version of the rings region (its contents belong to `ada-ringpool`).
 pub const RINGS_VERSION: u32 = 2;

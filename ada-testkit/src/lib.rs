@@ -8,9 +8,10 @@
 //! What it is not: a mock of the shared-memory layout. Tests run the real algorithms; under
 //! `--cfg loom` / `--cfg shuttle` they run them on heap memory through `ada_shm::sync`.
 //!
-//! ## The model-checking pattern every ADA crate follows
-//! 1. Import atomics, `Arc`, `thread`, `spin_loop` and `yield_now` from `ada_shm::sync`, never
-//!    from `std`.
+//! ## The model-checking pattern every model-checked ADA crate follows
+//! 1. In the algorithms and their model tests, take atomics, `Arc`, `thread`, `spin_loop` and
+//!    `yield_now` from `ada_shm::sync`, not from `std` (`cargo xtask tidy` rejects `std`/`core`
+//!    atomics paths in the `src/` and `tests/` of a crate with loom or shuttle suites).
 //! 2. Write the algorithm against references to its control words (`&AtomicU32`, ...), so the
 //!    same code runs on a shared-memory mapping (normal build) and on a heap allocation (models).
 //! 3. Keep layout assertions and anything that maps memory behind
