@@ -3,8 +3,8 @@
 //!
 //! What it is:
 //! - [`ControlBlock`]: readiness (`registry_ready`), `drain_heartbeat_ns`, `registry_epoch`,
-//!   `registry_version`, `registry_mode`, with a documented writer-Release / reader-Acquire
-//!   contract.
+//!   `registry_version`, `registry_mode`, the drain claim (`drain_owner`), with a documented
+//!   ordering contract for every field (see [`control`]).
 //! - [`ThreadLaneSet`]: one slot per registered thread (64 by default, capacity chosen at
 //!   creation), 128-byte aligned, with an index [`Lane`] and a detail [`Lane`]. A lane holds the
 //!   active ring index, the SPSC submit and free queues of ring indices ([`spsc`]) and the
