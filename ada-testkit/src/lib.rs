@@ -1,9 +1,16 @@
 //! `ada-testkit`: the test harness shared by ADA's crates.
 //!
-//! What it is: a [`FakeClock`] advanced by hand (implements [`ada_shm::clock::Clock`]), the
-//! [`model`] scaffolding that runs one closure under loom, shuttle or plain threads depending on
-//! the build's cfg, and small workload helpers. It is a dev-dependency only: nothing here is
-//! linked into a traced program or a controller.
+//! What it is, all of it:
+//! - [`FakeClock`]: a clock advanced by hand (implements [`ada_shm::clock::Clock`]);
+//! - [`model`]: [`model::check`] / [`model::check_pct`] run one closure under loom
+//!   (`--cfg loom`), under shuttle's schedulers (`--cfg shuttle`), or once, directly, in a
+//!   normal build;
+//! - [`workload`]: sequence-numbered payloads ([`workload::tag`] / [`workload::untag`]) and a
+//!   [`workload::SeqLedger`] that counts, per producer, the distinct payloads seen and the
+//!   duplicates, so a test can prove every event arrived exactly once or was counted as dropped.
+//!
+//! It is a dev-dependency only: nothing here is linked into a traced program or a controller.
+//! It has no trace-file helpers; tests read traces back with `ada-atf`'s reader.
 //!
 //! What it is not: a mock of the shared-memory layout. Tests run the real algorithms; under
 //! `--cfg loom` / `--cfg shuttle` they run them on heap memory through `ada_shm::sync`.
