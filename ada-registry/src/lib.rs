@@ -20,8 +20,9 @@
 //! - [`Registry`]: all of the above in a segment, created by the controller or attached (and
 //!   validated as untrusted input) by agents.
 //!
-//! What it is not: it does not read or write ring contents (that is `ada-ringpool`), decide drop
-//! policies (`ada-backpressure`) or do I/O beyond mapping the segment through `ada-shm`.
+//! What it is not: it does not read or write ring contents or decide drop policies (both are
+//! `ada-ringpool`'s, the latter through its `PoolPolicy` hook) and does no I/O beyond mapping
+//! the segment through `ada-shm`.
 //!
 //! Every algorithm here is written against borrowed atomics from `ada_shm::sync`, so under
 //! `--cfg loom` / `--cfg shuttle` it runs on [`HeapRegistry`] / [`spsc::HeapQueue`] /

@@ -17,13 +17,15 @@
 //! - The ring pool sizes (4 index rings, 2 detail rings by default) come from
 //!   `ada_registry::RingGeometry`; [`memory_per_thread`] reports what one thread costs.
 //!
-//! What it is not: no I/O, no threads, no clocks. It does not decide what to persist (that is
-//! `ada-persist`) or how to encode it (that is `ada-atf`).
+//! What it is not: no I/O, no threads, no clocks. It does not decide what to persist (the drain's
+//! caller does; `ada-controller` persists every record it drains) or how to encode it (that is
+//! `ada-atf`).
 //!
 //! **Architecture invariant:** ownership of a ring moves only through the lane's queues: the
 //! thread owns its active ring and what it popped from the free queue; the drain owns what it
 //! popped from the submit queue until it pushes it on the free queue. Neither side ever writes
-//! the other side's queue position (the original's exhaustion path did; see SPEC §4.3).
+//! the other side's queue position, not even on pool exhaustion (the thread then recycles its own
+//! active ring, see [`PoolPolicy`]).
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
