@@ -33,7 +33,8 @@ pub const QUEUE_SLOTS: usize = 8;
 pub enum LaneKind {
     /// Small fixed records, always persisted.
     Index = 0,
-    /// Rich records, persisted only in windows around marked events.
+    /// Variable-length rich records (registers, a stack window, message bytes); a ring holding a
+    /// marked event carries a flag to the drain.
     Detail = 1,
 }
 

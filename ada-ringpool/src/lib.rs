@@ -2,8 +2,9 @@
 //! protocol between a traced thread and the drain.
 //!
 //! What it is:
-//! - Ring memory layout ([`header`]): a 128-byte header (`write_pos`, flags, fill sequence, and
-//!   the `consumed` word) followed by the data area. Index lanes hold fixed 32-byte
+//! - Ring memory layout ([`header`]): a 128-byte header (the `position` word holding the fill's
+//!   generation and `write_pos`, flags, fill sequence, and the `consumed` word) followed by the
+//!   data area. Index lanes hold fixed 32-byte
 //!   [`IndexRecord`]s; detail lanes hold variable-length [`DetailRecord`]s (registers, a stack
 //!   window of up to 256 bytes, message bytes).
 //! - The producer: [`LaneWriter`] (hot path: four 8-byte stores of the record and two of
