@@ -80,6 +80,11 @@ pub mod schema;
 pub mod window;
 pub mod writer;
 
+/// The README's examples, run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub use encode::{
     DEFAULT_MAX_RECORD_LEN, EventRef, MAX_ARGS, MAX_REGISTERS, MAX_STACK_BYTES, PayloadRef,
     Register, encode_delimited, encode_delimited_with_limit, encoded_len,

@@ -44,6 +44,11 @@ pub mod slot;
 pub mod spsc;
 pub mod symbols;
 
+/// The README's examples, run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub use crate::core::{
     HeapRegistry, REGISTRY_VERSION, Registration, RegistryCounters, RegistryHeader, RegistryRef,
     SlotView, ThreadSlot,

@@ -38,6 +38,11 @@ pub mod store;
 mod words;
 pub mod writer;
 
+/// The README's examples, run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub use drain::{DrainStats, LaneDrain, RingChunk};
 pub use header::RingHeader;
 pub use policy::{DropAction, DropNewest, DropOldest, PoolPolicy};

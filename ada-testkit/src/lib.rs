@@ -31,4 +31,9 @@ mod fake_clock;
 pub mod model;
 pub mod workload;
 
+/// The README's examples, run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub use fake_clock::FakeClock;
