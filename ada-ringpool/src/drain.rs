@@ -75,6 +75,36 @@ impl<'a, S: RingStore> LaneDrain<'a, S> {
     ///
     /// # Panics
     /// If `store` holds the rings of another lane.
+    ///
+    /// ```
+    /// use ada_registry::{Lane, LaneKind};
+    /// use ada_ringpool::{
+    ///     DropOldest, EventKind, HeapStore, IndexRecord, LaneDrain, LaneWriter, Written,
+    ///     index_records,
+    /// };
+    ///
+    /// let mut lane = Lane::default();
+    /// let store = HeapStore::new(&lane, 4, 4096);
+    /// let (thread_ends, drain_ends) = lane.split(4, LaneKind::Index, 0);
+    /// let mut writer = LaneWriter::new(thread_ends, &store, DropOldest);
+    /// let mut drain = LaneDrain::new(drain_ends, &store);
+    ///
+    /// // Fill the active ring, then one more record: the full ring is submitted to the drain.
+    /// let per_ring = u64::from(writer.active_free_bytes() / 32);
+    /// let kind = EventKind::Call as u32;
+    /// for id in 0..per_ring {
+    ///     writer.write_index(&IndexRecord { function_id: id, kind, ..Default::default() });
+    /// }
+    /// let last = IndexRecord { function_id: per_ring, kind, ..Default::default() };
+    /// assert_eq!(writer.write_index(&last), Written::Swapped);
+    ///
+    /// let mut ids = Vec::new();
+    /// let stats = drain.drain_submitted(0, |chunk| {
+    ///     ids.extend(index_records(chunk.bytes).map(|r| r.unwrap().function_id))
+    /// });
+    /// assert_eq!(stats.rings, 1, "the full ring, reset and returned to the free queue");
+    /// assert_eq!(ids, (0..per_ring).collect::<Vec<_>>());
+    /// ```
     pub fn new(ends: LaneConsumer<'a>, store: S) -> Self {
         assert!(
             core::ptr::eq(store.lane(), ends.lane()),
