@@ -250,7 +250,8 @@ impl Registry {
         &self.inner.segment
     }
 
-    /// Process-unique id of this attachment (keys the thread-local cache).
+    /// Process-unique id of this attachment: two `Registry` values have the same uid exactly
+    /// when they are clones of one attachment (and share its mapping).
     pub fn uid(&self) -> u64 {
         self.inner.uid
     }
