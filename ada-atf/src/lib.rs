@@ -3,10 +3,10 @@
 //! What it is:
 //! - [`schema`]: the ATF v4 protobuf messages (`Event` and its payloads) as `prost` structs
 //!   with the field numbers of the ATF v4 schema (fixed, so existing ATF v4 readers and writers
-//!   stay compatible), plus additive extensions. The schema is
-//!   also shipped as `proto/trace_schema.proto` for other languages; no code generator runs.
+//!   stay compatible), plus additive extensions. The schema is also shipped as
+//!   `proto/trace_schema.proto` for other languages; no code generator runs.
 //! - [`encode`]: a hand-written encoder that appends `varint(len) ++ Event` for a borrowed
-//!   [`EventRef`] to a reusable buffer, with no heap allocation per event, enforcing the
+//!   [`EventRef`] to a reusable buffer, with no heap allocation per event, enforcing
 //!   ATF v4's limits with typed [`EncodeError`]s.
 //! - [`TraceWriter`]: creates `<out>/ada_traces/session_YYYYMMDD_HHMMSS/pid_<pid>/`, streams
 //!   events to `events.bin` (ids from 1), appends persistence windows to
