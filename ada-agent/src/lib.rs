@@ -40,6 +40,11 @@ mod global;
 mod thread;
 mod tls;
 
+/// The README's examples, run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 /// The environment variable naming the controller's segment (set by `ada trace`); defined in
 /// `ada-shm`, re-exported here for programs that only depend on the agent.
 pub use ada_shm::ENV_SEGMENT;

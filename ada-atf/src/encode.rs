@@ -7,7 +7,7 @@
 //! in the order given, a map entry's default key or value omitted), which the tests check
 //! against `prost` and against hand-assembled byte arrays.
 //!
-//! Limits carried over from the original writer are enforced before anything is written:
+//! The limits of the ATF v4 format are enforced before anything is written:
 //! [`MAX_REGISTERS`] per register map, [`MAX_STACK_BYTES`] of stack copy, [`MAX_ARGS`]
 //! arguments, and a record limit ([`DEFAULT_MAX_RECORD_LEN`] unless given).
 

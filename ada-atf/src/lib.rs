@@ -2,11 +2,12 @@
 //!
 //! What it is:
 //! - [`schema`]: the ATF v4 protobuf messages (`Event` and its payloads) as `prost` structs
-//!   with the field numbers of the original ADA writer, plus additive extensions. The schema is
-//!   also shipped as `proto/trace_schema.proto` for other languages; no code generator runs.
+//!   with the field numbers of the ATF v4 schema (fixed, so existing ATF v4 readers and writers
+//!   stay compatible), plus additive extensions. The schema is also shipped as
+//!   `proto/trace_schema.proto` for other languages; no code generator runs.
 //! - [`encode`]: a hand-written encoder that appends `varint(len) ++ Event` for a borrowed
-//!   [`EventRef`] to a reusable buffer, with no heap allocation per event, enforcing the
-//!   original's limits with typed [`EncodeError`]s.
+//!   [`EventRef`] to a reusable buffer, with no heap allocation per event, enforcing
+//!   ATF v4's limits with typed [`EncodeError`]s.
 //! - [`TraceWriter`]: creates `<out>/ada_traces/session_YYYYMMDD_HHMMSS/pid_<pid>/`, streams
 //!   events to `events.bin` (ids from 1), appends persistence windows to
 //!   `window_metadata.jsonl`, and at finalize writes the `trace.json` [`Manifest`] atomically.
@@ -28,8 +29,8 @@
 //! meant for the controller's drain thread, never for the traced process.
 //!
 //! **Format compatibility.** `events.bin` is a sequence of protobuf `Event` messages, each
-//! prefixed by its varint length, exactly as the original writer produced. Extensions use only
-//! numbers the original left unused, so a reader of the plain schema decodes every event:
+//! prefixed by its varint length: the framing of every ATF v4 writer. Extensions use only numbers
+//! the plain ATF v4 schema leaves unused, so a reader of the plain schema decodes every event:
 //!
 //! | where | number | extension |
 //! |---|---|---|
@@ -41,8 +42,9 @@
 //! | `Event.payload` | 17 | `WindowMark { uint64 window_id = 1; … bool mark_seen = 8; }` |
 //!
 //! A plain reader skips fields 4–6 and sees members 15–17 as an event without payload. The
-//! manifest keeps the original nine keys (`os`, `arch`, `pid`, `sessionId`, `timeStartNs`,
-//! `timeEndNs`, `eventCount`, `bytesWritten`, `modules`) and adds new ones; see [`manifest`].
+//! manifest keeps the nine keys of every ATF v4 manifest (`os`, `arch`, `pid`, `sessionId`,
+//! `timeStartNs`, `timeEndNs`, `eventCount`, `bytesWritten`, `modules`) and adds new ones; see
+//! [`manifest`].
 //!
 //! ```
 //! use ada_atf::{EventRef, PayloadRef, TraceReader, TraceSummary, TraceWriter, WriterOptions};
@@ -77,6 +79,11 @@ pub mod reader;
 pub mod schema;
 pub mod window;
 pub mod writer;
+
+/// The README's examples, run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 
 pub use encode::{
     DEFAULT_MAX_RECORD_LEN, EventRef, MAX_ARGS, MAX_REGISTERS, MAX_STACK_BYTES, PayloadRef,

@@ -1,6 +1,7 @@
 //! The `trace.json` manifest: what it holds, how it is written and how it is validated.
 //!
-//! Keys of the original writer, with their original meanings (never renamed):
+//! The nine keys of every ATF v4 manifest, with the meanings older ATF v4 writers gave them
+//! (never renamed, never redefined):
 //!
 //! | key | type | meaning |
 //! |---|---|---|
@@ -29,8 +30,8 @@
 //! | `symbols` | array of objects | `{functionId, symbol, address?, module?}`: names for `Event.function_id` |
 //! | `writeError`, `eventsUnwritten` | string, u64 | present when writing `events.bin` failed: what failed and how many accepted events never reached the file |
 //!
-//! Unlike the original, `timeEndNs` is never mixed with event (trace-clock) timestamps; those
-//! have their own keys.
+//! `timeEndNs` is always wall-clock time, never an event (trace-clock) timestamp (older ATF v4
+//! writers mixed the two); event timestamps have their own keys.
 
 use std::path::Path;
 
@@ -45,7 +46,7 @@ use crate::window::PersistenceWindow;
 /// The ATF format version written to `formatVersion`.
 pub const FORMAT_VERSION: u32 = 4;
 
-/// The operating-system name the original writer used: `"linux"`, `"darwin"` or `"unknown"`.
+/// The operating-system name ATF v4 manifests use: `"linux"`, `"darwin"` or `"unknown"`.
 pub fn host_os() -> &'static str {
     match std::env::consts::OS {
         "linux" => "linux",
@@ -195,8 +196,8 @@ impl Default for TraceSummary {
     }
 }
 
-/// The nine keys the original ATF v4 writer emitted, in its order. Every manifest carries them
-/// with their original meanings; everything else is additive.
+/// The nine keys of every ATF v4 manifest, in the order older ATF v4 writers emitted them. Every
+/// manifest carries them with their established meanings; everything else is additive.
 pub const ORIGINAL_KEYS: [&str; 9] = [
     "os",
     "arch",
@@ -231,10 +232,10 @@ pub struct Manifest {
     pub bytes_written: u64,
     /// `modules`.
     pub modules: Vec<String>,
-    /// `formatVersion` (absent in manifests of the original writer).
+    /// `formatVersion` (absent in manifests of older ATF v4 writers).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub format_version: Option<u32>,
-    /// `complete` (absent in manifests of the original writer, which were always final).
+    /// `complete` (absent in manifests of older ATF v4 writers, which were always final).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub complete: Option<bool>,
     /// `sessionName`.
@@ -277,7 +278,7 @@ fn is_zero(v: &u64) -> bool {
 
 impl Manifest {
     /// Whether the trace is final and whole: `complete` is `true`, or absent (a manifest of
-    /// the original writer, which wrote one only at finalize).
+    /// an older ATF v4 writer, which wrote one only at finalize).
     pub fn is_complete(&self) -> bool {
         self.complete.unwrap_or(true)
     }
@@ -304,7 +305,8 @@ impl Manifest {
         }
     }
 
-    /// Parses and validates manifest bytes. The nine original keys are required; additive
+    /// Parses and validates manifest bytes. The nine ATF v4 keys ([`ORIGINAL_KEYS`]) are
+    /// required; additive
     /// keys are optional (`null` counts as absent) but must have the right type when present.
     /// Unknown keys are ignored.
     pub fn from_json_slice(bytes: &[u8]) -> Result<Manifest, ManifestError> {

@@ -1,9 +1,9 @@
 //! The ATF v4 protobuf schema as owned Rust types (`prost` derives, no code generator).
 //!
-//! These structs mirror `proto/trace_schema.proto` field for field. The field numbers of
-//! DESIGN §4 (`Event` 1–3 and oneof members 10–14, and every field of the payload messages)
-//! are fixed by the original ADA writer and must never change. Everything else is an
-//! **additive extension** in numbers the original left unused:
+//! These structs mirror `proto/trace_schema.proto` field for field. The field numbers of the
+//! plain ATF v4 schema (`Event` 1–3 and oneof members 10–14, and every field of the payload
+//! messages) are fixed for compatibility with existing ATF v4 readers and writers and never
+//! change. Everything else is an **additive extension** in numbers that schema leaves unused:
 //!
 //! | message | field | number | meaning |
 //! |---|---|---|---|
@@ -14,7 +14,7 @@
 //! | `Event.payload` | `custom` | 16 | [`Custom`]: a named opaque payload (messages, custom events) |
 //! | `Event.payload` | `window_mark` | 17 | [`WindowMark`]: a persistence window, in the stream |
 //!
-//! A reader that knows only the DESIGN §4 schema skips fields 4–6 as unknown fields and decodes
+//! A reader that knows only the plain ATF v4 schema skips fields 4–6 as unknown fields and decodes
 //! an event carrying a payload member ≥ 15 as an event with no payload; the integration tests
 //! prove this with a plain-schema struct.
 //!
@@ -40,7 +40,8 @@ pub struct Timestamp {
 }
 
 impl Timestamp {
-    /// Splits a nanosecond count into seconds and nanoseconds, as the original writer did.
+    /// Splits a nanosecond count into whole seconds and the nanoseconds within the second, the
+    /// split every ATF v4 timestamp uses.
     pub const fn from_nanos(ns: u64) -> Self {
         Timestamp {
             // u64::MAX / 1e9 < i64::MAX and the remainder < 1e9 < i32::MAX: both casts are exact.
@@ -88,7 +89,7 @@ pub struct Event {
 
 /// The `Event.payload` oneof.
 pub mod event {
-    /// What an [`Event`](super::Event) records. Members 10–14 are the original schema; 15–17
+    /// What an [`Event`](super::Event) records. Members 10–14 are the plain ATF v4 schema; 15–17
     /// are additive extensions.
     #[derive(Clone, PartialEq, Eq, prost::Oneof)]
     pub enum Payload {
@@ -216,8 +217,9 @@ pub struct Custom {
 }
 
 /// Extension `message WindowMark` (payload member 17): the metadata of one persistence window
-/// (SPEC §9.4), placed in the stream so a reader sees where a dumped window begins. The same
-/// record also goes to `window_metadata.jsonl` and the manifest.
+/// ([`PersistenceWindow`](crate::PersistenceWindow)), placed in the stream so a reader sees
+/// where a dumped window begins. The same record also goes to `window_metadata.jsonl` and the
+/// manifest.
 #[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
 pub struct WindowMark {
     /// Window id, from 1.

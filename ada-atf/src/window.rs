@@ -1,4 +1,4 @@
-//! Persistence-window metadata (SPEC §9.4–9.5): the record, its JSON-lines form and a reader.
+//! Persistence-window metadata: the record, its JSON-lines form and a reader.
 //!
 //! The writer appends one JSON object per dumped window to `window_metadata.jsonl` beside
 //! `events.bin`, keys in this order:

@@ -4,13 +4,13 @@
 //! # Layout
 //! `<output_root>/ada_traces/<session>/pid_<pid>/`, where `<session>` is
 //! [`WriterOptions::session_label`] or `session_YYYYMMDD_HHMMSS` from the wall clock at
-//! [`TraceWriter::create`], in **UTC** (the original used local time; UTC keeps names
+//! [`TraceWriter::create`], in **UTC** (older ATF v4 writers used local time; UTC keeps names
 //! independent of the time zone and needs only `std`). Several processes of one session share a
 //! session directory only if their writers get the same label; see [`session_dir_name`].
 //!
 //! `events.bin` is created with `create_new`: if the `pid_<pid>` directory already holds one,
 //! `create` fails with [`WriteError::TraceExists`] and the existing trace is left untouched (the
-//! original truncated it).
+//! older ATF v4 writers truncated it).
 //!
 //! # Buffering and what survives a crash
 //! Events are encoded straight into one reusable buffer ([`WriterOptions::buffer_capacity`],

@@ -27,3 +27,8 @@ pub mod export;
 pub mod inspect;
 pub mod summary;
 pub mod trace;
+
+/// The README's examples, run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

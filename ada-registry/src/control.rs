@@ -5,9 +5,13 @@
 //!      0  registry_ready  u32   controller  agents   store Release after the registry, the
 //!                                                    drain thread and the heartbeat are live;
 //!                                                    agents load Acquire, then read the rest
-//!      4  registry_epoch  u32   controller  agents   bumped (Release) each time the controller
-//!                                                    re-creates the registry; agents re-register
-//!      8  registry_version u32  controller  agents   layout version of the registry region
+//!      4  registry_epoch  u32   controller  agents   incremented by each `publish_ready` with a
+//!                                                    Relaxed fetch_add (only the controller
+//!                                                    writes it), published by the Release store
+//!                                                    of `registry_ready` that follows; readers
+//!                                                    load it Relaxed after acquiring ready
+//!      8  registry_version u32  controller  agents   CONTROL_VERSION, the control block's
+//!                                                    layout version (written at creation)
 //!     12  registry_mode   u32   controller  agents   requested RegistryMode (controller-owned:
 //!                                                    agents never write it)
 //!     16  clock_id        u32   controller  agents   the session timebase (ada_shm::clock)
@@ -22,10 +26,16 @@
 //!    264  fallback_events  u64  agents      both
 //! ```
 //!
-//! The rule for every field: **the writer publishes with `Release` and the reader loads with
-//! `Acquire`**, so whatever the writer did before the store (creating the registry, starting
-//! the drain) is visible to a reader that saw the new value. Counters are `Relaxed` because no
-//! other memory is published through them.
+//! The rule for the fields that change while agents run (`registry_ready`, `registry_mode`,
+//! `shutdown`, `drain_heartbeat_ns`): **the writer publishes with `Release` and the reader loads
+//! with `Acquire`**, so whatever the writer did before the store (creating the registry,
+//! starting the drain) is visible to a reader that saw the new value. The exceptions are
+//! deliberate: `registry_epoch`, and the mode that [`ControlBlock::publish_ready`] stores, travel
+//! with `registry_ready` (stored `Relaxed` just before its Release store); `registry_version`,
+//! `clock_id` and `controller_pid` are written once by [`ControlBlock::initialize`] before the
+//! segment is published and read `Relaxed`; `drain_owner` changes only by compare-and-swap
+//! (`AcqRel`, see [`ControlBlock::claim_drain`]); the counters are `Relaxed` because no other
+//! memory is published through them.
 
 use ada_shm::CacheLine;
 use ada_shm::clock::ClockId;
@@ -107,7 +117,7 @@ pub struct ControlSnapshot {
     pub ready: bool,
     /// Current registry epoch.
     pub epoch: u32,
-    /// Registry layout version.
+    /// The `registry_version` word: [`CONTROL_VERSION`], as the creator wrote it.
     pub version: u32,
     /// Requested mode; `None` if the raw value is unknown.
     pub mode: Option<RegistryMode>,

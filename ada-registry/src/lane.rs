@@ -13,8 +13,7 @@
 //! rings it popped from the free queue; the drain owns the rings it popped from the submit queue
 //! until it pushes them back on the free queue. At registration the registering thread owns the
 //! whole lane: it empties both queues, makes ring 0 active and queues rings `1..n` as free,
-//! before the slot's Release store of `ACTIVE` publishes that state to the drain. (The original
-//! lost rings here because its lane helpers resolved queues through a process-global pointer.)
+//! before the slot's Release store of `ACTIVE` publishes that state to the drain.
 //!
 //! Counters are written only by the traced thread, with `Relaxed` stores of its private running
 //! totals (no read-modify-write on the hot path); the drain reads them `Relaxed` after an Acquire
@@ -34,7 +33,8 @@ pub const QUEUE_SLOTS: usize = 8;
 pub enum LaneKind {
     /// Small fixed records, always persisted.
     Index = 0,
-    /// Rich records, persisted only in windows around marked events.
+    /// Variable-length rich records (registers, a stack window, message bytes); a ring holding a
+    /// marked event carries a flag to the drain.
     Detail = 1,
 }
 

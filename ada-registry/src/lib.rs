@@ -3,8 +3,8 @@
 //!
 //! What it is:
 //! - [`ControlBlock`]: readiness (`registry_ready`), `drain_heartbeat_ns`, `registry_epoch`,
-//!   `registry_version`, `registry_mode`, with a documented writer-Release / reader-Acquire
-//!   contract.
+//!   `registry_version`, `registry_mode`, the drain claim (`drain_owner`), with a documented
+//!   ordering contract for every field (see [`control`]).
 //! - [`ThreadLaneSet`]: one slot per registered thread (64 by default, capacity chosen at
 //!   creation), 128-byte aligned, with an index [`Lane`] and a detail [`Lane`]. A lane holds the
 //!   active ring index, the SPSC submit and free queues of ring indices ([`spsc`]) and the
@@ -20,8 +20,9 @@
 //! - [`Registry`]: all of the above in a segment, created by the controller or attached (and
 //!   validated as untrusted input) by agents.
 //!
-//! What it is not: it does not read or write ring contents (that is `ada-ringpool`), decide drop
-//! policies (`ada-backpressure`) or do I/O beyond mapping the segment through `ada-shm`.
+//! What it is not: it does not read or write ring contents or decide drop policies (both are
+//! `ada-ringpool`'s, the latter through its `PoolPolicy` hook) and does no I/O beyond mapping
+//! the segment through `ada-shm`.
 //!
 //! Every algorithm here is written against borrowed atomics from `ada_shm::sync`, so under
 //! `--cfg loom` / `--cfg shuttle` it runs on [`HeapRegistry`] / [`spsc::HeapQueue`] /
@@ -42,6 +43,11 @@ mod registry;
 pub mod slot;
 pub mod spsc;
 pub mod symbols;
+
+/// The README's examples, run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 
 pub use crate::core::{
     HeapRegistry, REGISTRY_VERSION, Registration, RegistryCounters, RegistryHeader, RegistryRef,

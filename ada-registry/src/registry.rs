@@ -18,9 +18,9 @@ use crate::symbols::{
     SYMBOLS_VERSION, SymbolEntry, SymbolHeader, SymbolTableConfig, SymbolTableRef,
 };
 use ada_shm::clock::ClockId;
+use ada_shm::sync::{AtomicU64, Ordering};
 use ada_shm::{AttachOptions, Off, RegionKind, RegionSpec, Segment, SegmentName};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Layout version of the rings region (its contents belong to `ada-ringpool`).
 pub const RINGS_VERSION: u32 = 2;
@@ -120,6 +120,27 @@ struct SymbolParts {
 
 /// A registry in a mapped segment. Cheap to clone (reference-counted); the mapping lives until
 /// the last clone (and every thread registration, which holds one) is gone.
+///
+/// ```
+/// use ada_registry::{Registry, RegistryConfig, SlotOwner, SlotState};
+///
+/// let reg = Registry::create(&RegistryConfig { capacity: 4, ..Default::default() }, &[])?;
+/// let registration = reg.view().register(SlotOwner::current_thread())?;
+/// let index = registration.slot.index();
+///
+/// // The drain sees the thread's slot, owned by this process.
+/// let live: Vec<_> = reg.view().live_slots().collect();
+/// assert_eq!((live.len(), live[0].index, live[0].state), (1, index, SlotState::Active));
+/// assert_eq!(live[0].owner.pid, std::process::id());
+///
+/// // Dropping the registration hands the slot to the drain, which frees it after draining.
+/// drop(registration);
+/// let live: Vec<_> = reg.view().live_slots().collect();
+/// assert_eq!(live[0].state, SlotState::Exited);
+/// assert!(reg.view().reclaim(index));
+/// assert_eq!(reg.view().live_slots().count(), 0);
+/// # Ok::<(), ada_registry::RegistryError>(())
+/// ```
 #[derive(Clone)]
 pub struct Registry {
     inner: Arc<Inner>,
@@ -229,7 +250,8 @@ impl Registry {
         &self.inner.segment
     }
 
-    /// Process-unique id of this attachment (keys the thread-local cache).
+    /// Process-unique id of this attachment: two `Registry` values have the same uid exactly
+    /// when they are clones of one attachment (and share its mapping).
     pub fn uid(&self) -> u64 {
         self.inner.uid
     }

@@ -13,8 +13,8 @@
 //!
 //! The drain reads only `ACTIVE` and `EXITED` slots (Acquire). An `EXITED` slot still holds the
 //! thread's undrained rings; the drain persists them and only then frees the slot, so slot reuse
-//! never loses or misattributes events (the original reused slots without draining or resetting
-//! them). `generation` increments on every claim so the drain can tell a new owner from the old.
+//! never loses or misattributes events. `generation` increments on every claim so the drain can
+//! tell a new owner from the old.
 //!
 //! The state and the generation share one 64-bit word (state in the low half, generation in
 //! the high half: the same bytes as two little-endian `u32`s), so every transition is a

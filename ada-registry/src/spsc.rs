@@ -144,6 +144,18 @@ pub struct Producer<'a> {
 
 impl Producer<'_> {
     /// Appends `value`, or hands it back if the queue is full. Wait-free.
+    ///
+    /// ```
+    /// use ada_registry::spsc::{HeapQueue, QueueFull};
+    ///
+    /// let mut queue = HeapQueue::new(2);
+    /// let (mut producer, mut consumer) = queue.split();
+    /// assert_eq!(producer.push(1), Ok(()));
+    /// assert_eq!(producer.push(2), Ok(()));
+    /// assert_eq!(producer.push(3), Err(QueueFull(3)), "full: the value comes back");
+    /// assert_eq!(consumer.pop(), Ok(Some(1)));
+    /// assert_eq!(producer.push(3), Ok(()), "the consumer freed a slot");
+    /// ```
     #[inline]
     pub fn push(&mut self, value: u32) -> Result<(), QueueFull> {
         let cap = self.q.mask + 1;
@@ -228,7 +240,20 @@ pub struct Consumer<'a> {
 }
 
 impl Consumer<'_> {
-    /// Removes the oldest value. Wait-free.
+    /// Removes the oldest value. Wait-free. `Ok(None)` when empty; [`QueueCorrupt`] when the
+    /// shared positions are impossible (a broken or hostile producer).
+    ///
+    /// ```
+    /// use ada_registry::spsc::HeapQueue;
+    ///
+    /// let mut queue = HeapQueue::new(4);
+    /// let (mut producer, mut consumer) = queue.split();
+    /// assert_eq!(consumer.pop(), Ok(None), "empty");
+    /// assert_eq!(producer.push_slice(&[5, 6]), 2);
+    /// assert_eq!(consumer.pop(), Ok(Some(5)), "oldest first");
+    /// assert_eq!(consumer.pop(), Ok(Some(6)));
+    /// assert_eq!(consumer.pop(), Ok(None));
+    /// ```
     #[inline]
     pub fn pop(&mut self) -> Result<Option<u32>, QueueCorrupt> {
         if self.head == self.tail_cache {

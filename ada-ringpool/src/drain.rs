@@ -202,7 +202,7 @@ impl<'a, S: RingStore> LaneDrain<'a, S> {
 
     /// Copies what the thread committed to its active ring since the last copy, without taking
     /// the ring. Sound while the thread keeps writing: the copy is made of atomic word loads
-    /// (see [`crate::words`]) and handed to `visit` only if the thread did not recycle the ring
+    /// (see [`crate::store`]) and handed to `visit` only if the thread did not recycle the ring
     /// meanwhile (a seqlock-style check, see [`crate::header`]), so every record is delivered
     /// at most once, never torn, and never also counted as dropped.
     pub fn drain_active(&mut self, mut visit: impl FnMut(RingChunk<'_>)) -> DrainStats {

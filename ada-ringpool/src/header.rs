@@ -25,7 +25,7 @@
 //!
 //! Whichever CAS lands first decides who owns the records in `[r, w)`; the other side sees the
 //! changed word and backs off. Why a copy that succeeded is never torn (this is a seqlock read;
-//! all ring bytes are atomic words, see [`crate::words`], so the race itself is defined): if any
+//! all ring bytes are atomic words, see [`crate::store`], so the race itself is defined): if any
 //! word the drain loaded was written after the thread's recycle, the thread's Release fence
 //! (before that store) synchronises with the drain's Acquire fence (after that load), so the
 //! recycle CAS happens before the drain's CAS, which therefore reads generation g + 1 and fails.

@@ -2,8 +2,9 @@
 //! protocol between a traced thread and the drain.
 //!
 //! What it is:
-//! - Ring memory layout ([`header`]): a 128-byte header (`write_pos`, flags, fill sequence, and
-//!   the `consumed` word) followed by the data area. Index lanes hold fixed 32-byte
+//! - Ring memory layout ([`header`]): a 128-byte header (the `position` word holding the fill's
+//!   generation and `write_pos`, flags, fill sequence, and the `consumed` word) followed by the
+//!   data area. Index lanes hold fixed 32-byte
 //!   [`IndexRecord`]s; detail lanes hold variable-length [`DetailRecord`]s (registers, a stack
 //!   window of up to 256 bytes, message bytes).
 //! - The producer: [`LaneWriter`] (hot path: four 8-byte stores of the record and two of
@@ -17,13 +18,15 @@
 //! - The ring pool sizes (4 index rings, 2 detail rings by default) come from
 //!   `ada_registry::RingGeometry`; [`memory_per_thread`] reports what one thread costs.
 //!
-//! What it is not: no I/O, no threads, no clocks. It does not decide what to persist (that is
-//! `ada-persist`) or how to encode it (that is `ada-atf`).
+//! What it is not: no I/O, no threads, no clocks. It does not decide what to persist (the drain's
+//! caller does; `ada-controller` persists every record it drains) or how to encode it (that is
+//! `ada-atf`).
 //!
 //! **Architecture invariant:** ownership of a ring moves only through the lane's queues: the
 //! thread owns its active ring and what it popped from the free queue; the drain owns what it
 //! popped from the submit queue until it pushes it on the free queue. Neither side ever writes
-//! the other side's queue position (the original's exhaustion path did; see SPEC §4.3).
+//! the other side's queue position, not even on pool exhaustion (the thread then recycles its own
+//! active ring, see [`PoolPolicy`]).
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
@@ -34,6 +37,11 @@ pub mod record;
 pub mod store;
 mod words;
 pub mod writer;
+
+/// The README's examples, run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 
 pub use drain::{DrainStats, LaneDrain, RingChunk};
 pub use header::RingHeader;

@@ -1,9 +1,8 @@
 //! What a thread does when its active ring is full and the pool has no free ring.
 //!
-//! This is the hook `ada-backpressure` plugs into: a [`PoolPolicy`] sees every swap (with the
-//! free rings left, to track pressure) and decides, on exhaustion, which events to lose. Both
-//! choices are counted exactly in the lane's `events_dropped`; the thread never blocks and never
-//! spins.
+//! This is the backpressure hook: a [`PoolPolicy`] sees every swap (with the free rings left, to
+//! track pressure) and decides, on exhaustion, which events to lose. Both choices are counted
+//! exactly in the lane's `events_dropped`; the thread never blocks and never spins.
 
 use ada_registry::LaneKind;
 

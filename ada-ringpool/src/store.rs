@@ -1,7 +1,16 @@
 //! Where a lane's rings live. The protocol code is generic over [`RingStore`], so it runs on a
 //! shared-memory mapping ([`SegmentStore`], normal build) and on the heap ([`HeapStore`], tests
 //! and loom/shuttle models). Either way a ring is a [`RingHeader`] and a data area of
-//! `AtomicU64` words (see [`crate::words`] for why the data is atomic).
+//! `AtomicU64` words.
+//!
+//! Why the data is atomic: a ring's data area is read by the drain while its owner may still be
+//! writing it (the salvage of a live thread's active ring), and it sits in memory another
+//! process writes. In Rust's memory model a plain copy that races a write is undefined
+//! behaviour even if the copy is thrown away afterwards, so both sides access ring bytes only as
+//! `AtomicU64` words with `Relaxed` loads and stores: on x86-64 and AArch64 these are the same
+//! `mov`/`ldr`/`str` instructions a plain copy uses, every record is a multiple of 8 bytes at an
+//! 8-byte aligned offset, and a racing reader can at worst see a mix of old and new words, which
+//! the `consumed` protocol ([`crate::header`]) detects and discards.
 
 use crate::header::{RING_HEADER_SIZE, RingHeader};
 use ada_registry::Lane;

@@ -1,13 +1,5 @@
-//! Ring data as 64-bit atomic words.
-//!
-//! A ring's data area is read by the drain while its owner may still be writing it (the
-//! salvage of a live thread's active ring), and it sits in memory another process writes. In
-//! Rust's memory model a plain copy that races a write is undefined behaviour even if the copy
-//! is thrown away afterwards, so both sides access ring bytes only as `AtomicU64` words with
-//! `Relaxed` loads and stores: on x86-64 and AArch64 these are the same `mov`/`ldr`/`str`
-//! instructions a plain copy uses, every record is a multiple of 8 bytes at an 8-byte aligned
-//! offset, and a racing reader can at worst see a mix of old and new words, which the
-//! `consumed` protocol ([`crate::header`]) detects and discards.
+//! Ring data as 64-bit atomic words: byte-slice stores and loads over a ring's `AtomicU64` data
+//! area. Why the data is atomic is explained in [`crate::store`].
 
 use ada_shm::sync::{AtomicU64, Ordering};
 

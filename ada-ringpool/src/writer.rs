@@ -2,7 +2,7 @@
 //!
 //! Hot path (index lane): bounds check against the active ring, four 8-byte stores into the
 //! mapping (`Relaxed` atomic words, the same instructions as plain stores; see
-//! [`crate::words`]), publish `write_pos` (Release) and the running `events_written` (Relaxed
+//! [`crate::store`]), publish `write_pos` (Release) and the running `events_written` (Relaxed
 //! store; no read-modify-write). No lock, no syscall, no allocation.
 //!
 //! A writer is built from the lane's [`LaneProducer`] (the thread's queue ends, which exist

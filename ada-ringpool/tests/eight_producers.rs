@@ -6,8 +6,8 @@ use ada_registry::{LaneKind, Registry, RegistryConfig, SlotOwner, SlotState};
 use ada_ringpool::{
     DropOldest, EventKind, IndexRecord, LaneDrain, LaneWriter, SegmentStore, index_records,
 };
+use ada_shm::sync::{AtomicBool, Ordering};
 use ada_testkit::workload::{SeqLedger, tag, untag};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 const PRODUCERS: u32 = 8;
 const EVENTS: u32 = 100_000;

@@ -1,13 +1,16 @@
 //! One timebase for every process of a session.
 //!
-//! The original tracer captured nothing for a while because its heartbeat and its event stamps
-//! used different clocks. Here the segment header records which clock the session uses
-//! ([`ClockId`]), the controller stamps its heartbeat with it, and agents stamp events with the
-//! same one. `CLOCK_MONOTONIC` is system-wide on Linux, so two processes reading it agree; a
-//! per-process calibration (as in `quanta`) would not.
+//! A heartbeat and event stamps taken from different clocks cannot be compared, so the segment
+//! header records which clock the session uses ([`ClockId`]), the controller stamps its
+//! heartbeat with it, and agents stamp events with the same one. `CLOCK_MONOTONIC` is
+//! system-wide on Linux, so two processes reading it agree; a per-process calibration (as in
+//! `quanta`) would not.
 //!
-//! Code that needs time takes a [`Clock`]; production code passes [`MonotonicClock`], tests pass
-//! `ada_testkit::FakeClock`.
+//! The agent, the registry and the controller read the session clock directly with
+//! [`MonotonicClock::read`]; nothing in ADA takes a [`Clock`] value today. The [`Clock`] trait is
+//! the interface for clock-driven logic that wants its time source swapped in tests:
+//! [`MonotonicClock`] implements it, and so does `ada_testkit::FakeClock`, a clock that moves
+//! only when a test moves it.
 
 crate::wire_enum! {
     /// Which clock a segment's timestamps come from. Stored as a `u32` in the segment header and the

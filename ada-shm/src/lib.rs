@@ -40,6 +40,11 @@ mod segment;
 pub mod sync;
 mod wire_enum;
 
+/// The README's examples, run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub use error::ShmError;
 pub use header::{
     HEADER_SIZE, LAYOUT_VERSION, MAGIC, MAX_REGIONS, REGION_ALIGN, RegionEntry, RegionKind,

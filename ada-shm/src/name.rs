@@ -1,7 +1,8 @@
 //! Segment names: `/ada_<creator pid>_<16 hex digits of a random session id>`.
 //!
 //! The random part comes from the OS (`getrandom`), so names are unguessable and two sessions of
-//! the same pid never collide. The name stays under 31 bytes (the macOS limit) for any pid.
+//! the same pid never collide. For any pid Linux hands out (at most 2^22, seven digits) the
+//! name is at most 29 bytes, within the 31-byte limit macOS puts on these names.
 
 use crate::ShmError;
 use std::fmt;

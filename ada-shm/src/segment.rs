@@ -87,6 +87,27 @@ impl Region {
 
 /// A mapped ADA segment. Dropping the creator's `Segment` unlinks the name; the memory stays
 /// valid for every process that still has it mapped.
+///
+/// ```
+/// use ada_shm::clock::ClockId;
+/// use ada_shm::sync::{AtomicU64, Ordering};
+/// use ada_shm::{Off, RegionKind, RegionSpec, Segment};
+///
+/// let spec = RegionSpec { kind: RegionKind::Control, version: 1, size: 4096 };
+/// let segment = Segment::create(&[spec], ClockId::Monotonic)?;
+/// let region = segment.region(RegionKind::Control)?;
+/// assert_eq!(region.size, 4096);
+///
+/// // A typed offset into the region becomes a reference only through a checked view.
+/// let counter: Off<AtomicU64> = region.at(64)?;
+/// segment.view(counter)?.fetch_add(1, Ordering::Relaxed);
+/// assert_eq!(segment.view(counter)?.load(Ordering::Relaxed), 1);
+///
+/// // Past the region's end, or misaligned: an error, never a bad reference.
+/// assert!(region.at::<AtomicU64>(4096).is_err());
+/// assert!(segment.view(Off::<AtomicU64>::new(region.offset + 4)).is_err());
+/// # Ok::<(), ada_shm::ShmError>(())
+/// ```
 pub struct Segment {
     name: SegmentName,
     map: MmapRaw,

@@ -6,8 +6,13 @@
 //! those cfgs the shared-memory mapping ([`crate::Segment`]) is not built at all: algorithms run on
 //! heap memory there, and layout assertions are compiled only in the normal build.
 //!
-//! Crates above this one import atomics, `spin_loop`, `yield_now` and `thread` from here, never
-//! from `std` directly (the `tidy` step of `cargo xtask ci` and review keep it that way).
+//! The model-checked crates above this one (`ada-registry`, `ada-ringpool`) write their
+//! algorithms and model tests against these names rather than `std`'s, so that loom and shuttle
+//! see every atomic access and every spawned thread. For atomics `cargo xtask tidy` enforces it:
+//! a `std::sync::atomic` or `core::sync::atomic` path in the `src/` or `tests/` of a crate with
+//! loom or shuttle suites fails the check. `spin_loop`, `yield_now` and `thread` are kept here by
+//! review (their plain integration tests use `std::thread` freely). Crates that are never
+//! model-checked (the agent, the controller, the CLI) use `std` directly.
 
 #[cfg(loom)]
 pub use loom::{

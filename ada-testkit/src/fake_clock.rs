@@ -3,8 +3,18 @@
 use ada_shm::clock::{Clock, ClockId};
 use ada_shm::sync::{Arc, AtomicU64, Ordering};
 
-/// A hand-driven [`Clock`]. Clones share the same time, so a test can hold one handle and give
-/// another to the code under test.
+/// A hand-driven [`Clock`]. Clones share the same time: a test advances one handle and every
+/// clone reads the new time.
+///
+/// ```
+/// use ada_shm::clock::Clock;
+/// use ada_testkit::FakeClock;
+///
+/// let clock = FakeClock::new(100);
+/// let reader = clock.clone();
+/// assert_eq!(clock.advance(50), 150);
+/// assert_eq!(reader.now_ns(), 150);
+/// ```
 #[derive(Debug, Clone)]
 pub struct FakeClock {
     now: Arc<AtomicU64>,

@@ -1,16 +1,24 @@
 //! `ada-testkit`: the test harness shared by ADA's crates.
 //!
-//! What it is: a [`FakeClock`] advanced by hand (implements [`ada_shm::clock::Clock`]), the
-//! [`model`] scaffolding that runs one closure under loom, shuttle or plain threads depending on
-//! the build's cfg, and small workload helpers. It is a dev-dependency only: nothing here is
-//! linked into a traced program or a controller.
+//! What it is, all of it:
+//! - [`FakeClock`]: a clock advanced by hand (implements [`ada_shm::clock::Clock`]);
+//! - [`model`]: [`model::check`] / [`model::check_pct`] run one closure under loom
+//!   (`--cfg loom`), under shuttle's schedulers (`--cfg shuttle`), or once, directly, in a
+//!   normal build;
+//! - [`workload`]: sequence-numbered payloads ([`workload::tag`] / [`workload::untag`]) and a
+//!   [`workload::SeqLedger`] that counts, per producer, the distinct payloads seen and the
+//!   duplicates, so a test can prove every event arrived exactly once or was counted as dropped.
+//!
+//! It is a dev-dependency only: nothing here is linked into a traced program or a controller.
+//! It has no trace-file helpers; tests read traces back with `ada-atf`'s reader.
 //!
 //! What it is not: a mock of the shared-memory layout. Tests run the real algorithms; under
 //! `--cfg loom` / `--cfg shuttle` they run them on heap memory through `ada_shm::sync`.
 //!
-//! ## The model-checking pattern every ADA crate follows
-//! 1. Import atomics, `Arc`, `thread`, `spin_loop` and `yield_now` from `ada_shm::sync`, never
-//!    from `std`.
+//! ## The model-checking pattern every model-checked ADA crate follows
+//! 1. In the algorithms and their model tests, take atomics, `Arc`, `thread`, `spin_loop` and
+//!    `yield_now` from `ada_shm::sync`, not from `std` (`cargo xtask tidy` rejects `std`/`core`
+//!    atomics paths in the `src/` and `tests/` of a crate with loom or shuttle suites).
 //! 2. Write the algorithm against references to its control words (`&AtomicU32`, ...), so the
 //!    same code runs on a shared-memory mapping (normal build) and on a heap allocation (models).
 //! 3. Keep layout assertions and anything that maps memory behind
@@ -22,5 +30,10 @@
 mod fake_clock;
 pub mod model;
 pub mod workload;
+
+/// The README's examples, run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 
 pub use fake_clock::FakeClock;

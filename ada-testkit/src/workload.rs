@@ -11,7 +11,19 @@ pub const fn untag(value: u64) -> (u32, u32) {
     ((value >> 32) as u32, value as u32)
 }
 
-/// Tracks, per producer, which sequence numbers were seen, and reports duplicates and gaps.
+/// Tracks, per producer, which sequence numbers were seen: [`distinct`](Self::distinct) counts
+/// them (compare with what was sent to find gaps) and [`duplicates`](Self::duplicates) counts
+/// repeats.
+///
+/// ```
+/// use ada_testkit::workload::{SeqLedger, tag};
+///
+/// let mut ledger = SeqLedger::new(2);
+/// assert!(ledger.record(tag(1, 0)));
+/// assert!(ledger.record(tag(1, 1)));
+/// assert!(!ledger.record(tag(1, 1)), "a repeat");
+/// assert_eq!((ledger.distinct(1), ledger.duplicates()), (2, 1));
+/// ```
 #[derive(Debug, Default, Clone)]
 pub struct SeqLedger {
     seen: Vec<Vec<u64>>,

@@ -25,7 +25,8 @@ commands:
   ci             every step below, in order: tidy, fmt, clippy, test, loom, shuttle,
                  soak, doc, bench-smoke, fuzz (20s), package
   tidy           repository rules: `//!` module docs, no stub macros or left-over
-                 markers, a SAFETY: comment above every unsafe block and impl
+                 markers, a SAFETY: comment above every unsafe block and impl, and
+                 atomics only from `ada_shm::sync` in the model-checked crates
   loom           the loom suites (tests/loom*.rs), release, --cfg loom, target/loom
   shuttle        the shuttle suites (tests/shuttle*.rs), release, --cfg shuttle
   soak           ada-cli's soak and crash tests (a real traced child), release

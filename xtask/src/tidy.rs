@@ -8,6 +8,14 @@
 //!   [`markers`]);
 //! - has a `SAFETY:` comment for every line with an `unsafe` block or `unsafe impl`: on that
 //!   line, in the three lines above it, or anywhere in the comment block directly above it.
+//!
+//! In the model-checked crates (every member with a `tests/loom*.rs` or `tests/shuttle*.rs`
+//! suite), the files under `src/` and `tests/` also name no `std` or `core` atomics path
+//! (`std::sync::atomic`, `core::sync::atomic`, or a path segment `atomic::` as in
+//! `std::sync::{atomic::AtomicU32, Arc}`) outside comments: their atomics come from
+//! `ada_shm::sync`, which loom and shuttle replace. Direct `std` atomics would compile under the
+//! model checkers but be invisible to them. The one exemption is the facade itself
+//! ([`DIRECT_ATOMICS_ALLOWED`]).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -21,6 +29,10 @@ const FIXTURES: &str = "xtask/tests/fixtures";
 /// How many lines above an `unsafe` line a `SAFETY:` comment may sit.
 const SAFETY_REACH: usize = 3;
 
+/// Files, relative to the workspace root, that may name `std` atomics even inside a
+/// model-checked crate: the atomics facade, which is where those names come from.
+const DIRECT_ATOMICS_ALLOWED: [&str; 1] = ["ada-shm/src/sync.rs"];
+
 /// A rule a line breaks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rule {
@@ -30,6 +42,8 @@ pub enum Rule {
     Marker(&'static str),
     /// An `unsafe` block or impl without a `SAFETY:` comment.
     UndocumentedUnsafe,
+    /// A `std`/`core` atomics path in a model-checked crate.
+    DirectAtomic,
 }
 
 impl fmt::Display for Rule {
@@ -43,6 +57,11 @@ impl fmt::Display for Rule {
             Self::UndocumentedUnsafe => write!(
                 f,
                 "`unsafe` without a `SAFETY:` comment on the line or in the {SAFETY_REACH} lines above"
+            ),
+            Self::DirectAtomic => write!(
+                f,
+                "`std`/`core` atomics in a model-checked crate: import them from `ada_shm::sync` \
+                 (loom and shuttle cannot see `std` atomics)"
             ),
         }
     }
@@ -98,6 +117,44 @@ pub fn check_source(text: &str) -> Vec<Violation> {
         }
     }
     out
+}
+
+/// Checks one file of a model-checked crate for `std`/`core` atomics paths (the facade rule).
+pub fn check_atomics_facade(text: &str) -> Vec<Violation> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| {
+            let code = line.split_once("//").map_or(*line, |(code, _)| code);
+            names_std_atomics(code)
+        })
+        .map(|(i, _)| Violation {
+            line: i + 1,
+            rule: Rule::DirectAtomic,
+        })
+        .collect()
+}
+
+/// Whether `code` names the `std`/`core` atomics module: a `sync::atomic` path, or a path
+/// segment `atomic::` (`std::sync::{atomic::AtomicU32, Arc}`, or `atomic::Ordering` after a
+/// `use std::sync::atomic;`). `ada_shm::sync::AtomicU32` has neither.
+fn names_std_atomics(code: &str) -> bool {
+    code.contains("sync::atomic")
+        || code.match_indices("atomic::").any(|(i, _)| {
+            !code[..i]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_')
+        })
+}
+
+/// Whether the facade rule covers `file`: it lies under `src/` or `tests/` of one of
+/// `model_checked` (crate directories) and is not one of [`DIRECT_ATOMICS_ALLOWED`].
+fn facade_rule_applies(root: &Path, file: &Path, model_checked: &[&Path]) -> bool {
+    let allowed = DIRECT_ATOMICS_ALLOWED.iter().any(|a| root.join(a) == file);
+    !allowed
+        && model_checked
+            .iter()
+            .any(|dir| file.starts_with(dir.join("src")) || file.starts_with(dir.join("tests")))
 }
 
 /// The 1-based line where a `//!` doc should be but is not; `None` if the file is fine.
@@ -169,12 +226,18 @@ pub fn check_tree(ws: &Workspace) -> Outcome {
     }
     files.sort();
     files.dedup();
+    let model_checked = model_checked_dirs(ws);
     let mut count = 0;
     for file in &files {
         let rel = file.strip_prefix(&ws.root).unwrap_or(file).display();
         match std::fs::read_to_string(file) {
             Ok(text) => {
-                for v in check_source(&text) {
+                let mut found = check_source(&text);
+                if facade_rule_applies(&ws.root, file, &model_checked) {
+                    found.extend(check_atomics_facade(&text));
+                    found.sort_by_key(|v| v.line);
+                }
+                for v in found {
                     eprintln!("{rel}:{}: {}", v.line, v.rule);
                     count += 1;
                 }
@@ -190,6 +253,20 @@ pub fn check_tree(ws: &Workspace) -> Outcome {
     }
     eprintln!("    tidy: {} files clean", files.len());
     Ok(())
+}
+
+/// The directories of the members with loom or shuttle suites.
+fn model_checked_dirs(ws: &Workspace) -> Vec<&Path> {
+    let names: Vec<&str> = ["loom", "shuttle"]
+        .iter()
+        .flat_map(|kind| ws.suites(kind))
+        .map(|(name, _)| name)
+        .collect();
+    ws.packages
+        .iter()
+        .filter(|p| names.contains(&p.name.as_str()))
+        .map(|p| p.dir.as_path())
+        .collect()
 }
 
 #[cfg(test)]
@@ -280,5 +357,87 @@ mod tests {
         assert_eq!(at("// SAFETY: a\n// b\n// c\n// d\n#[allow(x)]\n"), CLEAN);
         // `unsafe` in a comment is not code.
         assert_eq!(rules(&format!("//! Doc.\n// {block}\n")), CLEAN);
+    }
+
+    #[test]
+    fn atomics_fixture_reports_each_std_atomics_path() {
+        let text = include_str!("../tests/fixtures/tidy/atomics.rs");
+        assert_eq!(rules(text), CLEAN, "the fixture breaks no other rule");
+        let found: Vec<(usize, Rule)> = check_atomics_facade(text)
+            .into_iter()
+            .map(|v| (v.line, v.rule))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (6, Rule::DirectAtomic),
+                (7, Rule::DirectAtomic),
+                (10, Rule::DirectAtomic),
+                (12, Rule::DirectAtomic),
+                (21, Rule::DirectAtomic),
+            ]
+        );
+        assert_eq!(
+            check_atomics_facade(include_str!("../tests/fixtures/tidy/clean.rs")),
+            []
+        );
+    }
+
+    #[test]
+    fn atomics_facade_rule_covers_src_and_tests_of_model_checked_crates_only() {
+        let root = Path::new("/ws");
+        let (registry, shm) = (root.join("ada-registry"), root.join("ada-shm"));
+        let model_checked = [registry.as_path(), shm.as_path()];
+        let applies = |rel: &str| facade_rule_applies(root, &root.join(rel), &model_checked);
+        assert!(applies("ada-registry/src/registry.rs"));
+        assert!(applies("ada-registry/tests/loom_spsc.rs"));
+        assert!(applies("ada-shm/src/segment.rs"));
+        assert!(!applies("ada-shm/src/sync.rs"), "the facade itself");
+        assert!(!applies("ada-registry/benches/registry.rs"));
+        assert!(!applies("ada-registry/examples/registry_demo.rs"));
+        assert!(!applies("ada-agent/src/callsite.rs"), "not model-checked");
+    }
+
+    /// A scratch workspace under the system temp directory, removed on drop.
+    struct ScratchWorkspace(PathBuf);
+
+    impl Drop for ScratchWorkspace {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn check_tree_fails_on_std_atomics_planted_in_a_model_checked_crate() {
+        let root = std::env::temp_dir().join(format!("xtask-tidy-atomics-{}", std::process::id()));
+        let scratch = ScratchWorkspace(root.clone());
+        let write = |rel: &str, text: &str| {
+            let path = root.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        let facade = "//! Uses the facade.\nuse ada_shm::sync::{AtomicU32, Ordering};\n";
+        write("checked/src/lib.rs", facade);
+        write(
+            "checked/tests/loom_queue.rs",
+            "#![cfg(loom)]\n//! A loom suite.\n",
+        );
+        // The same import in a crate without model-checking suites is allowed.
+        let direct = "//! Uses std.\nuse std::sync::atomic::AtomicU32;\n";
+        write("plain/src/lib.rs", direct);
+        let package = |name: &str| crate::workspace::Package {
+            name: name.to_owned(),
+            dir: root.join(name),
+            publish: false,
+        };
+        let ws = Workspace {
+            root: root.clone(),
+            packages: vec![package("checked"), package("plain")],
+            excluded: Vec::new(),
+        };
+        assert!(check_tree(&ws).is_ok());
+        write("checked/src/queue.rs", direct);
+        assert!(check_tree(&ws).is_err(), "planted std atomics not reported");
+        drop(scratch);
     }
 }
