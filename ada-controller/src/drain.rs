@@ -10,12 +10,14 @@
 //! Symbols are read from the segment's table just before the records of each chunk are
 //! handed on: a record is copied after the agent published its symbol, so the name is always
 //! known first.
+//!
+//! Each chunk (one ring's worth of one lane) reaches the sink as [`Sink::chunk_begin`], its
+//! valid records, [`Sink::chunk_end`] — see [`Sink`] for the whole call order.
 
 use crate::report::{Corruption, LaneReport, Report, ThreadEnd, ThreadReport};
-use crate::sink::{Sink, ThreadInfo};
-use ada_atf::{Lane, RecordKind, RingRecord};
+use crate::sink::{ChunkInfo, Record, Sink, SinkError, ThreadInfo};
 use ada_registry::{LaneKind, Registry, SlotState, SymbolCursor};
-use ada_ringpool::{DrainStats, LaneDrain, RingChunk, SegmentStore, index_records};
+use ada_ringpool::{DrainStats, EventKind, LaneDrain, RingChunk, SegmentStore, index_records};
 use std::collections::HashMap;
 
 /// Per-slot drain handles (their copy buffers are reused across passes and slot owners).
@@ -31,6 +33,7 @@ struct Account {
 
 /// What one pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PassStats {
     /// Records handed to the sink.
     pub records: u64,
@@ -377,6 +380,16 @@ struct ChunkContext<'c, S: Sink> {
 impl<S: Sink> ChunkContext<'_, S> {
     fn chunk(&mut self, chunk: RingChunk<'_>) {
         self.refresh_symbols();
+        let info = ChunkInfo {
+            lane: self.kind,
+            ring: chunk.ring,
+            marked: chunk.marked,
+            from_active: chunk.from_active,
+            seq: (!chunk.from_active).then_some(chunk.seq),
+            bytes: chunk.bytes.len() as u64,
+        };
+        let begun = self.sink.chunk_begin(&self.info, &info);
+        self.note(begun);
         match self.kind {
             LaneKind::Index => {
                 for r in index_records(chunk.bytes) {
@@ -384,17 +397,18 @@ impl<S: Sink> ChunkContext<'_, S> {
                         self.bad_chunk();
                         break;
                     };
-                    let Ok(kind) = RecordKind::try_from(r.kind) else {
+                    let Ok(kind) = EventKind::try_from(r.kind) else {
                         self.bad_chunk();
                         break;
                     };
-                    self.emit(&RingRecord {
+                    self.emit(&Record {
                         kind,
-                        lane: Lane::Index,
+                        lane: LaneKind::Index,
                         timestamp_ns: r.timestamp_ns,
                         function_id: r.function_id,
-                        thread_id: r.thread_id as i32,
+                        thread_id: r.thread_id,
                         call_depth: r.call_depth,
+                        marked: false,
                         registers: &[],
                         stack: &[],
                         message: &[],
@@ -407,17 +421,14 @@ impl<S: Sink> ChunkContext<'_, S> {
                         self.bad_chunk();
                         break;
                     };
-                    let Ok(kind) = RecordKind::try_from(r.kind as u32) else {
-                        self.bad_chunk();
-                        break;
-                    };
-                    self.emit(&RingRecord {
-                        kind,
-                        lane: Lane::Detail,
+                    self.emit(&Record {
+                        kind: r.kind,
+                        lane: LaneKind::Detail,
                         timestamp_ns: r.header.timestamp_ns,
                         function_id: r.header.function_id,
-                        thread_id: r.header.thread_id as i32,
+                        thread_id: r.header.thread_id,
                         call_depth: r.header.call_depth,
+                        marked: r.marked(),
                         registers: r.registers(),
                         stack: r.stack,
                         message: r.message,
@@ -425,6 +436,8 @@ impl<S: Sink> ChunkContext<'_, S> {
                 }
             }
         }
+        let ended = self.sink.chunk_end(&self.info, &info);
+        self.note(ended);
     }
 
     fn bad_chunk(&mut self) {
@@ -433,7 +446,7 @@ impl<S: Sink> ChunkContext<'_, S> {
     }
 
     #[inline]
-    fn emit(&mut self, record: &RingRecord<'_>) {
+    fn emit(&mut self, record: &Record<'_>) {
         match self.sink.record(&self.info, record) {
             Ok(()) => self.lane.persisted += 1,
             Err(e) => {
@@ -442,6 +455,13 @@ impl<S: Sink> ChunkContext<'_, S> {
             }
         }
         self.records += 1;
+    }
+
+    /// Keeps the message of a sink error that concerns no record (chunk boundaries).
+    fn note(&mut self, r: Result<(), SinkError>) {
+        if let Err(e) = r {
+            *self.sink_error = Some(e.to_string());
+        }
     }
 
     fn refresh_symbols(&mut self) {
@@ -465,7 +485,7 @@ impl<S: Sink> ChunkContext<'_, S> {
 }
 
 impl<S: Sink> Drainer<'_, S> {
-    fn note_sink(&mut self, r: Result<(), crate::sink::SinkError>) {
+    fn note_sink(&mut self, r: Result<(), SinkError>) {
         if let Err(e) = r {
             self.sink_error = Some(e.to_string());
         }
