@@ -1,8 +1,11 @@
 //! From ring records to ATF events.
 //!
 //! The drain hands each validated ring record to [`RecordMapper::map`] as a plain
-//! [`RingRecord`] (this crate does not depend on `ada-ringpool`; the kind numbers below are the
-//! same as its `EventKind`). The mapping, with the symbol table the agent registered:
+//! [`RingRecord`]. This crate stands alone (it depends on no other ADA crate), so
+//! [`RecordKind`] is its own input vocabulary, with no numbering: the ring format's numbers
+//! belong to the ring format, and the caller converts its record kind to a [`RecordKind`]
+//! (the controller does it in one exhaustive `match`). The mapping, with the symbol table the
+//! agent registered:
 //!
 //! | record | `Event.payload` |
 //! |---|---|
@@ -21,33 +24,20 @@ use crate::encode::{EventRef, MAX_REGISTERS, PayloadRef, Register};
 use crate::schema::Lane;
 use std::collections::HashMap;
 
-/// What a ring record records (same numbering as `ada_ringpool::EventKind`).
+/// What a ring record records, as this crate's mapping needs it. It has no numeric form: it
+/// is never stored, only matched on (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RecordKind {
-    /// 1: function entry.
+    /// Function entry.
     Call,
-    /// 2: function exit.
+    /// Function exit.
     Return,
-    /// 3: an exception passing through.
+    /// An exception passing through.
     Exception,
-    /// 4: an explicit mark.
+    /// An explicit mark.
     Mark,
-    /// 5: a message.
+    /// A message.
     Message,
-}
-
-impl TryFrom<u32> for RecordKind {
-    type Error = u32;
-    fn try_from(raw: u32) -> Result<Self, u32> {
-        Ok(match raw {
-            1 => RecordKind::Call,
-            2 => RecordKind::Return,
-            3 => RecordKind::Exception,
-            4 => RecordKind::Mark,
-            5 => RecordKind::Message,
-            other => return Err(other),
-        })
-    }
 }
 
 /// One validated ring record, as plain values.
@@ -294,7 +284,5 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
-        assert_eq!(RecordKind::try_from(4), Ok(RecordKind::Mark));
-        assert_eq!(RecordKind::try_from(0), Err(0));
     }
 }

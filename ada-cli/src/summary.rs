@@ -1,6 +1,6 @@
 //! The human summary `ada trace` prints at the end.
 
-use ada_controller::{LaneReport, Report, ThreadEnd};
+use ada_controller::{LaneKind, LaneReport, Report, ThreadEnd};
 use std::fmt::Write as _;
 
 fn lane_line(out: &mut String, name: &str, l: &LaneReport) {
@@ -35,7 +35,8 @@ fn threads(out: &mut String, report: &Report) {
     for t in report.threads.iter().take(THREADS_LISTED) {
         let name = t.name.as_deref().unwrap_or("");
         let _ = write!(out, "    thread {:<8} {:<16}", t.info.os_tid, name);
-        for (lane, l) in ["index", "detail"].iter().zip(&t.lanes) {
+        for (kind, l) in t.lanes() {
+            let lane = kind.name();
             let _ = write!(out, "  {lane} {}/{}/{}", l.written, l.persisted, l.dropped);
             if !l.is_balanced() {
                 let _ = write!(out, " UNBALANCED");
@@ -57,7 +58,10 @@ fn threads(out: &mut String, report: &Report) {
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
     let secs = report.duration.as_secs_f64().max(1e-9);
-    let totals = report.totals();
+    let (index, detail) = (
+        report.total(LaneKind::Index),
+        report.total(LaneKind::Detail),
+    );
     let persisted = report.persisted();
     let died = report
         .threads
@@ -94,8 +98,8 @@ pub fn render(report: &Report) -> String {
     if let Some(code) = report.exit_code {
         let _ = writeln!(out, "  command exit code {code}");
     }
-    lane_line(&mut out, "index", &totals[0]);
-    lane_line(&mut out, "detail", &totals[1]);
+    lane_line(&mut out, "index", &index);
+    lane_line(&mut out, "detail", &detail);
     threads(&mut out, report);
     if report.unregistered_drops > 0 {
         let _ = writeln!(
@@ -104,7 +108,7 @@ pub fn render(report: &Report) -> String {
             report.unregistered_drops
         );
     }
-    let bytes: u64 = totals.iter().map(|l| l.bytes).sum();
+    let bytes = index.bytes + detail.bytes;
     let _ = writeln!(
         out,
         "  {persisted} events persisted, {:.2} M events/s, {:.1} MiB drained from rings, {} KiB shared memory per thread",

@@ -8,9 +8,7 @@
 //! and the trace is finalized. A command killed by a signal still gets a finalized, readable
 //! trace holding everything its threads had committed.
 
-use ada_controller::{
-    ControllerBuilder, ControllerError, LiveSnapshot, Report, Running, SessionInfo,
-};
+use ada_controller::{ControllerBuilder, ControllerError, LiveSnapshot, Report, SessionInfo};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
@@ -119,16 +117,10 @@ pub fn run(
             source,
         })?;
     let pid = child.id();
-    let session = SessionInfo {
-        segment: segment.clone(),
-        pid,
-        executable: Some(resolve_executable(program)),
-        args: args
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect(),
-    };
-    let mut running = match controller.start_default(session) {
+    let session = SessionInfo::new(pid)
+        .with_executable(resolve_executable(program))
+        .with_args(args.iter().map(|a| a.to_string_lossy().into_owned()));
+    let running = match controller.start_default(session) {
         Ok(r) => r,
         Err(e) => {
             stop_child(&mut child, rustix::process::Signal::KILL, Duration::ZERO);
@@ -156,20 +148,13 @@ pub fn run(
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    finish(&mut running, pid, status);
-    let report = running.stop()?;
+    running.process_exited(pid);
+    let report = running.stop(status.map(exit_code))?;
     Ok(TraceOutcome {
         report,
         ending,
         segment,
     })
-}
-
-fn finish<S: ada_controller::Sink>(running: &mut Running<S>, pid: u32, status: Option<ExitStatus>) {
-    running.process_exited(pid);
-    if let Some(code) = status.map(exit_code) {
-        running.set_exit_code(code);
-    }
 }
 
 /// The shell's convention: the exit code, or 128 + the signal that killed the process.

@@ -7,7 +7,7 @@
 mod common;
 
 use ada_cli::trace::exit_code;
-use ada_controller::{ControllerBuilder, SessionInfo, ThreadEnd};
+use ada_controller::{ControllerBuilder, LaneKind, SessionInfo, ThreadEnd};
 use common::{ada, read_seq_trace, trace_dir};
 use std::time::{Duration, Instant};
 
@@ -30,11 +30,7 @@ fn sigkilled_child_trace_holds_everything_committed() {
         .spawn()
         .unwrap();
     let pid = child.id();
-    let session = SessionInfo {
-        pid,
-        ..SessionInfo::default()
-    };
-    let mut running = controller.start_default(session).unwrap();
+    let running = controller.start_default(SessionInfo::new(pid)).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while running.live().records < 200_000 {
         assert!(Instant::now() < deadline, "the child never got going");
@@ -43,14 +39,13 @@ fn sigkilled_child_trace_holds_everything_committed() {
     child.kill().unwrap(); // SIGKILL: no destructor, no unregistration, no flush
     let status = child.wait().unwrap();
     running.process_exited(pid);
-    running.set_exit_code(exit_code(status));
-    let report = running.stop().unwrap();
+    let report = running.stop(Some(exit_code(status))).unwrap();
 
     assert_eq!(report.exit_code, Some(128 + 9));
     assert_eq!(report.threads.len(), THREADS, "{report:?}");
     for t in &report.threads {
         assert_eq!(t.end, ThreadEnd::ProcessDied, "{t:?}");
-        for lane in &t.lanes {
+        for (_, lane) in t.lanes() {
             assert!(lane.is_balanced(), "{t:?}");
             assert!(
                 lane.reconciled <= 1,
@@ -58,8 +53,12 @@ fn sigkilled_child_trace_holds_everything_committed() {
             );
             assert_eq!(lane.corrupt, 0);
         }
-        assert!(t.lanes[0].persisted > 10_000, "{t:?}");
-        assert_eq!(t.lanes[0].dropped, 0, "paced: the drain kept up");
+        assert!(t.lane(LaneKind::Index).persisted > 10_000, "{t:?}");
+        assert_eq!(
+            t.lane(LaneKind::Index).dropped,
+            0,
+            "paced: the drain kept up"
+        );
     }
     let output = report.output.as_ref().unwrap();
     assert!(output.complete);
@@ -75,7 +74,7 @@ fn sigkilled_child_trace_holds_everything_committed() {
     let mut persisted: Vec<u64> = report
         .threads
         .iter()
-        .map(|t| t.lanes[0].persisted)
+        .map(|t| t.lane(LaneKind::Index).persisted)
         .collect();
     per_thread.sort_unstable();
     persisted.sort_unstable();

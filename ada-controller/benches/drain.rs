@@ -2,9 +2,14 @@
 //! ATF v4 writer (`events.bin` in a temporary directory) and, for comparison, a sink that only
 //! counts. One drain thread, rings filled beforehand by a registered thread (not timed).
 //!
+//! `index_events_to_pipelined_counting_sink` puts the counting sink behind [`Pipelined`] (as
+//! `ada trace` does with the ATF sink) and times the drain plus the sink thread catching up
+//! (`finish`): the cost of handing records from the drain thread to a sink thread. (Behind
+//! `Pipelined`, the ATF sink's time would be its own, above, plus `finalize`'s `fdatasync`.)
+//!
 //! `cargo bench -p ada-controller --bench drain`
 
-use ada_controller::{AtfSink, CountingSink, Drainer, Sink};
+use ada_controller::{AtfSink, CountingSink, Drainer, Pipelined, Sink};
 use ada_registry::{LaneKind, Registry, RegistryConfig, RingGeometry};
 use ada_ringpool::{DropOldest, EventKind, IndexRecord, LaneWriter, SegmentStore};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -71,6 +76,16 @@ fn drain_all<S: Sink>(reg: &Registry, sink: S) -> (Duration, S) {
     (elapsed, sink)
 }
 
+/// Drains into `sink` behind [`Pipelined`] and waits for the sink thread to finish.
+fn drain_pipelined<S: Sink + 'static>(reg: &Registry, sink: S) -> Duration {
+    let t = Instant::now();
+    let (_, mut sink) = drain_all(reg, Pipelined::start(sink).unwrap());
+    let out = sink.finish(&ada_controller::Report::default()).unwrap();
+    let elapsed = t.elapsed();
+    assert!(out.complete && out.events > 0, "{out:?}");
+    elapsed
+}
+
 fn bench(c: &mut Criterion) {
     let reg = Registry::create(
         &RegistryConfig {
@@ -118,6 +133,16 @@ fn bench(c: &mut Criterion) {
             for _ in 0..iters {
                 fill(&reg);
                 total += drain_all(&reg, CountingSink::default()).0;
+            }
+            total
+        })
+    });
+    g.bench_function("index_events_to_pipelined_counting_sink", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                fill(&reg);
+                total += drain_pipelined(&reg, CountingSink::default());
             }
             total
         })

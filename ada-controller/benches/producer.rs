@@ -24,10 +24,7 @@ fn bench(c: &mut Criterion) {
         controller.registry().clone(),
     ))
     .expect("first agent of this process");
-    let session = SessionInfo {
-        pid: std::process::id(),
-        ..SessionInfo::default()
-    };
+    let session = SessionInfo::new(std::process::id());
     let running = controller.start_default(session).unwrap();
     static SITE: ada_agent::Callsite = ada_agent::Callsite::new("bench_site");
 
@@ -45,7 +42,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| drop(ada_agent::span(black_box(&SITE))))
     });
     g.finish();
-    let report = running.stop().unwrap();
+    let report = running.stop(None).unwrap();
     eprintln!(
         "producer bench: {} events persisted, {} dropped (criterion writes far faster than one drain core persists)",
         report.persisted(),

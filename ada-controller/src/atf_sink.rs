@@ -5,13 +5,19 @@
 //! code); in between, every drained record mapped by [`ada_atf::RecordMapper`] with the names
 //! the agent registered. The manifest carries the per-thread, per-lane accounting of the
 //! [`Report`] and the symbol table.
+//!
+//! `ada-atf` stands alone, with its own record vocabulary ([`ada_atf::RecordKind`],
+//! [`ada_atf::Lane`]); [`ring_record`] is the one place the controller's [`EventKind`] and
+//! [`LaneKind`] are converted to it, by exhaustive `match`es.
 
 use crate::report::{LaneReport, Report};
-use crate::sink::{SessionInfo, Sink, SinkError, SinkOutput, ThreadInfo};
+use crate::sink::{Record, SessionInfo, Sink, SinkError, SinkOutput, ThreadInfo};
 use ada_atf::{
-    ClockDescription, EventRef, LaneCounters, PayloadRef, RecordMapper, RingRecord, SymbolEntry,
-    SyncPolicy, ThreadSummary, TraceSummary, TraceWriter, WriteError, WriterOptions,
+    ClockDescription, EventRef, LaneCounters, PayloadRef, RecordKind, RecordMapper, RingRecord,
+    SymbolEntry, SyncPolicy, ThreadSummary, TraceSummary, TraceWriter, WriteError, WriterOptions,
 };
+use ada_registry::LaneKind;
+use ada_ringpool::EventKind;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -167,9 +173,42 @@ impl ada_atf::SymbolLookup for SymbolMap {
     }
 }
 
-fn lane_counters(lane: ada_atf::Lane, r: &LaneReport) -> LaneCounters {
+/// The ATF lane of `lane`.
+fn atf_lane(lane: LaneKind) -> ada_atf::Lane {
+    match lane {
+        LaneKind::Index => ada_atf::Lane::Index,
+        LaneKind::Detail => ada_atf::Lane::Detail,
+    }
+}
+
+/// `record` in `ada-atf`'s vocabulary: the one conversion between the two (a new
+/// [`EventKind`] does not compile until it is mapped here).
+#[inline]
+fn ring_record<'a>(record: &Record<'a>) -> RingRecord<'a> {
+    let kind = match record.kind {
+        EventKind::Call => RecordKind::Call,
+        EventKind::Return => RecordKind::Return,
+        EventKind::Exception => RecordKind::Exception,
+        EventKind::Mark => RecordKind::Mark,
+        EventKind::Message => RecordKind::Message,
+    };
+    RingRecord {
+        kind,
+        lane: atf_lane(record.lane),
+        timestamp_ns: record.timestamp_ns,
+        function_id: record.function_id,
+        // ATF's thread id is an `int32`: the low 32 bits of the OS id, as before.
+        thread_id: record.thread_id as i32,
+        call_depth: record.call_depth,
+        registers: record.registers,
+        stack: record.stack,
+        message: record.message,
+    }
+}
+
+fn lane_counters(kind: LaneKind, r: &LaneReport) -> LaneCounters {
     LaneCounters {
-        lane,
+        lane: atf_lane(kind),
         written: r.written,
         persisted: r.persisted,
         dropped: r.dropped,
@@ -200,11 +239,12 @@ impl Sink for AtfSink {
     }
 
     #[inline]
-    fn record(&mut self, _thread: &ThreadInfo, record: &RingRecord<'_>) -> Result<(), SinkError> {
+    fn record(&mut self, _thread: &ThreadInfo, record: &Record<'_>) -> Result<(), SinkError> {
         let Some(writer) = self.writer.as_mut() else {
             return Err(SinkError::new("the trace was already finalized"));
         };
-        let event = self.mapper.map(record, &self.symbols);
+        let record = ring_record(record);
+        let event = self.mapper.map(&record, &self.symbols);
         writer.write(&event).map(|_| ()).map_err(SinkError::new)
     }
 
@@ -242,10 +282,7 @@ impl Sink for AtfSink {
                 thread_id: t.info.os_tid as i32,
                 name: t.name.clone(),
                 os_tid: Some(t.info.os_tid),
-                lanes: vec![
-                    lane_counters(ada_atf::Lane::Index, &t.lanes[0]),
-                    lane_counters(ada_atf::Lane::Detail, &t.lanes[1]),
-                ],
+                lanes: t.lanes().map(|(k, l)| lane_counters(k, l)).collect(),
             })
             .collect();
         let summary = TraceSummary {

@@ -1,6 +1,10 @@
 //! [`ControllerBuilder`] → [`Controller`] (the segment exists) → [`Running`] (the drain thread
 //! runs) → [`Report`] (final drain done, sink finished).
 //!
+//! [`Running::stop`] ends the session and returns the report; dropping a [`Running`] without
+//! stopping it ends the session the same way (final drain, sink finished) and discards the
+//! report.
+//!
 //! The drain thread, every loop: stamps `drain_heartbeat_ns` with the session clock (the one
 //! agents stamp events with), makes one [`Drainer::pass`], and sleeps for the drain interval
 //! when the pass found nothing. `registry_ready` is published once the thread has made its
@@ -22,25 +26,48 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Why the controller failed.
+/// Why the controller failed. Each message includes its cause's; [`source`] is the typed
+/// cause.
+///
+/// [`source`]: std::error::Error::source
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ControllerError {
-    /// The configuration is out of range.
+    /// The drain interval is longer than [`ControllerBuilder::MAX_DRAIN_INTERVAL`].
+    #[error(
+        "invalid controller configuration: drain interval {0:?} is longer than 1 s: threads would drop events while it sleeps"
+    )]
+    DrainInterval(Duration),
+    /// The registry settings (capacity, ring geometry, symbol table) are out of range.
     #[error("invalid controller configuration: {0}")]
-    Config(String),
+    Config(#[source] RegistryError),
     /// The segment could not be created.
     #[error("cannot create the shared-memory segment: {0}")]
-    Segment(#[from] RegistryError),
-    /// The drain thread could not be started or panicked.
-    #[error("drain thread: {0}")]
-    Thread(String),
-    /// The segment's drain could not be claimed (another drain is running on it).
+    Segment(#[source] RegistryError),
+    /// A thread of the controller could not be started.
+    #[error("cannot start the {thread} thread: {source}")]
+    Spawn {
+        /// Which thread (`ada-drain`, `ada-sink`).
+        thread: &'static str,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The segment's drain could not be claimed: another drain (in this process or a live
+    /// other one) is running on it, and two drains would take the same rings.
     #[error("cannot drain the segment: {0}")]
     DrainClaim(#[source] RegistryError),
+    /// The drain thread ended before it reported that it started.
+    #[error("the drain thread ended before it started")]
+    DrainNotStarted,
+    /// The drain thread panicked (the report is lost; the sink was not finished).
+    #[error("the drain thread panicked: {0}")]
+    DrainPanicked(String),
+    /// The default sink could not create the trace.
+    #[error("cannot create the trace: {0}")]
+    Trace(#[from] ada_atf::WriteError),
     /// The sink failed to start or finish.
     #[error("trace output: {0}")]
-    Sink(#[from] crate::sink::SinkError),
+    Sink(#[from] SinkError),
 }
 
 /// Controller settings.
@@ -62,6 +89,9 @@ impl Default for ControllerBuilder {
 }
 
 impl ControllerBuilder {
+    /// The longest drain interval [`create`](ControllerBuilder::create) accepts.
+    pub const MAX_DRAIN_INTERVAL: Duration = Duration::from_secs(1);
+
     /// Defaults: 64 thread slots, 4 × 32 KiB index rings and 2 × 48 KiB detail rings per
     /// thread, the default symbol table, a 1 ms drain interval.
     pub fn new() -> Self {
@@ -92,7 +122,8 @@ impl ControllerBuilder {
         self
     }
 
-    /// How long the drain thread sleeps after a pass that found nothing (at most 1 s).
+    /// How long the drain thread sleeps after a pass that found nothing (at most
+    /// [`MAX_DRAIN_INTERVAL`](ControllerBuilder::MAX_DRAIN_INTERVAL)).
     pub fn drain_interval(mut self, interval: Duration) -> Self {
         self.drain_interval = interval;
         self
@@ -105,16 +136,11 @@ impl ControllerBuilder {
 
     /// Validates the settings and creates the segment.
     pub fn create(self) -> Result<Controller, ControllerError> {
-        if self.drain_interval > Duration::from_secs(1) {
-            return Err(ControllerError::Config(format!(
-                "drain interval {:?} is longer than 1 s: threads would drop events while it sleeps",
-                self.drain_interval
-            )));
+        if self.drain_interval > Self::MAX_DRAIN_INTERVAL {
+            return Err(ControllerError::DrainInterval(self.drain_interval));
         }
-        self.registry
-            .validate()
-            .map_err(|e| ControllerError::Config(e.to_string()))?;
-        let registry = Registry::create(&self.registry, &[])?;
+        self.registry.validate().map_err(ControllerError::Config)?;
+        let registry = Registry::create(&self.registry, &[]).map_err(ControllerError::Segment)?;
         Ok(Controller {
             registry,
             drain_interval: self.drain_interval,
@@ -134,6 +160,7 @@ pub struct Controller {
 
 /// Numbers the drain thread publishes while it runs (for progress displays).
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct LiveStats {
     records: AtomicU64,
     bytes: AtomicU64,
@@ -143,6 +170,7 @@ pub struct LiveStats {
 
 /// A snapshot of [`LiveStats`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LiveSnapshot {
     /// Records handed to the sink so far.
     pub records: u64,
@@ -190,25 +218,35 @@ impl Controller {
 
     /// Starts the drain thread with the default sink: an ATF v4 trace of process
     /// `session.pid` under the builder's output directory, written on a thread of its own
-    /// ([`Pipelined`]) so the drain never waits for the disk.
+    /// ([`Pipelined`]) so the drain never waits for the disk. See [`start`](Controller::start)
+    /// for `session`.
     pub fn start_default(
         self,
         session: SessionInfo,
     ) -> Result<Running<Pipelined<AtfSink>>, ControllerError> {
-        let sink = AtfSink::create(&self.output_dir, session.pid)
-            .map_err(|e| ControllerError::Sink(SinkError::new(e)))?;
-        let sink = Pipelined::start(sink).map_err(|e| ControllerError::Thread(e.to_string()))?;
+        let sink = AtfSink::create(&self.output_dir, session.pid)?;
+        let sink = Pipelined::start(sink).map_err(|source| ControllerError::Spawn {
+            thread: "ada-sink",
+            source,
+        })?;
         self.start(sink, session)
     }
 
-    /// Starts the drain thread, feeding `sink` (a custom controller's own [`Sink`]). Fails
-    /// with [`ControllerError::DrainClaim`] if the segment already has a drain (the sink is then
-    /// not begun), or with the sink's own error from [`Sink::begin`].
+    /// Starts the drain thread, feeding `sink` (a custom controller's own [`Sink`]).
+    ///
+    /// `session` says what the caller knows about the traced process (pid, executable,
+    /// arguments: [`SessionInfo::new`] and its `with_*` methods); the controller fills in the
+    /// segment name before [`Sink::begin`] sees it.
+    ///
+    /// The drain thread first claims the segment's drain (a segment has one drain: a second is
+    /// refused with [`ControllerError::DrainClaim`], before the sink is begun), then begins the
+    /// sink; this returns once both are done, with the sink's error if `begin` failed.
     pub fn start<S: Sink + 'static>(
         self,
         sink: S,
-        session: SessionInfo,
+        mut session: SessionInfo,
     ) -> Result<Running<S>, ControllerError> {
+        session.segment = self.segment_name().to_owned();
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             dead: Mutex::new(Vec::new()),
@@ -222,41 +260,45 @@ impl Controller {
         let handle = std::thread::Builder::new()
             .name("ada-drain".into())
             .spawn(move || {
-                drain_thread(
-                    &registry,
-                    sink,
-                    &session,
-                    &thread_shared,
+                let start = DrainStart {
+                    session: &session,
+                    shared: &thread_shared,
                     interval,
-                    started_tx,
-                )
+                    started: started_tx,
+                };
+                drain_thread(&registry, sink, start)
             })
-            .map_err(|e| ControllerError::Thread(e.to_string()))?;
-        let outcome = started.recv().unwrap_or_else(|_| {
-            Err(ControllerError::Thread(
-                "the drain thread ended before it started".into(),
-            ))
-        });
-        if let Err(e) = outcome {
+            .map_err(|source| ControllerError::Spawn {
+                thread: "ada-drain",
+                source,
+            })?;
+        if let Err(e) = started
+            .recv()
+            .unwrap_or(Err(ControllerError::DrainNotStarted))
+        {
             let _ = handle.join();
             return Err(e);
         }
         Ok(Running {
             registry: self.registry,
             shared,
-            handle,
-            exit_code: None,
+            handle: Some(handle),
         })
     }
 }
 
 /// The drain thread is running.
-#[derive(Debug)]
-pub struct Running<S: Sink> {
+///
+/// End it with [`stop`](Running::stop), which returns the [`Report`]. Dropping it without
+/// stopping ends the session the same way — final drain, segment unlinked, sink finished — but
+/// the report (and any error) is lost, so a panic or an early return between
+/// [`Controller::start`] and `stop` still leaves a finished trace.
+#[must_use = "the drain stops when this is dropped; call `stop` for the report"]
+pub struct Running<S: Sink + 'static> {
     registry: Registry,
     shared: Arc<Shared>,
-    handle: JoinHandle<(Report, S)>,
-    exit_code: Option<i32>,
+    /// `None` once stopped.
+    handle: Option<JoinHandle<(Report, S)>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -265,7 +307,16 @@ impl std::fmt::Debug for Shared {
     }
 }
 
-impl<S: Sink> Running<S> {
+impl<S: Sink + 'static> std::fmt::Debug for Running<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("segment", &self.segment_name())
+            .field("live", &self.shared.live)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Sink + 'static> Running<S> {
     /// The segment name agents attach to.
     pub fn segment_name(&self) -> &str {
         self.registry.segment().name().as_str()
@@ -289,38 +340,67 @@ impl<S: Sink> Running<S> {
         }
     }
 
-    /// The traced command's exit code, for the report and the trace's `TraceEnd`.
-    pub fn set_exit_code(&mut self, code: i32) {
-        self.exit_code = Some(code);
+    /// Stops draining: a final drain of every submitted and active ring, then the sink
+    /// finishes. `exit_code` is the traced command's exit code (128 + signal when killed), if
+    /// known: it goes to [`Report::exit_code`] and the trace's `TraceEnd`. Returns the
+    /// accounting (with the sink's output in [`Report::output`]).
+    pub fn stop(mut self, exit_code: Option<i32>) -> Result<Report, ControllerError> {
+        self.shutdown(exit_code)
     }
 
-    /// Stops draining: a final drain of every submitted and active ring, then the sink
-    /// finishes. Returns the accounting (with the sink's output in [`Report::output`]).
-    pub fn stop(self) -> Result<Report, ControllerError> {
+    fn shutdown(&mut self, exit_code: Option<i32>) -> Result<Report, ControllerError> {
+        let Some(handle) = self.handle.take() else {
+            unreachable!("a Running is shut down once: by stop or by drop");
+        };
         // Release: pairs with the drain thread's Acquire load; nothing else is published.
         self.shared.stop.store(true, Ordering::Release);
-        let (mut report, mut sink) = self
-            .handle
-            .join()
-            .map_err(|_| ControllerError::Thread("the drain thread panicked".into()))?;
-        report.exit_code = self.exit_code;
+        let joined = handle.join();
         // The session is over: no new agent may attach. (Attached ones keep their mapping; a
         // registry installed in this process as its own agent would otherwise keep the name.)
         let _ = self.registry.segment().unlink();
+        let (mut report, mut sink) =
+            joined.map_err(|panic| ControllerError::DrainPanicked(panic_message(&*panic)))?;
+        report.exit_code = exit_code;
         let output = sink.finish(&report)?;
         report.output = Some(output);
         Ok(report)
     }
 }
 
-fn drain_thread<S: Sink>(
-    registry: &Registry,
-    mut sink: S,
-    session: &SessionInfo,
-    shared: &Shared,
+impl<S: Sink + 'static> Drop for Running<S> {
+    /// Not stopped: stop now (final drain, sink finished), discarding the report.
+    fn drop(&mut self) {
+        if self.handle.is_some() {
+            let _ = self.shutdown(None);
+        }
+    }
+}
+
+/// The text of a panic payload.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
+}
+
+/// What the drain thread starts with, besides the registry and the sink.
+struct DrainStart<'s> {
+    session: &'s SessionInfo,
+    shared: &'s Shared,
     interval: Duration,
+    /// Told once: the drain is claimed and the sink begun, or why not.
     started: std::sync::mpsc::SyncSender<Result<(), ControllerError>>,
-) -> (Report, S) {
+}
+
+fn drain_thread<S: Sink>(registry: &Registry, mut sink: S, start: DrainStart<'_>) -> (Report, S) {
+    let DrainStart {
+        session,
+        shared,
+        interval,
+        started,
+    } = start;
     let control = registry.control();
     let start = Instant::now();
     let claim = match registry.claim_drain() {
@@ -409,5 +489,139 @@ pub(crate) fn process_alive(pid: u32) -> bool {
         Ok(()) => true,
         // EPERM: it exists but is not ours.
         Err(e) => e != rustix::io::Errno::SRCH,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::{Record, SinkOutput, ThreadInfo};
+    use std::error::Error as _;
+
+    #[test]
+    fn configuration_errors_are_typed_and_say_what_is_wrong() {
+        let e = ControllerBuilder::new()
+            .drain_interval(Duration::from_secs(2))
+            .create()
+            .unwrap_err();
+        assert!(matches!(e, ControllerError::DrainInterval(d) if d == Duration::from_secs(2)));
+        assert!(e.to_string().contains("longer than 1 s"), "{e}");
+
+        let e = ControllerBuilder::new().capacity(0).create().unwrap_err();
+        assert!(matches!(e, ControllerError::Config(_)), "{e:?}");
+        let source = e.source().and_then(|s| s.downcast_ref::<RegistryError>());
+        assert!(matches!(source, Some(RegistryError::BadHeader(_))), "{e:?}");
+        assert!(
+            e.to_string()
+                .starts_with("invalid controller configuration: registry header is invalid"),
+            "{e}"
+        );
+    }
+
+    /// Refuses to begin.
+    struct NoStart;
+
+    impl Sink for NoStart {
+        fn begin(&mut self, _: &SessionInfo) -> Result<(), SinkError> {
+            Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, "no way").into())
+        }
+        fn record(&mut self, _: &ThreadInfo, _: &Record<'_>) -> Result<(), SinkError> {
+            Ok(())
+        }
+        fn finish(&mut self, _: &Report) -> Result<SinkOutput, SinkError> {
+            Ok(SinkOutput::default())
+        }
+    }
+
+    #[test]
+    fn a_sink_that_cannot_begin_is_a_typed_error_down_to_the_io_error() {
+        let controller = ControllerBuilder::new().capacity(1).create().unwrap();
+        let e = controller.start(NoStart, SessionInfo::new(0)).unwrap_err();
+        assert_eq!(e.to_string(), "trace output: no way");
+        let ControllerError::Sink(sink) = &e else {
+            panic!("{e:?}")
+        };
+        let io = sink.downcast_ref::<std::io::Error>().unwrap();
+        assert_eq!(io.kind(), std::io::ErrorKind::PermissionDenied);
+        let chain = e.source().and_then(|s| s.source());
+        assert!(
+            chain
+                .and_then(|s| s.downcast_ref::<std::io::Error>())
+                .is_some()
+        );
+    }
+
+    /// Counts `begin` calls.
+    #[derive(Default)]
+    struct Begun(std::sync::Arc<std::sync::atomic::AtomicU32>);
+
+    impl Sink for Begun {
+        fn begin(&mut self, _: &SessionInfo) -> Result<(), SinkError> {
+            // Relaxed: a test counter read after the drain thread was joined.
+            self.0.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+        fn record(&mut self, _: &ThreadInfo, _: &Record<'_>) -> Result<(), SinkError> {
+            Ok(())
+        }
+        fn finish(&mut self, _: &Report) -> Result<SinkOutput, SinkError> {
+            Ok(SinkOutput::default())
+        }
+    }
+
+    #[test]
+    fn a_segment_that_already_has_a_drain_is_refused_before_the_sink_begins() {
+        let controller = ControllerBuilder::new().capacity(1).create().unwrap();
+        let registry = controller.registry().clone();
+        let other_drain = registry.claim_drain().unwrap();
+        let sink = Begun::default();
+        let begun = std::sync::Arc::clone(&sink.0);
+        let e = controller.start(sink, SessionInfo::new(0)).unwrap_err();
+        assert!(matches!(e, ControllerError::DrainClaim(_)), "{e:?}");
+        assert!(e.to_string().contains("already being drained"), "{e}");
+        // Relaxed: see `Begun`.
+        assert_eq!(begun.load(Ordering::Relaxed), 0, "the sink was not begun");
+        // The refused start left nothing claimed behind it.
+        drop(other_drain);
+        assert_eq!(registry.control().drain_owner(), 0);
+        assert!(registry.claim_drain().is_ok());
+    }
+
+    #[test]
+    fn a_started_controller_holds_the_drain_until_it_stops() {
+        let controller = ControllerBuilder::new().capacity(1).create().unwrap();
+        let registry = controller.registry().clone();
+        let sink = Begun::default();
+        let begun = std::sync::Arc::clone(&sink.0);
+        let running = controller.start(sink, SessionInfo::new(0)).unwrap();
+        // Relaxed: see `Begun`.
+        assert_eq!(begun.load(Ordering::Relaxed), 1);
+        let second = registry.claim_drain().unwrap_err();
+        assert!(
+            matches!(second, RegistryError::DrainClaimed { .. }),
+            "{second}"
+        );
+        running.stop(None).unwrap();
+        assert_eq!(registry.control().drain_owner(), 0);
+    }
+
+    #[test]
+    fn the_default_sink_reports_a_trace_it_cannot_create() {
+        let dir = std::env::temp_dir().join(format!("ada-no-such-dir-{}", std::process::id()));
+        let file = dir.with_extension("file");
+        std::fs::write(&file, b"not a directory").unwrap();
+        let controller = ControllerBuilder::new()
+            .capacity(1)
+            .output_dir(&file)
+            .create()
+            .unwrap();
+        let e = controller.start_default(SessionInfo::new(1)).unwrap_err();
+        let _ = std::fs::remove_file(&file);
+        assert!(matches!(e, ControllerError::Trace(_)), "{e:?}");
+        assert!(
+            e.to_string().starts_with("cannot create the trace: "),
+            "{e}"
+        );
+        assert!(e.source().is_some());
     }
 }

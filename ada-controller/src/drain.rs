@@ -11,16 +11,18 @@
 //! handed on: a record is copied after the agent published its symbol, so the name is always
 //! known first.
 //!
+//! Each chunk (one ring's worth of one lane) reaches the sink as [`Sink::chunk_begin`], its
+//! valid records, [`Sink::chunk_end`] — see [`Sink`] for the whole call order.
+//!
 //! A `Drainer` holds the segment's [`DrainClaim`]: it is the segment's only drain, and its
 //! per-lane [`LaneDrain`]s are made once per slot from the claim's lane ends. When a slot gets
 //! a new owner (a new generation), the drain re-reads that slot's queue positions, which the
 //! new owner reset when it registered.
 
 use crate::report::{Corruption, LaneReport, Report, ThreadEnd, ThreadReport};
-use crate::sink::{Sink, ThreadInfo};
-use ada_atf::{Lane, RecordKind, RingRecord};
+use crate::sink::{ChunkInfo, Record, Sink, SinkError, ThreadInfo};
 use ada_registry::{DrainClaim, LaneKind, Registry, RegistryError, SlotState, SymbolCursor};
-use ada_ringpool::{DrainStats, LaneDrain, RingChunk, SegmentStore, index_records};
+use ada_ringpool::{DrainStats, EventKind, LaneDrain, RingChunk, SegmentStore, index_records};
 use std::collections::HashMap;
 
 /// Per-slot drain handles (their copy buffers are reused across passes and slot owners).
@@ -38,6 +40,7 @@ struct Account {
 
 /// What one pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PassStats {
     /// Records handed to the sink.
     pub records: u64,
@@ -414,6 +417,16 @@ struct ChunkContext<'c, S: Sink> {
 impl<S: Sink> ChunkContext<'_, S> {
     fn chunk(&mut self, chunk: RingChunk<'_>) {
         self.refresh_symbols();
+        let info = ChunkInfo {
+            lane: self.kind,
+            ring: chunk.ring,
+            marked: chunk.marked,
+            from_active: chunk.from_active,
+            seq: (!chunk.from_active).then_some(chunk.seq),
+            bytes: chunk.bytes.len() as u64,
+        };
+        let begun = self.sink.chunk_begin(&self.info, &info);
+        self.note(begun);
         match self.kind {
             LaneKind::Index => {
                 for r in index_records(chunk.bytes) {
@@ -421,17 +434,18 @@ impl<S: Sink> ChunkContext<'_, S> {
                         self.bad_chunk();
                         break;
                     };
-                    let Ok(kind) = RecordKind::try_from(r.kind) else {
+                    let Ok(kind) = EventKind::try_from(r.kind) else {
                         self.bad_chunk();
                         break;
                     };
-                    self.emit(&RingRecord {
+                    self.emit(&Record {
                         kind,
-                        lane: Lane::Index,
+                        lane: LaneKind::Index,
                         timestamp_ns: r.timestamp_ns,
                         function_id: r.function_id,
-                        thread_id: r.thread_id as i32,
+                        thread_id: r.thread_id,
                         call_depth: r.call_depth,
+                        marked: false,
                         registers: &[],
                         stack: &[],
                         message: &[],
@@ -444,17 +458,14 @@ impl<S: Sink> ChunkContext<'_, S> {
                         self.bad_chunk();
                         break;
                     };
-                    let Ok(kind) = RecordKind::try_from(r.kind as u32) else {
-                        self.bad_chunk();
-                        break;
-                    };
-                    self.emit(&RingRecord {
-                        kind,
-                        lane: Lane::Detail,
+                    self.emit(&Record {
+                        kind: r.kind,
+                        lane: LaneKind::Detail,
                         timestamp_ns: r.header.timestamp_ns,
                         function_id: r.header.function_id,
-                        thread_id: r.header.thread_id as i32,
+                        thread_id: r.header.thread_id,
                         call_depth: r.header.call_depth,
+                        marked: r.marked(),
                         registers: r.registers(),
                         stack: r.stack,
                         message: r.message,
@@ -462,6 +473,8 @@ impl<S: Sink> ChunkContext<'_, S> {
                 }
             }
         }
+        let ended = self.sink.chunk_end(&self.info, &info);
+        self.note(ended);
     }
 
     fn bad_chunk(&mut self) {
@@ -470,7 +483,7 @@ impl<S: Sink> ChunkContext<'_, S> {
     }
 
     #[inline]
-    fn emit(&mut self, record: &RingRecord<'_>) {
+    fn emit(&mut self, record: &Record<'_>) {
         match self.sink.record(&self.info, record) {
             Ok(()) => self.lane.persisted += 1,
             Err(e) => {
@@ -479,6 +492,13 @@ impl<S: Sink> ChunkContext<'_, S> {
             }
         }
         self.records += 1;
+    }
+
+    /// Keeps the message of a sink error that concerns no record (chunk boundaries).
+    fn note(&mut self, r: Result<(), SinkError>) {
+        if let Err(e) = r {
+            *self.sink_error = Some(e.to_string());
+        }
     }
 
     fn refresh_symbols(&mut self) {
@@ -502,7 +522,7 @@ impl<S: Sink> ChunkContext<'_, S> {
 }
 
 impl<S: Sink> Drainer<'_, S> {
-    fn note_sink(&mut self, r: Result<(), crate::sink::SinkError>) {
+    fn note_sink(&mut self, r: Result<(), SinkError>) {
         if let Err(e) = r {
             self.sink_error = Some(e.to_string());
         }

@@ -9,31 +9,38 @@
 //!   segment is written by another process and treated as untrusted), hands records to a
 //!   [`Sink`] and returns the rings; it publishes `registry_ready`, ticks
 //!   `drain_heartbeat_ns` every loop with the session clock, notices processes that died
-//!   without unregistering, and on [`Running::stop`] makes a final drain before the sink
-//!   finishes.
-//! - [`Sink`]: where drained events go. [`AtfSink`] (the default) writes an ATF v4 trace; a
-//!   custom controller supplies its own.
+//!   without unregistering, and on [`Running::stop`] (or when the `Running` is dropped) makes
+//!   a final drain before the sink finishes.
+//! - [`Sink`]: where drained events go, one ring's worth at a time ([`ChunkInfo`]: which
+//!   ring, whether it is MARKED) as typed [`Record`]s ([`EventKind`], [`LaneKind`]).
+//!   [`AtfSink`] (the default, behind [`Pipelined`]) writes an ATF v4 trace; a custom
+//!   controller supplies its own, written against this crate alone.
 //! - [`Report`]: the accounting — per thread and lane, `written = persisted + dropped` — which
 //!   also lands in the trace's manifest and the `ada trace` summary.
 //! - [`ENV_SEGMENT`]: the environment variable (`ADA_SHM`) that names the segment to the
 //!   traced program.
 //!
 //! ```no_run
-//! use ada_controller::{ControllerBuilder, SessionInfo};
+//! use ada_controller::{ControllerBuilder, ENV_SEGMENT, SessionInfo};
 //!
 //! let controller = ControllerBuilder::new().capacity(16).output_dir("/tmp").create()?;
-//! println!("ADA_SHM={}", controller.segment_name()); // start the traced program with this
-//! let traced = std::process::Command::new("./my_program")
-//!     .env(ada_controller::ENV_SEGMENT, controller.segment_name())
+//! let mut traced = std::process::Command::new("./my_program")
+//!     .env(ENV_SEGMENT, controller.segment_name()) // ADA_SHM: the agent attaches to it
 //!     .spawn()?;
-//! let session = SessionInfo { pid: traced.id(), ..SessionInfo::default() };
-//! let running = controller.start_default(session)?; // ATF v4 under /tmp/ada_traces/
-//! // ... wait for the program; `running.process_exited(pid)` if it may have been killed ...
+//! let pid = traced.id();
+//! let running = controller.start_default(SessionInfo::new(pid))?; // ATF v4 under /tmp/ada_traces/
 //! // ... the traced program runs ...
-//! let report = running.stop()?;
+//! let status = traced.wait()?;
+//! running.process_exited(pid); // its slots are drained and freed even if it was killed
+//! let report = running.stop(status.code())?;
 //! println!("{} events persisted, {} dropped", report.persisted(), report.dropped());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! **A custom controller** implements [`Sink`] and calls [`Controller::start`] with it. The
+//! example `examples/call_counts/` (`cargo run -p ada-controller --example call_counts`) is
+//! a whole one: it traces a child process and prints per-function call counts and total
+//! inclusive time, using nothing but this crate on the controller side.
 //!
 //! What it is not: it never blocks or slows the traced program (a slow sink only makes threads
 //! drop, and count, events); it does not decide selective persistence yet (every detail record
@@ -59,4 +66,26 @@ pub use controller::{
 pub use drain::{Drainer, PassStats};
 pub use pipelined::Pipelined;
 pub use report::{Corruption, LaneReport, Report, ThreadEnd, ThreadReport};
-pub use sink::{CountingSink, SessionInfo, Sink, SinkError, SinkOutput, ThreadInfo};
+pub use sink::{
+    ChunkInfo, CountingSink, Record, SessionInfo, Sink, SinkError, SinkOutput, ThreadInfo,
+};
+
+/// What an event records: the ring format's one event-kind vocabulary (re-exported from
+/// `ada-ringpool`), as [`Record::kind`] carries it.
+pub use ada_ringpool::EventKind;
+
+/// Which lane of a thread (re-exported from `ada-registry`), as [`Record::lane`] and
+/// [`ChunkInfo::lane`] carry it and [`ThreadReport::lane`] reads it.
+pub use ada_registry::LaneKind;
+
+/// Ring pool sizes per thread, for [`ControllerBuilder::geometry`] (re-exported from
+/// `ada-registry`).
+pub use ada_registry::RingGeometry;
+
+/// Symbol table size, for [`ControllerBuilder::symbols`] (re-exported from `ada-registry`).
+pub use ada_registry::SymbolTableConfig;
+
+/// The README's examples, run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

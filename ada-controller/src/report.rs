@@ -1,5 +1,8 @@
 //! [`Report`]: the session's accounting — per thread and lane, `written = persisted + dropped`
 //! (+ `discarded` once selective persistence arrives) — and what the summary prints.
+//!
+//! Lanes are read by kind: [`ThreadReport::lane`], [`ThreadReport::lanes`], [`Report::total`].
+//! The structs are `#[non_exhaustive]`: the drain makes them, callers read them.
 
 use crate::sink::{SinkOutput, ThreadInfo};
 use ada_registry::LaneKind;
@@ -7,6 +10,7 @@ use std::time::Duration;
 
 /// One lane of one thread.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LaneReport {
     /// Events the thread recorded (from its lane counter in the segment).
     pub written: u64,
@@ -65,13 +69,14 @@ pub enum ThreadEnd {
 
 /// One traced thread.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ThreadReport {
     /// Who.
     pub info: ThreadInfo,
     /// Thread name (`/proc`), if it could be read.
     pub name: Option<String>,
-    /// Index lane, detail lane.
-    pub lanes: [LaneReport; 2],
+    /// Per lane, indexed by `LaneKind as usize` (read them with [`ThreadReport::lane`]).
+    pub(crate) lanes: [LaneReport; 2],
     /// How it ended.
     pub end: ThreadEnd,
 }
@@ -81,11 +86,17 @@ impl ThreadReport {
     pub fn lane(&self, kind: LaneKind) -> &LaneReport {
         &self.lanes[kind as usize]
     }
+
+    /// Both lanes, index first.
+    pub fn lanes(&self) -> impl Iterator<Item = (LaneKind, &LaneReport)> {
+        LaneKind::ALL.into_iter().map(|k| (k, self.lane(k)))
+    }
 }
 
 /// What the drain found wrong in the segment (a misbehaving or corrupted peer). All zero in a
 /// healthy session.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Corruption {
     /// Ring indices out of range, `write_pos` beyond a ring, inconsistent queues, lost rings.
     pub ring_errors: u64,
@@ -95,6 +106,7 @@ pub struct Corruption {
 
 /// The session's final accounting.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct Report {
     /// Every thread seen, in the order they were first drained.
     pub threads: Vec<ThreadReport>,
@@ -125,12 +137,11 @@ pub struct Report {
 }
 
 impl Report {
-    /// Totals over every thread, per lane.
-    pub fn totals(&self) -> [LaneReport; 2] {
-        let mut t = [LaneReport::default(); 2];
+    /// The lane of `kind`, summed over every thread.
+    pub fn total(&self, kind: LaneKind) -> LaneReport {
+        let mut t = LaneReport::default();
         for th in &self.threads {
-            t[0].add(&th.lanes[0]);
-            t[1].add(&th.lanes[1]);
+            t.add(th.lane(kind));
         }
         t
     }
@@ -139,18 +150,22 @@ impl Report {
     pub fn is_balanced(&self) -> bool {
         self.threads
             .iter()
-            .all(|t| t.lanes.iter().all(LaneReport::is_balanced))
+            .all(|t| t.lanes().all(|(_, l)| l.is_balanced()))
             && self.sink_failures == 0
             && self.output.as_ref().is_none_or(|o| o.unwritten == 0)
     }
 
     /// Events persisted over all threads and lanes.
     pub fn persisted(&self) -> u64 {
-        self.totals().iter().map(|l| l.persisted).sum()
+        LaneKind::ALL.iter().map(|&k| self.total(k).persisted).sum()
     }
 
     /// Events dropped (ring-pool policy and threads without a slot).
     pub fn dropped(&self) -> u64 {
-        self.totals().iter().map(|l| l.dropped).sum::<u64>() + self.unregistered_drops
+        LaneKind::ALL
+            .iter()
+            .map(|&k| self.total(k).dropped)
+            .sum::<u64>()
+            + self.unregistered_drops
     }
 }

@@ -1,14 +1,25 @@
 //! [`Sink`]: where drained events go. The ATF v4 writer ([`crate::AtfSink`]) is the default; a
 //! custom controller implements this trait to send events elsewhere.
+//!
+//! Everything a sink sees is a type of this crate ([`Record`], [`ChunkInfo`], [`ThreadInfo`],
+//! [`SessionInfo`], [`Report`], [`SinkOutput`], [`SinkError`]) or re-exported by it
+//! ([`EventKind`], [`LaneKind`]): a custom sink needs no other ADA crate.
 
 use crate::report::Report;
-use ada_atf::RingRecord;
+use ada_registry::LaneKind;
+use ada_ringpool::EventKind;
 use std::path::PathBuf;
 
-/// The traced session, as the sink learns it before the first event.
-#[derive(Debug, Clone, Default)]
+/// The traced session, as the sink learns it in [`Sink::begin`].
+///
+/// The caller of [`crate::Controller::start`] supplies what it knows about the traced process
+/// (pid, executable, arguments); the controller fills in what it knows itself (the segment
+/// name).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SessionInfo {
-    /// The segment name (`ADA_SHM`).
+    /// The segment name (`ADA_SHM`). Set by the controller when the drain starts; a value the
+    /// caller put here is replaced.
     pub segment: String,
     /// The traced process (0 if unknown).
     pub pid: u32,
@@ -18,8 +29,35 @@ pub struct SessionInfo {
     pub args: Vec<String>,
 }
 
+impl SessionInfo {
+    /// A session tracing process `pid` (0 if unknown), executable and arguments unknown.
+    pub fn new(pid: u32) -> Self {
+        SessionInfo {
+            pid,
+            ..SessionInfo::default()
+        }
+    }
+
+    /// With the traced process's executable.
+    pub fn with_executable(mut self, executable: impl Into<String>) -> Self {
+        self.executable = Some(executable.into());
+        self
+    }
+
+    /// With the traced process's arguments (without the executable).
+    pub fn with_args<I>(mut self, args: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.args = args.into_iter().map(Into::into).collect();
+        self
+    }
+}
+
 /// The thread a record came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct ThreadInfo {
     /// Registry slot.
     pub slot: u32,
@@ -31,21 +69,150 @@ pub struct ThreadInfo {
     pub os_tid: u64,
 }
 
-/// A sink's failure. The drain keeps draining (the traced program never waits on a sink):
-/// records a failing sink could not take are counted as unwritten in the [`Report`].
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct SinkError(pub String);
+impl ThreadInfo {
+    /// A thread description (for sinks' own tests; the drain makes the real ones).
+    pub fn new(slot: u32, generation: u32, pid: u32, os_tid: u64) -> Self {
+        ThreadInfo {
+            slot,
+            generation,
+            pid,
+            os_tid,
+        }
+    }
+}
+
+/// One ring's worth of records, as the drain took it out of a thread's lane: what
+/// [`Sink::chunk_begin`] and [`Sink::chunk_end`] describe.
+///
+/// A ring is a thread's unit of buffering: the drain takes a ring the thread filled and
+/// submitted (`from_active == false`, numbered by `seq`), or copies what the thread has
+/// committed so far to the ring it is still writing (`from_active == true`; the same ring can
+/// then show up again in later chunks, each holding only records not delivered before).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct ChunkInfo {
+    /// The lane the ring belongs to.
+    pub lane: LaneKind,
+    /// The ring's index in the lane's pool.
+    pub ring: u32,
+    /// The ring is flagged MARKED: it holds a marked event (`ada_agent::mark`), so a
+    /// selective-persistence sink keeps the window around it. Only detail rings are marked.
+    pub marked: bool,
+    /// Copied from the thread's active ring rather than taken as a submitted ring.
+    pub from_active: bool,
+    /// The lane-local fill sequence number of a submitted ring (`None` when `from_active`).
+    /// Written by the traced thread: informative, not validated.
+    pub seq: Option<u64>,
+    /// Bytes of records the chunk held (valid or not).
+    pub bytes: u64,
+}
+
+/// One validated record, borrowed from the drain's copy of a ring.
+///
+/// Index records carry no registers, stack or message; detail records may carry all three.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Record<'a> {
+    /// What happened.
+    pub kind: EventKind,
+    /// The lane the record came from.
+    pub lane: LaneKind,
+    /// Session-clock nanoseconds (the clock the segment names; `CLOCK_MONOTONIC`).
+    pub timestamp_ns: u64,
+    /// Function or callsite id (named by [`Sink::symbol`] when the agent registered it).
+    pub function_id: u64,
+    /// OS thread id of the recording thread, low 32 bits (as the thread wrote it).
+    pub thread_id: u32,
+    /// Call depth of the thread at the event.
+    pub call_depth: u32,
+    /// The event itself matched a marking pattern (detail records; `ada_agent::mark`).
+    pub marked: bool,
+    /// Register values in the architecture's argument order (at most 16).
+    pub registers: &'a [u64],
+    /// A window of the stack (at most 256 bytes).
+    pub stack: &'a [u8],
+    /// Message bytes: marks, messages, exceptions (at most 1024 bytes).
+    pub message: &'a [u8],
+}
+
+impl<'a> Record<'a> {
+    /// A record of `kind` on `lane` with every other field zero or empty (for sinks' own tests;
+    /// set the public fields as needed).
+    pub fn new(kind: EventKind, lane: LaneKind) -> Self {
+        Record {
+            kind,
+            lane,
+            timestamp_ns: 0,
+            function_id: 0,
+            thread_id: 0,
+            call_depth: 0,
+            marked: false,
+            registers: &[],
+            stack: &[],
+            message: &[],
+        }
+    }
+}
+
+/// A sink's failure: any error, boxed.
+///
+/// It displays as the error it wraps, and [`source`](std::error::Error::source) is that error,
+/// so the chain below it (an I/O error under a write error, say) stays reachable:
+/// `err.source()?.downcast_ref::<std::io::Error>()` or [`SinkError::downcast_ref`].
+///
+/// The drain keeps draining after a sink error (the traced program never waits on a sink):
+/// records a failing sink could not take are counted in [`Report::sink_failures`], and the
+/// last error's message lands in [`Report::sink_error`].
+#[derive(Debug)]
+pub struct SinkError {
+    inner: Box<dyn std::error::Error + Send + Sync + 'static>,
+}
 
 impl SinkError {
-    /// A sink error from anything printable.
-    pub fn new(msg: impl std::fmt::Display) -> Self {
-        SinkError(msg.to_string())
+    /// Wraps `error`: any error type, or a message (`&str`, `String`).
+    pub fn new(error: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
+        SinkError {
+            inner: error.into(),
+        }
+    }
+
+    /// The wrapped error.
+    pub fn get_ref(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.inner
+    }
+
+    /// The wrapped error, if it is an `E`.
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.inner.downcast_ref::<E>()
+    }
+
+    /// Unwraps the error.
+    pub fn into_inner(self) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self.inner
+    }
+}
+
+impl std::fmt::Display for SinkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.inner, f)
+    }
+}
+
+impl std::error::Error for SinkError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.inner)
+    }
+}
+
+impl From<std::io::Error> for SinkError {
+    fn from(error: std::io::Error) -> Self {
+        SinkError::new(error)
     }
 }
 
 /// What a sink produced.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SinkOutput {
     /// Where the trace is, for sinks that write one.
     pub dir: Option<PathBuf>,
@@ -61,12 +228,70 @@ pub struct SinkOutput {
     pub error: Option<String>,
 }
 
-/// Receives what the drain thread takes out of the rings. Called only from the drain thread, in
-/// this order: [`begin`](Sink::begin), then any number of [`symbol`](Sink::symbol),
-/// [`record`](Sink::record) and [`flush`](Sink::flush), then [`finish`](Sink::finish) once.
-/// A symbol always arrives before the first record that names it.
+impl SinkOutput {
+    /// A complete output of `events` events with nothing unwritten (set the other public
+    /// fields as needed).
+    pub fn new(events: u64) -> Self {
+        SinkOutput {
+            events,
+            complete: true,
+            ..SinkOutput::default()
+        }
+    }
+}
+
+/// Receives what the drain thread takes out of the rings.
+///
+/// Called only from the drain thread (or, behind [`crate::Pipelined`], from the sink's own
+/// thread, in the same order), in this order:
+///
+/// ```text
+/// begin  ( symbol | flush | chunk_begin record* chunk_end )*  finish
+/// ```
+///
+/// - [`begin`](Sink::begin) once, first, with the session (the segment name filled in).
+/// - [`symbol`](Sink::symbol): a function id got a name. A symbol always arrives before the
+///   first record that names it.
+/// - [`chunk_begin`](Sink::chunk_begin) … [`chunk_end`](Sink::chunk_end): one ring's worth of
+///   one thread's lane (a [`ChunkInfo`]: which ring, whether it is MARKED, whether it was copied
+///   from the thread's active ring). Every [`record`](Sink::record) arrives between such a
+///   pair, from that thread and lane, in the order the thread recorded them. Pairs never nest
+///   or interleave, and `chunk_end` always follows its `chunk_begin` (with the same
+///   arguments), even when the chunk held no valid record: if validation fails part way, the
+///   rest of the chunk is counted as corrupt in the [`Report`] and the chunk ends there.
+///   Symbols and flushes come only between pairs.
+/// - [`flush`](Sink::flush): the end of a busy stretch (at most every
+///   [`crate::drain::FLUSH_EVERY`] while busy, at once when idle): hand buffered output on.
+/// - [`finish`](Sink::finish) once, last, with the final accounting.
+///
+/// Only `record` and `finish` must be written; the others default to doing nothing.
+///
+/// Errors never stop the drain: a failed `record` counts that record in
+/// [`Report::sink_failures`]; any error's message becomes [`Report::sink_error`]. An error from
+/// `begin` (on [`crate::Controller::start`]) or `finish` (on [`crate::Running::stop`]) is
+/// returned to the caller.
+///
+/// ```
+/// use ada_controller::{EventKind, Record, Report, Sink, SinkError, SinkOutput, ThreadInfo};
+///
+/// /// Counts function entries.
+/// #[derive(Default)]
+/// struct Calls(u64);
+///
+/// impl Sink for Calls {
+///     fn record(&mut self, _: &ThreadInfo, r: &Record<'_>) -> Result<(), SinkError> {
+///         if r.kind == EventKind::Call {
+///             self.0 += 1;
+///         }
+///         Ok(())
+///     }
+///     fn finish(&mut self, _: &Report) -> Result<SinkOutput, SinkError> {
+///         Ok(SinkOutput::new(self.0))
+///     }
+/// }
+/// ```
 pub trait Sink: Send {
-    /// The session starts.
+    /// The session starts (before anything else).
     fn begin(&mut self, session: &SessionInfo) -> Result<(), SinkError> {
         let _ = session;
         Ok(())
@@ -76,9 +301,19 @@ pub trait Sink: Send {
         let _ = (function_id, name, address);
         Ok(())
     }
-    /// One validated record (index records carry no registers, stack or message).
-    fn record(&mut self, thread: &ThreadInfo, record: &RingRecord<'_>) -> Result<(), SinkError>;
-    /// End of a drain pass that produced records: a good moment to hand buffers to the OS.
+    /// The records of one ring of `thread` follow (until [`chunk_end`](Sink::chunk_end)).
+    fn chunk_begin(&mut self, thread: &ThreadInfo, chunk: &ChunkInfo) -> Result<(), SinkError> {
+        let _ = (thread, chunk);
+        Ok(())
+    }
+    /// One validated record of the current chunk.
+    fn record(&mut self, thread: &ThreadInfo, record: &Record<'_>) -> Result<(), SinkError>;
+    /// The chunk [`chunk_begin`](Sink::chunk_begin) announced is over.
+    fn chunk_end(&mut self, thread: &ThreadInfo, chunk: &ChunkInfo) -> Result<(), SinkError> {
+        let _ = (thread, chunk);
+        Ok(())
+    }
+    /// End of a busy stretch: a good moment to hand buffers to the OS.
     fn flush(&mut self) -> Result<(), SinkError> {
         Ok(())
     }
@@ -93,6 +328,8 @@ pub struct CountingSink {
     pub records: u64,
     /// Symbols received.
     pub symbols: u64,
+    /// Chunks received.
+    pub chunks: u64,
 }
 
 impl Sink for CountingSink {
@@ -100,16 +337,17 @@ impl Sink for CountingSink {
         self.symbols += 1;
         Ok(())
     }
-    fn record(&mut self, _: &ThreadInfo, _: &RingRecord<'_>) -> Result<(), SinkError> {
+    fn chunk_begin(&mut self, _: &ThreadInfo, _: &ChunkInfo) -> Result<(), SinkError> {
+        self.chunks += 1;
+        Ok(())
+    }
+    #[inline]
+    fn record(&mut self, _: &ThreadInfo, _: &Record<'_>) -> Result<(), SinkError> {
         self.records += 1;
         Ok(())
     }
     fn finish(&mut self, _: &Report) -> Result<SinkOutput, SinkError> {
-        Ok(SinkOutput {
-            events: self.records,
-            complete: true,
-            ..SinkOutput::default()
-        })
+        Ok(SinkOutput::new(self.records))
     }
 }
 
@@ -120,13 +358,63 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
     fn symbol(&mut self, function_id: u64, name: &str, address: u64) -> Result<(), SinkError> {
         (**self).symbol(function_id, name, address)
     }
-    fn record(&mut self, thread: &ThreadInfo, record: &RingRecord<'_>) -> Result<(), SinkError> {
+    fn chunk_begin(&mut self, thread: &ThreadInfo, chunk: &ChunkInfo) -> Result<(), SinkError> {
+        (**self).chunk_begin(thread, chunk)
+    }
+    fn record(&mut self, thread: &ThreadInfo, record: &Record<'_>) -> Result<(), SinkError> {
         (**self).record(thread, record)
+    }
+    fn chunk_end(&mut self, thread: &ThreadInfo, chunk: &ChunkInfo) -> Result<(), SinkError> {
+        (**self).chunk_end(thread, chunk)
     }
     fn flush(&mut self) -> Result<(), SinkError> {
         (**self).flush()
     }
     fn finish(&mut self, report: &Report) -> Result<SinkOutput, SinkError> {
         (**self).finish(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot write the trace: {source}")]
+    struct WriteFailed {
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn sink_error_keeps_the_typed_chain() {
+        let io = std::io::Error::new(std::io::ErrorKind::StorageFull, "disk full");
+        let e = SinkError::new(WriteFailed { source: io });
+        assert_eq!(e.to_string(), "cannot write the trace: disk full");
+        assert!(e.downcast_ref::<WriteFailed>().is_some());
+        let wrapped = e.source().expect("the wrapped error");
+        assert!(wrapped.downcast_ref::<WriteFailed>().is_some());
+        let io = wrapped
+            .source()
+            .and_then(|s| s.downcast_ref::<std::io::Error>());
+        assert_eq!(
+            io.map(std::io::Error::kind),
+            Some(std::io::ErrorKind::StorageFull)
+        );
+
+        let msg = SinkError::new("the trace was already finalized");
+        assert_eq!(msg.to_string(), "the trace was already finalized");
+        let from_io: SinkError = std::io::Error::other("pipe closed").into();
+        assert!(from_io.downcast_ref::<std::io::Error>().is_some());
+    }
+
+    #[test]
+    fn session_info_builders() {
+        let s = SessionInfo::new(42)
+            .with_executable("/bin/true")
+            .with_args(["-a", "b"]);
+        assert_eq!((s.pid, s.executable.as_deref()), (42, Some("/bin/true")));
+        assert_eq!(s.args, ["-a", "b"]);
+        assert!(s.segment.is_empty(), "the controller fills it");
     }
 }

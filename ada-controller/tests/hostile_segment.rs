@@ -99,14 +99,16 @@ fn corrupt_lanes_are_counted_never_followed() {
     assert!(report.corruption.bad_chunks >= 1, "{report:?}");
     assert!(report.corruption.ring_errors >= 3, "{report:?}");
     let ta = report.threads.iter().find(|t| t.info.os_tid == 7).unwrap();
-    assert_eq!(ta.lanes[0].persisted, 100);
-    assert!(ta.lanes[0].corrupt >= 1);
+    let index = ta.lane(LaneKind::Index);
+    assert_eq!(index.persisted, 100);
+    assert!(index.corrupt >= 1);
     assert!(
-        !ta.lanes[0].is_balanced(),
+        !index.is_balanced(),
         "corruption shows as imbalance, not hidden"
     );
     let tb = report.threads.iter().find(|t| t.info.os_tid == 8).unwrap();
     assert_eq!(tb.info.slot, b);
-    assert_eq!((tb.lanes[0].written, tb.lanes[0].persisted), (50, 50));
-    assert!(tb.lanes[0].is_balanced());
+    let index = tb.lane(LaneKind::Index);
+    assert_eq!((index.written, index.persisted), (50, 50));
+    assert!(index.is_balanced());
 }
