@@ -20,7 +20,13 @@ fn trace_workload(
     ring_kib: u32,
 ) -> std::process::Output {
     ada()
-        .args(["trace", "-q", "--index-ring-kib", &ring_kib.to_string(), "-o"])
+        .args([
+            "trace",
+            "-q",
+            "--index-ring-kib",
+            &ring_kib.to_string(),
+            "-o",
+        ])
         .arg(out)
         .arg("--")
         .arg(env!("CARGO_BIN_EXE_ada"))

@@ -122,8 +122,9 @@ impl Consumed {
 }
 
 impl RingHeader {
-    /// Owner: `write_pos` bytes are committed in generation `generation` (the one
-    /// [`reset_contents`](Self::reset_contents) returned for this fill).
+    /// Owner: `write_pos` bytes are committed in generation `generation` (this fill's: the
+    /// one in [`position`](Self::position) when the owner took the ring, or the one its own
+    /// recycle started).
     #[inline(always)]
     pub fn publish_position(&self, generation: u32, write_pos: u32) {
         // Release: a drain that acquires this position sees every record byte below it.
@@ -196,12 +197,13 @@ impl RingHeader {
             .is_ok()
     }
 
-    /// Owner: recycle the ring's contents. Returns the drain's read position at that moment;
-    /// the records from there to `write_pos` are the owner's to count as dropped. Ends with a
-    /// Release fence, so a drain that sees any byte the owner writes afterwards fails its
-    /// [`commit_read`](Self::commit_read) (see the module docs). Follow it with
-    /// [`reset_contents`](Self::reset_contents).
-    pub fn begin_recycle(&self) -> u32 {
+    /// Owner: recycle the ring's contents. Returns the `consumed` word it replaced: the drain's
+    /// read position at that moment (the records from there to `write_pos` are the owner's to
+    /// count as dropped) and the generation that ended (the new fill's is the next one). Ends
+    /// with a Release fence, so a drain that sees any byte the owner writes afterwards fails
+    /// its [`commit_read`](Self::commit_read) (see the module docs). Follow it with
+    /// [`reset_contents`](Self::reset_contents) for the new generation.
+    pub fn begin_recycle(&self) -> Consumed {
         // Relaxed first read: the CAS below validates it.
         let mut cur = Consumed::unpack(self.consumed.load(Ordering::Relaxed));
         loop {
@@ -223,7 +225,7 @@ impl RingHeader {
                     // bytes or of the position; a drain whose copy read any of them (and then
                     // its Acquire fence) is guaranteed to see g + 1 in its CAS.
                     fence(Ordering::Release);
-                    return cur.read_pos;
+                    return cur;
                 }
                 Err(now) => cur = Consumed::unpack(now),
             }
@@ -231,19 +233,14 @@ impl RingHeader {
     }
 
     /// Whoever owns the whole ring (drain before recycling it, or the owner after
-    /// `begin_recycle`): empty it for the next fill under the current generation, which it
-    /// returns (the owner stamps every position of the fill with it).
-    pub fn reset_contents(&self) -> u32 {
-        // Relaxed: the caller owns the ring, and a generation move is its own doing (or was
-        // published to it by the free-queue pop that handed it the ring).
-        let generation = Consumed::unpack(self.consumed.load(Ordering::Relaxed)).generation;
+    /// `begin_recycle`): empty it for a fill of `generation`.
+    pub fn reset_contents(&self, generation: u32) {
         // Relaxed (both): the new owner learns of the reset through the queue push (Release) or
-        // the owner itself continues; `consumed` already moved to a new generation.
+        // the owner itself continues; `consumed` already moved to the new generation.
         self.owner
             .position
             .store(pack(generation, 0), Ordering::Relaxed);
         self.owner.flags.store(0, Ordering::Relaxed);
-        generation
     }
 
     /// Drain, owning the ring: move to a new generation and empty it.
@@ -255,6 +252,8 @@ impl RingHeader {
         };
         // Relaxed: the drain owns the ring; the free queue's Release push publishes this.
         self.consumed.store(new.pack(), Ordering::Relaxed);
-        self.reset_contents();
+        // The position carries the generation too, so a thread taking the ring reads it from
+        // the line it writes anyway (the `consumed` line stays with the drain).
+        self.reset_contents(new.generation);
     }
 }

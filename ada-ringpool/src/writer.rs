@@ -158,8 +158,12 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
             LaneKind::Detail => store.data_capacity() / 8 * 8,
         };
         let active = lane.active_ring().min(store.ring_count() - 1);
-        // A freed slot's rings are empty; resetting the active one again is free insurance.
-        let generation = store.header(active).reset_contents();
+        // A freed slot's rings are empty (the drain reset them); resetting the active one again
+        // is free insurance. Once per registration, so the generation comes from `consumed`,
+        // the authority (on the swap path the position's copy saves a cache miss).
+        let header = store.header(active);
+        let generation = header.consumed().generation;
+        header.reset_contents(generation);
         let scratch = match kind {
             LaneKind::Index => Box::default(),
             LaneKind::Detail => vec![0u8; MAX_DETAIL_RECORD].into_boxed_slice(),
@@ -333,9 +337,10 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
         self.set_active(next);
         self.pos = 0;
         let fresh: &RingHeader = self.store.header(next);
-        // The drain reset it before freeing it; resetting again costs nothing and protects the
-        // writer from a drain that did not.
-        self.generation = fresh.reset_contents();
+        // The drain reset it, stamping its new generation in the position, before freeing it;
+        // resetting again costs nothing and protects the writer from a drain that did not.
+        self.generation = fresh.position().generation;
+        fresh.reset_contents(self.generation);
         self.lane.set_active_ring(next);
         self.marked = false;
         self.lane.set_marked(false);
@@ -348,12 +353,14 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
     /// Drop-oldest: recycle the thread's own active ring. Returns the events dropped.
     fn recycle_active(&mut self) -> u64 {
         let header = self.store.header(self.active);
-        let read = header.begin_recycle().min(self.pos);
+        let ended = header.begin_recycle();
+        let read = ended.read_pos.min(self.pos);
         let dropped = match self.kind {
             LaneKind::Index => u64::from((self.pos - read) / INDEX_RECORD_SIZE),
             LaneKind::Detail => self.count_detail_from(read),
         };
-        self.generation = header.reset_contents();
+        self.generation = ended.generation.wrapping_add(1);
+        header.reset_contents(self.generation);
         self.pos = 0;
         self.marked = false;
         self.lane.set_marked(false);

@@ -14,12 +14,13 @@ fn drain_copy_and_owner_recycle_count_each_record_once() {
         let h = header.clone();
         // The owner commits 2 records (positions in units of one record), then recycles.
         let owner = thread::spawn(move || {
-            let generation = h.reset_contents();
+            let generation = 0; // a fresh header
             h.publish_position(generation, 1);
             h.publish_position(generation, 2);
-            let read = h.begin_recycle().min(2);
+            let ended = h.begin_recycle();
+            let read = ended.read_pos.min(2);
             let dropped = 2 - read;
-            h.reset_contents();
+            h.reset_contents(ended.generation.wrapping_add(1));
             dropped
         });
         // The drain copies whatever is committed and claims it.
