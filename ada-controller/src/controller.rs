@@ -71,6 +71,22 @@ pub enum ControllerError {
 }
 
 /// Controller settings.
+///
+/// ```
+/// use ada_controller::{ControllerBuilder, CountingSink, RingGeometry, SessionInfo};
+///
+/// let controller = ControllerBuilder::new()
+///     .capacity(8)
+///     .geometry(RingGeometry { index_ring_bytes: 64 << 10, ..RingGeometry::default() })
+///     .create()?;
+/// // Traced programs attach with `ADA_SHM` set to this name.
+/// assert!(controller.segment_name().starts_with("/ada_"));
+/// let running = controller.start(CountingSink::default(), SessionInfo::new(0))?;
+/// // ... traced threads record; the drain hands their records to the sink ...
+/// let report = running.stop(Some(0))?;
+/// assert_eq!((report.persisted(), report.exit_code), (0, Some(0)));
+/// # Ok::<(), ada_controller::ControllerError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct ControllerBuilder {
     registry: RegistryConfig,

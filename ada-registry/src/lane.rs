@@ -147,7 +147,15 @@ impl Lane {
 
     /// Registering thread only, while it owns the whole lane: empty queues, ring 0 active,
     /// rings `1..ring_count` free, counters zero. Published by the slot's `ACTIVE` store.
-    pub fn initialize(&self, ring_count: u32) {
+    /// ([`split`](Self::split) is the safe way for a lane this code owns outright.)
+    ///
+    /// # Safety
+    /// No end of this lane's queues ([`LaneProducer`], [`LaneConsumer`], or a queue endpoint)
+    /// may be in use while it runs, and every end that outlives it must be
+    /// [`resync`](LaneConsumer::resync)ed before its next use: the reset hands ring ownership
+    /// out afresh, which only the party owning the whole lane (a thread that just claimed the
+    /// slot) may do.
+    pub unsafe fn initialize(&self, ring_count: u32) {
         debug_assert!((1..=QUEUE_SLOTS as u32).contains(&ring_count));
         let p = &self.producer;
         // Relaxed (all stores here): the lane is private to the registering thread until the
@@ -199,7 +207,8 @@ impl Lane {
         kind: LaneKind,
         slot: u32,
     ) -> (LaneProducer<'_>, LaneConsumer<'_>) {
-        self.initialize(ring_count);
+        // SAFETY: `&mut self`: no end of this lane exists while we hold it.
+        unsafe { self.initialize(ring_count) };
         let lane: &Lane = self;
         // SAFETY: `&mut self` is held by the returned ends, so no other end of this lane can be
         // made while they live, and this is the one pair made from this borrow.
@@ -277,7 +286,8 @@ mod tests {
     #[test]
     fn initialize_queues_every_ring_but_the_active_one() {
         let lane = Lane::default();
-        lane.initialize(4);
+        // SAFETY: the test owns the lane; no end exists yet.
+        unsafe { lane.initialize(4) };
         assert_eq!(lane.active_ring(), 0);
         assert!(lane.submit_queue().is_empty());
         // SAFETY: this test is the only user of the lane's queues; each end is made once.
@@ -291,7 +301,8 @@ mod tests {
             events_written: 5,
             ..Default::default()
         });
-        lane.initialize(2);
+        // SAFETY: the ends made above are not used again.
+        unsafe { lane.initialize(2) };
         assert!(lane.submit_queue().is_empty());
         assert_eq!(lane.free_queue().len(), 1);
         assert_eq!(lane.counters(), LaneCounters::default());

@@ -203,8 +203,13 @@ impl ThreadLaneSet {
         h.pid.store(owner.pid, Ordering::Relaxed);
         h.registered_ns
             .store(owner.registered_ns, Ordering::Relaxed);
-        self.index.initialize(index_rings);
-        self.detail.initialize(detail_rings);
+        // SAFETY: the slot is CLAIMED by this thread: no thread end exists for the new
+        // generation yet, and the drain uses its ends only on ACTIVE/EXITED slots, resyncing
+        // them when it sees a new generation.
+        unsafe {
+            self.index.initialize(index_rings);
+            self.detail.initialize(detail_rings);
+        }
         // Release: publishes the owner and both initialised lanes to the drain.
         h.state
             .store(word(generation, SlotState::Active), Ordering::Release);

@@ -32,7 +32,8 @@ fn live_copy_racing_writes_and_recycle_is_never_torn_or_double_counted() {
         // finds no free ring (the drain does not return rings while the thread runs) and
         // recycles ring 1 under the drain's live copies.
         let lane = Arc::new(Lane::default());
-        lane.initialize(2);
+        // SAFETY: no end of the lane exists yet.
+        unsafe { lane.initialize(2) };
         let store = Arc::new(HeapStore::new(&lane, 2, 128 + 2 * 32));
         let (wl, ws) = (lane.clone(), store.clone());
         let owner = thread::spawn(move || {

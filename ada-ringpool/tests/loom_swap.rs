@@ -29,7 +29,8 @@ fn run<P: ada_ringpool::PoolPolicy + Default + Send + 'static>(events: u64) {
     ada_testkit::model::check(move || {
         // 2 rings of one record each: every write after the first swaps.
         let lane = Arc::new(Lane::default());
-        lane.initialize(2);
+        // SAFETY: no end of the lane exists yet.
+        unsafe { lane.initialize(2) };
         let store = Arc::new(HeapStore::new(&lane, 2, 128 + 32));
         let (wl, ws) = (lane.clone(), store.clone());
         let producer = thread::spawn(move || {
