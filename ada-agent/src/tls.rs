@@ -42,9 +42,11 @@ thread_local! {
 /// dropped in the segment.
 #[inline(always)]
 pub fn with_writer<R>(f: impl FnOnce(&mut ThreadWriter<'static>) -> R) -> Option<R> {
-    let ptr = FAST.get();
+    let mut ptr = FAST.get();
     if ptr.is_null() {
-        return with_writer_slow(f);
+        // `f` is not passed to the slow path: with a single call site (below) the compiler
+        // inlines the recording closure into the caller instead of calling it out of line.
+        ptr = writer_slow()?;
     }
     Some(run_exclusive(ptr, f))
 }
@@ -75,19 +77,20 @@ pub fn with_registered_writer<R>(f: impl FnOnce(&mut ThreadWriter<'static>) -> R
     Some(run_exclusive(ptr, f))
 }
 
+/// The calling thread's writer when `FAST` holds none: registers the thread, or returns `None`
+/// (untraced process; or refused, busy when re-entered, thread exiting: counted as dropped).
 #[cold]
 #[inline(never)]
-fn with_writer_slow<R>(f: impl FnOnce(&mut ThreadWriter<'static>) -> R) -> Option<R> {
+fn writer_slow() -> Option<*mut ThreadWriter<'static>> {
     let agent = global()?;
-    let ptr = match OWNER.try_with(|owner| register(agent, owner)) {
-        Ok(Some(ptr)) => ptr,
+    match OWNER.try_with(|owner| register(agent, owner)) {
+        Ok(Some(ptr)) => Some(ptr),
         // Refused, busy (re-entered), or the thread is exiting: counted as dropped.
         Ok(None) | Err(_) => {
             agent.registry().header().count_unregistered_drops(1);
-            return None;
+            None
         }
-    };
-    Some(run_exclusive(ptr, f))
+    }
 }
 
 /// Registers the thread (unless it already holds a writer, which means we were re-entered, or
