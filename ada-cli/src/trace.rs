@@ -1,8 +1,11 @@
 //! `ada trace`: run a command under a controller and write its trace.
 //!
-//! Order of events: the output directory is checked, the segment is created, the command is
-//! spawned with `ADA_SHM` naming the segment, the trace directory is created for its pid and
-//! the drain starts. Tracing ends when the command exits, when `duration` elapses or when
+//! Order of events: the settings are validated and the segment is created, the output directory
+//! is checked (creating `ada_traces/` and any missing parents), the command is spawned with
+//! `ADA_SHM` naming the segment, the trace directory is created for its pid and the drain starts.
+//! If the run fails before the drain starts (the command cannot be spawned, say), the
+//! directories this run created are removed again when still empty, so a run that traced nothing
+//! leaves nothing behind. Tracing ends when the command exits, when `duration` elapses or when
 //! `interrupt` is raised (SIGINT): in the last two cases the command is asked to stop (SIGINT
 //! or SIGTERM) and killed if it has not exited after a grace period. Then the final drain runs
 //! and the trace is finalized. A command killed by a signal still gets a finalized, readable
@@ -82,16 +85,58 @@ pub struct TraceOutcome {
 
 /// Checks that `dir` can hold traces: it is created if missing, and a probe file is written.
 pub fn check_output_dir(dir: &Path) -> Result<(), TraceError> {
+    prepare_output_dir(dir).map(CreatedDirs::keep)
+}
+
+/// Directories a run created, deepest last. Dropped without [`keep`](CreatedDirs::keep), it
+/// removes them again, deepest first, each only if it is still empty (`remove_dir` refuses
+/// anything else), so nothing that existed before the run, and nothing another run put there
+/// meanwhile, is ever deleted.
+#[derive(Debug)]
+struct CreatedDirs(Vec<PathBuf>);
+
+impl CreatedDirs {
+    /// The run went ahead: the directories stay.
+    fn keep(mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for CreatedDirs {
+    fn drop(&mut self) {
+        for dir in self.0.iter().rev() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// [`check_output_dir`], returning the directories it created.
+fn prepare_output_dir(dir: &Path) -> Result<CreatedDirs, TraceError> {
     let err = |source| TraceError::Output {
         path: dir.to_path_buf(),
         source,
     };
-    let traces = dir.join("ada_traces");
-    std::fs::create_dir_all(&traces).map_err(err)?;
+    let traces = dir.join(ada_atf::writer::TRACES_DIR);
+    // The missing directories, deepest first: `traces` and those of its ancestors that do not
+    // exist yet (an empty ancestor is the current directory of a relative path).
+    let mut missing: Vec<PathBuf> = traces
+        .ancestors()
+        .take_while(|a| {
+            !a.as_os_str().is_empty()
+                && matches!(a.symlink_metadata(), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+        })
+        .map(Path::to_path_buf)
+        .collect();
+    missing.reverse();
+    let result = std::fs::create_dir_all(&traces);
+    // Whatever part of `missing` exists now was created by this run, even if a later step
+    // failed; the guard removes it again on failure.
+    let created = CreatedDirs(missing.into_iter().filter(|d| d.is_dir()).collect());
+    result.map_err(err)?;
     let probe = traces.join(format!(".ada_probe_{}", std::process::id()));
     std::fs::write(&probe, b"").map_err(err)?;
     let _ = std::fs::remove_file(&probe);
-    Ok(())
+    Ok(created)
 }
 
 /// Runs `options.command` traced. `progress` is called about once a second with live numbers.
@@ -101,12 +146,14 @@ pub fn run(
     mut progress: impl FnMut(Duration, LiveSnapshot),
 ) -> Result<TraceOutcome, TraceError> {
     let (program, args) = options.command.split_first().ok_or(TraceError::NoCommand)?;
-    check_output_dir(&options.output)?;
+    // The settings are validated (and the segment created) before anything is written under
+    // the output directory.
     let controller = options
         .controller
         .clone()
         .output_dir(&options.output)
         .create()?;
+    let created = prepare_output_dir(&options.output)?;
     let segment = controller.segment_name().to_owned();
     let mut child = Command::new(program)
         .args(args)
@@ -127,6 +174,7 @@ pub fn run(
             return Err(e.into());
         }
     };
+    created.keep();
     let started = Instant::now();
     let mut last_progress = Instant::now();
     let (status, ending) = loop {

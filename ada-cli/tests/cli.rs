@@ -97,20 +97,75 @@ fn unknown_flag_is_a_one_line_usage_error() {
     );
 }
 
+/// Nothing under `out` after a run that traced nothing: no `ada_traces` (created and left empty
+/// before).
+fn assert_nothing_left(out: &std::path::Path) {
+    let left: Vec<_> = out.read_dir().unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
 #[test]
 fn out_of_range_ring_sizes_are_refused_before_running_anything() {
     let out = tempfile::tempdir().unwrap();
     let o = out.path().to_str().unwrap();
-    let r = run_ada(&["trace", "-o", o, "--index-rings", "9", "--", "true"]);
-    assert_one_line_error(&r, 1, "2..=8 rings");
-    assert!(
-        !out.path()
-            .join("ada_traces")
-            .read_dir()
-            .unwrap()
-            .any(|e| { e.unwrap().path().is_dir() }),
-        "no trace started"
-    );
+    let marker = out.path().join("ran");
+    let r = run_ada(&[
+        "trace",
+        "-o",
+        o,
+        "--index-rings",
+        "9",
+        "--",
+        "touch",
+        marker.to_str().unwrap(),
+    ]);
+    assert_one_line_error(&r, 2, "2..=8 rings");
+    assert!(!marker.exists(), "the command must not run");
+    assert_nothing_left(out.path());
+}
+
+/// Every ring, geometry and interval flag out of range: a usage error (exit 2) naming the flag
+/// and its limit, for `trace` and `demo`, and no `ada_traces` left in the output directory.
+#[test]
+fn every_bad_ring_or_interval_flag_is_a_usage_error_that_leaves_nothing() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("--index-rings", "99", "2..=8 rings"),
+        ("--index-rings", "1", "2..=8 rings"),
+        ("--detail-rings", "0", "2..=8 rings"),
+        ("--detail-rings", "9", "2..=8 rings"),
+        ("--index-ring-kib", "0", "between 256 bytes and 64 MiB"),
+        ("--index-ring-kib", "65537", "between 256 bytes and 64 MiB"),
+        (
+            "--index-ring-kib",
+            "4194304",
+            "between 256 bytes and 64 MiB",
+        ),
+        ("--detail-ring-kib", "0", "between 256 bytes and 64 MiB"),
+        ("--detail-ring-kib", "70000", "between 256 bytes and 64 MiB"),
+        ("--drain-interval", "2s", "longer than 1s"),
+        ("--drain-interval", "1h", "longer than 1s"),
+        ("--drain-interval", "soon", "examples"),
+        ("--threads", "4097", "1..=4096"),
+    ];
+    for &(flag, value, limit) in cases {
+        for sub in ["trace", "demo"] {
+            let out = tempfile::tempdir().unwrap();
+            let o = out.path().to_str().unwrap();
+            let mut args = vec![sub, "-o", o, flag, value];
+            if sub == "trace" {
+                args.extend(["--", "true"]);
+            }
+            let r = run_ada(&args);
+            assert_one_line_error(&r, 2, flag);
+            assert_one_line_error(&r, 2, limit);
+            assert_nothing_left(out.path());
+            // Not even the output directory itself when it did not exist.
+            let missing = out.path().join("new/deeper");
+            args[2] = missing.to_str().unwrap();
+            assert_one_line_error(&run_ada(&args), 2, flag);
+            assert_nothing_left(out.path());
+        }
+    }
 }
 
 #[test]
@@ -146,6 +201,58 @@ fn command_that_cannot_start_is_reported() {
         "/nonexistent/ada-test-command",
     ]);
     assert_one_line_error(&r, 1, "cannot run");
+    assert_nothing_left(out.path());
+}
+
+/// A command that cannot be started leaves no directory this run created (the output directory
+/// and its missing parents included), and deletes none that existed before.
+#[test]
+fn command_that_cannot_start_leaves_only_what_was_there() {
+    let out = tempfile::tempdir().unwrap();
+    let fresh = out.path().join("a/b");
+    let r = run_ada(&[
+        "trace",
+        "-o",
+        fresh.to_str().unwrap(),
+        "--",
+        "ada-test-command-that-is-not-on-path",
+    ]);
+    assert_one_line_error(&r, 1, "cannot run");
+    assert_nothing_left(out.path());
+
+    let traces = out.path().join("ada_traces");
+    std::fs::create_dir_all(traces.join("session_earlier")).unwrap();
+    let r = run_ada(&[
+        "trace",
+        "-o",
+        out.path().to_str().unwrap(),
+        "--",
+        "/nonexistent/ada-test-command",
+    ]);
+    assert_one_line_error(&r, 1, "cannot run");
+    assert!(traces.join("session_earlier").is_dir(), "kept");
+    std::fs::remove_dir(traces.join("session_earlier")).unwrap();
+    let r = run_ada(&[
+        "trace",
+        "-o",
+        out.path().to_str().unwrap(),
+        "--",
+        "/nonexistent/ada-test-command",
+    ]);
+    assert_one_line_error(&r, 1, "cannot run");
+    assert!(
+        traces.is_dir(),
+        "an ada_traces that was there before stays, even empty"
+    );
+}
+
+#[test]
+fn trace_help_documents_the_exit_codes() {
+    let r = run_ada(&["trace", "--help"]);
+    assert!(r.status.success());
+    let text = String::from_utf8_lossy(&r.stdout);
+    assert!(text.contains("Exit codes:"), "{text}");
+    assert!(text.contains("2  usage error"), "{text}");
 }
 
 /// A file in /dev/shm named like an ADA segment but holding something else.

@@ -11,8 +11,9 @@
 mod workload;
 
 use ada_cli::summary;
-use ada_cli::trace::{self, Ending, TraceOptions};
-use ada_controller::{ControllerBuilder, LiveSnapshot};
+use ada_cli::trace::{self, Ending, TraceError, TraceOptions};
+use ada_controller::{ControllerBuilder, ControllerError, LiveSnapshot};
+use ada_registry::RingGeometry;
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -38,23 +39,23 @@ struct SessionArgs {
     /// Directory that receives `ada_traces/session_*/pid_*/`.
     #[arg(short, long, default_value = ".")]
     output: PathBuf,
-    /// Thread slots in the registry (threads traced at once).
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    /// Thread slots in the registry (threads traced at once), 1..=4096.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=i64::from(ada_registry::geometry::MAX_CAPACITY)))]
     threads: u32,
     /// Rings in each thread's index-lane pool (2..=8).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = parse_index_rings)]
     index_rings: u32,
-    /// Size of each index ring in KiB (more buffering per thread against drops).
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    /// Size of each index ring in KiB, 1..=65536 (more buffering per thread against drops).
+    #[arg(long, default_value_t = 32, value_parser = parse_index_ring_kib)]
     index_ring_kib: u32,
     /// Rings in each thread's detail-lane pool (2..=8).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = parse_detail_rings)]
     detail_rings: u32,
-    /// Size of each detail ring in KiB.
-    #[arg(long, default_value_t = 48, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    /// Size of each detail ring in KiB, 1..=65536.
+    #[arg(long, default_value_t = 48, value_parser = parse_detail_ring_kib)]
     detail_ring_kib: u32,
-    /// Drain interval when idle (e.g. 1ms).
-    #[arg(long, default_value = "1ms", value_parser = parse_duration)]
+    /// Drain interval when idle, at most 1s (e.g. 1ms).
+    #[arg(long, default_value = "1ms", value_parser = parse_drain_interval)]
     drain_interval: Duration,
     /// No progress lines.
     #[arg(short, long)]
@@ -64,6 +65,7 @@ struct SessionArgs {
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Run COMMAND traced and write its trace.
+    #[command(after_help = EXIT_CODES)]
     Trace {
         #[command(flatten)]
         session: SessionArgs,
@@ -94,6 +96,7 @@ enum Cmd {
         output: PathBuf,
     },
     /// Trace the bundled multi-threaded example program.
+    #[command(after_help = EXIT_CODES)]
     Demo {
         #[command(flatten)]
         session: SessionArgs,
@@ -108,8 +111,61 @@ enum Cmd {
     Workload(workload::WorkloadArgs),
 }
 
+/// The exit codes of `ada trace` and `ada demo`.
+const EXIT_CODES: &str = "\
+Exit codes:
+  the command's own exit code (128 + N if signal N ended it) once it ran and its trace is complete
+  1  ada failed: the output directory is unusable, the command could not be started, the trace is
+     incomplete, ...
+  2  usage error: unknown flag, bad value, missing COMMAND (nothing is run or written)";
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 500ms, 10s, 2m)"))
+}
+
+/// A drain interval the controller accepts (`ControllerBuilder::MAX_DRAIN_INTERVAL`).
+fn parse_drain_interval(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    let max = ControllerBuilder::MAX_DRAIN_INTERVAL;
+    if d > max {
+        return Err(format!(
+            "{} is longer than {}: threads would drop events while the drain sleeps",
+            humantime::format_duration(d),
+            humantime::format_duration(max)
+        ));
+    }
+    Ok(d)
+}
+
+/// Checks one ring flag against `RingGeometry::validate` (the limits every process relies on),
+/// by changing it in the default geometry.
+fn ring_flag(s: &str, set: fn(&mut RingGeometry, u32)) -> Result<u32, String> {
+    let n: u32 = s.parse().map_err(|e| format!("{e}"))?;
+    let mut geometry = RingGeometry::default();
+    set(&mut geometry, n);
+    geometry.validate().map_err(|e| e.0.to_owned())?;
+    Ok(n)
+}
+
+/// KiB as ring bytes; too many for a `u32` saturates (and is then refused as too large).
+fn kib_to_bytes(kib: u32) -> u32 {
+    u32::try_from(u64::from(kib) << 10).unwrap_or(u32::MAX)
+}
+
+fn parse_index_rings(s: &str) -> Result<u32, String> {
+    ring_flag(s, |g, n| g.index_rings = n)
+}
+
+fn parse_detail_rings(s: &str) -> Result<u32, String> {
+    ring_flag(s, |g, n| g.detail_rings = n)
+}
+
+fn parse_index_ring_kib(s: &str) -> Result<u32, String> {
+    ring_flag(s, |g, n| g.index_ring_bytes = kib_to_bytes(n))
+}
+
+fn parse_detail_ring_kib(s: &str) -> Result<u32, String> {
+    ring_flag(s, |g, n| g.detail_ring_bytes = kib_to_bytes(n))
 }
 
 /// Parses the command line; a usage error is one line on stderr and exit code 2 (`--help` and
@@ -182,20 +238,32 @@ fn run_trace(
             .capacity(session.threads)
             .geometry(ada_registry::RingGeometry {
                 index_rings: session.index_rings,
-                index_ring_bytes: session.index_ring_kib << 10,
+                index_ring_bytes: kib_to_bytes(session.index_ring_kib),
                 detail_rings: session.detail_rings,
-                detail_ring_bytes: session.detail_ring_kib << 10,
+                detail_ring_bytes: kib_to_bytes(session.detail_ring_kib),
             })
             .drain_interval(session.drain_interval),
     };
     let quiet = session.quiet;
     let tty = std::io::stderr().is_terminal();
-    let outcome = trace::run(&options, &interrupt, |elapsed, live| {
+    let outcome = match trace::run(&options, &interrupt, |elapsed, live| {
         if !quiet {
             progress(elapsed, live, tty);
         }
-    })
-    .map_err(|e| e.to_string())?;
+    }) {
+        Ok(outcome) => outcome,
+        // The flags' parsers refuse these first; a setting the controller still refuses is a
+        // usage error all the same (nothing was run or written).
+        Err(
+            e @ TraceError::Controller(
+                ControllerError::Config(_) | ControllerError::DrainInterval(_),
+            ),
+        ) => {
+            eprintln!("ada: error: {e} (see `ada --help`)");
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => return Err(e.to_string()),
+    };
     if tty && !quiet {
         eprint!("\r\x1b[K");
     }
