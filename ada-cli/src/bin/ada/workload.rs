@@ -36,10 +36,7 @@ pub const DEMO_RATE: u64 = 2_000;
 pub fn run(args: &WorkloadArgs) -> i32 {
     if let Some(e) = ada_agent::attach_error() {
         // The error may quote `ADA_SHM`, which comes from the environment.
-        eprintln!(
-            "ada workload: not traced: {}",
-            ada_cli::escape::escape(&e.to_string())
-        );
+        eprintln!("ada workload: not traced: {}", ada_cli::escape::escape(e));
     }
     let workers: Vec<_> = (0..args.threads)
         .map(|t| {
