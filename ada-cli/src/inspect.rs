@@ -15,12 +15,17 @@
 //!
 //! The whole stream is decoded once, one event at a time (to count the events and find how it
 //! ends); nothing but the current event is held in memory.
+//!
+//! Every string read from the trace (names, the command line, messages, paths, the reader's
+//! errors) is printed through [`crate::escape`]: control characters, ESC sequences and bidi
+//! controls show as visible escapes, never reach the terminal raw.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use crate::escape::{Escaped, Quoted, escape_path, is_unsafe};
 use ada_atf::schema::event::Payload;
 use ada_atf::writer::WINDOWS_FILE;
 use ada_atf::{
@@ -142,7 +147,7 @@ fn write_summary<W: Write>(
     let complete = reader.is_complete();
     let events_bytes = reader.events_bytes().len() as u64;
 
-    writeln!(w, "trace: {}", reader.dir().display())?;
+    writeln!(w, "trace: {}", escape_path(reader.dir()))?;
     if complete {
         writeln!(w, "status: complete")?;
     } else {
@@ -181,7 +186,11 @@ fn write_summary<W: Write>(
         }
         Err(e) => {
             let fallback = manifest.map(|m| m.windows.as_slice()).unwrap_or_default();
-            writeln!(w, "windows: {WINDOWS_FILE} is unreadable ({e})")?;
+            writeln!(
+                w,
+                "windows: {WINDOWS_FILE} is unreadable ({})",
+                Escaped(&e.to_string())
+            )?;
             write_windows(w, fallback, "manifest")?;
             fallback.len()
         }
@@ -253,7 +262,8 @@ fn write_summary<W: Write>(
     match (&stream_error, torn_tail) {
         (Some(e), _) => writeln!(
             w,
-            "stream: CORRUPT: {e}; stopped after {events_read} whole events"
+            "stream: CORRUPT: {}; stopped after {events_read} whole events",
+            Escaped(&e.to_string())
         )?,
         (None, Some(t)) => writeln!(
             w,
@@ -369,7 +379,7 @@ fn write_threads<W: Write>(w: &mut W, m: &Manifest) -> io::Result<usize> {
     for t in &m.threads {
         write!(w, "  thread {}", t.thread_id)?;
         if let Some(name) = &t.name {
-            write!(w, " {:?}", name)?;
+            write!(w, " {}", Quoted(name))?;
         }
         if let Some(tid) = t.os_tid {
             write!(w, " (os tid {tid})")?;
@@ -493,25 +503,22 @@ fn secs(ns: u64) -> String {
     format!("{}.{:09} s", ns / 1_000_000_000, ns % 1_000_000_000)
 }
 
-/// A string that may hold control characters, made safe for one line.
+/// A string from the trace, made safe for one line: as is when it holds nothing unsafe for a
+/// terminal ([`is_unsafe`]), no quote and no backslash; else quoted and escaped ([`Quoted`]).
 fn escape(s: &str) -> Cow<'_, str> {
-    if s.chars().any(char::is_control) {
-        Cow::Owned(format!("{s:?}"))
+    if s.chars().any(|c| c == '"' || c == '\\' || is_unsafe(c)) {
+        Cow::Owned(Quoted(s).to_string())
     } else {
         Cow::Borrowed(s)
     }
 }
 
-/// A word of a command line: quoted (Rust string syntax) when empty or holding whitespace,
-/// quotes or control characters.
+/// A word of a command line: as [`escape`], and quoted when empty or holding whitespace too.
 fn word(s: &str) -> Cow<'_, str> {
-    if s.is_empty()
-        || s.chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '"')
-    {
-        Cow::Owned(format!("{s:?}"))
+    if s.is_empty() || s.chars().any(char::is_whitespace) {
+        Cow::Owned(Quoted(s).to_string())
     } else {
-        Cow::Borrowed(s)
+        escape(s)
     }
 }
 
@@ -528,8 +535,8 @@ fn command_line(exe: &str, args: &[String]) -> String {
 fn quoted(text: &str) -> String {
     let mut chars = text.char_indices();
     match chars.nth(TEXT_SHOWN) {
-        Some((cut, _)) => format!("{:?}... ({} bytes)", &text[..cut], text.len()),
-        None => format!("{text:?}"),
+        Some((cut, _)) => format!("{}... ({} bytes)", Quoted(&text[..cut]), text.len()),
+        None => Quoted(text).to_string(),
     }
 }
 

@@ -9,7 +9,9 @@
 //! - [`summary`]: the accounting `ada trace` prints at the end, rendered from the controller's
 //!   [`Report`](ada_controller::Report);
 //! - [`inspect`]: `ada inspect`, a human-readable summary of an ATF v4 trace;
-//! - [`export`]: `ada export --chrome`, Chrome trace-event JSON for the Perfetto UI.
+//! - [`export`]: `ada export --chrome`, Chrome trace-event JSON for the Perfetto UI;
+//! - [`escape`]: how every string from a traced process or a trace file is made safe before
+//!   it reaches a terminal (control characters, ESC sequences and bidi controls shown escaped).
 //!
 //! The binary adds the command line itself (clap), `ada status` and the hidden `ada workload`
 //! subcommand: the bundled multi-threaded program that `ada demo` traces and that the tests
@@ -23,6 +25,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod escape;
 pub mod export;
 pub mod inspect;
 pub mod summary;

@@ -1,5 +1,9 @@
 //! The human summary `ada trace` prints at the end.
+//!
+//! Thread names (read from the traced process), the sink's error messages and the trace path
+//! are shown through [`crate::escape`], so they cannot inject terminal escape sequences.
 
+use crate::escape::{escape, escape_path};
 use ada_controller::{LaneKind, LaneReport, Report, ThreadEnd};
 use std::fmt::Write as _;
 
@@ -33,7 +37,7 @@ fn threads(out: &mut String, report: &Report) {
         let _ = writeln!(out, "  per thread (written/persisted/dropped):");
     }
     for t in report.threads.iter().take(THREADS_LISTED) {
-        let name = t.name.as_deref().unwrap_or("");
+        let name = escape(t.name.as_deref().unwrap_or(""));
         let _ = write!(out, "    thread {:<8} {:<16}", t.info.os_tid, name);
         for (kind, l) in t.lanes() {
             let lane = kind.name();
@@ -144,7 +148,7 @@ pub fn render(report: &Report) -> String {
             out,
             "  WARNING: {} record(s) could not be written: {}",
             report.sink_failures,
-            report.sink_error.as_deref().unwrap_or("unknown error")
+            escape(report.sink_error.as_deref().unwrap_or("unknown error"))
         );
     }
     if let Some(o) = &report.output {
@@ -152,15 +156,64 @@ pub fn render(report: &Report) -> String {
             let _ = writeln!(
                 out,
                 "  trace: {} ({} events, {:.1} MiB{})",
-                dir.display(),
+                escape_path(dir),
                 o.events,
                 o.bytes as f64 / (1024.0 * 1024.0),
                 if o.complete { "" } else { ", INCOMPLETE" }
             );
         }
         if let Some(e) = &o.error {
-            let _ = writeln!(out, "  WARNING: trace write error: {e}");
+            let _ = writeln!(out, "  WARNING: trace write error: {}", escape(e));
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ada_controller::{ThreadInfo, ThreadReport};
+
+    #[test]
+    fn thread_names_cannot_inject_escape_sequences() {
+        let mut report = Report::default();
+        report.threads.push(ThreadReport::new(
+            ThreadInfo::new(0, 1, 100, 4242),
+            Some("\u{1b}[31mred\u{1b}[0m".into()),
+            ThreadEnd::Exited,
+        ));
+        report.threads.push(ThreadReport::new(
+            ThreadInfo::new(1, 1, 100, 4243),
+            Some("evil\u{202e}txt\rgrüße".into()),
+            ThreadEnd::Exited,
+        ));
+        report.sink_error = Some("write \u{1b}]0;title\u{7} failed".into());
+        report.sink_failures = 1;
+        let text = render(&report);
+        for bad in ['\u{1b}', '\u{202e}', '\r', '\u{7}'] {
+            assert!(!text.contains(bad), "{bad:?} reached the summary:\n{text}");
+        }
+        for needle in [
+            "thread 4242     \\x1b[31mred\\x1b[0m",
+            "thread 4243     evil\\u{202e}txt\\rgrüße",
+            "write \\x1b]0;title\\x07 failed",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn ordinary_thread_names_are_unchanged() {
+        let mut report = Report::default();
+        report.threads.push(ThreadReport::new(
+            ThreadInfo::new(0, 1, 100, 7),
+            Some("wörker-2".into()),
+            ThreadEnd::Exited,
+        ));
+        let text = render(&report);
+        assert!(
+            text.contains("    thread 7        wörker-2         "),
+            "{text}"
+        );
+    }
 }

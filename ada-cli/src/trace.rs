@@ -48,8 +48,9 @@ pub enum TraceError {
         /// What went wrong.
         source: std::io::Error,
     },
-    /// The command could not be started.
-    #[error("cannot run {command:?}: {source}")]
+    /// The command could not be started. (The command is shown as given; the `ada` binary
+    /// escapes error messages where it prints them.)
+    #[error("cannot run \"{command}\": {source}")]
     Spawn {
         /// The command.
         command: String,

@@ -309,6 +309,21 @@ fn inspect_and_export_of_a_non_trace_fail_cleanly() {
 }
 
 #[test]
+fn error_messages_escape_the_paths_they_quote() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A directory with a name no terminal should see raw: not a trace.
+    let evil = tmp.path().join("x\u{1b}[2Jy\u{202e}z");
+    std::fs::create_dir(&evil).unwrap();
+    let out = run_ada(&["inspect", evil.to_str().unwrap()]);
+    assert_one_line_error(&out, 1, "x\\x1b[2Jy\\u{202e}z");
+    let err = stderr_of(&out);
+    assert!(
+        !err.contains('\u{1b}') && !err.contains('\u{202e}'),
+        "{err}"
+    );
+}
+
+#[test]
 fn inspect_and_export_take_a_session_directory_with_one_trace() {
     let out = tempfile::tempdir().unwrap();
     let write = |pid| {

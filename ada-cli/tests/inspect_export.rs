@@ -258,7 +258,7 @@ fn inspect_a_finalized_trace() {
         "call fn#3 depth 2",
         "return fn#3 depth 2",
         "return helper @0x2000 depth 1 [rax=0x2a]",
-        "mark \"he said \\\"hi\\\"\\nline2\\ttab \\\\ ü 日本 🦀 \\u{1}\"",
+        "mark \"he said \\\"hi\\\"\\nline2\\ttab \\\\ ü 日本 🦀 \\x01\"",
         "lost 5 events on lane detail (drop_oldest)",
         "#9  thread 1  2.000001934 s  index   window #1",
         "return main @0x1000 depth 1",
@@ -691,4 +691,118 @@ fn output_errors_are_typed() {
         export_chrome(&dir, &mut FailingWriter),
         Err(ExportError::Output(_))
     ));
+}
+
+/// Names and strings in a trace cannot reach the terminal raw: ESC sequences, CR and bidi
+/// controls are shown escaped by `ada inspect`.
+#[test]
+fn inspect_escapes_terminal_controls_from_the_trace() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = WriterOptions {
+        pid: PID,
+        session_label: Some("session_evil".into()),
+        session_id: 5,
+        ..WriterOptions::default()
+    };
+    let mut w = TraceWriter::create(tmp.path(), opts).unwrap();
+    let args = ["--x=\u{1b}[2J", "a\rb"];
+    let regs = [("r\u{1b}di", 1u64)];
+    let events = [
+        EventRef::new(
+            1,
+            T0,
+            PayloadRef::TraceStart {
+                executable_path: "/bin/evil\u{202e}gpj.exe",
+                args: &args,
+                operating_system: "linux\u{7}",
+                cpu_architecture: "x86_64",
+            },
+        ),
+        // Named by the event itself.
+        EventRef::new(
+            1,
+            T0 + 100,
+            PayloadRef::FunctionCall {
+                symbol: "evil\u{202e}txt.exe",
+                address: 0x1000,
+                argument_registers: &regs,
+                stack_shallow_copy: &[],
+            },
+        )
+        .with_function(1, 1),
+        // Named by the manifest's symbol table.
+        EventRef::new(
+            1,
+            T0 + 200,
+            PayloadRef::FunctionReturn {
+                symbol: "",
+                address: 0x2000,
+                return_registers: &[],
+            },
+        )
+        .with_function(2, 1),
+        EventRef::new(
+            1,
+            T0 + 300,
+            PayloadRef::Custom {
+                name: "message",
+                data: "hi \u{1b}[31mred\u{2066}".as_bytes(),
+            },
+        ),
+        EventRef::new(
+            1,
+            T0 + 400,
+            PayloadRef::Custom {
+                name: "\u{1b}[1mkind",
+                data: b"x",
+            },
+        ),
+        EventRef::new(
+            1,
+            T0 + 500,
+            PayloadRef::EventsLost {
+                lane: Lane::Detail,
+                count: 1,
+                cause: "\u{1b}[Kcause",
+            },
+        ),
+    ];
+    for ev in &events {
+        w.write(ev).unwrap();
+    }
+    let summary = TraceSummary {
+        executable: Some("/bin/evil\u{202e}gpj.exe".into()),
+        args: args.iter().map(|a| a.to_string()).collect(),
+        threads: vec![ThreadSummary {
+            thread_id: 1,
+            name: Some("\u{1b}[31mred\u{1b}[0m".into()),
+            os_tid: Some(7),
+            lanes: vec![],
+        }],
+        symbols: vec![SymbolEntry {
+            function_id: 2,
+            symbol: "evil\u{202e}txt.exe".into(),
+            address: Some(0x2000),
+            module: Some("lib\u{1b}[0m.so".into()),
+        }],
+        ..TraceSummary::default()
+    };
+    let dir = w.finalize(summary).unwrap().dir;
+    let (text, report) = run_inspect(&dir, 100);
+    assert_eq!(report.events_read, 6);
+    for bad in ['\u{1b}', '\u{202e}', '\u{2066}', '\r', '\u{7}'] {
+        assert!(!text.contains(bad), "{bad:?} reached the output:\n{text}");
+    }
+    for needle in [
+        "executable: \"/bin/evil\\u{202e}gpj.exe\" \"--x=\\x1b[2J\" \"a\\rb\"",
+        "thread 1 \"\\x1b[31mred\\x1b[0m\" (os tid 7)",
+        "trace start \"/bin/evil\\u{202e}gpj.exe\" \"--x=\\x1b[2J\" \"a\\rb\" (\"linux\\x07\"/x86_64)",
+        "call \"evil\\u{202e}txt.exe\" @0x1000 depth 1 [\"r\\x1bdi\"=0x1]",
+        "return \"evil\\u{202e}txt.exe\" @0x2000 depth 1",
+        "message \"hi \\x1b[31mred\\u{2066}\"",
+        "custom \"\\x1b[1mkind\" \"x\"",
+        "(\"\\x1b[Kcause\")",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
 }

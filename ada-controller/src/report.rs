@@ -82,6 +82,17 @@ pub struct ThreadReport {
 }
 
 impl ThreadReport {
+    /// A thread with nothing recorded on either lane (for tests of code that renders reports;
+    /// the drain makes the real ones).
+    pub fn new(info: ThreadInfo, name: Option<String>, end: ThreadEnd) -> Self {
+        ThreadReport {
+            info,
+            name,
+            lanes: [LaneReport::default(); 2],
+            end,
+        }
+    }
+
     /// The lane of `kind`.
     pub fn lane(&self, kind: LaneKind) -> &LaneReport {
         &self.lanes[kind as usize]

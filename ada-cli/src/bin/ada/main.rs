@@ -7,9 +7,13 @@
 //! ada demo [--output DIR]
 //! ada status [SEGMENT]
 //! ```
+//!
+//! Everything printed that did not come from `ada` itself (names and paths from a trace or a
+//! segment, error messages quoting them) goes through [`ada_cli::escape`] first.
 
 mod workload;
 
+use ada_cli::escape::{escape, escape_path};
 use ada_cli::summary;
 use ada_cli::trace::{self, Ending, TraceError, TraceOptions};
 use ada_controller::{ControllerBuilder, ControllerError, LiveSnapshot};
@@ -186,7 +190,7 @@ fn parse_cli() -> Result<Cli, ExitCode> {
             .collect();
         let message = first.join(" ");
         let message = message.trim_start_matches("error: ");
-        eprintln!("ada: error: {message} (see `ada --help`)");
+        eprintln!("ada: error: {} (see `ada --help`)", escape(message));
         ExitCode::from(2)
     })
 }
@@ -215,7 +219,9 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(msg) => {
-            eprintln!("ada: error: {msg}");
+            // The one place errors reach the terminal: they may quote paths and names from a
+            // trace, the traced command or a segment.
+            eprintln!("ada: error: {}", escape(&msg));
             ExitCode::FAILURE
         }
     }
@@ -278,7 +284,7 @@ fn run_trace(
     if let Some(dir) = output.and_then(|o| o.dir.as_ref()) {
         eprintln!(
             "  look at it: ada inspect {0}   |   ada export --chrome {0} -o trace.json",
-            dir.display()
+            escape_path(dir)
         );
     }
     if output.is_none_or(|o| !o.complete) {
@@ -360,7 +366,7 @@ fn export(dir: &Path, output: &Path) -> Result<ExitCode, String> {
         .map_err(|e| format!("cannot move the export to {}: {e}", output.display()))?;
     eprintln!(
         "ada: wrote {} ({} trace events from {} ATF events{}); open it in the Perfetto UI or chrome://tracing",
-        output.display(),
+        escape_path(output),
         stats.trace_events,
         stats.events_exported,
         if stats.complete {
@@ -385,16 +391,21 @@ fn status(segment: Option<&str>) -> Result<ExitCode, String> {
             } else {
                 "stale (its controller is gone)"
             };
-            println!("{}  controller pid {}  {state}", s.name.as_str(), s.pid);
+            println!(
+                "{}  controller pid {}  {state}",
+                escape(s.name.as_str()),
+                s.pid
+            );
         }
         return Ok(ExitCode::SUCCESS);
     };
-    let name = SegmentName::parse(raw).map_err(|e| format!("{raw:?}: {e}"))?;
+    let name = SegmentName::parse(raw).map_err(|e| format!("\"{raw}\": {e}"))?;
     let registry = ada_registry::Registry::attach(&name, AttachOptions { allow_stale: true })
         .map_err(|e| format!("{raw}: {e}"))?;
     let control = registry.control().snapshot();
     println!(
-        "segment {raw}: {} slots, ready {}, heartbeat {} ns, controller pid {}",
+        "segment {}: {} slots, ready {}, heartbeat {} ns, controller pid {}",
+        escape(raw),
         registry.capacity(),
         control.ready,
         control.heartbeat_ns,

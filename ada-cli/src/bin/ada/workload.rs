@@ -35,7 +35,8 @@ pub const DEMO_RATE: u64 = 2_000;
 /// Runs the workload; returns the process exit code.
 pub fn run(args: &WorkloadArgs) -> i32 {
     if let Some(e) = ada_agent::attach_error() {
-        eprintln!("ada workload: not traced: {e}");
+        // The error may quote `ADA_SHM`, which comes from the environment.
+        eprintln!("ada workload: not traced: {}", ada_cli::escape::escape(e));
     }
     let workers: Vec<_> = (0..args.threads)
         .map(|t| {
