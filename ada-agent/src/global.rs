@@ -1,19 +1,36 @@
 //! The process-wide agent: attached lazily from `ADA_SHM` on first use, or installed explicitly.
 //!
 //! With no controller (`ADA_SHM` unset, or attach failed) the global agent is `None` and every
-//! recording call returns after one thread-local load and one atomic load.
+//! recording call returns after one thread-local load and one atomic load (of `UNTRACED`,
+//! inline, once the first call has resolved the agent).
 
 use crate::agent::{Agent, AgentError};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 static GLOBAL: OnceLock<Option<Agent>> = OnceLock::new();
 static ATTACH_ERROR: OnceLock<String> = OnceLock::new();
+/// Set once `GLOBAL` has resolved to `None`, which it then stays.
+static UNTRACED: AtomicBool = AtomicBool::new(false);
+
+/// `false` once the process is known not to be traced: the recording calls' inline early out.
+#[inline(always)]
+pub(crate) fn maybe_traced() -> bool {
+    // Relaxed: a hint. It is only ever set after `GLOBAL` resolved to `None` (which never
+    // changes), and a stale `false` merely takes the slow path, which reads `GLOBAL` itself.
+    !UNTRACED.load(Ordering::Relaxed)
+}
 
 /// The process's agent, attaching from `ADA_SHM` on the first call. `None` when the process is
 /// not traced (or could not attach: see [`attach_error`]).
 #[inline]
 pub fn global() -> Option<&'static Agent> {
-    GLOBAL.get_or_init(init_from_env).as_ref()
+    let agent = GLOBAL.get_or_init(init_from_env).as_ref();
+    if agent.is_none() {
+        // Relaxed: see `maybe_traced`.
+        UNTRACED.store(true, Ordering::Relaxed);
+    }
+    agent
 }
 
 #[cold]

@@ -44,6 +44,9 @@ thread_local! {
 pub fn with_writer<R>(f: impl FnOnce(&mut ThreadWriter<'static>) -> R) -> Option<R> {
     let mut ptr = FAST.get();
     if ptr.is_null() {
+        if !crate::global::maybe_traced() {
+            return None;
+        }
         // `f` is not passed to the slow path: with a single call site (below) the compiler
         // inlines the recording closure into the caller instead of calling it out of line.
         ptr = writer_slow()?;
