@@ -419,3 +419,154 @@ fn sigint_stops_tracing_and_finalizes() {
     assert_eq!(t.manifest.complete, Some(true));
     assert!(t.calls > 1000);
 }
+
+/// The `/dev/shm` name of the segment controller `pid` created, waiting up to 10 s for it.
+fn segment_of(pid: u32) -> String {
+    let prefix = format!("ada_{pid}_");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let found = std::fs::read_dir("/dev/shm")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .find(|n| n.starts_with(&prefix));
+        if let Some(name) = found {
+            return name;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no segment of controller {pid}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_sigkilled_controllers_segment_is_removed_by_the_next_run() {
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path().to_str().unwrap();
+    let pidfile = out.path().join("child.pid");
+    let script = format!("echo $$ > {}; exec sleep 30", pidfile.display());
+    let mut controller = ada()
+        .args(["trace", "-q", "-o", o, "--", "sh", "-c", &script])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ada_pid = controller.id();
+    let name = segment_of(ada_pid);
+    let path = std::path::Path::new("/dev/shm").join(&name);
+    // Let the traced command start, so the controller is mid-run when it dies.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let child_pid = loop {
+        if let Some(pid) = std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+        {
+            break pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command never ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    controller.kill().unwrap(); // SIGKILL: no destructor unlinks the segment
+    controller.wait().unwrap();
+    if let Some(pid) = rustix::process::Pid::from_raw(child_pid) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+    }
+    assert!(
+        path.exists(),
+        "the killed controller's segment stays behind"
+    );
+
+    // A segment whose creator (this test) runs must survive every cleanup below.
+    let live = ada_shm::Segment::create(
+        &[ada_shm::RegionSpec {
+            kind: ada_shm::RegionKind::Control,
+            version: 1,
+            size: 384,
+        }],
+        ada_shm::clock::ClockId::Monotonic,
+    )
+    .unwrap();
+    let live_path = format!("/dev/shm{}", live.name());
+
+    // `ada status` lists it as stale, with the command that removes it.
+    let status = run_ada(&["status"]);
+    assert!(status.status.success());
+    let listing = String::from_utf8_lossy(&status.stdout);
+    let line = listing
+        .lines()
+        .find(|l| l.starts_with(&format!("/{name} ")))
+        .unwrap_or_else(|| panic!("/{name} is listed: {listing}"));
+    assert!(
+        line.contains(&format!("controller pid {ada_pid}")),
+        "{line}"
+    );
+    assert!(line.contains("stale"), "{line}");
+    assert!(listing.contains("ada status --clean"), "{listing}");
+
+    // The next `ada trace` removes it and says so.
+    let run = run_ada(&["trace", "-q", "-o", o, "--", "true"]);
+    let err = stderr_of(&run);
+    assert!(run.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "ada: removed stale segment /{name} of dead controller pid {ada_pid}"
+        )),
+        "{err}"
+    );
+    assert!(!path.exists());
+    assert!(std::path::Path::new(&live_path).exists());
+
+    // `ada status --clean` leaves the live one alone too.
+    let clean = run_ada(&["status", "--clean"]);
+    assert!(clean.status.success(), "{}", stderr_of(&clean));
+    assert!(!stderr_of(&clean).contains(&name));
+    assert!(std::path::Path::new(&live_path).exists());
+}
+
+#[test]
+fn status_clean_removes_a_stale_segment_and_is_documented() {
+    // A segment whose creator died: forged by naming a pid above the kernel's pid_max.
+    let max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(1 << 22);
+    let dead = max + 2000;
+    let name = ada_shm::SegmentName::generate(dead).unwrap().0;
+    let seg = ada_shm::Segment::create_named(
+        &name,
+        1,
+        &[ada_shm::RegionSpec {
+            kind: ada_shm::RegionKind::Control,
+            version: 1,
+            size: 384,
+        }],
+        ada_shm::clock::ClockId::Monotonic,
+    )
+    .unwrap();
+    let path = format!("/dev/shm{name}");
+    {
+        use std::io::{Seek, SeekFrom};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.seek(SeekFrom::Start(40)).unwrap(); // the header's creator pid
+        f.write_all(&dead.to_le_bytes()).unwrap();
+    }
+    let clean = run_ada(&["status", "--clean"]);
+    let err = stderr_of(&clean);
+    assert!(clean.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "ada: removed stale segment {name} of dead controller pid {dead}"
+        )),
+        "{err}"
+    );
+    assert!(!std::path::Path::new(&path).exists());
+    drop(seg);
+
+    let help = run_ada(&["status", "--help"]);
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(text.contains("--clean"), "{text}");
+    assert!(text.contains("SIGKILL"), "{text}");
+}

@@ -54,4 +54,7 @@ pub use name::{ENV_SEGMENT, SegmentName};
 pub use offset::Off;
 pub use pad::CacheLine;
 #[cfg(not(any(loom, shuttle)))]
-pub use segment::{AttachOptions, Region, Segment, ShmSafe, StaleSegment, list_segments};
+pub use segment::{
+    AttachOptions, Region, Segment, SegmentState, ShmSafe, StaleSegment, list_segments,
+    remove_stale_segments,
+};

@@ -377,6 +377,29 @@ impl Drop for Segment {
     }
 }
 
+/// What a file in `/dev/shm` named like an ADA segment turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SegmentState {
+    /// The creator pid in its name is running: in use (or being created), never touched.
+    Live,
+    /// Stale: a valid ADA segment of the current user whose creator (the pid in its name, which
+    /// its header repeats) is not running. [`remove_stale_segments`] removes these, and only
+    /// these.
+    Stale,
+    /// The file belongs to another user: left alone.
+    OtherUser {
+        /// Its owner.
+        uid: u32,
+    },
+    /// Its creator is gone but the file is not a valid ADA segment (or its header names another
+    /// creator): left alone.
+    Invalid {
+        /// Why it is not one.
+        reason: String,
+    },
+}
+
 /// An ADA segment found in the system, and whether its creator still runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaleSegment {
@@ -386,10 +409,17 @@ pub struct StaleSegment {
     pub pid: u32,
     /// Whether that pid is alive.
     pub creator_alive: bool,
+    /// What the segment is, and so whether it may be removed.
+    pub state: SegmentState,
 }
 
 /// Lists the ADA segments in `/dev/shm` (Linux) with whether their creator is alive, so a
 /// controller or `ada` command can report (and remove) segments left by crashed controllers.
+///
+/// A segment is [`SegmentState::Stale`] only if its name is an ADA name (`ada_<pid>_<16 hex>`),
+/// the file belongs to the effective user, its header validates, the header's creator pid is the
+/// name's, and that pid is not running. Known limit: a pid the kernel has since reused for
+/// another process counts as alive, so such a segment is kept (and listed as live).
 pub fn list_segments() -> Vec<StaleSegment> {
     let Ok(dir) = std::fs::read_dir("/dev/shm") else {
         return Vec::new();
@@ -405,15 +435,89 @@ pub fn list_segments() -> Vec<StaleSegment> {
                 return None;
             }
             let name = SegmentName::parse(&file).ok()?;
+            let creator_alive = pid_alive(pid);
+            let state = if creator_alive {
+                SegmentState::Live
+            } else {
+                // Gone meanwhile (its creator or another cleaner removed it): not listed.
+                probe_dead_creator(&name, pid)?
+            };
             Some(StaleSegment {
                 name,
                 pid,
-                creator_alive: pid_alive(pid),
+                creator_alive,
+                state,
             })
         })
         .collect();
     found.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
     found
+}
+
+/// Removes every [`SegmentState::Stale`] segment [`list_segments`] finds, and returns each with
+/// the outcome of its `shm_unlink` (a segment another cleaner removed first counts as removed).
+/// Segments in any other state are never touched.
+pub fn remove_stale_segments() -> Vec<(StaleSegment, Result<(), ShmError>)> {
+    list_segments()
+        .into_iter()
+        .filter(|s| s.state == SegmentState::Stale)
+        .map(|s| {
+            let result = match shm::unlink(s.name.as_str()) {
+                Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
+                Err(e) => Err(ShmError::from_errno("shm_unlink", s.name.as_str(), e)),
+            };
+            (s, result)
+        })
+        .collect()
+}
+
+/// Classifies a segment whose name's pid `pid` is not running; `None` if it no longer exists.
+fn probe_dead_creator(name: &SegmentName, pid: u32) -> Option<SegmentState> {
+    let invalid = |reason: String| Some(SegmentState::Invalid { reason });
+    let fd = match shm::open(name.as_str(), shm::OFlags::RDONLY, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => return None,
+        Err(e) => {
+            // Unreadable: most likely another user's (mode 0600); say whose if we can tell.
+            use std::os::unix::fs::MetadataExt;
+            return match std::fs::metadata(format!("/dev/shm{name}")) {
+                Ok(meta) if meta.uid() != rustix::process::geteuid().as_raw() => {
+                    Some(SegmentState::OtherUser { uid: meta.uid() })
+                }
+                Ok(_) => invalid(format!("cannot open it: {e}")),
+                Err(_) => None,
+            };
+        }
+    };
+    let stat = match rustix::fs::fstat(&fd) {
+        Ok(stat) => stat,
+        Err(e) => return invalid(format!("cannot stat it: {e}")),
+    };
+    if stat.st_uid != rustix::process::geteuid().as_raw() {
+        return Some(SegmentState::OtherUser { uid: stat.st_uid });
+    }
+    let size = u64::try_from(stat.st_size).unwrap_or(0);
+    let mut bytes = [0u8; HEADER_SIZE];
+    match rustix::io::pread(&fd, &mut bytes, 0) {
+        Ok(n) if n == HEADER_SIZE => {}
+        Ok(n) => {
+            return invalid(format!(
+                "{n} bytes, smaller than an ADA header ({HEADER_SIZE} bytes)"
+            ));
+        }
+        Err(e) => return invalid(format!("cannot read its header: {e}")),
+    }
+    let header = SegmentHeader::read_from_bytes(&bytes).expect("HEADER_SIZE bytes");
+    if let Err(e) = header.validate(name.as_str(), size) {
+        return invalid(format!("not a valid ADA segment header: {e}"));
+    }
+    if header.creator_pid != pid {
+        return invalid(format!(
+            "its header names creator pid {}, not the name's {pid}",
+            header.creator_pid
+        ));
+    }
+    Some(SegmentState::Stale)
 }
 
 fn pid_alive(pid: u32) -> bool {

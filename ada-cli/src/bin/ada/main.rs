@@ -5,7 +5,7 @@
 //! ada inspect TRACE_DIR [--limit N]
 //! ada export --chrome TRACE_DIR -o out.json
 //! ada demo [--output DIR]
-//! ada status [SEGMENT]
+//! ada status [SEGMENT | --clean]
 //! ```
 //!
 //! Everything printed that did not come from `ada` itself (names and paths from a trace or a
@@ -106,9 +106,13 @@ enum Cmd {
         session: SessionArgs,
     },
     /// Show the registry of a live ADA segment (or list ADA segments).
+    #[command(after_help = STATUS_HELP)]
     Status {
         /// Segment name, e.g. /ada_1234_5f0c...
         segment: Option<String>,
+        /// Remove the stale segments (those of controllers that are no longer running).
+        #[arg(long, conflicts_with = "segment")]
+        clean: bool,
     },
     /// The bundled workload (used by `ada demo`, tests and benchmarks).
     #[command(hide = true)]
@@ -122,6 +126,15 @@ Exit codes:
   1  ada failed: the output directory is unusable, the command could not be started, the trace is
      incomplete, ...
   2  usage error: unknown flag, bad value, missing COMMAND (nothing is run or written)";
+
+/// What `ada status` calls stale, and how such segments go away.
+const STATUS_HELP: &str = "\
+Stale segments:
+  A controller killed by SIGKILL cannot remove its segment from /dev/shm. Without SEGMENT, `ada
+  status` lists such segments as stale; `ada status --clean` removes them, and so does every
+  `ada trace` and `ada demo` when it starts. Only segments of the current user whose header is a
+  valid ADA header naming a controller pid that is no longer running are removed; anything else
+  is listed and left alone. A controller pid the system has since reused counts as running.";
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 500ms, 10s, 2m)"))
@@ -213,7 +226,7 @@ fn main() -> ExitCode {
             output,
         } => export(&trace_dir, &output),
         Cmd::Demo { session } => demo(&session),
-        Cmd::Status { segment } => status(segment.as_deref()),
+        Cmd::Status { segment, clean } => status(segment.as_deref(), clean),
         Cmd::Workload(args) => return ExitCode::from(workload::run(&args).clamp(0, 255) as u8),
     };
     match result {
@@ -232,6 +245,7 @@ fn run_trace(
     duration: Option<Duration>,
     command: Vec<OsString>,
 ) -> Result<ExitCode, String> {
+    remove_stale_segments();
     let interrupt = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&interrupt))
         .map_err(|e| format!("cannot install the SIGINT handler: {e}"))?;
@@ -378,24 +392,66 @@ fn export(dir: &Path, output: &Path) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn status(segment: Option<&str>) -> Result<ExitCode, String> {
-    use ada_shm::{AttachOptions, SegmentName};
+/// Removes the segments left by controllers that are gone (`ada_shm::remove_stale_segments`),
+/// one line on stderr for each. Returns how many could not be removed.
+fn remove_stale_segments() -> usize {
+    let mut failed = 0;
+    for (s, result) in ada_shm::remove_stale_segments() {
+        let name = escape(s.name.as_str());
+        match result {
+            Ok(()) => eprintln!(
+                "ada: removed stale segment {name} of dead controller pid {}",
+                s.pid
+            ),
+            Err(e) => {
+                failed += 1;
+                eprintln!(
+                    "ada: cannot remove stale segment {name}: {}",
+                    escape(&e.to_string())
+                );
+            }
+        }
+    }
+    failed
+}
+
+fn status(segment: Option<&str>, clean: bool) -> Result<ExitCode, String> {
+    use ada_shm::{AttachOptions, SegmentName, SegmentState};
+    if clean {
+        return match remove_stale_segments() {
+            0 => Ok(ExitCode::SUCCESS),
+            n => Err(format!("{n} stale segment(s) could not be removed")),
+        };
+    }
     let Some(raw) = segment else {
         let found = ada_shm::list_segments();
         if found.is_empty() {
             println!("no ADA segments");
         }
+        let mut stale = 0;
         for s in found {
-            let state = if s.creator_alive {
-                "live"
-            } else {
-                "stale (its controller is gone)"
+            let state = match &s.state {
+                SegmentState::Live => "live".to_owned(),
+                SegmentState::Stale => {
+                    stale += 1;
+                    "stale (its controller is gone)".to_owned()
+                }
+                SegmentState::OtherUser { uid } => {
+                    format!("controller gone; owned by uid {uid}, left alone")
+                }
+                SegmentState::Invalid { reason } => {
+                    format!("controller gone; left alone: {}", escape(reason))
+                }
+                _ => "unknown".to_owned(),
             };
             println!(
                 "{}  controller pid {}  {state}",
                 escape(s.name.as_str()),
                 s.pid
             );
+        }
+        if stale > 0 {
+            println!("{stale} stale segment(s): remove them with `ada status --clean`");
         }
         return Ok(ExitCode::SUCCESS);
     };
