@@ -8,9 +8,13 @@
 //! independent of the time zone and needs only `std`). Several processes of one session share a
 //! session directory only if their writers get the same label; see [`session_dir_name`].
 //!
-//! `events.bin` is created with `create_new`: if the `pid_<pid>` directory already holds one,
-//! `create` fails with [`WriteError::TraceExists`] and the existing trace is left untouched (the
-//! older ATF v4 writers truncated it).
+//! Nothing planted in a shared output directory is followed: `ada_traces` is made with one
+//! `mkdir` and must be a real directory ([`WriteError::NotARealDirectory`] otherwise); a
+//! default-named session directory is created exclusively (`session_..._2`, `_3`, ... when the
+//! name exists, a link included); `pid_<pid>` is created exclusively, so if it exists `create`
+//! fails with [`WriteError::TraceExists`] and the existing trace is left untouched (the older
+//! ATF v4 writers truncated it). Files are created `O_CREAT | O_EXCL | O_NOFOLLOW`, and the
+//! manifest's temporary file has an unpredictable name.
 //!
 //! # Buffering and what survives a crash
 //! Events are encoded straight into one reusable buffer ([`WriterOptions::buffer_capacity`],
