@@ -62,10 +62,16 @@ pub enum WriteError {
     /// The session label cannot be used as a directory name.
     #[error("invalid session label {0:?}: it must be a non-empty single path component")]
     InvalidSessionLabel(String),
-    /// The `pid_<pid>` directory already holds an `events.bin` (the same pid in the same session
-    /// name). The existing trace is left untouched.
+    /// The `pid_<pid>` directory already exists (the same pid in the same session name), or
+    /// already holds an `events.bin`; the path names that `events.bin`. Nothing is written into
+    /// a directory the writer did not create, and the existing trace is left untouched.
     #[error("a trace already exists at {0}")]
     TraceExists(PathBuf),
+    /// A directory the writer would write into (`ada_traces` or a labelled session directory)
+    /// exists but is a symbolic link or not a directory. Links are never followed there, so a
+    /// link planted in a shared output directory cannot redirect the trace.
+    #[error("refusing to use {0}: it is a symbolic link or not a directory")]
+    NotARealDirectory(PathBuf),
     /// An earlier write to `events.bin` failed, so this writer accepts no more events. The file
     /// was cut back to its last whole record where possible; finalize still writes a manifest
     /// with `complete: false`.

@@ -8,9 +8,13 @@
 //! independent of the time zone and needs only `std`). Several processes of one session share a
 //! session directory only if their writers get the same label; see [`session_dir_name`].
 //!
-//! `events.bin` is created with `create_new`: if the `pid_<pid>` directory already holds one,
-//! `create` fails with [`WriteError::TraceExists`] and the existing trace is left untouched (the
-//! older ATF v4 writers truncated it).
+//! Nothing planted in a shared output directory is followed: `ada_traces` is made with one
+//! `mkdir` and must be a real directory ([`WriteError::NotARealDirectory`] otherwise); a
+//! default-named session directory is created exclusively (`session_..._2`, `_3`, ... when the
+//! name exists, a link included); `pid_<pid>` is created exclusively, so if it exists `create`
+//! fails with [`WriteError::TraceExists`] and the existing trace is left untouched (the older
+//! ATF v4 writers truncated it). Files are created `O_CREAT | O_EXCL | O_NOFOLLOW`, and the
+//! manifest's temporary file has an unpredictable name.
 //!
 //! # Buffering and what survives a crash
 //! Events are encoded straight into one reusable buffer ([`WriterOptions::buffer_capacity`],
@@ -43,6 +47,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -61,7 +66,7 @@ pub const EVENTS_FILE: &str = "events.bin";
 pub const MANIFEST_FILE: &str = "trace.json";
 /// The persistence-window file (JSON lines).
 pub const WINDOWS_FILE: &str = "window_metadata.jsonl";
-/// Prefix of the manifest's temporary files (`trace.json.tmp.<pid>.<n>`).
+/// Prefix of the manifest's temporary files (`trace.json.tmp.<random>`).
 pub const MANIFEST_TMP_PREFIX: &str = "trace.json.tmp";
 
 /// Default write buffer (256 KiB).
@@ -196,6 +201,63 @@ fn io_err<'p>(op: &'static str, path: &'p Path) -> impl FnOnce(io::Error) -> Wri
     }
 }
 
+/// How many `session_..._<n>` names [`TraceWriter::create`] tries when the second's session
+/// directory exists already.
+const SESSION_SUFFIX_TRIES: u32 = 1000;
+
+/// `options` set to create a new file exclusively (`O_CREAT | O_EXCL`) and never through a
+/// symbolic link (`O_NOFOLLOW`, on top of `O_EXCL`, which already refuses one).
+fn create_new_nofollow(options: &mut OpenOptions) -> &mut OpenOptions {
+    options.create_new(true).custom_flags(libc::O_NOFOLLOW)
+}
+
+/// Fails unless `path` is a directory itself, not a symbolic link to one.
+fn check_real_dir(path: &Path) -> Result<(), WriteError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_dir() => Ok(()),
+        Ok(_) => Err(WriteError::NotARealDirectory(path.to_owned())),
+        Err(e) => Err(io_err("inspect", path)(e)),
+    }
+}
+
+/// Creates `path` with `mkdir` (one component, never through a link) if it is missing, then
+/// checks that it is a real directory.
+fn ensure_real_dir(path: &Path) -> Result<(), WriteError> {
+    match std::fs::create_dir(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => check_real_dir(path),
+        Err(e) => Err(io_err("create directory", path)(e)),
+    }
+}
+
+/// `<output_root>/ada_traces`, created if missing (with `output_root` and its missing
+/// parents, which the caller chose), and checked to be a real directory, not a link.
+pub fn traces_dir(output_root: &Path) -> Result<PathBuf, WriteError> {
+    std::fs::create_dir_all(output_root).map_err(io_err("create directory", output_root))?;
+    let traces = output_root.join(TRACES_DIR);
+    ensure_real_dir(&traces)?;
+    Ok(traces)
+}
+
+/// Creates a session directory under `traces` that did not exist before: `name`, or
+/// `name_2`, `name_3`, ... when that exists (another run in the same second, or a planted
+/// link, which is never followed or reused).
+fn create_fresh_session_dir(traces: &Path, name: String) -> Result<(String, PathBuf), WriteError> {
+    let mut candidate = name.clone();
+    let mut n = 1u32;
+    loop {
+        let path = traces.join(&candidate);
+        match std::fs::create_dir(&path) {
+            Ok(()) => return Ok((candidate, path)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < SESSION_SUFFIX_TRIES => {
+                n += 1;
+                candidate = format!("{name}_{n}");
+            }
+            Err(e) => return Err(io_err("create directory", &path)(e)),
+        }
+    }
+}
+
 /// Writes one ATF v4 trace. Single-threaded by design: the drain thread owns it.
 #[derive(Debug)]
 pub struct TraceWriter {
@@ -233,7 +295,7 @@ impl TraceWriter {
     /// `events.bin` in it.
     pub fn create(output_root: &Path, options: WriterOptions) -> Result<TraceWriter, WriteError> {
         let time_start_ns = realtime_ns();
-        let session_name = match options.session_label {
+        let session_name = match &options.session_label {
             Some(label) => {
                 let mut comps = Path::new(&label).components();
                 let single_normal = matches!(
@@ -241,23 +303,33 @@ impl TraceWriter {
                     (Some(std::path::Component::Normal(_)), None)
                 );
                 if !single_normal || label.contains('/') || label.contains('\0') {
-                    return Err(WriteError::InvalidSessionLabel(label));
+                    return Err(WriteError::InvalidSessionLabel(label.clone()));
                 }
-                label
+                label.clone()
             }
             None => session_dir_name(time_start_ns),
         };
-        let dir = output_root
-            .join(TRACES_DIR)
-            .join(&session_name)
-            .join(crate::locate::pid_dir_name(options.pid));
-        std::fs::create_dir_all(&dir).map_err(io_err("create directory", &dir))?;
+        let traces = traces_dir(output_root)?;
+        let (session_name, session_dir) = if options.session_label.is_some() {
+            // A labelled session is shared by the writers given that label: it may exist, but
+            // must be a real directory.
+            let session_dir = traces.join(&session_name);
+            ensure_real_dir(&session_dir)?;
+            (session_name, session_dir)
+        } else {
+            create_fresh_session_dir(&traces, session_name)?
+        };
+        let dir = session_dir.join(crate::locate::pid_dir_name(options.pid));
         let events_path = dir.join(EVENTS_FILE);
-        let file = match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&events_path)
-        {
+        // Exclusive: a `pid_<pid>` that exists already (a trace, or a planted link) is refused.
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(WriteError::TraceExists(events_path));
+            }
+            Err(e) => return Err(io_err("create directory", &dir)(e)),
+        }
+        let file = match create_new_nofollow(OpenOptions::new().write(true)).open(&events_path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 return Err(WriteError::TraceExists(events_path));
@@ -377,9 +449,7 @@ impl TraceWriter {
         let path = self.dir.join(WINDOWS_FILE);
         let result = (|| {
             if self.window_file.is_none() {
-                let f = OpenOptions::new()
-                    .append(true)
-                    .create_new(true)
+                let f = create_new_nofollow(OpenOptions::new().append(true))
                     .open(&path)
                     .map_err(io_err("create", &path))?;
                 self.window_file = Some(f);
@@ -540,28 +610,24 @@ impl Drop for TraceWriter {
 pub fn write_manifest_atomically(dir: &Path, manifest: &Manifest) -> Result<(), WriteError> {
     let json = manifest.to_json_pretty();
     let final_path = dir.join(MANIFEST_FILE);
-    let pid = std::process::id();
-    let mut attempt = 0u32;
-    let (tmp_path, mut tmp) = loop {
-        let path = dir.join(format!("{MANIFEST_TMP_PREFIX}.{pid}.{attempt}"));
-        match OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(f) => break (path, f),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 1000 => attempt += 1,
-            Err(e) => return Err(io_err("create", &path)(e)),
-        }
-    };
-    let result = tmp
+    // `tempfile` creates the temporary file exclusively (`O_EXCL`, which never follows a link)
+    // under an unpredictable name; the rename replaces whatever `trace.json` is, a link included,
+    // without following it.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!("{MANIFEST_TMP_PREFIX}."))
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
+        .map_err(io_err("create temporary file in", dir))?;
+    let tmp_path = tmp.path().to_path_buf();
+    tmp.as_file_mut()
         .write_all(json.as_bytes())
-        .map_err(io_err("write", &tmp_path))
-        .and_then(|()| tmp.sync_all().map_err(io_err("fsync", &tmp_path)))
-        .and_then(|()| {
-            drop(tmp);
-            std::fs::rename(&tmp_path, &final_path).map_err(io_err("rename", &tmp_path))
-        });
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp_path);
-        return Err(e);
-    }
+        .map_err(io_err("write", &tmp_path))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(io_err("fsync", &tmp_path))?;
+    // On failure the returned `NamedTempFile` is dropped, which removes the temporary file.
+    tmp.persist(&final_path)
+        .map_err(|e| io_err("rename", &tmp_path)(e.error))?;
     // Make the rename itself durable.
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -610,6 +676,86 @@ mod tests {
                 "{label:?}"
             );
         }
+    }
+
+    /// An empty directory to which planted links point.
+    fn victim(tmp: &Path) -> PathBuf {
+        let v = tmp.join("victim");
+        std::fs::create_dir(&v).unwrap();
+        v
+    }
+
+    fn is_empty_dir(dir: &Path) -> bool {
+        std::fs::read_dir(dir).unwrap().next().is_none()
+    }
+
+    #[test]
+    fn planted_traces_dir_link_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let victim = victim(tmp.path());
+        let out = tmp.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        std::os::unix::fs::symlink(&victim, out.join(TRACES_DIR)).unwrap();
+        match TraceWriter::create(&out, WriterOptions::default()) {
+            Err(WriteError::NotARealDirectory(p)) => assert_eq!(p, out.join(TRACES_DIR)),
+            other => panic!("{other:?}"),
+        }
+        assert!(is_empty_dir(&victim));
+    }
+
+    #[test]
+    fn planted_session_dir_links_are_not_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let victim = victim(tmp.path());
+        let traces = tmp.path().join(TRACES_DIR);
+        std::fs::create_dir(&traces).unwrap();
+        // The predictable names of this second and the next few.
+        let now = realtime_ns();
+        for s in 0..5u64 {
+            let name = session_dir_name(now + s * 1_000_000_000);
+            std::os::unix::fs::symlink(&victim, traces.join(name)).unwrap();
+        }
+        let mut w = TraceWriter::create(tmp.path(), WriterOptions::default()).unwrap();
+        w.write(&EventRef::new(
+            1,
+            5,
+            crate::PayloadRef::TraceEnd { exit_code: 0 },
+        ))
+        .unwrap();
+        let name = w.session_name().to_owned();
+        let dir = w.dir().to_path_buf();
+        w.finalize(TraceSummary::default()).unwrap();
+        assert!(is_empty_dir(&victim));
+        assert!(name.ends_with("_2"), "{name}");
+        let session = traces.join(&name);
+        assert!(session.symlink_metadata().unwrap().file_type().is_dir());
+        assert_eq!(dir.parent().unwrap(), session);
+        assert!(dir.join(MANIFEST_FILE).is_file());
+    }
+
+    #[test]
+    fn planted_labelled_session_and_pid_links_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let victim = victim(tmp.path());
+        let traces = tmp.path().join(TRACES_DIR);
+        std::fs::create_dir(&traces).unwrap();
+        std::os::unix::fs::symlink(&victim, traces.join("linked")).unwrap();
+        let opts = |label: &str| WriterOptions {
+            session_label: Some(label.into()),
+            pid: 9,
+            ..WriterOptions::default()
+        };
+        match TraceWriter::create(tmp.path(), opts("linked")) {
+            Err(WriteError::NotARealDirectory(p)) => assert_eq!(p, traces.join("linked")),
+            other => panic!("{other:?}"),
+        }
+        std::fs::create_dir(traces.join("real")).unwrap();
+        std::os::unix::fs::symlink(&victim, traces.join("real/pid_9")).unwrap();
+        assert!(matches!(
+            TraceWriter::create(tmp.path(), opts("real")),
+            Err(WriteError::TraceExists(_))
+        ));
+        assert!(is_empty_dir(&victim));
     }
 
     #[test]

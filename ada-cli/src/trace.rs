@@ -48,6 +48,13 @@ pub enum TraceError {
         /// What went wrong.
         source: std::io::Error,
     },
+    /// `ada_traces` in the output directory is a symbolic link (or not a directory). It is
+    /// never followed, so a link planted in a shared directory cannot redirect the trace.
+    #[error("refusing to use {}: it is a symbolic link or not a directory", path.display())]
+    OutputLink {
+        /// The `ada_traces` path.
+        path: PathBuf,
+    },
     /// The command could not be started. (The command is shown as given; the `ada` binary
     /// escapes error messages where it prints them.)
     #[error("cannot run \"{command}\": {source}")]
@@ -84,7 +91,9 @@ pub struct TraceOutcome {
     pub segment: String,
 }
 
-/// Checks that `dir` can hold traces: it is created if missing, and a probe file is written.
+/// Checks that `dir` can hold traces: it is created if missing, `ada_traces` in it is created
+/// if missing and must be a real directory (not a symbolic link), and a probe file is written
+/// there under an unpredictable name.
 pub fn check_output_dir(dir: &Path) -> Result<(), TraceError> {
     prepare_output_dir(dir).map(CreatedDirs::keep)
 }
@@ -129,14 +138,32 @@ fn prepare_output_dir(dir: &Path) -> Result<CreatedDirs, TraceError> {
         .map(Path::to_path_buf)
         .collect();
     missing.reverse();
-    let result = std::fs::create_dir_all(&traces);
+    // `ada_traces` itself is made with one `mkdir` and must then be a real directory: a link
+    // planted there is refused, never followed.
+    let result = ada_atf::writer::traces_dir(dir);
     // Whatever part of `missing` exists now was created by this run, even if a later step
     // failed; the guard removes it again on failure.
-    let created = CreatedDirs(missing.into_iter().filter(|d| d.is_dir()).collect());
-    result.map_err(err)?;
-    let probe = traces.join(format!(".ada_probe_{}", std::process::id()));
-    std::fs::write(&probe, b"").map_err(err)?;
-    let _ = std::fs::remove_file(&probe);
+    let created = CreatedDirs(
+        missing
+            .into_iter()
+            .filter(|d| d.symlink_metadata().is_ok_and(|m| m.is_dir()))
+            .collect(),
+    );
+    match result {
+        Ok(_) => {}
+        Err(ada_atf::WriteError::NotARealDirectory(path)) => {
+            return Err(TraceError::OutputLink { path });
+        }
+        Err(ada_atf::WriteError::Io { source, .. }) => return Err(err(source)),
+        Err(e) => return Err(err(std::io::Error::other(e))),
+    }
+    // The probe is created exclusively under an unpredictable name (so a planted link is never
+    // opened) and removed when dropped.
+    let probe = tempfile::Builder::new()
+        .prefix(".ada_probe_")
+        .tempfile_in(&traces)
+        .map_err(err)?;
+    drop(probe);
     Ok(created)
 }
 

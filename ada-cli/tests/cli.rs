@@ -570,3 +570,133 @@ fn status_clean_removes_a_stale_segment_and_is_documented() {
     assert!(text.contains("--clean"), "{text}");
     assert!(text.contains("SIGKILL"), "{text}");
 }
+
+/// An empty directory to which planted links point.
+fn victim_dir(root: &std::path::Path) -> std::path::PathBuf {
+    let v = root.join("victim");
+    std::fs::create_dir(&v).unwrap();
+    v
+}
+
+fn is_empty_dir(dir: &std::path::Path) -> bool {
+    std::fs::read_dir(dir).unwrap().next().is_none()
+}
+
+/// A link planted at `<out>/ada_traces` is refused with a one-line error before the command
+/// runs, and nothing is written where it points.
+#[test]
+fn planted_ada_traces_link_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let victim = victim_dir(root.path());
+    let out = root.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    std::os::unix::fs::symlink(&victim, out.join("ada_traces")).unwrap();
+    let touched = root.path().join("ran");
+    let r = run_ada(&[
+        "trace",
+        "-o",
+        out.to_str().unwrap(),
+        "--",
+        "touch",
+        touched.to_str().unwrap(),
+    ]);
+    assert_one_line_error(&r, 1, "symbolic link");
+    assert!(!touched.exists(), "the command must not run");
+    assert!(is_empty_dir(&victim));
+    assert!(
+        std::fs::symlink_metadata(out.join("ada_traces"))
+            .unwrap()
+            .is_symlink()
+    );
+}
+
+/// Links planted at the predictable `session_<UTC second>` names of the next seconds are not
+/// followed: the trace goes to a fresh real directory instead.
+#[test]
+fn planted_session_links_are_not_followed() {
+    let out = tempfile::tempdir().unwrap();
+    let victim = victim_dir(out.path());
+    let traces = out.path().join("ada_traces");
+    std::fs::create_dir(&traces).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for s in 0..30 {
+        let name = ada_atf::writer::session_dir_name((now + s) * 1_000_000_000);
+        std::os::unix::fs::symlink(&victim, traces.join(name)).unwrap();
+    }
+    let demo = run_ada(&["demo", "-q", "-o", out.path().to_str().unwrap()]);
+    assert!(demo.status.success(), "{}", stderr_of(&demo));
+    assert!(is_empty_dir(&victim));
+    let real: Vec<_> = std::fs::read_dir(&traces)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_dir())
+        .collect();
+    assert_eq!(real.len(), 1, "one fresh session directory");
+    assert!(
+        real[0].file_name().to_string_lossy().ends_with("_2"),
+        "{:?}",
+        real[0].file_name()
+    );
+}
+
+/// A link planted at the probe's old predictable name `.ada_probe_<pid>` is not written through:
+/// the file it points to keeps its contents.
+#[test]
+fn planted_probe_link_does_not_truncate_its_target() {
+    let root = tempfile::tempdir().unwrap();
+    let victim = root.path().join("victim.txt");
+    std::fs::write(&victim, b"precious").unwrap();
+    let out = root.path().join("out");
+    std::fs::create_dir_all(out.join("ada_traces")).unwrap();
+    let probe = out
+        .join("ada_traces")
+        .join(format!(".ada_probe_{}", std::process::id()));
+    std::os::unix::fs::symlink(&victim, &probe).unwrap();
+    ada_cli::trace::check_output_dir(&out).unwrap();
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    assert!(std::fs::symlink_metadata(&probe).unwrap().is_symlink());
+}
+
+/// A link planted at the export's old predictable `<out>.partial` name is not written through:
+/// the export still lands at `<out>` as a regular file and the link's target is untouched.
+#[test]
+fn planted_partial_link_does_not_overwrite_its_target() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = ada_atf::TraceWriter::create(
+        out.path(),
+        ada_atf::WriterOptions {
+            session_label: Some("session_cli".into()),
+            ..ada_atf::WriterOptions::default()
+        },
+    )
+    .unwrap()
+    .finalize(ada_atf::TraceSummary::default())
+    .unwrap()
+    .dir;
+    let victim = out.path().join("victim.txt");
+    std::fs::write(&victim, b"precious").unwrap();
+    let json = out.path().join("x.json");
+    std::os::unix::fs::symlink(&victim, out.path().join("x.json.partial")).unwrap();
+    let r = run_ada(&[
+        "export",
+        "--chrome",
+        dir.to_str().unwrap(),
+        "-o",
+        json.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", stderr_of(&r));
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    let meta = std::fs::symlink_metadata(&json).unwrap();
+    assert!(meta.is_file(), "a regular file, not a link");
+    let text = std::fs::read_to_string(&json).unwrap();
+    assert!(text.contains("traceEvents"), "{text}");
+    let leftovers: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".partial."))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

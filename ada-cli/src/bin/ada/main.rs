@@ -355,29 +355,44 @@ fn inspect(dir: &Path, limit: usize) -> Result<ExitCode, String> {
 /// `dir` as for [`inspect`].
 fn export(dir: &Path, output: &Path) -> Result<ExitCode, String> {
     // Write next to the destination and rename, so a failed export never leaves a partial file
-    // under the requested name.
-    let tmp = output.with_extension("json.partial");
-    let file =
-        std::fs::File::create(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
-    let mut w = std::io::BufWriter::new(file);
-    let result = ada_cli::export::chrome::export_chrome(dir, &mut w);
-    let flushed = w
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .and_then(|f| f.sync_all());
-    let stats = match (result, flushed) {
-        (Ok(stats), Ok(())) => stats,
-        (Err(e), _) => {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e.to_string());
-        }
-        (_, Err(e)) => {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(format!("writing {}: {e}", output.display()));
-        }
+    // under the requested name. The temporary file is created exclusively (`O_EXCL`, never
+    // through a link) under an unpredictable name, so a link planted in a shared directory is
+    // never written through; the rename replaces the destination itself, never a link's target.
+    let parent = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
     };
-    std::fs::rename(&tmp, output)
-        .map_err(|e| format!("cannot move the export to {}: {e}", output.display()))?;
+    let mut prefix = output.file_name().unwrap_or_default().to_os_string();
+    prefix.push(".partial.");
+    let tmp = tempfile::Builder::new()
+        .prefix(&prefix)
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(parent)
+        .map_err(|e| {
+            format!(
+                "cannot create a temporary file in {}: {e}",
+                escape_path(parent)
+            )
+        })?;
+    let mut w = std::io::BufWriter::new(tmp);
+    let result = ada_cli::export::chrome::export_chrome(dir, &mut w);
+    // Dropping the temporary file on an error removes it.
+    let tmp = match (result, w.into_inner()) {
+        (Ok(stats), Ok(tmp)) => match tmp.as_file().sync_all() {
+            Ok(()) => (stats, tmp),
+            Err(e) => return Err(format!("writing {}: {e}", output.display())),
+        },
+        (Err(e), _) => return Err(e.to_string()),
+        (_, Err(e)) => return Err(format!("writing {}: {}", output.display(), e.error())),
+    };
+    let (stats, tmp) = tmp;
+    tmp.persist(output).map_err(|e| {
+        format!(
+            "cannot move the export to {}: {}",
+            output.display(),
+            e.error
+        )
+    })?;
     eprintln!(
         "ada: wrote {} ({} trace events from {} ATF events{}); open it in the Perfetto UI or chrome://tracing",
         escape_path(output),
