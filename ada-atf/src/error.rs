@@ -94,6 +94,25 @@ pub enum ManifestError {
         #[source]
         source: io::Error,
     },
+    /// The path names something other than a regular file (a FIFO, a device, a directory).
+    /// It is refused without blocking and without being read.
+    #[error("{path} is a {kind}, not a regular file")]
+    NotARegularFile {
+        /// The manifest path.
+        path: PathBuf,
+        /// What it is instead.
+        kind: &'static str,
+    },
+    /// It is longer than [`MAX_MANIFEST_LEN`](crate::MAX_MANIFEST_LEN); nothing was read.
+    #[error("{path} is {len} bytes; a manifest may have at most {max}")]
+    TooLarge {
+        /// The manifest path.
+        path: PathBuf,
+        /// Its length.
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
     /// It is not JSON.
     #[error("manifest is not valid JSON: {0}")]
     InvalidJson(#[source] serde_json::Error),
@@ -126,6 +145,26 @@ pub enum ReadError {
         /// The OS error.
         #[source]
         source: io::Error,
+    },
+    /// A trace file (`events.bin`, `window_metadata.jsonl`) is not a regular file (a FIFO, a
+    /// device, a directory). It is refused without blocking and without being read.
+    #[error("{path} is a {kind}, not a regular file")]
+    NotARegularFile {
+        /// The file involved.
+        path: PathBuf,
+        /// What it is instead.
+        kind: &'static str,
+    },
+    /// A trace file is longer than its limit (for `window_metadata.jsonl`,
+    /// [`MAX_WINDOWS_FILE_LEN`](crate::MAX_WINDOWS_FILE_LEN)); nothing was read.
+    #[error("{path} is {len} bytes; the limit is {max}")]
+    FileTooLarge {
+        /// The file involved.
+        path: PathBuf,
+        /// Its length.
+        len: u64,
+        /// The limit.
+        max: u64,
     },
     /// The manifest cannot be used.
     #[error(transparent)]

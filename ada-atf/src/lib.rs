@@ -72,6 +72,7 @@
 
 pub mod encode;
 mod error;
+mod fsread;
 pub mod locate;
 pub mod manifest;
 pub mod mapping;
@@ -92,11 +93,11 @@ pub use encode::{
 pub use error::{EncodeError, ManifestError, ReadError, WriteError};
 pub use locate::{LocateError, TraceDir};
 pub use manifest::{
-    ClockDescription, FORMAT_VERSION, LaneCounters, Manifest, SymbolEntry, ThreadSummary,
-    TraceSummary,
+    ClockDescription, FORMAT_VERSION, LaneCounters, MAX_MANIFEST_LEN, Manifest, SymbolEntry,
+    ThreadSummary, TraceSummary,
 };
 pub use mapping::{RecordKind, RecordMapper, RegisterNames, RingRecord, SymbolLookup};
 pub use reader::{Events, ReaderOptions, TornTail, TraceReader};
 pub use schema::{Event, Lane, Timestamp};
-pub use window::PersistenceWindow;
+pub use window::{MAX_WINDOWS_FILE_LEN, PersistenceWindow};
 pub use writer::{FinalStats, SyncPolicy, TraceWriter, WriterOptions};

@@ -40,11 +40,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::ManifestError;
+use crate::fsread::{FileFailure, read_regular_limited};
 use crate::schema::Lane;
 use crate::window::PersistenceWindow;
 
 /// The ATF format version written to `formatVersion`.
 pub const FORMAT_VERSION: u32 = 4;
+
+/// The longest `trace.json` [`Manifest::read`] accepts: 64 MiB. A longer file is
+/// [`ManifestError::TooLarge`], refused before any of it is read, so a corrupt or hostile
+/// manifest cannot make a reader allocate an arbitrary amount.
+pub const MAX_MANIFEST_LEN: u64 = 64 << 20;
 
 /// The operating-system name ATF v4 manifests use: `"linux"`, `"darwin"` or `"unknown"`.
 pub fn host_os() -> &'static str {
@@ -291,14 +297,23 @@ impl Manifest {
         s
     }
 
-    /// Reads and validates `path`.
+    /// Reads and validates `path`. It is opened without blocking and must be a regular file
+    /// ([`ManifestError::NotARegularFile`] otherwise, e.g. for a FIFO) of at most
+    /// [`MAX_MANIFEST_LEN`] bytes ([`ManifestError::TooLarge`]).
     pub fn read(path: &Path) -> Result<Manifest, ManifestError> {
-        match std::fs::read(path) {
+        match read_regular_limited(path, MAX_MANIFEST_LEN) {
             Ok(bytes) => Manifest::from_json_slice(&bytes),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Err(ManifestError::Missing(path.to_owned()))
-            }
-            Err(source) => Err(ManifestError::Io {
+            Err(e) if e.is_not_found() => Err(ManifestError::Missing(path.to_owned())),
+            Err(FileFailure::NotRegular { kind }) => Err(ManifestError::NotARegularFile {
+                path: path.to_owned(),
+                kind,
+            }),
+            Err(FileFailure::TooLarge { len, max }) => Err(ManifestError::TooLarge {
+                path: path.to_owned(),
+                len,
+                max,
+            }),
+            Err(FileFailure::Io { source, .. }) => Err(ManifestError::Io {
                 path: path.to_owned(),
                 source,
             }),

@@ -1,8 +1,8 @@
 //! [`TraceReader`] and [`Events`]: reading ATF v4 traces, untrusted input included.
 //!
-//! `events.bin` is memory-mapped (or read, see [`ReaderOptions::use_mmap`]) and decoded one
-//! record at a time by [`Events`], which borrows the bytes and allocates only the decoded
-//! [`Event`]. Every defect has a typed [`ReadError`]; after the first error the iterator ends,
+//! `events.bin` is read into memory with bounded reads (never memory-mapped: a mapped file that
+//! another process truncates raises `SIGBUS`) and decoded one record at a time by [`Events`],
+//! which borrows the bytes and allocates only the decoded [`Event`]. Every defect has a typed [`ReadError`]; after the first error the iterator ends,
 //! so it always terminates (each item consumes at least one byte) and never panics.
 //!
 //! A **torn tail** — the last record's length prefix or body cut short by the end of the file,
@@ -10,19 +10,31 @@
 //! leaves. It is not an error: the iterator ends after the last whole record and
 //! [`Events::torn_tail`] says where the torn bytes are. [`ReaderOptions::strict_tail`] turns it
 //! into an error item instead.
+//!
+//! Every trace file is opened with `O_NONBLOCK` and checked with `fstat` on the opened handle:
+//! a FIFO, device or directory in place of `trace.json`, `events.bin` or `window_metadata.jsonl`
+//! is a typed error ([`ReadError::NotARegularFile`], [`ManifestError::NotARegularFile`]) and
+//! never blocks. `events.bin` is read up to the length `fstat` reported, so one that a writer
+//! is still appending to is read as a consistent prefix, and one that another process truncates
+//! during the read ends early: a torn tail (or [`ReadError::SizeMismatch`] against a complete
+//! manifest), never a crash. Once opened, a [`TraceReader`] holds its own copy of the bytes, so
+//! later changes to the file do not affect it. `trace.json` and `window_metadata.jsonl` have size
+//! limits ([`MAX_MANIFEST_LEN`](crate::MAX_MANIFEST_LEN),
+//! [`MAX_WINDOWS_FILE_LEN`](crate::MAX_WINDOWS_FILE_LEN)) checked before they are read.
+//!
+//! [`ManifestError::NotARegularFile`]: crate::ManifestError::NotARegularFile
 
-use std::fs::File;
 use std::iter::FusedIterator;
 use std::path::{Path, PathBuf};
 
-use memmap2::Mmap;
 use prost::Message;
 
 use crate::encode::DEFAULT_MAX_RECORD_LEN;
 use crate::error::ReadError;
+use crate::fsread::{FileFailure, open_regular, read_regular_limited, read_up_to};
 use crate::manifest::Manifest;
 use crate::schema::Event;
-use crate::window::{PersistenceWindow, parse_window_lines};
+use crate::window::{MAX_WINDOWS_FILE_LEN, PersistenceWindow, parse_window_lines};
 use crate::writer::{EVENTS_FILE, MANIFEST_FILE, WINDOWS_FILE};
 
 /// How to read.
@@ -35,9 +47,9 @@ pub struct ReaderOptions {
     /// [`ReadError::TruncatedRecord`], [`ReadError::ZeroFilledTail`]) instead of ending quietly.
     /// Default `false`.
     pub strict_tail: bool,
-    /// Memory-map `events.bin` (default) rather than read it into memory. A mapped file that
-    /// another process truncates while it is mapped can raise `SIGBUS`; ADA writers never cut a
-    /// file below a length they have reported.
+    /// No longer has any effect; kept so that existing callers compile. `events.bin` is always
+    /// read with bounded reads into memory owned by the reader: a memory-mapped file that another
+    /// process truncates raises `SIGBUS`.
     pub use_mmap: bool,
 }
 
@@ -206,17 +218,11 @@ impl Iterator for Events<'_> {
 
 impl FusedIterator for Events<'_> {}
 
-enum Bytes {
-    Empty,
-    Mapped(Mmap),
-    Owned(Vec<u8>),
-}
-
 /// An opened trace directory (`pid_<pid>`).
 pub struct TraceReader {
     dir: PathBuf,
     manifest: Option<Manifest>,
-    bytes: Bytes,
+    bytes: Vec<u8>,
     options: ReaderOptions,
 }
 
@@ -284,28 +290,9 @@ impl TraceReader {
         options: ReaderOptions,
     ) -> Result<TraceReader, ReadError> {
         let path = dir.join(EVENTS_FILE);
-        let io = |op: &'static str| {
-            let path = path.clone();
-            move |source| ReadError::Io { op, path, source }
-        };
-        let file = File::open(&path).map_err(io("open"))?;
-        let len = file.metadata().map_err(io("stat"))?.len();
-        let bytes = if len == 0 {
-            // mmap cannot map an empty file.
-            Bytes::Empty
-        } else if options.use_mmap {
-            // The mapping is read-only and only ever read through the `&[u8]` that `events_bytes`
-            // hands out for the lifetime of `self`. memmap2 requires that the file not change
-            // under the map; writers only append to `events.bin` (bytes inside the mapped length
-            // are never rewritten) and cut it back only past the last length they reported.
-            // Truncation by a third party is mmap's documented limit (SIGBUS); `use_mmap: false`
-            // avoids it.
-            // SAFETY: see above: the mapped bytes are never rewritten while we hold the map.
-            let map = unsafe { Mmap::map(&file) }.map_err(io("mmap"))?;
-            Bytes::Mapped(map)
-        } else {
-            Bytes::Owned(std::fs::read(&path).map_err(io("read"))?)
-        };
+        let error = |failure| file_error(&path, failure);
+        let (file, len) = open_regular(&path).map_err(error)?;
+        let bytes = read_up_to(&file, len).map_err(error)?;
         Ok(TraceReader {
             dir: dir.to_owned(),
             manifest,
@@ -331,11 +318,7 @@ impl TraceReader {
 
     /// The raw contents of `events.bin`.
     pub fn events_bytes(&self) -> &[u8] {
-        match &self.bytes {
-            Bytes::Empty => &[],
-            Bytes::Mapped(m) => m,
-            Bytes::Owned(v) => v,
-        }
+        &self.bytes
     }
 
     /// A streaming iterator over the events.
@@ -347,19 +330,24 @@ impl TraceReader {
     /// manifest, else none.
     pub fn windows(&self) -> Result<Vec<PersistenceWindow>, ReadError> {
         let path = self.dir.join(WINDOWS_FILE);
-        match std::fs::read(&path) {
+        match read_regular_limited(&path, MAX_WINDOWS_FILE_LEN) {
             Ok(bytes) => parse_window_lines(&bytes),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(self
+            Err(e) if e.is_not_found() => Ok(self
                 .manifest
                 .as_ref()
                 .map(|m| m.windows.clone())
                 .unwrap_or_default()),
-            Err(source) => Err(ReadError::Io {
-                op: "read",
-                path,
-                source,
-            }),
+            Err(e) => Err(file_error(&path, e)),
         }
+    }
+}
+
+fn file_error(path: &Path, failure: FileFailure) -> ReadError {
+    let path = path.to_owned();
+    match failure {
+        FileFailure::Io { op, source } => ReadError::Io { op, path, source },
+        FileFailure::NotRegular { kind } => ReadError::NotARegularFile { path, kind },
+        FileFailure::TooLarge { len, max } => ReadError::FileTooLarge { path, len, max },
     }
 }
 

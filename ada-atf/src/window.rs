@@ -16,6 +16,11 @@ use serde::{Deserialize, Serialize};
 use crate::error::ReadError;
 use crate::schema::WindowMark;
 
+/// The longest `window_metadata.jsonl` [`TraceReader::windows`](crate::TraceReader::windows)
+/// accepts: 256 MiB (over a million windows). A longer file is
+/// [`ReadError::FileTooLarge`], refused before any of it is read.
+pub const MAX_WINDOWS_FILE_LEN: u64 = 256 << 20;
+
 /// One persistence window (a dumped detail ring and why it was kept). All times are trace-clock
 /// nanoseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -5,8 +5,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use ada_atf::{
-    EventRef, Lane, LaneCounters, LocateError, PayloadRef, PersistenceWindow, SymbolEntry,
-    ThreadSummary, TraceSummary, TraceWriter, WriterOptions,
+    EventRef, Lane, LaneCounters, LocateError, ManifestError, PayloadRef, PersistenceWindow,
+    ReadError, SymbolEntry, ThreadSummary, TraceSummary, TraceWriter, WriterOptions,
 };
 use ada_cli::export::{ExportError, export_chrome};
 use ada_cli::inspect::{InspectError, inspect};
@@ -666,6 +666,95 @@ fn unreadable_manifest_is_a_read_error() {
     assert!(matches!(e, InspectError::Read { .. }), "{e:?}");
     assert!(e.to_string().contains("manifest is not valid JSON"));
     assert!(matches!(export_err(&dir), ExportError::Read { .. }));
+}
+
+/// Runs `f` on a thread and fails the test if it has not returned within 20 s, so a reader that
+/// blocks on a FIFO fails instead of hanging the test run.
+fn within_timeout<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("{what} did not return in time: {e}"))
+}
+
+fn mkfifo(path: &Path) {
+    std::fs::remove_file(path).unwrap();
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .unwrap();
+}
+
+#[test]
+fn fifo_manifest_is_a_read_error_not_a_hang() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = finalized_trace(tmp.path());
+    mkfifo(&dir.join("trace.json"));
+    let d = dir.clone();
+    let e = within_timeout("inspect", move || inspect_err(&d));
+    assert!(
+        matches!(
+            &e,
+            InspectError::Read {
+                source: ReadError::Manifest(ManifestError::NotARegularFile { .. }),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("not a regular file"), "{e}");
+    let e = within_timeout("export", move || export_err(&dir));
+    assert!(matches!(e, ExportError::Read { .. }), "{e:?}");
+}
+
+#[test]
+fn fifo_window_metadata_is_reported_not_a_hang() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = finalized_trace(tmp.path());
+    mkfifo(&dir.join("window_metadata.jsonl"));
+    let d = dir.clone();
+    let (text, report) = within_timeout("inspect", move || run_inspect(&d, 100));
+    assert!(
+        text.contains("window_metadata.jsonl is unreadable"),
+        "{text}"
+    );
+    assert!(text.contains("not a regular file"), "{text}");
+    assert_eq!(report.events_read, 11);
+    let (_, stats, _) = within_timeout("export", move || run_export(&dir));
+    assert_eq!(stats.events_read, 11);
+}
+
+#[test]
+fn oversized_manifest_is_a_read_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = finalized_trace(tmp.path());
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join("trace.json"))
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let d = dir.clone();
+    let e = within_timeout("inspect", move || inspect_err(&d));
+    assert!(
+        matches!(
+            &e,
+            InspectError::Read {
+                source: ReadError::Manifest(ManifestError::TooLarge {
+                    len: 1_073_741_824,
+                    ..
+                }),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let e = within_timeout("export", move || export_err(&dir));
+    assert!(matches!(e, ExportError::Read { .. }), "{e:?}");
 }
 
 struct FailingWriter;
