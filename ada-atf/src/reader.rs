@@ -20,7 +20,7 @@
 //! manifest), never a crash. Once opened, a [`TraceReader`] holds its own copy of the bytes, so
 //! later changes to the file do not affect it. `trace.json` and `window_metadata.jsonl` have size
 //! limits ([`MAX_MANIFEST_LEN`](crate::MAX_MANIFEST_LEN),
-//! [`MAX_WINDOWS_FILE_LEN`](crate::MAX_WINDOWS_FILE_LEN)) checked before they are read.
+//! [`MAX_WINDOWS_FILE_LEN`]) checked before they are read.
 //!
 //! [`ManifestError::NotARegularFile`]: crate::ManifestError::NotARegularFile
 
