@@ -507,7 +507,11 @@ fn a_sigkilled_controllers_segment_is_removed_by_the_next_run() {
     assert!(listing.contains("ada status --clean"), "{listing}");
 
     // The next `ada trace` removes it and says so.
-    let run = run_ada(&["trace", "-q", "-o", o, "--", "true"]);
+    let run = ada()
+        .env_remove("ADA_KEEP_STALE_SEGMENTS")
+        .args(["trace", "-q", "-o", o, "--", "true"])
+        .output()
+        .expect("run ada");
     let err = stderr_of(&run);
     assert!(run.status.success(), "{err}");
     assert!(

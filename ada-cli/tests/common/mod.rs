@@ -10,8 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The `ada` binary of this build.
+/// Runs side by side with other tests' `ada` processes, it leaves their stale segments alone
+/// (only the stale-segment tests, serialized in `.config/nextest.toml`, let it clean up).
 pub fn ada() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ada"))
+    let mut ada = Command::new(env!("CARGO_BIN_EXE_ada"));
+    ada.env("ADA_KEEP_STALE_SEGMENTS", "1");
+    ada
 }
 
 /// Runs `ada ARGS` and returns its output.

@@ -134,7 +134,8 @@ Stale segments:
   status` lists such segments as stale; `ada status --clean` removes them, and so does every
   `ada trace` and `ada demo` when it starts. Only segments of the current user whose header is a
   valid ADA header naming a controller pid that is no longer running are removed; anything else
-  is listed and left alone. A controller pid the system has since reused counts as running.";
+  is listed and left alone. A controller pid the system has since reused counts as running.
+  Set ADA_KEEP_STALE_SEGMENTS to keep `ada trace`/`ada demo` from removing them.";
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 500ms, 10s, 2m)"))
@@ -245,7 +246,9 @@ fn run_trace(
     duration: Option<Duration>,
     command: Vec<OsString>,
 ) -> Result<ExitCode, String> {
-    remove_stale_segments();
+    if std::env::var_os(KEEP_STALE_ENV).is_none() {
+        remove_stale_segments();
+    }
     let interrupt = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&interrupt))
         .map_err(|e| format!("cannot install the SIGINT handler: {e}"))?;
@@ -406,6 +409,11 @@ fn export(dir: &Path, output: &Path) -> Result<ExitCode, String> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+/// Set (to anything) to keep `ada trace`/`ada demo` from removing stale segments at start
+/// (`ada status --clean` still removes them): for looking at a dead controller's segment, and
+/// for test suites that run many `ada` processes side by side.
+const KEEP_STALE_ENV: &str = "ADA_KEEP_STALE_SEGMENTS";
 
 /// Removes the segments left by controllers that are gone (`ada_shm::remove_stale_segments`),
 /// one line on stderr for each. Returns how many could not be removed.
