@@ -140,6 +140,7 @@ impl Step {
                     .run()
             }
             Self::Package => {
+                forget_verified_packages();
                 // `--allow-dirty` lets local runs package uncommitted work; harmless in CI.
                 let mut cmd =
                     Cmd::cargo(root).args(["package", "--workspace", "--locked", "--allow-dirty"]);
@@ -269,4 +270,37 @@ pub fn ci(ws: &Workspace) -> Outcome {
         );
     }
     outcome
+}
+
+/// Removes cargo's extracted copies of our own crates from earlier `cargo package` runs.
+///
+/// `cargo package` verifies each crate against a temporary local registry and extracts the
+/// packaged sources under `$CARGO_HOME/registry/src/-<hash of that registry's path>/`. It never
+/// re-extracts a `name-version` directory that is already there, so a second run from the same
+/// checkout path (same version number, new code) would verify against the previous run's
+/// sources. Only directories of local registries (names starting with `-`, never the crates.io
+/// cache) and only `ada-*` crates are removed.
+fn forget_verified_packages() {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")));
+    let Some(src) = home.map(|h| h.join("registry").join("src")) else {
+        return;
+    };
+    let Ok(registries) = std::fs::read_dir(&src) else {
+        return;
+    };
+    for registry in registries.flatten() {
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        let Ok(crates) = std::fs::read_dir(registry.path()) else {
+            continue;
+        };
+        for krate in crates.flatten() {
+            if krate.file_name().to_string_lossy().starts_with("ada-") {
+                let _ = std::fs::remove_dir_all(krate.path());
+            }
+        }
+    }
 }
