@@ -53,9 +53,9 @@ fn corrupt_lanes_are_counted_never_followed() {
 
     // Impossible ring indices in the submit queue, an active ring index out of range, and a
     // ring whose write_pos lies beyond its data area.
-    // SAFETY: deliberately not upheld: this plays a second, hostile producer of the submit
-    // queue (as another process could); the thread's own writer is idle meanwhile, so the
-    // queue words are only ever touched by one side at a time here.
+    // This plays a second, hostile producer of the submit queue, as another process could;
+    // the thread's own writer is idle meanwhile.
+    // SAFETY: deliberately not upheld; the queue words are touched by one side at a time here.
     let mut submit = unsafe { lane.submit_queue().producer() };
     submit.push(1_000).unwrap();
     submit.push(u32::MAX).unwrap();

@@ -203,9 +203,9 @@ impl ThreadLaneSet {
         h.pid.store(owner.pid, Ordering::Relaxed);
         h.registered_ns
             .store(owner.registered_ns, Ordering::Relaxed);
-        // SAFETY: the slot is CLAIMED by this thread: no thread end exists for the new
-        // generation yet, and the drain uses its ends only on ACTIVE/EXITED slots, resyncing
-        // them when it sees a new generation.
+        // The drain uses its ends only on ACTIVE/EXITED slots and resyncs them on a new
+        // generation.
+        // SAFETY: the slot is CLAIMED by this thread: no end of the new generation is in use.
         unsafe {
             self.index.initialize(index_rings);
             self.detail.initialize(detail_rings);

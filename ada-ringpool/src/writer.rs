@@ -236,9 +236,8 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
 
     #[inline(always)]
     fn header(&self) -> &RingHeader {
-        // SAFETY: `active_header` was taken from `self.store.header(self.active)`; the store is
-        // owned by `self`, and the `RingStore` contract keeps its headers alive at the same
-        // address for as long as it exists, even when it (and `self`) moves.
+        // `active_header` was taken from `self.store.header(self.active)`; `self` owns the store.
+        // SAFETY: the `RingStore` contract keeps headers at a stable address while it exists.
         unsafe { self.active_header.as_ref() }
     }
 
