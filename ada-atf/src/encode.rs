@@ -60,6 +60,47 @@ impl<'a> EventRef<'a> {
         }
     }
 
+    /// A [`PayloadRef::SymbolDef`] event naming `function_id` (thread 0, lane index).
+    pub const fn symbol_def(
+        timestamp_ns: u64,
+        function_id: u64,
+        symbol: &'a str,
+        address: u64,
+        module: &'a str,
+    ) -> Self {
+        EventRef::new(
+            0,
+            timestamp_ns,
+            PayloadRef::SymbolDef {
+                symbol,
+                address,
+                module,
+            },
+        )
+        .with_function(function_id, 0)
+    }
+
+    /// A [`PayloadRef::ThreadDef`] event describing thread `thread_id`.
+    pub const fn thread_def(
+        thread_id: i32,
+        timestamp_ns: u64,
+        pid: u32,
+        os_tid: u64,
+        name: &'a str,
+        verified: bool,
+    ) -> Self {
+        EventRef::new(
+            thread_id,
+            timestamp_ns,
+            PayloadRef::ThreadDef {
+                pid,
+                os_tid,
+                name,
+                verified,
+            },
+        )
+    }
+
     /// Sets the function id and call depth.
     pub const fn with_function(mut self, function_id: u64, call_depth: u32) -> Self {
         self.function_id = function_id;
@@ -153,6 +194,28 @@ pub enum PayloadRef<'a> {
     },
     /// Member 17 (extension): a persistence window, placed before its events.
     WindowMark(PersistenceWindow),
+    /// Member 18 (extension): the name of the event's `function_id`, placed before its first
+    /// use (see [`EventRef::symbol_def`]).
+    SymbolDef {
+        /// The symbol.
+        symbol: &'a str,
+        /// Address, 0 when unknown.
+        address: u64,
+        /// Module, `""` when unknown.
+        module: &'a str,
+    },
+    /// Member 19 (extension): the identity of the event's `thread_id`, placed before that
+    /// thread's first event (see [`EventRef::thread_def`]).
+    ThreadDef {
+        /// The thread's process.
+        pid: u32,
+        /// The operating system's thread id.
+        os_tid: u64,
+        /// Thread name, `""` when unknown.
+        name: &'a str,
+        /// Whether the controller verified `pid` and `os_tid`.
+        verified: bool,
+    },
 }
 
 impl PayloadRef<'_> {
@@ -215,6 +278,26 @@ impl PayloadRef<'_> {
                 data: data.to_vec(),
             }),
             PayloadRef::WindowMark(w) => Payload::WindowMark(w.into()),
+            PayloadRef::SymbolDef {
+                symbol,
+                address,
+                module,
+            } => Payload::SymbolDef(schema::SymbolDef {
+                symbol: symbol.to_owned(),
+                address,
+                module: module.to_owned(),
+            }),
+            PayloadRef::ThreadDef {
+                pid,
+                os_tid,
+                name,
+                verified,
+            } => Payload::ThreadDef(schema::ThreadDef {
+                pid,
+                os_tid,
+                name: name.to_owned(),
+                verified,
+            }),
         }
     }
 }
@@ -443,6 +526,28 @@ fn payload_len(p: &PayloadRef<'_>) -> Result<(u32, usize), EncodeError> {
             bytes_field_len(1, name.len()) + bytes_field_len(2, data.len()),
         ),
         PayloadRef::WindowMark(ref w) => (17, window_len(w)),
+        PayloadRef::SymbolDef {
+            symbol,
+            address,
+            module,
+        } => (
+            18,
+            bytes_field_len(1, symbol.len())
+                + varint_field_len(2, address)
+                + bytes_field_len(3, module.len()),
+        ),
+        PayloadRef::ThreadDef {
+            pid,
+            os_tid,
+            name,
+            verified,
+        } => (
+            19,
+            varint_field_len(1, u64::from(pid))
+                + varint_field_len(2, os_tid)
+                + bytes_field_len(3, name.len())
+                + varint_field_len(4, u64::from(verified)),
+        ),
     })
 }
 
@@ -551,6 +656,26 @@ fn put_payload(out: &mut Cursor<'_>, p: &PayloadRef<'_>) {
             put_varint_field(out, 6, w.total_events);
             put_varint_field(out, 7, w.marked_events);
             put_varint_field(out, 8, u64::from(w.mark_seen));
+        }
+        PayloadRef::SymbolDef {
+            symbol,
+            address,
+            module,
+        } => {
+            put_bytes_field(out, 1, symbol.as_bytes());
+            put_varint_field(out, 2, address);
+            put_bytes_field(out, 3, module.as_bytes());
+        }
+        PayloadRef::ThreadDef {
+            pid,
+            os_tid,
+            name,
+            verified,
+        } => {
+            put_varint_field(out, 1, u64::from(pid));
+            put_varint_field(out, 2, os_tid);
+            put_bytes_field(out, 3, name.as_bytes());
+            put_varint_field(out, 4, u64::from(verified));
         }
     }
 }

@@ -40,8 +40,12 @@
 //! | `Event.payload` | 15 | `EventsLost { uint32 lane = 1; uint64 count = 2; string cause = 3; }` |
 //! | `Event.payload` | 16 | `Custom { string name = 1; bytes data = 2; }` |
 //! | `Event.payload` | 17 | `WindowMark { uint64 window_id = 1; … bool mark_seen = 8; }` |
+//! | `Event.payload` | 18 | `SymbolDef { string symbol = 1; uint64 address = 2; string module = 3; }`: names `Event.function_id` |
+//! | `Event.payload` | 19 | `ThreadDef { uint32 pid = 1; uint64 os_tid = 2; string name = 3; bool verified = 4; }`: describes `Event.thread_id` |
 //!
-//! A plain reader skips fields 4–6 and sees members 15–17 as an event without payload. The
+//! A plain reader skips fields 4–6 and sees members 15–19 as an event without payload.
+//! Definitions (18, 19) come before the first event that uses them, so a trace whose writer
+//! died before the manifest still names its functions and threads ([`StreamNames`]). The
 //! manifest keeps the nine keys of every ATF v4 manifest (`os`, `arch`, `pid`, `sessionId`,
 //! `timeStartNs`, `timeEndNs`, `eventCount`, `bytesWritten`, `modules`) and adds new ones; see
 //! [`manifest`].
@@ -76,6 +80,7 @@ mod fsread;
 pub mod locate;
 pub mod manifest;
 pub mod mapping;
+pub mod names;
 pub mod reader;
 pub mod schema;
 pub mod window;
@@ -97,6 +102,7 @@ pub use manifest::{
     ThreadSummary, TraceSummary,
 };
 pub use mapping::{RecordKind, RecordMapper, RegisterNames, RingRecord, SymbolLookup};
+pub use names::{StreamNames, SymbolName, ThreadIdentity};
 pub use reader::{Events, ReaderOptions, TornTail, TraceReader};
 pub use schema::{Event, Lane, Timestamp};
 pub use window::{MAX_WINDOWS_FILE_LEN, PersistenceWindow};

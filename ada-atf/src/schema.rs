@@ -13,6 +13,8 @@
 //! | `Event.payload` | `events_lost` | 15 | [`EventsLost`]: a loss marker where events were dropped |
 //! | `Event.payload` | `custom` | 16 | [`Custom`]: a named opaque payload (messages, custom events) |
 //! | `Event.payload` | `window_mark` | 17 | [`WindowMark`]: a persistence window, in the stream |
+//! | `Event.payload` | `symbol_def` | 18 | [`SymbolDef`]: a function id's name, before its first use |
+//! | `Event.payload` | `thread_def` | 19 | [`ThreadDef`]: what the controller knows of a thread, before its first event |
 //!
 //! A reader that knows only the plain ATF v4 schema skips fields 4–6 as unknown fields and decodes
 //! an event carrying a payload member ≥ 15 as an event with no payload; the integration tests
@@ -83,13 +85,16 @@ pub struct Event {
     #[prost(uint32, tag = "6")]
     pub lane: u32,
     /// What happened.
-    #[prost(oneof = "event::Payload", tags = "10, 11, 12, 13, 14, 15, 16, 17")]
+    #[prost(
+        oneof = "event::Payload",
+        tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19"
+    )]
     pub payload: Option<event::Payload>,
 }
 
 /// The `Event.payload` oneof.
 pub mod event {
-    /// What an [`Event`](super::Event) records. Members 10–14 are the plain ATF v4 schema; 15–17
+    /// What an [`Event`](super::Event) records. Members 10–14 are the plain ATF v4 schema; 15–19
     /// are additive extensions.
     #[derive(Clone, PartialEq, Eq, prost::Oneof)]
     pub enum Payload {
@@ -117,6 +122,12 @@ pub mod event {
         /// 17 (extension): a persistence window was dumped.
         #[prost(message, tag = "17")]
         WindowMark(super::WindowMark),
+        /// 18 (extension): a function id's name.
+        #[prost(message, tag = "18")]
+        SymbolDef(super::SymbolDef),
+        /// 19 (extension): a thread's identity.
+        #[prost(message, tag = "19")]
+        ThreadDef(super::ThreadDef),
     }
 }
 
@@ -246,6 +257,43 @@ pub struct WindowMark {
     /// Whether a mark was seen (why the window was kept).
     #[prost(bool, tag = "8")]
     pub mark_seen: bool,
+}
+
+/// Extension `message SymbolDef` (payload member 18): the name of the function id in the
+/// event's `function_id` field. A writer puts it in the stream before the first event that uses
+/// the id, so a trace cut short (its manifest never written) still names its functions; the
+/// manifest's `symbols` repeats the table. The event's `thread_id` is 0 (no thread).
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct SymbolDef {
+    /// The symbol, as the traced program registered it.
+    #[prost(string, tag = "1")]
+    pub symbol: String,
+    /// The function's address, 0 when unknown.
+    #[prost(uint64, tag = "2")]
+    pub address: u64,
+    /// The module (object file) holding it, empty when unknown.
+    #[prost(string, tag = "3")]
+    pub module: String,
+}
+
+/// Extension `message ThreadDef` (payload member 19): what the controller knows of the thread
+/// whose per-session number is the event's `thread_id`. A writer puts it in the stream before
+/// that thread's first event; the manifest's `threads` repeats it.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct ThreadDef {
+    /// The process the thread belongs to.
+    #[prost(uint32, tag = "1")]
+    pub pid: u32,
+    /// The operating system's thread id.
+    #[prost(uint64, tag = "2")]
+    pub os_tid: u64,
+    /// The thread's name, empty when unknown.
+    #[prost(string, tag = "3")]
+    pub name: String,
+    /// Whether the controller verified `pid` and `os_tid` (a process it traces, a thread that
+    /// exists in it). `false`: they are what the traced side claimed in shared memory.
+    #[prost(bool, tag = "4")]
+    pub verified: bool,
 }
 
 /// The lane an event came from (`Event.lane`, extension field 6).

@@ -109,6 +109,35 @@ fn extension_wire_bytes() {
           0x1a, 0x02, b'b', b'p',           //   cause = "bp"
     ];
     assert_eq!(encode(4, &ev), expected);
+
+    let ev = EventRef::symbol_def(0, 9, "f", 0x10, "m");
+    #[rustfmt::skip]
+    let expected: &[u8] = &[
+        0x11,                               // record length 17
+        0x08, 0x05,                         // event_id = 5
+        0x1a, 0x00,                         // timestamp: empty
+        0x20, 0x09,                         // function_id = 9 (the id being named)
+        0x92, 0x01, 0x08,                   // Event.symbol_def (18, len): key 146, 8 bytes
+          0x0a, 0x01, b'f',                 //   symbol = "f"
+          0x10, 0x10,                       //   address = 0x10
+          0x1a, 0x01, b'm',                 //   module = "m"
+    ];
+    assert_eq!(encode(5, &ev), expected);
+
+    let ev = EventRef::thread_def(2, 0, 7, 8, "w", true);
+    #[rustfmt::skip]
+    let expected: &[u8] = &[
+        0x12,                               // record length 18
+        0x08, 0x06,                         // event_id = 6
+        0x10, 0x02,                         // thread_id = 2 (the thread being described)
+        0x1a, 0x00,                         // timestamp: empty
+        0x9a, 0x01, 0x09,                   // Event.thread_def (19, len): key 154, 9 bytes
+          0x08, 0x07,                       //   pid = 7
+          0x10, 0x08,                       //   os_tid = 8
+          0x1a, 0x01, b'w',                 //   name = "w"
+          0x20, 0x01,                       //   verified = true
+    ];
+    assert_eq!(encode(6, &ev), expected);
 }
 
 /// Map entries: each register is a nested `{key = 1; value = 2}` message under field 3, and a
@@ -194,6 +223,8 @@ fn proto_file_matches_the_encoder() {
         "EventsLost events_lost = 15;",
         "Custom custom = 16;",
         "WindowMark window_mark = 17;",
+        "SymbolDef symbol_def = 18;",
+        "ThreadDef thread_def = 19;",
         "string executable_path = 1;",
         "repeated string args = 2;",
         "string operating_system = 3;",
@@ -208,6 +239,10 @@ fn proto_file_matches_the_encoder() {
         "string cause = 3;",
         "bytes data = 2;",
         "bool mark_seen = 8;",
+        "string module = 3;",
+        "uint32 pid = 1;",
+        "uint64 os_tid = 2;",
+        "bool verified = 4;",
     ] {
         assert!(
             squashed.contains(decl),

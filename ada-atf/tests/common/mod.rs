@@ -41,6 +41,17 @@ pub enum PSpec {
         data: Vec<u8>,
     },
     Window(PersistenceWindow),
+    SymbolDef {
+        symbol: String,
+        address: u64,
+        module: String,
+    },
+    ThreadDef {
+        pid: u32,
+        os_tid: u64,
+        name: String,
+        verified: bool,
+    },
 }
 
 /// Owned event description.
@@ -108,6 +119,26 @@ impl Spec {
             },
             PSpec::Custom { name, data } => PayloadRef::Custom { name, data },
             PSpec::Window(w) => PayloadRef::WindowMark(*w),
+            PSpec::SymbolDef {
+                symbol,
+                address,
+                module,
+            } => PayloadRef::SymbolDef {
+                symbol,
+                address: *address,
+                module,
+            },
+            PSpec::ThreadDef {
+                pid,
+                os_tid,
+                name,
+                verified,
+            } => PayloadRef::ThreadDef {
+                pid: *pid,
+                os_tid: *os_tid,
+                name,
+                verified: *verified,
+            },
         };
         let ev = EventRef {
             thread_id: self.thread_id,
@@ -179,6 +210,26 @@ impl Spec {
                 data: data.clone(),
             }),
             PSpec::Window(w) => Payload::WindowMark(schema::WindowMark::from(*w)),
+            PSpec::SymbolDef {
+                symbol,
+                address,
+                module,
+            } => Payload::SymbolDef(schema::SymbolDef {
+                symbol: symbol.clone(),
+                address: *address,
+                module: module.clone(),
+            }),
+            PSpec::ThreadDef {
+                pid,
+                os_tid,
+                name,
+                verified,
+            } => Payload::ThreadDef(schema::ThreadDef {
+                pid: *pid,
+                os_tid: *os_tid,
+                name: name.clone(),
+                verified: *verified,
+            }),
         };
         Event {
             event_id,
@@ -279,6 +330,19 @@ pub fn payload() -> impl Strategy<Value = PSpec> {
         (text(), prop::collection::vec(any::<u8>(), 0..=512))
             .prop_map(|(name, data)| PSpec::Custom { name, data }),
         window().prop_map(PSpec::Window),
+        (text(), any::<u64>(), text()).prop_map(|(symbol, address, module)| PSpec::SymbolDef {
+            symbol,
+            address,
+            module
+        }),
+        (any::<u32>(), any::<u64>(), text(), any::<bool>()).prop_map(
+            |(pid, os_tid, name, verified)| PSpec::ThreadDef {
+                pid,
+                os_tid,
+                name,
+                verified
+            }
+        ),
     ]
 }
 
