@@ -60,7 +60,7 @@ impl<'a> EventRef<'a> {
         }
     }
 
-    /// A [`PayloadRef::SymbolDef`] event naming `function_id` (thread 0, lane index).
+    /// A [`PayloadRef::SymbolDef`] event naming `function_id` (thread 0, no function id).
     pub const fn symbol_def(
         timestamp_ns: u64,
         function_id: u64,
@@ -72,27 +72,29 @@ impl<'a> EventRef<'a> {
             0,
             timestamp_ns,
             PayloadRef::SymbolDef {
+                function_id,
                 symbol,
                 address,
                 module,
             },
         )
-        .with_function(function_id, 0)
     }
 
-    /// A [`PayloadRef::ThreadDef`] event describing thread `thread_id`.
+    /// A [`PayloadRef::ThreadDef`] event describing session thread `thread_id` (the event
+    /// itself is on thread 0).
     pub const fn thread_def(
-        thread_id: i32,
         timestamp_ns: u64,
+        thread_id: i32,
         pid: u32,
         os_tid: u64,
         name: &'a str,
         verified: bool,
     ) -> Self {
         EventRef::new(
-            thread_id,
+            0,
             timestamp_ns,
             PayloadRef::ThreadDef {
+                thread_id,
                 pid,
                 os_tid,
                 name,
@@ -194,9 +196,11 @@ pub enum PayloadRef<'a> {
     },
     /// Member 17 (extension): a persistence window, placed before its events.
     WindowMark(PersistenceWindow),
-    /// Member 18 (extension): the name of the event's `function_id`, placed before its first
-    /// use (see [`EventRef::symbol_def`]).
+    /// Member 18 (extension): the name of a function id, placed before its first use (see
+    /// [`EventRef::symbol_def`]).
     SymbolDef {
+        /// The function id being named.
+        function_id: u64,
         /// The symbol.
         symbol: &'a str,
         /// Address, 0 when unknown.
@@ -204,9 +208,11 @@ pub enum PayloadRef<'a> {
         /// Module, `""` when unknown.
         module: &'a str,
     },
-    /// Member 19 (extension): the identity of the event's `thread_id`, placed before that
-    /// thread's first event (see [`EventRef::thread_def`]).
+    /// Member 19 (extension): the identity of a session thread, placed before that thread's
+    /// first event (see [`EventRef::thread_def`]).
     ThreadDef {
+        /// The per-session thread number being described.
+        thread_id: i32,
         /// The thread's process.
         pid: u32,
         /// The operating system's thread id.
@@ -279,20 +285,24 @@ impl PayloadRef<'_> {
             }),
             PayloadRef::WindowMark(w) => Payload::WindowMark(w.into()),
             PayloadRef::SymbolDef {
+                function_id,
                 symbol,
                 address,
                 module,
             } => Payload::SymbolDef(schema::SymbolDef {
+                function_id,
                 symbol: symbol.to_owned(),
                 address,
                 module: module.to_owned(),
             }),
             PayloadRef::ThreadDef {
+                thread_id,
                 pid,
                 os_tid,
                 name,
                 verified,
             } => Payload::ThreadDef(schema::ThreadDef {
+                thread_id,
                 pid,
                 os_tid,
                 name: name.to_owned(),
@@ -527,26 +537,30 @@ fn payload_len(p: &PayloadRef<'_>) -> Result<(u32, usize), EncodeError> {
         ),
         PayloadRef::WindowMark(ref w) => (17, window_len(w)),
         PayloadRef::SymbolDef {
+            function_id,
             symbol,
             address,
             module,
         } => (
             18,
-            bytes_field_len(1, symbol.len())
-                + varint_field_len(2, address)
-                + bytes_field_len(3, module.len()),
+            varint_field_len(1, function_id)
+                + bytes_field_len(2, symbol.len())
+                + varint_field_len(3, address)
+                + bytes_field_len(4, module.len()),
         ),
         PayloadRef::ThreadDef {
+            thread_id,
             pid,
             os_tid,
             name,
             verified,
         } => (
             19,
-            varint_field_len(1, u64::from(pid))
-                + varint_field_len(2, os_tid)
-                + bytes_field_len(3, name.len())
-                + varint_field_len(4, u64::from(verified)),
+            varint_field_len(1, int32_bits(thread_id))
+                + varint_field_len(2, u64::from(pid))
+                + varint_field_len(3, os_tid)
+                + bytes_field_len(4, name.len())
+                + varint_field_len(5, u64::from(verified)),
         ),
     })
 }
@@ -658,24 +672,28 @@ fn put_payload(out: &mut Cursor<'_>, p: &PayloadRef<'_>) {
             put_varint_field(out, 8, u64::from(w.mark_seen));
         }
         PayloadRef::SymbolDef {
+            function_id,
             symbol,
             address,
             module,
         } => {
-            put_bytes_field(out, 1, symbol.as_bytes());
-            put_varint_field(out, 2, address);
-            put_bytes_field(out, 3, module.as_bytes());
+            put_varint_field(out, 1, function_id);
+            put_bytes_field(out, 2, symbol.as_bytes());
+            put_varint_field(out, 3, address);
+            put_bytes_field(out, 4, module.as_bytes());
         }
         PayloadRef::ThreadDef {
+            thread_id,
             pid,
             os_tid,
             name,
             verified,
         } => {
-            put_varint_field(out, 1, u64::from(pid));
-            put_varint_field(out, 2, os_tid);
-            put_bytes_field(out, 3, name.as_bytes());
-            put_varint_field(out, 4, u64::from(verified));
+            put_varint_field(out, 1, int32_bits(thread_id));
+            put_varint_field(out, 2, u64::from(pid));
+            put_varint_field(out, 3, os_tid);
+            put_bytes_field(out, 4, name.as_bytes());
+            put_varint_field(out, 5, u64::from(verified));
         }
     }
 }

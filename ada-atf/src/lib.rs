@@ -40,11 +40,12 @@
 //! | `Event.payload` | 15 | `EventsLost { uint32 lane = 1; uint64 count = 2; string cause = 3; }` |
 //! | `Event.payload` | 16 | `Custom { string name = 1; bytes data = 2; }` |
 //! | `Event.payload` | 17 | `WindowMark { uint64 window_id = 1; … bool mark_seen = 8; }` |
-//! | `Event.payload` | 18 | `SymbolDef { string symbol = 1; uint64 address = 2; string module = 3; }`: names `Event.function_id` |
-//! | `Event.payload` | 19 | `ThreadDef { uint32 pid = 1; uint64 os_tid = 2; string name = 3; bool verified = 4; }`: describes `Event.thread_id` |
+//! | `Event.payload` | 18 | `SymbolDef { uint64 function_id = 1; string symbol = 2; uint64 address = 3; string module = 4; }` |
+//! | `Event.payload` | 19 | `ThreadDef { int32 thread_id = 1; uint32 pid = 2; uint64 os_tid = 3; string name = 4; bool verified = 5; }` |
 //!
 //! A plain reader skips fields 4–6 and sees members 15–19 as an event without payload.
-//! Definitions (18, 19) come before the first event that uses them, so a trace whose writer
+//! Definitions (18, 19) are events of thread 0 with no function id, and come before the first
+//! event that uses them, so a trace whose writer
 //! died before the manifest still names its functions and threads ([`StreamNames`]). The
 //! manifest keeps the nine keys of every ATF v4 manifest (`os`, `arch`, `pid`, `sessionId`,
 //! `timeStartNs`, `timeEndNs`, `eventCount`, `bytesWritten`, `modules`) and adds new ones; see

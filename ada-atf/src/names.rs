@@ -80,11 +80,11 @@ impl StreamNames {
                     symbol: d.symbol.clone(),
                     address: d.address,
                 };
-                match self.symbols.get(&event.function_id) {
+                match self.symbols.get(&d.function_id) {
                     Some(old) if *old != new => self.conflicts += 1,
                     Some(_) => {}
                     None => {
-                        self.symbols.insert(event.function_id, new);
+                        self.symbols.insert(d.function_id, new);
                     }
                 }
                 true
@@ -97,7 +97,7 @@ impl StreamNames {
                     name: (!d.name.is_empty()).then(|| d.name.clone()),
                     verified: d.verified,
                 };
-                match self.threads.get_mut(&event.thread_id) {
+                match self.threads.get_mut(&d.thread_id) {
                     // The manifest's entry lacks pid and verification: the stream completes it.
                     Some(old) if old.os_tid == new.os_tid && old.pid.is_none() => {
                         old.pid = new.pid;
@@ -109,7 +109,7 @@ impl StreamNames {
                     Some(old) if *old != new => self.conflicts += 1,
                     Some(_) => {}
                     None => {
-                        self.threads.insert(event.thread_id, new);
+                        self.threads.insert(d.thread_id, new);
                     }
                 }
                 true
@@ -162,7 +162,7 @@ mod tests {
     fn definitions_name_later_events_first_wins() {
         let mut n = StreamNames::new(None);
         assert!(n.observe(&ev(EventRef::symbol_def(5, 42, "main", 0x1000, ""))));
-        assert!(n.observe(&ev(EventRef::thread_def(3, 6, 100, 101, "worker", true))));
+        assert!(n.observe(&ev(EventRef::thread_def(6, 3, 100, 101, "worker", true))));
         let call = EventRef::new(3, 7, crate::PayloadRef::TraceEnd { exit_code: 0 });
         assert!(!n.observe(&ev(call)));
         assert_eq!(n.symbol(42).unwrap().symbol, "main");
@@ -172,7 +172,7 @@ mod tests {
         assert_eq!(t.name.as_deref(), Some("worker"));
         // A contradicting redefinition is counted, not applied.
         n.observe(&ev(EventRef::symbol_def(8, 42, "evil", 0, "")));
-        n.observe(&ev(EventRef::thread_def(3, 9, 1, 1, "x", false)));
+        n.observe(&ev(EventRef::thread_def(9, 3, 1, 1, "x", false)));
         assert_eq!(n.symbol(42).unwrap().symbol, "main");
         assert_eq!(n.thread(3).unwrap().os_tid, Some(101));
         assert_eq!(n.conflicts(), 2);

@@ -259,40 +259,48 @@ pub struct WindowMark {
     pub mark_seen: bool,
 }
 
-/// Extension `message SymbolDef` (payload member 18): the name of the function id in the
-/// event's `function_id` field. A writer puts it in the stream before the first event that uses
-/// the id, so a trace cut short (its manifest never written) still names its functions; the
-/// manifest's `symbols` repeats the table. The event's `thread_id` is 0 (no thread).
+/// Extension `message SymbolDef` (payload member 18): the name of a function id. A writer
+/// puts it in the stream before the first event that uses the id, so a trace cut short (its
+/// manifest never written) still names its functions; the manifest's `symbols` repeats the
+/// table. A definition is not an event of the traced program: its `Event.thread_id` is 0 (no
+/// thread) and its `Event.function_id` 0, so per-thread and per-function counts skip it.
 #[derive(Clone, PartialEq, Eq, prost::Message)]
 pub struct SymbolDef {
+    /// The function id being named (as in `Event.function_id`).
+    #[prost(uint64, tag = "1")]
+    pub function_id: u64,
     /// The symbol, as the traced program registered it.
-    #[prost(string, tag = "1")]
+    #[prost(string, tag = "2")]
     pub symbol: String,
     /// The function's address, 0 when unknown.
-    #[prost(uint64, tag = "2")]
+    #[prost(uint64, tag = "3")]
     pub address: u64,
     /// The module (object file) holding it, empty when unknown.
-    #[prost(string, tag = "3")]
+    #[prost(string, tag = "4")]
     pub module: String,
 }
 
-/// Extension `message ThreadDef` (payload member 19): what the controller knows of the thread
-/// whose per-session number is the event's `thread_id`. A writer puts it in the stream before
-/// that thread's first event; the manifest's `threads` repeats it.
+/// Extension `message ThreadDef` (payload member 19): what the controller knows of one thread
+/// of the session. A writer puts it in the stream before that thread's first event; the
+/// manifest's `threads` repeats it. Like [`SymbolDef`], the definition event itself has
+/// `Event.thread_id` 0.
 #[derive(Clone, PartialEq, Eq, prost::Message)]
 pub struct ThreadDef {
+    /// The per-session thread number being described (as in `Event.thread_id`, from 1).
+    #[prost(int32, tag = "1")]
+    pub thread_id: i32,
     /// The process the thread belongs to.
-    #[prost(uint32, tag = "1")]
+    #[prost(uint32, tag = "2")]
     pub pid: u32,
     /// The operating system's thread id.
-    #[prost(uint64, tag = "2")]
+    #[prost(uint64, tag = "3")]
     pub os_tid: u64,
     /// The thread's name, empty when unknown.
-    #[prost(string, tag = "3")]
+    #[prost(string, tag = "4")]
     pub name: String,
     /// Whether the controller verified `pid` and `os_tid` (a process it traces, a thread that
     /// exists in it). `false`: they are what the traced side claimed in shared memory.
-    #[prost(bool, tag = "4")]
+    #[prost(bool, tag = "5")]
     pub verified: bool,
 }
 

@@ -115,27 +115,27 @@ fn extension_wire_bytes() {
     let expected: &[u8] = &[
         0x11,                               // record length 17
         0x08, 0x05,                         // event_id = 5
-        0x1a, 0x00,                         // timestamp: empty
-        0x20, 0x09,                         // function_id = 9 (the id being named)
-        0x92, 0x01, 0x08,                   // Event.symbol_def (18, len): key 146, 8 bytes
-          0x0a, 0x01, b'f',                 //   symbol = "f"
-          0x10, 0x10,                       //   address = 0x10
-          0x1a, 0x01, b'm',                 //   module = "m"
+        0x1a, 0x00,                         // timestamp: empty (thread 0, no function id)
+        0x92, 0x01, 0x0a,                   // Event.symbol_def (18, len): key 146, 10 bytes
+          0x08, 0x09,                       //   function_id = 9
+          0x12, 0x01, b'f',                 //   symbol = "f"
+          0x18, 0x10,                       //   address = 0x10
+          0x22, 0x01, b'm',                 //   module = "m"
     ];
     assert_eq!(encode(5, &ev), expected);
 
-    let ev = EventRef::thread_def(2, 0, 7, 8, "w", true);
+    let ev = EventRef::thread_def(0, 2, 7, 8, "w", true);
     #[rustfmt::skip]
     let expected: &[u8] = &[
         0x12,                               // record length 18
         0x08, 0x06,                         // event_id = 6
-        0x10, 0x02,                         // thread_id = 2 (the thread being described)
-        0x1a, 0x00,                         // timestamp: empty
-        0x9a, 0x01, 0x09,                   // Event.thread_def (19, len): key 154, 9 bytes
-          0x08, 0x07,                       //   pid = 7
-          0x10, 0x08,                       //   os_tid = 8
-          0x1a, 0x01, b'w',                 //   name = "w"
-          0x20, 0x01,                       //   verified = true
+        0x1a, 0x00,                         // timestamp: empty (the event is on thread 0)
+        0x9a, 0x01, 0x0b,                   // Event.thread_def (19, len): key 154, 11 bytes
+          0x08, 0x02,                       //   thread_id = 2 (the thread being described)
+          0x10, 0x07,                       //   pid = 7
+          0x18, 0x08,                       //   os_tid = 8
+          0x22, 0x01, b'w',                 //   name = "w"
+          0x28, 0x01,                       //   verified = true
     ];
     assert_eq!(encode(6, &ev), expected);
 }
@@ -239,10 +239,11 @@ fn proto_file_matches_the_encoder() {
         "string cause = 3;",
         "bytes data = 2;",
         "bool mark_seen = 8;",
-        "string module = 3;",
-        "uint32 pid = 1;",
-        "uint64 os_tid = 2;",
-        "bool verified = 4;",
+        "string module = 4;",
+        "int32 thread_id = 1;",
+        "uint32 pid = 2;",
+        "uint64 os_tid = 3;",
+        "bool verified = 5;",
     ] {
         assert!(
             squashed.contains(decl),

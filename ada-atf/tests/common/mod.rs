@@ -42,11 +42,13 @@ pub enum PSpec {
     },
     Window(PersistenceWindow),
     SymbolDef {
+        function_id: u64,
         symbol: String,
         address: u64,
         module: String,
     },
     ThreadDef {
+        thread_id: i32,
         pid: u32,
         os_tid: u64,
         name: String,
@@ -120,20 +122,24 @@ impl Spec {
             PSpec::Custom { name, data } => PayloadRef::Custom { name, data },
             PSpec::Window(w) => PayloadRef::WindowMark(*w),
             PSpec::SymbolDef {
+                function_id,
                 symbol,
                 address,
                 module,
             } => PayloadRef::SymbolDef {
+                function_id: *function_id,
                 symbol,
                 address: *address,
                 module,
             },
             PSpec::ThreadDef {
+                thread_id,
                 pid,
                 os_tid,
                 name,
                 verified,
             } => PayloadRef::ThreadDef {
+                thread_id: *thread_id,
                 pid: *pid,
                 os_tid: *os_tid,
                 name,
@@ -211,20 +217,24 @@ impl Spec {
             }),
             PSpec::Window(w) => Payload::WindowMark(schema::WindowMark::from(*w)),
             PSpec::SymbolDef {
+                function_id,
                 symbol,
                 address,
                 module,
             } => Payload::SymbolDef(schema::SymbolDef {
+                function_id: *function_id,
                 symbol: symbol.clone(),
                 address: *address,
                 module: module.clone(),
             }),
             PSpec::ThreadDef {
+                thread_id,
                 pid,
                 os_tid,
                 name,
                 verified,
             } => Payload::ThreadDef(schema::ThreadDef {
+                thread_id: *thread_id,
                 pid: *pid,
                 os_tid: *os_tid,
                 name: name.clone(),
@@ -330,19 +340,30 @@ pub fn payload() -> impl Strategy<Value = PSpec> {
         (text(), prop::collection::vec(any::<u8>(), 0..=512))
             .prop_map(|(name, data)| PSpec::Custom { name, data }),
         window().prop_map(PSpec::Window),
-        (text(), any::<u64>(), text()).prop_map(|(symbol, address, module)| PSpec::SymbolDef {
-            symbol,
-            address,
-            module
-        }),
-        (any::<u32>(), any::<u64>(), text(), any::<bool>()).prop_map(
-            |(pid, os_tid, name, verified)| PSpec::ThreadDef {
-                pid,
-                os_tid,
-                name,
-                verified
+        (any::<u64>(), text(), any::<u64>(), text()).prop_map(
+            |(function_id, symbol, address, module)| PSpec::SymbolDef {
+                function_id,
+                symbol,
+                address,
+                module
             }
         ),
+        (
+            any::<i32>(),
+            any::<u32>(),
+            any::<u64>(),
+            text(),
+            any::<bool>()
+        )
+            .prop_map(
+                |(thread_id, pid, os_tid, name, verified)| PSpec::ThreadDef {
+                    thread_id,
+                    pid,
+                    os_tid,
+                    name,
+                    verified
+                }
+            ),
     ]
 }
 
