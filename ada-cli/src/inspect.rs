@@ -3,18 +3,24 @@
 //! [`inspect`] opens a trace directory (`pid_<pid>/`, holding `events.bin` and, once the writer
 //! has finalized, `trace.json`), prints what the manifest says, the per-thread and per-lane
 //! counters (flagging every lane whose books do not balance), the persistence windows, the
-//! symbol table size, the first `limit` events one per line, and how the event stream ended:
-//! cleanly, with a torn tail (a killed writer), or at a corrupt record. It returns the numbers
-//! as an [`InspectReport`].
+//! symbol table size, the first `limit` events one per line, how the event stream ended:
+//! cleanly, with a torn tail (a killed writer), or at a corrupt record, and every way the trace
+//! is damaged or incomplete ([`Damage`]: no manifest, an `events.bin` shorter than the manifest
+//! says, fewer events than it counts, ...). It returns the numbers as an [`InspectReport`].
 //!
 //! The path may also be a session directory holding exactly one trace directory
 //! ([`TraceDir::find`] decides). A trace without `trace.json`, or whose manifest says
 //! `complete: false`, is still inspected: the output says **NOT FINALIZED** and shows what is
-//! readable. Only a path where no trace is found ([`LocateError`]), an `events.bin` or manifest
-//! that cannot be read, or a failing output stream is an [`InspectError`].
+//! readable. A trace whose manifest says complete but whose stream lost data says **DAMAGED**
+//! instead of complete. Either way the output ends with a `DAMAGE` list saying what was lost
+//! (also in [`InspectReport::damage`]; `ada inspect` then exits
+//! [`EXIT_DAMAGED`](crate::damage::EXIT_DAMAGED)). Only a path where no trace is found
+//! ([`LocateError`]), an `events.bin` or manifest that cannot be read, or a failing output
+//! stream is an [`InspectError`].
 //!
 //! The whole stream is decoded once, one event at a time (to count the events and find how it
-//! ends); nothing but the current event is held in memory.
+//! ends and what it lost, which the status line at the top reports), then its first `limit`
+//! events again to print them; nothing but the current event is held in memory.
 //!
 //! Every string read from the trace (names, the command line, messages, paths, the reader's
 //! errors) is printed through [`crate::escape`]: control characters, ESC sequences and bidi
@@ -25,6 +31,7 @@ use std::collections::HashMap;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use crate::damage::{CheckedEvents, Damage};
 use crate::escape::{Escaped, Quoted, escape_path, is_unsafe};
 use ada_atf::schema::event::Payload;
 use ada_atf::writer::WINDOWS_FILE;
@@ -64,7 +71,8 @@ pub enum InspectError {
 pub struct InspectReport {
     /// `trace.json` exists (the writer finalized).
     pub finalized: bool,
-    /// `trace.json` exists and marks the trace complete.
+    /// `trace.json` exists and marks the trace complete, and nothing was found damaged
+    /// ([`damage`](InspectReport::damage) is empty).
     pub complete: bool,
     /// The manifest's `eventCount`, if there is a manifest.
     pub manifest_event_count: Option<u64>,
@@ -84,12 +92,20 @@ pub struct InspectReport {
     pub windows: usize,
     /// Entries in the manifest's symbol table.
     pub symbols: usize,
+    /// What the trace lost or is missing ([`crate::damage`]); empty for a complete, undamaged
+    /// trace.
+    pub damage: Vec<Damage>,
 }
 
 impl InspectReport {
     /// The stream ended after its last whole record: no torn tail, no corrupt record.
     pub fn ended_cleanly(&self) -> bool {
         self.torn_tail.is_none() && self.stream_error.is_none()
+    }
+
+    /// The trace is damaged or incomplete ([`damage`](InspectReport::damage) says how).
+    pub fn is_damaged(&self) -> bool {
+        !self.damage.is_empty()
     }
 }
 
@@ -120,9 +136,9 @@ pub(crate) fn open_trace(path: &Path) -> Result<TraceReader, OpenFailure> {
 /// directory holding exactly one) to `out`, listing its first `limit` events, and returns the
 /// numbers.
 ///
-/// An unfinalized trace (no `trace.json`, or `complete: false`) and a stream that ends in a
-/// torn tail or a corrupt record are reported in the output and the [`InspectReport`], not as
-/// errors.
+/// An unfinalized trace (no `trace.json`, or `complete: false`), a stream that ends in a torn
+/// tail or a corrupt record, and every other [`Damage`] are reported in the output and the
+/// [`InspectReport`], not as errors.
 pub fn inspect(
     trace_dir: &Path,
     limit: usize,
@@ -144,12 +160,35 @@ fn write_summary<W: Write>(
     w: &mut W,
 ) -> io::Result<InspectReport> {
     let manifest = reader.manifest();
-    let complete = reader.is_complete();
     let events_bytes = reader.events_bytes().len() as u64;
+
+    // The whole stream first: the status line says whether the trace lost data.
+    let mut checked = CheckedEvents::new(reader);
+    let mut span: Option<(u64, u64)> = None;
+    for event in checked.by_ref() {
+        if let Some(ns) = event.timestamp.and_then(|t| t.to_nanos()) {
+            span = Some(span.map_or((ns, ns), |(lo, hi)| (lo.min(ns), hi.max(ns))));
+        }
+    }
+    let outcome = checked.finish(reader);
+    let mut damage = outcome.damage;
+    let events_read = outcome.events_read;
+    let windows_read = reader.windows();
+    if let Err(e) = &windows_read {
+        damage.push(Damage::WindowsUnreadable {
+            error: e.to_string(),
+        });
+    }
+    let complete = reader.is_complete() && damage.is_empty();
 
     writeln!(w, "trace: {}", escape_path(reader.dir()))?;
     if complete {
         writeln!(w, "status: complete")?;
+    } else if reader.is_complete() {
+        writeln!(
+            w,
+            "status: DAMAGED (trace.json says complete, but data was lost: see DAMAGE below)"
+        )?;
     } else {
         let why = if manifest.is_some() {
             " [trace.json says complete: false]"
@@ -174,7 +213,7 @@ fn write_summary<W: Write>(
         }
     };
 
-    let windows = match reader.windows() {
+    let windows = match windows_read {
         Ok(windows) => {
             let source = if reader.dir().join(WINDOWS_FILE).is_file() {
                 WINDOWS_FILE
@@ -203,35 +242,19 @@ fn write_summary<W: Write>(
     if limit > 0 {
         writeln!(w, "events (first {limit}):")?;
     }
-    let mut events = reader.events();
-    let mut events_read = 0u64;
     let mut events_shown = 0usize;
-    let mut stream_error = None;
-    let mut span: Option<(u64, u64)> = None;
-    for item in events.by_ref() {
-        let event = match item {
-            Ok(event) => event,
-            Err(e) => {
-                stream_error = Some(e);
-                break;
-            }
-        };
-        events_read += 1;
-        if let Some(ns) = event.timestamp.and_then(|t| t.to_nanos()) {
-            span = Some(span.map_or((ns, ns), |(lo, hi)| (lo.min(ns), hi.max(ns))));
-        }
-        if events_shown < limit {
-            write!(w, "  ")?;
-            write_event_line(w, &event, &table)?;
-            writeln!(w)?;
-            events_shown += 1;
-        }
+    for event in CheckedEvents::new(reader).take(limit) {
+        write!(w, "  ")?;
+        write_event_line(w, &event, &table)?;
+        writeln!(w)?;
+        events_shown += 1;
     }
-    let not_shown = events_read - events_shown as u64;
+    let not_shown = events_read.saturating_sub(events_shown as u64);
     if limit > 0 && not_shown > 0 {
         writeln!(w, "  ... {not_shown} more events not shown")?;
     }
-    let torn_tail = events.torn_tail();
+    let torn_tail = outcome.torn_tail;
+    let stream_error = outcome.stream_error;
 
     match span {
         Some((lo, hi)) => writeln!(
@@ -242,22 +265,6 @@ fn write_summary<W: Write>(
             secs(hi - lo)
         )?,
         None => writeln!(w, "events read: {events_read}")?,
-    }
-    if let Some(m) = manifest {
-        if m.is_complete() && m.event_count != events_read {
-            writeln!(
-                w,
-                "WARNING: the manifest says {} events but {events_read} were read",
-                m.event_count
-            )?;
-        }
-        if m.is_complete() && m.bytes_written != events_bytes {
-            writeln!(
-                w,
-                "WARNING: the manifest says events.bin has {} bytes but it has {events_bytes}",
-                m.bytes_written
-            )?;
-        }
     }
     match (&stream_error, torn_tail) {
         (Some(e), _) => writeln!(
@@ -282,6 +289,7 @@ fn write_summary<W: Write>(
             "stream: ended cleanly after {events_read} events ({events_bytes} bytes)"
         )?,
     }
+    write_damage(w, &damage)?;
 
     Ok(InspectReport {
         finalized: manifest.is_some(),
@@ -295,7 +303,27 @@ fn write_summary<W: Write>(
         unbalanced_lanes,
         windows,
         symbols,
+        damage,
     })
+}
+
+/// The `DAMAGE` list at the end of the summary: every [`Damage`], one escaped line each.
+fn write_damage<W: Write>(w: &mut W, damage: &[Damage]) -> io::Result<()> {
+    if damage.is_empty() {
+        return writeln!(
+            w,
+            "damage: none (complete, and events.bin holds what trace.json says)"
+        );
+    }
+    writeln!(
+        w,
+        "DAMAGE: {} problem(s); what is shown above is what was readable:",
+        damage.len()
+    )?;
+    for d in damage {
+        writeln!(w, "  - {}", Escaped(&d.to_string()))?;
+    }
+    Ok(())
 }
 
 fn write_manifest<W: Write>(w: &mut W, m: &Manifest, events_bytes: u64) -> io::Result<()> {

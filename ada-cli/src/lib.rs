@@ -10,6 +10,9 @@
 //!   [`Report`](ada_controller::Report);
 //! - [`inspect`]: `ada inspect`, a human-readable summary of an ATF v4 trace;
 //! - [`export`]: `ada export --chrome`, Chrome trace-event JSON for the Perfetto UI;
+//! - [`damage`]: what a readable trace lost (no manifest, a torn or corrupt stream, counts that
+//!   disagree with the manifest), which `inspect` and `export` report and turn into exit code
+//!   [`damage::EXIT_DAMAGED`];
 //! - [`escape`]: how every string from a traced process or a trace file is made safe before
 //!   it reaches a terminal (control characters, ESC sequences and bidi controls shown escaped).
 //!
@@ -25,6 +28,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod damage;
 pub mod escape;
 pub mod export;
 pub mod inspect;

@@ -1,13 +1,16 @@
 //! `inspect` and `export_chrome` on traces written by `ada_atf::TraceWriter`: finalized,
-//! unfinalized, torn, corrupt, session directories, and paths that are not traces.
+//! unfinalized, torn, corrupt, damaged (truncated, bit-flipped, zero-filled, empty, no or an
+//! incomplete manifest) with the `ada` binary's warnings and exit codes, session directories,
+//! and paths that are not traces.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use ada_atf::{
     EventRef, Lane, LaneCounters, LocateError, ManifestError, PayloadRef, PersistenceWindow,
-    ReadError, SymbolEntry, ThreadSummary, TraceSummary, TraceWriter, WriterOptions,
+    ReadError, SymbolEntry, ThreadSummary, TornTail, TraceSummary, TraceWriter, WriterOptions,
 };
+use ada_cli::damage::Damage;
 use ada_cli::export::{ExportError, export_chrome};
 use ada_cli::inspect::{InspectError, inspect};
 use serde_json::Value;
@@ -893,5 +896,356 @@ fn inspect_escapes_terminal_controls_from_the_trace() {
         "(\"\\x1b[Kcause\")",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Damaged and incomplete traces (issue 11): `inspect` and `export` read what is readable, never
+// present it as the whole trace, say what was lost, and `ada` exits 3.
+// ---------------------------------------------------------------------------------------------
+
+/// A way to damage the finalized demo trace (11 events, `trace.json` complete).
+#[derive(Clone, Copy, Debug)]
+enum Harm {
+    /// `events.bin` cut in the middle of its last record.
+    Truncated,
+    /// One bit flipped: the high bit of the length prefix of the 6th record.
+    BitFlipped,
+    /// Every byte of `events.bin` zero (the file keeps its length).
+    ZeroFilled,
+    /// The 6th record overwritten with zero bytes, the rest intact.
+    ZeroFilledRecord,
+    /// `events.bin` empty.
+    Empty,
+    /// No `trace.json`.
+    NoManifest,
+    /// `trace.json` says `complete: false`.
+    NotComplete,
+    /// `trace.json` records a write error (with terminal controls in it) and unwritten events.
+    WriteError,
+}
+
+const HARMS: [Harm; 8] = [
+    Harm::Truncated,
+    Harm::BitFlipped,
+    Harm::ZeroFilled,
+    Harm::ZeroFilledRecord,
+    Harm::Empty,
+    Harm::NoManifest,
+    Harm::NotComplete,
+    Harm::WriteError,
+];
+
+const WRITE_ERROR: &str = "disk full \u{1b}[2J\u{202e}";
+
+/// Offsets where the records of an `events.bin` start.
+fn record_starts(bytes: &[u8]) -> Vec<u64> {
+    let mut events = ada_atf::Events::new(bytes, &ada_atf::ReaderOptions::default());
+    let mut starts = Vec::new();
+    loop {
+        let at = events.position();
+        match events.next() {
+            Some(Ok(_)) => starts.push(at),
+            Some(Err(e)) => panic!("{e}"),
+            None => return starts,
+        }
+    }
+}
+
+/// The finalized demo trace under `root`, damaged by `harm`.
+fn harmed_trace(root: &Path, harm: Harm) -> PathBuf {
+    let dir = finalized_trace(root);
+    let events = dir.join("events.bin");
+    let mut bytes = std::fs::read(&events).unwrap();
+    let starts = record_starts(&bytes);
+    assert_eq!(starts.len(), 11);
+    match harm {
+        Harm::Truncated => bytes.truncate(bytes.len() - 2),
+        Harm::BitFlipped => bytes[starts[5] as usize] ^= 0x80,
+        Harm::ZeroFilled => bytes.fill(0),
+        Harm::ZeroFilledRecord => {
+            bytes[starts[5] as usize..starts[6] as usize].fill(0);
+        }
+        Harm::Empty => bytes.clear(),
+        Harm::NoManifest => std::fs::remove_file(dir.join("trace.json")).unwrap(),
+        Harm::NotComplete | Harm::WriteError => {
+            let mut m = ada_atf::Manifest::read(&dir.join("trace.json")).unwrap();
+            m.complete = Some(false);
+            if matches!(harm, Harm::WriteError) {
+                m.write_error = Some(WRITE_ERROR.into());
+                m.events_unwritten = 4;
+            }
+            ada_atf::writer::write_manifest_atomically(&dir, &m).unwrap();
+        }
+    }
+    std::fs::write(&events, &bytes).unwrap();
+    dir
+}
+
+/// What `harm` must be reported as, given the intact trace's size and record starts.
+fn expected_damage(harm: Harm, len: u64, starts: &[u64]) -> Vec<Damage> {
+    match harm {
+        Harm::Truncated => vec![
+            Damage::MissingBytes {
+                expected: len,
+                actual: len - 2,
+            },
+            Damage::TornTail(TornTail {
+                offset: starts[10],
+                bytes: len - 2 - starts[10],
+                zero_filled: false,
+            }),
+            Damage::MissingEvents {
+                expected: 11,
+                read: 10,
+            },
+        ],
+        // The flipped prefix now claims far more bytes than the file has left: the reader sees
+        // a record cut by the end of the file, and five events.
+        Harm::BitFlipped => vec![
+            Damage::TornTail(TornTail {
+                offset: starts[5],
+                bytes: len - starts[5],
+                zero_filled: false,
+            }),
+            Damage::MissingEvents {
+                expected: 11,
+                read: 5,
+            },
+        ],
+        Harm::ZeroFilled => vec![
+            Damage::TornTail(TornTail {
+                offset: 0,
+                bytes: len,
+                zero_filled: true,
+            }),
+            Damage::MissingEvents {
+                expected: 11,
+                read: 0,
+            },
+        ],
+        // Each zero byte reads as a zero-length record: more "events" than trace.json counts.
+        Harm::ZeroFilledRecord => {
+            let zeros = starts[6] - starts[5];
+            vec![
+                Damage::EmptyRecords {
+                    count: zeros,
+                    first_offset: starts[5],
+                },
+                Damage::ExtraEvents {
+                    expected: 11,
+                    read: 10 + zeros,
+                },
+            ]
+        }
+        Harm::Empty => vec![
+            Damage::MissingBytes {
+                expected: len,
+                actual: 0,
+            },
+            Damage::MissingEvents {
+                expected: 11,
+                read: 0,
+            },
+        ],
+        Harm::NoManifest => vec![Damage::NoManifest],
+        Harm::NotComplete => vec![Damage::NotComplete],
+        Harm::WriteError => vec![
+            Damage::NotComplete,
+            Damage::WriteFailed {
+                error: Some(WRITE_ERROR.into()),
+                events_unwritten: 4,
+            },
+        ],
+    }
+}
+
+/// Size and record starts of the intact demo trace.
+fn intact_layout() -> (u64, Vec<u64>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(finalized_trace(tmp.path()).join("events.bin")).unwrap();
+    (bytes.len() as u64, record_starts(&bytes))
+}
+
+#[test]
+fn an_intact_trace_has_no_damage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = finalized_trace(tmp.path());
+    let (text, report) = run_inspect(&dir, 3);
+    assert!(report.damage.is_empty(), "{:?}", report.damage);
+    assert!(!report.is_damaged() && report.complete);
+    assert!(text.contains("status: complete"), "{text}");
+    assert!(
+        text.contains("damage: none (complete, and events.bin holds what trace.json says)"),
+        "{text}"
+    );
+    let (json, stats, _) = run_export(&dir);
+    assert!(!stats.is_damaged() && stats.complete);
+    assert_eq!(json["otherData"]["complete"], "true");
+    assert_eq!(json["otherData"]["dataLost"], "false");
+    assert!(json["otherData"].get("warnings").is_none());
+}
+
+/// Every damage case is found by both `inspect` and `export`, which still show what is
+/// readable; neither calls the trace complete.
+#[test]
+fn damaged_traces_are_reported_by_inspect_and_export() {
+    let (len, starts) = intact_layout();
+    for harm in HARMS {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = harmed_trace(tmp.path(), harm);
+        let expected = expected_damage(harm, len, &starts);
+
+        let (text, report) = run_inspect(&dir, 100);
+        assert_eq!(report.damage, expected, "{harm:?}:\n{text}");
+        assert!(!report.complete, "{harm:?}");
+        assert!(!text.contains("status: complete"), "{harm:?}:\n{text}");
+        assert!(
+            text.contains(&format!(
+                "DAMAGE: {} problem(s); what is shown above is what was readable:",
+                expected.len()
+            )),
+            "{harm:?}:\n{text}"
+        );
+        for d in &expected {
+            let line = format!("  - {}", ada_cli::escape::escape(&d.to_string()));
+            assert!(text.contains(&line), "{harm:?}: {line:?} not in:\n{text}");
+        }
+        for bad in ['\u{1b}', '\u{202e}'] {
+            assert!(!text.contains(bad), "{harm:?}: {bad:?} reached the output");
+        }
+        if report.finalized && !matches!(harm, Harm::NotComplete | Harm::WriteError) {
+            assert!(
+                text.contains(
+                    "status: DAMAGED (trace.json says complete, but data was lost: see DAMAGE \
+                     below)"
+                ),
+                "{harm:?}:\n{text}"
+            );
+        } else {
+            assert!(text.contains("status: NOT FINALIZED"), "{harm:?}:\n{text}");
+        }
+
+        let (json, stats, _) = run_export(&dir);
+        assert_eq!(stats.damage, expected, "{harm:?}");
+        assert!(stats.is_damaged() && !stats.complete, "{harm:?}");
+        assert_eq!(stats.events_read, report.events_read, "{harm:?}");
+        let other = &json["otherData"];
+        assert_eq!(other["complete"], "false", "{harm:?}");
+        assert_eq!(other["dataLost"], "true", "{harm:?}");
+        let warnings: Vec<String> = expected.iter().map(ToString::to_string).collect();
+        assert_eq!(other["warnings"], warnings.join("; "), "{harm:?}");
+        assert!(
+            other.as_object().unwrap().values().all(Value::is_string),
+            "{harm:?}"
+        );
+    }
+}
+
+/// `window_metadata.jsonl` that cannot be read is damage too, for `inspect` (the export takes
+/// its windows from the event stream).
+#[test]
+fn unreadable_window_metadata_is_damage_for_inspect() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = finalized_trace(tmp.path());
+    std::fs::write(dir.join("window_metadata.jsonl"), b"{ not json\n").unwrap();
+    let (text, report) = run_inspect(&dir, 0);
+    assert!(
+        matches!(&report.damage[..], [Damage::WindowsUnreadable { .. }]),
+        "{:?}",
+        report.damage
+    );
+    assert!(text.contains("status: DAMAGED"), "{text}");
+    assert!(
+        text.contains("  - window_metadata.jsonl is unreadable: "),
+        "{text}"
+    );
+}
+
+/// Runs the `ada` binary.
+fn ada(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ada"))
+        .env("ADA_KEEP_STALE_SEGMENTS", "1")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `ada export` and `ada inspect` of a damaged trace: the export is still written, every problem
+/// is one escaped `ada: warning:` line on stderr, and the exit code is 3; an intact trace exits
+/// 0 without warnings. Checks only the binary's behaviour, so it runs against any version.
+#[test]
+fn ada_exits_3_and_warns_on_stderr_for_damaged_traces() {
+    let cases = std::iter::once(None).chain(HARMS.map(Some));
+    for harm in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = match harm {
+            Some(h) => harmed_trace(tmp.path(), h),
+            None => finalized_trace(tmp.path()),
+        };
+        let out = tmp.path().join("out.json");
+        let export = ada(&[
+            "export".as_ref(),
+            "--chrome".as_ref(),
+            dir.as_os_str(),
+            "-o".as_ref(),
+            out.as_os_str(),
+        ]);
+        let stderr = String::from_utf8(export.stderr).unwrap();
+        let json: Value = serde_json::from_slice(&std::fs::read(&out).unwrap())
+            .unwrap_or_else(|e| panic!("{harm:?}: {e}"));
+        let warnings = stderr
+            .lines()
+            .filter(|l| l.starts_with("ada: warning: "))
+            .count();
+        assert!(!stderr.contains('\u{1b}') && !stderr.contains('\u{202e}'));
+        let inspect = ada(&["inspect".as_ref(), dir.as_os_str()]);
+        let inspect_err = String::from_utf8(inspect.stderr).unwrap();
+        let inspect_warnings = inspect_err
+            .lines()
+            .filter(|l| l.starts_with("ada: warning: "))
+            .count();
+        let text = String::from_utf8(inspect.stdout).unwrap();
+        if harm.is_none() {
+            assert_eq!(export.status.code(), Some(0), "{stderr}");
+            assert_eq!(warnings, 0, "{stderr}");
+            assert_eq!(json["otherData"]["complete"], "true");
+            assert_eq!(inspect.status.code(), Some(0), "{inspect_err}");
+            assert_eq!(inspect_warnings, 0, "{inspect_err}");
+            continue;
+        }
+        assert_eq!(export.status.code(), Some(3), "{harm:?}: {stderr}");
+        assert!(warnings >= 1, "{harm:?}: {stderr}");
+        assert!(
+            stderr.contains("the trace is damaged or incomplete"),
+            "{harm:?}: {stderr}"
+        );
+        assert_ne!(json["otherData"]["complete"], "true", "{harm:?}");
+        assert_eq!(json["otherData"]["dataLost"], "true", "{harm:?}");
+        assert_eq!(inspect.status.code(), Some(3), "{harm:?}: {inspect_err}");
+        assert_eq!(inspect_warnings, warnings, "{harm:?}: {inspect_err}");
+        assert!(!inspect_err.contains('\u{1b}') && !inspect_err.contains('\u{202e}'));
+        assert!(text.contains("DAMAGE: "), "{harm:?}: {text}");
+        if matches!(harm, Some(Harm::WriteError)) {
+            assert!(
+                stderr.contains("ada: warning: the writer failed: disk full \\x1b[2J\\u{202e}"),
+                "escaped: {stderr}"
+            );
+        }
+    }
+}
+
+/// `--help` documents the exit codes.
+#[test]
+fn inspect_and_export_help_document_the_exit_codes() {
+    for cmd in ["inspect", "export"] {
+        let help = ada(&[cmd.as_ref(), "--help".as_ref()]);
+        assert!(help.status.success());
+        let text = String::from_utf8(help.stdout).unwrap();
+        assert!(text.contains("Exit codes:"), "{text}");
+        assert!(
+            text.contains("  3  the trace is damaged or incomplete: some data was lost"),
+            "{text}"
+        );
     }
 }

@@ -31,6 +31,22 @@
 //! are encoded by `serde_json`, so quotes, control characters and non-ASCII text come out as
 //! valid JSON. A torn tail or a corrupt record ends the export early but still closes the JSON
 //! document, and [`ChromeStats`] says so.
+//!
+//! # Damaged and incomplete traces
+//!
+//! The export never presents a damaged or incomplete trace as whole. Every [`Damage`] found
+//! (no `trace.json`, `complete: false`, an `events.bin` shorter than `trace.json` says, a torn
+//! tail, a corrupt record, zero bytes in the stream, missing events: see [`crate::damage`]) is
+//! listed in [`ChromeStats::damage`] and in `otherData`:
+//!
+//! ```text
+//! "otherData":{..., "complete":"false", "dataLost":"true",
+//!              "warnings":"events.bin has 40 bytes but trace.json says 96 were written: ...; ...",
+//!              "stream":"torn tail: 7 bytes at offset 33"}
+//! ```
+//!
+//! `complete` is `"true"` only for a trace whose `trace.json` says complete and in which nothing
+//! was found damaged (then `dataLost` is `"false"` and there is no `warnings`).
 
 use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Write};
@@ -41,6 +57,7 @@ use ada_atf::schema::event::Payload;
 use ada_atf::{Event, Manifest, ReadError, TornTail, TraceReader};
 
 use super::ExportError;
+use crate::damage::{CheckedEvents, Damage};
 use crate::inspect::{function_name, lane_name, open_trace, symbol_table};
 
 /// Bytes of a non-UTF-8 custom payload shown as hex.
@@ -71,12 +88,16 @@ pub struct ChromeStats {
     pub pid: u32,
     /// `trace.json` exists.
     pub finalized: bool,
-    /// `trace.json` exists and marks the trace complete.
+    /// `trace.json` exists and marks the trace complete, and nothing was found damaged
+    /// ([`damage`](ChromeStats::damage) is empty).
     pub complete: bool,
     /// The torn tail the stream ended with, if any.
     pub torn_tail: Option<TornTail>,
     /// The corrupt record the stream stopped at, if any.
     pub stream_error: Option<ReadError>,
+    /// What the trace lost or is missing ([`crate::damage`]); empty for a complete, undamaged
+    /// trace. Also written to `otherData` (`dataLost`, `warnings`).
+    pub damage: Vec<Damage>,
 }
 
 impl ChromeStats {
@@ -89,13 +110,19 @@ impl ChromeStats {
     pub fn ended_cleanly(&self) -> bool {
         self.torn_tail.is_none() && self.stream_error.is_none()
     }
+
+    /// The trace is damaged or incomplete: the export holds only what was readable
+    /// ([`damage`](ChromeStats::damage) lists what was lost).
+    pub fn is_damaged(&self) -> bool {
+        !self.damage.is_empty()
+    }
 }
 
 /// Writes the trace in `trace_dir` (a trace directory, or a session directory holding exactly
 /// one) to `out` as Chrome trace-event JSON (see the [module docs](self) for the mapping).
 ///
-/// A torn or unfinalized trace exports what is readable; [`ChromeStats`] reports it. A path
-/// that is not a trace directory, a trace that cannot be opened, or a failing `out` is an
+/// A torn, corrupt or unfinalized trace exports what is readable; [`ChromeStats::damage`] and
+/// the document's `otherData` say what was lost. A path that is not a trace directory, a trace that cannot be opened, or a failing `out` is an
 /// [`ExportError`]; after an output error the document written so far is incomplete.
 pub fn export_chrome(trace_dir: &Path, out: &mut dyn Write) -> Result<ChromeStats, ExportError> {
     let reader = open_trace(trace_dir).map_err(ExportError::open)?;
@@ -271,7 +298,6 @@ fn write_trace<W: Write>(reader: &TraceReader, w: &mut W) -> io::Result<ChromeSt
         stats: ChromeStats {
             pid,
             finalized: manifest.is_some(),
-            complete: reader.is_complete(),
             ..ChromeStats::default()
         },
     };
@@ -289,17 +315,9 @@ fn write_trace<W: Write>(reader: &TraceReader, w: &mut W) -> io::Result<ChromeSt
         }
     }
 
-    let mut events = reader.events();
-    let mut stream_error = None;
+    let mut events = CheckedEvents::new(reader);
     let mut last_ts = 0u64;
-    for item in events.by_ref() {
-        let ev = match item {
-            Ok(ev) => ev,
-            Err(e) => {
-                stream_error = Some(e);
-                break;
-            }
-        };
+    for ev in events.by_ref() {
         out.stats.events_read += 1;
         let ts = match ev.timestamp.and_then(|t| t.to_nanos()) {
             Some(ns) => {
@@ -317,21 +335,16 @@ fn write_trace<W: Write>(reader: &TraceReader, w: &mut W) -> io::Result<ChromeSt
             out.stats.skipped += 1;
         }
     }
-    let torn_tail = events.torn_tail();
+    let outcome = events.finish(reader);
 
     let Events { w, mut stats, .. } = out;
+    stats.complete = reader.is_complete() && outcome.damage.is_empty();
+    stats.torn_tail = outcome.torn_tail;
+    stats.stream_error = outcome.stream_error;
+    stats.damage = outcome.damage;
     w.write_all(b"\n],\n\"displayTimeUnit\":\"ns\",\n\"otherData\":")?;
-    write_other_data(
-        w,
-        reader,
-        manifest,
-        &stats,
-        torn_tail,
-        stream_error.as_ref(),
-    )?;
+    write_other_data(w, reader, manifest, &stats)?;
     w.write_all(b"}\n")?;
-    stats.torn_tail = torn_tail;
-    stats.stream_error = stream_error;
     Ok(stats)
 }
 
@@ -484,8 +497,6 @@ fn write_other_data<W: Write>(
     reader: &TraceReader,
     manifest: Option<&Manifest>,
     stats: &ChromeStats,
-    torn_tail: Option<TornTail>,
-    stream_error: Option<&ReadError>,
 ) -> io::Result<()> {
     let mut o = Obj::open(w)?;
     o.str("source", "ada")?;
@@ -507,9 +518,17 @@ fn write_other_data<W: Write>(
     }
     o.str("finalized", if stats.finalized { "true" } else { "false" })?;
     o.str("complete", if stats.complete { "true" } else { "false" })?;
+    o.str(
+        "dataLost",
+        if stats.is_damaged() { "true" } else { "false" },
+    )?;
+    if stats.is_damaged() {
+        let warnings: Vec<String> = stats.damage.iter().map(ToString::to_string).collect();
+        o.str("warnings", &warnings.join("; "))?;
+    }
     o.str("eventsRead", &stats.events_read.to_string())?;
     o.str("eventsExported", &stats.events_exported.to_string())?;
-    let stream = match (stream_error, torn_tail) {
+    let stream = match (&stats.stream_error, stats.torn_tail) {
         (Some(e), _) => format!("corrupt: {e}"),
         (None, Some(t)) => format!("torn tail: {} bytes at offset {}", t.bytes, t.offset),
         (None, None) => "ended cleanly".to_owned(),

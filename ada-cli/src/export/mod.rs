@@ -4,9 +4,12 @@
 //!   `chrome://tracing`.
 //!
 //! Exporters stream: they decode one event, write it, and move on, so a trace of any size
-//! exports in constant memory. A torn or unfinalized trace exports what is readable and says
-//! so in the exporter's statistics; only a path where no trace is found, a trace that cannot
-//! be opened, or a failing output is an [`ExportError`].
+//! exports in constant memory. A damaged or incomplete trace (no manifest, a torn tail, a
+//! corrupt record, fewer bytes or events than the manifest says: [`crate::damage`]) exports what
+//! is readable and says what was lost, in the exporter's statistics and in the exported file's
+//! own metadata; only a path where no trace is found, a trace that cannot be opened, or a
+//! failing output is an [`ExportError`]. `ada export` prints the damage on stderr and exits
+//! [`EXIT_DAMAGED`](crate::damage::EXIT_DAMAGED) after writing such an export.
 
 use std::io;
 use std::path::PathBuf;

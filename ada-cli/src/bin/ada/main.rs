@@ -81,6 +81,7 @@ enum Cmd {
         command: Vec<OsString>,
     },
     /// Print a trace's manifest summary and its first events.
+    #[command(after_help = READ_EXIT_CODES)]
     Inspect {
         /// The trace directory (`.../pid_<pid>`, or a session directory holding one).
         trace_dir: PathBuf,
@@ -89,6 +90,7 @@ enum Cmd {
         limit: usize,
     },
     /// Convert a trace to another format.
+    #[command(after_help = READ_EXIT_CODES)]
     Export {
         /// Chrome trace-event JSON (opens in the Perfetto UI and chrome://tracing).
         #[arg(long, required = true)]
@@ -126,6 +128,19 @@ Exit codes:
   1  ada failed: the output directory is unusable, the command could not be started, the trace is
      incomplete, ...
   2  usage error: unknown flag, bad value, missing COMMAND (nothing is run or written)";
+
+/// The exit codes of `ada inspect` and `ada export` (`ada_cli::damage`).
+const READ_EXIT_CODES: &str = "\
+Exit codes:
+  0  the trace is complete and undamaged
+  1  error: no trace at the path, a trace that cannot be opened, an output that cannot be written
+     (no export file is left behind)
+  2  usage error: unknown flag, missing argument
+  3  the trace is damaged or incomplete: some data was lost (no trace.json, complete: false, an
+     events.bin shorter than trace.json says, a torn tail, a corrupt record, missing events). The
+     summary or the export is still written with what was readable; each problem is printed on
+     stderr (\"ada: warning: ...\"), and the export's otherData says \"complete\":\"false\",
+     \"dataLost\":\"true\" and lists them under \"warnings\"";
 
 /// What `ada status` calls stale, and how such segments go away.
 const STATUS_HELP: &str = "\
@@ -346,13 +361,30 @@ fn demo(session: &SessionArgs) -> Result<ExitCode, String> {
     run_trace(session, None, command)
 }
 
+/// Prints each damage as a warning on stderr, and the exit code for it ([`READ_EXIT_CODES`]).
+fn damage_exit(damage: &[ada_cli::damage::Damage], what: &str) -> ExitCode {
+    if damage.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    for d in damage {
+        // The damage may quote the trace (a write error, a reader error).
+        eprintln!("ada: warning: {}", escape(&d.to_string()));
+    }
+    eprintln!(
+        "ada: the trace is damaged or incomplete ({} problem(s) above): {what} holds only what \
+         was readable",
+        damage.len()
+    );
+    ExitCode::from(ada_cli::damage::EXIT_DAMAGED)
+}
+
 /// `dir` is a trace directory or a session directory holding one (`ada_atf::TraceDir::find`).
 fn inspect(dir: &Path, limit: usize) -> Result<ExitCode, String> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    ada_cli::inspect::inspect(dir, limit, &mut out).map_err(|e| e.to_string())?;
+    let report = ada_cli::inspect::inspect(dir, limit, &mut out).map_err(|e| e.to_string())?;
     out.flush().map_err(|e| format!("stdout: {e}"))?;
-    Ok(ExitCode::SUCCESS)
+    Ok(damage_exit(&report.damage, "the summary"))
 }
 
 /// `dir` as for [`inspect`].
@@ -407,7 +439,7 @@ fn export(dir: &Path, output: &Path) -> Result<ExitCode, String> {
             ", trace NOT complete"
         }
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(damage_exit(&stats.damage, "the export"))
 }
 
 /// Set (to anything) to keep `ada trace`/`ada demo` from removing stale segments at start
