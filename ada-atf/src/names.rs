@@ -128,6 +128,11 @@ impl StreamNames {
         self.threads.get(&thread_id)
     }
 
+    /// The thread numbers known, in no particular order.
+    pub fn thread_ids(&self) -> impl Iterator<Item = i32> + '_ {
+        self.threads.keys().copied()
+    }
+
     /// Symbols known.
     pub fn symbol_count(&self) -> usize {
         self.symbols.len()

@@ -27,7 +27,6 @@
 //! controls show as visible escapes, never reach the terminal raw.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -36,8 +35,8 @@ use crate::escape::{Escaped, Quoted, escape_path, is_unsafe};
 use ada_atf::schema::event::Payload;
 use ada_atf::writer::WINDOWS_FILE;
 use ada_atf::{
-    Event, Lane, LaneCounters, LocateError, Manifest, PersistenceWindow, ReadError, TornTail,
-    TraceDir, TraceReader,
+    Event, Lane, LaneCounters, LocateError, Manifest, PersistenceWindow, ReadError, StreamNames,
+    ThreadIdentity, TornTail, TraceDir, TraceReader,
 };
 
 /// How many persistence windows [`inspect`] lists before summarizing the rest.
@@ -165,7 +164,13 @@ fn write_summary<W: Write>(
     // The whole stream first: the status line says whether the trace lost data.
     let mut checked = CheckedEvents::new(reader);
     let mut span: Option<(u64, u64)> = None;
+    // Names from the manifest, completed by the stream's definitions (all a trace cut short
+    // has).
+    let mut names = StreamNames::new(manifest);
     for event in checked.by_ref() {
+        if names.observe(&event) {
+            continue;
+        }
         if let Some(ns) = event.timestamp.and_then(|t| t.to_nanos()) {
             span = Some(span.map_or((ns, ns), |(lo, hi)| (lo.min(ns), hi.max(ns))));
         }
@@ -208,7 +213,7 @@ fn write_summary<W: Write>(
     let unbalanced_lanes = match manifest {
         Some(m) => write_threads(w, m)?,
         None => {
-            writeln!(w, "threads: unknown (no manifest)")?;
+            write_stream_threads(w, &names)?;
             0
         }
     };
@@ -235,9 +240,21 @@ fn write_summary<W: Write>(
         }
     };
 
-    let symbols = manifest.map_or(0, |m| m.symbols.len());
-    writeln!(w, "symbols: {symbols}")?;
-    let table = symbol_table(manifest);
+    let symbols = names.symbol_count();
+    let listed = manifest.map_or(0, |m| m.symbols.len());
+    writeln!(
+        w,
+        "symbols: {symbols} ({listed} in trace.json; {} definitions in the event stream{})",
+        names.definitions_seen(),
+        if names.conflicts() > 0 {
+            format!(
+                ", {} contradicting an earlier one, not applied",
+                names.conflicts()
+            )
+        } else {
+            String::new()
+        }
+    )?;
 
     if limit > 0 {
         writeln!(w, "events (first {limit}):")?;
@@ -245,7 +262,7 @@ fn write_summary<W: Write>(
     let mut events_shown = 0usize;
     for event in CheckedEvents::new(reader).take(limit) {
         write!(w, "  ")?;
-        write_event_line(w, &event, &table)?;
+        write_event_line(w, &event, &names)?;
         writeln!(w)?;
         events_shown += 1;
     }
@@ -484,32 +501,20 @@ fn window_summary(win: &PersistenceWindow) -> String {
     )
 }
 
-/// `function_id → symbol` from the manifest's symbol table (non-empty names only).
-pub(crate) fn symbol_table(manifest: Option<&Manifest>) -> HashMap<u64, &str> {
-    manifest
-        .map(|m| {
-            m.symbols
-                .iter()
-                .filter(|s| !s.symbol.is_empty())
-                .map(|s| (s.function_id, s.symbol.as_str()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The name of a function: the event's symbol, else the manifest's symbol for its id, else
-/// `fn#<id>` (or the address when the id is unknown too).
+/// The name of a function: the event's symbol, else the trace's name for its id (trace.json's
+/// symbol table or a `SymbolDef` in the stream), else `fn#<id>` (or the address when the id is
+/// unknown too).
 pub(crate) fn function_name<'a>(
     symbol: &'a str,
     function_id: u64,
     address: u64,
-    table: &HashMap<u64, &'a str>,
+    names: &'a StreamNames,
 ) -> Cow<'a, str> {
     if !symbol.is_empty() {
         return Cow::Borrowed(symbol);
     }
-    if let Some(s) = table.get(&function_id) {
-        return Cow::Borrowed(s);
+    if let Some(s) = names.symbol(function_id).filter(|s| !s.symbol.is_empty()) {
+        return Cow::Borrowed(&s.symbol);
     }
     if function_id == 0 && address != 0 {
         Cow::Owned(format!("0x{address:x}"))
@@ -579,7 +584,51 @@ fn registers(regs: &std::collections::BTreeMap<String, u64>) -> String {
     format!(" [{}]", list.join(" "))
 }
 
-fn write_event_line<W: Write>(w: &mut W, ev: &Event, table: &HashMap<u64, &str>) -> io::Result<()> {
+/// The threads a trace without a manifest names in its stream (`ThreadDef` events).
+fn write_stream_threads<W: Write>(w: &mut W, names: &StreamNames) -> io::Result<()> {
+    if names.thread_count() == 0 {
+        return writeln!(
+            w,
+            "threads: unknown (no manifest) and no thread definitions in the stream"
+        );
+    }
+    writeln!(
+        w,
+        "threads: {} (from the event stream; no manifest, so no counters)",
+        names.thread_count()
+    )?;
+    let mut ids: Vec<i32> = names.thread_ids().collect();
+    ids.sort_unstable();
+    for id in ids {
+        if let Some(t) = names.thread(id) {
+            writeln!(w, "  thread {id}: {}", thread_identity(t))?;
+        }
+    }
+    Ok(())
+}
+
+/// `pid 100 tid 101 "worker" (verified)`, escaped.
+fn thread_identity(t: &ThreadIdentity) -> String {
+    let mut s = String::new();
+    if let Some(pid) = t.pid {
+        s.push_str(&format!("pid {pid} "));
+    }
+    match t.os_tid {
+        Some(tid) => s.push_str(&format!("tid {tid}")),
+        None => s.push_str("tid ?"),
+    }
+    if let Some(name) = &t.name {
+        s.push_str(&format!(" {}", quoted(name)));
+    }
+    s.push_str(if t.verified {
+        " (verified)"
+    } else {
+        " (unverified: as the traced side claimed)"
+    });
+    s
+}
+
+fn write_event_line<W: Write>(w: &mut W, ev: &Event, table: &StreamNames) -> io::Result<()> {
     let ts = match ev.timestamp {
         None => "-".to_owned(),
         Some(t) => match t.to_nanos() {
@@ -662,6 +711,24 @@ fn write_event_line<W: Write>(w: &mut W, ev: &Event, table: &HashMap<u64, &str>)
         Some(Payload::WindowMark(m)) => {
             write!(w, "{}", window_summary(&PersistenceWindow::from(*m)))
         }
+        Some(Payload::SymbolDef(d)) => write!(
+            w,
+            "defines function {} = {}{}",
+            d.function_id,
+            escape(&d.symbol),
+            at_address(d.address)
+        ),
+        Some(Payload::ThreadDef(d)) => write!(
+            w,
+            "defines thread {} = {}",
+            d.thread_id,
+            thread_identity(&ThreadIdentity {
+                pid: Some(d.pid),
+                os_tid: Some(d.os_tid),
+                name: (!d.name.is_empty()).then(|| d.name.clone()),
+                verified: d.verified,
+            })
+        ),
     }
 }
 
@@ -721,7 +788,8 @@ mod tests {
 
     #[test]
     fn names_and_quoting() {
-        let table = HashMap::from([(7u64, "main")]);
+        let mut table = StreamNames::new(None);
+        table.observe(&ada_atf::EventRef::symbol_def(0, 7, "main", 0, "").to_event(1));
         assert_eq!(function_name("f", 7, 0, &table), "f");
         assert_eq!(function_name("", 7, 0, &table), "main");
         assert_eq!(function_name("", 8, 0x10, &table), "fn#8");

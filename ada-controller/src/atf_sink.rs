@@ -235,7 +235,14 @@ impl Sink for AtfSink {
 
     fn symbol(&mut self, function_id: u64, name: &str, address: u64) -> Result<(), SinkError> {
         self.symbols.insert(function_id, name, address);
-        Ok(())
+        // Into the stream as well, before the first event that uses it: a trace whose
+        // controller dies before writing trace.json still names its functions.
+        let now = ada_shm::clock::MonotonicClock::read();
+        let def = EventRef::symbol_def(now, function_id, name, address, "");
+        self.writer()?
+            .write(&def)
+            .map(|_| ())
+            .map_err(SinkError::new)
     }
 
     #[inline]

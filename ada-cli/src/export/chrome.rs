@@ -9,7 +9,7 @@
 //!
 //! | ATF event | trace event |
 //! |---|---|
-//! | `FunctionCall` | `"ph":"B"`, name = symbol (else the manifest's symbol for `function_id`, else `fn#<id>`), args: `address` (hex), `function_id`, `depth`, `lane`, `registers` (hex), `stack_bytes` |
+//! | `FunctionCall` | `"ph":"B"`, name = symbol (else the trace's name for `function_id`, from trace.json or a `SymbolDef` before it, else `fn#<id>`), args: `address` (hex), `function_id`, `depth`, `lane`, `registers` (hex), `stack_bytes` |
 //! | `FunctionReturn` | `"ph":"E"`, same name and args (`registers` are the return registers) |
 //! | either, from the detail lane (`lane` 1) | an instant (`"ph":"i"`) with the same name and args: the index lane holds the slice itself |
 //! | `Custom` (`mark`, `message`, `exception`, ...) | instant `"ph":"i","s":"t"` named after the kind, args: `text` (or `bytes` and `hex` when not UTF-8) |
@@ -19,6 +19,7 @@
 //! | `TraceStart` | `"ph":"M"` `process_name` (the executable's file name) and instant `trace start` (args: `executable`, `args`, `os`, `arch`) |
 //! | `TraceEnd` | `"ph":"M"` `process_labels` (`exit=<code>`) and instant `trace end` (args: `exit_code`) |
 //! | manifest `threads[].name` | `"ph":"M"` `thread_name` |
+//! | `SymbolDef`, `ThreadDef` (definitions) | nothing of their own: they name the events after them (a `ThreadDef` name the manifest lacks becomes a `thread_name`); counted in [`ChromeStats::definitions`] |
 //!
 //! Every event's args also carry its ATF `id`. `ts` is in microseconds, written as a decimal
 //! with nanosecond precision (`1234.567`); `pid` is the manifest's (else the `N` of a `pid_N`
@@ -54,11 +55,11 @@ use std::path::Path;
 
 use ada_atf::locate::pid_from_dir;
 use ada_atf::schema::event::Payload;
-use ada_atf::{Event, Manifest, ReadError, TornTail, TraceReader};
+use ada_atf::{Event, Manifest, ReadError, StreamNames, TornTail, TraceReader};
 
 use super::ExportError;
 use crate::damage::{CheckedEvents, Damage};
-use crate::inspect::{function_name, lane_name, open_trace, symbol_table};
+use crate::inspect::{function_name, lane_name, open_trace};
 
 /// Bytes of a non-UTF-8 custom payload shown as hex.
 const HEX_SHOWN: usize = 64;
@@ -68,7 +69,7 @@ const HEX_SHOWN: usize = 64;
 pub struct ChromeStats {
     /// Whole events decoded from `events.bin`.
     pub events_read: u64,
-    /// Events that became at least one trace event (`events_read - skipped`).
+    /// Events that became at least one trace event (`events_read - skipped - definitions`).
     pub events_exported: u64,
     /// Trace-event objects written, metadata included.
     pub trace_events: u64,
@@ -82,6 +83,9 @@ pub struct ChromeStats {
     pub metadata: u64,
     /// Events without a payload this exporter knows, not exported.
     pub skipped: u64,
+    /// Symbol and thread definitions read from the stream (they name other events: a thread's
+    /// definition becomes its `thread_name` when trace.json did not name it).
+    pub definitions: u64,
     /// Events whose timestamp was missing or invalid.
     pub bad_timestamps: u64,
     /// The `pid` used.
@@ -289,7 +293,9 @@ fn write_trace<W: Write>(reader: &TraceReader, w: &mut W) -> io::Result<ChromeSt
         .map(|m| m.pid)
         .or_else(|| pid_from_dir(reader.dir()))
         .unwrap_or(0);
-    let table = symbol_table(manifest);
+    // Names from the manifest, completed by the stream's definitions as they come (a trace
+    // cut short by a controller crash has only those).
+    let mut names = StreamNames::new(manifest);
 
     w.write_all(b"{\"traceEvents\":[\n")?;
     let mut out = Events {
@@ -303,6 +309,7 @@ fn write_trace<W: Write>(reader: &TraceReader, w: &mut W) -> io::Result<ChromeSt
     };
 
     let mut named_process: Option<String> = None;
+    let mut named_threads = std::collections::HashSet::new();
     if let Some(m) = manifest {
         if let Some(exe) = m.executable.as_deref().filter(|e| !e.is_empty()) {
             out.metadata("process_name", 0, "name", process_name(exe))?;
@@ -311,6 +318,7 @@ fn write_trace<W: Write>(reader: &TraceReader, w: &mut W) -> io::Result<ChromeSt
         for t in &m.threads {
             if let Some(name) = &t.name {
                 out.metadata("thread_name", t.thread_id, "name", name)?;
+                named_threads.insert(t.thread_id);
             }
         }
     }
@@ -319,6 +327,17 @@ fn write_trace<W: Write>(reader: &TraceReader, w: &mut W) -> io::Result<ChromeSt
     let mut last_ts = 0u64;
     for ev in events.by_ref() {
         out.stats.events_read += 1;
+        if names.observe(&ev) {
+            // A definition names later events; it is not itself an event of the program.
+            out.stats.definitions += 1;
+            if let Some(Payload::ThreadDef(d)) = &ev.payload {
+                let name = names.thread(d.thread_id).and_then(|t| t.name.as_deref());
+                if let Some(name) = name.filter(|_| named_threads.insert(d.thread_id)) {
+                    out.metadata("thread_name", d.thread_id, "name", name)?;
+                }
+            }
+            continue;
+        }
         let ts = match ev.timestamp.and_then(|t| t.to_nanos()) {
             Some(ns) => {
                 last_ts = ns;
@@ -329,7 +348,7 @@ fn write_trace<W: Write>(reader: &TraceReader, w: &mut W) -> io::Result<ChromeSt
                 last_ts
             }
         };
-        if write_event(&mut out, &ev, ts, &table, &mut named_process)? {
+        if write_event(&mut out, &ev, ts, &names, &mut named_process)? {
             out.stats.events_exported += 1;
         } else {
             out.stats.skipped += 1;
@@ -353,7 +372,7 @@ fn write_event<W: Write>(
     out: &mut Events<'_, W>,
     ev: &Event,
     ts: u64,
-    table: &std::collections::HashMap<u64, &str>,
+    table: &StreamNames,
     named_process: &mut Option<String>,
 ) -> io::Result<bool> {
     let tid = ev.thread_id;
@@ -362,6 +381,8 @@ fn write_event<W: Write>(
         return Ok(false);
     };
     match payload {
+        // Taken in by the caller's `StreamNames` before this is called.
+        Payload::SymbolDef(_) | Payload::ThreadDef(_) => return Ok(false),
         Payload::FunctionCall(c) => {
             let name = function_name(&c.symbol, ev.function_id, c.address, table);
             // The index lane already holds the call; a detail-lane call (registers, stack) is
