@@ -263,10 +263,14 @@ impl Consumer<'_> {
                 return Ok(None);
             }
             let capacity = self.q.mask + 1;
-            if self.tail_cache.wrapping_sub(self.head) > capacity {
+            let tail = self.tail_cache;
+            if tail.wrapping_sub(self.head) > capacity {
+                // Never kept as the cache: the next call would pop up to 2^32 values below it
+                // without looking at the shared word again. Reloaded (and reported) next time.
+                self.tail_cache = self.head;
                 // By value, not `&self`: a call taking the endpoint's address would pin the
                 // endpoint in memory for the whole caller loop (measured: reloads per item).
-                return Err(corrupt(self.head, self.tail_cache, capacity));
+                return Err(corrupt(self.head, tail, capacity));
             }
         }
         let value = self.slot(self.head).load(Ordering::Relaxed);
@@ -317,7 +321,10 @@ impl Consumer<'_> {
             avail = self.tail_cache.wrapping_sub(self.head);
         }
         if avail > self.q.capacity() {
-            return Err(self.corrupt());
+            let e = self.corrupt();
+            // Not kept as the cache (see `pop`).
+            self.tail_cache = self.head;
+            return Err(e);
         }
         Ok(avail)
     }
@@ -336,10 +343,13 @@ impl Consumer<'_> {
         };
     }
 
-    fn checked_available(&self) -> Result<u32, QueueCorrupt> {
+    fn checked_available(&mut self) -> Result<u32, QueueCorrupt> {
         let avail = self.tail_cache.wrapping_sub(self.head);
         if avail > self.q.capacity() {
-            Err(self.corrupt())
+            let e = self.corrupt();
+            // Not kept as the cache (see `pop`).
+            self.tail_cache = self.head;
+            Err(e)
         } else {
             Ok(avail)
         }
@@ -465,6 +475,26 @@ mod tests {
                 assert_eq!(c.pop(), Ok(Some(round * 10 + i)));
             }
         }
+    }
+
+    /// A corrupt tail is reported and never kept: the consumer neither pops values below it
+    /// (up to 2^32 of them) nor reports a full queue's worth; it reloads the word each time.
+    #[test]
+    fn a_corrupt_tail_is_not_trusted_after_it_was_reported() {
+        let mut q = HeapQueue::new(4);
+        q.corrupt_tail(1000);
+        let (_, mut c) = q.split();
+        for _ in 0..3 {
+            assert!(c.pop().is_err());
+            assert!(c.available().is_err());
+            assert!(c.pop_into(&mut [0; 4]).is_err());
+        }
+        // The peer puts a possible position back: the queue works from the shared words again.
+        q.corrupt_tail(2);
+        let (_, mut c) = q.split();
+        assert_eq!(c.pop(), Ok(Some(0)));
+        assert_eq!(c.pop(), Ok(Some(0)));
+        assert_eq!(c.pop(), Ok(None));
     }
 
     #[test]

@@ -44,6 +44,9 @@ use ada_shm::sync::{AtomicU32, AtomicU64, Ordering, fence};
 pub const RING_HEADER_SIZE: u32 = 128;
 /// `flags` bit: the ring holds a marked event.
 pub const FLAG_MARKED: u32 = 1;
+/// Compare-and-swap attempts [`RingHeader::begin_recycle`] makes before it takes the `consumed`
+/// word unconditionally.
+const RECYCLE_ATTEMPTS: u32 = 64;
 
 /// Fields the owning thread writes.
 #[repr(C)]
@@ -202,11 +205,16 @@ impl RingHeader {
     /// count as dropped) and the generation that ended (the new fill's is the next one). Ends
     /// with a Release fence, so a drain that sees any byte the owner writes afterwards fails
     /// its [`commit_read`](Self::commit_read) (see the module docs). Follow it with
-    /// [`reset_contents`](Self::reset_contents) for the new generation.
+    /// [`reset_contents`](Self::reset_contents) for the new generation. Bounded: after
+    /// 64 failed compare-and-swaps (only a peer that keeps rewriting the word
+    /// causes that) it swaps the word unconditionally.
     pub fn begin_recycle(&self) -> Consumed {
         // Relaxed first read: the CAS below validates it.
         let mut cur = Consumed::unpack(self.consumed.load(Ordering::Relaxed));
-        loop {
+        // Bounded: an honest drain moves the word at most once per pass, so a handful of tries
+        // always suffices; a word that keeps changing is another process writing it, which must
+        // not hold the thread here.
+        for _ in 0..RECYCLE_ATTEMPTS {
             let new = Consumed {
                 generation: cur.generation.wrapping_add(1),
                 read_pos: 0,
@@ -229,6 +237,24 @@ impl RingHeader {
                 }
                 Err(now) => cur = Consumed::unpack(now),
             }
+        }
+        // Still moving: take the word unconditionally. The generation still changes, so an
+        // in-flight drain copy fails its CAS as above; what the drain had claimed is whatever
+        // the replaced word says, if it belongs to the generation that ends.
+        let new = Consumed {
+            generation: cur.generation.wrapping_add(1),
+            read_pos: 0,
+        };
+        // AcqRel and the Release fence: as for the CAS above.
+        let replaced = Consumed::unpack(self.consumed.swap(new.pack(), Ordering::AcqRel));
+        fence(Ordering::Release);
+        Consumed {
+            generation: cur.generation,
+            read_pos: if replaced.generation == cur.generation {
+                replaced.read_pos
+            } else {
+                0
+            },
         }
     }
 

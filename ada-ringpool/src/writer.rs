@@ -15,6 +15,15 @@
 //! ring it asks its [`PoolPolicy`]: drop-oldest recycles its own active ring (the drain never
 //! owns an active ring, so no ownership is violated; records the drain already copied out are
 //! not counted twice, see [`crate::header`]), drop-newest drops the event. Every loss is counted.
+//!
+//! Untrusted memory: the lane words, queue slots, ring headers and ring bytes lie in a segment
+//! that other processes can write. The writer keeps its own position, generation, counters and
+//! record count privately and only *reads* shared values it can check: a ring index popped from
+//! the free queue must name another ring of this pool (at most one queue's worth of bad values
+//! is skipped), queue positions are checked by the queue ends, and the one walk over ring bytes
+//! (splitting a recycled detail ring at the drain's read position) is bounded by the writer's
+//! own record count and position. Whatever a peer writes, every call returns after a bounded
+//! number of steps, without a panic or an access outside the ring.
 
 use crate::header::RingHeader;
 use crate::policy::{DropAction, DropOldest, PoolPolicy};
@@ -26,6 +35,9 @@ use ada_registry::{Lane, LaneCounters, LaneKind, LaneProducer};
 use ada_shm::sync::{AtomicU64, Ordering};
 use core::ptr::NonNull;
 use zerocopy::IntoBytes;
+
+/// The smallest detail record: its 32-byte header and the 8-byte sizes word.
+const MIN_DETAIL_RECORD: u32 = 40;
 
 /// The start of ring `ring`'s data words.
 fn data_ptr<S: RingStore>(store: &S, ring: u32) -> NonNull<AtomicU64> {
@@ -87,6 +99,10 @@ pub struct LaneWriter<'a, S: RingStore, P: PoolPolicy = DropOldest> {
     /// The active ring's header (points into `store`, which the writer owns).
     active_header: NonNull<RingHeader>,
     pos: u32,
+    /// Records committed to the active ring in its current generation, counted here: the ring's
+    /// bytes lie in memory another process can write, so what a recycle drops is never counted
+    /// from them alone.
+    ring_records: u32,
     /// The active ring's generation (fill), stamped on every position the writer publishes.
     generation: u32,
     cap: u32,
@@ -177,9 +193,12 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
             active_data: data_ptr(&store, active),
             active_header: NonNull::from(store.header(active)),
             pos: 0,
+            ring_records: 0,
             generation,
             cap,
-            counters: lane.counters(),
+            // The registration zeroed the lane's counters; they are never read back from
+            // shared memory, where another process may have changed them since.
+            counters: LaneCounters::default(),
             marked: false,
             next_seq: 0,
             policy,
@@ -231,6 +250,7 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
         let stored = words::store(self.store.data(self.active), self.pos, bytes);
         debug_assert!(stored, "pos + n <= cap <= data_capacity");
         self.commit(n);
+        self.ring_records += 1;
         Written::Stored
     }
 
@@ -294,6 +314,7 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
         let stored = words::store(self.store.data(self.active), self.pos, bytes);
         debug_assert!(stored, "n <= cap <= data_capacity");
         self.commit(n);
+        self.ring_records = 1;
         self.lane.store_counters(&self.counters);
         outcome
     }
@@ -335,6 +356,7 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
         debug_assert!(pushed, "free_slots() said there was room");
         self.set_active(next);
         self.pos = 0;
+        self.ring_records = 0;
         let fresh: &RingHeader = self.store.header(next);
         // The drain reset it, stamping its new generation in the position, before freeing it;
         // resetting again costs nothing and protects the writer from a drain that did not.
@@ -361,32 +383,41 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
         self.generation = ended.generation.wrapping_add(1);
         header.reset_contents(self.generation);
         self.pos = 0;
+        self.ring_records = 0;
         self.marked = false;
         self.lane.set_marked(false);
         self.counters.events_dropped += dropped;
         dropped
     }
 
-    /// Detail records of the active ring starting at or after `from` (our own writes; the walk
-    /// is bounded by `pos` whatever the ring holds).
+    /// Detail records of the active ring starting at or after `from` (the drain's read
+    /// position). The number of records is the writer's own count; only the split at `from`
+    /// needs the records' length fields, and that walk takes at most `ring_records` steps, each
+    /// checked against `pos`, so a length another process rewrote (huge, zero, odd, wrapping
+    /// the cursor) can neither hold the thread nor step outside the ring. A walk that does not
+    /// fit what this thread wrote means the ring was tampered with: which of its records the
+    /// drain took is then unknowable, and all of them are counted as dropped.
     fn count_detail_from(&self, from: u32) -> u64 {
+        let all = self.ring_records;
+        if from == 0 {
+            return u64::from(all);
+        }
         let data = self.store.data(self.active);
-        let (mut at, mut n) = (0u32, 0u64);
-        while at < self.pos {
+        let (mut at, mut below) = (0u32, 0u32);
+        while at < from {
             let mut first = [0u8; 8];
-            if !words::load(data, at, &mut first) {
-                break;
-            }
-            let len = u32::from_le_bytes([first[0], first[1], first[2], first[3]]);
-            if len == 0 || !len.is_multiple_of(8) || len > self.pos - at {
-                break;
-            }
-            if at >= from {
-                n += 1;
+            let len = if below < all && words::load(data, at, &mut first) {
+                u32::from_le_bytes([first[0], first[1], first[2], first[3]])
+            } else {
+                0
+            };
+            if len < MIN_DETAIL_RECORD || !len.is_multiple_of(8) || len > self.pos - at {
+                return u64::from(all);
             }
             at += len;
+            below += 1;
         }
-        n
+        u64::from(all - below)
     }
 
     /// Flags the current ring as holding a marked event; the flag travels with the ring when it
