@@ -11,6 +11,13 @@
 //! the interface for clock-driven logic that wants its time source swapped in tests:
 //! [`MonotonicClock`] implements it, and so does `ada_testkit::FakeClock`, a clock that moves
 //! only when a test moves it.
+//!
+//! Both clocks are read through libc's `clock_gettime`, never through rustix's own vDSO parser:
+//! glibc's `clock_gettime` takes the same vDSO fast path (no syscall), and it is what valgrind and
+//! the sanitizers understand. rustix's `linux_raw` backend finds the vDSO by reading the
+//! process's auxiliary vector itself, and under valgrind that vector names the real kernel vDSO,
+//! which valgrind does not map into the program: the first clock read dies with SIGSEGV
+//! (rustix issue 1559). A program that works under valgrind must keep working when it is traced.
 
 crate::wire_enum! {
     /// Which clock a segment's timestamps come from. Stored as a `u32` in the segment header and the
@@ -38,19 +45,41 @@ pub trait Clock: Send + Sync {
     fn id(&self) -> ClockId;
 }
 
-/// The real clock: `CLOCK_MONOTONIC` through the vDSO (no syscall on Linux).
+/// Reads `clock` with libc's `clock_gettime` (the vDSO on Linux, no syscall; a syscall where
+/// valgrind runs the program). Returns `None` if the call fails, which it cannot for the two
+/// clocks ADA reads: both exist on every Linux and the out-pointer is valid.
+#[inline]
+fn clock_gettime(clock: libc::clockid_t) -> Option<libc::timespec> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable `timespec` for the whole call, and `clock_gettime` writes
+    // nothing else; an unknown clock id makes it fail with EINVAL, never misbehave.
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+    (rc == 0).then_some(ts)
+}
+
+/// Nanoseconds in `ts`, clamping a negative time (no clock ADA reads has one) to 0.
+#[inline]
+fn timespec_ns(ts: libc::timespec) -> u64 {
+    // u64 nanoseconds last 584 years from either clock's origin.
+    (ts.tv_sec.max(0) as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec.max(0) as u64)
+}
+
+/// The real clock: `CLOCK_MONOTONIC` through libc's `clock_gettime` (the vDSO on Linux, no
+/// syscall).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MonotonicClock;
 
 impl MonotonicClock {
-    /// Reads `CLOCK_MONOTONIC` in nanoseconds. `#[inline]` so the hot path pays only the vDSO call.
+    /// Reads `CLOCK_MONOTONIC` in nanoseconds. `#[inline]` so the hot path pays only the libc
+    /// call into the vDSO. Returns 0 if the clock cannot be read (never on Linux).
     #[inline]
     pub fn read() -> u64 {
-        let ts = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-        // CLOCK_MONOTONIC is never negative; u64 nanoseconds last 584 years of uptime.
-        (ts.tv_sec as u64)
-            .wrapping_mul(1_000_000_000)
-            .wrapping_add(ts.tv_nsec as u64)
+        clock_gettime(libc::CLOCK_MONOTONIC).map_or(0, timespec_ns)
     }
 }
 
@@ -66,11 +95,9 @@ impl Clock for MonotonicClock {
 
 /// `CLOCK_REALTIME` in nanoseconds since the Unix epoch, for converting monotonic stamps to wall
 /// time in manifests (never used to order events).
+/// Returns 0 if the clock cannot be read (never on Linux).
 pub fn realtime_ns() -> u64 {
-    let ts = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
-    (ts.tv_sec.max(0) as u64)
-        .wrapping_mul(1_000_000_000)
-        .wrapping_add(ts.tv_nsec as u64)
+    clock_gettime(libc::CLOCK_REALTIME).map_or(0, timespec_ns)
 }
 
 #[cfg(test)]
@@ -85,6 +112,19 @@ mod tests {
             assert!(now >= last, "{now} < {last}");
             last = now;
         }
+    }
+
+    #[test]
+    fn realtime_is_the_wall_clock_and_monotonic_is_not() {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+        let ours = realtime_ns();
+        assert!(ours.abs_diff(wall) < 1_000_000_000, "{ours} vs {wall}");
+        // The monotonic clock counts from boot, not from 1970: the two clocks are not swapped.
+        let mono = MonotonicClock::read();
+        assert!(mono > 0 && mono < ours / 2, "{mono} vs {ours}");
     }
 
     #[test]
