@@ -54,6 +54,7 @@
 mod atf_sink;
 mod controller;
 pub mod drain;
+mod identity;
 mod pipelined;
 mod report;
 mod sink;
@@ -65,9 +66,10 @@ pub use controller::{
 };
 pub use drain::{Drainer, PassStats};
 pub use pipelined::Pipelined;
-pub use report::{Corruption, LaneReport, Report, ThreadEnd, ThreadReport};
+pub use report::{Corruption, FoldedThreads, LaneReport, Report, ThreadEnd, ThreadReport};
 pub use sink::{
-    ChunkInfo, CountingSink, Record, SessionInfo, Sink, SinkError, SinkOutput, ThreadInfo,
+    ChunkInfo, CountingSink, ProcessTrust, Record, SessionInfo, Sink, SinkError, SinkOutput,
+    ThreadInfo,
 };
 
 /// What an event records: the ring format's one event-kind vocabulary (re-exported from
