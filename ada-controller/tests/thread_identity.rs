@@ -117,7 +117,10 @@ fn identities_are_verified_rewritten_slots_are_accounted_and_the_trace_agrees() 
     drainer.trust(&ProcessTrust::SessionProcess, me);
 
     // A: this very thread, honestly registered.
-    let (a, mut wa) = writer(reg, reg.view().register(SlotOwner::current_thread()).unwrap());
+    let (a, mut wa) = writer(
+        reg,
+        reg.view().register(SlotOwner::current_thread()).unwrap(),
+    );
     // B: claims to be thread 1 of pid 1, which this test does not trace.
     let liar = SlotOwner {
         pid: 1,
@@ -126,8 +129,14 @@ fn identities_are_verified_rewritten_slots_are_accounted_and_the_trace_agrees() 
     };
     let (b, mut wb) = writer(reg, reg.view().register(liar).unwrap());
     // C and D: honest at first; C's pid and tid, and D's generation, are rewritten mid-run.
-    let (c, mut wc) = writer(reg, reg.view().register(SlotOwner::current_thread()).unwrap());
-    let (d, mut wd) = writer(reg, reg.view().register(SlotOwner::current_thread()).unwrap());
+    let (c, mut wc) = writer(
+        reg,
+        reg.view().register(SlotOwner::current_thread()).unwrap(),
+    );
+    let (d, mut wd) = writer(
+        reg,
+        reg.view().register(SlotOwner::current_thread()).unwrap(),
+    );
     for seq in 0..100 {
         wa.write_index(&record(1, seq));
     }
@@ -215,7 +224,10 @@ fn identities_are_verified_rewritten_slots_are_accounted_and_the_trace_agrees() 
         report.threads
     );
     assert_eq!(report.corruption.displaced_threads, 2);
-    assert_eq!(report.corruption.unverified_threads, 2, "B, and C's new claim");
+    assert_eq!(
+        report.corruption.unverified_threads, 2,
+        "B, and C's new claim"
+    );
     assert_eq!(manifest.corruption["displacedThreads"], 2);
     assert_eq!(manifest.corruption["unverifiedThreads"], 2);
 }
@@ -238,7 +250,11 @@ fn a_damaged_symbol_table_is_skipped_counted_and_never_a_raw_count() {
     overwrite(reg, entry(2) + 4, &u32::MAX.to_le_bytes());
     overwrite(reg, entry(3) + 8, &100_000u32.to_le_bytes());
     // The refusal counter: a 20-digit number.
-    overwrite(reg, region.offset + 144, &12_345_678_901_234_567_890u64.to_le_bytes());
+    overwrite(
+        reg,
+        region.offset + 144,
+        &12_345_678_901_234_567_890u64.to_le_bytes(),
+    );
 
     let mut sink = AtfSink::create(out.path(), me).unwrap();
     sink.begin(&SessionInfo::new(me)).unwrap();
@@ -258,13 +274,20 @@ fn a_damaged_symbol_table_is_skipped_counted_and_never_a_raw_count() {
     let (report, mut sink): (Report, AtfSink) = drainer.finish(&[], Report::default());
     sink.finish(&report).unwrap();
 
-    assert_eq!(report.symbols_refused, 0, "the scribbled counter is not a count");
+    assert_eq!(
+        report.symbols_refused, 0,
+        "the scribbled counter is not a count"
+    );
     assert_eq!(report.corruption.symbol_counters, 1);
     assert_eq!(report.corruption.symbol_entries, 3);
     assert_eq!(report.symbols, 3);
     let manifest = Manifest::read(&dir.join("trace.json")).unwrap();
     let named: Vec<&str> = manifest.symbols.iter().map(|s| s.symbol.as_str()).collect();
-    assert_eq!(named, ["fn_0", "fn_4", "fn_5"], "entries after damaged ones are read");
+    assert_eq!(
+        named,
+        ["fn_0", "fn_4", "fn_5"],
+        "entries after damaged ones are read"
+    );
     assert_eq!(manifest.corruption["symbolEntries"], 3);
     assert_eq!(manifest.corruption["symbolCounters"], 1);
 }
@@ -291,7 +314,10 @@ fn a_hundred_thousand_short_lived_threads_are_folded_into_bounded_totals() {
     let bound = SLOTS as usize + ada_controller::drain::DETAILED_THREADS;
     let mut most = 0;
     for t in 0..THREADS {
-        let (slot, mut w) = writer(reg, reg.view().register(SlotOwner::current_thread()).unwrap());
+        let (slot, mut w) = writer(
+            reg,
+            reg.view().register(SlotOwner::current_thread()).unwrap(),
+        );
         for seq in 0..(1 + t % 3) {
             w.write_index(&record(1, seq));
         }
@@ -302,13 +328,19 @@ fn a_hundred_thousand_short_lived_threads_are_folded_into_bounded_totals() {
             most = most.max(drainer.retained_threads());
         }
     }
-    assert!(most <= bound, "the drainer held {most} threads (bound {bound})");
+    assert!(
+        most <= bound,
+        "the drainer held {most} threads (bound {bound})"
+    );
     let (report, mut sink): (Report, AtfSink) = drainer.finish(&[], Report::default());
     sink.finish(&report).unwrap();
 
     let events: u64 = (0..THREADS).map(|t| 1 + t % 3).sum();
     assert_eq!(report.thread_count(), THREADS);
-    assert_eq!(report.threads.len(), ada_controller::drain::DETAILED_THREADS);
+    assert_eq!(
+        report.threads.len(),
+        ada_controller::drain::DETAILED_THREADS
+    );
     assert_eq!(report.persisted(), events);
     assert!(report.is_balanced(), "folded totals balance too");
     let reader = TraceReader::open(&dir).unwrap();
