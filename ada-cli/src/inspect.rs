@@ -386,17 +386,25 @@ fn write_integrity<W: Write>(w: &mut W, m: &Manifest) -> io::Result<()> {
             write_lane(w, lane)?;
         }
     }
-    let unverified: Vec<String> = m
+    const SHOWN: usize = 16;
+    let unverified: Vec<i32> = m
         .threads
         .iter()
         .filter(|t| t.verified == Some(false))
-        .map(|t| t.thread_id.to_string())
+        .map(|t| t.thread_id)
         .collect();
     if !unverified.is_empty() {
+        let shown: Vec<String> = unverified.iter().take(SHOWN).map(i32::to_string).collect();
+        let more = unverified.len().saturating_sub(SHOWN);
         writeln!(
             w,
-            "unverified threads (pid/tid as claimed by the traced side): {}",
-            unverified.join(", ")
+            "unverified threads (pid and os tid as the traced side claimed them): {}{}",
+            unverified.len(),
+            if more > 0 {
+                format!(" ({}, ...)", shown.join(", "))
+            } else {
+                format!(" ({})", shown.join(", "))
+            }
         )?;
     }
     if m.unverifiable_threads > 0 {

@@ -51,7 +51,7 @@ fn threads(out: &mut String, report: &Report) {
             }
         }
         if !t.info.verified {
-            let _ = write!(out, "  (unverified: claims pid {})", t.info.pid);
+            let _ = write!(out, "  (unverified, pid {} as claimed)", t.info.pid);
         }
         out.push('\n');
     }
@@ -153,6 +153,13 @@ pub fn render(report: &Report) -> String {
     lane_line(&mut out, "index", &index);
     lane_line(&mut out, "detail", &detail);
     threads(&mut out, report);
+    if report.unverifiable_threads > 0 {
+        let _ = writeln!(
+            out,
+            "  {} thread(s) ended before the controller could verify who they were",
+            report.unverifiable_threads
+        );
+    }
     if report.unregistered_drops > 0 {
         let _ = writeln!(
             out,
@@ -254,7 +261,7 @@ mod tests {
         report.corruption.unverified_threads = 1;
         report.corruption.symbol_entries = 4;
         let text = render(&report);
-        assert!(text.contains("(unverified: claims pid 1)"), "{text}");
+        assert!(text.contains("(unverified, pid 1 as claimed)"), "{text}");
         assert!(
             text.contains("1 thread(s) with a false identity, 4 damaged symbol entry(ies)"),
             "{text}"

@@ -14,6 +14,14 @@
 //! Each chunk (one ring's worth of one lane) reaches the sink as [`Sink::chunk_begin`], its
 //! valid records, [`Sink::chunk_end`] — see [`Sink`] for the whole call order.
 //!
+//! **Identity and accounting.** The drain keeps one account per slot, made when it first sees a
+//! (slot, generation): the thread gets the next session thread number and its claimed pid and
+//! OS thread id are checked (see [`ProcessTrust`]). If the slot's owner fields change while the
+//! account is open, the segment was tampered with: the account ends as
+//! [`ThreadEnd::Displaced`] and a new one starts, so no account is ever orphaned and every
+//! record handed to the sink is counted under the thread the sink was told. Ended threads are
+//! kept one by one up to [`DETAILED_THREADS`] and folded into [`Report::folded`] beyond it.
+//!
 //! A `Drainer` holds the segment's [`DrainClaim`]: it is the segment's only drain, and its
 //! per-lane [`LaneDrain`]s are made once per slot from the claim's lane ends. When a slot gets
 //! a new owner (a new generation), the drain re-reads that slot's queue positions, which the
@@ -220,18 +228,10 @@ impl<'r, S: Sink> Drainer<'r, S> {
             .get(index)
             .and_then(|a| a.as_ref())
             .map(|a| a.owner);
-        if current.is_some_and(|k| k != key) {
-            if let Some(old) = self.accounts.get_mut(index).and_then(Option::take) {
-                self.corruption.displaced_threads += 1;
-                let mut r = old.report;
-                for lane in &mut r.lanes {
-                    // Its counters in the slot now belong to whoever rewrote it: what was
-                    // drained is all that is known of it.
-                    lane.written = lane.persisted + lane.dropped + lane.discarded;
-                }
-                r.end = ThreadEnd::Displaced;
-                self.keep(r);
-            }
+        if current.is_some_and(|k| k != key)
+            && let Some(old) = self.accounts.get_mut(index).and_then(Option::take)
+        {
+            self.displaced(old.report);
         }
         if self.accounts.len() <= index {
             self.accounts.resize_with(index + 1, || None);
@@ -275,6 +275,17 @@ impl<'r, S: Sink> Drainer<'r, S> {
             owner: (owner.generation, owner.pid, owner.thread_id),
             died: false,
         }
+    }
+
+    /// A thread whose slot no longer shows it (owner fields or state rewritten): its counters
+    /// in the slot now belong to whoever rewrote it, so what was drained is all that is known.
+    fn displaced(&mut self, mut r: ThreadReport) {
+        self.corruption.displaced_threads += 1;
+        for lane in &mut r.lanes {
+            lane.written = lane.persisted + lane.dropped + lane.discarded;
+        }
+        r.end = ThreadEnd::Displaced;
+        self.keep(r);
     }
 
     /// A thread that ended: kept one by one up to the bound, folded beyond it.
@@ -461,14 +472,16 @@ impl<'r, S: Sink> Drainer<'r, S> {
                 *l = Some(slot.owner);
             }
         }
-        for index in 0..self.accounts.len() {
-            let Some(account) = self.accounts[index].take() else {
-                continue;
-            };
+        let open: Vec<Account> = self.accounts.iter_mut().filter_map(Option::take).collect();
+        for account in open {
             let mut r = account.report;
-            let still_there =
-                live[index].is_some_and(|o| (o.generation, o.pid, o.thread_id) == account.owner);
-            match view.slot(index as u32) {
+            let slot = r.info.slot;
+            let still_there = live
+                .get(slot as usize)
+                .copied()
+                .flatten()
+                .is_some_and(|o| (o.generation, o.pid, o.thread_id) == account.owner);
+            match view.slot(slot) {
                 Some(set) if still_there => {
                     take_counters(&mut r, set);
                     for lane in &mut r.lanes {
@@ -480,16 +493,10 @@ impl<'r, S: Sink> Drainer<'r, S> {
                             .saturating_sub(lane.persisted + lane.dropped + lane.discarded);
                     }
                     r.end = ThreadEnd::StillRunning;
+                    self.keep(r);
                 }
-                _ => {
-                    self.corruption.displaced_threads += 1;
-                    for lane in &mut r.lanes {
-                        lane.written = lane.persisted + lane.dropped + lane.discarded;
-                    }
-                    r.end = ThreadEnd::Displaced;
-                }
+                _ => self.displaced(r),
             }
-            self.keep(r);
         }
         let counters = view.header().counters();
         let symbols = self.registry.symbols();

@@ -46,7 +46,9 @@
 //! [`SymbolCursor::skipped`]), as is an entry with an unknown `state`. Invalid UTF-8 (which a
 //! writer never produces: it stores a `&str` cut at a char boundary) is delivered **lossily**,
 //! with U+FFFD replacement characters, so the id still gets a name. A writer facing a corrupted
-//! header only ever gets `Full` or writes inside the slices.
+//! header only ever gets `Full` or writes inside the slices. The `refused` counter is a claim
+//! too: [`SymbolTableRef::refused_checked`] gives it only when it is consistent with
+//! `next_entry`.
 
 use crate::error::RegistryError;
 use ada_shm::CacheLine;

@@ -1,10 +1,12 @@
-//! `ada trace` of a program that starts 100 000 short-lived threads: the controller's memory
-//! stays bounded (retired threads beyond a fixed number are folded into totals), and the
-//! summary and manifest still account for every thread.
+//! What the controller records about its own input reaches the user: `ada trace` of a program
+//! that starts 100 000 short-lived threads keeps the controller's memory bounded (retired
+//! threads beyond a fixed number are folded into totals) while the summary, the manifest and
+//! `ada inspect` still account for every thread; the corruption, unverified threads and
+//! slotless drops a manifest records are shown by `ada inspect`.
 
 mod common;
 
-use ada_atf::TraceReader;
+use ada_atf::{Lane, LaneCounters, ThreadSummary, TraceReader, TraceSummary, TraceWriter};
 use common::{ada, trace_dir};
 use std::time::Duration;
 
@@ -90,4 +92,69 @@ fn controller_memory_stays_bounded_over_100k_short_lived_threads() {
         "{stdout}"
     );
     assert!(stdout.contains("more thread(s) summed"), "{stdout}");
+    let inspect = ada()
+        .arg("inspect")
+        .arg(trace_dir(out.path()))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&inspect.stdout);
+    assert!(
+        text.contains(&format!(
+            "folded threads: {} (summed, not listed)",
+            folded.threads
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn inspect_shows_the_corruption_and_identities_the_manifest_records() {
+    let out = tempfile::tempdir().unwrap();
+    let lane = LaneCounters {
+        written: 4,
+        persisted: 4,
+        ..LaneCounters::new(Lane::Index)
+    };
+    let summary = TraceSummary {
+        threads: vec![
+            ThreadSummary {
+                thread_id: 1,
+                name: Some("main".into()),
+                os_tid: Some(100),
+                pid: Some(100),
+                verified: Some(true),
+                lanes: vec![lane],
+            },
+            ThreadSummary {
+                thread_id: 2,
+                name: None,
+                os_tid: Some(1),
+                pid: Some(1),
+                verified: Some(false),
+                lanes: vec![lane],
+            },
+        ],
+        corruption: [
+            ("ringErrors".to_owned(), 3),
+            ("unverifiedThreads".to_owned(), 1),
+        ]
+        .into_iter()
+        .collect(),
+        unregistered_drops: 12,
+        ..TraceSummary::default()
+    };
+    let dir = TraceWriter::create(out.path(), ada_atf::WriterOptions::default())
+        .unwrap()
+        .finalize(summary)
+        .unwrap()
+        .dir;
+    let inspect = ada().arg("inspect").arg(&dir).output().unwrap();
+    let text = String::from_utf8_lossy(&inspect.stdout);
+    for line in [
+        "unverified threads (pid and os tid as the traced side claimed them): 1 (2)",
+        "WARNING: the controller found corrupt input: ringErrors 3, unverifiedThreads 1",
+        "events dropped by threads with no registry slot: 12",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
 }
