@@ -509,6 +509,7 @@ impl<'r, S: Sink> Drainer<'r, S> {
             None => self.corruption.symbol_counters += 1,
         }
         self.corruption.symbol_entries = self.symbols.skipped();
+        self.corruption.symbol_counters += self.symbols.rewound();
         report.symbols = self.symbol_count;
         report.corruption = self.corruption;
         report.sink_failures = self.sink_failures;

@@ -126,8 +126,8 @@ pub struct Corruption {
     pub displaced_threads: u64,
     /// Symbol table entries skipped as damaged (unknown state, name out of bounds).
     pub symbol_entries: u64,
-    /// The symbol table's counters were inconsistent (its `refused` count was not believed:
-    /// [`Report::symbols_refused`] is then 0).
+    /// The symbol table's counters were inconsistent: its `refused` count was not believed
+    /// ([`Report::symbols_refused`] is then 0), or its claim counter went backwards.
     pub symbol_counters: u64,
 }
 

@@ -233,6 +233,7 @@ pub struct SymbolCursor {
     next: u32,
     pending: Vec<u32>,
     skipped: u64,
+    rewound: u64,
     bytes: Vec<u8>,
     text: String,
 }
@@ -253,6 +254,12 @@ impl SymbolCursor {
     /// Reading goes on past them: later entries are still delivered.
     pub fn skipped(&self) -> u64 {
         self.skipped
+    }
+
+    /// Times the table's claim counter was seen below a value it had before (it only ever
+    /// grows: someone rewrote it). Entries re-claimed below the cursor are not read again.
+    pub fn rewound(&self) -> u64 {
+        self.rewound
     }
 }
 
@@ -433,6 +440,7 @@ impl<'a> SymbolTableRef<'a> {
             next,
             pending,
             skipped,
+            rewound,
             bytes,
             text,
         } = cursor;
@@ -454,6 +462,9 @@ impl<'a> SymbolTableRef<'a> {
             }
         });
         let end = self.claimed();
+        if end < *next && *next <= cap {
+            *rewound += 1;
+        }
         for index in (*next).min(cap)..end {
             match self.probe(index, bytes, text) {
                 Probe::NotYet => pending.push(index),
