@@ -503,7 +503,10 @@ fn publish(live: &LiveStats, pass: &crate::drain::PassStats) {
 
 /// Whether `pid` exists (a zombie counts as alive until reaped; callers reap their children).
 pub(crate) fn process_alive(pid: u32) -> bool {
-    let Some(pid) = rustix::process::Pid::from_raw(pid as i32) else {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
         return false;
     };
     match rustix::process::test_kill_process(pid) {

@@ -555,7 +555,11 @@ fn take_counters(report: &mut ThreadReport, lanes: &ada_registry::ThreadLaneSet)
 /// each record is committed, so a process killed between the two leaves the counter one behind
 /// what its ring holds; the ring's contents are the authority, and the difference is reported.
 fn settle(lane: &mut LaneReport, died: bool) {
-    let accounted = lane.persisted + lane.dropped + lane.discarded + lane.corrupt;
+    let accounted = lane
+        .persisted
+        .saturating_add(lane.dropped)
+        .saturating_add(lane.discarded)
+        .saturating_add(lane.corrupt);
     if died && accounted > lane.written {
         lane.reconciled = accounted - lane.written;
         lane.written = accounted;

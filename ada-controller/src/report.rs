@@ -44,14 +44,14 @@ impl LaneReport {
     }
 
     pub(crate) fn add(&mut self, other: &LaneReport) {
-        self.written += other.written;
-        self.persisted += other.persisted;
-        self.dropped += other.dropped;
-        self.discarded += other.discarded;
-        self.corrupt += other.corrupt;
-        self.after_end += other.after_end;
-        self.bytes += other.bytes;
-        self.reconciled += other.reconciled;
+        self.written = self.written.saturating_add(other.written);
+        self.persisted = self.persisted.saturating_add(other.persisted);
+        self.dropped = self.dropped.saturating_add(other.dropped);
+        self.discarded = self.discarded.saturating_add(other.discarded);
+        self.corrupt = self.corrupt.saturating_add(other.corrupt);
+        self.after_end = self.after_end.saturating_add(other.after_end);
+        self.bytes = self.bytes.saturating_add(other.bytes);
+        self.reconciled = self.reconciled.saturating_add(other.reconciled);
     }
 }
 
@@ -243,15 +243,16 @@ impl Report {
 
     /// Events persisted over all threads and lanes.
     pub fn persisted(&self) -> u64 {
-        LaneKind::ALL.iter().map(|&k| self.total(k).persisted).sum()
+        LaneKind::ALL
+            .iter()
+            .fold(0u64, |a, &k| a.saturating_add(self.total(k).persisted))
     }
 
     /// Events dropped (ring-pool policy and threads without a slot).
     pub fn dropped(&self) -> u64 {
         LaneKind::ALL
             .iter()
-            .map(|&k| self.total(k).dropped)
-            .sum::<u64>()
-            + self.unregistered_drops
+            .fold(0u64, |a, &k| a.saturating_add(self.total(k).dropped))
+            .saturating_add(self.unregistered_drops)
     }
 }
