@@ -25,7 +25,11 @@
 //! | `clock` | object | `{name, realtimeOffsetNs?}`: the trace clock of event timestamps; wall-clock ns = event ns + `realtimeOffsetNs` |
 //! | `executable`, `args`, `exitCode` | string, array of strings, i32 | the traced program (optional) |
 //! | `minEventTimestampNs`, `maxEventTimestampNs` | u64 | range of event timestamps, trace clock (absent when no events) |
-//! | `threads` | array of objects | `{threadId, name?, osTid?, lanes: [{lane: "index"/"detail", written, persisted, dropped, discarded}]}` |
+//! | `threads` | array of objects | `{threadId, name?, osTid?, pid?, verified?, lanes: [{lane: "index"/"detail", written, persisted, dropped, discarded}]}`: `threadId` is the `Event.thread_id` of the thread's events; `osTid` and `pid` are what the traced side claimed, trustworthy only when `verified` is `true` (absent: not stated) |
+//! | `foldedThreads` | object | `{threads, unverified, lanes}`: threads beyond the writer's bound, summed instead of listed; their events carry thread ids absent from `threads` |
+//! | `corruption` | object | name → count of what the controller found wrong in its input (`ringErrors`, `badChunks`, `unverifiedThreads`, ...); absent when nothing was |
+//! | `unregisteredDrops` | u64 | events dropped by threads that got no registry slot (absent when 0) |
+//! | `unverifiableThreads` | u64 | threads that were gone before their identity could be checked (absent when 0) |
 //! | `windows` | array of objects | persistence windows, same keys as `window_metadata.jsonl` |
 //! | `symbols` | array of objects | `{functionId, symbol, address?, module?}`: names for `Event.function_id` |
 //! | `writeError`, `eventsUnwritten` | string, u64 | present when writing `events.bin` failed: what failed and how many accepted events never reached the file |
@@ -144,7 +148,28 @@ pub struct ThreadSummary {
     /// OS thread id, if known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub os_tid: Option<u64>,
+    /// Process id of the thread's process, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// Whether the writer verified `pid` and `os_tid` (absent: not stated, as in older
+    /// manifests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
     /// Per-lane counters.
+    #[serde(default)]
+    pub lanes: Vec<LaneCounters>,
+}
+
+/// Threads summed instead of listed (`foldedThreads`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FoldedThreadsSummary {
+    /// How many threads were folded.
+    pub threads: u64,
+    /// How many of them were not verified.
+    #[serde(default)]
+    pub unverified: u64,
+    /// Their per-lane counters, summed.
     #[serde(default)]
     pub lanes: Vec<LaneCounters>,
 }
@@ -186,6 +211,14 @@ pub struct TraceSummary {
     pub threads: Vec<ThreadSummary>,
     /// Names for function ids.
     pub symbols: Vec<SymbolEntry>,
+    /// Threads summed instead of listed, if any.
+    pub folded_threads: Option<FoldedThreadsSummary>,
+    /// What the caller found wrong in its input: name → count (zero counts are left out).
+    pub corruption: std::collections::BTreeMap<String, u64>,
+    /// Events dropped by threads that got no registry slot.
+    pub unregistered_drops: u64,
+    /// Threads gone before their identity could be checked.
+    pub unverifiable_threads: u64,
 }
 
 impl Default for TraceSummary {
@@ -198,6 +231,10 @@ impl Default for TraceSummary {
             modules: Vec::new(),
             threads: Vec::new(),
             symbols: Vec::new(),
+            folded_threads: None,
+            corruption: std::collections::BTreeMap::new(),
+            unregistered_drops: 0,
+            unverifiable_threads: 0,
         }
     }
 }
@@ -276,6 +313,18 @@ pub struct Manifest {
     /// `eventsUnwritten`.
     #[serde(skip_serializing_if = "is_zero")]
     pub events_unwritten: u64,
+    /// `foldedThreads`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub folded_threads: Option<FoldedThreadsSummary>,
+    /// `corruption` (empty when absent).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub corruption: std::collections::BTreeMap<String, u64>,
+    /// `unregisteredDrops` (0 when absent).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unregistered_drops: u64,
+    /// `unverifiableThreads` (0 when absent).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unverifiable_threads: u64,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -283,6 +332,18 @@ fn is_zero(v: &u64) -> bool {
 }
 
 impl Manifest {
+    /// Threads the trace accounts for: listed plus folded.
+    pub fn thread_count(&self) -> u64 {
+        self.threads.len() as u64 + self.folded_threads.as_ref().map_or(0, |f| f.threads)
+    }
+
+    /// The sum of the `corruption` counts (0 when the writer found nothing wrong).
+    pub fn corruption_total(&self) -> u64 {
+        self.corruption
+            .values()
+            .fold(0u64, |a, &b| a.saturating_add(b))
+    }
+
     /// Whether the trace is final and whole: `complete` is `true`, or absent (a manifest of
     /// an older ATF v4 writer, which wrote one only at finalize).
     pub fn is_complete(&self) -> bool {
@@ -365,6 +426,15 @@ impl Manifest {
             symbols: optional(obj, "symbols", "an array of symbol objects")?.unwrap_or_default(),
             write_error: optional(obj, "writeError", "a string")?,
             events_unwritten: optional(obj, "eventsUnwritten", U64)?.unwrap_or(0),
+            folded_threads: optional(
+                obj,
+                "foldedThreads",
+                "an object {threads, unverified, lanes}",
+            )?,
+            corruption: optional(obj, "corruption", "an object of unsigned counts")?
+                .unwrap_or_default(),
+            unregistered_drops: optional(obj, "unregisteredDrops", U64)?.unwrap_or(0),
+            unverifiable_threads: optional(obj, "unverifiableThreads", U64)?.unwrap_or(0),
         })
     }
 }
@@ -462,6 +532,40 @@ mod tests {
         ));
         v["threads"] = Value::Null;
         assert!(Manifest::from_json_slice(v.to_string().as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn corruption_folded_threads_and_thread_identity_round_trip() {
+        let mut v: Value = serde_json::from_str(ORIGINAL).unwrap();
+        v["corruption"] = serde_json::json!({"ringErrors": 3, "unverifiedThreads": 2});
+        v["unregisteredDrops"] = Value::from(7);
+        v["foldedThreads"] = serde_json::json!({"threads": 5, "unverified": 1, "lanes": [
+            {"lane": "index", "written": 9, "persisted": 9, "dropped": 0, "discarded": 0}]});
+        v["threads"] = serde_json::json!([{"threadId": 1, "osTid": 99, "pid": 42,
+            "verified": false, "lanes": []}]);
+        let m = Manifest::from_json_slice(v.to_string().as_bytes()).unwrap();
+        assert_eq!(m.corruption_total(), 5);
+        assert_eq!(m.corruption["ringErrors"], 3);
+        assert_eq!(m.unregistered_drops, 7);
+        assert_eq!(m.thread_count(), 6);
+        assert_eq!(
+            (m.threads[0].pid, m.threads[0].verified),
+            (Some(42), Some(false))
+        );
+        let again = Manifest::from_json_slice(m.to_json_pretty().as_bytes()).unwrap();
+        assert_eq!(again, m);
+        // Older manifests have none of them.
+        let old = Manifest::from_json_slice(ORIGINAL.as_bytes()).unwrap();
+        assert_eq!((old.corruption_total(), old.thread_count()), (0, 0));
+        assert!(!old.to_json_pretty().contains("corruption"));
+        v["corruption"] = serde_json::json!({"ringErrors": -1});
+        assert!(matches!(
+            Manifest::from_json_slice(v.to_string().as_bytes()),
+            Err(ManifestError::WrongType {
+                key: "corruption",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -579,6 +579,14 @@ impl TraceWriter {
             symbols: summary.symbols,
             write_error: self.failure.clone(),
             events_unwritten: self.events_unwritten,
+            folded_threads: summary.folded_threads,
+            corruption: summary
+                .corruption
+                .into_iter()
+                .filter(|&(_, n)| n > 0)
+                .collect(),
+            unregistered_drops: summary.unregistered_drops,
+            unverifiable_threads: summary.unverifiable_threads,
         };
         write_manifest_atomically(&self.dir, &manifest)?;
         flushed?;

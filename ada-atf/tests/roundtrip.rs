@@ -95,6 +95,8 @@ fn summary_and_windows_round_trip() {
             thread_id: 0,
             name: Some("main".into()),
             os_tid: Some(99),
+            pid: None,
+            verified: None,
             lanes,
         }],
         ..TraceSummary::default()

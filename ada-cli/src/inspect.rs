@@ -211,7 +211,11 @@ fn write_summary<W: Write>(
     }
 
     let unbalanced_lanes = match manifest {
-        Some(m) => write_threads(w, m)?,
+        Some(m) => {
+            let unbalanced = write_threads(w, m)?;
+            write_integrity(w, m)?;
+            unbalanced
+        }
         None => {
             write_stream_threads(w, &names)?;
             0
@@ -412,6 +416,67 @@ fn write_manifest<W: Write>(w: &mut W, m: &Manifest, events_bytes: u64) -> io::R
             w,
             "events unwritten (lost to the write error): {}",
             m.events_unwritten
+        )?;
+    }
+    Ok(())
+}
+
+/// Prints what the manifest says about the trace's integrity beyond lane balance: threads
+/// summed instead of listed, threads whose identity the controller could not verify, the
+/// corruption it found in its input, and events of threads that got no registry slot.
+fn write_integrity<W: Write>(w: &mut W, m: &Manifest) -> io::Result<()> {
+    if let Some(f) = &m.folded_threads {
+        writeln!(w, "folded threads: {} (summed, not listed)", f.threads)?;
+        for lane in &f.lanes {
+            write_lane(w, lane)?;
+        }
+    }
+    const SHOWN: usize = 16;
+    let unverified: Vec<i32> = m
+        .threads
+        .iter()
+        .filter(|t| t.verified == Some(false))
+        .map(|t| t.thread_id)
+        .collect();
+    if !unverified.is_empty() {
+        let shown: Vec<String> = unverified.iter().take(SHOWN).map(i32::to_string).collect();
+        let more = unverified.len().saturating_sub(SHOWN);
+        writeln!(
+            w,
+            "unverified threads (pid and os tid as the traced side claimed them): {}{}",
+            unverified.len(),
+            if more > 0 {
+                format!(" ({}, ...)", shown.join(", "))
+            } else {
+                format!(" ({})", shown.join(", "))
+            }
+        )?;
+    }
+    if m.unverifiable_threads > 0 {
+        writeln!(
+            w,
+            "threads gone before they could be verified: {}",
+            m.unverifiable_threads
+        )?;
+    }
+    if m.corruption_total() > 0 {
+        let counts: Vec<String> = m
+            .corruption
+            .iter()
+            .filter(|&(_, &n)| n > 0)
+            .map(|(k, n)| format!("{} {n}", escape(k)))
+            .collect();
+        writeln!(
+            w,
+            "WARNING: the controller found corrupt input: {}",
+            counts.join(", ")
+        )?;
+    }
+    if m.unregistered_drops > 0 {
+        writeln!(
+            w,
+            "events dropped by threads with no registry slot: {}",
+            m.unregistered_drops
         )?;
     }
     Ok(())

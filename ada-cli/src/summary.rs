@@ -1,5 +1,9 @@
 //! The human summary `ada trace` prints at the end.
 //!
+//! Threads are listed by their claimed OS thread id, marked where the controller could not
+//! verify it; threads beyond the controller's bound are shown summed; corruption the drain
+//! found is one warning line naming each kind (the same counts are in the trace's manifest).
+//!
 //! Thread names (read from the traced process), the sink's error messages and the trace path
 //! are shown through [`crate::escape`], so they cannot inject terminal escape sequences.
 
@@ -46,6 +50,9 @@ fn threads(out: &mut String, report: &Report) {
                 let _ = write!(out, " UNBALANCED");
             }
         }
+        if !t.info.verified {
+            let _ = write!(out, "  (unverified, pid {} as claimed)", t.info.pid);
+        }
         out.push('\n');
     }
     if report.threads.len() > THREADS_LISTED {
@@ -55,6 +62,47 @@ fn threads(out: &mut String, report: &Report) {
             report.threads.len() - THREADS_LISTED
         );
     }
+    let f = &report.folded;
+    if f.threads > 0 {
+        let _ = write!(out, "    ... and {} more thread(s) summed:", f.threads);
+        for (kind, l) in f.lanes() {
+            let _ = write!(
+                out,
+                "  {} {}/{}/{}",
+                kind.name(),
+                l.written,
+                l.persisted,
+                l.dropped
+            );
+        }
+        out.push('\n');
+    }
+}
+
+/// What the drain found wrong in the segment, one warning line (nothing when all is well).
+fn corruption(out: &mut String, report: &Report) {
+    let c = report.corruption;
+    if c.total() == 0 {
+        return;
+    }
+    let mut parts = Vec::new();
+    for (n, what) in [
+        (c.ring_errors, "ring error(s)"),
+        (c.bad_chunks, "bad chunk(s)"),
+        (c.unverified_threads, "thread(s) with a false identity"),
+        (c.displaced_threads, "thread(s) whose slot was rewritten"),
+        (c.symbol_entries, "damaged symbol entry(ies)"),
+        (c.symbol_counters, "damaged symbol counter(s)"),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {what}"));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "  WARNING: the segment held corrupt data: {} (recorded in the trace's manifest)",
+        parts.join(", ")
+    );
 }
 
 /// The summary of `report` (threads; events written, persisted and dropped per lane; bytes;
@@ -80,7 +128,7 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(
         out,
         "ada: traced {} thread(s) in {:.3} s{}{}",
-        report.threads.len(),
+        report.thread_count(),
         secs,
         if died > 0 {
             format!(", {died} still registered when their process ended")
@@ -105,6 +153,13 @@ pub fn render(report: &Report) -> String {
     lane_line(&mut out, "index", &index);
     lane_line(&mut out, "detail", &detail);
     threads(&mut out, report);
+    if report.unverifiable_threads > 0 {
+        let _ = writeln!(
+            out,
+            "  {} thread(s) ended before the controller could verify who they were",
+            report.unverifiable_threads
+        );
+    }
     if report.unregistered_drops > 0 {
         let _ = writeln!(
             out,
@@ -135,14 +190,7 @@ pub fn render(report: &Report) -> String {
             report.symbols_refused
         );
     }
-    let c = report.corruption;
-    if c.ring_errors + c.bad_chunks > 0 {
-        let _ = writeln!(
-            out,
-            "  WARNING: the segment held corrupt data: {} ring error(s), {} bad chunk(s)",
-            c.ring_errors, c.bad_chunks
-        );
-    }
+    corruption(&mut out, report);
     if report.sink_failures > 0 {
         let _ = writeln!(
             out,
@@ -200,6 +248,25 @@ mod tests {
         ] {
             assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
         }
+    }
+
+    #[test]
+    fn corruption_folded_threads_and_unverified_threads_are_shown() {
+        let mut report = Report::default();
+        report.threads.push(ThreadReport::new(
+            ThreadInfo::new(0, 1, 1, 1),
+            None,
+            ThreadEnd::Displaced,
+        ));
+        report.corruption.unverified_threads = 1;
+        report.corruption.symbol_entries = 4;
+        let text = render(&report);
+        assert!(text.contains("(unverified, pid 1 as claimed)"), "{text}");
+        assert!(
+            text.contains("1 thread(s) with a false identity, 4 damaged symbol entry(ies)"),
+            "{text}"
+        );
+        assert!(text.contains("traced 1 thread(s)"), "{text}");
     }
 
     #[test]

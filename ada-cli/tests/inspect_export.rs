@@ -165,6 +165,8 @@ fn summary() -> TraceSummary {
                 thread_id: 1,
                 name: Some("main".into()),
                 os_tid: Some(999),
+                pid: None,
+                verified: None,
                 // The detail lane does not balance: 8 != 2 + 5.
                 lanes: vec![lane(Lane::Index, 7, 7, 0), lane(Lane::Detail, 8, 2, 5)],
             },
@@ -172,6 +174,8 @@ fn summary() -> TraceSummary {
                 thread_id: 2,
                 name: Some("wörker \"2\"".into()),
                 os_tid: None,
+                pid: None,
+                verified: None,
                 lanes: vec![lane(Lane::Index, 3, 3, 0), lane(Lane::Detail, 1, 1, 0)],
             },
         ],
@@ -869,6 +873,8 @@ fn inspect_escapes_terminal_controls_from_the_trace() {
             thread_id: 1,
             name: Some("\u{1b}[31mred\u{1b}[0m".into()),
             os_tid: Some(7),
+            pid: None,
+            verified: None,
             lanes: vec![],
         }],
         symbols: vec![SymbolEntry {

@@ -4,17 +4,24 @@
 //! `TraceStart` event (executable, arguments, OS, architecture) and ends with `TraceEnd` (exit
 //! code); in between, every drained record mapped by [`ada_atf::RecordMapper`] with the names
 //! the agent registered. The manifest carries the per-thread, per-lane accounting of the
-//! [`Report`] and the symbol table.
+//! [`Report`] (threads listed and folded, each thread's claimed pid and OS thread id and whether
+//! they were verified), what the drain found corrupt, the events of threads refused a slot,
+//! and the symbol table.
+//!
+//! An event's `thread_id` is the controller's session thread number ([`ThreadInfo::number`]),
+//! never the id the record itself carries (written by the traced side), so every event
+//! belongs to a thread of the manifest (or of its `foldedThreads`).
 //!
 //! `ada-atf` stands alone, with its own record vocabulary ([`ada_atf::RecordKind`],
 //! [`ada_atf::Lane`]); [`ring_record`] is the one place the controller's [`EventKind`] and
 //! [`LaneKind`] are converted to it, by exhaustive `match`es.
 
-use crate::report::{LaneReport, Report};
+use crate::report::{Corruption, LaneReport, Report};
 use crate::sink::{Record, SessionInfo, Sink, SinkError, SinkOutput, ThreadInfo};
 use ada_atf::{
-    ClockDescription, EventRef, LaneCounters, PayloadRef, RecordKind, RecordMapper, RingRecord,
-    SymbolEntry, SyncPolicy, ThreadSummary, TraceSummary, TraceWriter, WriteError, WriterOptions,
+    ClockDescription, EventRef, FoldedThreadsSummary, LaneCounters, PayloadRef, RecordKind,
+    RecordMapper, RingRecord, SymbolEntry, SyncPolicy, ThreadSummary, TraceSummary, TraceWriter,
+    WriteError, WriterOptions,
 };
 use ada_registry::LaneKind;
 use ada_ringpool::EventKind;
@@ -184,7 +191,7 @@ fn atf_lane(lane: LaneKind) -> ada_atf::Lane {
 /// `record` in `ada-atf`'s vocabulary: the one conversion between the two (a new
 /// [`EventKind`] does not compile until it is mapped here).
 #[inline]
-fn ring_record<'a>(record: &Record<'a>) -> RingRecord<'a> {
+fn ring_record<'a>(thread: &ThreadInfo, record: &Record<'a>) -> RingRecord<'a> {
     let kind = match record.kind {
         EventKind::Call => RecordKind::Call,
         EventKind::Return => RecordKind::Return,
@@ -197,13 +204,36 @@ fn ring_record<'a>(record: &Record<'a>) -> RingRecord<'a> {
         lane: atf_lane(record.lane),
         timestamp_ns: record.timestamp_ns,
         function_id: record.function_id,
-        // ATF's thread id is an `int32`: the low 32 bits of the OS id, as before.
-        thread_id: record.thread_id as i32,
+        // The controller's session thread number (at most i32::MAX: the drain saturates it).
+        thread_id: i32::try_from(thread.number).unwrap_or(i32::MAX),
         call_depth: record.call_depth,
         registers: record.registers,
         stack: record.stack,
         message: record.message,
     }
+}
+
+/// The manifest's `corruption` object: every count by name (the writer leaves out zeros).
+fn corruption_counts(c: &Corruption) -> std::collections::BTreeMap<String, u64> {
+    let Corruption {
+        ring_errors,
+        bad_chunks,
+        unverified_threads,
+        displaced_threads,
+        symbol_entries,
+        symbol_counters,
+    } = *c;
+    [
+        ("ringErrors", ring_errors),
+        ("badChunks", bad_chunks),
+        ("unverifiedThreads", unverified_threads),
+        ("displacedThreads", displaced_threads),
+        ("symbolEntries", symbol_entries),
+        ("symbolCounters", symbol_counters),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
 }
 
 fn lane_counters(kind: LaneKind, r: &LaneReport) -> LaneCounters {
@@ -246,11 +276,11 @@ impl Sink for AtfSink {
     }
 
     #[inline]
-    fn record(&mut self, _thread: &ThreadInfo, record: &Record<'_>) -> Result<(), SinkError> {
+    fn record(&mut self, thread: &ThreadInfo, record: &Record<'_>) -> Result<(), SinkError> {
         let Some(writer) = self.writer.as_mut() else {
             return Err(SinkError::new("the trace was already finalized"));
         };
-        let record = ring_record(record);
+        let record = ring_record(thread, record);
         let event = self.mapper.map(&record, &self.symbols);
         writer.write(&event).map(|_| ()).map_err(SinkError::new)
     }
@@ -286,12 +316,20 @@ impl Sink for AtfSink {
             .threads
             .iter()
             .map(|t| ThreadSummary {
-                thread_id: t.info.os_tid as i32,
+                thread_id: i32::try_from(t.info.number).unwrap_or(i32::MAX),
                 name: t.name.clone(),
                 os_tid: Some(t.info.os_tid),
+                pid: Some(t.info.pid),
+                verified: Some(t.info.verified),
                 lanes: t.lanes().map(|(k, l)| lane_counters(k, l)).collect(),
             })
             .collect();
+        let folded = &report.folded;
+        let folded_threads = (folded.threads > 0).then(|| FoldedThreadsSummary {
+            threads: folded.threads,
+            unverified: folded.unverified,
+            lanes: folded.lanes().map(|(k, l)| lane_counters(k, l)).collect(),
+        });
         let summary = TraceSummary {
             complete: true,
             executable: self.session.executable.clone(),
@@ -300,6 +338,10 @@ impl Sink for AtfSink {
             modules: self.session.executable.iter().cloned().collect(),
             threads,
             symbols,
+            folded_threads,
+            corruption: corruption_counts(&report.corruption),
+            unregistered_drops: report.unregistered_drops,
+            unverifiable_threads: report.unverifiable_threads,
         };
         let stats = writer.finalize(summary).map_err(SinkError::new)?;
         Ok(SinkOutput {

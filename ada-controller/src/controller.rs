@@ -252,7 +252,11 @@ impl Controller {
     ///
     /// `session` says what the caller knows about the traced process (pid, executable,
     /// arguments: [`SessionInfo::new`] and its `with_*` methods); the controller fills in the
-    /// segment name before [`Sink::begin`] sees it.
+    /// segment name before [`Sink::begin`] sees it. Its [`trust`](SessionInfo::trust) says
+    /// whose threads count as verified: by default the session's pid and its descendants (a
+    /// controller that did not spawn the traced program names the pids with
+    /// [`SessionInfo::with_trust`], or trusts any process by choosing
+    /// [`ProcessTrust::AnyProcess`](crate::ProcessTrust::AnyProcess)).
     ///
     /// The drain thread first claims the segment's drain (a segment has one drain: a second is
     /// refused with [`ControllerError::DrainClaim`], before the sink is begun), then begins the
@@ -432,6 +436,7 @@ fn drain_thread<S: Sink>(registry: &Registry, mut sink: S, start: DrainStart<'_>
     }
     let _ = started.send(Ok(()));
     let mut drainer = Drainer::with_claim(registry, claim, sink);
+    drainer.trust(&session.trust, session.pid);
     control.tick_heartbeat(MonotonicClock::read());
     control.publish_ready(RegistryMode::PerThreadOnly);
     let mut last_liveness = Instant::now();
@@ -498,7 +503,10 @@ fn publish(live: &LiveStats, pass: &crate::drain::PassStats) {
 
 /// Whether `pid` exists (a zombie counts as alive until reaped; callers reap their children).
 pub(crate) fn process_alive(pid: u32) -> bool {
-    let Some(pid) = rustix::process::Pid::from_raw(pid as i32) else {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
         return false;
     };
     match rustix::process::test_kill_process(pid) {

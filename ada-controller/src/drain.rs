@@ -14,16 +14,32 @@
 //! Each chunk (one ring's worth of one lane) reaches the sink as [`Sink::chunk_begin`], its
 //! valid records, [`Sink::chunk_end`] — see [`Sink`] for the whole call order.
 //!
+//! **Identity and accounting.** The drain keeps one account per slot, made when it first sees a
+//! (slot, generation): the thread gets the next session thread number and its claimed pid and
+//! OS thread id are checked (see [`ProcessTrust`]). If the slot's owner fields change while the
+//! account is open, the segment was tampered with: the account ends as
+//! [`ThreadEnd::Displaced`] and a new one starts, so no account is ever orphaned and every
+//! record handed to the sink is counted under the thread the sink was told. Ended threads are
+//! kept one by one up to [`DETAILED_THREADS`] and folded into [`Report::folded`] beyond it.
+//!
 //! A `Drainer` holds the segment's [`DrainClaim`]: it is the segment's only drain, and its
 //! per-lane [`LaneDrain`]s are made once per slot from the claim's lane ends. When a slot gets
 //! a new owner (a new generation), the drain re-reads that slot's queue positions, which the
 //! new owner reset when it registered.
 
-use crate::report::{Corruption, LaneReport, Report, ThreadEnd, ThreadReport};
-use crate::sink::{ChunkInfo, Record, Sink, SinkError, ThreadInfo};
-use ada_registry::{DrainClaim, LaneKind, Registry, RegistryError, SlotState, SymbolCursor};
+use crate::identity::{Verdict, Verifier};
+use crate::report::{Corruption, FoldedThreads, LaneReport, Report, ThreadEnd, ThreadReport};
+use crate::sink::{ChunkInfo, ProcessTrust, Record, Sink, SinkError, ThreadInfo};
+use ada_registry::{
+    DrainClaim, LaneKind, Registry, RegistryError, SlotOwner, SlotState, SymbolCursor,
+};
 use ada_ringpool::{DrainStats, EventKind, LaneDrain, RingChunk, SegmentStore, index_records};
-use std::collections::HashMap;
+
+/// Threads kept one by one in the [`Report`] (and so in the manifest): the first this many to
+/// end. Later ones are folded into [`Report::folded`] (a count and summed lanes), so the
+/// controller's memory stays bounded however many threads a program starts (a few hundred
+/// bytes per detailed thread: about 1 MiB at this bound).
+pub const DETAILED_THREADS: usize = 4096;
 
 /// Per-slot drain handles (their copy buffers are reused across passes and slot owners).
 struct SlotDrains<'r> {
@@ -32,8 +48,12 @@ struct SlotDrains<'r> {
     generation: u32,
 }
 
+/// The thread a slot holds, as the drain first saw it.
 struct Account {
     report: ThreadReport,
+    /// The owner fields it was first seen with (generation, pid, thread id): any change while
+    /// it is registered is tampering.
+    owner: (u32, u32, u64),
     /// Its process was found dead (the slot was marked by the controller).
     died: bool,
 }
@@ -53,13 +73,24 @@ pub struct PassStats {
 }
 
 /// Drains one registry into one sink.
+///
+/// Its memory is bounded by the registry's capacity and [`DETAILED_THREADS`], not by the
+/// number of threads ever seen: one account per slot, and finished threads beyond the bound
+/// folded into totals.
 pub struct Drainer<'r, S: Sink> {
     registry: &'r Registry,
     claim: DrainClaim<'r>,
     sink: S,
     drains: Vec<Option<SlotDrains<'r>>>,
-    accounts: HashMap<(u32, u32), Account>,
+    /// The thread each slot holds, indexed by slot.
+    accounts: Vec<Option<Account>>,
     finished: Vec<ThreadReport>,
+    folded: FoldedThreads,
+    detailed: usize,
+    verifier: Verifier,
+    /// The last session thread number handed out.
+    numbers: u32,
+    unverifiable: u64,
     symbols: SymbolCursor,
     symbol_count: u64,
     corruption: Corruption,
@@ -76,8 +107,9 @@ pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(20
 impl<S: Sink> std::fmt::Debug for Drainer<'_, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Drainer")
-            .field("live_threads", &self.accounts.len())
+            .field("live_threads", &self.live_threads())
             .field("finished_threads", &self.finished.len())
+            .field("folded_threads", &self.folded.threads)
             .field("passes", &self.passes)
             .finish()
     }
@@ -87,6 +119,9 @@ impl<'r, S: Sink> Drainer<'r, S> {
     /// A drainer of `registry` into `sink`. Fails with [`RegistryError::DrainClaimed`] if the
     /// segment already has a drain (in this process or another live one): two drains would
     /// take the same rings.
+    ///
+    /// It trusts no process until [`trust`](Drainer::trust) says which: every thread is
+    /// drained, and flagged unverified.
     pub fn new(registry: &'r Registry, sink: S) -> Result<Self, RegistryError> {
         Ok(Self::with_claim(registry, registry.claim_drain()?, sink))
     }
@@ -105,8 +140,13 @@ impl<'r, S: Sink> Drainer<'r, S> {
             claim,
             sink,
             drains: (0..registry.capacity()).map(|_| None).collect(),
-            accounts: HashMap::new(),
+            accounts: (0..registry.capacity()).map(|_| None).collect(),
             finished: Vec::new(),
+            folded: FoldedThreads::default(),
+            detailed: DETAILED_THREADS,
+            verifier: Verifier::nobody(),
+            numbers: 0,
+            unverifiable: 0,
             symbols: SymbolCursor::default(),
             symbol_count: 0,
             corruption: Corruption::default(),
@@ -116,6 +156,29 @@ impl<'r, S: Sink> Drainer<'r, S> {
             unflushed: false,
             last_flush: std::time::Instant::now(),
         }
+    }
+
+    /// Which processes' threads to verify (see [`ProcessTrust`]); `session_pid` stands for
+    /// [`ProcessTrust::SessionProcess`]. Applies to threads first seen from now on.
+    pub fn trust(&mut self, trust: &ProcessTrust, session_pid: u32) {
+        self.verifier = Verifier::new(trust, session_pid);
+    }
+
+    /// Keep at most `threads` finished threads one by one (default [`DETAILED_THREADS`]);
+    /// later ones are folded into [`Report::folded`].
+    pub fn detailed_threads(&mut self, threads: usize) {
+        self.detailed = threads;
+    }
+
+    /// Threads the drainer holds state for right now: one per registered slot, plus the
+    /// finished threads it keeps one by one (at most [`DETAILED_THREADS`]). Folded threads
+    /// cost nothing each.
+    pub fn retained_threads(&self) -> usize {
+        self.live_threads() + self.finished.len()
+    }
+
+    fn live_threads(&self) -> usize {
+        self.accounts.iter().filter(|a| a.is_some()).count()
     }
 
     /// The sink.
@@ -134,8 +197,7 @@ impl<'r, S: Sink> Drainer<'r, S> {
         let view = self.registry.view();
         for slot in view.live_slots() {
             if slot.state == SlotState::Active && slot.owner.pid == pid {
-                let key = (slot.index, slot.owner.generation);
-                self.account(key, slot.index, &slot.owner).died = true;
+                self.account(slot.index, &slot.owner).died = true;
             }
         }
         view.mark_process_dead(pid)
@@ -155,26 +217,84 @@ impl<'r, S: Sink> Drainer<'r, S> {
         pids
     }
 
-    fn account(
-        &mut self,
-        key: (u32, u32),
-        slot: u32,
-        owner: &ada_registry::SlotOwner,
-    ) -> &mut Account {
-        self.accounts.entry(key).or_insert_with(|| Account {
+    /// The account of the thread `slot` holds, made (numbered and verified) on first sight. A
+    /// slot whose owner fields changed since its account was made was tampered with: the old
+    /// account ends as [`ThreadEnd::Displaced`] and a new one starts.
+    fn account(&mut self, slot: u32, owner: &SlotOwner) -> &mut Account {
+        let key = (owner.generation, owner.pid, owner.thread_id);
+        let index = slot as usize;
+        let current = self
+            .accounts
+            .get(index)
+            .and_then(|a| a.as_ref())
+            .map(|a| a.owner);
+        if current.is_some_and(|k| k != key)
+            && let Some(old) = self.accounts.get_mut(index).and_then(Option::take)
+        {
+            self.displaced(old.report);
+        }
+        if self.accounts.len() <= index {
+            self.accounts.resize_with(index + 1, || None);
+        }
+        if self.accounts[index].is_none() {
+            let account = self.new_account(slot, owner);
+            self.accounts[index] = Some(account);
+        }
+        self.accounts[index]
+            .as_mut()
+            .expect("the account was just made")
+    }
+
+    fn new_account(&mut self, slot: u32, owner: &SlotOwner) -> Account {
+        self.numbers = self.numbers.saturating_add(1).min(i32::MAX as u32);
+        let (verified, name) = match self.verifier.check(owner.pid, owner.thread_id) {
+            Verdict::Verified(name) => (true, name),
+            Verdict::Gone => {
+                self.unverifiable += 1;
+                (false, None)
+            }
+            Verdict::Refuted => {
+                self.corruption.unverified_threads += 1;
+                (false, None)
+            }
+        };
+        Account {
             report: ThreadReport {
                 info: ThreadInfo {
                     slot,
                     generation: owner.generation,
                     pid: owner.pid,
                     os_tid: owner.thread_id,
+                    number: self.numbers,
+                    verified,
                 },
-                name: thread_name(owner.pid, owner.thread_id),
+                name,
                 lanes: [LaneReport::default(); 2],
                 end: ThreadEnd::StillRunning,
             },
+            owner: (owner.generation, owner.pid, owner.thread_id),
             died: false,
-        })
+        }
+    }
+
+    /// A thread whose slot no longer shows it (owner fields or state rewritten): its counters
+    /// in the slot now belong to whoever rewrote it, so what was drained is all that is known.
+    fn displaced(&mut self, mut r: ThreadReport) {
+        self.corruption.displaced_threads += 1;
+        for lane in &mut r.lanes {
+            lane.written = lane.persisted + lane.dropped + lane.discarded;
+        }
+        r.end = ThreadEnd::Displaced;
+        self.keep(r);
+    }
+
+    /// A thread that ended: kept one by one up to the bound, folded beyond it.
+    fn keep(&mut self, report: ThreadReport) {
+        if self.finished.len() < self.detailed {
+            self.finished.push(report);
+        } else {
+            self.folded.add(&report);
+        }
     }
 
     /// One round-robin pass over every live slot.
@@ -184,20 +304,19 @@ impl<'r, S: Sink> Drainer<'r, S> {
         let view = self.registry.view();
         for slot in view.live_slots() {
             stats.live_slots += 1;
-            let key = (slot.index, slot.owner.generation);
             let exited = slot.state == SlotState::Exited;
-            self.account(key, slot.index, &slot.owner);
+            self.account(slot.index, &slot.owner);
             if !self.ensure_drains(slot.index, slot.owner.generation) {
                 self.corruption.ring_errors += 1;
                 continue;
             }
             for kind in LaneKind::ALL {
-                let (records, bytes) = self.drain_lane(key, slot.index, kind, exited);
+                let (records, bytes) = self.drain_lane(slot.index, kind, exited);
                 stats.records += records;
                 stats.bytes += bytes;
             }
             if exited {
-                self.retire(key, slot.index);
+                self.retire(slot.index);
                 stats.reclaimed += 1;
             }
         }
@@ -215,13 +334,7 @@ impl<'r, S: Sink> Drainer<'r, S> {
 
     /// Drains one lane: submitted rings, then the active ring (twice over for an exited thread:
     /// it may have submitted a ring after the first look). Returns (records, bytes).
-    fn drain_lane(
-        &mut self,
-        key: (u32, u32),
-        slot: u32,
-        kind: LaneKind,
-        exited: bool,
-    ) -> (u64, u64) {
+    fn drain_lane(&mut self, slot: u32, kind: LaneKind, exited: bool) -> (u64, u64) {
         let Drainer {
             registry,
             sink,
@@ -234,9 +347,9 @@ impl<'r, S: Sink> Drainer<'r, S> {
             sink_error,
             ..
         } = self;
-        let account = accounts
-            .get_mut(&key)
-            .expect("account created by the caller");
+        let Some(Some(account)) = accounts.get_mut(slot as usize) else {
+            return (0, 0);
+        };
         let mut ctx = ChunkContext {
             registry,
             sink,
@@ -307,8 +420,8 @@ impl<'r, S: Sink> Drainer<'r, S> {
 
     /// The thread is gone and its rings are drained: take its final counters, reset its rings
     /// and free the slot.
-    fn retire(&mut self, key: (u32, u32), slot: u32) {
-        let Some(mut account) = self.accounts.remove(&key) else {
+    fn retire(&mut self, slot: u32) {
+        let Some(mut account) = self.accounts.get_mut(slot as usize).and_then(Option::take) else {
             return;
         };
         let view = self.registry.view();
@@ -329,12 +442,16 @@ impl<'r, S: Sink> Drainer<'r, S> {
             ThreadEnd::Exited
         };
         view.reclaim(slot);
-        self.finished.push(account.report);
+        self.keep(account.report);
     }
 
     /// Ends the session: the caller has stopped (or lost) the traced processes. Marks the slots
     /// of `dead_pids` as exited, drains until every such slot is freed, reports the threads
     /// still running as they stand, and finishes the sink.
+    ///
+    /// Every thread the drain ever made an account for is in the returned report, one by one
+    /// or folded: a thread whose slot no longer shows it (its state or owner fields were
+    /// rewritten) is reported as [`ThreadEnd::Displaced`] with what was drained of it.
     pub fn finish(mut self, dead_pids: &[u32], mut report: Report) -> (Report, S) {
         for &pid in dead_pids {
             self.process_died(pid);
@@ -347,27 +464,52 @@ impl<'r, S: Sink> Drainer<'r, S> {
                 break;
             }
         }
+        self.refresh_symbols();
         let view = self.registry.view();
+        let mut live: Vec<Option<SlotOwner>> = vec![None; self.accounts.len()];
         for slot in view.live_slots() {
-            let key = (slot.index, slot.owner.generation);
-            if let Some(account) = self.accounts.remove(&key) {
-                let mut r = account.report;
-                take_counters(&mut r, slot.lanes);
-                for lane in &mut r.lanes {
-                    // A running thread may have recorded more since its rings were drained:
-                    // those events are not in this trace, and are reported as such.
-                    lane.after_end = lane
-                        .written
-                        .saturating_sub(lane.persisted + lane.dropped + lane.discarded);
+            if let Some(l) = live.get_mut(slot.index as usize) {
+                *l = Some(slot.owner);
+            }
+        }
+        let open: Vec<Account> = self.accounts.iter_mut().filter_map(Option::take).collect();
+        for account in open {
+            let mut r = account.report;
+            let slot = r.info.slot;
+            let still_there = live
+                .get(slot as usize)
+                .copied()
+                .flatten()
+                .is_some_and(|o| (o.generation, o.pid, o.thread_id) == account.owner);
+            match view.slot(slot) {
+                Some(set) if still_there => {
+                    take_counters(&mut r, set);
+                    for lane in &mut r.lanes {
+                        // A running thread may have recorded more since its rings were
+                        // drained: those events are not in this trace, and are reported as
+                        // such.
+                        lane.after_end = lane
+                            .written
+                            .saturating_sub(lane.persisted + lane.dropped + lane.discarded);
+                    }
+                    r.end = ThreadEnd::StillRunning;
+                    self.keep(r);
                 }
-                r.end = ThreadEnd::StillRunning;
-                self.finished.push(r);
+                _ => self.displaced(r),
             }
         }
         let counters = view.header().counters();
+        let symbols = self.registry.symbols();
         report.threads = std::mem::take(&mut self.finished);
+        report.folded = self.folded;
+        report.unverifiable_threads = self.unverifiable;
         report.unregistered_drops = counters.unregistered_drops;
-        report.symbols_refused = self.registry.symbols().refused();
+        match symbols.refused_checked() {
+            Some(refused) => report.symbols_refused = refused,
+            None => self.corruption.symbol_counters += 1,
+        }
+        self.corruption.symbol_entries = self.symbols.skipped();
+        self.corruption.symbol_counters += self.symbols.rewound();
         report.symbols = self.symbol_count;
         report.corruption = self.corruption;
         report.sink_failures = self.sink_failures;
@@ -375,6 +517,27 @@ impl<'r, S: Sink> Drainer<'r, S> {
         report.passes = self.passes;
         report.memory_per_thread = ada_ringpool::memory_per_thread(&self.registry.geometry());
         (report, self.sink)
+    }
+
+    /// Reads symbols published since the last chunk (the final drain's last look).
+    fn refresh_symbols(&mut self) {
+        let Drainer {
+            registry,
+            sink,
+            symbols,
+            symbol_count,
+            sink_failures,
+            sink_error,
+            ..
+        } = self;
+        read_symbols(
+            registry,
+            sink,
+            symbols,
+            symbol_count,
+            sink_failures,
+            sink_error,
+        );
     }
 }
 
@@ -392,7 +555,11 @@ fn take_counters(report: &mut ThreadReport, lanes: &ada_registry::ThreadLaneSet)
 /// each record is committed, so a process killed between the two leaves the counter one behind
 /// what its ring holds; the ring's contents are the authority, and the difference is reported.
 fn settle(lane: &mut LaneReport, died: bool) {
-    let accounted = lane.persisted + lane.dropped + lane.discarded + lane.corrupt;
+    let accounted = lane
+        .persisted
+        .saturating_add(lane.dropped)
+        .saturating_add(lane.discarded)
+        .saturating_add(lane.corrupt);
     if died && accounted > lane.written {
         lane.reconciled = accounted - lane.written;
         lane.written = accounted;
@@ -511,14 +678,34 @@ impl<S: Sink> ChunkContext<'_, S> {
             sink_error,
             ..
         } = self;
-        registry.symbols().read_new(symbols, |s| {
-            **symbol_count += 1;
-            if let Err(e) = sink.symbol(s.id, s.name, s.address) {
-                **sink_failures += 1;
-                **sink_error = Some(e.to_string());
-            }
-        });
+        read_symbols(
+            registry,
+            &mut **sink,
+            symbols,
+            symbol_count,
+            sink_failures,
+            sink_error,
+        );
     }
+}
+
+/// Hands the symbols published since `cursor`'s last look to `sink`. Damaged entries are
+/// skipped (and counted in the cursor) without stopping the read of later ones.
+fn read_symbols<S: Sink>(
+    registry: &Registry,
+    sink: &mut S,
+    cursor: &mut SymbolCursor,
+    count: &mut u64,
+    failures: &mut u64,
+    error: &mut Option<String>,
+) {
+    registry.symbols().read_new(cursor, |s| {
+        *count += 1;
+        if let Err(e) = sink.symbol(s.id, s.name, s.address) {
+            *failures += 1;
+            *error = Some(e.to_string());
+        }
+    });
 }
 
 impl<S: Sink> Drainer<'_, S> {
@@ -527,11 +714,4 @@ impl<S: Sink> Drainer<'_, S> {
             self.sink_error = Some(e.to_string());
         }
     }
-}
-
-/// `/proc/<pid>/task/<tid>/comm`, best effort.
-fn thread_name(pid: u32, tid: u64) -> Option<String> {
-    let comm = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm")).ok()?;
-    let name = comm.trim_end_matches('\n');
-    (!name.is_empty()).then(|| name.to_owned())
 }

@@ -16,7 +16,14 @@
 //!   [`AtfSink`] (the default, behind [`Pipelined`]) writes an ATF v4 trace; a custom
 //!   controller supplies its own, written against this crate alone.
 //! - [`Report`]: the accounting — per thread and lane, `written = persisted + dropped` — which
-//!   also lands in the trace's manifest and the `ada trace` summary.
+//!   also lands in the trace's manifest and the `ada trace` summary. Every thread the drain
+//!   saw is in it, one by one up to [`drain::DETAILED_THREADS`] and summed beyond
+//!   ([`FoldedThreads`]), so the controller's memory does not grow with every thread a program
+//!   ever starts; what the drain found wrong in the segment is in [`Corruption`].
+//! - Thread identity: the drain numbers threads itself ([`ThreadInfo::number`], the trace's
+//!   `thread_id`) and treats the pid and OS thread id a slot claims as claims: a thread is
+//!   verified only when its pid is a traced process (see [`ProcessTrust`]) and the task exists;
+//!   only then is its name read from `/proc`.
 //! - [`ENV_SEGMENT`]: the environment variable (`ADA_SHM`) that names the segment to the
 //!   traced program.
 //!
@@ -54,6 +61,7 @@
 mod atf_sink;
 mod controller;
 pub mod drain;
+mod identity;
 mod pipelined;
 mod report;
 mod sink;
@@ -65,9 +73,10 @@ pub use controller::{
 };
 pub use drain::{Drainer, PassStats};
 pub use pipelined::Pipelined;
-pub use report::{Corruption, LaneReport, Report, ThreadEnd, ThreadReport};
+pub use report::{Corruption, FoldedThreads, LaneReport, Report, ThreadEnd, ThreadReport};
 pub use sink::{
-    ChunkInfo, CountingSink, Record, SessionInfo, Sink, SinkError, SinkOutput, ThreadInfo,
+    ChunkInfo, CountingSink, ProcessTrust, Record, SessionInfo, Sink, SinkError, SinkOutput,
+    ThreadInfo,
 };
 
 /// What an event records: the ring format's one event-kind vocabulary (re-exported from

@@ -44,14 +44,14 @@ impl LaneReport {
     }
 
     pub(crate) fn add(&mut self, other: &LaneReport) {
-        self.written += other.written;
-        self.persisted += other.persisted;
-        self.dropped += other.dropped;
-        self.discarded += other.discarded;
-        self.corrupt += other.corrupt;
-        self.after_end += other.after_end;
-        self.bytes += other.bytes;
-        self.reconciled += other.reconciled;
+        self.written = self.written.saturating_add(other.written);
+        self.persisted = self.persisted.saturating_add(other.persisted);
+        self.dropped = self.dropped.saturating_add(other.dropped);
+        self.discarded = self.discarded.saturating_add(other.discarded);
+        self.corrupt = self.corrupt.saturating_add(other.corrupt);
+        self.after_end = self.after_end.saturating_add(other.after_end);
+        self.bytes = self.bytes.saturating_add(other.bytes);
+        self.reconciled = self.reconciled.saturating_add(other.reconciled);
     }
 }
 
@@ -65,6 +65,10 @@ pub enum ThreadEnd {
     ProcessDied,
     /// Still registered when the session ended (its process outlived the trace).
     StillRunning,
+    /// Its slot's owner fields (generation, pid or thread id) were rewritten while it was
+    /// registered: the segment was tampered with. Everything drained up to then is reported
+    /// under this thread; what the slot held afterwards under a new one.
+    Displaced,
 }
 
 /// One traced thread.
@@ -73,7 +77,7 @@ pub enum ThreadEnd {
 pub struct ThreadReport {
     /// Who.
     pub info: ThreadInfo,
-    /// Thread name (`/proc`), if it could be read.
+    /// Thread name (`/proc`), read only for a verified thread, if it could be read.
     pub name: Option<String>,
     /// Per lane, indexed by `LaneKind as usize` (read them with [`ThreadReport::lane`]).
     pub(crate) lanes: [LaneReport; 2],
@@ -113,17 +117,81 @@ pub struct Corruption {
     pub ring_errors: u64,
     /// Chunks whose records failed validation (the rest of such a chunk is skipped).
     pub bad_chunks: u64,
+    /// Threads whose claimed identity was refuted: the pid is not a process the controller
+    /// trusts (see [`crate::ProcessTrust`]), or the ids are impossible. They were drained and
+    /// are flagged unverified.
+    pub unverified_threads: u64,
+    /// Threads whose slot owner fields (generation, pid, thread id) changed while registered
+    /// (reported as [`ThreadEnd::Displaced`]).
+    pub displaced_threads: u64,
+    /// Symbol table entries skipped as damaged (unknown state, name out of bounds).
+    pub symbol_entries: u64,
+    /// The symbol table's counters were inconsistent: its `refused` count was not believed
+    /// ([`Report::symbols_refused`] is then 0), or its claim counter went backwards.
+    pub symbol_counters: u64,
+}
+
+impl Corruption {
+    /// The sum of every count: 0 in a healthy session.
+    pub fn total(&self) -> u64 {
+        self.ring_errors
+            .saturating_add(self.bad_chunks)
+            .saturating_add(self.unverified_threads)
+            .saturating_add(self.displaced_threads)
+            .saturating_add(self.symbol_entries)
+            .saturating_add(self.symbol_counters)
+    }
+}
+
+/// Threads retired beyond [`crate::drain::DETAILED_THREADS`]: counted and summed rather than
+/// kept one by one, so the controller's memory does not grow with every thread ever seen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FoldedThreads {
+    /// How many threads were folded.
+    pub threads: u64,
+    /// How many of them were not verified.
+    pub unverified: u64,
+    /// Their lanes, summed (indexed by `LaneKind as usize`: read with [`FoldedThreads::lane`]).
+    pub(crate) lanes: [LaneReport; 2],
+}
+
+impl FoldedThreads {
+    /// The summed lane of `kind`.
+    pub fn lane(&self, kind: LaneKind) -> &LaneReport {
+        &self.lanes[kind as usize]
+    }
+
+    /// Both summed lanes, index first.
+    pub fn lanes(&self) -> impl Iterator<Item = (LaneKind, &LaneReport)> {
+        LaneKind::ALL.into_iter().map(|k| (k, self.lane(k)))
+    }
+
+    pub(crate) fn add(&mut self, t: &ThreadReport) {
+        self.threads += 1;
+        self.unverified += u64::from(!t.info.verified);
+        for (kind, l) in t.lanes() {
+            self.lanes[kind as usize].add(l);
+        }
+    }
 }
 
 /// The session's final accounting.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct Report {
-    /// Every thread seen, in the order they were first drained.
+    /// Threads reported one by one: the first [`crate::drain::DETAILED_THREADS`] to end (in
+    /// the order they ended), then those still running at the end, up to that bound.
     pub threads: Vec<ThreadReport>,
+    /// The threads beyond that bound, summed.
+    pub folded: FoldedThreads,
+    /// Threads that could not be verified because they (or their process) were gone before
+    /// the drain first looked (short-lived threads): flagged unverified, not corruption.
+    pub unverifiable_threads: u64,
     /// Events from threads that could not get a slot (registry full, thread exiting).
     pub unregistered_drops: u64,
-    /// Symbol registrations refused because the symbol table was full.
+    /// Symbol registrations refused because the symbol table was full (0 when the table's
+    /// counters were inconsistent: see [`Corruption::symbol_counters`]).
     pub symbols_refused: u64,
     /// Symbols received.
     pub symbols: u64,
@@ -148,35 +216,43 @@ pub struct Report {
 }
 
 impl Report {
-    /// The lane of `kind`, summed over every thread.
+    /// The lane of `kind`, summed over every thread (folded ones included).
     pub fn total(&self, kind: LaneKind) -> LaneReport {
-        let mut t = LaneReport::default();
+        let mut t = *self.folded.lane(kind);
         for th in &self.threads {
             t.add(th.lane(kind));
         }
         t
     }
 
-    /// Whether every lane of every thread balances and nothing was lost outside the counters.
+    /// Threads seen: listed plus folded.
+    pub fn thread_count(&self) -> u64 {
+        self.threads.len() as u64 + self.folded.threads
+    }
+
+    /// Whether every lane of every thread (and the folded sums) balances and nothing was lost
+    /// outside the counters.
     pub fn is_balanced(&self) -> bool {
         self.threads
             .iter()
             .all(|t| t.lanes().all(|(_, l)| l.is_balanced()))
+            && self.folded.lanes().all(|(_, l)| l.is_balanced())
             && self.sink_failures == 0
             && self.output.as_ref().is_none_or(|o| o.unwritten == 0)
     }
 
     /// Events persisted over all threads and lanes.
     pub fn persisted(&self) -> u64 {
-        LaneKind::ALL.iter().map(|&k| self.total(k).persisted).sum()
+        LaneKind::ALL
+            .iter()
+            .fold(0u64, |a, &k| a.saturating_add(self.total(k).persisted))
     }
 
     /// Events dropped (ring-pool policy and threads without a slot).
     pub fn dropped(&self) -> u64 {
         LaneKind::ALL
             .iter()
-            .map(|&k| self.total(k).dropped)
-            .sum::<u64>()
-            + self.unregistered_drops
+            .fold(0u64, |a, &k| a.saturating_add(self.total(k).dropped))
+            .saturating_add(self.unregistered_drops)
     }
 }

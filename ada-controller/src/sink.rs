@@ -27,6 +27,38 @@ pub struct SessionInfo {
     pub executable: Option<String>,
     /// Its arguments.
     pub args: Vec<String>,
+    /// Whose thread identities the drain accepts as verified (default: `pid` and its
+    /// descendants; see [`ProcessTrust`]).
+    pub trust: ProcessTrust,
+}
+
+/// Which processes' threads the drain may verify.
+///
+/// A slot's owner fields (pid, OS thread id) are written into the segment by the thread that
+/// registered, and any process of the user can rewrite them. The drain calls a thread
+/// *verified* only when its pid is a trusted process (one named here, or a descendant of one:
+/// the `/proc/<pid>/stat` parent chain is followed, at most [`ProcessTrust::MAX_ANCESTRY`]
+/// steps) and `/proc/<pid>/task/<tid>` exists when the drain first sees the thread. Only a
+/// verified thread's name is read from `/proc`. Unverified threads are still drained, and
+/// flagged (`ThreadInfo::verified`, the manifest's `verified`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProcessTrust {
+    /// The session's process ([`SessionInfo::pid`]) and its descendants; nobody when the pid
+    /// is 0 (unknown). The default, and what `ada trace` uses (the spawned command).
+    #[default]
+    SessionProcess,
+    /// These processes and their descendants (a custom controller that attaches to processes
+    /// it did not spawn). An empty list trusts nobody.
+    Processes(Vec<u32>),
+    /// Any process whose `/proc/<pid>/task/<tid>` exists: no ancestry check. An explicit
+    /// choice for a controller that serves every process of the user.
+    AnyProcess,
+}
+
+impl ProcessTrust {
+    /// The most parent links followed from a thread's pid towards a trusted process.
+    pub const MAX_ANCESTRY: usize = 64;
 }
 
 impl SessionInfo {
@@ -44,6 +76,13 @@ impl SessionInfo {
         self
     }
 
+    /// With the processes whose threads the drain may verify (default
+    /// [`ProcessTrust::SessionProcess`]).
+    pub fn with_trust(mut self, trust: ProcessTrust) -> Self {
+        self.trust = trust;
+        self
+    }
+
     /// With the traced process's arguments (without the executable).
     pub fn with_args<I>(mut self, args: I) -> Self
     where
@@ -56,6 +95,10 @@ impl SessionInfo {
 }
 
 /// The thread a record came from.
+///
+/// `number` and `verified` are the controller's own; `pid` and `os_tid` are what the slot's
+/// owner fields said when the drain first saw the thread (written by the traced side:
+/// trustworthy only when `verified`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ThreadInfo {
@@ -63,21 +106,37 @@ pub struct ThreadInfo {
     pub slot: u32,
     /// Claim generation of the slot (slots are reused by later threads).
     pub generation: u32,
-    /// Process id of the thread's process.
+    /// Process id of the thread's process, as the slot claims it.
     pub pid: u32,
-    /// OS thread id.
+    /// OS thread id, as the slot claims it.
     pub os_tid: u64,
+    /// The session thread number: 1, 2, ... per (slot, generation) in the order the drain first
+    /// saw them. Assigned by the controller (never read from the segment); the ATF event's
+    /// `thread_id` and the manifest's `threadId`.
+    pub number: u32,
+    /// The pid is a process the controller trusts and its task `os_tid` existed when the drain
+    /// first saw the thread (see [`ProcessTrust`]).
+    pub verified: bool,
 }
 
 impl ThreadInfo {
-    /// A thread description (for sinks' own tests; the drain makes the real ones).
+    /// A thread description (for sinks' own tests; the drain makes the real ones), with
+    /// session number 0 and not verified.
     pub fn new(slot: u32, generation: u32, pid: u32, os_tid: u64) -> Self {
         ThreadInfo {
             slot,
             generation,
             pid,
             os_tid,
+            number: 0,
+            verified: false,
         }
+    }
+
+    /// With session thread number `number`.
+    pub fn with_number(mut self, number: u32) -> Self {
+        self.number = number;
+        self
     }
 }
 
@@ -121,7 +180,8 @@ pub struct Record<'a> {
     pub timestamp_ns: u64,
     /// Function or callsite id (named by [`Sink::symbol`] when the agent registered it).
     pub function_id: u64,
-    /// OS thread id of the recording thread, low 32 bits (as the thread wrote it).
+    /// OS thread id of the recording thread, low 32 bits, as the thread wrote it into the
+    /// record (untrusted: [`ThreadInfo::number`] is the controller's identity of the thread).
     pub thread_id: u32,
     /// Call depth of the thread at the event.
     pub call_depth: u32,

@@ -46,7 +46,9 @@
 //! [`SymbolCursor::skipped`]), as is an entry with an unknown `state`. Invalid UTF-8 (which a
 //! writer never produces: it stores a `&str` cut at a char boundary) is delivered **lossily**,
 //! with U+FFFD replacement characters, so the id still gets a name. A writer facing a corrupted
-//! header only ever gets `Full` or writes inside the slices.
+//! header only ever gets `Full` or writes inside the slices. The `refused` counter is a claim
+//! too: [`SymbolTableRef::refused_checked`] gives it only when it is consistent with
+//! `next_entry`.
 
 use crate::error::RegistryError;
 use ada_shm::CacheLine;
@@ -231,6 +233,7 @@ pub struct SymbolCursor {
     next: u32,
     pending: Vec<u32>,
     skipped: u64,
+    rewound: u64,
     bytes: Vec<u8>,
     text: String,
 }
@@ -248,8 +251,15 @@ impl SymbolCursor {
     }
 
     /// Entries skipped because they were corrupt (unknown state, name out of bounds or too long).
+    /// Reading goes on past them: later entries are still delivered.
     pub fn skipped(&self) -> u64 {
         self.skipped
+    }
+
+    /// Times the table's claim counter was seen below a value it had before (it only ever
+    /// grows: someone rewrote it). Entries re-claimed below the cursor are not read again.
+    pub fn rewound(&self) -> u64 {
+        self.rewound
     }
 }
 
@@ -343,6 +353,21 @@ impl<'a> SymbolTableRef<'a> {
         self.header.claims.refused.load(Ordering::Relaxed)
     }
 
+    /// [`refused`](Self::refused), checked for plausibility: `None` when the counter cannot be
+    /// true, so a damaged header never reaches a report as a count.
+    ///
+    /// Every refusal advanced `next_entry` first, so an honest table has `refused <=
+    /// next_entry`; and a refusal is a distinct registration (agents register each callsite
+    /// once), so a count above `u32::MAX` is taken as damage too.
+    pub fn refused_checked(&self) -> Option<u64> {
+        // Acquire: pairs with the Release in `refuse`, so the `next_entry` increment of every
+        // refusal counted here is visible below.
+        let refused = self.header.claims.refused.load(Ordering::Acquire);
+        // Relaxed: ordered after the Acquire load above.
+        let claims = self.header.claims.next_entry.load(Ordering::Relaxed);
+        (refused <= claims && refused <= u64::from(u32::MAX)).then_some(refused)
+    }
+
     /// Entries claimed so far (published or not), clamped to the capacity.
     pub fn claimed(&self) -> u32 {
         // Relaxed: a snapshot; each entry's own state says whether it is published.
@@ -351,8 +376,9 @@ impl<'a> SymbolTableRef<'a> {
     }
 
     fn refuse(&self) -> SymbolError {
-        // Relaxed: a statistic.
-        self.header.claims.refused.fetch_add(1, Ordering::Relaxed);
+        // Release: `refused_checked` loads it with Acquire, and then sees this claim's
+        // `next_entry` increment (sequenced before), so `refused <= next_entry` holds for it.
+        self.header.claims.refused.fetch_add(1, Ordering::Release);
         SymbolError::Full
     }
 
@@ -414,6 +440,7 @@ impl<'a> SymbolTableRef<'a> {
             next,
             pending,
             skipped,
+            rewound,
             bytes,
             text,
         } = cursor;
@@ -435,6 +462,9 @@ impl<'a> SymbolTableRef<'a> {
             }
         });
         let end = self.claimed();
+        if end < *next && *next <= cap {
+            *rewound += 1;
+        }
         for index in (*next).min(cap)..end {
             match self.probe(index, bytes, text) {
                 Probe::NotYet => pending.push(index),
@@ -620,6 +650,7 @@ mod tests {
         assert_eq!(v.register("three", 3), Err(SymbolError::Full));
         assert_eq!(v.register("four", 4), Err(SymbolError::Full));
         assert_eq!(v.refused(), 2);
+        assert_eq!(v.refused_checked(), Some(2));
         assert_eq!(v.claimed(), 2);
         assert_eq!(read_all(v, &mut SymbolCursor::new()).len(), 2);
         assert!(SymbolError::Full.to_string().contains("full"));
@@ -694,6 +725,22 @@ mod tests {
         let mut c = SymbolCursor::new();
         assert_eq!(read_all(v, &mut c), vec![(4, "\u{fffd}".into(), 0)]);
         assert_eq!(c.skipped(), 3);
+        // A scribbled refusal count is not believed: more refusals than claims, or an
+        // implausible number, is damage, never a count.
+        t.header
+            .claims
+            .refused
+            .store(12_345_678_901_234_567_890, Ordering::Relaxed);
+        assert_eq!(v.refused_checked(), None);
+        t.header.claims.next_entry.store(10, Ordering::Relaxed);
+        t.header.claims.refused.store(11, Ordering::Relaxed);
+        assert_eq!(v.refused_checked(), None);
+        t.header.claims.refused.store(3, Ordering::Relaxed);
+        assert_eq!(v.refused_checked(), Some(3));
+        t.header
+            .claims
+            .next_entry
+            .store(u64::MAX, Ordering::Relaxed);
         assert_eq!(v.claimed(), 4);
         // A corrupt counter only ever refuses.
         assert_eq!(v.register("e", 0), Err(SymbolError::Full));

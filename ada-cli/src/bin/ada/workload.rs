@@ -19,6 +19,10 @@ pub struct WorkloadArgs {
     /// Sequence-numbered index events: function id = (thread << 32) | seq.
     #[arg(long)]
     pub seq: bool,
+    /// Instead of long-lived workers: start this many short-lived threads, each recording
+    /// `--events` sequence-numbered events and exiting; `--threads` of them run at a time.
+    #[arg(long, default_value_t = 0)]
+    pub churn: u64,
 }
 
 static HANDLE: Callsite = Callsite::new("handle_request");
@@ -37,6 +41,9 @@ pub fn run(args: &WorkloadArgs) -> i32 {
     if let Some(e) = ada_agent::attach_error() {
         // The error may quote `ADA_SHM`, which comes from the environment.
         eprintln!("ada workload: not traced: {}", ada_cli::escape::escape(e));
+    }
+    if args.churn > 0 {
+        return churn(args);
     }
     let workers: Vec<_> = (0..args.threads)
         .map(|t| {
@@ -111,6 +118,37 @@ fn sequenced(thread: u32, args: &WorkloadArgs) {
         seq = end;
         pacer.wait(seq);
     }
+}
+
+/// `--churn`: `args.churn` short-lived threads, `args.threads` at a time, each recording
+/// `args.events` index events.
+fn churn(args: &WorkloadArgs) -> i32 {
+    let mut started = 0u64;
+    while started < args.churn {
+        let batch = u64::from(args.threads.max(1)).min(args.churn - started);
+        let handles: Vec<_> = (0..batch)
+            .map(|i| {
+                let (thread, events) = ((started + i) as u32, args.events);
+                std::thread::Builder::new().spawn(move || {
+                    for s in 0..events {
+                        ada_agent::enter_id((u64::from(thread) << 32) | s);
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            match h.map(std::thread::JoinHandle::join) {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return 1,
+                Err(e) => {
+                    eprintln!("ada workload: cannot start a thread: {e}");
+                    return 1;
+                }
+            }
+        }
+        started += batch;
+    }
+    0
 }
 
 fn fib(n: u32) -> u64 {
