@@ -369,8 +369,16 @@ impl<'r, S: Sink> Drainer<'r, S> {
         let drain = &mut drains.lanes[kind as usize];
         let mut ring_stats = DrainStats::default();
         let rounds = if exited { 2 } else { 1 };
+        // A lane has this many rings, so an honest submit queue never holds more; a queue whose
+        // positions were rewritten could claim billions. What is left waits for the next pass.
+        let geometry = registry.geometry();
+        let rings = match kind {
+            LaneKind::Index => geometry.index_rings,
+            LaneKind::Detail => geometry.detail_rings,
+        }
+        .max(1);
         for _ in 0..rounds {
-            ring_stats.add(&drain.drain_submitted(0, |c| ctx.chunk(c)));
+            ring_stats.add(&drain.drain_submitted(rings, |c| ctx.chunk(c)));
             ring_stats.add(&drain.drain_active(|c| ctx.chunk(c)));
         }
         ctx.lane.bytes += ring_stats.bytes;
