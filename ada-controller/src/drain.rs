@@ -247,15 +247,15 @@ impl<'r, S: Sink> Drainer<'r, S> {
 
     fn new_account(&mut self, slot: u32, owner: &SlotOwner) -> Account {
         self.numbers = self.numbers.saturating_add(1).min(i32::MAX as u32);
-        let (verified, name) = match self.verifier.check(owner.pid, owner.thread_id) {
-            Verdict::Verified(name) => (true, name),
+        let (verified, refuted, name) = match self.verifier.check(owner.pid, owner.thread_id) {
+            Verdict::Verified(name) => (true, false, name),
             Verdict::Gone => {
                 self.unverifiable += 1;
-                (false, None)
+                (false, false, None)
             }
             Verdict::Refuted => {
                 self.corruption.unverified_threads += 1;
-                (false, None)
+                (false, true, None)
             }
         };
         Account {
@@ -271,6 +271,7 @@ impl<'r, S: Sink> Drainer<'r, S> {
                 name,
                 lanes: [LaneReport::default(); 2],
                 end: ThreadEnd::StillRunning,
+                refuted,
             },
             owner: (owner.generation, owner.pid, owner.thread_id),
             died: false,

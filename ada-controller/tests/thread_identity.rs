@@ -215,6 +215,13 @@ fn identities_are_verified_rewritten_slots_are_accounted_and_the_trace_agrees() 
         assert_eq!(t.lane(LaneKind::Index).persisted, 30);
         assert!(t.lane(LaneKind::Index).is_balanced());
     }
+    let refuted: Vec<(u32, u64)> = report
+        .threads
+        .iter()
+        .filter(|t| t.refuted)
+        .map(|t| (t.info.pid, t.info.os_tid))
+        .collect();
+    assert_eq!(refuted, [(1, 1), (1, 77)], "B, and C's rewritten claim");
     assert!(
         report
             .threads
