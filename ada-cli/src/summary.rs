@@ -105,7 +105,8 @@ fn corruption(out: &mut String, report: &Report) {
     );
 }
 
-/// The summary of `report` (threads; events written, persisted and dropped per lane; bytes;
+/// The summary of `report` (threads, listed and summed; events written, persisted and dropped
+/// per lane; threads that could not be verified; corruption found in the segment; bytes;
 /// duration; events/s; where the trace is).
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
