@@ -50,8 +50,8 @@ fn threads(out: &mut String, report: &Report) {
                 let _ = write!(out, " UNBALANCED");
             }
         }
-        if !t.info.verified {
-            let _ = write!(out, "  (unverified, pid {} as claimed)", t.info.pid);
+        if t.refuted {
+            let _ = write!(out, "  FALSE IDENTITY (claims pid {})", t.info.pid);
         }
         out.push('\n');
     }
@@ -105,7 +105,8 @@ fn corruption(out: &mut String, report: &Report) {
     );
 }
 
-/// The summary of `report` (threads; events written, persisted and dropped per lane; bytes;
+/// The summary of `report` (threads, listed and summed; events written, persisted and dropped
+/// per lane; threads that could not be verified; corruption found in the segment; bytes;
 /// duration; events/s; where the trace is).
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
@@ -253,15 +254,13 @@ mod tests {
     #[test]
     fn corruption_folded_threads_and_unverified_threads_are_shown() {
         let mut report = Report::default();
-        report.threads.push(ThreadReport::new(
-            ThreadInfo::new(0, 1, 1, 1),
-            None,
-            ThreadEnd::Displaced,
-        ));
+        let mut liar = ThreadReport::new(ThreadInfo::new(0, 1, 1, 1), None, ThreadEnd::Displaced);
+        liar.refuted = true;
+        report.threads.push(liar);
         report.corruption.unverified_threads = 1;
         report.corruption.symbol_entries = 4;
         let text = render(&report);
-        assert!(text.contains("(unverified, pid 1 as claimed)"), "{text}");
+        assert!(text.contains("FALSE IDENTITY (claims pid 1)"), "{text}");
         assert!(
             text.contains("1 thread(s) with a false identity, 4 damaged symbol entry(ies)"),
             "{text}"

@@ -247,15 +247,15 @@ impl<'r, S: Sink> Drainer<'r, S> {
 
     fn new_account(&mut self, slot: u32, owner: &SlotOwner) -> Account {
         self.numbers = self.numbers.saturating_add(1).min(i32::MAX as u32);
-        let (verified, name) = match self.verifier.check(owner.pid, owner.thread_id) {
-            Verdict::Verified(name) => (true, name),
+        let (verified, refuted, name) = match self.verifier.check(owner.pid, owner.thread_id) {
+            Verdict::Verified(name) => (true, false, name),
             Verdict::Gone => {
                 self.unverifiable += 1;
-                (false, None)
+                (false, false, None)
             }
             Verdict::Refuted => {
                 self.corruption.unverified_threads += 1;
-                (false, None)
+                (false, true, None)
             }
         };
         Account {
@@ -271,6 +271,7 @@ impl<'r, S: Sink> Drainer<'r, S> {
                 name,
                 lanes: [LaneReport::default(); 2],
                 end: ThreadEnd::StillRunning,
+                refuted,
             },
             owner: (owner.generation, owner.pid, owner.thread_id),
             died: false,
@@ -369,8 +370,16 @@ impl<'r, S: Sink> Drainer<'r, S> {
         let drain = &mut drains.lanes[kind as usize];
         let mut ring_stats = DrainStats::default();
         let rounds = if exited { 2 } else { 1 };
+        // A lane has this many rings, so an honest submit queue never holds more; a queue whose
+        // positions were rewritten could claim billions. What is left waits for the next pass.
+        let geometry = registry.geometry();
+        let rings = match kind {
+            LaneKind::Index => geometry.index_rings,
+            LaneKind::Detail => geometry.detail_rings,
+        }
+        .max(1);
         for _ in 0..rounds {
-            ring_stats.add(&drain.drain_submitted(0, |c| ctx.chunk(c)));
+            ring_stats.add(&drain.drain_submitted(rings, |c| ctx.chunk(c)));
             ring_stats.add(&drain.drain_active(|c| ctx.chunk(c)));
         }
         ctx.lane.bytes += ring_stats.bytes;

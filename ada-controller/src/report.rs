@@ -83,6 +83,10 @@ pub struct ThreadReport {
     pub(crate) lanes: [LaneReport; 2],
     /// How it ended.
     pub end: ThreadEnd,
+    /// Its claimed identity was refuted (the pid is not a traced process, or the ids are
+    /// impossible; counted in [`Corruption::unverified_threads`]). An unverified thread that is
+    /// not refuted was merely gone before the drain could check it.
+    pub refuted: bool,
 }
 
 impl ThreadReport {
@@ -94,6 +98,7 @@ impl ThreadReport {
             name,
             lanes: [LaneReport::default(); 2],
             end,
+            refuted: false,
         }
     }
 
