@@ -60,10 +60,10 @@ impl StreamNames {
             }
             for t in &m.threads {
                 names.threads.entry(t.thread_id).or_insert(ThreadIdentity {
-                    pid: None,
+                    pid: t.pid,
                     os_tid: t.os_tid,
                     name: t.name.clone(),
-                    verified: false,
+                    verified: t.verified.unwrap_or(false),
                 });
             }
         }

@@ -6,6 +6,7 @@
 
 mod common;
 
+use ada_atf::schema::event::Payload;
 use ada_atf::{Lane, LaneCounters, ThreadSummary, TraceReader, TraceSummary, TraceWriter};
 use common::{ada, trace_dir};
 use std::time::Duration;
@@ -82,10 +83,23 @@ fn controller_memory_stays_bounded_over_100k_short_lived_threads() {
         THREADS * 2,
         "every event persisted or counted"
     );
+    let (mut events, mut thread_defs) = (0u64, 0u64);
+    for event in reader.events() {
+        match event.unwrap().payload {
+            Some(Payload::ThreadDef(_)) => thread_defs += 1,
+            Some(Payload::SymbolDef(_)) => {}
+            _ => events += 1,
+        }
+    }
     assert_eq!(
         persisted + 2,
-        reader.events().count() as u64,
+        events,
         "the stream holds them (and TraceStart, TraceEnd)"
+    );
+    assert_eq!(
+        thread_defs,
+        manifest.thread_count(),
+        "every thread, listed or folded, is defined in the stream"
     );
     assert!(
         stdout.contains(&format!("traced {} thread(s)", manifest.thread_count())),

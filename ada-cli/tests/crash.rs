@@ -84,5 +84,9 @@ fn sigkilled_child_trace_holds_everything_committed() {
     );
     // TraceStart + every committed event + TraceEnd.
     assert_eq!(trace.events, report.persisted() + 2);
-    assert_eq!(trace.manifest.event_count, trace.events);
+    assert_eq!(trace.manifest.event_count, trace.events + trace.definitions);
+    assert!(
+        trace.definitions >= THREADS as u64,
+        "every thread is defined in the stream"
+    );
 }

@@ -68,7 +68,11 @@ fn soak_8_threads_10m_events_each_all_persisted_exactly_once_none_dropped() {
     }
     assert_eq!(t.calls, EVENTS * THREADS as u64);
     assert_eq!(t.manifest.complete, Some(true));
-    assert_eq!(t.manifest.event_count, t.events);
+    assert_eq!(t.manifest.event_count, t.events + t.definitions);
+    assert_eq!(
+        t.definitions, THREADS as u64,
+        "one definition per thread (seq ids have no names)"
+    );
     assert_eq!(t.manifest.threads.len(), THREADS);
     for th in &t.manifest.threads {
         let index = &th.lanes[0];

@@ -275,6 +275,24 @@ impl Sink for AtfSink {
             .map_err(SinkError::new)
     }
 
+    fn thread(&mut self, thread: &ThreadInfo, name: Option<&str>) -> Result<(), SinkError> {
+        // Into the stream before the thread's first event: a trace whose controller dies before
+        // writing trace.json still says who its threads were.
+        let now = ada_shm::clock::MonotonicClock::read();
+        let def = EventRef::thread_def(
+            now,
+            i32::try_from(thread.number).unwrap_or(i32::MAX),
+            thread.pid,
+            thread.os_tid,
+            name.unwrap_or(""),
+            thread.verified,
+        );
+        self.writer()?
+            .write(&def)
+            .map(|_| ())
+            .map_err(SinkError::new)
+    }
+
     #[inline]
     fn record(&mut self, thread: &ThreadInfo, record: &Record<'_>) -> Result<(), SinkError> {
         let Some(writer) = self.writer.as_mut() else {

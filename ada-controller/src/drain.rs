@@ -258,16 +258,20 @@ impl<'r, S: Sink> Drainer<'r, S> {
                 (false, true, None)
             }
         };
+        let info = ThreadInfo {
+            slot,
+            generation: owner.generation,
+            pid: owner.pid,
+            os_tid: owner.thread_id,
+            number: self.numbers,
+            verified,
+        };
+        // Before any chunk of this thread: a sink can describe the thread ahead of its events.
+        let announced = self.sink.thread(&info, name.as_deref());
+        self.note_sink(announced);
         Account {
             report: ThreadReport {
-                info: ThreadInfo {
-                    slot,
-                    generation: owner.generation,
-                    pid: owner.pid,
-                    os_tid: owner.thread_id,
-                    number: self.numbers,
-                    verified,
-                },
+                info,
                 name,
                 lanes: [LaneReport::default(); 2],
                 end: ThreadEnd::StillRunning,

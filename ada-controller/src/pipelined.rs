@@ -86,6 +86,10 @@ enum Item {
         address: u64,
         name: Span,
     },
+    Thread {
+        thread: ThreadInfo,
+        name: Option<Span>,
+    },
     ChunkBegin {
         thread: ThreadInfo,
         chunk: ChunkInfo,
@@ -259,6 +263,19 @@ impl<S: Sink + 'static> Sink for Pipelined<S> {
         Ok(())
     }
 
+    fn thread(&mut self, thread: &ThreadInfo, name: Option<&str>) -> Result<(), SinkError> {
+        self.room(name.map_or(0, str::len))?;
+        let name = match name {
+            Some(n) => Some(self.batch.put(&[n.as_bytes()])?),
+            None => None,
+        };
+        self.batch.items.push(Item::Thread {
+            thread: *thread,
+            name,
+        });
+        Ok(())
+    }
+
     fn chunk_begin(&mut self, thread: &ThreadInfo, chunk: &ChunkInfo) -> Result<(), SinkError> {
         self.room(0)?;
         self.batch.items.push(Item::ChunkBegin {
@@ -399,6 +416,10 @@ fn replay<S: Sink>(
                 let name = String::from_utf8_lossy(batch.bytes(name));
                 note(inner.symbol(function_id, &name, address));
             }
+            Item::Thread { thread, name } => {
+                let name = name.map(|n| String::from_utf8_lossy(batch.bytes(n)));
+                note(inner.thread(&thread, name.as_deref()));
+            }
             Item::ChunkBegin { thread, chunk } => {
                 note(inner.chunk_begin(&thread, &chunk));
             }
@@ -464,6 +485,13 @@ mod tests {
         }
         fn symbol(&mut self, id: u64, name: &str, address: u64) -> Result<(), SinkError> {
             self.0.push(format!("symbol {id} {name} {address:#x}"));
+            Ok(())
+        }
+        fn thread(&mut self, t: &ThreadInfo, name: Option<&str>) -> Result<(), SinkError> {
+            self.0.push(format!(
+                "thread {} {} {} {} {:?}",
+                t.number, t.pid, t.os_tid, t.verified, name
+            ));
             Ok(())
         }
         fn chunk_begin(&mut self, t: &ThreadInfo, c: &ChunkInfo) -> Result<(), SinkError> {
@@ -535,6 +563,8 @@ mod tests {
         };
         both(&mut |s| s.begin(&SessionInfo::new(99)).unwrap());
         both(&mut |s| s.symbol(1, "main", 0x1000).unwrap());
+        both(&mut |s| s.thread(&t.with_number(5), Some("wörker")).unwrap());
+        both(&mut |s| s.thread(&t.with_number(6), None).unwrap());
         both(&mut |s| {
             s.chunk_begin(&t, &chunk(LaneKind::Index, 0, false))
                 .unwrap()

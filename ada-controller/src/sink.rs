@@ -306,12 +306,15 @@ impl SinkOutput {
 /// thread, in the same order), in this order:
 ///
 /// ```text
-/// begin  ( symbol | flush | chunk_begin record* chunk_end )*  finish
+/// begin  ( symbol | thread | flush | chunk_begin record* chunk_end )*  finish
 /// ```
 ///
 /// - [`begin`](Sink::begin) once, first, with the session (the segment name filled in).
 /// - [`symbol`](Sink::symbol): a function id got a name. A symbol always arrives before the
 ///   first record that names it.
+/// - [`thread`](Sink::thread): the drain saw a thread for the first time (its session number,
+///   claimed and verified identity, and name). It always arrives before the thread's first
+///   chunk.
 /// - [`chunk_begin`](Sink::chunk_begin) … [`chunk_end`](Sink::chunk_end): one ring's worth of
 ///   one thread's lane (a [`ChunkInfo`]: which ring, whether it is MARKED, whether it was copied
 ///   from the thread's active ring). Every [`record`](Sink::record) arrives between such a
@@ -319,7 +322,7 @@ impl SinkOutput {
 ///   or interleave, and `chunk_end` always follows its `chunk_begin` (with the same
 ///   arguments), even when the chunk held no valid record: if validation fails part way, the
 ///   rest of the chunk is counted as corrupt in the [`Report`] and the chunk ends there.
-///   Symbols and flushes come only between pairs.
+///   Symbols, threads and flushes come only between pairs.
 /// - [`flush`](Sink::flush): the end of a busy stretch (at most every
 ///   [`crate::drain::FLUSH_EVERY`] while busy, at once when idle): hand buffered output on.
 /// - [`finish`](Sink::finish) once, last, with the final accounting.
@@ -359,6 +362,12 @@ pub trait Sink: Send {
     /// A function id got a name.
     fn symbol(&mut self, function_id: u64, name: &str, address: u64) -> Result<(), SinkError> {
         let _ = (function_id, name, address);
+        Ok(())
+    }
+    /// A thread was seen for the first time: `thread.number` is its session number, `name` its
+    /// name when the controller could verify and read it.
+    fn thread(&mut self, thread: &ThreadInfo, name: Option<&str>) -> Result<(), SinkError> {
+        let _ = (thread, name);
         Ok(())
     }
     /// The records of one ring of `thread` follow (until [`chunk_end`](Sink::chunk_end)).
@@ -417,6 +426,9 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
     }
     fn symbol(&mut self, function_id: u64, name: &str, address: u64) -> Result<(), SinkError> {
         (**self).symbol(function_id, name, address)
+    }
+    fn thread(&mut self, thread: &ThreadInfo, name: Option<&str>) -> Result<(), SinkError> {
+        (**self).thread(thread, name)
     }
     fn chunk_begin(&mut self, thread: &ThreadInfo, chunk: &ChunkInfo) -> Result<(), SinkError> {
         (**self).chunk_begin(thread, chunk)

@@ -55,8 +55,10 @@ pub struct SeqTrace {
     pub max_seq: Vec<u64>,
     /// The manifest.
     pub manifest: Manifest,
-    /// Events in the stream (all kinds).
+    /// Events in the stream, definitions excluded.
     pub events: u64,
+    /// Symbol and thread definitions in the stream.
+    pub definitions: u64,
 }
 
 /// Reads a trace of `ada workload --seq --threads N`: every index call's function id is
@@ -69,10 +71,14 @@ pub fn read_seq_trace(dir: &Path, threads: usize) -> SeqTrace {
         .expect("finalized trace has a manifest");
     let mut ledger = SeqLedger::new(threads);
     let mut max_seq = vec![0u64; threads];
-    let (mut calls, mut events) = (0u64, 0u64);
+    let (mut calls, mut events, mut definitions) = (0u64, 0u64, 0u64);
     let mut stream = reader.events();
     for ev in &mut stream {
         let ev = ev.expect("every event decodes");
+        if let Some(Payload::SymbolDef(_) | Payload::ThreadDef(_)) = ev.payload {
+            definitions += 1;
+            continue;
+        }
         events += 1;
         if let Some(Payload::FunctionCall(_)) = ev.payload {
             calls += 1;
@@ -96,5 +102,6 @@ pub fn read_seq_trace(dir: &Path, threads: usize) -> SeqTrace {
         max_seq,
         manifest,
         events,
+        definitions,
     }
 }
