@@ -100,7 +100,7 @@ fn assert_complete_trace(run: &Output, out: &Path, what: &str) {
     }
     assert_eq!(t.calls, EVENTS * THREADS as u64, "{what}");
     assert_eq!(t.manifest.complete, Some(true), "{what}");
-    assert_eq!(t.manifest.event_count, t.events, "{what}");
+    assert_eq!(t.manifest.event_count, t.events + t.definitions, "{what}");
     assert_eq!(t.manifest.threads.len(), THREADS, "{what}");
     for th in &t.manifest.threads {
         let index = &th.lanes[0];
