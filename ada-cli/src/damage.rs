@@ -31,7 +31,52 @@
 use std::fmt;
 use std::iter::FusedIterator;
 
-use ada_atf::{Event, Events, ReadError, TornTail, TraceReader};
+use ada_atf::{Event, Events, Manifest, ReadError, TornTail, TraceReader};
+
+/// What the controller recorded in `trace.json` about its own input, one line each: corrupt
+/// input it found in the segment (`corruption`), events of threads that got no registry slot
+/// (`unregisteredDrops`), threads whose identity it could not or would not confirm. Unlike a
+/// [`Damage`], none of this is damage to the trace files: the trace holds what was captured, and
+/// these say what the capture could not hold or trust. `ada inspect` and `ada export` print
+/// them as warnings and `ada export` puts them in `otherData` (`captureWarnings`); they do not
+/// change the exit code.
+///
+/// Names in `corruption` come from the file: escape the lines before they reach a terminal.
+pub fn capture_warnings(m: &Manifest) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if m.corruption_total() > 0 {
+        let counts: Vec<String> = m
+            .corruption
+            .iter()
+            .filter(|&(_, &n)| n > 0)
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        warnings.push(format!(
+            "the controller found corrupt input in the shared segment (counted, never followed; \
+             records in corrupt chunks are lost): {}",
+            counts.join(", ")
+        ));
+    }
+    if m.unregistered_drops > 0 {
+        warnings.push(format!(
+            "{} events were dropped by threads that got no registry slot (raise ada trace \
+             --threads)",
+            m.unregistered_drops
+        ));
+    }
+    let unverified = m
+        .threads
+        .iter()
+        .filter(|t| t.verified == Some(false))
+        .count();
+    if unverified > 0 {
+        warnings.push(format!(
+            "{unverified} listed thread(s) have an unverified identity (pid and thread id as the \
+             traced side claimed them)"
+        ));
+    }
+    warnings
+}
 
 /// The exit code of `ada inspect` and `ada export` when the trace is damaged or incomplete (any
 /// [`Damage`]): the summary or the export was still written, holding what was readable, and

@@ -94,6 +94,8 @@ pub struct InspectReport {
     /// What the trace lost or is missing ([`crate::damage`]); empty for a complete, undamaged
     /// trace.
     pub damage: Vec<Damage>,
+    /// What the controller recorded about its input ([`crate::damage::capture_warnings`]).
+    pub capture_warnings: Vec<String>,
 }
 
 impl InspectReport {
@@ -325,6 +327,9 @@ fn write_summary<W: Write>(
         windows,
         symbols,
         damage,
+        capture_warnings: manifest
+            .map(crate::damage::capture_warnings)
+            .unwrap_or_default(),
     })
 }
 

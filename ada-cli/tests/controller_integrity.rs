@@ -172,3 +172,105 @@ fn inspect_shows_the_corruption_and_identities_the_manifest_records() {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");
     }
 }
+
+#[test]
+fn events_of_threads_refused_a_slot_are_in_the_trace_inspect_and_export() {
+    const THREADS: u64 = 3;
+    const EVENTS: u64 = 10_000;
+    let out = tempfile::tempdir().unwrap();
+    // One registry slot, three threads recording at once: two are refused a slot.
+    let run = ada()
+        .args(["trace", "-q", "--threads", "1", "-o"])
+        .arg(out.path())
+        .args(["--", env!("CARGO_BIN_EXE_ada"), "workload", "--seq"])
+        .args([
+            "--threads",
+            &THREADS.to_string(),
+            "--events",
+            &EVENTS.to_string(),
+        ])
+        .args(["--rate", "20000"])
+        .output()
+        .unwrap();
+    let summary = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{summary}");
+    let dir = trace_dir(out.path());
+    let reader = TraceReader::open(&dir).unwrap();
+    let m = reader.manifest().unwrap();
+    assert!(m.unregistered_drops > 0, "two threads had no slot: {m:?}");
+    let lanes = m.threads.iter().flat_map(|t| &t.lanes);
+    let (persisted, dropped): (u64, u64) = lanes
+        .filter(|l| l.lane == Lane::Index)
+        .fold((0, 0), |(p, d), l| (p + l.persisted, d + l.dropped));
+    assert_eq!(
+        persisted + dropped + m.unregistered_drops,
+        THREADS * EVENTS,
+        "every event the workload recorded is persisted or counted"
+    );
+
+    let inspect = ada().arg("inspect").arg(&dir).output().unwrap();
+    let text = String::from_utf8_lossy(&inspect.stdout);
+    let line = format!(
+        "events dropped by threads with no registry slot: {}",
+        m.unregistered_drops
+    );
+    assert!(text.contains(&line), "{text}");
+    let warned = String::from_utf8_lossy(&inspect.stderr);
+    assert!(
+        warned.contains(&format!(
+            "ada: warning: {} events were dropped by threads that got no registry slot",
+            m.unregistered_drops
+        )),
+        "{warned}"
+    );
+    assert_eq!(inspect.status.code(), Some(0), "the trace files are whole");
+
+    let json = out.path().join("t.json");
+    let export = ada()
+        .args(["export", "--chrome", "-o"])
+        .arg(&json)
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(export.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let other = &v["otherData"];
+    assert_eq!(other["unregisteredDrops"], m.unregistered_drops.to_string());
+    assert!(
+        other["captureWarnings"]
+            .as_str()
+            .is_some_and(|w| w.contains("no registry slot")),
+        "{other}"
+    );
+}
+
+#[test]
+fn export_metadata_carries_the_corruption_the_manifest_records() {
+    let out = tempfile::tempdir().unwrap();
+    let summary = TraceSummary {
+        corruption: [("badChunks".to_owned(), 2), ("ringErrors".to_owned(), 3)]
+            .into_iter()
+            .collect(),
+        ..TraceSummary::default()
+    };
+    let dir = TraceWriter::create(out.path(), ada_atf::WriterOptions::default())
+        .unwrap()
+        .finalize(summary)
+        .unwrap()
+        .dir;
+    let json = out.path().join("t.json");
+    let export = ada()
+        .args(["export", "--chrome", "-o"])
+        .arg(&json)
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let warned = String::from_utf8_lossy(&export.stderr);
+    assert!(
+        warned.contains("ada: warning: the controller found corrupt input")
+            && warned.contains("badChunks 2, ringErrors 3"),
+        "{warned}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(v["otherData"]["corruption"], "badChunks 2, ringErrors 3");
+}

@@ -48,6 +48,12 @@
 //!
 //! `complete` is `"true"` only for a trace whose `trace.json` says complete and in which nothing
 //! was found damaged (then `dataLost` is `"false"` and there is no `warnings`).
+//!
+//! What the controller recorded about its own input is carried over too: `corruption` (the
+//! manifest's counts, `"badChunks 2, ringErrors 3"`), `unregisteredDrops`, `foldedThreads`,
+//! `unverifiableThreads`, and `captureWarnings` (one sentence each, as `ada export` prints them
+//! on stderr: see [`crate::damage::capture_warnings`]). They describe the capture, not damage to
+//! the trace files, and leave `complete` and `dataLost` as they are.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Write};
@@ -58,7 +64,7 @@ use ada_atf::schema::event::Payload;
 use ada_atf::{Event, Manifest, ReadError, StreamNames, TornTail, TraceReader};
 
 use super::ExportError;
-use crate::damage::{CheckedEvents, Damage};
+use crate::damage::{CheckedEvents, Damage, capture_warnings};
 use crate::inspect::{function_name, lane_name, open_trace};
 
 /// Bytes of a non-UTF-8 custom payload shown as hex.
@@ -102,6 +108,10 @@ pub struct ChromeStats {
     /// What the trace lost or is missing ([`crate::damage`]); empty for a complete, undamaged
     /// trace. Also written to `otherData` (`dataLost`, `warnings`).
     pub damage: Vec<Damage>,
+    /// What the controller recorded about its input ([`crate::damage::capture_warnings`]):
+    /// corrupt segment input, slotless threads' drops, unverified identities. Also written to
+    /// `otherData` (`captureWarnings`, and the counts under their manifest names).
+    pub capture_warnings: Vec<String>,
 }
 
 impl ChromeStats {
@@ -361,6 +371,7 @@ fn write_trace<W: Write>(reader: &TraceReader, w: &mut W) -> io::Result<ChromeSt
     stats.torn_tail = outcome.torn_tail;
     stats.stream_error = outcome.stream_error;
     stats.damage = outcome.damage;
+    stats.capture_warnings = manifest.map(capture_warnings).unwrap_or_default();
     w.write_all(b"\n],\n\"displayTimeUnit\":\"ns\",\n\"otherData\":")?;
     write_other_data(w, reader, manifest, &stats)?;
     w.write_all(b"}\n")?;
@@ -546,6 +557,28 @@ fn write_other_data<W: Write>(
     if stats.is_damaged() {
         let warnings: Vec<String> = stats.damage.iter().map(ToString::to_string).collect();
         o.str("warnings", &warnings.join("; "))?;
+    }
+    if let Some(m) = manifest {
+        if !m.corruption.is_empty() {
+            let counts: Vec<String> = m
+                .corruption
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            o.str("corruption", &counts.join(", "))?;
+        }
+        if m.unregistered_drops > 0 {
+            o.str("unregisteredDrops", &m.unregistered_drops.to_string())?;
+        }
+        if let Some(f) = &m.folded_threads {
+            o.str("foldedThreads", &f.threads.to_string())?;
+        }
+        if m.unverifiable_threads > 0 {
+            o.str("unverifiableThreads", &m.unverifiable_threads.to_string())?;
+        }
+    }
+    if !stats.capture_warnings.is_empty() {
+        o.str("captureWarnings", &stats.capture_warnings.join("; "))?;
     }
     o.str("eventsRead", &stats.events_read.to_string())?;
     o.str("eventsExported", &stats.events_exported.to_string())?;

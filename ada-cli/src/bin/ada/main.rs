@@ -140,7 +140,11 @@ Exit codes:
      events.bin shorter than trace.json says, a torn tail, a corrupt record, missing events). The
      summary or the export is still written with what was readable; each problem is printed on
      stderr (\"ada: warning: ...\"), and the export's otherData says \"complete\":\"false\",
-     \"dataLost\":\"true\" and lists them under \"warnings\"";
+     \"dataLost\":\"true\" and lists them under \"warnings\"
+What the capture itself lost or could not trust (corrupt input the controller found in the shared
+segment, events of threads that got no registry slot, unverified thread identities) is recorded in
+trace.json, printed as warnings too and put in the export's otherData (\"captureWarnings\"); it
+does not change the exit code.";
 
 /// What `ada status` calls stale, and how such segments go away.
 const STATUS_HELP: &str = "\
@@ -361,6 +365,14 @@ fn demo(session: &SessionArgs) -> Result<ExitCode, String> {
     run_trace(session, None, command)
 }
 
+/// Prints what the capture could not hold or trust as warnings on stderr (no effect on the exit
+/// code: the trace files are whole).
+fn capture_warn(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("ada: warning: {}", escape(w));
+    }
+}
+
 /// Prints each damage as a warning on stderr, and the exit code for it ([`READ_EXIT_CODES`]).
 fn damage_exit(damage: &[ada_cli::damage::Damage], what: &str) -> ExitCode {
     if damage.is_empty() {
@@ -384,6 +396,7 @@ fn inspect(dir: &Path, limit: usize) -> Result<ExitCode, String> {
     let mut out = stdout.lock();
     let report = ada_cli::inspect::inspect(dir, limit, &mut out).map_err(|e| e.to_string())?;
     out.flush().map_err(|e| format!("stdout: {e}"))?;
+    capture_warn(&report.capture_warnings);
     Ok(damage_exit(&report.damage, "the summary"))
 }
 
@@ -439,6 +452,7 @@ fn export(dir: &Path, output: &Path) -> Result<ExitCode, String> {
             ", trace NOT complete"
         }
     );
+    capture_warn(&stats.capture_warnings);
     Ok(damage_exit(&stats.damage, "the export"))
 }
 
