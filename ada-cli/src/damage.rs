@@ -35,7 +35,9 @@ use ada_atf::{Event, Events, Manifest, ReadError, TornTail, TraceReader};
 
 /// What the controller recorded in `trace.json` about its own input, one line each: corrupt
 /// input it found in the segment (`corruption`), events of threads that got no registry slot
-/// (`unregisteredDrops`), threads whose identity it could not or would not confirm. Unlike a
+/// (`unregisteredDrops`); a thread whose identity was refuted is among the corruption. (Threads
+/// merely gone before the drain could check them are not warned about: `ada inspect` lists
+/// them.) Unlike a
 /// [`Damage`], none of this is damage to the trace files: the trace holds what was captured, and
 /// these say what the capture could not hold or trust. `ada inspect` and `ada export` print
 /// them as warnings and `ada export` puts them in `otherData` (`captureWarnings`); they do not
@@ -62,17 +64,6 @@ pub fn capture_warnings(m: &Manifest) -> Vec<String> {
             "{} events were dropped by threads that got no registry slot (raise ada trace \
              --threads)",
             m.unregistered_drops
-        ));
-    }
-    let unverified = m
-        .threads
-        .iter()
-        .filter(|t| t.verified == Some(false))
-        .count();
-    if unverified > 0 {
-        warnings.push(format!(
-            "{unverified} listed thread(s) have an unverified identity (pid and thread id as the \
-             traced side claimed them)"
         ));
     }
     warnings

@@ -109,7 +109,7 @@ pub struct ChromeStats {
     /// trace. Also written to `otherData` (`dataLost`, `warnings`).
     pub damage: Vec<Damage>,
     /// What the controller recorded about its input ([`crate::damage::capture_warnings`]):
-    /// corrupt segment input, slotless threads' drops, unverified identities. Also written to
+    /// corrupt segment input (refuted thread identities among it), slotless threads' drops. Also written to
     /// `otherData` (`captureWarnings`, and the counts under their manifest names).
     pub capture_warnings: Vec<String>,
 }

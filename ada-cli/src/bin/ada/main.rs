@@ -142,7 +142,7 @@ Exit codes:
      stderr (\"ada: warning: ...\"), and the export's otherData says \"complete\":\"false\",
      \"dataLost\":\"true\" and lists them under \"warnings\"
 What the capture itself lost or could not trust (corrupt input the controller found in the shared
-segment, events of threads that got no registry slot, unverified thread identities) is recorded in
+segment, refuted thread identities among it, events of threads that got no registry slot) is recorded in
 trace.json, printed as warnings too and put in the export's otherData (\"captureWarnings\"); it
 does not change the exit code.";
 
