@@ -1,7 +1,8 @@
 //! Fuzz the ATF v4 reader: the input is used as the bytes of an `events.bin`, of a `trace.json`
 //! and of a `window_metadata.jsonl`. Nothing may panic; the event stream must terminate within
-//! its bound; and every event that decodes must survive the hand-written encoder, which has to
-//! produce exactly the bytes `prost` produces for it.
+//! its bound; every event that decodes must survive the hand-written encoder, which has to
+//! produce exactly the bytes `prost` produces for it; and the stream's definitions go through
+//! `StreamNames`.
 #![no_main]
 
 use ada_atf::schema::event::Payload;
@@ -23,6 +24,7 @@ fuzz_target!(|data: &[u8]| {
     ];
     for opts in options {
         let mut events = Events::new(data, &opts);
+        let mut names = ada_atf::StreamNames::new(None);
         let mut items = 0usize;
         let mut failed = false;
         for item in events.by_ref() {
@@ -30,7 +32,10 @@ fuzz_target!(|data: &[u8]| {
             items += 1;
             assert!(items <= data.len() + 1, "more items than bytes");
             match item {
-                Ok(event) => check_event(&event),
+                Ok(event) => {
+                    names.observe(&event);
+                    check_event(&event)
+                }
                 Err(_) => failed = true,
             }
         }
@@ -118,6 +123,19 @@ fn check_event(event: &Event) {
             data: &c.data,
         },
         Payload::WindowMark(w) => PayloadRef::WindowMark((*w).into()),
+        Payload::SymbolDef(d) => PayloadRef::SymbolDef {
+            function_id: d.function_id,
+            symbol: &d.symbol,
+            address: d.address,
+            module: &d.module,
+        },
+        Payload::ThreadDef(d) => PayloadRef::ThreadDef {
+            thread_id: d.thread_id,
+            pid: d.pid,
+            os_tid: d.os_tid,
+            name: &d.name,
+            verified: d.verified,
+        },
     };
     let ev = EventRef {
         thread_id: event.thread_id,
