@@ -334,7 +334,9 @@ fn is_zero(v: &u64) -> bool {
 impl Manifest {
     /// Threads the trace accounts for: listed plus folded.
     pub fn thread_count(&self) -> u64 {
-        self.threads.len() as u64 + self.folded_threads.as_ref().map_or(0, |f| f.threads)
+        // Saturating: `foldedThreads.threads` is read from the file.
+        (self.threads.len() as u64)
+            .saturating_add(self.folded_threads.as_ref().map_or(0, |f| f.threads))
     }
 
     /// The sum of the `corruption` counts (0 when the writer found nothing wrong).

@@ -667,12 +667,17 @@ fn write_stream_threads<W: Write>(w: &mut W, names: &StreamNames) -> io::Result<
         "threads: {} (from the event stream; no manifest, so no counters)",
         names.thread_count()
     )?;
+    // The first threads by number; a crashed program with 100 000 threads is summed up.
+    const SHOWN: usize = 64;
     let mut ids: Vec<i32> = names.thread_ids().collect();
     ids.sort_unstable();
-    for id in ids {
+    for &id in ids.iter().take(SHOWN) {
         if let Some(t) = names.thread(id) {
             writeln!(w, "  thread {id}: {}", thread_identity(t))?;
         }
+    }
+    if ids.len() > SHOWN {
+        writeln!(w, "  ... and {} more threads", ids.len() - SHOWN)?;
     }
     Ok(())
 }

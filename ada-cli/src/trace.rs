@@ -183,6 +183,13 @@ pub fn run(
         .create()?;
     let created = prepare_output_dir(&options.output)?;
     let segment = controller.segment_name().to_owned();
+    // The command's orphans (a background job, a double fork) are reparented here rather than
+    // to init, so the drain can still verify their threads as the session's descendants
+    // (`ProcessTrust::SessionProcess`); `reap_adopted` reaps them when they exit. Best effort:
+    // without it, an orphan's threads are reported as unverifiable identities.
+    let _ = rustix::process::set_child_subreaper(rustix::process::Pid::from_raw(
+        rustix::process::getpid().as_raw_nonzero().get(),
+    ));
     let mut child = Command::new(program)
         .args(args)
         .env(ada_shm::ENV_SEGMENT, &segment)
@@ -209,6 +216,7 @@ pub fn run(
         if let Ok(Some(status)) = child.try_wait() {
             break (Some(status), Ending::CommandExited);
         }
+        reap_adopted(pid);
         // Relaxed: a flag set by the signal handler; it publishes nothing else.
         if interrupt.load(Ordering::Relaxed) {
             let s = stop_child(&mut child, rustix::process::Signal::INT, options.grace);
@@ -231,6 +239,42 @@ pub fn run(
         ending,
         segment,
     })
+}
+
+/// Reaps every exited child except `main` (whose status `Child::try_wait` collects): the
+/// orphans of the traced command that this process adopted as a child subreaper. Without it
+/// they would stay zombies, and the drain would not see their processes die.
+fn reap_adopted(main: u32) {
+    loop {
+        // SAFETY: an all-zero `siginfo_t` is a valid value of this plain C struct.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // Peek (WNOWAIT) at one exited child without reaping it, so the main child is left for
+        // `Child::try_wait`.
+        // SAFETY: `info` is a valid, writable `siginfo_t`; P_ALL ignores the id argument.
+        let r = unsafe {
+            libc::waitid(
+                libc::P_ALL,
+                0,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        // SAFETY: after a successful `waitid` with WEXITED the kernel filled `si_pid` (0 when
+        // no child had exited: WNOHANG).
+        let child = if r == 0 { unsafe { info.si_pid() } } else { 0 };
+        if child <= 0 || child as u32 == main {
+            return;
+        }
+        let Some(pid) = rustix::process::Pid::from_raw(child) else {
+            return;
+        };
+        if !matches!(
+            rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::NOHANG),
+            Ok(Some(_))
+        ) {
+            return;
+        }
+    }
 }
 
 /// The shell's convention: the exit code, or 128 + the signal that killed the process.

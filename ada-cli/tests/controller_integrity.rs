@@ -274,3 +274,32 @@ fn export_metadata_carries_the_corruption_the_manifest_records() {
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(v["otherData"]["corruption"], "badChunks 2, ringErrors 3");
 }
+
+#[test]
+fn a_background_jobs_threads_are_verified_not_reported_as_false_identities() {
+    let out = tempfile::tempdir().unwrap();
+    let ada_bin = env!("CARGO_BIN_EXE_ada");
+    // The shell starts the workload in the background and returns at once: the workload is
+    // orphaned while it records (reparented to `ada trace`, a child subreaper, not to init).
+    let script = format!("({ada_bin} workload --threads 2 --events 300 --rate 1000 &); sleep 1");
+    let run = ada()
+        .args(["trace", "-q", "-o"])
+        .arg(out.path())
+        .args(["--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let summary = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{summary}");
+    assert!(!summary.contains("FALSE IDENTITY"), "{summary}");
+    let reader = TraceReader::open(trace_dir(out.path())).unwrap();
+    let m = reader.manifest().unwrap();
+    assert_eq!(m.threads.len(), 2, "{m:?}");
+    for t in &m.threads {
+        assert_eq!(t.verified, Some(true), "{t:?}");
+        assert!(
+            t.name.as_deref().is_some_and(|n| n.starts_with("worker-")),
+            "{t:?}"
+        );
+    }
+    assert!(m.corruption.is_empty(), "{:?}", m.corruption);
+}

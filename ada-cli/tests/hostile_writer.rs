@@ -399,15 +399,22 @@ fn round(target: Target, seed: u64) {
     let ada_pid = child.id();
     let start = Instant::now();
     let registry = attach_live(ada_pid, start + Duration::from_secs(10));
-    // Let the threads register (or the program end) before the first write.
-    while registry.header().counters().registrations < u64::from(THREADS)
-        && start.elapsed() < Duration::from_secs(5)
-        && child.try_wait().unwrap().is_none()
-    {
+    // Let the threads register (or the program end) before the first write. The workload's
+    // threads are sampled from the start: a short-lived one may be gone by the hostile phase.
+    let mut seen_tids = BTreeSet::new();
+    loop {
+        for pid in children_of(ada_pid) {
+            seen_tids.extend(tasks_of(pid));
+        }
+        if registry.header().counters().registrations >= u64::from(THREADS)
+            || start.elapsed() >= Duration::from_secs(5)
+            || child.try_wait().unwrap().is_some()
+        {
+            break;
+        }
         std::thread::sleep(Duration::from_millis(1));
     }
     let workload = children_of(ada_pid);
-    let mut seen_tids = BTreeSet::new();
     let hostile_start = Instant::now();
     let mut strikes = 0u64;
     if target == Target::RecordLengths {

@@ -4,8 +4,10 @@
 //! rustix with its libc backend).
 //!
 //! Each test needs `valgrind` on `PATH`. Where it is missing the test says so loudly on stderr
-//! and returns without checking anything (CI machines have it); with `ADA_REQUIRE_VALGRIND=1`
-//! in the environment a missing valgrind fails the test instead. The workloads are small:
+//! and returns without checking anything; with `ADA_REQUIRE_VALGRIND=1` in the environment a
+//! missing valgrind fails the test instead. `cargo xtask ci` installs valgrind when it is missing
+//! (as root, from Debian's packages) and then sets `ADA_REQUIRE_VALGRIND=1`, so in CI these
+//! tests always run. The workloads are small:
 //! valgrind runs a program 20–50× slower.
 
 mod common;

@@ -253,6 +253,7 @@ impl<'r, S: Sink> Drainer<'r, S> {
                 self.unverifiable += 1;
                 (false, false, None)
             }
+            Verdict::Unchecked => (false, false, None),
             Verdict::Refuted => {
                 self.corruption.unverified_threads += 1;
                 (false, true, None)
@@ -287,7 +288,7 @@ impl<'r, S: Sink> Drainer<'r, S> {
     fn displaced(&mut self, mut r: ThreadReport) {
         self.corruption.displaced_threads += 1;
         for lane in &mut r.lanes {
-            lane.written = lane.persisted + lane.dropped + lane.discarded;
+            lane.written = lane.taken();
         }
         r.end = ThreadEnd::Displaced;
         self.keep(r);
@@ -501,9 +502,7 @@ impl<'r, S: Sink> Drainer<'r, S> {
                         // A running thread may have recorded more since its rings were
                         // drained: those events are not in this trace, and are reported as
                         // such.
-                        lane.after_end = lane
-                            .written
-                            .saturating_sub(lane.persisted + lane.dropped + lane.discarded);
+                        lane.after_end = lane.written.saturating_sub(lane.taken());
                     }
                     r.end = ThreadEnd::StillRunning;
                     self.keep(r);
@@ -568,11 +567,7 @@ fn take_counters(report: &mut ThreadReport, lanes: &ada_registry::ThreadLaneSet)
 /// each record is committed, so a process killed between the two leaves the counter one behind
 /// what its ring holds; the ring's contents are the authority, and the difference is reported.
 fn settle(lane: &mut LaneReport, died: bool) {
-    let accounted = lane
-        .persisted
-        .saturating_add(lane.dropped)
-        .saturating_add(lane.discarded)
-        .saturating_add(lane.corrupt);
+    let accounted = lane.taken().saturating_add(lane.corrupt);
     if died && accounted > lane.written {
         lane.reconciled = accounted - lane.written;
         lane.written = accounted;

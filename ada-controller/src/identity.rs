@@ -18,6 +18,9 @@ pub(crate) enum Verdict {
     /// Refuted: the claimed process exists and is not trusted, or the claim is impossible (pid
     /// 0, a tid beyond the kernel's range).
     Refuted,
+    /// Not checked: the verifier trusts no process (a [`crate::Drainer`] not told whom to
+    /// trust, or an empty [`ProcessTrust::Processes`]). Unverified, and not evidence of anything.
+    Unchecked,
 }
 
 /// The resolved trust: roots (and their descendants), or anyone.
@@ -32,7 +35,18 @@ impl Verifier {
     pub(crate) fn new(trust: &ProcessTrust, session_pid: u32) -> Self {
         let roots = match trust {
             ProcessTrust::SessionProcess => {
-                Some([session_pid].into_iter().filter(|&p| p != 0).collect())
+                let mut roots: Vec<u32> = [session_pid].into_iter().filter(|&p| p != 0).collect();
+                // A descendant whose parent exited (a background job, a double fork) is
+                // reparented to the nearest child subreaper. When this process is one, as
+                // `ada trace` makes itself before it spawns the command, the session's orphans
+                // are its descendants: trust them too. Otherwise they go to init, and their
+                // claims are refuted.
+                if !roots.is_empty()
+                    && rustix::process::child_subreaper().is_ok_and(|s| s.is_some())
+                {
+                    roots.push(std::process::id());
+                }
+                Some(roots)
             }
             ProcessTrust::Processes(pids) => {
                 Some(pids.iter().copied().filter(|&p| p != 0).collect())
@@ -56,6 +70,9 @@ impl Verifier {
         const PID_MAX_LIMIT: u64 = 1 << 22;
         if pid == 0 || u64::from(pid) > PID_MAX_LIMIT || tid == 0 || tid > PID_MAX_LIMIT {
             return Verdict::Refuted;
+        }
+        if self.roots.as_ref().is_some_and(Vec::is_empty) {
+            return Verdict::Unchecked;
         }
         match self.trusted(pid) {
             Some(true) => {}
@@ -144,10 +161,12 @@ mod tests {
             ancestors.check(me, own_tid()),
             Verdict::Verified(_)
         ));
-        assert_eq!(Verifier::nobody().check(me, own_tid()), Verdict::Refuted);
+        assert_eq!(Verifier::nobody().check(me, own_tid()), Verdict::Unchecked);
+        assert_eq!(Verifier::nobody().check(1, 1), Verdict::Unchecked);
+        // No session pid: nobody to trust, so nothing is checked (nor counted as corrupt).
         assert_eq!(
             Verifier::new(&ProcessTrust::SessionProcess, 0).check(me, own_tid()),
-            Verdict::Refuted
+            Verdict::Unchecked
         );
         let any = Verifier::new(&ProcessTrust::AnyProcess, 0);
         assert!(matches!(any.check(me, own_tid()), Verdict::Verified(_)));

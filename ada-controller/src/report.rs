@@ -43,6 +43,14 @@ impl LaneReport {
             == Some(self.written)
     }
 
+    /// `persisted + dropped + discarded` (saturating: `dropped` comes from counters in shared
+    /// memory that another process can set to anything).
+    pub(crate) fn taken(&self) -> u64 {
+        self.persisted
+            .saturating_add(self.dropped)
+            .saturating_add(self.discarded)
+    }
+
     pub(crate) fn add(&mut self, other: &LaneReport) {
         self.written = self.written.saturating_add(other.written);
         self.persisted = self.persisted.saturating_add(other.persisted);

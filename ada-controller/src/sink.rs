@@ -49,7 +49,8 @@ pub enum ProcessTrust {
     #[default]
     SessionProcess,
     /// These processes and their descendants (a custom controller that attaches to processes
-    /// it did not spawn). An empty list trusts nobody.
+    /// it did not spawn). An empty list verifies nobody: every thread is unverified, and none is
+    /// checked or counted as corruption.
     Processes(Vec<u32>),
     /// Any process whose `/proc/<pid>/task/<tid>` exists: no ancestry check. An explicit
     /// choice for a controller that serves every process of the user.

@@ -112,3 +112,38 @@ fn corrupt_lanes_are_counted_never_followed() {
     assert_eq!((index.written, index.persisted), (50, 50));
     assert!(index.is_balanced());
 }
+
+/// A running thread's lane counters are read at `finish` from shared memory: a peer that set
+/// `events_dropped` near `u64::MAX` must not make the final accounting overflow (a panic in
+/// the drain thread would lose the manifest).
+#[test]
+fn finish_survives_counters_set_near_the_maximum() {
+    let controller = ControllerBuilder::new().capacity(2).create().unwrap();
+    let reg = controller.registry();
+    let owner = SlotOwner::current_thread();
+    let a = reg.view().register(owner).unwrap();
+    let store = SegmentStore::new(reg, a.slot.index(), LaneKind::Index).unwrap();
+    let lane = a.slot.lanes().lane(LaneKind::Index);
+    let mut w = LaneWriter::new(a.index, store, DropOldest);
+    for seq in 0..10 {
+        w.write_index(&record(EventKind::Call as u32, seq));
+    }
+    w.flush_counters();
+    let mut drainer = Drainer::new(reg, CountingSink::default()).unwrap();
+    drainer.pass();
+    let mut forged = lane.counters();
+    forged.events_dropped = u64::MAX - 1;
+    forged.events_written = u64::MAX;
+    lane.store_counters(&forged);
+    let (report, sink): (Report, CountingSink) = drainer.finish(&[], Report::default());
+    assert_eq!(sink.records, 10);
+    let t = &report.threads[0];
+    let index = t.lane(LaneKind::Index);
+    assert_eq!(index.persisted, 10);
+    assert_eq!(index.dropped, u64::MAX - 1);
+    assert_eq!(index.after_end, 0, "saturated, not wrapped");
+    // The report's totals saturate too.
+    assert_eq!(report.dropped(), u64::MAX - 1);
+    drop(w);
+    drop(a.slot);
+}

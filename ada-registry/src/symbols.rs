@@ -234,6 +234,8 @@ pub struct SymbolCursor {
     pending: Vec<u32>,
     skipped: u64,
     rewound: u64,
+    /// The claim counter at the previous read: a value below it means the counter went back.
+    last_claimed: u32,
     bytes: Vec<u8>,
     text: String,
 }
@@ -441,6 +443,7 @@ impl<'a> SymbolTableRef<'a> {
             pending,
             skipped,
             rewound,
+            last_claimed,
             bytes,
             text,
         } = cursor;
@@ -462,9 +465,11 @@ impl<'a> SymbolTableRef<'a> {
             }
         });
         let end = self.claimed();
-        if end < *next && *next <= cap {
+        // Counted once per going back (not on every read while it stays below `next`).
+        if end < *last_claimed && *last_claimed <= cap {
             *rewound += 1;
         }
+        *last_claimed = end;
         for index in (*next).min(cap)..end {
             match self.probe(index, bytes, text) {
                 Probe::NotYet => pending.push(index),
@@ -591,6 +596,26 @@ mod tests {
         let t = HeapSymbolTable::new(cfg(3, 64));
         assert_eq!(t.view().header().config(), cfg(3, 64));
         assert_eq!(t.view().config(), cfg(3, 64));
+    }
+
+    #[test]
+    fn a_claim_counter_going_back_is_counted_once_per_rewind() {
+        let t = HeapSymbolTable::new(cfg(8, 256));
+        let v = t.view();
+        for name in ["a", "b", "c"] {
+            v.register(name, 0).unwrap();
+        }
+        let mut c = SymbolCursor::new();
+        assert_eq!(read_all(v, &mut c).len(), 3);
+        // A peer rewinds the counter; it stays low over many later reads.
+        v.header.claims.next_entry.store(1, Ordering::Relaxed);
+        for _ in 0..10 {
+            assert!(read_all(v, &mut c).is_empty());
+        }
+        assert_eq!(c.rewound(), 1, "one rewind, however many reads see it");
+        v.header.claims.next_entry.store(0, Ordering::Relaxed);
+        read_all(v, &mut c);
+        assert_eq!(c.rewound(), 2, "a second step back is a second rewind");
     }
 
     #[test]
