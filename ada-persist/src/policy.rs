@@ -65,8 +65,8 @@ pub enum PolicyError {
     Build {
         /// `symbol` or `message`.
         what: &'static str,
-        /// regex-automata's error.
-        source: meta::BuildError,
+        /// regex-automata's error (boxed: it is large).
+        source: Box<meta::BuildError>,
     },
 }
 
@@ -114,7 +114,10 @@ impl Group {
                     count: ids.len(),
                     limit,
                 },
-                None => PolicyError::Build { what, source },
+                None => PolicyError::Build {
+                    what,
+                    source: Box::new(source),
+                },
             })?;
         Ok(Some(Group { regex, ids }))
     }

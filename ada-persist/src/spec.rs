@@ -321,7 +321,7 @@ pub struct TriggerId(u16);
 impl TriggerId {
     /// The id of the trigger at `index`; `None` past [`MAX_TRIGGERS`].
     pub fn new(index: usize) -> Option<TriggerId> {
-        (index < MAX_TRIGGERS).then(|| TriggerId(index as u16))
+        (index < MAX_TRIGGERS).then_some(TriggerId(index as u16))
     }
 
     /// The trigger's index in its set.

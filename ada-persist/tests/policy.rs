@@ -233,11 +233,11 @@ proptest! {
         let mut kept: Vec<String> = Vec::new();
         let mut seen = Vec::new();
         for s in specs {
-            if let Ok(spec) = ada_persist::TriggerSpec::parse(&s) {
-                if !seen.contains(&spec) {
-                    seen.push(spec);
-                    kept.push(s);
-                }
+            if let Ok(spec) = ada_persist::TriggerSpec::parse(&s)
+                && !seen.contains(&spec)
+            {
+                seen.push(spec);
+                kept.push(s);
             }
         }
         let set = TriggerSet::parse(&kept).unwrap();
