@@ -30,7 +30,7 @@ fn bench(c: &mut Criterion) {
     let policy = MarkingPolicy::compile(&set).unwrap();
     assert_eq!(policy.triggers().len(), 100);
     let miss = "myapp::storage::btree::Node::insert_non_full";
-    let exact = "myapp::service7::request_7";
+    let exact = "myapp::api::handler_7";
     let regex = "myapp::SLOW_io_PATH9";
     assert_eq!(policy.symbol_verdict(miss), None);
     assert!(policy.symbol_verdict(exact).is_some());
