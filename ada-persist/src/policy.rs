@@ -29,10 +29,13 @@
 //! - 10 000 specs are refused by [`TriggerSet::parse`] (at most
 //!   [`MAX_TRIGGERS`](crate::MAX_TRIGGERS)). The full [`MAX_TRIGGERS`](crate::MAX_TRIGGERS) of
 //!   literal names compile within the limits; many large regexes (each counted repetition
-//!   multiplies the NFA) may not, and are refused with [`PolicyError::TooLarge`] in bounded time.
+//!   multiplies the NFA, and Unicode classes such as `\w` are large) may not, and are refused
+//!   with [`PolicyError::TooLarge`] in bounded time, naming the first trigger that is too large
+//!   on its own if there is one.
 
 use crate::spec::{Target, TriggerId, TriggerSet, TriggerSpec};
 use regex_automata::meta::{self, Regex};
+use regex_automata::nfa::thompson;
 use regex_automata::{Input, MatchKind, PatternSet};
 
 /// Most bytes the Thompson NFA of one pattern group may take.
@@ -50,7 +53,8 @@ pub const ONEPASS_SIZE_LIMIT: usize = 1 << 20;
 pub enum PolicyError {
     /// The group's automaton would exceed the size limits.
     #[error(
-        "the {count} {what} triggers need a larger automaton than the {limit}-byte limit; use fewer or simpler patterns (bounded counted repetitions such as `x{{1000}}` are costly)"
+        "the {count} {what} triggers need a larger automaton than the {limit}-byte limit{}; use fewer or simpler patterns (bounded counted repetitions such as `x{{1000}}` are costly)",
+        culprit.as_ref().map_or(String::new(), |(id, spec)| format!(" (trigger {} {spec:?} alone exceeds it)", id.index() + 1))
     )]
     TooLarge {
         /// `symbol` or `message`.
@@ -59,6 +63,9 @@ pub enum PolicyError {
         count: usize,
         /// The limit that was hit, in bytes.
         limit: usize,
+        /// The first trigger (in spec order) whose automaton exceeds the limit on its own, with
+        /// its spec text; `None` when the triggers before any such one together exceed it.
+        culprit: Option<(TriggerId, String)>,
     },
     /// The automaton builder refused the group for another reason.
     #[error("the {what} triggers do not compile: {source}")]
@@ -105,20 +112,44 @@ impl Group {
             .dfa_size_limit(Some(DFA_SIZE_LIMIT))
             .hybrid_cache_capacity(HYBRID_CACHE_CAPACITY)
             .backtrack(false);
-        let regex = Regex::builder()
+        let built = Regex::builder()
             .configure(config)
-            .build_many_from_hir(&hirs)
-            .map_err(|source| match source.size_limit() {
-                Some(limit) => PolicyError::TooLarge {
+            .build_many_from_hir(&hirs);
+        let regex = built.map_err(|source| match source.size_limit() {
+            Some(limit) => {
+                // Name the first trigger that is too large alone, so the user knows which
+                // spec to change. Each NFA is bounded by the limit, and the search stops once
+                // the NFAs built so far together exceed it (then the triggers together are the
+                // problem): at most about twice the work of the failed build.
+                let alone = thompson::Compiler::new()
+                    .configure(thompson::Config::new().nfa_size_limit(Some(NFA_SIZE_LIMIT)))
+                    .clone();
+                let mut spent = 0usize;
+                let mut culprit = None;
+                for (hir, &id) in hirs.iter().zip(&ids) {
+                    match alone.build_from_hir(hir) {
+                        Err(_) => {
+                            culprit = set.get(id).map(|spec| (id, spec.to_string()));
+                            break;
+                        }
+                        Ok(nfa) => spent = spent.saturating_add(nfa.memory_usage()),
+                    }
+                    if spent > NFA_SIZE_LIMIT {
+                        break;
+                    }
+                }
+                PolicyError::TooLarge {
                     what,
                     count: ids.len(),
                     limit,
-                },
-                None => PolicyError::Build {
-                    what,
-                    source: Box::new(source),
-                },
-            })?;
+                    culprit,
+                }
+            }
+            None => PolicyError::Build {
+                what,
+                source: Box::new(source),
+            },
+        })?;
         Ok(Some(Group { regex, ids }))
     }
 

@@ -137,27 +137,53 @@ fn the_largest_set_of_names_compiles_quickly() {
 fn hostile_patterns_are_refused_within_the_limits_in_bounded_time() {
     for hostile in ["symbol~=(?:\\w{100}){100}", "message~=[\\p{L}\\p{N}]{1000}"] {
         let start = Instant::now();
-        let err = MarkingPolicy::compile(&TriggerSet::parse(&[hostile]).unwrap()).unwrap_err();
+        // Among harmless triggers of both kinds, the hostile one is named.
+        let set = TriggerSet::parse(&["symbol=fib", "message=ok", hostile]).unwrap();
+        let err = MarkingPolicy::compile(&set).unwrap_err();
+        let PolicyError::TooLarge {
+            count: 2,
+            culprit: Some((id, ref spec)),
+            ..
+        } = err
+        else {
+            panic!("{hostile}: {err}");
+        };
+        assert_eq!((id.index(), spec.as_str()), (2, hostile));
+        let shown = err.to_string();
         assert!(
-            matches!(err, PolicyError::TooLarge { count: 1, .. }),
-            "{hostile}: {err}"
+            shown.contains("limit") && shown.contains("trigger 3"),
+            "{shown}"
         );
-        assert!(err.to_string().contains("limit"), "{err}");
         assert!(
             start.elapsed() < Duration::from_secs(10),
             "{hostile}: {:?}",
             start.elapsed()
         );
     }
-    // Many moderately large regexes: compiled or refused, never a crash, in bounded time.
+    // Many moderately large regexes (Unicode `\w` is large): each fits alone, together they
+    // do not; refused in bounded time, naming no single culprit.
     let specs: Vec<String> = (0..MAX_TRIGGERS)
         .map(|i| format!("symbol~=\\w{{20}}_{i}[a-z]{{5}}"))
         .collect();
     let start = Instant::now();
-    match MarkingPolicy::compile(&TriggerSet::parse(&specs).unwrap()) {
-        Ok(p) => assert_eq!(p.symbol_verdict("abcdefghijabcdefghij_7abcde"), id(7)),
-        Err(e) => assert!(matches!(e, PolicyError::TooLarge { .. }), "{e}"),
-    }
+    let err = MarkingPolicy::compile(&TriggerSet::parse(&specs).unwrap()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PolicyError::TooLarge {
+                count: MAX_TRIGGERS,
+                culprit: None,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // The same 1024 regexes with ASCII `\w` fit.
+    let ascii: Vec<String> = (0..MAX_TRIGGERS)
+        .map(|i| format!("symbol~=(?-u:\\w){{20}}_{i}[a-z]{{5}}"))
+        .collect();
+    let p = MarkingPolicy::compile(&TriggerSet::parse(&ascii).unwrap()).unwrap();
+    assert_eq!(p.symbol_verdict("abcdefghijabcdefghij_7abcde"), id(7));
     assert!(
         start.elapsed() < Duration::from_secs(30),
         "{:?}",
@@ -249,4 +275,22 @@ proptest! {
             prop_assert_eq!(p.message_verdict(m), naive(&set, Target::Message, m), "message {:?} specs {:?}", m, kept);
         }
     }
+}
+
+#[test]
+fn a_policy_is_shared_between_threads() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    let p = policy(&["symbol~=work", "message~=done"]);
+    send_sync(&p);
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let p = &p;
+            s.spawn(move || {
+                for i in 0..200 {
+                    assert_eq!(p.symbol_verdict(&format!("t{t}::work_{i}")), id(0));
+                    assert_eq!(p.message_verdict(format!("{i} done").as_bytes()), id(1));
+                }
+            });
+        }
+    });
 }
