@@ -352,6 +352,9 @@ pub enum DecodeError {
     /// An encoding version this build does not read.
     #[error("trigger set encoding version {0} (this build reads {VERSION})")]
     UnsupportedVersion(u8),
+    /// The reserved header byte is not zero.
+    #[error("reserved header byte is {0}, not 0")]
+    Reserved(u8),
     /// The bytes end inside the header or a spec.
     #[error("truncated trigger set at byte {0}")]
     Truncated(usize),
@@ -457,8 +460,11 @@ impl TriggerSet {
         if header[..4] != MAGIC {
             return Err(DecodeError::BadMagic);
         }
-        if header[4] != VERSION || header[5] != 0 {
+        if header[4] != VERSION {
             return Err(DecodeError::UnsupportedVersion(header[4]));
+        }
+        if header[5] != 0 {
+            return Err(DecodeError::Reserved(header[5]));
         }
         let count = usize::from(u16::from_le_bytes([header[6], header[7]]));
         let mut texts = Vec::with_capacity(count.min(MAX_TRIGGERS + 1));

@@ -210,6 +210,9 @@ fn decode_refuses_damaged_bytes() {
         TriggerSet::decode(&version),
         Err(DecodeError::UnsupportedVersion(9))
     );
+    let mut reserved = bytes.clone();
+    reserved[5] = 1;
+    assert_eq!(TriggerSet::decode(&reserved), Err(DecodeError::Reserved(1)));
     // A spec rewritten into an invalid regex is validated again.
     let mut regex = bytes.clone();
     let at = regex.len() - 1;
