@@ -1,7 +1,7 @@
 //! `ada`: trace a program, inspect and export traces.
 //!
 //! ```text
-//! ada trace [--output DIR] [--duration D] -- COMMAND [ARGS...]
+//! ada trace [--output DIR] [--duration D] [--trigger SPEC]... [--config FILE] -- COMMAND [ARGS...]
 //! ada inspect TRACE_DIR [--limit N]
 //! ada export --chrome TRACE_DIR -o out.json
 //! ada demo [--output DIR]
@@ -11,6 +11,7 @@
 //! Everything printed that did not come from `ada` itself (names and paths from a trace or a
 //! segment, error messages quoting them) goes through [`ada_cli::escape`] first.
 
+mod persist;
 mod workload;
 
 use ada_cli::escape::{escape, escape_path};
@@ -73,6 +74,8 @@ enum Cmd {
     Trace {
         #[command(flatten)]
         session: SessionArgs,
+        #[command(flatten)]
+        persist: persist::PersistArgs,
         /// Stop tracing (and the command) after this long, e.g. 10s, 2m.
         #[arg(short, long, value_parser = parse_duration)]
         duration: Option<Duration>,
@@ -101,11 +104,14 @@ enum Cmd {
         #[arg(short, long)]
         output: PathBuf,
     },
-    /// Trace the bundled multi-threaded example program.
+    /// Trace the bundled multi-threaded example program (with `--trigger symbol=slow_request`
+    /// unless triggers are given).
     #[command(after_help = EXIT_CODES)]
     Demo {
         #[command(flatten)]
         session: SessionArgs,
+        #[command(flatten)]
+        persist: persist::PersistArgs,
     },
     /// Show the registry of a live ADA segment (or list ADA segments).
     #[command(after_help = STATUS_HELP)]
@@ -236,16 +242,25 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Cmd::Trace {
             session,
+            persist,
             duration,
             command,
-        } => run_trace(&session, duration, command),
+        } => match resolve_persist(&session, &persist, &[]) {
+            Ok(plan) => run_trace(&session, &plan, duration, command),
+            Err(code) => return code,
+        },
         Cmd::Inspect { trace_dir, limit } => inspect(&trace_dir, limit),
         Cmd::Export {
             chrome: _,
             trace_dir,
             output,
         } => export(&trace_dir, &output),
-        Cmd::Demo { session } => demo(&session),
+        Cmd::Demo { session, persist } => {
+            match resolve_persist(&session, &persist, &[DEMO_TRIGGER]) {
+                Ok(plan) => demo(&session, &plan),
+                Err(code) => return code,
+            }
+        }
         Cmd::Status { segment, clean } => status(segment.as_deref(), clean),
         Cmd::Workload(args) => return ExitCode::from(workload::run(&args).clamp(0, 255) as u8),
     };
@@ -260,8 +275,35 @@ fn main() -> ExitCode {
     }
 }
 
+/// `ada demo`'s trigger when none is given: the workload's slow requests.
+const DEMO_TRIGGER: &str = "symbol=slow_request";
+
+/// Resolves the persistence flags and config file (`persist::resolve`) before anything runs: a
+/// bad one is a usage error (exit 2). Warns about triggers that match everything.
+fn resolve_persist(
+    session: &SessionArgs,
+    args: &persist::PersistArgs,
+    default_triggers: &[&str],
+) -> Result<persist::PersistPlan, ExitCode> {
+    let ring_bytes =
+        u64::from(session.detail_rings) * u64::from(kib_to_bytes(session.detail_ring_kib));
+    let plan = persist::resolve(args, default_triggers, ring_bytes).map_err(|e| {
+        // The message quotes the specs and the config file, which come from the user.
+        eprintln!("ada: error: {} (see `ada --help`)", escape(&e.0));
+        ExitCode::from(2)
+    })?;
+    for spec in &plan.universal {
+        eprintln!(
+            "ada: warning: trigger {} matches every symbol or message: every such event opens a window",
+            escape(spec)
+        );
+    }
+    Ok(plan)
+}
+
 fn run_trace(
     session: &SessionArgs,
+    plan: &persist::PersistPlan,
     duration: Option<Duration>,
     command: Vec<OsString>,
 ) -> Result<ExitCode, String> {
@@ -348,7 +390,7 @@ fn progress(elapsed: Duration, live: LiveSnapshot, tty: bool) {
     }
 }
 
-fn demo(session: &SessionArgs) -> Result<ExitCode, String> {
+fn demo(session: &SessionArgs, plan: &persist::PersistPlan) -> Result<ExitCode, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the ada binary: {e}"))?;
     eprintln!("ada demo: tracing the bundled workload (4 threads handling requests)");
     let command = [
@@ -357,12 +399,14 @@ fn demo(session: &SessionArgs) -> Result<ExitCode, String> {
         "--threads".into(),
         "4".into(),
         "--events".into(),
-        "2000".into(),
+        workload::DEMO_EVENTS.to_string().into(),
         "--rate".into(),
         workload::DEMO_RATE.to_string().into(),
+        "--slow-every".into(),
+        workload::DEMO_SLOW_EVERY.to_string().into(),
     ]
     .to_vec();
-    run_trace(session, None, command)
+    run_trace(session, plan, None, command)
 }
 
 /// Prints what the capture could not hold or trust as warnings on stderr (no effect on the exit

@@ -1,5 +1,16 @@
 //! `ada workload` (hidden): the bundled multi-threaded program `ada demo` traces, and the
-//! sequence-numbered load the soak and crash tests and the benchmarks drive.
+//! sequence-numbered loads the soak, crash and persistence tests and the benchmarks drive.
+//!
+//! Modes:
+//! - default (the demo): each worker handles `--events` requests; each request is a few nested
+//!   spans and one detail record, and every `--slow-every`-th request takes the slow path through
+//!   the `slow_request` callsite (which `--trigger symbol=slow_request` turns into a mark).
+//! - `--seq`: index events only, function id = `(thread << 32) | seq`.
+//! - `--detail-seq`: per worker, for each request number `seq` in `0..--events`, one detail
+//!   record at the `request` callsite whose registers are `[seq, thread]` and whose stack bytes
+//!   are `seq` then `thread` (`u64` little-endian each), followed, for every
+//!   `--slow-every`-th request (`seq % N == N - 1`), by a `slow_request` span. A trace of it says
+//!   exactly which requests' detail events were persisted.
 
 use ada_agent::{Callsite, Detail};
 use std::time::{Duration, Instant};
@@ -17,8 +28,15 @@ pub struct WorkloadArgs {
     #[arg(long, default_value_t = 0)]
     pub rate: u64,
     /// Sequence-numbered index events: function id = (thread << 32) | seq.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "detail_seq")]
     pub seq: bool,
+    /// Sequence-numbered detail records (registers [seq, thread]), every --slow-every-th one
+    /// followed by a `slow_request` span.
+    #[arg(long)]
+    pub detail_seq: bool,
+    /// Every N-th request takes the slow path through `slow_request` (0: none).
+    #[arg(long, default_value_t = 500, value_name = "N")]
+    pub slow_every: u64,
     /// Instead of long-lived workers: start this many short-lived threads, each recording
     /// `--events` sequence-numbered events and exiting; `--threads` of them run at a time.
     #[arg(long, default_value_t = 0)]
@@ -32,9 +50,20 @@ static FIB: Callsite = Callsite::new("fib");
 static RESPOND: Callsite = Callsite::new("send_response");
 static SLOW: Callsite = Callsite::new("slow_request");
 static INFO: Callsite = Callsite::new("info");
+static REQUEST: Callsite = Callsite::new("request");
 
 /// `ada demo`'s pace: requests per second per worker thread.
 pub const DEMO_RATE: u64 = 2_000;
+/// `ada demo`'s requests per worker (two seconds at [`DEMO_RATE`]).
+pub const DEMO_EVENTS: u64 = 2 * DEMO_RATE;
+/// `ada demo`'s slow requests: one per worker per second, the sparse marks a flight recorder
+/// is for.
+pub const DEMO_SLOW_EVERY: u64 = DEMO_RATE;
+
+/// Whether request `n` takes the slow path: every `every`-th one (none when `every` is 0).
+fn is_slow(n: u64, every: u64) -> bool {
+    every != 0 && n % every == every - 1
+}
 
 /// Runs the workload; returns the process exit code.
 pub fn run(args: &WorkloadArgs) -> i32 {
@@ -53,6 +82,8 @@ pub fn run(args: &WorkloadArgs) -> i32 {
                 .spawn(move || {
                     if args.seq {
                         sequenced(t, &args)
+                    } else if args.detail_seq {
+                        detail_sequenced(t, &args)
                     } else {
                         demo_worker(t, &args)
                     }
@@ -120,6 +151,32 @@ fn sequenced(thread: u32, args: &WorkloadArgs) {
     }
 }
 
+/// `--detail-seq`: see the module docs.
+fn detail_sequenced(thread: u32, args: &WorkloadArgs) {
+    let mut pacer = Pacer {
+        start: Instant::now(),
+        rate: args.rate,
+    };
+    let t = u64::from(thread);
+    for seq in 0..args.events {
+        let mut stack = [0u8; 16];
+        stack[..8].copy_from_slice(&seq.to_le_bytes());
+        stack[8..].copy_from_slice(&t.to_le_bytes());
+        ada_agent::detail(
+            &REQUEST,
+            Detail {
+                registers: &[seq, t],
+                stack: &stack,
+                message: b"",
+            },
+        );
+        if is_slow(seq, args.slow_every) {
+            let _s = ada_agent::span(&SLOW);
+        }
+        pacer.wait(seq + 1);
+    }
+}
+
 /// `--churn`: `args.churn` short-lived threads, `args.threads` at a time, each recording
 /// `args.events` index events.
 fn churn(args: &WorkloadArgs) -> i32 {
@@ -182,14 +239,17 @@ fn demo_worker(thread: u32, args: &WorkloadArgs) {
         );
         let result = {
             let _c = ada_agent::span(&COMPUTE);
-            let slow = request % 500 == 499;
-            if slow {
-                ada_agent::mark(
+            if is_slow(request, args.slow_every) {
+                // A mark only when a trigger names `slow_request` (as `ada demo`'s does).
+                let _s = ada_agent::span(&SLOW);
+                ada_agent::message(
                     &SLOW,
                     &format!("request {request} on worker {thread} took the slow path"),
                 );
+                fib(10)
+            } else {
+                fib(3 + (size % 4) as u32)
             }
-            fib(if slow { 10 } else { 3 + (size % 4) as u32 })
         };
         {
             let _r = ada_agent::span(&RESPOND);

@@ -1,0 +1,230 @@
+//! Selective persistence settings of `ada trace` and `ada demo`: the `--trigger`, `--pre-roll`,
+//! `--post-roll`, `--pre-roll-budget` and `--persist-all` flags, the same keys from a TOML
+//! config file (`--config FILE`), and their resolution into what the controller is given.
+//!
+//! Everything here is checked before anything is created or run: a bad spec, duration, size or
+//! config file is a usage error (exit 2) whose message names the flag or key and the problem.
+
+use ada_persist::{MarkingPolicy, PreRoll, TriggerSet, WindowConfig};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Largest `--pre-roll-budget`: 1 GiB per thread (the drain holds up to this much per traced
+/// thread, so a typo such as `4TiB` is refused rather than trusted).
+pub const MAX_BUDGET_BYTES: u64 = 1 << 30;
+
+/// The persistence flags (shared by `ada trace` and `ada demo`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct PersistArgs {
+    /// A trigger that opens a persistence window (repeatable): symbol=NAME, symbol=MODULE::NAME,
+    /// symbol~=REGEX, symbol~i=REGEX, message=TEXT, message~=REGEX, message~i=REGEX. Replaces
+    /// the config file's `trigger` list.
+    #[arg(long = "trigger", value_name = "SPEC")]
+    pub triggers: Vec<String>,
+    /// Detail events persisted before each mark, as a duration (e.g. 50ms), kept in at most
+    /// --pre-roll-budget bytes per thread. Default: what the thread's detail rings hold
+    /// (--detail-rings x --detail-ring-kib).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration_flag)]
+    pub pre_roll: Option<Duration>,
+    /// Detail events persisted after each mark [default: 10ms].
+    #[arg(long, value_name = "DUR", value_parser = parse_duration_flag)]
+    pub post_roll: Option<Duration>,
+    /// Most bytes of pre-roll the drain holds per thread, e.g. 4MiB, 512KiB, 65536 [default:
+    /// 4MiB with --pre-roll, else what the detail rings hold]; what a --pre-roll duration needs
+    /// beyond it is discarded and counted.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_flag)]
+    pub pre_roll_budget: Option<u64>,
+    /// Persist every detail event (no windows; triggers still mark events). `--persist-all=false`
+    /// overrides a config file's `persist-all = true`.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub persist_all: Option<bool>,
+    /// Read the settings above from a TOML file (keys: trigger, pre-roll, post-roll,
+    /// pre-roll-budget, persist-all); flags given on the command line win.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// A config file's contents: the same keys as the flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct ConfigFile {
+    trigger: Option<Vec<String>>,
+    pre_roll: Option<String>,
+    post_roll: Option<String>,
+    pre_roll_budget: Option<SizeValue>,
+    persist_all: Option<bool>,
+}
+
+/// A size in a config file: a number of bytes or a string with a unit.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum SizeValue {
+    Bytes(u64),
+    Text(String),
+}
+
+/// What the controller is given.
+#[derive(Debug, Clone)]
+pub struct PersistPlan {
+    /// The triggers published in the segment (possibly none).
+    pub triggers: TriggerSet,
+    /// `None`: persist everything; else the flight recorder's window settings.
+    pub windows: Option<WindowConfig>,
+    /// Triggers that match every symbol or message (see `MarkingPolicy::universal`), for a
+    /// warning.
+    pub universal: Vec<String>,
+}
+
+/// A usage error: the message names the flag or key.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+fn parse_duration_flag(s: &str) -> Result<Duration, String> {
+    parse_duration(s)
+}
+
+fn parse_size_flag(s: &str) -> Result<u64, String> {
+    parse_size(s)
+}
+
+/// A duration such as `10ms`, `2s`, `0s`, at most `u64::MAX` nanoseconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|e| format!("{e} (examples: 0s, 500us, 10ms, 2s)"))?;
+    if d.as_nanos() > u128::from(u64::MAX) {
+        return Err(format!("{s:?} is too long (at most about 584 years)"));
+    }
+    Ok(d)
+}
+
+/// A size in bytes: a plain number, or a number with a unit `B`, `KiB`/`K`/`KB`, `MiB`/`M`/`MB`,
+/// `GiB`/`G`/`GB` (all binary: K = 1024), at most [`MAX_BUDGET_BYTES`].
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (examples: 65536, 512KiB, 4MiB)"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => {
+            return Err(format!(
+                "{s:?}: unknown unit (use B, KiB, MiB or GiB; examples: 65536, 512KiB, 4MiB)"
+            ));
+        }
+    };
+    let bytes = n
+        .checked_mul(1 << shift)
+        .filter(|&b| b <= MAX_BUDGET_BYTES)
+        .ok_or_else(|| format!("{s:?} is larger than 1GiB per thread"))?;
+    Ok(bytes)
+}
+
+/// Reads and parses a config file; errors name the file, and the line and key at fault.
+fn read_config(path: &Path) -> Result<ConfigFile, UsageError> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| UsageError(format!("--config {shown}: cannot read it: {e}")))?;
+    toml::from_str(&text).map_err(|e| {
+        let message = e.message().trim().replace('\n', " ");
+        let place = e.span().map_or(String::new(), |span| {
+            let start = span.start.min(text.len());
+            let line = text[..start].matches('\n').count() + 1;
+            let line_text = text.lines().nth(line - 1).unwrap_or("").trim();
+            format!(", line {line} ({line_text:?})")
+        });
+        UsageError(format!("--config {shown}{place}: {message}"))
+    })
+}
+
+/// Resolves the flags (and the config file they name) into a plan; `default_triggers` apply
+/// when neither gives any (`ada demo`'s `symbol=slow_request`). `ring_bytes` is what one
+/// thread's detail rings hold, the default pre-roll.
+pub fn resolve(
+    args: &PersistArgs,
+    default_triggers: &[&str],
+    ring_bytes: u64,
+) -> Result<PersistPlan, UsageError> {
+    let file = match &args.config {
+        Some(path) => read_config(path)?,
+        None => ConfigFile::default(),
+    };
+    let cfg_key = |key: &str| match &args.config {
+        Some(p) => format!("--config {}: {key}", p.display()),
+        None => key.to_owned(),
+    };
+    // The command line wins, key by key.
+    let (specs, from): (Vec<String>, String) = if !args.triggers.is_empty() {
+        (args.triggers.clone(), "--trigger".into())
+    } else if let Some(t) = file.trigger {
+        (t, cfg_key("trigger"))
+    } else {
+        (
+            default_triggers.iter().map(|s| (*s).to_owned()).collect(),
+            "--trigger".into(),
+        )
+    };
+    let triggers = TriggerSet::parse(&specs).map_err(|e| UsageError(format!("{from}: {e}")))?;
+    let policy =
+        MarkingPolicy::compile(&triggers).map_err(|e| UsageError(format!("{from}: {e}")))?;
+    let universal = policy
+        .universal()
+        .iter()
+        .map(|&id| policy.trigger(id).to_string())
+        .collect();
+
+    let file_duration = |key: &str,
+                         value: Option<String>|
+     -> Result<Option<Duration>, UsageError> {
+        value
+            .map(|v| parse_duration(&v).map_err(|e| UsageError(format!("{}: {e}", cfg_key(key)))))
+            .transpose()
+    };
+    let pre_roll = match args.pre_roll {
+        Some(d) => Some(d),
+        None => file_duration("pre-roll", file.pre_roll)?,
+    };
+    let post_roll = match args.post_roll {
+        Some(d) => Some(d),
+        None => file_duration("post-roll", file.post_roll)?,
+    };
+    let budget = match args.pre_roll_budget {
+        Some(b) => Some(b),
+        None => file
+            .pre_roll_budget
+            .map(|v| match v {
+                SizeValue::Bytes(n) if n <= MAX_BUDGET_BYTES => Ok(n),
+                SizeValue::Bytes(n) => parse_size(&n.to_string()),
+                SizeValue::Text(t) => parse_size(&t),
+            })
+            .transpose()
+            .map_err(|e| UsageError(format!("{}: {e}", cfg_key("pre-roll-budget"))))?,
+    };
+    let persist_all = args.persist_all.or(file.persist_all).unwrap_or(false);
+
+    let windows = (!persist_all).then(|| {
+        let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let (pre_roll, default_budget) = match pre_roll {
+            Some(d) => (
+                PreRoll::Duration(nanos(d)),
+                ada_persist::window::DEFAULT_BUDGET_BYTES as u64,
+            ),
+            None => (PreRoll::Buffered, ring_bytes),
+        };
+        WindowConfig {
+            pre_roll,
+            post_roll_ns: post_roll.map_or(ada_persist::window::DEFAULT_POST_ROLL_NS, nanos),
+            budget_bytes: usize::try_from(budget.unwrap_or(default_budget)).unwrap_or(usize::MAX),
+        }
+    });
+    Ok(PersistPlan {
+        triggers,
+        windows,
+        universal,
+    })
+}
