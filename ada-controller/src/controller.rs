@@ -13,6 +13,7 @@
 
 use crate::atf_sink::AtfSink;
 use crate::drain::Drainer;
+use crate::persist::Persistence;
 use crate::pipelined::Pipelined;
 use crate::report::Report;
 use crate::sink::{SessionInfo, Sink, SinkError};
@@ -92,6 +93,7 @@ pub struct ControllerBuilder {
     registry: RegistryConfig,
     drain_interval: Duration,
     output_dir: PathBuf,
+    persistence: Persistence,
 }
 
 impl Default for ControllerBuilder {
@@ -100,6 +102,7 @@ impl Default for ControllerBuilder {
             registry: RegistryConfig::default(),
             drain_interval: Duration::from_millis(1),
             output_dir: PathBuf::from("."),
+            persistence: Persistence::default(),
         }
     }
 }
@@ -145,6 +148,13 @@ impl ControllerBuilder {
         self
     }
 
+    /// What the drain persists of the detail lane: [`Persistence::Windows`] (the default: a
+    /// flight recorder, only windows around marked events) or [`Persistence::All`].
+    pub fn persistence(mut self, persistence: Persistence) -> Self {
+        self.persistence = persistence;
+        self
+    }
+
     /// The registry settings.
     pub fn registry_config(&self) -> &RegistryConfig {
         &self.registry
@@ -161,6 +171,7 @@ impl ControllerBuilder {
             registry,
             drain_interval: self.drain_interval,
             output_dir: self.output_dir,
+            persistence: self.persistence,
         })
     }
 }
@@ -172,6 +183,7 @@ pub struct Controller {
     registry: Registry,
     drain_interval: Duration,
     output_dir: PathBuf,
+    persistence: Persistence,
 }
 
 /// Numbers the drain thread publishes while it runs (for progress displays).
@@ -275,6 +287,7 @@ impl Controller {
         let registry = self.registry.clone();
         let thread_shared = Arc::clone(&shared);
         let interval = self.drain_interval;
+        let persistence = self.persistence;
         // The drain thread claims the segment's drain and begins the sink, then reports here.
         let (started_tx, started) = std::sync::mpsc::sync_channel(1);
         let handle = std::thread::Builder::new()
@@ -284,6 +297,7 @@ impl Controller {
                     session: &session,
                     shared: &thread_shared,
                     interval,
+                    persistence,
                     started: started_tx,
                 };
                 drain_thread(&registry, sink, start)
@@ -410,6 +424,7 @@ struct DrainStart<'s> {
     session: &'s SessionInfo,
     shared: &'s Shared,
     interval: Duration,
+    persistence: Persistence,
     /// Told once: the drain is claimed and the sink begun, or why not.
     started: std::sync::mpsc::SyncSender<Result<(), ControllerError>>,
 }
@@ -419,6 +434,7 @@ fn drain_thread<S: Sink>(registry: &Registry, mut sink: S, start: DrainStart<'_>
         session,
         shared,
         interval,
+        persistence,
         started,
     } = start;
     let control = registry.control();
@@ -437,6 +453,7 @@ fn drain_thread<S: Sink>(registry: &Registry, mut sink: S, start: DrainStart<'_>
     let _ = started.send(Ok(()));
     let mut drainer = Drainer::with_claim(registry, claim, sink);
     drainer.trust(&session.trust, session.pid);
+    drainer.persistence(persistence);
     control.tick_heartbeat(MonotonicClock::read());
     control.publish_ready(RegistryMode::PerThreadOnly);
     let mut last_liveness = Instant::now();

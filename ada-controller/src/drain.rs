@@ -14,6 +14,19 @@
 //! Each chunk (one ring's worth of one lane) reaches the sink as [`Sink::chunk_begin`], its
 //! valid records, [`Sink::chunk_end`] — see [`Sink`] for the whole call order.
 //!
+//! **Selective persistence.** With [`Persistence::Windows`] (the default) each thread's
+//! detail records go through a [`WindowTracker`] of its own (see [`crate::Persistence`]):
+//! records inside windows reach the sink, the others are held (owned copies, within the
+//! tracker's budget) as possible pre-roll and finally counted as `discarded` in the thread's
+//! detail [`LaneReport`], so `written = persisted + dropped + discarded` (+ `after_end`) still
+//! holds per lane. Closed windows are announced with [`Sink::window`]. Such a drain does not
+//! copy a thread's active detail ring on every pass: it takes the submitted rings, and the
+//! active one only while the lane's "marked" flag is set (a mark is in it) or a window is open,
+//! when the thread exits and in the final drain. A pass whose thread has an open window and
+//! whose active ring was taken closes the window once the drain's clock (the session clock,
+//! read before the lane is drained, less [`CLOSE_GRACE_NS`]) is past its post-roll.
+//! [`Persistence::All`] persists every detail record and copies active rings on every pass.
+//!
 //! **Identity and accounting.** The drain keeps one account per slot, made when it first sees a
 //! (slot, generation): the thread gets the next session thread number and its claimed pid and
 //! OS thread id are checked (see [`ProcessTrust`]). If the slot's owner fields change while the
@@ -28,8 +41,10 @@
 //! new owner reset when it registered.
 
 use crate::identity::{Verdict, Verifier};
+use crate::persist::{HeldRecord, Persistence, mark_of};
 use crate::report::{Corruption, FoldedThreads, LaneReport, Report, ThreadEnd, ThreadReport};
-use crate::sink::{ChunkInfo, ProcessTrust, Record, Sink, SinkError, ThreadInfo};
+use crate::sink::{ChunkInfo, ProcessTrust, Record, Sink, SinkError, ThreadInfo, WindowInfo};
+use ada_persist::{Emit, Mark, WindowReport, WindowTracker};
 use ada_registry::{
     DrainClaim, LaneKind, Registry, RegistryError, SlotOwner, SlotState, SymbolCursor,
 };
@@ -40,6 +55,11 @@ use ada_ringpool::{DrainStats, EventKind, LaneDrain, RingChunk, SegmentStore, in
 /// controller's memory stays bounded however many threads a program starts (a few hundred
 /// bytes per detailed thread: about 1 MiB at this bound).
 pub const DETAILED_THREADS: usize = 4096;
+
+/// How far behind the drain's clock a window's post-roll must end before a pass closes it: a
+/// thread may stamp a record and commit it a little later (preempted in between), and a record
+/// stamped within the post-roll must still find its window open.
+pub const CLOSE_GRACE_NS: u64 = 2_000_000;
 
 /// Per-slot drain handles (their copy buffers are reused across passes and slot owners).
 struct SlotDrains<'r> {
@@ -56,6 +76,8 @@ struct Account {
     owner: (u32, u32, u64),
     /// Its process was found dead (the slot was marked by the controller).
     died: bool,
+    /// Its detail lane's window tracker (`None` with [`Persistence::All`]).
+    tracker: Option<WindowTracker<HeldRecord>>,
 }
 
 /// What one pass did.
@@ -99,6 +121,11 @@ pub struct Drainer<'r, S: Sink> {
     passes: u64,
     unflushed: bool,
     last_flush: std::time::Instant,
+    persistence: Persistence,
+    /// The final drain: every active ring is taken.
+    final_drain: bool,
+    /// Windows closed and not yet announced to the sink.
+    closed: Vec<WindowReport>,
 }
 
 /// How often a busy drain calls [`Sink::flush`].
@@ -155,7 +182,16 @@ impl<'r, S: Sink> Drainer<'r, S> {
             passes: 0,
             unflushed: false,
             last_flush: std::time::Instant::now(),
+            persistence: Persistence::default(),
+            final_drain: false,
+            closed: Vec::new(),
         }
+    }
+
+    /// What the drain persists of the detail lane (default [`Persistence::Windows`] with the
+    /// default settings). Applies to threads first seen from now on.
+    pub fn persistence(&mut self, persistence: Persistence) {
+        self.persistence = persistence;
     }
 
     /// Which processes' threads to verify (see [`ProcessTrust`]); `session_pid` stands for
@@ -229,8 +265,9 @@ impl<'r, S: Sink> Drainer<'r, S> {
             .and_then(|a| a.as_ref())
             .map(|a| a.owner);
         if current.is_some_and(|k| k != key)
-            && let Some(old) = self.accounts.get_mut(index).and_then(Option::take)
+            && let Some(mut old) = self.accounts.get_mut(index).and_then(Option::take)
         {
+            self.end_windows(&mut old);
             self.displaced(old.report);
         }
         if self.accounts.len() <= index {
@@ -280,7 +317,33 @@ impl<'r, S: Sink> Drainer<'r, S> {
             },
             owner: (owner.generation, owner.pid, owner.thread_id),
             died: false,
+            tracker: match self.persistence {
+                Persistence::All => None,
+                Persistence::Windows(config) => Some(WindowTracker::new(config)),
+            },
         }
+    }
+
+    /// The thread's detail lane is drained for the last time: closes its open window,
+    /// discards what its tracker still holds, and announces the windows.
+    fn end_windows(&mut self, account: &mut Account) {
+        let Some(tracker) = account.tracker.as_mut() else {
+            return;
+        };
+        let closed = &mut self.closed;
+        let counts = tracker.finish(|e| {
+            if let Emit::Closed(w) = e {
+                closed.push(w);
+            }
+        });
+        account.report.lanes[LaneKind::Detail as usize].discarded = counts.discarded;
+        let info = account.report.info;
+        announce(
+            &mut self.sink,
+            &info,
+            &mut self.closed,
+            &mut self.sink_error,
+        );
     }
 
     /// A thread whose slot no longer shows it (owner fields or state rewritten): its counters
@@ -351,11 +414,33 @@ impl<'r, S: Sink> Drainer<'r, S> {
             corruption,
             sink_failures,
             sink_error,
+            final_drain,
+            closed,
             ..
         } = self;
         let Some(Some(account)) = accounts.get_mut(slot as usize) else {
             return (0, 0);
         };
+        // The index lane, and the detail lane of a drain that persists everything, go to the
+        // sink whole; a tracked detail lane goes through its tracker.
+        let tracker = match kind {
+            LaneKind::Index => None,
+            LaneKind::Detail => account.tracker.as_mut(),
+        };
+        // Read before the lane is drained: every record committed by now is taken below.
+        let now = ada_shm::clock::MonotonicClock::read();
+        let take_active = exited
+            || *final_drain
+            || match &tracker {
+                None => true,
+                Some(t) => {
+                    t.open_window().is_some()
+                        || registry
+                            .view()
+                            .slot(slot)
+                            .is_some_and(|set| set.lane(kind).marked())
+                }
+            };
         let mut ctx = ChunkContext {
             registry,
             sink,
@@ -368,6 +453,8 @@ impl<'r, S: Sink> Drainer<'r, S> {
             sink_failures,
             sink_error,
             records: 0,
+            tracker,
+            closed,
         };
         let Some(Some(drains)) = drains.get_mut(slot as usize) else {
             return (0, 0);
@@ -385,7 +472,25 @@ impl<'r, S: Sink> Drainer<'r, S> {
         .max(1);
         for _ in 0..rounds {
             ring_stats.add(&drain.drain_submitted(rings, |c| ctx.chunk(c)));
-            ring_stats.add(&drain.drain_active(|c| ctx.chunk(c)));
+            if take_active {
+                ring_stats.add(&drain.drain_active(|c| ctx.chunk(c)));
+            }
+        }
+        if take_active && let Some(tracker) = ctx.tracker.as_deref_mut() {
+            // Everything committed before `now` was taken: a window whose post-roll ended
+            // (with the grace for records stamped but not yet committed) can close.
+            if tracker.open_window().is_some() {
+                let closed = &mut *ctx.closed;
+                tracker.close_expired(now.saturating_sub(CLOSE_GRACE_NS), |e| {
+                    if let Emit::Closed(w) = e {
+                        closed.push(w);
+                    }
+                });
+                announce(&mut *ctx.sink, &ctx.info, ctx.closed, ctx.sink_error);
+            }
+        }
+        if let Some(tracker) = ctx.tracker.as_deref() {
+            ctx.lane.discarded = tracker.counts().discarded;
         }
         ctx.lane.bytes += ring_stats.bytes;
         ctx.corruption.ring_errors += ring_stats.bad_ring_indices
@@ -438,6 +543,7 @@ impl<'r, S: Sink> Drainer<'r, S> {
         let Some(mut account) = self.accounts.get_mut(slot as usize).and_then(Option::take) else {
             return;
         };
+        self.end_windows(&mut account);
         let view = self.registry.view();
         if let Some(set) = view.slot(slot) {
             take_counters(&mut account.report, set);
@@ -470,6 +576,7 @@ impl<'r, S: Sink> Drainer<'r, S> {
         for &pid in dead_pids {
             self.process_died(pid);
         }
+        self.final_drain = true;
         // Each pass frees every EXITED slot it sees; a second one catches threads that exited
         // during the first. Bounded: threads still running keep their slots.
         for _ in 0..3 {
@@ -487,7 +594,10 @@ impl<'r, S: Sink> Drainer<'r, S> {
             }
         }
         let open: Vec<Account> = self.accounts.iter_mut().filter_map(Option::take).collect();
-        for account in open {
+        for mut account in open {
+            // What a running thread's tracker still holds is discarded (counted before
+            // `after_end` is worked out from what was taken).
+            self.end_windows(&mut account);
             let mut r = account.report;
             let slot = r.info.slot;
             let still_there = live
@@ -587,6 +697,10 @@ struct ChunkContext<'c, S: Sink> {
     sink_failures: &'c mut u64,
     sink_error: &'c mut Option<String>,
     records: u64,
+    /// The detail lane's tracker (`None`: every record goes to the sink).
+    tracker: Option<&'c mut WindowTracker<HeldRecord>>,
+    /// Windows closed while the chunk was handed on, announced after its `chunk_end`.
+    closed: &'c mut Vec<WindowReport>,
 }
 
 impl<S: Sink> ChunkContext<'_, S> {
@@ -633,7 +747,7 @@ impl<S: Sink> ChunkContext<'_, S> {
                         self.bad_chunk();
                         break;
                     };
-                    self.emit(&Record {
+                    self.detail(&Record {
                         kind: r.kind,
                         lane: LaneKind::Detail,
                         timestamp_ns: r.header.timestamp_ns,
@@ -650,6 +764,32 @@ impl<S: Sink> ChunkContext<'_, S> {
         }
         let ended = self.sink.chunk_end(&self.info, &info);
         self.note(ended);
+        announce(&mut *self.sink, &self.info, self.closed, self.sink_error);
+    }
+
+    /// A detail record: to the sink, or through the lane's tracker.
+    fn detail(&mut self, record: &Record<'_>) {
+        let Some(tracker) = self.tracker.as_deref_mut() else {
+            self.emit(record);
+            return;
+        };
+        let held = HeldRecord::new(record);
+        let cost = held.cost();
+        let mark: Option<Mark> = mark_of(record);
+        let mut out = Persisted {
+            sink: &mut *self.sink,
+            info: &self.info,
+            lane: &mut *self.lane,
+            sink_failures: &mut *self.sink_failures,
+            sink_error: &mut *self.sink_error,
+            records: &mut self.records,
+        };
+        let closed = &mut *self.closed;
+        tracker.push(held, record.timestamp_ns, cost, mark, |e| match e {
+            Emit::Persist { item, .. } => item.with(|r| out.emit(r)),
+            Emit::Closed(w) => closed.push(w),
+            Emit::Opened { .. } => {}
+        });
     }
 
     fn bad_chunk(&mut self) {
@@ -659,14 +799,15 @@ impl<S: Sink> ChunkContext<'_, S> {
 
     #[inline]
     fn emit(&mut self, record: &Record<'_>) {
-        match self.sink.record(&self.info, record) {
-            Ok(()) => self.lane.persisted += 1,
-            Err(e) => {
-                *self.sink_failures += 1;
-                *self.sink_error = Some(e.to_string());
-            }
+        Persisted {
+            sink: &mut *self.sink,
+            info: &self.info,
+            lane: &mut *self.lane,
+            sink_failures: &mut *self.sink_failures,
+            sink_error: &mut *self.sink_error,
+            records: &mut self.records,
         }
-        self.records += 1;
+        .emit(record);
     }
 
     /// Keeps the message of a sink error that concerns no record (chunk boundaries).
@@ -694,6 +835,60 @@ impl<S: Sink> ChunkContext<'_, S> {
             sink_failures,
             sink_error,
         );
+    }
+}
+
+/// Where a record that is persisted goes, and what counts it.
+struct Persisted<'p, S: Sink> {
+    sink: &'p mut S,
+    info: &'p ThreadInfo,
+    lane: &'p mut LaneReport,
+    sink_failures: &'p mut u64,
+    sink_error: &'p mut Option<String>,
+    records: &'p mut u64,
+}
+
+impl<S: Sink> Persisted<'_, S> {
+    #[inline]
+    fn emit(&mut self, record: &Record<'_>) {
+        match self.sink.record(self.info, record) {
+            Ok(()) => self.lane.persisted += 1,
+            Err(e) => {
+                *self.sink_failures += 1;
+                *self.sink_error = Some(e.to_string());
+            }
+        }
+        *self.records += 1;
+    }
+}
+
+/// Announces the windows in `closed` (emptying it) to `sink` as `thread`'s.
+fn announce<S: Sink>(
+    sink: &mut S,
+    thread: &ThreadInfo,
+    closed: &mut Vec<WindowReport>,
+    error: &mut Option<String>,
+) {
+    for w in closed.drain(..) {
+        let info = WindowInfo {
+            id: w.id,
+            start_ns: w.start_ns,
+            end_ns: w.end_ns,
+            first_mark_ns: w.first_mark_ns,
+            last_mark_ns: w.last_mark_ns,
+            trigger: match w.opened_by {
+                Mark::Explicit => None,
+                Mark::Trigger(t) => Some(u32::from(t.get())),
+            },
+            marks: w.marks,
+            persisted: w.persisted,
+            pre_roll: w.pre_roll,
+            discarded_before: w.discarded_before,
+            over_budget_before: w.over_budget_before,
+        };
+        if let Err(e) = sink.window(thread, &info) {
+            *error = Some(e.to_string());
+        }
     }
 }
 

@@ -15,7 +15,12 @@
 //!   ring, whether it is MARKED) as typed [`Record`]s ([`EventKind`], [`LaneKind`]).
 //!   [`AtfSink`] (the default, behind [`Pipelined`]) writes an ATF v4 trace; a custom
 //!   controller supplies its own, written against this crate alone.
-//! - [`Report`]: the accounting — per thread and lane, `written = persisted + dropped` — which
+//! - Selective persistence ([`Persistence`]): by default the detail lane is a flight recorder
+//!   — only the detail records in windows around marked events (pre-roll, post-roll) reach
+//!   the sink, the rest are counted as discarded, and each window is announced
+//!   ([`Sink::window`], [`WindowInfo`]); [`Persistence::All`] persists everything.
+//! - [`Report`]: the accounting — per thread and lane, `written = persisted + dropped +
+//!   discarded` — which
 //!   also lands in the trace's manifest and the `ada trace` summary. Every thread the drain
 //!   saw is in it, one by one up to [`drain::DETAILED_THREADS`] and summed beyond
 //!   ([`FoldedThreads`]), so the controller's memory does not grow with every thread a program
@@ -50,8 +55,8 @@
 //! inclusive time, using nothing but this crate on the controller side.
 //!
 //! What it is not: it never blocks or slows the traced program (a slow sink only makes threads
-//! drop, and count, events); it does not decide selective persistence yet (every detail record
-//! is persisted until `ada-persist` arrives) and does not encode protobuf itself (`ada-atf`).
+//! drop, and count, events); it does not match trigger patterns itself (the agent marks
+//! records, with `ada-persist`'s policy) and does not encode protobuf itself (`ada-atf`).
 //! It is not the `ada` command-line tool (running a command traced, signals, progress, the
 //! summary, reading traces back and exporting them live in `ada-cli`), and it does not depend
 //! on the agent: it speaks to traced programs only through the segment.
@@ -62,6 +67,7 @@ mod atf_sink;
 mod controller;
 pub mod drain;
 mod identity;
+mod persist;
 mod pipelined;
 mod report;
 mod sink;
@@ -72,11 +78,12 @@ pub use controller::{
     Controller, ControllerBuilder, ControllerError, LiveSnapshot, LiveStats, Running,
 };
 pub use drain::{Drainer, PassStats};
+pub use persist::{Persistence, PreRoll, WindowConfig};
 pub use pipelined::Pipelined;
 pub use report::{Corruption, FoldedThreads, LaneReport, Report, ThreadEnd, ThreadReport};
 pub use sink::{
     ChunkInfo, CountingSink, ProcessTrust, Record, SessionInfo, Sink, SinkError, SinkOutput,
-    ThreadInfo,
+    ThreadInfo, WindowInfo,
 };
 
 /// What an event records: the ring format's one event-kind vocabulary (re-exported from

@@ -19,13 +19,15 @@
 //! as before typed batches): meanwhile the traced threads' rings fill, and their pool policy
 //! drops — and counts — events, as with any slow drain.
 //!
-//! Order is kept: symbols, chunk boundaries, records and flushes reach the inner sink exactly in
-//! the order the drain produced them. A record the inner sink refuses is counted and reported by
+//! Order is kept: symbols, threads, chunk boundaries, records, windows and flushes reach the
+//! inner sink exactly in the order the drain produced them. A record the inner sink refuses is counted and reported by
 //! [`Sink::finish`] as unwritten (the drain counted it as persisted when it was queued), and
 //! the output is then not complete.
 
 use crate::report::Report;
-use crate::sink::{ChunkInfo, Record, SessionInfo, Sink, SinkError, SinkOutput, ThreadInfo};
+use crate::sink::{
+    ChunkInfo, Record, SessionInfo, Sink, SinkError, SinkOutput, ThreadInfo, WindowInfo,
+};
 use ada_registry::LaneKind;
 use ada_ringpool::EventKind;
 use ada_ringpool::record::MAX_REGISTERS;
@@ -102,6 +104,8 @@ enum Item {
         thread: ThreadInfo,
         chunk: ChunkInfo,
     },
+    /// `window` indexes the batch's `windows` (kept aside: an item stays small).
+    Window { thread: ThreadInfo, window: u32 },
 }
 
 /// Items in order, and the arena their variable-length parts live in.
@@ -109,6 +113,8 @@ enum Item {
 struct Batch {
     items: Vec<Item>,
     data: Vec<u8>,
+    /// The windows of the batch's `Item::Window`s (at most one per item, so bounded with them).
+    windows: Vec<WindowInfo>,
 }
 
 /// See [`Pipelined::MAX_QUEUED_BYTES`].
@@ -131,6 +137,7 @@ impl Batch {
         Batch {
             items: Vec::with_capacity(BATCH_ITEMS),
             data: Vec::new(),
+            windows: Vec::new(),
         }
     }
 
@@ -176,6 +183,7 @@ impl Batch {
     fn recycle(&mut self) {
         self.items.clear();
         self.data.clear();
+        self.windows.clear();
         if self.data.capacity() > DATA_BYTES {
             self.data = Vec::new();
         }
@@ -329,6 +337,17 @@ impl<S: Sink + 'static> Sink for Pipelined<S> {
         Ok(())
     }
 
+    fn window(&mut self, thread: &ThreadInfo, window: &WindowInfo) -> Result<(), SinkError> {
+        self.room(0)?;
+        let index = self.batch.windows.len() as u32;
+        self.batch.windows.push(*window);
+        self.batch.items.push(Item::Window {
+            thread: *thread,
+            window: index,
+        });
+        Ok(())
+    }
+
     fn flush(&mut self) -> Result<(), SinkError> {
         self.ship()?;
         self.send(Msg::Flush)
@@ -453,6 +472,11 @@ fn replay<S: Sink>(
             Item::ChunkEnd { thread, chunk } => {
                 note(inner.chunk_end(&thread, &chunk));
             }
+            Item::Window { thread, window } => {
+                if let Some(window) = batch.windows.get(window as usize) {
+                    note(inner.window(&thread, window));
+                }
+            }
         }
     }
 }
@@ -529,6 +553,10 @@ mod tests {
             self.0.push(format!("end {} ring {}", t.os_tid, c.ring));
             Ok(())
         }
+        fn window(&mut self, t: &ThreadInfo, w: &WindowInfo) -> Result<(), SinkError> {
+            self.0.push(format!("window {} {w:?}", t.os_tid));
+            Ok(())
+        }
         fn flush(&mut self) -> Result<(), SinkError> {
             self.0.push("flush".into());
             Ok(())
@@ -596,6 +624,10 @@ mod tests {
             both(&mut |s| s.record(&t, &r).unwrap());
         }
         both(&mut |s| s.chunk_end(&t, &chunk(LaneKind::Detail, 1, true)).unwrap());
+        let mut window = WindowInfo::new(3, 10, 20);
+        window.trigger = Some(4);
+        window.persisted = 7;
+        both(&mut |s| s.window(&t, &window).unwrap());
         let out = sink.finish(&Report::default()).unwrap();
         reference.finish(&Report::default()).unwrap();
         assert!(out.complete && out.unwritten == 0, "{out:?}");
@@ -613,6 +645,12 @@ mod tests {
         assert_eq!(log.lines(), expected);
         assert!(expected.iter().any(|l| l.contains("marked true")));
         assert!(expected.iter().any(|l| l.contains("détail")));
+        assert!(
+            expected
+                .iter()
+                .any(|l| l.starts_with("window") && l.contains("trigger: Some(4)")),
+            "the window was replayed"
+        );
     }
 
     #[test]

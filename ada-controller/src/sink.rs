@@ -215,6 +215,66 @@ impl<'a> Record<'a> {
     }
 }
 
+/// One closed persistence window of one thread's detail lane, as [`Sink::window`] announces
+/// it (selective persistence: see [`crate::Persistence`]).
+///
+/// A window is opened by a marked detail record (a trigger fired, or an explicit
+/// `ada_agent::mark()`), holds the detail records of the pre-roll before it and of the
+/// post-roll after the latest mark, and closes when a record (or the drain's clock) is past
+/// that post-roll, or when the thread's lane is drained for the last time. All times are
+/// session-clock nanoseconds, as the records carry them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct WindowInfo {
+    /// Window id: 1, 2, ... per thread, in the order the windows opened.
+    pub id: u64,
+    /// Timestamp of the window's first persisted record (its oldest pre-roll record, or the
+    /// mark).
+    pub start_ns: u64,
+    /// Timestamp of the window's last persisted record.
+    pub end_ns: u64,
+    /// Timestamp of the mark that opened the window.
+    pub first_mark_ns: u64,
+    /// Timestamp of the window's latest mark.
+    pub last_mark_ns: u64,
+    /// The trigger that opened the window: its index in the session's trigger set, or `None`
+    /// for an explicit mark (a marked record whose first register is not `index + 1`).
+    pub trigger: Option<u32>,
+    /// Marks in the window (1 + those that extended it).
+    pub marks: u64,
+    /// Records the window persisted (handed to [`Sink::record`]), pre-roll and marks included.
+    pub persisted: u64,
+    /// Of `persisted`, those that came from the pre-roll the drain held.
+    pub pre_roll: u64,
+    /// Detail records of the thread discarded between the previous window (or the thread's
+    /// start) and this window.
+    pub discarded_before: u64,
+    /// Of `discarded_before`, those a duration pre-roll wanted but the drain's per-thread
+    /// budget could not hold.
+    pub over_budget_before: u64,
+}
+
+impl WindowInfo {
+    /// A window `id` spanning `start_ns..=end_ns`, opened by an explicit mark at `start_ns`,
+    /// with one mark and nothing persisted (for sinks' own tests; set the public fields as
+    /// needed — the drain makes the real ones).
+    pub fn new(id: u64, start_ns: u64, end_ns: u64) -> Self {
+        WindowInfo {
+            id,
+            start_ns,
+            end_ns,
+            first_mark_ns: start_ns,
+            last_mark_ns: start_ns,
+            trigger: None,
+            marks: 1,
+            persisted: 0,
+            pre_roll: 0,
+            discarded_before: 0,
+            over_budget_before: 0,
+        }
+    }
+}
+
 /// A sink's failure: any error, boxed.
 ///
 /// It displays as the error it wraps, and [`source`](std::error::Error::source) is that error,
@@ -307,7 +367,7 @@ impl SinkOutput {
 /// thread, in the same order), in this order:
 ///
 /// ```text
-/// begin  ( symbol | thread | flush | chunk_begin record* chunk_end )*  finish
+/// begin  ( symbol | thread | window | flush | chunk_begin record* chunk_end )*  finish
 /// ```
 ///
 /// - [`begin`](Sink::begin) once, first, with the session (the segment name filled in).
@@ -323,7 +383,18 @@ impl SinkOutput {
 ///   or interleave, and `chunk_end` always follows its `chunk_begin` (with the same
 ///   arguments), even when the chunk held no valid record: if validation fails part way, the
 ///   rest of the chunk is counted as corrupt in the [`Report`] and the chunk ends there.
-///   Symbols, threads and flushes come only between pairs.
+///   Symbols, threads, windows and flushes come only between pairs.
+///
+///   With selective persistence ([`crate::Persistence::Windows`], the default) only the
+///   detail records inside windows reach the sink: a detail chunk may then carry fewer records
+///   than its ring held (none at all, when they were discarded or are held as possible
+///   pre-roll), and the chunk in which a mark opens a window first carries that window's
+///   pre-roll — records the drain held from earlier chunks of the same thread and lane, still
+///   in the order the thread recorded them. Index chunks are always whole.
+/// - [`window`](Sink::window): a window of a thread's detail lane closed. It is announced after
+///   every record it persisted (after the `chunk_end` of the chunk in which it closed, or when
+///   the drain's clock passes its post-roll, the thread exits or the session ends), and before
+///   any record of the thread's next window.
 /// - [`flush`](Sink::flush): the end of a busy stretch (at most every
 ///   [`crate::drain::FLUSH_EVERY`] while busy, at once when idle): hand buffered output on.
 /// - [`finish`](Sink::finish) once, last, with the final accounting.
@@ -383,6 +454,12 @@ pub trait Sink: Send {
         let _ = (thread, chunk);
         Ok(())
     }
+    /// A persistence window of `thread`'s detail lane closed; its records were all handed to
+    /// [`record`](Sink::record) before this call (see the call order above).
+    fn window(&mut self, thread: &ThreadInfo, window: &WindowInfo) -> Result<(), SinkError> {
+        let _ = (thread, window);
+        Ok(())
+    }
     /// End of a busy stretch: a good moment to hand buffers to the OS.
     fn flush(&mut self) -> Result<(), SinkError> {
         Ok(())
@@ -439,6 +516,9 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
     }
     fn chunk_end(&mut self, thread: &ThreadInfo, chunk: &ChunkInfo) -> Result<(), SinkError> {
         (**self).chunk_end(thread, chunk)
+    }
+    fn window(&mut self, thread: &ThreadInfo, window: &WindowInfo) -> Result<(), SinkError> {
+        (**self).window(thread, window)
     }
     fn flush(&mut self) -> Result<(), SinkError> {
         (**self).flush()

@@ -6,8 +6,8 @@
 //! detail ring holding a mark, and `finish` last with balanced accounting.
 
 use ada_controller::{
-    ChunkInfo, ControllerBuilder, EventKind, LaneKind, Record, Report, SessionInfo, Sink,
-    SinkError, SinkOutput, ThreadEnd, ThreadInfo,
+    ChunkInfo, ControllerBuilder, EventKind, LaneKind, Persistence, Record, Report, SessionInfo,
+    Sink, SinkError, SinkOutput, ThreadEnd, ThreadInfo,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -123,7 +123,12 @@ static NOTE: ada_agent::Callsite = ada_agent::Callsite::new("a note");
 fn custom_sink_sees_everything_in_order_and_accounts_balance() {
     const THREADS: u64 = 3;
     const ITERS: u64 = 3_000;
-    let controller = ControllerBuilder::new().capacity(8).create().unwrap();
+    // Every detail record is expected in the sink: persist-all, not the flight recorder.
+    let controller = ControllerBuilder::new()
+        .capacity(8)
+        .persistence(Persistence::All)
+        .create()
+        .unwrap();
     let segment = controller.segment_name().to_owned();
     let agent = ada_agent::Agent::from_registry(controller.registry().clone());
     ada_agent::install(agent).unwrap();
