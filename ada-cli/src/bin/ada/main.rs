@@ -17,7 +17,7 @@ mod workload;
 use ada_cli::escape::{escape, escape_path};
 use ada_cli::summary;
 use ada_cli::trace::{self, Ending, TraceError, TraceOptions};
-use ada_controller::{ControllerBuilder, ControllerError, LiveSnapshot};
+use ada_controller::{ControllerBuilder, ControllerError, LiveSnapshot, Persistence};
 use ada_registry::RingGeometry;
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
@@ -326,7 +326,11 @@ fn run_trace(
                 detail_rings: session.detail_rings,
                 detail_ring_bytes: kib_to_bytes(session.detail_ring_kib),
             })
-            .drain_interval(session.drain_interval),
+            .drain_interval(session.drain_interval)
+            .persistence(match plan.windows {
+                Some(windows) => Persistence::Windows(windows),
+                None => Persistence::All,
+            }),
     };
     let quiet = session.quiet;
     let tty = std::io::stderr().is_terminal();
