@@ -1,7 +1,13 @@
 //! [`Agent`]: one process's attachment to a controller's segment.
 
+use ada_persist::{MAX_ENCODED_LEN, MarkingPolicy, TriggerId, TriggerSet};
+use ada_registry::callsite::CALLSITE_ID_MASK;
 use ada_registry::{Registry, RegistryError};
-use ada_shm::{AttachOptions, ENV_SEGMENT, SegmentName, ShmError};
+use ada_shm::{
+    AttachOptions, ENV_SEGMENT, RegionKind, SegmentName, ShmError, TRIGGERS_REGION_VERSION,
+};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Why the agent could not attach.
 #[derive(Debug, thiserror::Error)]
@@ -28,11 +34,16 @@ pub enum AgentError {
     },
 }
 
-/// A process's attachment to the controller's segment: the registry (threads, rings) and the
-/// symbol table. Cheap to clone.
+/// A process's attachment to the controller's segment: the registry (threads, rings), the
+/// symbol table and the marking policy compiled from the triggers the controller published.
+/// Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Agent {
     registry: Registry,
+    /// The compiled triggers; `None` when the segment has none (or they were unusable).
+    policy: Option<Arc<MarkingPolicy>>,
+    /// Why the published triggers could not be used, if they could not.
+    trigger_error: Option<Arc<str>>,
 }
 
 impl Agent {
@@ -54,12 +65,45 @@ impl Agent {
                 source,
             }
         })?;
-        Ok(Agent { registry })
+        Ok(Agent::from_registry(registry))
     }
 
-    /// Wraps a registry this process already has (a controller tracing itself, tests).
+    /// Wraps a registry this process already has (a controller tracing itself, tests). Like
+    /// [`Agent::attach`], reads and compiles the segment's triggers.
     pub fn from_registry(registry: Registry) -> Agent {
-        Agent { registry }
+        let (policy, trigger_error) = match load_policy(&registry) {
+            Ok(policy) => (policy.map(Arc::new), None),
+            Err(e) => (None, Some(Arc::from(e))),
+        };
+        Agent {
+            registry,
+            policy,
+            trigger_error,
+        }
+    }
+
+    /// The marking policy compiled from the segment's triggers; `None` when there are none.
+    pub fn policy(&self) -> Option<&MarkingPolicy> {
+        self.policy.as_deref()
+    }
+
+    /// Why the segment's triggers region could not be used (bad length, undecodable or
+    /// uncompilable triggers, an unknown layout version): the agent then marks nothing but
+    /// explicit [`crate::mark`]s. `None` when there was no region or it was fine.
+    pub fn trigger_error(&self) -> Option<&str> {
+        self.trigger_error.as_deref()
+    }
+
+    /// The symbol trigger that fires for the function `name`, if any.
+    pub(crate) fn symbol_verdict(&self, name: &str) -> Option<TriggerId> {
+        self.policy.as_ref()?.symbol_verdict(name)
+    }
+
+    /// The policy, if it has message triggers (the `message` hot path's one branch).
+    pub(crate) fn message_policy(&self) -> Option<&MarkingPolicy> {
+        self.policy
+            .as_deref()
+            .filter(|policy| policy.has_message_triggers())
     }
 
     /// The registry.
@@ -69,8 +113,8 @@ impl Agent {
 
     /// Registers a function or callsite name (and its address, 0 if unknown) in the segment's
     /// symbol table and returns its function id. When the table is full the name cannot reach
-    /// the controller: the id is then a stable hash of the name with the top bit set (the
-    /// controller shows it as `fn#<id>`) and the refusal is counted in the segment.
+    /// the controller: the id is then [`unregistered_id`] of the name (the controller shows it
+    /// as `fn#<id>`) and the refusal is counted in the segment.
     pub fn register_symbol(&self, name: &str, address: u64) -> u64 {
         match self.registry.symbols().register(name, address) {
             Ok(id) => id,
@@ -79,13 +123,62 @@ impl Agent {
     }
 }
 
-/// The id of a name the symbol table refused: FNV-1a of the name with the top bit set, so it
-/// never collides with a table id (those are small).
+/// The id of a name the symbol table refused: FNV-1a of the name folded into the 47 bits a
+/// callsite caches an id in ([`ada_registry::callsite::CALLSITE_ID_MASK`]), with the top one
+/// of them (bit 46) set, so it never collides with a table id (those are below 2³²) and never
+/// reaches the bits where a callsite caches its trigger verdict.
 pub fn unregistered_id(name: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in name.bytes() {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    h | (1 << 63)
+    let top = CALLSITE_ID_MASK ^ (CALLSITE_ID_MASK >> 1);
+    ((h ^ (h >> 47)) & CALLSITE_ID_MASK) | top
+}
+
+/// Reads the segment's [`RegionKind::Triggers`] region (untrusted: the length is bounded by the
+/// region and by [`MAX_ENCODED_LEN`]), decodes and compiles it. `Ok(None)`: no region, or no
+/// triggers in it.
+fn load_policy(registry: &Registry) -> Result<Option<MarkingPolicy>, String> {
+    let segment = registry.segment();
+    let Ok(region) = segment.region(RegionKind::Triggers) else {
+        return Ok(None);
+    };
+    if region.version != TRIGGERS_REGION_VERSION {
+        return Err(format!(
+            "triggers region version {} is not supported (expected {TRIGGERS_REGION_VERSION})",
+            region.version
+        ));
+    }
+    let bad = |e: ShmError| format!("triggers region: {e}");
+    let words = segment
+        .view_slice::<AtomicU64>(region.at(0).map_err(bad)?, region.size / 8)
+        .map_err(bad)?;
+    let word = |cell: &AtomicU64| {
+        // Relaxed: the controller wrote the region before it handed the segment's name to
+        // anyone and never changes it; a hostile writer can only make us decode other bytes,
+        // which `TriggerSet::decode` treats as untrusted.
+        cell.load(Ordering::Relaxed).to_ne_bytes()
+    };
+    let Some((len_word, data)) = words.split_first() else {
+        return Err("triggers region is too small for its length".to_owned());
+    };
+    let len = u64::from_le_bytes(word(len_word));
+    let room = data.len() as u64 * 8;
+    if len > room || len > MAX_ENCODED_LEN as u64 {
+        return Err(format!(
+            "triggers region claims {len} bytes but holds at most {}",
+            room.min(MAX_ENCODED_LEN as u64)
+        ));
+    }
+    let len = len as usize; // <= MAX_ENCODED_LEN
+    let bytes: Vec<u8> = data.iter().flat_map(word).take(len).collect();
+    let set = TriggerSet::decode(&bytes).map_err(|e| format!("triggers do not decode: {e}"))?;
+    if set.is_empty() {
+        return Ok(None);
+    }
+    let policy =
+        MarkingPolicy::compile(&set).map_err(|e| format!("triggers do not compile: {e}"))?;
+    Ok(Some(policy))
 }

@@ -1,16 +1,22 @@
-//! [`Callsite`]: a static name whose function id is registered once per process.
+//! [`Callsite`]: a static name whose function id (and trigger verdict) is registered once per
+//! process.
 
 use crate::global::global;
+use ada_persist::TriggerId;
+use ada_registry::callsite::{pack, publish, unpack_id, unpack_trigger};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A named place in the program (a function, a span, a mark site). Declare it as a `static`
 /// (or use [`crate::callsite!`]); the first event that uses it registers the name in the
-/// segment's symbol table, later ones read the cached id.
+/// segment's symbol table and asks the marking policy once whether a symbol trigger fires for
+/// it; later events read both from one cached word
+/// ([`ada_registry::callsite`] describes its layout).
 #[derive(Debug)]
 pub struct Callsite {
     name: &'static str,
     address: u64,
-    id: AtomicU64,
+    /// The packed id and verdict; 0 until registered.
+    word: AtomicU64,
 }
 
 impl Callsite {
@@ -24,7 +30,7 @@ impl Callsite {
         Callsite {
             name,
             address,
-            id: AtomicU64::new(0),
+            word: AtomicU64::new(0),
         }
     }
 
@@ -36,10 +42,23 @@ impl Callsite {
     /// The function id, registering the name on first use; 0 when the process is not traced.
     #[inline(always)]
     pub fn id(&self) -> u64 {
-        // Relaxed: the id is a plain number for this process; the name reaches the controller
+        unpack_id(self.word())
+    }
+
+    /// The symbol trigger that fires for this callsite's name, registering it on first use;
+    /// `None` when none does (or the process is not traced).
+    pub fn trigger(&self) -> Option<TriggerId> {
+        unpack_trigger(self.word()).and_then(|index| TriggerId::new(usize::from(index)))
+    }
+
+    /// The cached word (id and verdict), registering the name on first use; 0 when the process
+    /// is not traced.
+    #[inline(always)]
+    pub(crate) fn word(&self) -> u64 {
+        // Relaxed: the word is a plain number for this process; the name reaches the controller
         // through the symbol table's own Release publication, not through this cell.
-        let id = self.id.load(Ordering::Relaxed);
-        if id != 0 { id } else { self.register() }
+        let word = self.word.load(Ordering::Relaxed);
+        if word != 0 { word } else { self.register() }
     }
 
     #[cold]
@@ -47,16 +66,12 @@ impl Callsite {
     fn register(&self) -> u64 {
         let Some(agent) = global() else { return 0 };
         let id = agent.register_symbol(self.name, self.address);
-        // Two threads may race to register: the first id stored wins and both use it (the
-        // loser's table entry names the same function and is simply never referenced).
-        // Relaxed: as in `id`; the compare-exchange only has to pick one winner.
-        match self
-            .id
-            .compare_exchange(0, id, Ordering::Relaxed, Ordering::Relaxed)
-        {
-            Ok(_) => id,
-            Err(winner) => winner,
-        }
+        // Matching happens here, once per callsite (per racing thread at most).
+        let verdict = agent.symbol_verdict(self.name).map(TriggerId::get);
+        // Two threads may race to register: the first word stored wins and both use it (the
+        // loser's table entry names the same function and is simply never referenced; both
+        // computed the same verdict from the same name).
+        publish(&self.word, pack(id, verdict))
     }
 }
 

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 static GLOBAL: OnceLock<Option<Agent>> = OnceLock::new();
 static ATTACH_ERROR: OnceLock<String> = OnceLock::new();
+static TRIGGER_ERROR: OnceLock<String> = OnceLock::new();
 /// Set once `GLOBAL` has resolved to `None`, which it then stays.
 static UNTRACED: AtomicBool = AtomicBool::new(false);
 
@@ -37,6 +38,12 @@ pub fn global() -> Option<&'static Agent> {
 fn init_from_env() -> Option<Agent> {
     match Agent::from_env() {
         Ok(agent) => {
+            if let Some(msg) = agent.trigger_error() {
+                // The triggers cannot work: say so once (the program is traced, explicit marks
+                // still work) and keep the reason for `trigger_error`.
+                eprintln!("ada-agent: triggers disabled: {msg}");
+                let _ = TRIGGER_ERROR.set(msg.to_owned());
+            }
             crate::tls::install_fork_handler();
             Some(agent)
         }
@@ -55,6 +62,13 @@ fn init_from_env() -> Option<Agent> {
 /// Why `ADA_SHM` was set but the agent could not attach, if that happened.
 pub fn attach_error() -> Option<&'static str> {
     ATTACH_ERROR.get().map(String::as_str)
+}
+
+/// Why the controller's published triggers could not be used by the agent attached from
+/// `ADA_SHM`, if that happened (it then marks nothing but explicit marks). For an agent made
+/// otherwise, see [`Agent::trigger_error`].
+pub fn trigger_error() -> Option<&'static str> {
+    TRIGGER_ERROR.get().map(String::as_str)
 }
 
 /// Installs `agent` as the process's agent (instead of attaching from `ADA_SHM`). Fails, handing

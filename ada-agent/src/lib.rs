@@ -12,6 +12,9 @@
 //!   (lock-free) and caches its writers in thread-local storage; later events cost one TLS load,
 //!   a clock read and a 32-byte store. Thread exit hands the slot to the drain.
 //! - With no controller (`ADA_SHM` unset) every call is a near-free no-op.
+//! - Triggers (selective persistence): the agent compiles the triggers the controller published
+//!   in the segment (see below) and marks the events they name, so the controller persists the
+//!   windows around them.
 //!
 //! ```
 //! static PARSE: ada_agent::Callsite = ada_agent::Callsite::new("parse");
@@ -28,6 +31,34 @@
 //! pool drops the oldest ring and counts every lost event. It does not decide what is persisted
 //! (the controller does) and is not async-signal-safe beyond this: an event recorded by a
 //! signal handler that interrupts a recording on the same thread is counted as dropped.
+//!
+//! # Triggers
+//!
+//! At attach the agent reads the segment's `Triggers` region (`u64` little-endian length, then
+//! `ada_persist::TriggerSet::encode()` bytes), decodes it as untrusted input and compiles it
+//! into an [`ada_persist::MarkingPolicy`]. A region that is unusable (a length past the region
+//! or past `ada_persist::MAX_ENCODED_LEN`, bytes that do not decode, triggers that do not
+//! compile, an unknown layout version) means no triggers: the program runs and explicit marks
+//! work; the reason is printed once on stderr for the global agent and kept in
+//! [`trigger_error`] (and [`Agent::trigger_error`]). Nothing about it ever panics.
+//!
+//! **Symbol triggers** are matched once per [`Callsite`], when its name is registered; the
+//! verdict is cached with the id in one word, so recording pays one load and one branch for
+//! it. A *triggered* callsite writes a **trigger mark** (a detail record of kind `Mark`, its
+//! `marked` flag set, its one register the trigger's index + 1, no message or stack) on its
+//! thread's detail lane:
+//! - at every entry ([`enter`], the start of a [`span`]), just after the index record;
+//! - before every [`detail`] or [`message`] record it writes (the record itself stays as the
+//!   program gave it: its registers are the program's, so it cannot carry the trigger).
+//!
+//! Exits write none: the window a mark opens extends over what follows by its post-roll.
+//! [`enter_id`] / [`exit_id`] take raw ids and no verdict.
+//!
+//! **Message triggers** are matched against every [`message`] text (only when the policy has
+//! message triggers: otherwise one branch); a match writes the message record itself flagged,
+//! its one register the trigger's index + 1. Matching searches the policy's automaton (linear
+//! in the text; its lazy-DFA cache is allocated once per thread on first use). [`mark`] is
+//! unchanged: always a mark, with no registers.
 //!
 //! **Architecture invariant:** the hot path touches only the calling thread's own slot and
 //! rings; nothing here ever writes another thread's lane or the controller's fields.
@@ -50,10 +81,11 @@ pub struct ReadmeDoctests;
 pub use ada_shm::ENV_SEGMENT;
 pub use agent::{Agent, AgentError, unregistered_id};
 pub use callsite::Callsite;
-pub use global::{attach_error, global, install};
+pub use global::{attach_error, global, install, trigger_error};
 pub use thread::{Detail, ThreadWriter};
 pub use tls::unregister_current_thread;
 
+use ada_registry::callsite::{unpack_id, unpack_trigger};
 use ada_ringpool::EventKind;
 
 /// Whether this process is traced (a controller's segment is attached).
@@ -61,10 +93,17 @@ pub fn is_enabled() -> bool {
     global().is_some()
 }
 
-/// Records entry into `site` on the calling thread's index lane.
+/// Records entry into `site` on the calling thread's index lane. When a symbol trigger fires
+/// for `site`, also writes a trigger mark on the detail lane (see [Triggers](crate#triggers)).
 #[inline(always)]
 pub fn enter(site: &Callsite) {
-    tls::with_writer(|w| w.enter(site.id()));
+    tls::with_writer(|w| {
+        let word = site.word();
+        w.enter(unpack_id(word));
+        if let Some(trigger) = unpack_trigger(word) {
+            w.trigger_mark(unpack_id(word), trigger);
+        }
+    });
 }
 
 /// Records exit from `site` on the calling thread's index lane.
@@ -112,29 +151,53 @@ impl Drop for Span<'_> {
 /// 1024 message bytes) is counted as dropped.
 pub fn detail(site: &Callsite, detail: Detail<'_>) {
     tls::with_writer(|w| {
-        let _ = w.detail(EventKind::Call, site.id(), detail, false);
+        let word = site.word();
+        if let Some(trigger) = unpack_trigger(word) {
+            w.trigger_mark(unpack_id(word), trigger);
+        }
+        let _ = w.detail(EventKind::Call, unpack_id(word), detail, false);
     });
 }
 
-/// Records a free-form message at `site` on the detail lane.
+/// Records a free-form message at `site` on the detail lane. When a message trigger fires for
+/// `text`, the message record itself is the mark (flagged, its one register the trigger's
+/// index + 1); otherwise, when a symbol trigger fires for `site`, a trigger mark precedes it.
 pub fn message(site: &Callsite, text: &str) {
-    text_event(site, EventKind::Message, text, false);
+    tls::with_writer(|w| {
+        let word = site.word();
+        let id = unpack_id(word);
+        let message = clip(text);
+        if let Some(trigger) = w.message_trigger(text.as_bytes()) {
+            let registers = [u64::from(trigger.get()) + 1];
+            let detail = Detail {
+                registers: &registers,
+                message,
+                ..Detail::default()
+            };
+            let _ = w.detail(EventKind::Message, id, detail, true);
+            return;
+        }
+        if let Some(trigger) = unpack_trigger(word) {
+            w.trigger_mark(id, trigger);
+        }
+        let detail = Detail {
+            message,
+            ..Detail::default()
+        };
+        let _ = w.detail(EventKind::Message, id, detail, false);
+    });
 }
 
-/// Records a **mark** at `site`: the moment that matters. The detail ring holding it is flagged
-/// so the controller persists the window around it.
+/// Records a **mark** at `site`: the moment that matters. The record is flagged (with no
+/// registers: an explicit mark, not a trigger's) so the controller persists the window around
+/// it. Triggers play no part: a mark is always one.
 pub fn mark(site: &Callsite, text: &str) {
-    text_event(site, EventKind::Mark, text, true);
-}
-
-/// A detail event carrying only `text` (cut to what a record holds).
-fn text_event(site: &Callsite, kind: EventKind, text: &str, marked: bool) {
     tls::with_writer(|w| {
         let detail = Detail {
             message: clip(text),
             ..Detail::default()
         };
-        let _ = w.detail(kind, site.id(), detail, marked);
+        let _ = w.detail(EventKind::Mark, site.id(), detail, true);
     });
 }
 

@@ -7,6 +7,8 @@
 //! its rings and frees it for reuse.
 
 use crate::agent::Agent;
+use ada_persist::MarkingPolicy;
+use ada_persist::TriggerId;
 use ada_registry::{LaneKind, RegistryError, SlotOwner, ThreadSlot};
 use ada_ringpool::{
     DetailRecord, DropOldest, EventKind, IndexRecord, LaneWriter, RecordError, SegmentStore,
@@ -33,6 +35,8 @@ pub struct ThreadWriter<'a> {
     detail: LaneWriter<'a, SegmentStore<'a>, DropOldest>,
     thread_id: u32,
     depth: u32,
+    /// The agent's policy when it has message triggers (`None`: `message` skips matching).
+    message_policy: Option<&'a MarkingPolicy>,
     _not_send: core::marker::PhantomData<*mut ()>,
 }
 
@@ -76,6 +80,7 @@ impl<'a> ThreadWriter<'a> {
             slot: registration.slot,
             thread_id: tid as u32,
             depth: 0,
+            message_policy: agent.message_policy(),
             _not_send: core::marker::PhantomData,
         })
     }
@@ -137,6 +142,27 @@ impl<'a> ThreadWriter<'a> {
             message: detail.message,
         };
         self.detail.write_detail(&record).map(|_| ())
+    }
+
+    /// A trigger's mark: a detail record of kind `Mark` for `function_id`, flagged `marked`,
+    /// whose one register is the trigger's index + 1 (how the controller tells a trigger's mark
+    /// from an explicit [`crate::mark`], which has no registers).
+    #[cold]
+    #[inline(never)]
+    pub fn trigger_mark(&mut self, function_id: u64, trigger: u16) {
+        let registers = [u64::from(trigger) + 1];
+        let detail = Detail {
+            registers: &registers,
+            ..Detail::default()
+        };
+        // Cannot be over the limits; a refusal would be counted as dropped anyway.
+        let _ = self.detail(EventKind::Mark, function_id, detail, true);
+    }
+
+    /// The message trigger that fires for `text`, if the agent has message triggers.
+    #[inline]
+    pub(crate) fn message_trigger(&self, text: &[u8]) -> Option<TriggerId> {
+        self.message_policy?.message_verdict(text)
     }
 
     /// Publishes both lanes' counters to the segment.

@@ -17,10 +17,12 @@ use crate::persist::Persistence;
 use crate::pipelined::Pipelined;
 use crate::report::Report;
 use crate::sink::{SessionInfo, Sink, SinkError};
+use ada_persist::TriggerSet;
 use ada_registry::{
     Registry, RegistryConfig, RegistryError, RegistryMode, RingGeometry, SymbolTableConfig,
 };
 use ada_shm::clock::MonotonicClock;
+use ada_shm::{RegionKind, RegionSpec, TRIGGERS_REGION_VERSION};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -94,6 +96,7 @@ pub struct ControllerBuilder {
     drain_interval: Duration,
     output_dir: PathBuf,
     persistence: Persistence,
+    triggers: Option<TriggerSet>,
 }
 
 impl Default for ControllerBuilder {
@@ -103,6 +106,7 @@ impl Default for ControllerBuilder {
             drain_interval: Duration::from_millis(1),
             output_dir: PathBuf::from("."),
             persistence: Persistence::default(),
+            triggers: None,
         }
     }
 }
@@ -115,6 +119,15 @@ impl ControllerBuilder {
     /// thread, the default symbol table, a 1 ms drain interval.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The triggers agents mark with (selective persistence): published in the segment's
+    /// [`RegionKind::Triggers`](ada_shm::RegionKind::Triggers) region by
+    /// [`create`](ControllerBuilder::create), before anything can attach, and never changed
+    /// after. An empty set publishes no region (the default: no triggers).
+    pub fn triggers(mut self, triggers: TriggerSet) -> Self {
+        self.triggers = (!triggers.is_empty()).then_some(triggers);
+        self
     }
 
     /// Where the default sink writes `ada_traces/…` (default: the current directory).
@@ -166,7 +179,17 @@ impl ControllerBuilder {
             return Err(ControllerError::DrainInterval(self.drain_interval));
         }
         self.registry.validate().map_err(ControllerError::Config)?;
-        let registry = Registry::create(&self.registry, &[]).map_err(ControllerError::Segment)?;
+        let encoded = self.triggers.as_ref().map(TriggerSet::encode);
+        let extra: Vec<RegionSpec> = encoded
+            .as_deref()
+            .map(triggers_region)
+            .into_iter()
+            .collect();
+        let registry =
+            Registry::create(&self.registry, &extra).map_err(ControllerError::Segment)?;
+        if let Some(bytes) = &encoded {
+            write_triggers(&registry, bytes).map_err(ControllerError::Segment)?;
+        }
         Ok(Controller {
             registry,
             drain_interval: self.drain_interval,
@@ -174,6 +197,37 @@ impl ControllerBuilder {
             persistence: self.persistence,
         })
     }
+}
+
+/// The [`RegionKind::Triggers`] region for `encoded` trigger bytes: a `u64` length, then the
+/// bytes, rounded up to whole words.
+fn triggers_region(encoded: &[u8]) -> RegionSpec {
+    RegionSpec {
+        kind: RegionKind::Triggers,
+        version: TRIGGERS_REGION_VERSION,
+        size: 8 + (encoded.len() as u64).next_multiple_of(8),
+    }
+}
+
+/// Writes `u64 LE length ++ encoded` into the segment's triggers region (made by
+/// [`triggers_region`]), as words whose bytes in memory are exactly those bytes on any host.
+fn write_triggers(registry: &Registry, encoded: &[u8]) -> Result<(), RegistryError> {
+    let segment = registry.segment();
+    let region = segment.region(RegionKind::Triggers)?;
+    let words = segment.view_slice(region.at::<AtomicU64>(0)?, region.size / 8)?;
+    let len = u64::from_ne_bytes((encoded.len() as u64).to_le_bytes());
+    let chunks = encoded.chunks(8).map(|chunk| {
+        let mut word = [0u8; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        u64::from_ne_bytes(word)
+    });
+    for (cell, value) in words.iter().zip(core::iter::once(len).chain(chunks)) {
+        // Relaxed: nobody else knows the segment yet; handing its name over (or spawning the
+        // traced program) happens after `create` returns and orders these stores before any
+        // agent's reads.
+        cell.store(value, Ordering::Relaxed);
+    }
+    Ok(())
 }
 
 /// A created segment, not yet drained. Agents may attach and record as soon as it exists:

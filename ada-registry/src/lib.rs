@@ -17,6 +17,8 @@
 //!   which hands out each lane's drain ends ([`LaneConsumer`]) once.
 //! - [`symbols`]: the symbol string table ([`SymbolTableRef`]): agents register function names
 //!   once (wait-free), the controller reads what is new with a [`SymbolCursor`].
+//! - [`callsite`]: the word an agent caches per callsite (function id + trigger verdict) and
+//!   its one-winner publication.
 //! - [`Registry`]: all of the above in a segment, created by the controller or attached (and
 //!   validated as untrusted input) by agents.
 //!
@@ -31,6 +33,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod callsite;
 pub mod control;
 mod core;
 mod drain_claim;

@@ -51,8 +51,17 @@ crate::wire_enum! {
         Symbols = 4,
         /// Process-wide fallback rings used before the registry is ready (`ada-agent`).
         Fallback = 5,
+        /// The trigger specs of selective persistence, written by the controller when it
+        /// creates the segment (before it spawns anything or publishes `registry_ready`) and
+        /// never changed after; read by agents at attach as untrusted input. Layout (version
+        /// [`TRIGGERS_REGION_VERSION`]): a `u64` little-endian byte length, then that many bytes
+        /// of `ada_persist::TriggerSet::encode()`. An absent region means no triggers.
+        Triggers = 6,
     }
 }
+
+/// Layout version of the [`RegionKind::Triggers`] region.
+pub const TRIGGERS_REGION_VERSION: u32 = 1;
 
 /// One row of the layout table.
 #[derive(

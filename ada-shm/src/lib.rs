@@ -48,7 +48,7 @@ pub struct ReadmeDoctests;
 pub use error::ShmError;
 pub use header::{
     HEADER_SIZE, LAYOUT_VERSION, MAGIC, MAX_REGIONS, REGION_ALIGN, RegionEntry, RegionKind,
-    RegionSpec, SegmentHeader,
+    RegionSpec, SegmentHeader, TRIGGERS_REGION_VERSION,
 };
 pub use name::{ENV_SEGMENT, SegmentName};
 pub use offset::Off;

@@ -172,3 +172,54 @@ pub fn shape(records: &[IndexRecord]) -> Vec<(u32, u64, u32)> {
 pub const CALL: u32 = EventKind::Call as u32;
 /// `EventKind::Return` as stored in an index record.
 pub const RETURN: u32 = EventKind::Return as u32;
+
+/// A fresh in-process registry with `capacity` slots and a `Triggers` region of `words` 8-byte
+/// words (layout version `version`), filled from `bytes` (zero-padded) as the controller lays it
+/// out. The name is unlinked at once, as in [`in_process_registry`].
+pub fn registry_with_triggers_region(
+    capacity: u32,
+    version: u32,
+    words: u64,
+    bytes: &[u8],
+) -> Registry {
+    let reg = Registry::create(
+        &RegistryConfig {
+            capacity,
+            ..Default::default()
+        },
+        &[ada_shm::RegionSpec {
+            kind: ada_shm::RegionKind::Triggers,
+            version,
+            size: words * 8,
+        }],
+    )
+    .expect("create registry");
+    reg.segment().unlink().expect("unlink the segment name");
+    let region = reg
+        .segment()
+        .region(ada_shm::RegionKind::Triggers)
+        .expect("triggers region");
+    let cells = reg
+        .segment()
+        .view_slice::<std::sync::atomic::AtomicU64>(region.at(0).unwrap(), region.size / 8)
+        .expect("region words");
+    for (cell, chunk) in cells.iter().zip(bytes.chunks(8)) {
+        let mut word = [0u8; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        // Relaxed: the test is the only thread touching the segment yet.
+        cell.store(
+            u64::from_ne_bytes(word),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+    reg
+}
+
+/// A registry whose `Triggers` region holds `set`, laid out as the controller writes it.
+pub fn registry_with_triggers(capacity: u32, set: &ada_persist::TriggerSet) -> Registry {
+    let encoded = set.encode();
+    let mut bytes = (encoded.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(&encoded);
+    let words = (bytes.len() as u64).div_ceil(8);
+    registry_with_triggers_region(capacity, ada_shm::TRIGGERS_REGION_VERSION, words, &bytes)
+}

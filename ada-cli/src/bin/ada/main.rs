@@ -327,6 +327,7 @@ fn run_trace(
                 detail_ring_bytes: kib_to_bytes(session.detail_ring_kib),
             })
             .drain_interval(session.drain_interval)
+            .triggers(plan.triggers.clone())
             .persistence(match plan.windows {
                 Some(windows) => Persistence::Windows(windows),
                 None => Persistence::All,
