@@ -182,3 +182,26 @@ fn load_policy(registry: &Registry) -> Result<Option<MarkingPolicy>, String> {
         MarkingPolicy::compile(&set).map_err(|e| format!("triggers do not compile: {e}"))?;
     Ok(Some(policy))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ada_registry::callsite::{CALLSITE_TRIGGERED, pack, unpack_id, unpack_trigger};
+
+    #[test]
+    fn unregistered_ids_fit_the_callsite_word_and_never_collide_with_table_ids() {
+        for name in ["", "a", "svc::handler", &"x".repeat(5000)] {
+            let id = unregistered_id(name);
+            assert_eq!(id & !CALLSITE_ID_MASK, 0, "{name:?}: {id:#x}");
+            assert_ne!(id & (1 << 46), 0, "{name:?}: above every table id");
+            assert!(id > u64::from(u32::MAX));
+            assert_eq!(unregistered_id(name), id, "stable");
+            // Packed with or without a verdict, the id comes back whole.
+            assert_eq!(unpack_id(pack(id, None)), id);
+            assert_eq!(unpack_id(pack(id, Some(1023))), id);
+            assert_eq!(unpack_trigger(pack(id, None)), None);
+            assert_eq!(pack(id, None) & CALLSITE_TRIGGERED, 0);
+        }
+        assert_ne!(unregistered_id("a"), unregistered_id("b"));
+    }
+}

@@ -442,6 +442,15 @@ fn window_len(w: &PersistenceWindow) -> usize {
         + varint_field_len(6, w.total_events)
         + varint_field_len(7, w.marked_events)
         + varint_field_len(8, u64::from(w.mark_seen))
+        + varint_field_len(9, int32_bits(w.thread_id))
+        + varint_field_len(10, w.last_mark_ns)
+        // proto3 `optional`: present (even when 0) exactly when set.
+        + w.trigger.map_or(0, |t| {
+            varint_len(key(11, VARINT)) + varint_len(u64::from(t))
+        })
+        + varint_field_len(12, w.pre_roll_events)
+        + varint_field_len(13, w.discarded_events)
+        + varint_field_len(14, w.over_budget_events)
 }
 
 /// The payload's oneof field number and its validated body length.
@@ -670,6 +679,15 @@ fn put_payload(out: &mut Cursor<'_>, p: &PayloadRef<'_>) {
             put_varint_field(out, 6, w.total_events);
             put_varint_field(out, 7, w.marked_events);
             put_varint_field(out, 8, u64::from(w.mark_seen));
+            put_varint_field(out, 9, int32_bits(w.thread_id));
+            put_varint_field(out, 10, w.last_mark_ns);
+            if let Some(t) = w.trigger {
+                put_varint(out, key(11, VARINT));
+                put_varint(out, u64::from(t));
+            }
+            put_varint_field(out, 12, w.pre_roll_events);
+            put_varint_field(out, 13, w.discarded_events);
+            put_varint_field(out, 14, w.over_budget_events);
         }
         PayloadRef::SymbolDef {
             function_id,

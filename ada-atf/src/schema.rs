@@ -257,6 +257,27 @@ pub struct WindowMark {
     /// Whether a mark was seen (why the window was kept).
     #[prost(bool, tag = "8")]
     pub mark_seen: bool,
+    /// Additive (absent in older traces: 0). The session thread number of the window's thread.
+    #[prost(int32, tag = "9")]
+    pub thread_id: i32,
+    /// Additive. The window's latest mark, trace clock ns (0 = unknown).
+    #[prost(uint64, tag = "10")]
+    pub last_mark_ns: u64,
+    /// Additive. The index of the trigger that opened the window in the session's trigger set;
+    /// absent for an explicit mark (or an older trace).
+    #[prost(uint32, optional, tag = "11")]
+    pub trigger: Option<u32>,
+    /// Additive. Of `total_events`, those persisted from the pre-roll before the first mark.
+    #[prost(uint64, tag = "12")]
+    pub pre_roll_events: u64,
+    /// Additive. Detail events of the thread discarded between the previous window (or the
+    /// thread's start) and this one.
+    #[prost(uint64, tag = "13")]
+    pub discarded_events: u64,
+    /// Additive. Of `discarded_events`, those a duration pre-roll wanted but the controller's
+    /// per-thread budget could not hold.
+    #[prost(uint64, tag = "14")]
+    pub over_budget_events: u64,
 }
 
 /// Extension `message SymbolDef` (payload member 18): the name of a function id. A writer

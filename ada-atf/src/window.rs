@@ -4,8 +4,14 @@
 //! `events.bin`, keys in this order:
 //!
 //! ```text
-//! {"window_id":3,"start_ns":…,"end_ns":…,"first_mark_ns":…,"last_event_ns":…,"total_events":…,"marked_events":…,"mark_seen":true}
+//! {"window_id":3,"start_ns":…,"end_ns":…,"first_mark_ns":…,"last_event_ns":…,"total_events":…,"marked_events":…,"mark_seen":true,
+//!  "thread_id":2,"last_mark_ns":…,"trigger":0,"pre_roll_events":…,"discarded_events":…,"over_budget_events":…}
 //! ```
+//!
+//! The keys after `mark_seen` were added with selective persistence (the controller's flight
+//! recorder): each is left out when it is 0 (`trigger` when there is none: an explicit mark),
+//! and read as 0 (`None`) when absent, so older files still read and older lines are written
+//! byte for byte as before.
 //!
 //! and repeats the list under the manifest key `windows` (same object shape). Callers may also
 //! put a [`WindowMark`] event in the stream, before the window's
@@ -41,6 +47,35 @@ pub struct PersistenceWindow {
     pub marked_events: u64,
     /// Whether a mark was seen since the previous dump.
     pub mark_seen: bool,
+    /// The session thread number of the window's thread (0 = unknown).
+    #[serde(default, skip_serializing_if = "is_zero_i32")]
+    pub thread_id: i32,
+    /// The window's latest mark (0 = unknown); its post-roll ran from here.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub last_mark_ns: u64,
+    /// Index of the trigger that opened the window in the session's trigger set (the spec
+    /// `ada trace --trigger` was given in that position); `None` for an explicit mark.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<u32>,
+    /// Of `total_events`, those persisted from the pre-roll before the first mark.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pre_roll_events: u64,
+    /// Detail events of the thread discarded between the previous window (or the thread's
+    /// start) and this one.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub discarded_events: u64,
+    /// Of `discarded_events`, those a duration pre-roll wanted but the controller's per-thread
+    /// budget could not hold.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub over_budget_events: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+fn is_zero_i32(v: &i32) -> bool {
+    *v == 0
 }
 
 impl From<PersistenceWindow> for WindowMark {
@@ -54,6 +89,12 @@ impl From<PersistenceWindow> for WindowMark {
             total_events: w.total_events,
             marked_events: w.marked_events,
             mark_seen: w.mark_seen,
+            thread_id: w.thread_id,
+            last_mark_ns: w.last_mark_ns,
+            trigger: w.trigger,
+            pre_roll_events: w.pre_roll_events,
+            discarded_events: w.discarded_events,
+            over_budget_events: w.over_budget_events,
         }
     }
 }
@@ -69,6 +110,12 @@ impl From<WindowMark> for PersistenceWindow {
             total_events: w.total_events,
             marked_events: w.marked_events,
             mark_seen: w.mark_seen,
+            thread_id: w.thread_id,
+            last_mark_ns: w.last_mark_ns,
+            trigger: w.trigger,
+            pre_roll_events: w.pre_roll_events,
+            discarded_events: w.discarded_events,
+            over_budget_events: w.over_budget_events,
         }
     }
 }
@@ -127,7 +174,49 @@ mod tests {
             total_events: 255,
             marked_events: 2,
             mark_seen: true,
+            ..PersistenceWindow::default()
         }
+    }
+
+    fn flight_recorder_sample() -> PersistenceWindow {
+        PersistenceWindow {
+            thread_id: 2,
+            last_mark_ns: 15,
+            trigger: Some(0),
+            pre_roll_events: 4,
+            discarded_events: 1_000,
+            over_budget_events: 7,
+            ..sample()
+        }
+    }
+
+    #[test]
+    fn additive_keys_are_written_after_the_old_ones_and_read_back() {
+        let mut out = Vec::new();
+        window_json_line(&flight_recorder_sample(), &mut out);
+        let line = std::str::from_utf8(&out).unwrap();
+        assert!(
+            line.ends_with(
+                "\"mark_seen\":true,\"thread_id\":2,\"last_mark_ns\":15,\"trigger\":0,\
+                 \"pre_roll_events\":4,\"discarded_events\":1000,\"over_budget_events\":7}\n"
+            ),
+            "{line}"
+        );
+        assert_eq!(
+            parse_window_lines(&out).unwrap(),
+            vec![flight_recorder_sample()]
+        );
+        // An explicit mark has no trigger, and says so by leaving the key out.
+        let explicit = PersistenceWindow {
+            trigger: None,
+            ..flight_recorder_sample()
+        };
+        out.clear();
+        window_json_line(&explicit, &mut out);
+        assert!(!std::str::from_utf8(&out).unwrap().contains("trigger"));
+        assert_eq!(parse_window_lines(&out).unwrap(), vec![explicit]);
+        let w = flight_recorder_sample();
+        assert_eq!(PersistenceWindow::from(WindowMark::from(w)), w);
     }
 
     #[test]

@@ -70,6 +70,7 @@ fn summary_and_windows_round_trip() {
             total_events: 255,
             marked_events: i,
             mark_seen: true,
+            ..PersistenceWindow::default()
         })
         .collect();
     for (i, win) in windows.iter().enumerate() {

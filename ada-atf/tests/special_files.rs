@@ -52,6 +52,7 @@ fn window() -> PersistenceWindow {
         total_events: 3,
         marked_events: 1,
         mark_seen: true,
+        ..PersistenceWindow::default()
     }
 }
 

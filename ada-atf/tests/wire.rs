@@ -239,6 +239,8 @@ fn proto_file_matches_the_encoder() {
         "string cause = 3;",
         "bytes data = 2;",
         "bool mark_seen = 8;",
+        "optional uint32 trigger = 11;",
+        "uint64 over_budget_events = 14;",
         "string module = 4;",
         "int32 thread_id = 1;",
         "uint32 pid = 2;",

@@ -29,6 +29,7 @@ fn window() -> PersistenceWindow {
         total_events: 12,
         marked_events: 1,
         mark_seen: true,
+        ..PersistenceWindow::default()
     }
 }
 

@@ -8,6 +8,15 @@
 //! they were verified), what the drain found corrupt, the events of threads refused a slot,
 //! and the symbol table.
 //!
+//! **Windows.** Each persistence window the drain announces ([`Sink::window`]) is written
+//! twice: in the stream, as a `WindowMark` event of the window's thread stamped with the
+//! window's start and placed *after* the window's events (the drain announces a window when it
+//! closes), and as a line of `window_metadata.jsonl` (repeated in the manifest's `windows`):
+//! id (from 1 per thread), thread, start/end, first and last mark, the index of the trigger
+//! that opened it (none for an explicit mark), events persisted (of them, from the pre-roll)
+//! and detail events discarded since the thread's previous window. The manifest's per-lane
+//! `discarded` counts every detail event the flight recorder did not keep.
+//!
 //! An event's `thread_id` is the controller's session thread number ([`ThreadInfo::number`]),
 //! never the id the record itself carries (written by the traced side), so every event
 //! belongs to a thread of the manifest (or of its `foldedThreads`).
@@ -17,11 +26,11 @@
 //! [`LaneKind`] are converted to it, by exhaustive `match`es.
 
 use crate::report::{Corruption, LaneReport, Report};
-use crate::sink::{Record, SessionInfo, Sink, SinkError, SinkOutput, ThreadInfo};
+use crate::sink::{Record, SessionInfo, Sink, SinkError, SinkOutput, ThreadInfo, WindowInfo};
 use ada_atf::{
-    ClockDescription, EventRef, FoldedThreadsSummary, LaneCounters, PayloadRef, RecordKind,
-    RecordMapper, RingRecord, SymbolEntry, SyncPolicy, ThreadSummary, TraceSummary, TraceWriter,
-    WriteError, WriterOptions,
+    ClockDescription, EventRef, FoldedThreadsSummary, LaneCounters, PayloadRef, PersistenceWindow,
+    RecordKind, RecordMapper, RingRecord, SymbolEntry, SyncPolicy, ThreadSummary, TraceSummary,
+    TraceWriter, WriteError, WriterOptions,
 };
 use ada_registry::LaneKind;
 use ada_ringpool::EventKind;
@@ -236,6 +245,26 @@ fn corruption_counts(c: &Corruption) -> std::collections::BTreeMap<String, u64> 
     .collect()
 }
 
+/// The trace's record of `window`, a window of session thread `thread`.
+fn persistence_window(thread: &ThreadInfo, w: &WindowInfo) -> PersistenceWindow {
+    PersistenceWindow {
+        window_id: w.id,
+        start_ns: w.start_ns,
+        end_ns: w.end_ns,
+        first_mark_ns: w.first_mark_ns,
+        last_event_ns: w.end_ns,
+        total_events: w.persisted,
+        marked_events: w.marks,
+        mark_seen: true,
+        thread_id: i32::try_from(thread.number).unwrap_or(i32::MAX),
+        last_mark_ns: w.last_mark_ns,
+        trigger: w.trigger,
+        pre_roll_events: w.pre_roll,
+        discarded_events: w.discarded_before,
+        over_budget_events: w.over_budget_before,
+    }
+}
+
 fn lane_counters(kind: LaneKind, r: &LaneReport) -> LaneCounters {
     LaneCounters {
         lane: atf_lane(kind),
@@ -301,6 +330,16 @@ impl Sink for AtfSink {
         let record = ring_record(thread, record);
         let event = self.mapper.map(&record, &self.symbols);
         writer.write(&event).map(|_| ()).map_err(SinkError::new)
+    }
+
+    fn window(&mut self, thread: &ThreadInfo, window: &WindowInfo) -> Result<(), SinkError> {
+        let w = persistence_window(thread, window);
+        let writer = self.writer()?;
+        let event = EventRef::new(w.thread_id, w.start_ns, PayloadRef::WindowMark(w));
+        let written = writer.write(&event).map(|_| ());
+        // To window_metadata.jsonl and the manifest even if the stream write failed.
+        let listed = writer.write_window(&w);
+        written.and(listed).map_err(SinkError::new)
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {

@@ -699,7 +699,7 @@ struct ChunkContext<'c, S: Sink> {
     records: u64,
     /// The detail lane's tracker (`None`: every record goes to the sink).
     tracker: Option<&'c mut WindowTracker<HeldRecord>>,
-    /// Windows closed while the chunk was handed on, announced after its `chunk_end`.
+    /// Windows closed by the drain's clock, to announce (scratch space).
     closed: &'c mut Vec<WindowReport>,
 }
 
@@ -764,7 +764,6 @@ impl<S: Sink> ChunkContext<'_, S> {
         }
         let ended = self.sink.chunk_end(&self.info, &info);
         self.note(ended);
-        announce(&mut *self.sink, &self.info, self.closed, self.sink_error);
     }
 
     /// A detail record: to the sink, or through the lane's tracker.
@@ -784,10 +783,11 @@ impl<S: Sink> ChunkContext<'_, S> {
             sink_error: &mut *self.sink_error,
             records: &mut self.records,
         };
-        let closed = &mut *self.closed;
+        // A window this record is past is announced at once: after its last record, before
+        // this one (which may open the next window).
         tracker.push(held, record.timestamp_ns, cost, mark, |e| match e {
             Emit::Persist { item, .. } => item.with(|r| out.emit(r)),
-            Emit::Closed(w) => closed.push(w),
+            Emit::Closed(w) => announce_one(out.sink, out.info, &w, out.sink_error),
             Emit::Opened { .. } => {}
         });
     }
@@ -870,25 +870,35 @@ fn announce<S: Sink>(
     error: &mut Option<String>,
 ) {
     for w in closed.drain(..) {
-        let info = WindowInfo {
-            id: w.id,
-            start_ns: w.start_ns,
-            end_ns: w.end_ns,
-            first_mark_ns: w.first_mark_ns,
-            last_mark_ns: w.last_mark_ns,
-            trigger: match w.opened_by {
-                Mark::Explicit => None,
-                Mark::Trigger(t) => Some(u32::from(t.get())),
-            },
-            marks: w.marks,
-            persisted: w.persisted,
-            pre_roll: w.pre_roll,
-            discarded_before: w.discarded_before,
-            over_budget_before: w.over_budget_before,
-        };
-        if let Err(e) = sink.window(thread, &info) {
-            *error = Some(e.to_string());
-        }
+        announce_one(sink, thread, &w, error);
+    }
+}
+
+/// Announces window `w` to `sink` as `thread`'s.
+fn announce_one<S: Sink>(
+    sink: &mut S,
+    thread: &ThreadInfo,
+    w: &WindowReport,
+    error: &mut Option<String>,
+) {
+    let info = WindowInfo {
+        id: w.id,
+        start_ns: w.start_ns,
+        end_ns: w.end_ns,
+        first_mark_ns: w.first_mark_ns,
+        last_mark_ns: w.last_mark_ns,
+        trigger: match w.opened_by {
+            Mark::Explicit => None,
+            Mark::Trigger(t) => Some(u32::from(t.get())),
+        },
+        marks: w.marks,
+        persisted: w.persisted,
+        pre_roll: w.pre_roll,
+        discarded_before: w.discarded_before,
+        over_budget_before: w.over_budget_before,
+    };
+    if let Err(e) = sink.window(thread, &info) {
+        *error = Some(e.to_string());
     }
 }
 

@@ -367,7 +367,7 @@ impl SinkOutput {
 /// thread, in the same order), in this order:
 ///
 /// ```text
-/// begin  ( symbol | thread | window | flush | chunk_begin record* chunk_end )*  finish
+/// begin  ( symbol | thread | window | flush | chunk_begin (record | window)* chunk_end )*  finish
 /// ```
 ///
 /// - [`begin`](Sink::begin) once, first, with the session (the segment name filled in).
@@ -383,7 +383,7 @@ impl SinkOutput {
 ///   or interleave, and `chunk_end` always follows its `chunk_begin` (with the same
 ///   arguments), even when the chunk held no valid record: if validation fails part way, the
 ///   rest of the chunk is counted as corrupt in the [`Report`] and the chunk ends there.
-///   Symbols, threads, windows and flushes come only between pairs.
+///   Symbols, threads and flushes come only between pairs.
 ///
 ///   With selective persistence ([`crate::Persistence::Windows`], the default) only the
 ///   detail records inside windows reach the sink: a detail chunk may then carry fewer records
@@ -391,10 +391,11 @@ impl SinkOutput {
 ///   pre-roll), and the chunk in which a mark opens a window first carries that window's
 ///   pre-roll — records the drain held from earlier chunks of the same thread and lane, still
 ///   in the order the thread recorded them. Index chunks are always whole.
-/// - [`window`](Sink::window): a window of a thread's detail lane closed. It is announced after
-///   every record it persisted (after the `chunk_end` of the chunk in which it closed, or when
-///   the drain's clock passes its post-roll, the thread exits or the session ends), and before
-///   any record of the thread's next window.
+/// - [`window`](Sink::window): a window of a thread's detail lane closed. It is announced right
+///   after the last record it persisted and before any record of the thread's next window:
+///   inside the chunk in which a record past its post-roll came (between two records of that
+///   chunk), or between pairs when the drain's clock passes its post-roll, the thread exits or
+///   the session ends.
 /// - [`flush`](Sink::flush): the end of a busy stretch (at most every
 ///   [`crate::drain::FLUSH_EVERY`] while busy, at once when idle): hand buffered output on.
 /// - [`finish`](Sink::finish) once, last, with the final accounting.

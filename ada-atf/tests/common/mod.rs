@@ -283,16 +283,29 @@ fn lane() -> impl Strategy<Value = Lane> {
 }
 
 fn window() -> impl Strategy<Value = PersistenceWindow> {
-    (any::<[u64; 7]>(), any::<bool>()).prop_map(|(v, mark_seen)| PersistenceWindow {
-        window_id: v[0],
-        start_ns: v[1],
-        end_ns: v[2],
-        first_mark_ns: v[3],
-        last_event_ns: v[4],
-        total_events: v[5],
-        marked_events: v[6],
-        mark_seen,
-    })
+    (
+        any::<[u64; 7]>(),
+        any::<bool>(),
+        (any::<i32>(), any::<[u64; 4]>(), any::<Option<u32>>()),
+    )
+        .prop_map(
+            |(v, mark_seen, (thread_id, x, trigger))| PersistenceWindow {
+                window_id: v[0],
+                start_ns: v[1],
+                end_ns: v[2],
+                first_mark_ns: v[3],
+                last_event_ns: v[4],
+                total_events: v[5],
+                marked_events: v[6],
+                mark_seen,
+                thread_id,
+                last_mark_ns: x[0],
+                trigger,
+                pre_roll_events: x[1],
+                discarded_events: x[2],
+                over_budget_events: x[3],
+            },
+        )
 }
 
 pub fn payload() -> impl Strategy<Value = PSpec> {
