@@ -268,6 +268,8 @@ struct ThreadDetail {
     requests: BTreeMap<u64, u64>,
     /// Marks from `slow_request`: (the request seq they follow, timestamp).
     marks: Vec<(u64, u64)>,
+    /// The thread's windows, as written in the stream.
+    windows: Vec<ada_atf::schema::WindowMark>,
 }
 
 /// A `--detail-seq` trace, read back.
@@ -293,11 +295,12 @@ fn read_detail_trace(dir: &Path) -> DetailTrace {
     let mut windows = 0u64;
     for ev in reader.events() {
         let ev = ev.expect("every event decodes");
-        let is_window = matches!(ev.payload, Some(Payload::WindowMark(_)));
-        if is_window {
+        if let Some(Payload::WindowMark(w)) = ev.payload {
             windows += 1;
+            by_number.entry(w.thread_id).or_default().windows.push(w);
+            continue;
         }
-        if ev.lane != Lane::Detail as u32 && !is_window {
+        if ev.lane != Lane::Detail as u32 {
             continue;
         }
         let ts = ev
@@ -490,6 +493,24 @@ fn triggers_persist_exactly_the_windows_around_marks() {
             detail.written,
             EVENTS + t.marks.len() as u64,
             "worker {w}: one record per request, one per mark"
+        );
+        // One window per mark (they are a third of a second apart: none merge), each opened
+        // by trigger 0 at its mark, holding exactly the persisted records.
+        assert_eq!(
+            t.windows.len(),
+            t.marks.len(),
+            "worker {w}: {:?}",
+            t.windows
+        );
+        for (window, &(_, m)) in t.windows.iter().zip(&t.marks) {
+            assert_eq!(window.trigger, Some(0), "worker {w}: {window:?}");
+            assert_eq!(window.first_mark_ns, m, "worker {w}: {window:?}");
+            assert!(window.start_ns <= m && m <= window.end_ns, "{window:?}");
+        }
+        let in_windows: u64 = t.windows.iter().map(|w| w.total_events).sum();
+        assert_eq!(
+            in_windows, records,
+            "worker {w}: the windows hold the persisted records"
         );
         assert!(
             t.requests.len() < EVENTS as usize / 2,
