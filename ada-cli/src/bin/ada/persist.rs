@@ -23,8 +23,8 @@ pub struct PersistArgs {
     #[arg(long = "trigger", value_name = "SPEC")]
     pub triggers: Vec<String>,
     /// Detail events persisted before each mark, as a duration (e.g. 50ms), kept in at most
-    /// --pre-roll-budget bytes per thread. Default: what the thread's detail rings hold
-    /// (--detail-rings x --detail-ring-kib).
+    /// --pre-roll-budget bytes per thread. Default: about what the thread's detail rings hold
+    /// (a budget of --detail-rings x --detail-ring-kib bytes).
     #[arg(long, value_name = "DUR", value_parser = parse_duration_flag)]
     pub pre_roll: Option<Duration>,
     /// Detail events persisted after each mark [default: 10ms].
@@ -227,4 +227,107 @@ pub fn resolve(
         windows,
         universal,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ada.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn sizes_parse_with_binary_units_and_a_ceiling() {
+        assert_eq!(parse_size("65536"), Ok(65536));
+        assert_eq!(parse_size("512KiB"), Ok(512 << 10));
+        assert_eq!(parse_size("4MiB"), Ok(4 << 20));
+        assert_eq!(parse_size(" 4 mb "), Ok(4 << 20));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("0"), Ok(0));
+        for bad in [
+            "",
+            "MiB",
+            "4TiB",
+            "-1",
+            "1.5MiB",
+            "2GiB",
+            "18446744073709551615GiB",
+        ] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn defaults_are_windows_with_the_rings_as_pre_roll() {
+        let plan = resolve(&PersistArgs::default(), &[], 96 << 10).unwrap();
+        assert!(plan.triggers.is_empty());
+        assert_eq!(
+            plan.windows,
+            Some(WindowConfig {
+                pre_roll: PreRoll::Buffered,
+                post_roll_ns: 10_000_000,
+                budget_bytes: 96 << 10,
+            })
+        );
+        let demo = resolve(&PersistArgs::default(), &["symbol=slow_request"], 1).unwrap();
+        assert_eq!(demo.triggers.len(), 1);
+    }
+
+    #[test]
+    fn the_config_file_applies_and_the_command_line_wins_key_by_key() {
+        let (_dir, path) = config(
+            "trigger = [\"symbol=a\", \"message~=b\"]\npre-roll = \"50ms\"\npost-roll = \"1ms\"\npre-roll-budget = \"1MiB\"\n",
+        );
+        let args = PersistArgs {
+            config: Some(path.clone()),
+            ..PersistArgs::default()
+        };
+        let plan = resolve(&args, &["symbol=default"], 1).unwrap();
+        assert_eq!(plan.triggers.len(), 2);
+        assert_eq!(
+            plan.windows,
+            Some(WindowConfig {
+                pre_roll: PreRoll::Duration(50_000_000),
+                post_roll_ns: 1_000_000,
+                budget_bytes: 1 << 20,
+            })
+        );
+        let args = PersistArgs {
+            config: Some(path.clone()),
+            triggers: vec!["symbol=c".into()],
+            post_roll: Some(Duration::from_millis(3)),
+            ..PersistArgs::default()
+        };
+        let plan = resolve(&args, &[], 1).unwrap();
+        assert_eq!(plan.triggers.len(), 1);
+        assert_eq!(plan.triggers.specs()[0].to_string(), "symbol=c");
+        let w = plan.windows.unwrap();
+        assert_eq!(w.post_roll_ns, 3_000_000);
+        assert_eq!(w.pre_roll, PreRoll::Duration(50_000_000));
+        // persist-all from the file, overridden by `--persist-all=false`.
+        let (_dir, path) = config("persist-all = true\npre-roll-budget = 4096\n");
+        let mut args = PersistArgs {
+            config: Some(path),
+            ..PersistArgs::default()
+        };
+        assert!(resolve(&args, &[], 1).unwrap().windows.is_none());
+        args.persist_all = Some(false);
+        let w = resolve(&args, &[], 1).unwrap().windows.unwrap();
+        assert_eq!((w.pre_roll, w.budget_bytes), (PreRoll::Buffered, 4096));
+    }
+
+    #[test]
+    fn a_pre_roll_duration_defaults_to_the_4_mib_budget() {
+        let args = PersistArgs {
+            pre_roll: Some(Duration::from_millis(5)),
+            ..PersistArgs::default()
+        };
+        let w = resolve(&args, &[], 96 << 10).unwrap().windows.unwrap();
+        assert_eq!(w.budget_bytes, 4 << 20);
+        assert_eq!(w.pre_roll, PreRoll::Duration(5_000_000));
+    }
 }
