@@ -203,6 +203,22 @@ fn exactly_the_windows_are_persisted_and_the_rest_discarded() {
         (d.written, d.persisted, d.dropped, d.discarded),
         (400, 37, 0, 363)
     );
+    assert_eq!(d.windows, 2);
+    // Every record here takes the same ring bytes: a mark with a register 8 more.
+    let plain = ada_ringpool::DetailRecord {
+        kind: EventKind::Message,
+        marked: false,
+        timestamp_ns: 0,
+        function_id: 0,
+        thread_id: 1,
+        call_depth: 0,
+        registers: &[],
+        stack: &[],
+        message: b"detail",
+    }
+    .encoded_len() as u64;
+    assert_eq!(d.persisted_bytes, 37 * plain + 8);
+    assert_eq!(d.discarded_bytes, 363 * plain);
     let i = t.lane(LaneKind::Index);
     assert_eq!(
         (i.written, i.persisted, i.discarded),
