@@ -555,8 +555,11 @@ fn write_windows<W: Write>(
     Ok(())
 }
 
+/// One window in a line: id, span, events and marks, then what a flight-recorder window adds
+/// (thread, first mark, the trigger that opened it or an explicit mark, pre-roll, events
+/// discarded before it) when the trace has it.
 fn window_summary(win: &PersistenceWindow) -> String {
-    format!(
+    let mut line = format!(
         "window #{} {} .. {}, events {}, marked {}, {}",
         win.window_id,
         secs(win.start_ns),
@@ -568,7 +571,27 @@ fn window_summary(win: &PersistenceWindow) -> String {
         } else {
             "no mark"
         }
-    )
+    );
+    if win.thread_id != 0 {
+        line.push_str(&format!(", thread {}", win.thread_id));
+    }
+    if win.last_mark_ns != 0 {
+        line.push_str(&format!(", first mark {}", secs(win.first_mark_ns)));
+        match win.trigger {
+            Some(t) => line.push_str(&format!(", opened by trigger {t}")),
+            None => line.push_str(", opened by an explicit mark"),
+        }
+    }
+    if win.pre_roll_events != 0 {
+        line.push_str(&format!(", pre-roll {}", win.pre_roll_events));
+    }
+    if win.discarded_events != 0 {
+        line.push_str(&format!(", {} discarded before", win.discarded_events));
+    }
+    if win.over_budget_events != 0 {
+        line.push_str(&format!(" ({} over budget)", win.over_budget_events));
+    }
+    line
 }
 
 /// The name of a function: the event's symbol, else the trace's name for its id (trace.json's
