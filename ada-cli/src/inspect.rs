@@ -224,6 +224,7 @@ fn write_summary<W: Write>(
         }
     };
 
+    let triggers = manifest.map(|m| m.triggers.as_slice()).unwrap_or_default();
     let windows = match windows_read {
         Ok(windows) => {
             let source = if reader.dir().join(WINDOWS_FILE).is_file() {
@@ -231,7 +232,7 @@ fn write_summary<W: Write>(
             } else {
                 "manifest"
             };
-            write_windows(w, &windows, source)?;
+            write_windows(w, &windows, source, triggers)?;
             windows.len()
         }
         Err(e) => {
@@ -241,7 +242,7 @@ fn write_summary<W: Write>(
                 "windows: {WINDOWS_FILE} is unreadable ({})",
                 Escaped(&e.to_string())
             )?;
-            write_windows(w, fallback, "manifest")?;
+            write_windows(w, fallback, "manifest", triggers)?;
             fallback.len()
         }
     };
@@ -541,13 +542,19 @@ fn write_windows<W: Write>(
     w: &mut W,
     windows: &[PersistenceWindow],
     source: &str,
+    triggers: &[String],
 ) -> io::Result<()> {
     if windows.is_empty() {
         return writeln!(w, "windows: 0");
     }
     writeln!(w, "windows: {} (from {source})", windows.len())?;
     for win in windows.iter().take(WINDOWS_SHOWN) {
-        writeln!(w, "  {}", window_summary(win))?;
+        write!(w, "  {}", window_summary(win))?;
+        // The spec, when the manifest names the session's triggers.
+        if let Some(spec) = win.trigger.and_then(|t| triggers.get(t as usize)) {
+            write!(w, " ({})", escape(spec))?;
+        }
+        writeln!(w)?;
     }
     if windows.len() > WINDOWS_SHOWN {
         writeln!(w, "  ... {} more", windows.len() - WINDOWS_SHOWN)?;

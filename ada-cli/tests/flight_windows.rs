@@ -61,6 +61,7 @@ fn trace(root: &std::path::Path) -> std::path::PathBuf {
         .unwrap();
         w.write_window(&win).unwrap();
     }
+    w.set_triggers(vec!["symbol=slow_request".into()]);
     let dir = w.dir().to_owned();
     w.finalize(TraceSummary::default()).unwrap();
     dir
@@ -77,7 +78,8 @@ fn inspect_lists_each_window_with_its_thread_trigger_and_counts() {
     for needle in [
         "windows: 2 (from window_metadata.jsonl)",
         "window #1 5.000000000 s .. 5.000012000 s, events 13, marked 1, mark seen, thread 2, \
-         first mark 5.000002000 s, opened by trigger 0, pre-roll 2, 40 discarded before",
+         first mark 5.000002000 s, opened by trigger 0, pre-roll 2, 40 discarded before \
+         (symbol=slow_request)",
         "window #1 5.000050000 s .. 5.000051500 s, events 3, marked 2, mark seen, thread 3, \
          first mark 5.000050000 s, opened by an explicit mark, 7 discarded before",
     ] {

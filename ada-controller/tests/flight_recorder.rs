@@ -356,6 +356,8 @@ fn the_atf_trace_holds_the_windows_in_stream_in_jsonl_and_the_manifest() {
     let controller = ControllerBuilder::new().capacity(4).create().unwrap();
     let reg = controller.registry();
     let mut sink = ada_controller::AtfSink::create(out.path(), me).unwrap();
+    let set = ada_persist::TriggerSet::parse(&["symbol=first", "message~=slow"]).unwrap();
+    sink.set_triggers(set.specs().iter().map(ToString::to_string).collect());
     sink.begin(&ada_controller::SessionInfo::new(me)).unwrap();
     let dir = sink.dir().to_path_buf();
     let mut drain = Drainer::new(reg, sink).unwrap();
@@ -381,6 +383,7 @@ fn the_atf_trace_holds_the_windows_in_stream_in_jsonl_and_the_manifest() {
     let jsonl = reader.windows().unwrap();
     let manifest = reader.manifest().unwrap();
     assert_eq!(manifest.windows, jsonl);
+    assert_eq!(manifest.triggers, ["symbol=first", "message~=slow"]);
     assert_eq!(jsonl.len(), 2, "{jsonl:?}");
     let (a, b) = (&jsonl[0], &jsonl[1]);
     assert_eq!((a.window_id, a.thread_id, a.trigger), (1, 1, Some(1)));
