@@ -31,6 +31,7 @@
 //! | `unregisteredDrops` | u64 | events dropped by threads that got no registry slot (absent when 0) |
 //! | `unverifiableThreads` | u64 | threads that were gone before their identity could be checked (absent when 0) |
 //! | `windows` | array of objects | persistence windows, same keys as `window_metadata.jsonl` |
+//! | `triggers` | array of strings | the session's trigger specs, in order: a window's `trigger` is an index into it (absent when the writer was told none) |
 //! | `symbols` | array of objects | `{functionId, symbol, address?, module?}`: names for `Event.function_id` |
 //! | `writeError`, `eventsUnwritten` | string, u64 | present when writing `events.bin` failed: what failed and how many accepted events never reached the file |
 //!
@@ -305,6 +306,10 @@ pub struct Manifest {
     pub threads: Vec<ThreadSummary>,
     /// `windows`.
     pub windows: Vec<PersistenceWindow>,
+    /// `triggers`: the session's trigger specs; a window's `trigger` indexes it (empty when
+    /// absent).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<String>,
     /// `symbols`.
     pub symbols: Vec<SymbolEntry>,
     /// `writeError`.
@@ -425,6 +430,7 @@ impl Manifest {
             max_event_timestamp_ns: optional(obj, "maxEventTimestampNs", U64)?,
             threads: optional(obj, "threads", "an array of thread objects")?.unwrap_or_default(),
             windows: optional(obj, "windows", "an array of window objects")?.unwrap_or_default(),
+            triggers: optional(obj, "triggers", "an array of strings")?.unwrap_or_default(),
             symbols: optional(obj, "symbols", "an array of symbol objects")?.unwrap_or_default(),
             write_error: optional(obj, "writeError", "a string")?,
             events_unwritten: optional(obj, "eventsUnwritten", U64)?.unwrap_or(0),

@@ -278,6 +278,7 @@ pub struct TraceWriter {
     min_ts: u64,
     max_ts: u64,
     windows: Vec<PersistenceWindow>,
+    triggers: Vec<String>,
     window_file: Option<File>,
     window_line: Vec<u8>,
     window_write_failures: u64,
@@ -356,6 +357,7 @@ impl TraceWriter {
             min_ts: u64::MAX,
             max_ts: 0,
             windows: Vec::new(),
+            triggers: Vec::new(),
             window_file: None,
             window_line: Vec::with_capacity(256),
             window_write_failures: 0,
@@ -437,6 +439,12 @@ impl TraceWriter {
             self.write_out()?;
         }
         Ok(id)
+    }
+
+    /// The session's trigger specs, in order, for the manifest's `triggers` (a window's
+    /// [`trigger`](PersistenceWindow::trigger) is an index into them). Replaces any given before.
+    pub fn set_triggers(&mut self, specs: Vec<String>) {
+        self.triggers = specs;
     }
 
     /// Records a persistence window: appends its JSON line to `window_metadata.jsonl` (one
@@ -576,6 +584,7 @@ impl TraceWriter {
             max_event_timestamp_ns: has_events.then_some(self.max_ts),
             threads: summary.threads,
             windows: std::mem::take(&mut self.windows),
+            triggers: std::mem::take(&mut self.triggers),
             symbols: summary.symbols,
             write_error: self.failure.clone(),
             events_unwritten: self.events_unwritten,

@@ -224,6 +224,7 @@ fn write_summary<W: Write>(
         }
     };
 
+    let triggers = manifest.map(|m| m.triggers.as_slice()).unwrap_or_default();
     let windows = match windows_read {
         Ok(windows) => {
             let source = if reader.dir().join(WINDOWS_FILE).is_file() {
@@ -231,7 +232,7 @@ fn write_summary<W: Write>(
             } else {
                 "manifest"
             };
-            write_windows(w, &windows, source)?;
+            write_windows(w, &windows, source, triggers)?;
             windows.len()
         }
         Err(e) => {
@@ -241,7 +242,7 @@ fn write_summary<W: Write>(
                 "windows: {WINDOWS_FILE} is unreadable ({})",
                 Escaped(&e.to_string())
             )?;
-            write_windows(w, fallback, "manifest")?;
+            write_windows(w, fallback, "manifest", triggers)?;
             fallback.len()
         }
     };
@@ -541,13 +542,19 @@ fn write_windows<W: Write>(
     w: &mut W,
     windows: &[PersistenceWindow],
     source: &str,
+    triggers: &[String],
 ) -> io::Result<()> {
     if windows.is_empty() {
         return writeln!(w, "windows: 0");
     }
     writeln!(w, "windows: {} (from {source})", windows.len())?;
     for win in windows.iter().take(WINDOWS_SHOWN) {
-        writeln!(w, "  {}", window_summary(win))?;
+        write!(w, "  {}", window_summary(win))?;
+        // The spec, when the manifest names the session's triggers.
+        if let Some(spec) = win.trigger.and_then(|t| triggers.get(t as usize)) {
+            write!(w, " ({})", escape(spec))?;
+        }
+        writeln!(w)?;
     }
     if windows.len() > WINDOWS_SHOWN {
         writeln!(w, "  ... {} more", windows.len() - WINDOWS_SHOWN)?;
@@ -555,8 +562,11 @@ fn write_windows<W: Write>(
     Ok(())
 }
 
+/// One window in a line: id, span, events and marks, then what a flight-recorder window adds
+/// (thread, first mark, the trigger that opened it or an explicit mark, pre-roll, events
+/// discarded before it) when the trace has it.
 fn window_summary(win: &PersistenceWindow) -> String {
-    format!(
+    let mut line = format!(
         "window #{} {} .. {}, events {}, marked {}, {}",
         win.window_id,
         secs(win.start_ns),
@@ -568,7 +578,27 @@ fn window_summary(win: &PersistenceWindow) -> String {
         } else {
             "no mark"
         }
-    )
+    );
+    if win.thread_id != 0 {
+        line.push_str(&format!(", thread {}", win.thread_id));
+    }
+    if win.last_mark_ns != 0 {
+        line.push_str(&format!(", first mark {}", secs(win.first_mark_ns)));
+        match win.trigger {
+            Some(t) => line.push_str(&format!(", opened by trigger {t}")),
+            None => line.push_str(", opened by an explicit mark"),
+        }
+    }
+    if win.pre_roll_events != 0 {
+        line.push_str(&format!(", pre-roll {}", win.pre_roll_events));
+    }
+    if win.discarded_events != 0 {
+        line.push_str(&format!(", {} discarded before", win.discarded_events));
+    }
+    if win.over_budget_events != 0 {
+        line.push_str(&format!(" ({} over budget)", win.over_budget_events));
+    }
+    line
 }
 
 /// The name of a function: the event's symbol, else the trace's name for its id (trace.json's

@@ -46,6 +46,12 @@ fn threads(out: &mut String, report: &Report) {
         for (kind, l) in t.lanes() {
             let lane = kind.name();
             let _ = write!(out, "  {lane} {}/{}/{}", l.written, l.persisted, l.dropped);
+            if l.discarded > 0 {
+                let _ = write!(out, " (discarded {})", l.discarded);
+            }
+            if l.windows > 0 {
+                let _ = write!(out, " in {} window(s)", l.windows);
+            }
             if !l.is_balanced() {
                 let _ = write!(out, " UNBALANCED");
             }
@@ -79,6 +85,32 @@ fn threads(out: &mut String, report: &Report) {
     }
 }
 
+/// The flight recorder's line: windows, detail events persisted vs discarded, and the detail
+/// bytes that did not reach the disk (nothing when every detail event was persisted).
+fn flight_recorder(out: &mut String, detail: &LaneReport) {
+    if detail.windows == 0 && detail.discarded == 0 {
+        return;
+    }
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let total = detail
+        .persisted_bytes
+        .saturating_add(detail.discarded_bytes);
+    let saved = if total == 0 {
+        0.0
+    } else {
+        detail.discarded_bytes as f64 * 100.0 / total as f64
+    };
+    let _ = writeln!(
+        out,
+        "  flight recorder: {} window(s); detail events {} persisted, {} discarded; {:.2} MiB of detail records kept, {:.2} MiB saved ({saved:.1} %)",
+        detail.windows,
+        detail.persisted,
+        detail.discarded,
+        mib(detail.persisted_bytes),
+        mib(detail.discarded_bytes),
+    );
+}
+
 /// What the drain found wrong in the segment, one warning line (nothing when all is well).
 fn corruption(out: &mut String, report: &Report) {
     let c = report.corruption;
@@ -105,8 +137,8 @@ fn corruption(out: &mut String, report: &Report) {
     );
 }
 
-/// The summary of `report` (threads, listed and summed; events written, persisted and dropped
-/// per lane; threads that could not be verified; corruption found in the segment; bytes;
+/// The summary of `report` (threads, listed and summed; events written, persisted, dropped and
+/// discarded per lane; the flight recorder's windows and the detail bytes it saved; threads that could not be verified; corruption found in the segment; bytes;
 /// duration; events/s; where the trace is).
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
@@ -153,6 +185,7 @@ pub fn render(report: &Report) -> String {
     }
     lane_line(&mut out, "index", &index);
     lane_line(&mut out, "detail", &detail);
+    flight_recorder(&mut out, &detail);
     threads(&mut out, report);
     if report.unverifiable_threads > 0 {
         let _ = writeln!(
@@ -266,6 +299,41 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("traced 1 thread(s)"), "{text}");
+    }
+
+    #[test]
+    fn the_flight_recorder_reports_windows_discarded_events_and_bytes_saved() {
+        let mut detail = LaneReport::default();
+        detail.written = 1_000;
+        detail.persisted = 40;
+        detail.discarded = 960;
+        detail.windows = 3;
+        detail.persisted_bytes = 1 << 20;
+        detail.discarded_bytes = 19 << 20;
+        let t = ThreadReport::new(ThreadInfo::new(0, 1, 100, 7), None, ThreadEnd::Exited)
+            .with_lane(LaneKind::Detail, detail);
+        let mut report = Report::default();
+        report.threads.push(t);
+        let text = render(&report);
+        for needle in [
+            "flight recorder: 3 window(s); detail events 40 persisted, 960 discarded; \
+             1.00 MiB of detail records kept, 19.00 MiB saved (95.0 %)",
+            "detail 1000/40/0 (discarded 960) in 3 window(s)",
+            "discarded 960\n",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+        }
+        assert!(!text.contains("UNBALANCED"), "{text}");
+        // Persist-all: no flight-recorder line.
+        let mut all = Report::default();
+        let mut lane = LaneReport::default();
+        lane.written = 5;
+        lane.persisted = 5;
+        all.threads.push(
+            ThreadReport::new(ThreadInfo::new(0, 1, 100, 7), None, ThreadEnd::Exited)
+                .with_lane(LaneKind::Detail, lane),
+        );
+        assert!(!render(&all).contains("flight recorder"));
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //! window's start and placed *after* the window's events (the drain announces a window when it
 //! closes), and as a line of `window_metadata.jsonl` (repeated in the manifest's `windows`):
 //! id (from 1 per thread), thread, start/end, first and last mark, the index of the trigger
-//! that opened it (none for an explicit mark), events persisted (of them, from the pre-roll)
+//! that opened it (none for an explicit mark; the manifest's `triggers` names the specs when
+//! [`AtfSink::set_triggers`] was told them), events persisted (of them, from the pre-roll)
 //! and detail events discarded since the thread's previous window. The manifest's per-lane
 //! `discarded` counts every detail event the flight recorder did not keep.
 //!
@@ -115,6 +116,16 @@ impl AtfSink {
             symbols: SymbolMap::default(),
             session: SessionInfo::default(),
         })
+    }
+
+    /// The session's trigger specs, in order (the controller's trigger set, each spec as it
+    /// displays: `ada_persist::TriggerSet::specs`), written to the manifest's `triggers` so a
+    /// reader can name the trigger that opened each window. Without it a window names its
+    /// trigger by index only.
+    pub fn set_triggers(&mut self, specs: Vec<String>) {
+        if let Some(writer) = self.writer.as_mut() {
+            writer.set_triggers(specs);
+        }
     }
 
     /// The trace directory.

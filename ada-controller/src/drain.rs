@@ -41,7 +41,7 @@
 //! new owner reset when it registered.
 
 use crate::identity::{Verdict, Verifier};
-use crate::persist::{HeldRecord, Persistence, mark_of};
+use crate::persist::{HeldRecord, Persistence, mark_of, ring_len};
 use crate::report::{Corruption, FoldedThreads, LaneReport, Report, ThreadEnd, ThreadReport};
 use crate::sink::{ChunkInfo, ProcessTrust, Record, Sink, SinkError, ThreadInfo, WindowInfo};
 use ada_persist::{Emit, Mark, WindowReport, WindowTracker};
@@ -336,7 +336,11 @@ impl<'r, S: Sink> Drainer<'r, S> {
                 closed.push(w);
             }
         });
-        account.report.lanes[LaneKind::Detail as usize].discarded = counts.discarded;
+        let lane = &mut account.report.lanes[LaneKind::Detail as usize];
+        lane.discarded = counts.discarded;
+        lane.windows = counts.windows;
+        // Nothing is held any more: what was tracked and not handed on was discarded.
+        lane.discarded_bytes = lane.tracked_bytes.saturating_sub(lane.emitted_bytes);
         let info = account.report.info;
         announce(
             &mut self.sink,
@@ -490,7 +494,9 @@ impl<'r, S: Sink> Drainer<'r, S> {
             }
         }
         if let Some(tracker) = ctx.tracker.as_deref() {
-            ctx.lane.discarded = tracker.counts().discarded;
+            let counts = tracker.counts();
+            ctx.lane.discarded = counts.discarded;
+            ctx.lane.windows = counts.windows;
         }
         ctx.lane.bytes += ring_stats.bytes;
         ctx.corruption.ring_errors += ring_stats.bad_ring_indices
@@ -774,6 +780,7 @@ impl<S: Sink> ChunkContext<'_, S> {
         };
         let held = HeldRecord::new(record);
         let cost = held.cost();
+        self.lane.tracked_bytes += ring_len(record);
         let mark: Option<Mark> = mark_of(record);
         let mut out = Persisted {
             sink: &mut *self.sink,
@@ -786,7 +793,10 @@ impl<S: Sink> ChunkContext<'_, S> {
         // A window this record is past is announced at once: after its last record, before
         // this one (which may open the next window).
         tracker.push(held, record.timestamp_ns, cost, mark, |e| match e {
-            Emit::Persist { item, .. } => item.with(|r| out.emit(r)),
+            Emit::Persist { item, .. } => item.with(|r| {
+                out.lane.emitted_bytes += ring_len(r);
+                out.emit(r);
+            }),
             Emit::Closed(w) => announce_one(out.sink, out.info, &w, out.sink_error),
             Emit::Opened { .. } => {}
         });
@@ -852,7 +862,10 @@ impl<S: Sink> Persisted<'_, S> {
     #[inline]
     fn emit(&mut self, record: &Record<'_>) {
         match self.sink.record(self.info, record) {
-            Ok(()) => self.lane.persisted += 1,
+            Ok(()) => {
+                self.lane.persisted += 1;
+                self.lane.persisted_bytes += ring_len(record);
+            }
             Err(e) => {
                 *self.sink_failures += 1;
                 *self.sink_error = Some(e.to_string());

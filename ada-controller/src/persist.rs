@@ -51,6 +51,25 @@ pub(crate) fn mark_of(record: &Record<'_>) -> Option<Mark> {
     Some(trigger.map_or(Mark::Explicit, Mark::Trigger))
 }
 
+/// The bytes `record` takes in its ring (the ring format's encoding, padding included).
+pub(crate) fn ring_len(record: &Record<'_>) -> u64 {
+    match record.lane {
+        LaneKind::Index => ada_ringpool::INDEX_RECORD_SIZE as u64,
+        LaneKind::Detail => ada_ringpool::DetailRecord {
+            kind: record.kind,
+            marked: record.marked,
+            timestamp_ns: record.timestamp_ns,
+            function_id: record.function_id,
+            thread_id: record.thread_id,
+            call_depth: record.call_depth,
+            registers: record.registers,
+            stack: record.stack,
+            message: record.message,
+        }
+        .encoded_len() as u64,
+    }
+}
+
 /// An owned copy of a detail record, held by a tracker until its fate is known.
 #[derive(Debug, Clone)]
 pub(crate) struct HeldRecord {

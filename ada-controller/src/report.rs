@@ -1,5 +1,5 @@
-//! [`Report`]: the session's accounting — per thread and lane, `written = persisted + dropped`
-//! (+ `discarded` once selective persistence arrives) — and what the summary prints.
+//! [`Report`]: the session's accounting — per thread and lane, `written = persisted + dropped +
+//! discarded` (+ `after_end`) — and what the summary prints.
 //!
 //! Lanes are read by kind: [`ThreadReport::lane`], [`ThreadReport::lanes`], [`Report::total`].
 //! The structs are `#[non_exhaustive]`: the drain makes them, callers read them.
@@ -18,7 +18,8 @@ pub struct LaneReport {
     pub persisted: u64,
     /// Events the ring pool's drop policy discarded (counted by the thread).
     pub dropped: u64,
-    /// Events discarded by selective persistence (0 until it exists).
+    /// Events discarded by selective persistence: detail events outside every window (always 0
+    /// on the index lane and with [`crate::Persistence::All`]).
     pub discarded: u64,
     /// Records the drain rejected as corrupt (written by the thread, not persisted).
     pub corrupt: u64,
@@ -30,6 +31,17 @@ pub struct LaneReport {
     /// The thread's counter lagged what it had committed when its process was killed; this
     /// many events were added to `written` from what its rings held (at most one per lane).
     pub reconciled: u64,
+    /// Persistence windows of this lane (detail lane, [`crate::Persistence::Windows`]).
+    pub windows: u64,
+    /// Ring-format bytes of the records handed to the sink and taken by it.
+    pub persisted_bytes: u64,
+    /// Ring-format bytes of the records discarded by selective persistence (known once the
+    /// thread's lane was drained for the last time).
+    pub discarded_bytes: u64,
+    /// Ring-format bytes of the detail records that went through the window tracker.
+    pub(crate) tracked_bytes: u64,
+    /// Of `tracked_bytes`, those of records the tracker handed on (taken by the sink or not).
+    pub(crate) emitted_bytes: u64,
 }
 
 impl LaneReport {
@@ -60,6 +72,11 @@ impl LaneReport {
         self.after_end = self.after_end.saturating_add(other.after_end);
         self.bytes = self.bytes.saturating_add(other.bytes);
         self.reconciled = self.reconciled.saturating_add(other.reconciled);
+        self.windows = self.windows.saturating_add(other.windows);
+        self.persisted_bytes = self.persisted_bytes.saturating_add(other.persisted_bytes);
+        self.discarded_bytes = self.discarded_bytes.saturating_add(other.discarded_bytes);
+        self.tracked_bytes = self.tracked_bytes.saturating_add(other.tracked_bytes);
+        self.emitted_bytes = self.emitted_bytes.saturating_add(other.emitted_bytes);
     }
 }
 
@@ -108,6 +125,12 @@ impl ThreadReport {
             end,
             refuted: false,
         }
+    }
+
+    /// With lane `kind` set to `lane` (for tests of code that renders reports).
+    pub fn with_lane(mut self, kind: LaneKind, lane: LaneReport) -> Self {
+        self.lanes[kind as usize] = lane;
+        self
     }
 
     /// The lane of `kind`.

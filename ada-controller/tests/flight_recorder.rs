@@ -203,6 +203,22 @@ fn exactly_the_windows_are_persisted_and_the_rest_discarded() {
         (d.written, d.persisted, d.dropped, d.discarded),
         (400, 37, 0, 363)
     );
+    assert_eq!(d.windows, 2);
+    // Every record here takes the same ring bytes: a mark with a register 8 more.
+    let plain = ada_ringpool::DetailRecord {
+        kind: EventKind::Message,
+        marked: false,
+        timestamp_ns: 0,
+        function_id: 0,
+        thread_id: 1,
+        call_depth: 0,
+        registers: &[],
+        stack: &[],
+        message: b"detail",
+    }
+    .encoded_len() as u64;
+    assert_eq!(d.persisted_bytes, 37 * plain + 8);
+    assert_eq!(d.discarded_bytes, 363 * plain);
     let i = t.lane(LaneKind::Index);
     assert_eq!(
         (i.written, i.persisted, i.discarded),
@@ -340,6 +356,8 @@ fn the_atf_trace_holds_the_windows_in_stream_in_jsonl_and_the_manifest() {
     let controller = ControllerBuilder::new().capacity(4).create().unwrap();
     let reg = controller.registry();
     let mut sink = ada_controller::AtfSink::create(out.path(), me).unwrap();
+    let set = ada_persist::TriggerSet::parse(&["symbol=first", "message~=slow"]).unwrap();
+    sink.set_triggers(set.specs().iter().map(ToString::to_string).collect());
     sink.begin(&ada_controller::SessionInfo::new(me)).unwrap();
     let dir = sink.dir().to_path_buf();
     let mut drain = Drainer::new(reg, sink).unwrap();
@@ -365,6 +383,7 @@ fn the_atf_trace_holds_the_windows_in_stream_in_jsonl_and_the_manifest() {
     let jsonl = reader.windows().unwrap();
     let manifest = reader.manifest().unwrap();
     assert_eq!(manifest.windows, jsonl);
+    assert_eq!(manifest.triggers, ["symbol=first", "message~=slow"]);
     assert_eq!(jsonl.len(), 2, "{jsonl:?}");
     let (a, b) = (&jsonl[0], &jsonl[1]);
     assert_eq!((a.window_id, a.thread_id, a.trigger), (1, 1, Some(1)));

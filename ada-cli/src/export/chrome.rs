@@ -14,7 +14,7 @@
 //! | either, from the detail lane (`lane` 1) | an instant (`"ph":"i"`) with the same name and args: the index lane holds the slice itself |
 //! | `Custom` (`mark`, `message`, `exception`, ...) | instant `"ph":"i","s":"t"` named after the kind, args: `text` (or `bytes` and `hex` when not UTF-8) |
 //! | `EventsLost` | instant `events lost`, args: `count`, `lane`, `cause` |
-//! | `WindowMark` | instant `persistence window`, args: the window's fields |
+//! | `WindowMark` | instant `persistence window`, args: the window's fields; and a complete slice (`"ph":"X"`, `ts` = the window's start, `dur` = its length, `cat` `window`) named `window #<id>` on the thread's track, args: `id`, `window_id`, `events`, `marks`, `pre_roll`, `discarded_before`, and `trigger` (the index of the trigger that opened it; absent for an explicit mark) |
 //! | `SignalDelivery` | instant `signal <name>`, args: `number`, `name`, `registers` |
 //! | `TraceStart` | `"ph":"M"` `process_name` (the executable's file name) and instant `trace start` (args: `executable`, `args`, `os`, `arch`) |
 //! | `TraceEnd` | `"ph":"M"` `process_labels` (`exit=<code>`) and instant `trace end` (args: `exit_code`) |
@@ -87,6 +87,8 @@ pub struct ChromeStats {
     pub instants: u64,
     /// `"ph":"M"` metadata events.
     pub metadata: u64,
+    /// `"ph":"X"` complete events (persistence windows).
+    pub slices: u64,
     /// Events without a payload this exporter knows, not exported.
     pub skipped: u64,
     /// Symbol and thread definitions read from the stream (they name other events: a thread's
@@ -259,6 +261,7 @@ impl<W: Write> Events<'_, W> {
             "E" => self.stats.ends += 1,
             "i" => self.stats.instants += 1,
             "M" => self.stats.metadata += 1,
+            "X" => self.stats.slices += 1,
             _ => {}
         }
         let mut o = Obj::open(&mut *self.w)?;
@@ -475,6 +478,22 @@ fn write_event<W: Write>(
             args.int("total_events", m.total_events)?;
             args.int("marked_events", m.marked_events)?;
             args.bool("mark_seen", m.mark_seen)?;
+            args.close()?;
+            o.close()?;
+            // The window itself, as a slice on its thread's track.
+            let name = format!("window #{}", m.window_id);
+            let mut o = out.event("X", &name, "window", Some(m.start_ns), tid)?;
+            o.micros("dur", m.end_ns.saturating_sub(m.start_ns))?;
+            let mut args = o.obj("args")?;
+            args.int("id", ev.event_id)?;
+            args.int("window_id", m.window_id)?;
+            args.int("events", m.total_events)?;
+            args.int("marks", m.marked_events)?;
+            args.int("pre_roll", m.pre_roll_events)?;
+            args.int("discarded_before", m.discarded_events)?;
+            if let Some(t) = m.trigger {
+                args.int("trigger", t)?;
+            }
             args.close()?;
             o.close()?;
         }
