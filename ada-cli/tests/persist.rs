@@ -519,6 +519,11 @@ fn triggers_persist_exactly_the_windows_around_marks() {
         );
     }
     assert!(trace.windows > 0, "windows are written in the stream");
+    assert_eq!(
+        trace.manifest.triggers,
+        ["symbol=slow_request"],
+        "the manifest names the trigger the windows' index refers to"
+    );
 }
 
 #[test]

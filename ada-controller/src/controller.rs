@@ -195,6 +195,7 @@ impl ControllerBuilder {
             drain_interval: self.drain_interval,
             output_dir: self.output_dir,
             persistence: self.persistence,
+            triggers: self.triggers,
         })
     }
 }
@@ -238,6 +239,8 @@ pub struct Controller {
     drain_interval: Duration,
     output_dir: PathBuf,
     persistence: Persistence,
+    /// The published triggers, named in the default sink's manifest.
+    triggers: Option<TriggerSet>,
 }
 
 /// Numbers the drain thread publishes while it runs (for progress displays).
@@ -300,13 +303,16 @@ impl Controller {
 
     /// Starts the drain thread with the default sink: an ATF v4 trace of process
     /// `session.pid` under the builder's output directory, written on a thread of its own
-    /// ([`Pipelined`]) so the drain never waits for the disk. See [`start`](Controller::start)
-    /// for `session`.
+    /// ([`Pipelined`]) so the drain never waits for the disk; its manifest names the builder's
+    /// triggers ([`AtfSink::set_triggers`]). See [`start`](Controller::start) for `session`.
     pub fn start_default(
         self,
         session: SessionInfo,
     ) -> Result<Running<Pipelined<AtfSink>>, ControllerError> {
-        let sink = AtfSink::create(&self.output_dir, session.pid)?;
+        let mut sink = AtfSink::create(&self.output_dir, session.pid)?;
+        if let Some(triggers) = &self.triggers {
+            sink.set_triggers(triggers.specs().iter().map(ToString::to_string).collect());
+        }
         let sink = Pipelined::start(sink).map_err(|source| ControllerError::Spawn {
             thread: "ada-sink",
             source,
