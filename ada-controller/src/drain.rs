@@ -44,7 +44,7 @@ use crate::identity::{Verdict, Verifier};
 use crate::persist::{HeldRecord, Persistence, mark_of, ring_len};
 use crate::report::{Corruption, FoldedThreads, LaneReport, Report, ThreadEnd, ThreadReport};
 use crate::sink::{ChunkInfo, ProcessTrust, Record, Sink, SinkError, ThreadInfo, WindowInfo};
-use ada_persist::{Emit, Mark, WindowReport, WindowTracker};
+use ada_persist::{Emit, Mark, PreRoll, WindowReport, WindowTracker};
 use ada_registry::{
     DrainClaim, LaneKind, Registry, RegistryError, SlotOwner, SlotState, SymbolCursor,
 };
@@ -319,7 +319,17 @@ impl<'r, S: Sink> Drainer<'r, S> {
             died: false,
             tracker: match self.persistence {
                 Persistence::All => None,
-                Persistence::Windows(config) => Some(WindowTracker::new(config)),
+                Persistence::Windows(mut config) => {
+                    // A buffered pre-roll is what the thread's detail rings hold, as in the
+                    // original flight recorder: at most their capacity is held for it.
+                    if config.pre_roll == PreRoll::Buffered {
+                        let g = self.registry.geometry();
+                        let rings = u64::from(g.detail_rings) * u64::from(g.detail_ring_bytes);
+                        let rings = usize::try_from(rings).unwrap_or(usize::MAX);
+                        config.budget_bytes = config.budget_bytes.min(rings);
+                    }
+                    Some(WindowTracker::new(config))
+                }
             },
         }
     }

@@ -27,8 +27,13 @@ pub enum Persistence {
     All,
     /// The flight recorder: only detail records inside windows around marks reach the sink
     /// (pre-roll, post-roll and budget per [`WindowConfig`]); the rest are counted as
-    /// `discarded`. The default, with [`WindowConfig::default`] (pre-roll: what the drain's
-    /// per-thread budget of 4 MiB holds; post-roll 10 ms).
+    /// `discarded`. The default, with [`WindowConfig::default`]: post-roll 10 ms, and a
+    /// [`PreRoll::Buffered`] pre-roll — what the thread's detail rings hold, as in the original
+    /// flight recorder: the drain holds copies of a thread's latest detail records up to the
+    /// capacity of its detail rings (or `budget_bytes`, if smaller). A [`PreRoll::Duration`]
+    /// is held up to `budget_bytes` (default 4 MiB per thread) whatever the rings hold; what it
+    /// wanted beyond the budget is reported as `over_budget_before` in [`crate::WindowInfo`].
+    /// The budget counts the memory of the held copies (record bytes plus a fixed overhead).
     Windows(WindowConfig),
 }
 

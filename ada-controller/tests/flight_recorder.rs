@@ -430,3 +430,38 @@ fn the_atf_trace_holds_the_windows_in_stream_in_jsonl_and_the_manifest() {
         (100, 16, 0, 84)
     );
 }
+
+#[test]
+fn a_buffered_pre_roll_holds_what_the_detail_rings_hold() {
+    let controller = ControllerBuilder::new().capacity(4).create().unwrap();
+    let reg = controller.registry();
+    let geometry = reg.geometry();
+    let rings = u64::from(geometry.detail_rings) * u64::from(geometry.detail_ring_bytes);
+    let mut drain = drainer(reg, Persistence::default());
+    let (slot, index, mut detail) = register(reg);
+    let base = future();
+    // Far more than the rings hold (a pass every 200 records keeps the pool from dropping).
+    let n = 3 * rings / 48;
+    for seq in 0..n {
+        write(&mut detail, base, seq, (seq == n - 1).then_some(None));
+        if seq % 200 == 0 {
+            drain.pass();
+        }
+    }
+    detail.flush_counters();
+    drop((index, detail));
+    slot.unregister().unwrap();
+    drain.pass();
+    let (report, log) = drain.finish(&[], Report::default());
+    let w = log.windows();
+    assert_eq!(w.len(), 1);
+    let kept = log.detail();
+    // The newest records up to the mark, no more than the rings' bytes' worth.
+    assert_eq!(kept.len() as u64, w[0].persisted);
+    assert_eq!(kept, (n - kept.len() as u64..n).collect::<Vec<_>>());
+    assert!(w[0].pre_roll > 0 && w[0].pre_roll * 48 <= rings, "{w:?}");
+    let d = report.threads[0].lane(LaneKind::Detail);
+    assert_eq!((d.written, d.dropped), (n, 0));
+    assert_eq!(d.discarded, n - w[0].persisted);
+    assert!(report.is_balanced());
+}
