@@ -27,10 +27,12 @@
 //! ```
 //!
 //! What it is not: it never blocks the program, never allocates or makes a system call on the
-//! hot path (registration and symbol registration happen once), and does no I/O: a full ring
+//! hot path (registration and symbol registration happen once; the one exception is matching
+//! [`message`] texts when message triggers exist, see below), and does no I/O: a full ring
 //! pool drops the oldest ring and counts every lost event. It does not decide what is persisted
-//! (the controller does) and is not async-signal-safe beyond this: an event recorded by a
-//! signal handler that interrupts a recording on the same thread is counted as dropped.
+//! (the controller does; the agent only marks what the triggers name) and is not
+//! async-signal-safe beyond this: an event recorded by a signal handler that interrupts a
+//! recording on the same thread is counted as dropped.
 //!
 //! # Triggers
 //!
@@ -57,7 +59,9 @@
 //! **Message triggers** are matched against every [`message`] text (only when the policy has
 //! message triggers: otherwise one branch); a match writes the message record itself flagged,
 //! its one register the trigger's index + 1. Matching searches the policy's automaton (linear
-//! in the text; its lazy-DFA cache is allocated once per thread on first use). [`mark`] is
+//! in the text). The automaton's search caches come from a pool inside `regex-automata`: a
+//! thread's first message match allocates one, and threads other than the pool's owner take a
+//! short internal lock to borrow one, so with message triggers `message` is not lock-free. [`mark`] is
 //! unchanged: always a mark, with no registers.
 //!
 //! **Architecture invariant:** the hot path touches only the calling thread's own slot and
