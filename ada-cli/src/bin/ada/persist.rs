@@ -31,8 +31,8 @@ pub struct PersistArgs {
     #[arg(long, value_name = "DUR", value_parser = parse_duration_flag)]
     pub post_roll: Option<Duration>,
     /// Most bytes of pre-roll the drain holds per thread, e.g. 4MiB, 512KiB, 65536 [default:
-    /// 4MiB with --pre-roll, else what the detail rings hold]; what a --pre-roll duration needs
-    /// beyond it is discarded and counted.
+    /// 4MiB with --pre-roll, else what the detail rings hold, which is also the most it can be
+    /// without --pre-roll]; what a --pre-roll duration needs beyond it is discarded and counted.
     #[arg(long, value_name = "SIZE", value_parser = parse_size_flag)]
     pub pre_roll_budget: Option<u64>,
     /// Persist every detail event (no windows; triggers still mark events). `--persist-all=false`
