@@ -192,12 +192,18 @@ pub fn message(site: &Callsite, text: &str) {
     });
 }
 
-/// Records a **mark** at `site`: the moment that matters. The record is flagged (with no
-/// registers: an explicit mark, not a trigger's) so the controller persists the window around
-/// it. Triggers play no part: a mark is always one.
+/// Records a **mark** at `site`: the moment that matters. The record is flagged so the
+/// controller persists the window around it: a mark is always one. When a `message~=` trigger
+/// matches its text, the record names that trigger (registers `[index + 1]`) as the cause;
+/// otherwise it has no registers (an explicit mark).
 pub fn mark(site: &Callsite, text: &str) {
     tls::with_writer(|w| {
+        // A mark always opens a window; a message trigger matching its text names the trigger
+        // as the cause (registers `[index + 1]`), else it is an explicit mark (no registers).
+        let trigger = w.message_trigger(text.as_bytes());
+        let registers = trigger.map(|t| [u64::from(t.get()) + 1]);
         let detail = Detail {
+            registers: registers.as_ref().map_or(&[], |r| &r[..]),
             message: clip(text),
             ..Detail::default()
         };

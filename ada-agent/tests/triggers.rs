@@ -85,6 +85,7 @@ fn triggered_callsites_write_marks() {
         ada_agent::enter_id(0x00ad_a000_0000_0001);
         ada_agent::exit_id(0x00ad_a000_0000_0001);
         ada_agent::mark(&MARK, "explicit");
+        ada_agent::mark(&MARK, "deadline exceeded, marked by hand");
         ada_agent::exit(&COLD);
     })
     .join()
@@ -148,6 +149,8 @@ fn triggered_callsites_write_marks() {
             ev(Call, &COLD, &[], "", false),
             // An explicit mark: no registers.
             ev(Mark, &MARK, &[], "explicit", true),
+            // A mark whose text a message trigger (0) matches names that trigger.
+            ev(Mark, &MARK, &[1], "deadline exceeded, marked by hand", true),
         ]
     );
     // Marks sit at the depth of the entered function.

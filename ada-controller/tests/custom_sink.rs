@@ -124,8 +124,14 @@ fn custom_sink_sees_everything_in_order_and_accounts_balance() {
     const THREADS: u64 = 3;
     const ITERS: u64 = 3_000;
     // Every detail record is expected in the sink: persist-all, not the flight recorder.
+    // 512 KiB index rings: about a second of this paced load per thread, so a drain thread
+    // descheduled for a while on a loaded 2-core machine still loses nothing.
     let controller = ControllerBuilder::new()
         .capacity(8)
+        .geometry(ada_controller::RingGeometry {
+            index_ring_bytes: 512 << 10,
+            ..Default::default()
+        })
         .persistence(Persistence::All)
         .create()
         .unwrap();
