@@ -109,6 +109,14 @@ fn flight_recorder(out: &mut String, detail: &LaneReport) {
         mib(detail.persisted_bytes),
         mib(detail.discarded_bytes),
     );
+    if detail.over_budget > 0 {
+        let _ = writeln!(
+            out,
+            "  WARNING: {} detail event(s) a --pre-roll wanted were beyond the per-thread \
+             --pre-roll-budget and were discarded (raise the budget or shorten the pre-roll)",
+            detail.over_budget
+        );
+    }
 }
 
 /// What the drain found wrong in the segment, one warning line (nothing when all is well).
@@ -324,6 +332,22 @@ mod tests {
             assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
         }
         assert!(!text.contains("UNBALANCED"), "{text}");
+        assert!(
+            !text.contains("pre-roll-budget"),
+            "nothing over budget: {text}"
+        );
+        let mut tight = detail;
+        tight.over_budget = 12;
+        let mut report = Report::default();
+        report.threads.push(
+            ThreadReport::new(ThreadInfo::new(0, 1, 100, 7), None, ThreadEnd::Exited)
+                .with_lane(LaneKind::Detail, tight),
+        );
+        let text = render(&report);
+        assert!(
+            text.contains("WARNING: 12 detail event(s) a --pre-roll wanted were beyond the per-thread --pre-roll-budget"),
+            "{text}"
+        );
         // Persist-all: no flight-recorder line.
         let mut all = Report::default();
         let mut lane = LaneReport::default();

@@ -341,12 +341,13 @@ impl<'r, S: Sink> Drainer<'r, S> {
             return;
         };
         let closed = &mut self.closed;
+        let lane = &mut account.report.lanes[LaneKind::Detail as usize];
         let counts = tracker.finish(|e| {
             if let Emit::Closed(w) = e {
+                lane.over_budget = lane.over_budget.saturating_add(w.over_budget_before);
                 closed.push(w);
             }
         });
-        let lane = &mut account.report.lanes[LaneKind::Detail as usize];
         lane.discarded = counts.discarded;
         lane.windows = counts.windows;
         // Nothing is held any more: what was tracked and not handed on was discarded.
@@ -495,8 +496,10 @@ impl<'r, S: Sink> Drainer<'r, S> {
             // (with the grace for records stamped but not yet committed) can close.
             if tracker.open_window().is_some() {
                 let closed = &mut *ctx.closed;
+                let lane = &mut *ctx.lane;
                 tracker.close_expired(now.saturating_sub(CLOSE_GRACE_NS), |e| {
                     if let Emit::Closed(w) = e {
+                        lane.over_budget = lane.over_budget.saturating_add(w.over_budget_before);
                         closed.push(w);
                     }
                 });
@@ -807,7 +810,10 @@ impl<S: Sink> ChunkContext<'_, S> {
                 out.lane.emitted_bytes += ring_len(r);
                 out.emit(r);
             }),
-            Emit::Closed(w) => announce_one(out.sink, out.info, &w, out.sink_error),
+            Emit::Closed(w) => {
+                out.lane.over_budget = out.lane.over_budget.saturating_add(w.over_budget_before);
+                announce_one(out.sink, out.info, &w, out.sink_error)
+            }
             Emit::Opened { .. } => {}
         });
     }

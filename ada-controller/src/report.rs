@@ -33,6 +33,10 @@ pub struct LaneReport {
     pub reconciled: u64,
     /// Persistence windows of this lane (detail lane, [`crate::Persistence::Windows`]).
     pub windows: u64,
+    /// Of `discarded`: events a window's duration pre-roll wanted that the per-thread budget
+    /// could not hold (the sum of the windows' `over_budget_before`; raise the budget, or
+    /// shorten the pre-roll).
+    pub over_budget: u64,
     /// Ring-format bytes of the records handed to the sink and taken by it.
     pub persisted_bytes: u64,
     /// Ring-format bytes of the records discarded by selective persistence (known once the
@@ -72,6 +76,7 @@ impl LaneReport {
         self.after_end = self.after_end.saturating_add(other.after_end);
         self.bytes = self.bytes.saturating_add(other.bytes);
         self.reconciled = self.reconciled.saturating_add(other.reconciled);
+        self.over_budget = self.over_budget.saturating_add(other.over_budget);
         self.windows = self.windows.saturating_add(other.windows);
         self.persisted_bytes = self.persisted_bytes.saturating_add(other.persisted_bytes);
         self.discarded_bytes = self.discarded_bytes.saturating_add(other.discarded_bytes);

@@ -465,3 +465,36 @@ fn a_buffered_pre_roll_holds_what_the_detail_rings_hold() {
     assert_eq!(d.discarded, n - w[0].persisted);
     assert!(report.is_balanced());
 }
+
+#[test]
+fn a_pre_roll_beyond_the_budget_is_counted_as_over_budget() {
+    let controller = ControllerBuilder::new().capacity(4).create().unwrap();
+    let reg = controller.registry();
+    // Pre-roll 50 µs (50 records) but a budget of a few records' bytes.
+    let mut drain = drainer(
+        reg,
+        Persistence::Windows(WindowConfig {
+            pre_roll: PreRoll::Duration(50_000),
+            post_roll_ns: 5_000,
+            budget_bytes: 512,
+        }),
+    );
+    let (slot, index, mut detail) = register(reg);
+    let base = future();
+    for seq in 0..200u64 {
+        write(&mut detail, base, seq, (seq == 100).then_some(None));
+    }
+    detail.flush_counters();
+    drop((index, detail));
+    slot.unregister().unwrap();
+    drain.pass();
+    let (report, log) = drain.finish(&[], Report::default());
+    let w = log.windows();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].pre_roll < 50, "the budget held less than 50 µs: {w:?}");
+    assert!(w[0].over_budget_before > 0, "{w:?}");
+    let lane = report.threads[0].lane(LaneKind::Detail);
+    assert_eq!(lane.over_budget, w[0].over_budget_before);
+    assert!(lane.over_budget <= lane.discarded);
+    assert!(lane.is_balanced(), "{lane:?}");
+}
