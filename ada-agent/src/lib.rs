@@ -89,7 +89,7 @@ pub use global::{attach_error, global, install, trigger_error};
 pub use thread::{Detail, ThreadWriter};
 pub use tls::unregister_current_thread;
 
-use ada_registry::callsite::{unpack_id, unpack_trigger};
+use ada_registry::callsite::{CALLSITE_TRIGGERED, unpack_id, unpack_trigger};
 use ada_ringpool::EventKind;
 
 /// Whether this process is traced (a controller's segment is attached).
@@ -101,8 +101,22 @@ pub fn is_enabled() -> bool {
 /// for `site`, also writes a trigger mark on the detail lane (see [Triggers](crate#triggers)).
 #[inline(always)]
 pub fn enter(site: &Callsite) {
+    // One load of the cached word and one branch on its TRIGGERED bit. An untriggered word is
+    // the bare id (the verdict bits are zero), so the common path is exactly `enter_id`; the
+    // triggered one is out of line.
+    let word = site.word();
+    if word & CALLSITE_TRIGGERED == 0 {
+        tls::with_writer(|w| w.enter(word));
+    } else {
+        enter_triggered(word);
+    }
+}
+
+/// [`enter`] of a callsite a symbol trigger names: the index record, then the trigger's mark.
+#[cold]
+#[inline(never)]
+fn enter_triggered(word: u64) {
     tls::with_writer(|w| {
-        let word = site.word();
         w.enter(unpack_id(word));
         if let Some(trigger) = unpack_trigger(word) {
             w.trigger_mark(unpack_id(word), trigger);
