@@ -259,9 +259,13 @@ fn reap_adopted(main: u32) {
                 libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
             )
         };
-        // SAFETY: after a successful `waitid` with WEXITED the kernel filled `si_pid` (0 when
-        // no child had exited: WNOHANG).
-        let child = if r == 0 { unsafe { info.si_pid() } } else { 0 };
+        let child = if r == 0 {
+            // SAFETY: after a successful `waitid` with WEXITED the kernel filled `si_pid` (0
+            // when no child had exited: WNOHANG).
+            unsafe { info.si_pid() }
+        } else {
+            0
+        };
         if child <= 0 || child as u32 == main {
             return;
         }

@@ -5,25 +5,9 @@
 
 mod common;
 
-use common::{ada, trace_dir};
+use common::{ada, children_of, trace_dir};
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// The children of every thread of process `pid`.
-fn children_of(pid: u32) -> Vec<i32> {
-    let mut kids = Vec::new();
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return kids;
-    };
-    for task in tasks.flatten() {
-        let list = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-        kids.extend(
-            list.split_whitespace()
-                .filter_map(|p| p.parse::<i32>().ok()),
-        );
-    }
-    kids
-}
 
 /// Bytes in the trace's `events.bin` under `out`, 0 while there is none.
 fn events_bytes(out: &Path) -> u64 {
@@ -45,8 +29,11 @@ fn events_bytes(out: &Path) -> u64 {
     0
 }
 
-fn kill(pid: i32) {
-    if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+fn kill(pid: u32) {
+    if let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    {
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
     }
 }

@@ -22,7 +22,7 @@ use ada_atf::schema::event::Payload;
 use ada_registry::{LaneKind, Registry};
 use ada_shm::sync::{AtomicU64, Ordering};
 use ada_shm::{AttachOptions, Off, RegionKind, SegmentName};
-use common::{ada, trace_dir};
+use common::{ada, children_of, trace_dir};
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -332,15 +332,6 @@ fn tasks_of(pid: u32) -> BTreeSet<u64> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// The children of process `pid` (the traced workload is `ada trace`'s child).
-fn children_of(pid: u32) -> Vec<u32> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|s| s.parse().ok())
-        .collect()
 }
 
 fn signal(pid: u32, name: &str) {

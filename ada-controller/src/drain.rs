@@ -662,22 +662,13 @@ impl<'r, S: Sink> Drainer<'r, S> {
 
     /// Reads symbols published since the last chunk (the final drain's last look).
     fn refresh_symbols(&mut self) {
-        let Drainer {
-            registry,
-            sink,
-            symbols,
-            symbol_count,
-            sink_failures,
-            sink_error,
-            ..
-        } = self;
         read_symbols(
-            registry,
-            sink,
-            symbols,
-            symbol_count,
-            sink_failures,
-            sink_error,
+            self.registry,
+            &mut self.sink,
+            &mut self.symbols,
+            &mut self.symbol_count,
+            &mut self.sink_failures,
+            &mut self.sink_error,
         );
     }
 }
@@ -844,22 +835,13 @@ impl<S: Sink> ChunkContext<'_, S> {
     }
 
     fn refresh_symbols(&mut self) {
-        let Self {
-            registry,
-            sink,
-            symbols,
-            symbol_count,
-            sink_failures,
-            sink_error,
-            ..
-        } = self;
         read_symbols(
-            registry,
-            &mut **sink,
-            symbols,
-            symbol_count,
-            sink_failures,
-            sink_error,
+            self.registry,
+            &mut *self.sink,
+            self.symbols,
+            self.symbol_count,
+            self.sink_failures,
+            self.sink_error,
         );
     }
 }

@@ -90,9 +90,9 @@ fn symbol_claim_counters_at_their_limits_give_full_or_an_id_in_range() {
         name_bytes: 256,
     });
     let view = table.view();
+    let header = view.header();
     // SAFETY: `next_entry` is the word at 128, `next_word` at 136 (the claims line).
-    let (next_entry, next_word) =
-        unsafe { (word_at(view.header(), 128), word_at(view.header(), 136)) };
+    let (next_entry, next_word) = unsafe { (word_at(header, 128), word_at(header, 136)) };
     let name = "a_name_of_more_than_one_word";
     for (entry, word) in [
         (u64::MAX, 0),

@@ -18,6 +18,23 @@ pub fn ada() -> Command {
     ada
 }
 
+/// The children of process `pid`, from every one of its threads (a child belongs to the
+/// thread that forked it): the command `ada trace` spawned.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut kids = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return kids;
+    };
+    for task in tasks.flatten() {
+        let list = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        kids.extend(
+            list.split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
+    }
+    kids
+}
+
 /// Runs `ada ARGS` and returns its output.
 pub fn run_ada(args: &[&str]) -> Output {
     ada().args(args).output().expect("run ada")
