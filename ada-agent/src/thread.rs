@@ -10,9 +10,8 @@ use crate::agent::Agent;
 use ada_persist::MarkingPolicy;
 use ada_persist::TriggerId;
 use ada_registry::{LaneKind, RegistryError, SlotOwner, ThreadSlot};
-use ada_ringpool::{
-    DetailRecord, DropOldest, EventKind, IndexRecord, LaneWriter, RecordError, SegmentStore,
-};
+use ada_backpressure::DropPolicy;
+use ada_ringpool::{DetailRecord, EventKind, IndexRecord, LaneWriter, RecordError, SegmentStore};
 use ada_shm::clock::MonotonicClock;
 
 /// A detail event's contents (everything but the time, thread and depth, which the writer adds).
@@ -31,8 +30,8 @@ pub struct Detail<'d> {
 pub struct ThreadWriter<'a> {
     /// The slot handle; dropped (unregistering) after the `Drop` impl flushed the counters.
     slot: ThreadSlot<'a>,
-    index: LaneWriter<'a, SegmentStore<'a>, DropOldest>,
-    detail: LaneWriter<'a, SegmentStore<'a>, DropOldest>,
+    index: LaneWriter<'a, SegmentStore<'a>, DropPolicy>,
+    detail: LaneWriter<'a, SegmentStore<'a>, DropPolicy>,
     thread_id: u32,
     depth: u32,
     /// The agent's policy when it has message triggers (`None`: `message` skips matching).
@@ -74,9 +73,19 @@ impl<'a> ThreadWriter<'a> {
         // gives the slot back rather than leaking it.
         let index_store = SegmentStore::new(registry, index, LaneKind::Index)?;
         let detail_store = SegmentStore::new(registry, index, LaneKind::Detail)?;
+        // The session's drop policies and stability period, as the controller published them
+        // (validated when the agent attached); the watermarks follow from each pool's size.
+        let settings = registry.backpressure();
+        let geometry = registry.geometry();
+        let mut index_writer =
+            LaneWriter::new(registration.index, index_store, settings.policies.index);
+        index_writer.set_backpressure(settings.config(geometry.index_rings));
+        let mut detail_writer =
+            LaneWriter::new(registration.detail, detail_store, settings.policies.detail);
+        detail_writer.set_backpressure(settings.config(geometry.detail_rings));
         Ok(ThreadWriter {
-            index: LaneWriter::new(registration.index, index_store, DropOldest),
-            detail: LaneWriter::new(registration.detail, detail_store, DropOldest),
+            index: index_writer,
+            detail: detail_writer,
             slot: registration.slot,
             thread_id: tid as u32,
             depth: 0,
@@ -171,6 +180,11 @@ impl<'a> ThreadWriter<'a> {
         self.detail.flush_counters();
     }
 
+    /// Backpressure states of the (index, detail) lanes as this thread last evaluated them.
+    pub fn lane_states(&self) -> (ada_backpressure::LaneState, ada_backpressure::LaneState) {
+        (self.index.state(), self.detail.state())
+    }
+
     /// Counters of (index, detail) lanes as this thread knows them.
     pub fn counters(&self) -> (ada_registry::LaneCounters, ada_registry::LaneCounters) {
         (self.index.counters(), self.detail.counters())
@@ -179,7 +193,9 @@ impl<'a> ThreadWriter<'a> {
 
 impl Drop for ThreadWriter<'_> {
     fn drop(&mut self) {
-        // Counters first; then the `slot` field's own drop hands the slot to the drain.
-        self.flush();
+        // Pending loss markers and counters first; then the `slot` field's own drop hands the
+        // slot to the drain.
+        self.index.settle();
+        self.detail.settle();
     }
 }

@@ -12,6 +12,7 @@
 //! parent's thread. A `pthread_atfork` child handler forgets that copy (without unregistering
 //! the parent's slot), so the child registers a slot of its own on its next event.
 
+use ada_registry::LaneKind;
 use crate::agent::Agent;
 use crate::global::global;
 use crate::thread::ThreadWriter;
@@ -40,8 +41,14 @@ thread_local! {
 /// `None` (and records nothing) when the process is not traced; an event that cannot be
 /// recorded (no free slot, thread exiting, re-entered from a signal handler) is counted as
 /// dropped in the segment.
+///
+/// `lane` is the lane the event goes to, for counting a refused thread's events by lane (a
+/// trigger's extra mark on a refused thread is not counted separately).
 #[inline(always)]
-pub fn with_writer<R>(f: impl FnOnce(&mut ThreadWriter<'static>) -> R) -> Option<R> {
+pub fn with_writer<R>(
+    lane: LaneKind,
+    f: impl FnOnce(&mut ThreadWriter<'static>) -> R,
+) -> Option<R> {
     let mut ptr = FAST.get();
     if ptr.is_null() {
         if !crate::global::maybe_traced() {
@@ -49,7 +56,7 @@ pub fn with_writer<R>(f: impl FnOnce(&mut ThreadWriter<'static>) -> R) -> Option
         }
         // `f` is not passed to the slow path: with a single call site (below) the compiler
         // inlines the recording closure into the caller instead of calling it out of line.
-        ptr = writer_slow()?;
+        ptr = writer_slow(lane)?;
     }
     Some(run_exclusive(ptr, f))
 }
@@ -84,13 +91,13 @@ pub fn with_registered_writer<R>(f: impl FnOnce(&mut ThreadWriter<'static>) -> R
 /// (untraced process; or refused, busy when re-entered, thread exiting: counted as dropped).
 #[cold]
 #[inline(never)]
-fn writer_slow() -> Option<*mut ThreadWriter<'static>> {
+fn writer_slow(lane: LaneKind) -> Option<*mut ThreadWriter<'static>> {
     let agent = global()?;
     match OWNER.try_with(|owner| register(agent, owner)) {
         Ok(Some(ptr)) => Some(ptr),
         // Refused, busy (re-entered), or the thread is exiting: counted as dropped.
         Ok(None) | Err(_) => {
-            agent.registry().header().count_unregistered_drops(1);
+            agent.registry().header().count_unregistered_drops(lane, 1);
             None
         }
     }

@@ -119,20 +119,46 @@ impl BackpressureConfig {
     /// would leave `ada status` reporting RECOVERY long after the drain caught up.
     pub const MAX_STABILITY_NS: u64 = 60_000_000_000;
 
-    /// The smallest pool the state machine can work with: one active ring plus enough free
-    /// ones for `low < high < free` to be possible (`low = 0`, `high = 1`, two free).
-    pub const MIN_POOL_RINGS: u32 = 3;
+    /// The smallest pool the state machine can work with: one active ring plus one spare
+    /// (`low = high = 0`: PRESSURE when the spare is in use, no hysteresis).
+    pub const MIN_POOL_RINGS: u32 = 2;
+
+    /// The default stability period: 10 ms (see [`Default`](#impl-Default-for-BackpressureConfig)).
+    pub const DEFAULT_STABILITY_NS: u64 = 10_000_000;
+
+    /// The default thresholds for a lane pool of `pool_rings` rings (at least
+    /// [`MIN_POOL_RINGS`](Self::MIN_POOL_RINGS); smaller values are treated as that): with
+    /// `spare = pool_rings - 1` rings that can be free, `high_watermark = spare - 1` (a lane
+    /// recovers only when every spare ring is back, i.e. the drain has caught up) and
+    /// `low_watermark = spare / 3` (PRESSURE with a third of the spares or fewer left). For the
+    /// default index pool of 4 this is [`Default`]'s `low 1, high 2`; for the default detail
+    /// pool of 2 it is `low 0, high 0`.
+    #[must_use]
+    pub const fn for_pool(pool_rings: u32) -> Self {
+        let pool = if pool_rings < Self::MIN_POOL_RINGS {
+            Self::MIN_POOL_RINGS
+        } else {
+            pool_rings
+        };
+        let spare = pool - 1;
+        BackpressureConfig {
+            low_watermark: spare / 3,
+            high_watermark: spare - 1,
+            stability_ns: Self::DEFAULT_STABILITY_NS,
+        }
+    }
 
     /// Checks the thresholds against a lane pool of `pool_rings` rings (the active one
-    /// included): `low_watermark < high_watermark < pool_rings - 1`, so that every state is
+    /// included): `low_watermark <= high_watermark < pool_rings - 1`, so that every state is
     /// reachable and a drained pool (all `pool_rings - 1` spare rings free) is above the high
-    /// watermark, and `stability_ns <= MAX_STABILITY_NS`.
+    /// watermark, and `stability_ns <= MAX_STABILITY_NS`. (Equal watermarks are allowed, for
+    /// small pools: the lane then has no hysteresis between PRESSURE and NORMAL.)
     pub fn validate(&self, pool_rings: u32) -> Result<(), ConfigError> {
         if pool_rings < Self::MIN_POOL_RINGS {
             return Err(ConfigError::PoolTooSmall { pool_rings });
         }
-        if self.low_watermark >= self.high_watermark {
-            return Err(ConfigError::LowNotBelowHigh {
+        if self.low_watermark > self.high_watermark {
+            return Err(ConfigError::LowAboveHigh {
                 low: self.low_watermark,
                 high: self.high_watermark,
             });
@@ -170,7 +196,7 @@ impl Default for BackpressureConfig {
         BackpressureConfig {
             low_watermark: 1,
             high_watermark: 2,
-            stability_ns: 10_000_000,
+            stability_ns: Self::DEFAULT_STABILITY_NS,
         }
     }
 }
@@ -180,16 +206,16 @@ impl Default for BackpressureConfig {
 pub enum ConfigError {
     /// The pool has fewer than [`BackpressureConfig::MIN_POOL_RINGS`] rings.
     #[error(
-        "a lane pool of {pool_rings} rings is too small for backpressure states (at least {} rings: one active, two spare)",
+        "a lane pool of {pool_rings} rings is too small for backpressure states (at least {} rings: one active, one spare)",
         BackpressureConfig::MIN_POOL_RINGS
     )]
     PoolTooSmall {
         /// The pool size given.
         pool_rings: u32,
     },
-    /// `low_watermark >= high_watermark`.
-    #[error("low watermark {low} must be below high watermark {high} (free rings)")]
-    LowNotBelowHigh {
+    /// `low_watermark > high_watermark`.
+    #[error("low watermark {low} must not be above high watermark {high} (free rings)")]
+    LowAboveHigh {
         /// The low watermark.
         low: u32,
         /// The high watermark.
@@ -271,7 +297,7 @@ mod tests {
             stability_ns: 0,
         };
         assert_eq!(c.validate(3), Ok(()));
-        for pool_rings in 0..3 {
+        for pool_rings in 0..2 {
             assert_eq!(
                 c.validate(pool_rings),
                 Err(ConfigError::PoolTooSmall { pool_rings })
@@ -281,16 +307,37 @@ mod tests {
 
     #[test]
     fn low_must_be_below_high() {
-        for (low, high) in [(2, 2), (3, 2), (u32::MAX, 0)] {
+        for (low, high) in [(3, 2), (u32::MAX, 0)] {
             let c = BackpressureConfig {
                 low_watermark: low,
                 high_watermark: high,
                 stability_ns: 1,
             };
             let err = c.validate(16).unwrap_err();
-            assert_eq!(err, ConfigError::LowNotBelowHigh { low, high });
+            assert_eq!(err, ConfigError::LowAboveHigh { low, high });
             assert!(err.to_string().contains(&format!("low watermark {low}")));
         }
+        // Equal watermarks are allowed (no hysteresis), as in a two-ring pool.
+        let c = BackpressureConfig {
+            low_watermark: 0,
+            high_watermark: 0,
+            stability_ns: 1,
+        };
+        assert_eq!(c.validate(2), Ok(()));
+    }
+
+    #[test]
+    fn for_pool_defaults_are_valid_and_match_default_for_four() {
+        assert_eq!(BackpressureConfig::for_pool(4), BackpressureConfig::default());
+        let two = BackpressureConfig::for_pool(2);
+        assert_eq!((two.low_watermark, two.high_watermark), (0, 0));
+        let eight = BackpressureConfig::for_pool(8);
+        assert_eq!((eight.low_watermark, eight.high_watermark), (2, 6));
+        for rings in 2..=64 {
+            assert_eq!(BackpressureConfig::for_pool(rings).validate(rings), Ok(()), "{rings}");
+        }
+        // Below the minimum it is the minimum's.
+        assert_eq!(BackpressureConfig::for_pool(0), two);
     }
 
     #[test]

@@ -27,7 +27,9 @@
 //! [`LaneKind`] are converted to it, by exhaustive `match`es.
 
 use crate::report::{Corruption, LaneReport, Report};
-use crate::sink::{Record, SessionInfo, Sink, SinkError, SinkOutput, ThreadInfo, WindowInfo};
+use crate::sink::{
+    LossInfo, Record, SessionInfo, Sink, SinkError, SinkOutput, ThreadInfo, WindowInfo,
+};
 use ada_atf::{
     ClockDescription, EventRef, FoldedThreadsSummary, LaneCounters, PayloadRef, PersistenceWindow,
     RecordKind, RecordMapper, RingRecord, SymbolEntry, SyncPolicy, ThreadSummary, TraceSummary,
@@ -200,6 +202,12 @@ impl ada_atf::SymbolLookup for SymbolMap {
     }
 }
 
+/// The ATF `thread_id` of `thread`: the controller's session thread number (at most
+/// `i32::MAX`: the drain saturates it).
+fn session_thread(thread: &ThreadInfo) -> i32 {
+    i32::try_from(thread.number).unwrap_or(i32::MAX)
+}
+
 /// The ATF lane of `lane`.
 fn atf_lane(lane: LaneKind) -> ada_atf::Lane {
     match lane {
@@ -218,14 +226,16 @@ fn ring_record<'a>(thread: &ThreadInfo, record: &Record<'a>) -> RingRecord<'a> {
         EventKind::Exception => RecordKind::Exception,
         EventKind::Mark => RecordKind::Mark,
         EventKind::Message => RecordKind::Message,
+        // The drain hands loss markers to `events_lost`, never to `record`; a caller's own
+        // record of this kind is kept, as a message.
+        EventKind::EventsLost => RecordKind::Message,
     };
     RingRecord {
         kind,
         lane: atf_lane(record.lane),
         timestamp_ns: record.timestamp_ns,
         function_id: record.function_id,
-        // The controller's session thread number (at most i32::MAX: the drain saturates it).
-        thread_id: i32::try_from(thread.number).unwrap_or(i32::MAX),
+        thread_id: session_thread(thread),
         call_depth: record.call_depth,
         registers: record.registers,
         stack: record.stack,
@@ -340,6 +350,24 @@ impl Sink for AtfSink {
         };
         let record = ring_record(thread, record);
         let event = self.mapper.map(&record, &self.symbols);
+        writer.write(&event).map(|_| ()).map_err(SinkError::new)
+    }
+
+    fn events_lost(&mut self, thread: &ThreadInfo, loss: &LossInfo) -> Result<(), SinkError> {
+        let writer = self.writer()?;
+        // Stamped with the first lost event's time, where the hole starts (the last one's when
+        // the first is unknown): in the thread's stream it sits between the records around it.
+        let at = if loss.first_ns != 0 {
+            loss.first_ns
+        } else {
+            loss.last_ns
+        };
+        let payload = PayloadRef::EventsLost {
+            lane: atf_lane(loss.lane),
+            count: loss.count,
+            cause: loss.cause.name(),
+        };
+        let event = EventRef::new(session_thread(thread), at, payload);
         writer.write(&event).map(|_| ()).map_err(SinkError::new)
     }
 

@@ -43,12 +43,17 @@
 use crate::identity::{Verdict, Verifier};
 use crate::persist::{HeldRecord, Persistence, mark_of, ring_len};
 use crate::report::{Corruption, FoldedThreads, LaneReport, Report, ThreadEnd, ThreadReport};
-use crate::sink::{ChunkInfo, ProcessTrust, Record, Sink, SinkError, ThreadInfo, WindowInfo};
+use crate::sink::{
+    ChunkInfo, LossInfo, ProcessTrust, Record, Sink, SinkError, ThreadInfo, WindowInfo,
+};
+use ada_backpressure::{LaneState, LossCounters};
 use ada_persist::{Emit, Mark, PreRoll, WindowReport, WindowTracker};
 use ada_registry::{
     DrainClaim, LaneKind, Registry, RegistryError, SlotOwner, SlotState, SymbolCursor,
 };
-use ada_ringpool::{DrainStats, EventKind, LaneDrain, RingChunk, SegmentStore, index_records};
+use ada_ringpool::{
+    DrainStats, EventKind, LaneDrain, LossMarker, RingChunk, SegmentStore, index_records,
+};
 
 /// Threads kept one by one in the [`Report`] (and so in the manifest): the first this many to
 /// end. Later ones are folded into [`Report::folded`] (a count and summed lanes), so the
@@ -645,6 +650,7 @@ impl<'r, S: Sink> Drainer<'r, S> {
         report.folded = self.folded;
         report.unverifiable_threads = self.unverifiable;
         report.unregistered_drops = counters.unregistered_drops;
+        report.unregistered_by_lane = counters.unregistered_by_lane;
         match symbols.refused_checked() {
             Some(refused) => report.symbols_refused = refused,
             None => self.corruption.symbol_counters += 1,
@@ -679,7 +685,17 @@ fn take_counters(report: &mut ThreadReport, lanes: &ada_registry::ThreadLaneSet)
         let counters = lanes.lane(kind).counters();
         let lane = &mut report.lanes[kind as usize];
         lane.written = counters.events_written;
-        lane.dropped = counters.events_dropped;
+        lane.lost = LossCounters {
+            overwritten: counters.overwritten,
+            refused: counters.refused,
+            too_large: counters.too_large,
+            no_slot: 0,
+        };
+        // Computed from the causes (saturating: the words are another process's to write).
+        lane.dropped = lane.lost.total();
+        let word = lanes.lane(kind).state_word();
+        lane.state = LaneState::from_u8(word.state);
+        lane.entries = word.entries.map(u64::from);
     }
 }
 
@@ -733,6 +749,14 @@ impl<S: Sink> ChunkContext<'_, S> {
                         self.bad_chunk();
                         break;
                     };
+                    if r.kind == EventKind::EventsLost as u32 {
+                        let Some(marker) = LossMarker::from_index(&r) else {
+                            self.bad_chunk();
+                            break;
+                        };
+                        self.lost(&marker);
+                        continue;
+                    }
                     let Ok(kind) = EventKind::try_from(r.kind) else {
                         self.bad_chunk();
                         break;
@@ -757,6 +781,16 @@ impl<S: Sink> ChunkContext<'_, S> {
                         self.bad_chunk();
                         break;
                     };
+                    if r.kind == EventKind::EventsLost {
+                        let Some(marker) = LossMarker::from_detail(&r) else {
+                            self.bad_chunk();
+                            break;
+                        };
+                        // Straight to the sink, never through the window tracker: a loss is
+                        // always persisted where it happened.
+                        self.lost(&marker);
+                        continue;
+                    }
                     self.detail(&Record {
                         kind: r.kind,
                         lane: LaneKind::Detail,
@@ -807,6 +841,24 @@ impl<S: Sink> ChunkContext<'_, S> {
             }
             Emit::Opened { .. } => {}
         });
+    }
+
+    /// A loss marker: announced to the sink at this point of the stream and counted (it is not
+    /// an event: never in `persisted` or `written`).
+    fn lost(&mut self, marker: &LossMarker) {
+        let loss = LossInfo {
+            lane: self.kind,
+            cause: marker.cause,
+            count: marker.count,
+            first_ns: marker.first_ns,
+            last_ns: marker.last_ns,
+        };
+        self.lane.markers += 1;
+        self.lane.marked_lost = self.lane.marked_lost.saturating_add(marker.count);
+        if let Err(e) = self.sink.events_lost(&self.info, &loss) {
+            *self.sink_failures += 1;
+            *self.sink_error = Some(e.to_string());
+        }
     }
 
     fn bad_chunk(&mut self) {

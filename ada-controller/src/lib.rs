@@ -82,9 +82,13 @@ pub use persist::{Persistence, PreRoll, WindowConfig};
 pub use pipelined::Pipelined;
 pub use report::{Corruption, FoldedThreads, LaneReport, Report, ThreadEnd, ThreadReport};
 pub use sink::{
-    ChunkInfo, CountingSink, ProcessTrust, Record, SessionInfo, Sink, SinkError, SinkOutput,
-    ThreadInfo, WindowInfo,
+    ChunkInfo, CountingSink, LossInfo, ProcessTrust, Record, SessionInfo, Sink, SinkError,
+    SinkOutput, ThreadInfo, WindowInfo,
 };
+
+/// Why events were lost (re-exported from `ada-backpressure`), as [`LossInfo::cause`] carries
+/// it.
+pub use ada_ringpool::LossCause;
 
 /// What an event records: the ring format's one event-kind vocabulary (re-exported from
 /// `ada-ringpool`), as [`Record::kind`] carries it.

@@ -19,14 +19,15 @@
 //! as before typed batches): meanwhile the traced threads' rings fill, and their pool policy
 //! drops — and counts — events, as with any slow drain.
 //!
-//! Order is kept: symbols, threads, chunk boundaries, records, windows and flushes reach the
+//! Order is kept: symbols, threads, chunk boundaries, records, losses, windows and flushes reach the
 //! inner sink exactly in the order the drain produced them. A record the inner sink refuses is counted and reported by
 //! [`Sink::finish`] as unwritten (the drain counted it as persisted when it was queued), and
 //! the output is then not complete.
 
 use crate::report::Report;
 use crate::sink::{
-    ChunkInfo, Record, SessionInfo, Sink, SinkError, SinkOutput, ThreadInfo, WindowInfo,
+    ChunkInfo, LossInfo, Record, SessionInfo, Sink, SinkError, SinkOutput, ThreadInfo,
+    WindowInfo,
 };
 use ada_registry::LaneKind;
 use ada_ringpool::EventKind;
@@ -106,6 +107,7 @@ enum Item {
     },
     /// `window` indexes the batch's `windows` (kept aside: an item stays small).
     Window { thread: ThreadInfo, window: u32 },
+    Lost { thread: ThreadInfo, loss: LossInfo },
 }
 
 /// Items in order, and the arena their variable-length parts live in.
@@ -337,6 +339,15 @@ impl<S: Sink + 'static> Sink for Pipelined<S> {
         Ok(())
     }
 
+    fn events_lost(&mut self, thread: &ThreadInfo, loss: &LossInfo) -> Result<(), SinkError> {
+        self.room(0)?;
+        self.batch.items.push(Item::Lost {
+            thread: *thread,
+            loss: *loss,
+        });
+        Ok(())
+    }
+
     fn window(&mut self, thread: &ThreadInfo, window: &WindowInfo) -> Result<(), SinkError> {
         self.room(0)?;
         let index = self.batch.windows.len() as u32;
@@ -477,6 +488,9 @@ fn replay<S: Sink>(
                     note(inner.window(&thread, window));
                 }
             }
+            Item::Lost { thread, loss } => {
+                note(inner.events_lost(&thread, &loss));
+            }
         }
     }
 }
@@ -557,6 +571,10 @@ mod tests {
             self.0.push(format!("window {} {w:?}", t.os_tid));
             Ok(())
         }
+        fn events_lost(&mut self, t: &ThreadInfo, l: &LossInfo) -> Result<(), SinkError> {
+            self.0.push(format!("lost {} {l:?}", t.os_tid));
+            Ok(())
+        }
         fn flush(&mut self) -> Result<(), SinkError> {
             self.0.push("flush".into());
             Ok(())
@@ -604,6 +622,12 @@ mod tests {
             r.thread_id = 4;
             r.call_depth = (i % 5) as u32;
             both(&mut |s| s.record(&t, &r).unwrap());
+            if i == records / 2 {
+                let mut loss = LossInfo::new(LaneKind::Index, crate::LossCause::Refused, 41);
+                loss.first_ns = 7;
+                loss.last_ns = 9;
+                both(&mut |s| s.events_lost(&t, &loss).unwrap());
+            }
         }
         both(&mut |s| s.chunk_end(&t, &chunk(LaneKind::Index, 0, false)).unwrap());
         both(&mut |s| s.flush().unwrap());
@@ -650,6 +674,12 @@ mod tests {
                 .iter()
                 .any(|l| l.starts_with("window") && l.contains("trigger: Some(4)")),
             "the window was replayed"
+        );
+        assert!(
+            expected
+                .iter()
+                .any(|l| l.starts_with("lost") && l.contains("count: 41")),
+            "the loss was replayed in place"
         );
     }
 

@@ -5,6 +5,7 @@
 //! The structs are `#[non_exhaustive]`: the drain makes them, callers read them.
 
 use crate::sink::{SinkOutput, ThreadInfo};
+use ada_backpressure::{LaneState, LossCounters};
 use ada_registry::LaneKind;
 use std::time::Duration;
 
@@ -16,8 +17,23 @@ pub struct LaneReport {
     pub written: u64,
     /// Events handed to the sink.
     pub persisted: u64,
-    /// Events the ring pool's drop policy discarded (counted by the thread).
+    /// Events the thread lost: the sum of [`lost`](Self::lost) (counted by the thread).
     pub dropped: u64,
+    /// Of `dropped`, by cause (overwritten under drop-oldest, refused under drop-newest, too
+    /// large for a ring; `no_slot` is always 0 here: a thread refused a slot has no lane, its
+    /// events are in [`Report::unregistered_by_lane`]).
+    pub lost: LossCounters,
+    /// Loss markers the thread put into its stream (each reached the sink as
+    /// [`crate::Sink::events_lost`]).
+    pub markers: u64,
+    /// The events those markers announce. Equal to `dropped` when every loss was marked; less
+    /// when a marker found no room before the thread ended (the counts above still hold).
+    pub marked_lost: u64,
+    /// The lane's backpressure state when the drain last read it (`None`: not read, or a byte
+    /// no state has, i.e. a rewritten segment).
+    pub state: Option<LaneState>,
+    /// Times the lane entered each state (NORMAL, PRESSURE, DROPPING, RECOVERY).
+    pub entries: [u64; 4],
     /// Events discarded by selective persistence: detail events outside every window (always 0
     /// on the index lane and with [`crate::Persistence::All`]).
     pub discarded: u64,
@@ -71,6 +87,12 @@ impl LaneReport {
         self.written = self.written.saturating_add(other.written);
         self.persisted = self.persisted.saturating_add(other.persisted);
         self.dropped = self.dropped.saturating_add(other.dropped);
+        self.lost.merge(&other.lost);
+        self.markers = self.markers.saturating_add(other.markers);
+        self.marked_lost = self.marked_lost.saturating_add(other.marked_lost);
+        for (a, b) in self.entries.iter_mut().zip(other.entries) {
+            *a = a.saturating_add(b);
+        }
         self.discarded = self.discarded.saturating_add(other.discarded);
         self.corrupt = self.corrupt.saturating_add(other.corrupt);
         self.after_end = self.after_end.saturating_add(other.after_end);
@@ -231,6 +253,9 @@ pub struct Report {
     pub unverifiable_threads: u64,
     /// Events from threads that could not get a slot (registry full, thread exiting).
     pub unregistered_drops: u64,
+    /// Of `unregistered_drops`, per lane (`[index, detail]`): the `no_slot` cause of each
+    /// lane's loss.
+    pub unregistered_by_lane: [u64; 2],
     /// Symbol registrations refused because the symbol table was full (0 when the table's
     /// counters were inconsistent: see [`Corruption::symbol_counters`]).
     pub symbols_refused: u64,

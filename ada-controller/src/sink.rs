@@ -7,7 +7,7 @@
 
 use crate::report::Report;
 use ada_registry::LaneKind;
-use ada_ringpool::EventKind;
+use ada_ringpool::{EventKind, LossCause};
 use std::path::PathBuf;
 
 /// The traced session, as the sink learns it in [`Sink::begin`].
@@ -275,6 +275,38 @@ impl WindowInfo {
     }
 }
 
+/// Events one thread's lane lost, announced at the point of the gap in its stream
+/// ([`Sink::events_lost`]): the thread's writer put a loss marker into its ring where it
+/// resumed writing, so the loss arrives between the records before and after the hole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct LossInfo {
+    /// The lane that lost them.
+    pub lane: LaneKind,
+    /// Why they were lost.
+    pub cause: LossCause,
+    /// How many events.
+    pub count: u64,
+    /// Timestamp of the first lost event (0: unknown).
+    pub first_ns: u64,
+    /// Timestamp of the last lost event (0: unknown).
+    pub last_ns: u64,
+}
+
+impl LossInfo {
+    /// `count` events of `lane` lost for `cause`, their time span unknown (for sinks' own tests;
+    /// set the public fields as needed).
+    pub fn new(lane: LaneKind, cause: LossCause, count: u64) -> Self {
+        LossInfo {
+            lane,
+            cause,
+            count,
+            first_ns: 0,
+            last_ns: 0,
+        }
+    }
+}
+
 /// A sink's failure: any error, boxed.
 ///
 /// It displays as the error it wraps, and [`source`](std::error::Error::source) is that error,
@@ -459,6 +491,13 @@ pub trait Sink: Send {
     /// [`record`](Sink::record) before this call (see the call order above).
     fn window(&mut self, thread: &ThreadInfo, window: &WindowInfo) -> Result<(), SinkError> {
         let _ = (thread, window);
+        Ok(())
+    }
+    /// `thread`'s lane lost events at this point of its stream (see [`LossInfo`]). Arrives
+    /// inside a chunk pair of that lane, where the thread's loss marker was. The counts are in
+    /// the [`Report`] as well ([`crate::LaneReport::lost`]), whether or not a sink records this.
+    fn events_lost(&mut self, thread: &ThreadInfo, loss: &LossInfo) -> Result<(), SinkError> {
+        let _ = (thread, loss);
         Ok(())
     }
     /// End of a busy stretch: a good moment to hand buffers to the OS.

@@ -91,6 +91,7 @@ impl Sink for Recorder {
                 s.noters.insert(thread.os_tid);
             }
             EventKind::Exception => {}
+            EventKind::EventsLost => panic!("loss markers go to events_lost, never to record"),
         }
         Ok(())
     }

@@ -114,7 +114,7 @@ fn corrupt_lanes_are_counted_never_followed() {
 }
 
 /// A running thread's lane counters are read at `finish` from shared memory: a peer that set
-/// `events_dropped` near `u64::MAX` must not make the final accounting overflow (a panic in
+/// the loss counters near `u64::MAX` must not make the final accounting overflow (a panic in
 /// the drain thread would lose the manifest).
 #[test]
 fn finish_survives_counters_set_near_the_maximum() {
@@ -132,7 +132,9 @@ fn finish_survives_counters_set_near_the_maximum() {
     let mut drainer = Drainer::new(reg, CountingSink::default()).unwrap();
     drainer.pass();
     let mut forged = lane.counters();
-    forged.events_dropped = u64::MAX - 1;
+    forged.events_dropped = 3;
+    forged.overwritten = u64::MAX - 1;
+    forged.refused = 2;
     forged.events_written = u64::MAX;
     lane.store_counters(&forged);
     let (report, sink): (Report, CountingSink) = drainer.finish(&[], Report::default());
@@ -140,10 +142,12 @@ fn finish_survives_counters_set_near_the_maximum() {
     let t = &report.threads[0];
     let index = t.lane(LaneKind::Index);
     assert_eq!(index.persisted, 10);
-    assert_eq!(index.dropped, u64::MAX - 1);
+    // The total is computed from the causes (the shared total word is ignored), saturating.
+    assert_eq!(index.dropped, u64::MAX);
+    assert_eq!((index.lost.overwritten, index.lost.refused), (u64::MAX - 1, 2));
     assert_eq!(index.after_end, 0, "saturated, not wrapped");
     // The report's totals saturate too.
-    assert_eq!(report.dropped(), u64::MAX - 1);
+    assert_eq!(report.dropped(), u64::MAX);
     drop(w);
     drop(a.slot);
 }

@@ -18,8 +18,40 @@ use crate::error::RegistryError;
 use crate::geometry::RingGeometry;
 use crate::lane::LaneKind;
 use crate::slot::{SlotOwner, SlotState, ThreadLaneSet};
+use ada_backpressure::{BackpressureConfig, DropPolicy, LanePolicies};
 use ada_shm::CacheLine;
 use ada_shm::sync::{AtomicU32, AtomicU64, Ordering};
+
+/// What the controller decides about backpressure for the whole session and every agent
+/// applies: each lane's drop policy and the stability period (the watermarks follow from each
+/// lane's pool size, [`BackpressureConfig::for_pool`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackpressureSettings {
+    /// Each lane's drop policy (default `index=newest,detail=oldest`).
+    pub policies: LanePolicies,
+    /// How long free rings must stay above the high watermark before RECOVERY becomes NORMAL
+    /// (nanoseconds; default [`BackpressureConfig::DEFAULT_STABILITY_NS`]).
+    pub stability_ns: u64,
+}
+
+impl Default for BackpressureSettings {
+    fn default() -> Self {
+        BackpressureSettings {
+            policies: LanePolicies::default(),
+            stability_ns: BackpressureConfig::DEFAULT_STABILITY_NS,
+        }
+    }
+}
+
+impl BackpressureSettings {
+    /// The state machine's thresholds for a lane of `pool_rings` rings.
+    pub fn config(&self, pool_rings: u32) -> BackpressureConfig {
+        BackpressureConfig {
+            stability_ns: self.stability_ns,
+            ..BackpressureConfig::for_pool(pool_rings)
+        }
+    }
+}
 
 /// Immutable registry parameters plus shared counters.
 #[repr(C)]
@@ -35,6 +67,11 @@ pub struct RegistryParams {
     detail_rings: AtomicU32,
     detail_ring_bytes: AtomicU32,
     accepting: AtomicU32,
+    /// Drop policies: byte 0 the index lane's, byte 1 the detail lane's
+    /// (`ada_backpressure::DropPolicy` encodings).
+    drop_policies: AtomicU32,
+    /// The backpressure stability period (nanoseconds).
+    stability_ns: AtomicU64,
 }
 
 /// Counters every registering thread updates.
@@ -50,6 +87,8 @@ pub struct RegistryStats {
     registrations: AtomicU64,
     capacity_failures: AtomicU64,
     unregistered_drops: AtomicU64,
+    /// Of `unregistered_drops`, the index lane's events ([1]: the detail lane's).
+    unregistered_by_lane: [AtomicU64; 2],
 }
 
 /// The registry header at the start of the registry region; the slots follow it.
@@ -81,8 +120,10 @@ pub struct RegistryCounters {
     pub registrations: u64,
     /// Registrations refused because every slot was taken.
     pub capacity_failures: u64,
-    /// Events from threads that could not register, counted as dropped.
+    /// Events from threads that could not register, counted as dropped (both lanes).
     pub unregistered_drops: u64,
+    /// Of `unregistered_drops`, per lane, indexed by [`LaneKind`] (`[index, detail]`).
+    pub unregistered_by_lane: [u64; 2],
 }
 
 impl RegistryHeader {
@@ -99,6 +140,53 @@ impl RegistryHeader {
         p.detail_ring_bytes
             .store(geometry.detail_ring_bytes, Ordering::Relaxed);
         p.accepting.store(1, Ordering::Relaxed);
+        self.set_backpressure(&BackpressureSettings::default());
+    }
+
+    /// Writes the backpressure settings every agent applies (creator only, before publication;
+    /// [`initialize`](Self::initialize) writes the defaults).
+    pub fn set_backpressure(&self, settings: &BackpressureSettings) {
+        let p = &self.params;
+        let policies = u32::from(settings.policies.index.as_u8())
+            | (u32::from(settings.policies.detail.as_u8()) << 8);
+        // Relaxed (both): private until the segment header's magic is published.
+        p.drop_policies.store(policies, Ordering::Relaxed);
+        p.stability_ns
+            .store(settings.stability_ns, Ordering::Relaxed);
+    }
+
+    /// The backpressure settings as written, validated (untrusted: another process may have
+    /// rewritten them): an unknown policy byte or a stability period beyond
+    /// [`BackpressureConfig::MAX_STABILITY_NS`] is refused.
+    pub fn backpressure(&self) -> Result<BackpressureSettings, RegistryError> {
+        let p = &self.params;
+        // Relaxed (both): immutable after creation.
+        let raw = p.drop_policies.load(Ordering::Relaxed);
+        let stability_ns = p.stability_ns.load(Ordering::Relaxed);
+        let policy = |byte: u32| {
+            u8::try_from(byte)
+                .ok()
+                .and_then(DropPolicy::from_u8)
+                .ok_or(RegistryError::BadHeader("unknown drop policy in the registry header"))
+        };
+        if raw >> 16 != 0 {
+            return Err(RegistryError::BadHeader(
+                "unknown drop policy in the registry header",
+            ));
+        }
+        let policies = LanePolicies {
+            index: policy(raw & 0xff)?,
+            detail: policy((raw >> 8) & 0xff)?,
+        };
+        if stability_ns > BackpressureConfig::MAX_STABILITY_NS {
+            return Err(RegistryError::BadHeader(
+                "backpressure stability period in the registry header is out of range",
+            ));
+        }
+        Ok(BackpressureSettings {
+            policies,
+            stability_ns,
+        })
     }
 
     /// Capacity as written (untrusted until checked against the region size).
@@ -144,12 +232,13 @@ impl RegistryHeader {
         self.stats.reclaim_epoch.fetch_add(1, Ordering::Release);
     }
 
-    /// Counts `n` events from a thread that holds no slot as dropped.
-    pub fn count_unregistered_drops(&self, n: u64) {
-        // Relaxed: a statistic.
+    /// Counts `n` events of `lane` from a thread that holds no slot as dropped.
+    pub fn count_unregistered_drops(&self, lane: LaneKind, n: u64) {
+        // Relaxed (both): statistics; no other memory is published through them.
         self.stats
             .unregistered_drops
             .fetch_add(n, Ordering::Relaxed);
+        self.stats.unregistered_by_lane[lane as usize].fetch_add(n, Ordering::Relaxed);
     }
 
     /// Registry-wide counters.
@@ -160,6 +249,10 @@ impl RegistryHeader {
             registrations: s.registrations.load(Ordering::Relaxed),
             capacity_failures: s.capacity_failures.load(Ordering::Relaxed),
             unregistered_drops: s.unregistered_drops.load(Ordering::Relaxed),
+            unregistered_by_lane: [
+                s.unregistered_by_lane[0].load(Ordering::Relaxed),
+                s.unregistered_by_lane[1].load(Ordering::Relaxed),
+            ],
         }
     }
 }

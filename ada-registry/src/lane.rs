@@ -4,7 +4,9 @@
 //! ```text
 //! line  bytes  written by      fields
 //!    0    128  traced thread   active_ring, marked, submit_tail, free_head,
-//!                              events_written, events_dropped, ring_swaps, pool_exhaustions
+//!                              events_written, events_dropped, ring_swaps, pool_exhaustions,
+//!                              overwritten, refused, too_large (loss by cause),
+//!                              state_since_ns, state, entries[4] (backpressure state machine)
 //!  128    128  drain           submit_head, free_tail
 //!  256    128  both (rarely)   submit slots [u32; 8] (thread writes), free slots [u32; 8] (drain)
 //! ```
@@ -18,6 +20,11 @@
 //! Counters are written only by the traced thread, with `Relaxed` stores of its private running
 //! totals (no read-modify-write on the hot path); the drain reads them `Relaxed` after an Acquire
 //! on the slot state or a queue position.
+//!
+//! The backpressure state (an `ada_backpressure::LaneState` byte, the time it was entered, and
+//! how many times each state was entered) is likewise written only by the traced thread, which
+//! runs the lane's state machine, and read by the drain and `ada status` as information: the
+//! raw byte is returned as is, for the reader to decode as untrusted.
 
 use crate::endpoints::{LaneConsumer, LaneProducer};
 use crate::spsc::QueueRef;
@@ -67,6 +74,13 @@ pub struct ProducerSide {
     events_dropped: AtomicU64,
     ring_swaps: AtomicU64,
     pool_exhaustions: AtomicU64,
+    overwritten: AtomicU64,
+    refused: AtomicU64,
+    too_large: AtomicU64,
+    state_since_ns: AtomicU64,
+    state: AtomicU32,
+    /// Times each state was entered, indexed by its byte.
+    entries: [AtomicU32; 4],
 }
 
 /// Fields the drain writes.
@@ -113,13 +127,32 @@ unsafe impl ada_shm::ShmSafe for Lane {}
 #[cfg(not(any(loom, shuttle)))]
 const _: () = assert!(core::mem::size_of::<Lane>() == 384);
 
+/// A lane's backpressure state as its thread last published it (raw: decode `state` with
+/// `ada_backpressure::LaneState::from_u8`, which refuses bytes it does not know).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LaneStateWord {
+    /// The state byte.
+    pub state: u8,
+    /// When the state was entered (session-clock nanoseconds; 0 before the first change).
+    pub since_ns: u64,
+    /// Times each state was entered, indexed by its byte (NORMAL, PRESSURE, DROPPING,
+    /// RECOVERY).
+    pub entries: [u32; 4],
+}
+
 /// A copy of a lane's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LaneCounters {
     /// Events the thread recorded into this lane (kept or not).
     pub events_written: u64,
-    /// Events the thread had to drop (pool exhausted, drop policy).
+    /// Events the thread lost: `overwritten + refused + too_large`.
     pub events_dropped: u64,
+    /// Of `events_dropped`: overwritten under drop-oldest (the thread recycled its own ring).
+    pub overwritten: u64,
+    /// Of `events_dropped`: refused under drop-newest (no ring was free).
+    pub refused: u64,
+    /// Of `events_dropped`: larger than the lane's limits or a whole ring.
+    pub too_large: u64,
     /// Rings the thread submitted.
     pub ring_swaps: u64,
     /// Times the thread found no free ring.
@@ -166,6 +199,14 @@ impl Lane {
         p.events_dropped.store(0, Ordering::Relaxed);
         p.ring_swaps.store(0, Ordering::Relaxed);
         p.pool_exhaustions.store(0, Ordering::Relaxed);
+        p.overwritten.store(0, Ordering::Relaxed);
+        p.refused.store(0, Ordering::Relaxed);
+        p.too_large.store(0, Ordering::Relaxed);
+        p.state_since_ns.store(0, Ordering::Relaxed);
+        p.state.store(0, Ordering::Relaxed);
+        for entry in &p.entries {
+            entry.store(0, Ordering::Relaxed);
+        }
         self.submit_queue().reset();
         let free = self.free_queue();
         free.reset();
@@ -244,6 +285,35 @@ impl Lane {
         p.ring_swaps.store(c.ring_swaps, Ordering::Relaxed);
         p.pool_exhaustions
             .store(c.pool_exhaustions, Ordering::Relaxed);
+        p.overwritten.store(c.overwritten, Ordering::Relaxed);
+        p.refused.store(c.refused, Ordering::Relaxed);
+        p.too_large.store(c.too_large, Ordering::Relaxed);
+    }
+
+    /// Thread only: publish the lane's backpressure state (the thread runs the state machine;
+    /// private values, no read-modify-write).
+    pub fn store_state(&self, word: &LaneStateWord) {
+        let p = &self.producer;
+        // Relaxed (all): information for the drain and `ada status`; nothing else is published
+        // through these words and readers accept any value.
+        p.state_since_ns.store(word.since_ns, Ordering::Relaxed);
+        p.state.store(u32::from(word.state), Ordering::Relaxed);
+        for (cell, &n) in p.entries.iter().zip(&word.entries) {
+            cell.store(n, Ordering::Relaxed);
+        }
+    }
+
+    /// The lane's backpressure state as the thread last published it (a byte no state has,
+    /// e.g. from a rewritten segment, is returned as is, truncated to 8 bits: decode it).
+    pub fn state_word(&self) -> LaneStateWord {
+        let p = &self.producer;
+        // Relaxed (all): see `store_state`.
+        let raw = p.state.load(Ordering::Relaxed);
+        LaneStateWord {
+            state: u8::try_from(raw).unwrap_or(u8::MAX),
+            since_ns: p.state_since_ns.load(Ordering::Relaxed),
+            entries: [0, 1, 2, 3].map(|i| p.entries[i].load(Ordering::Relaxed)),
+        }
     }
 
     /// Thread only: publish just `events_written` (the one counter that moves per event).
@@ -262,6 +332,9 @@ impl Lane {
             events_dropped: p.events_dropped.load(Ordering::Relaxed),
             ring_swaps: p.ring_swaps.load(Ordering::Relaxed),
             pool_exhaustions: p.pool_exhaustions.load(Ordering::Relaxed),
+            overwritten: p.overwritten.load(Ordering::Relaxed),
+            refused: p.refused.load(Ordering::Relaxed),
+            too_large: p.too_large.load(Ordering::Relaxed),
         }
     }
 

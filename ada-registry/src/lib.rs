@@ -53,6 +53,7 @@ pub mod symbols;
 pub struct ReadmeDoctests;
 
 pub use crate::core::{
+    BackpressureSettings,
     HeapRegistry, REGISTRY_VERSION, Registration, RegistryCounters, RegistryHeader, RegistryRef,
     SlotView, ThreadSlot,
 };
@@ -61,7 +62,7 @@ pub use drain_claim::DrainClaim;
 pub use endpoints::{LaneConsumer, LaneProducer};
 pub use error::RegistryError;
 pub use geometry::RingGeometry;
-pub use lane::{Lane, LaneCounters, LaneKind};
+pub use lane::{Lane, LaneCounters, LaneKind, LaneStateWord};
 #[cfg(not(any(loom, shuttle)))]
 pub use registry::{RINGS_VERSION, Registry, RegistryConfig};
 pub use slot::{SlotOwner, SlotState, ThreadLaneSet};

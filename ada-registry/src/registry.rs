@@ -8,7 +8,7 @@
 //! within limits.
 
 use crate::control::{CONTROL_VERSION, ControlBlock};
-use crate::core::{REGISTRY_VERSION, RegistryHeader, RegistryRef};
+use crate::core::{BackpressureSettings, REGISTRY_VERSION, RegistryHeader, RegistryRef};
 use crate::drain_claim::DrainClaim;
 use crate::error::RegistryError;
 use crate::geometry::{DEFAULT_CAPACITY, MAX_CAPACITY, RingGeometry};
@@ -34,6 +34,8 @@ pub struct RegistryConfig {
     pub geometry: RingGeometry,
     /// Sizes of the symbol string table.
     pub symbols: SymbolTableConfig,
+    /// Drop policies and the stability period every agent applies.
+    pub backpressure: BackpressureSettings,
 }
 
 impl Default for RegistryConfig {
@@ -42,6 +44,7 @@ impl Default for RegistryConfig {
             capacity: DEFAULT_CAPACITY,
             geometry: RingGeometry::default(),
             symbols: SymbolTableConfig::default(),
+            backpressure: BackpressureSettings::default(),
         }
     }
 }
@@ -56,6 +59,11 @@ impl RegistryConfig {
         }
         self.geometry.validate()?;
         self.symbols.validate()?;
+        if self.backpressure.stability_ns > ada_backpressure::BackpressureConfig::MAX_STABILITY_NS {
+            return Err(RegistryError::BadHeader(
+                "backpressure stability period must be at most one minute",
+            ));
+        }
         Ok(())
     }
 
@@ -108,6 +116,7 @@ struct Inner {
     capacity: u32,
     geometry: RingGeometry,
     symbols: SymbolParts,
+    backpressure: BackpressureSettings,
 }
 
 /// Where the validated symbol table lies.
@@ -177,6 +186,7 @@ impl Registry {
             u64::from(config.capacity),
         )?;
         RegistryRef::new(header, slots, config.geometry).initialize();
+        header.set_backpressure(&config.backpressure);
         let parts = symbol_parts(&segment.region(RegionKind::Symbols)?, config.symbols)?;
         symbol_view(&segment, &parts)?.initialize();
         Registry::from_segment(segment)
@@ -229,7 +239,9 @@ impl Registry {
             ));
         }
         let symbols = validate_symbols(&segment)?;
+        let backpressure = header.backpressure()?;
         let inner = Inner {
+            backpressure,
             uid: NEXT_UID.fetch_add(1, Ordering::Relaxed), // Relaxed: a unique id, nothing else.
             control,
             header: header_off,
@@ -243,6 +255,11 @@ impl Registry {
         Ok(Registry {
             inner: Arc::new(inner),
         })
+    }
+
+    /// The session's backpressure settings (validated at attach).
+    pub fn backpressure(&self) -> BackpressureSettings {
+        self.inner.backpressure
     }
 
     /// The segment.

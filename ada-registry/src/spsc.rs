@@ -311,6 +311,21 @@ impl Consumer<'_> {
         Ok(n)
     }
 
+    /// Values ready to pop, always reloading the producer's position (a count that is current,
+    /// for decisions such as a backpressure state; [`available`](Self::available) is cheaper).
+    pub fn available_now(&mut self) -> Result<u32, QueueCorrupt> {
+        // Acquire: pairs with the producer's Release of `tail`: slots below it are written.
+        self.tail_cache = self.q.tail.load(Ordering::Acquire);
+        let avail = self.tail_cache.wrapping_sub(self.head);
+        if avail > self.q.capacity() {
+            let e = self.corrupt();
+            // Not kept as the cache (see `pop`).
+            self.tail_cache = self.head;
+            return Err(e);
+        }
+        Ok(avail)
+    }
+
     /// Values ready to pop, reloading the producer's position only if the cache says "empty".
     #[inline]
     pub fn available(&mut self) -> Result<u32, QueueCorrupt> {

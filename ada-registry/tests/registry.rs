@@ -111,8 +111,11 @@ fn over_capacity_is_a_clear_error() {
     assert!(matches!(err, RegistryError::Full { capacity: 2 }));
     assert!(err.to_string().contains("counted as dropped"));
     assert_eq!(reg.header().counters().capacity_failures, 1);
-    reg.header().count_unregistered_drops(5);
-    assert_eq!(reg.header().counters().unregistered_drops, 5);
+    reg.header().count_unregistered_drops(LaneKind::Index, 5);
+    reg.header().count_unregistered_drops(LaneKind::Detail, 2);
+    let counters = reg.header().counters();
+    assert_eq!(counters.unregistered_drops, 7);
+    assert_eq!(counters.unregistered_by_lane, [5, 2]);
 }
 
 #[test]

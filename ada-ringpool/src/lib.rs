@@ -32,6 +32,7 @@
 
 pub mod drain;
 pub mod header;
+pub mod loss;
 pub mod policy;
 pub mod record;
 pub mod store;
@@ -45,6 +46,8 @@ pub struct ReadmeDoctests;
 
 pub use drain::{DrainStats, LaneDrain, RingChunk};
 pub use header::RingHeader;
+pub use loss::{DETAIL_MARKER_LEN, LossMarker};
+pub use ada_backpressure::LossCause;
 pub use policy::{DropAction, DropNewest, DropOldest, PoolPolicy};
 pub use record::{
     DetailRecord, DetailRecords, DetailView, EventKind, INDEX_RECORD_SIZE, IndexRecord,

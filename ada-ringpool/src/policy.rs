@@ -51,3 +51,14 @@ impl PoolPolicy for DropNewest {
         DropAction::DropNewest
     }
 }
+
+/// The policy chosen at run time (`ada trace --drop-policy`, the segment's settings).
+impl PoolPolicy for ada_backpressure::DropPolicy {
+    #[inline]
+    fn on_exhaustion(&mut self, _lane: LaneKind) -> DropAction {
+        match self {
+            ada_backpressure::DropPolicy::DropOldest => DropAction::DropOldest,
+            ada_backpressure::DropPolicy::DropNewest => DropAction::DropNewest,
+        }
+    }
+}

@@ -29,6 +29,9 @@ ada_shm::wire_enum! {
         Mark = 4,
         /// A free-form message or custom payload.
         Message = 5,
+        /// A loss marker the writer put where events were lost (see [`crate::LossMarker`]):
+        /// not an event of the program, never counted as written.
+        EventsLost = 6,
     }
 }
 

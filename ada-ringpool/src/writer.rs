@@ -26,12 +26,14 @@
 //! number of steps, without a panic or an access outside the ring.
 
 use crate::header::RingHeader;
+use crate::loss::{DETAIL_MARKER_LEN, LossMarker};
 use crate::policy::{DropAction, DropOldest, PoolPolicy};
 use crate::record::{DetailRecord, INDEX_RECORD_SIZE, IndexRecord, MAX_DETAIL_RECORD, RecordError};
+use ada_backpressure::{BackpressureConfig, Input, LaneState, LossCause, needs_attention, next};
 use crate::store::RingStore;
 use crate::words;
 use ada_registry::spsc::{Consumer, Producer};
-use ada_registry::{Lane, LaneCounters, LaneKind, LaneProducer};
+use ada_registry::{Lane, LaneCounters, LaneKind, LaneProducer, LaneStateWord};
 use ada_shm::sync::{AtomicU64, Ordering};
 use core::ptr::NonNull;
 use zerocopy::IntoBytes;
@@ -82,6 +84,46 @@ pub enum Written {
     },
     /// The pool was exhausted; this event was dropped.
     DroppedNewest,
+    /// The event is larger than a whole ring (or the record limits); it was dropped.
+    TooLarge,
+}
+
+/// Marker records one ring generation tracks (offsets, to take back losses a recycle
+/// overwrites before the drain read them); further losses wait for the next ring.
+const RING_MARKERS: usize = 8;
+
+/// The lane's backpressure state machine, run by the writer (see [`ada_backpressure`]).
+#[derive(Debug, Clone, Copy)]
+struct Backpressure {
+    config: BackpressureConfig,
+    state: LaneState,
+    since_ns: u64,
+    entries: [u32; 4],
+}
+
+/// Loss markers written into the active ring in its current generation.
+#[derive(Debug, Clone, Copy)]
+struct RingMarkers {
+    len: usize,
+    at: [u32; RING_MARKERS],
+    size: [u32; RING_MARKERS],
+    marker: [Option<LossMarker>; RING_MARKERS],
+}
+
+impl RingMarkers {
+    const EMPTY: RingMarkers = RingMarkers {
+        len: 0,
+        at: [0; RING_MARKERS],
+        size: [0; RING_MARKERS],
+        marker: [None; RING_MARKERS],
+    };
+
+    /// The marker record starting at `offset`, if one does (its size).
+    fn size_at(&self, offset: u32) -> Option<u32> {
+        (0..self.len)
+            .find(|&i| self.at[i] == offset)
+            .map(|i| self.size[i])
+    }
 }
 
 /// A thread's writer for one lane. Create it right after registering the slot (the lane is then
@@ -106,11 +148,23 @@ pub struct LaneWriter<'a, S: RingStore, P: PoolPolicy = DropOldest> {
     /// The active ring's generation (fill), stamped on every position the writer publishes.
     generation: u32,
     cap: u32,
+    /// The fast path's bound: `cap`, or lower when the slow path must look at the lane (a loss
+    /// marker is pending: 0; the lane is not NORMAL: a state check every quarter ring). One
+    /// compare either way, so a NORMAL lane's record path is unchanged.
+    limit: u32,
     counters: LaneCounters,
     marked: bool,
     next_seq: u64,
     policy: P,
     scratch: Box<[u8]>,
+    backpressure: Backpressure,
+    /// Losses not yet marked in the ring, by [`LossCause`] byte (overwritten, refused, too
+    /// large).
+    pending: [Option<LossMarker>; 3],
+    /// Markers in the active ring's current generation.
+    markers: RingMarkers,
+    /// Timestamp of the last event written into the active ring's current generation.
+    last_ts: u64,
 }
 
 impl<S: RingStore, P: PoolPolicy> std::fmt::Debug for LaneWriter<'_, S, P> {
@@ -184,6 +238,12 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
             LaneKind::Index => Box::default(),
             LaneKind::Detail => vec![0u8; MAX_DETAIL_RECORD].into_boxed_slice(),
         };
+        let backpressure = Backpressure {
+            config: BackpressureConfig::for_pool(store.ring_count()),
+            state: LaneState::Normal,
+            since_ns: 0,
+            entries: [0; 4],
+        };
         LaneWriter {
             lane,
             kind,
@@ -196,6 +256,11 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
             ring_records: 0,
             generation,
             cap,
+            limit: cap,
+            backpressure,
+            pending: [None; 3],
+            markers: RingMarkers::EMPTY,
+            last_ts: 0,
             // The registration zeroed the lane's counters; they are never read back from
             // shared memory, where another process may have changed them since.
             counters: LaneCounters::default(),
@@ -210,13 +275,13 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
     /// Records one index event.
     #[inline(always)]
     pub fn write_index(&mut self, record: &IndexRecord) -> Written {
-        if self.pos + INDEX_RECORD_SIZE > self.cap {
+        if self.pos + INDEX_RECORD_SIZE > self.limit {
             return self.write_index_slow(*record);
         }
         // `active_data` is the active ring's `data_capacity / 8` words (RingStore contract) and
         // `pos` is a multiple of 32.
-        // SAFETY: `pos + 32 <= cap <= data_capacity` (checked above), so words `pos / 8` to
-        // `pos / 8 + 3` exist.
+        // SAFETY: `pos + 32 <= limit <= cap <= data_capacity` (checked above), so words
+        // `pos / 8` to `pos / 8 + 3` exist.
         unsafe { store_index(self.active_data.as_ptr().add(self.pos as usize / 8), record) };
         self.commit(INDEX_RECORD_SIZE);
         Written::Stored
@@ -226,8 +291,7 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
     pub fn write_detail(&mut self, record: &DetailRecord<'_>) -> Result<Written, RecordError> {
         if let Err(e) = record.check() {
             self.counters.events_written += 1;
-            self.counters.events_dropped += 1;
-            self.lane.store_counters(&self.counters);
+            self.too_large(record.timestamp_ns);
             return Err(e);
         }
         if record.marked {
@@ -235,22 +299,22 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
         }
         let mut scratch = std::mem::take(&mut self.scratch);
         let n = record.encode_into(&mut scratch);
-        let written = self.write_bytes(&scratch[..n]);
+        let written = self.write_bytes(&scratch[..n], record.timestamp_ns);
         self.scratch = scratch;
         Ok(written)
     }
 
-    /// Records pre-encoded bytes (one whole record, a multiple of 8 bytes, at most the ring's
-    /// capacity).
-    fn write_bytes(&mut self, bytes: &[u8]) -> Written {
+    /// Records pre-encoded bytes stamped `now` (one whole record, a multiple of 8 bytes).
+    fn write_bytes(&mut self, bytes: &[u8], now: u64) -> Written {
         let n = bytes.len() as u32;
-        if self.pos + n > self.cap {
-            return self.write_slow(bytes);
+        if self.pos + n > self.limit {
+            return self.write_slow(bytes, now);
         }
         let stored = words::store(self.store.data(self.active), self.pos, bytes);
         debug_assert!(stored, "pos + n <= cap <= data_capacity");
         self.commit(n);
         self.ring_records += 1;
+        self.last_ts = now;
         Written::Stored
     }
 
@@ -279,50 +343,209 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
     #[cold]
     #[inline(never)]
     fn write_index_slow(&mut self, record: IndexRecord) -> Written {
-        self.write_slow(record.as_bytes())
+        self.write_slow(record.as_bytes(), record.timestamp_ns)
     }
 
+    /// Everything but a plain store into the active ring: a full ring (swap, or the drop policy
+    /// when the pool is exhausted), a pending loss marker, a backpressure state check. `now` is
+    /// the event's timestamp: the state machine's clock (so an injected clock drives it).
     #[cold]
     #[inline(never)]
-    fn write_slow(&mut self, bytes: &[u8]) -> Written {
+    fn write_slow(&mut self, bytes: &[u8], now: u64) -> Written {
         let n = bytes.len() as u32;
         if n > self.cap {
             // Cannot fit even an empty ring (only possible for a detail ring smaller than the
             // largest record): counted, never written out of bounds.
-            self.drop_newest();
-            return Written::DroppedNewest;
+            self.counters.events_written += 1;
+            self.too_large(now);
+            return Written::TooLarge;
         }
-        let outcome = if self.swap() {
-            Written::Swapped
-        } else {
-            self.counters.pool_exhaustions += 1;
-            match self.policy.on_exhaustion(self.kind) {
-                DropAction::DropOldest => {
-                    let dropped = self.recycle_active();
-                    self.policy
-                        .on_drop(self.kind, DropAction::DropOldest, dropped);
-                    Written::DroppedOldest { dropped }
-                }
-                DropAction::DropNewest => {
-                    self.drop_newest();
-                    self.policy.on_drop(self.kind, DropAction::DropNewest, 1);
-                    return Written::DroppedNewest;
+        let mut outcome = Written::Stored;
+        if self.pos + self.pending_bytes() + n > self.cap {
+            if self.swap() {
+                outcome = Written::Swapped;
+                self.check_state(false, now);
+            } else {
+                self.counters.pool_exhaustions += 1;
+                match self.policy.on_exhaustion(self.kind) {
+                    DropAction::DropOldest => {
+                        let dropped = self.recycle_active();
+                        self.policy
+                            .on_drop(self.kind, DropAction::DropOldest, dropped);
+                        self.check_state(dropped > 0, now);
+                        outcome = Written::DroppedOldest { dropped };
+                    }
+                    DropAction::DropNewest => {
+                        self.counters.events_written += 1;
+                        self.lose(LossMarker {
+                            cause: LossCause::Refused,
+                            count: 1,
+                            first_ns: now,
+                            last_ns: now,
+                        });
+                        self.policy.on_drop(self.kind, DropAction::DropNewest, 1);
+                        self.check_state(true, now);
+                        self.refresh_limit();
+                        self.lane.store_counters(&self.counters);
+                        return Written::DroppedNewest;
+                    }
                 }
             }
-        };
-        // After a swap or recycle `pos == 0` and `n <= cap`.
+        } else {
+            // A state check (the lane is not NORMAL) or a marker to place, with room.
+            self.check_state(false, now);
+        }
+        // Markers before the event when both fit (always in a fresh ring, but for a detail
+        // record of nearly a ring's size), else right after it.
+        self.place_markers(n);
         let stored = words::store(self.store.data(self.active), self.pos, bytes);
-        debug_assert!(stored, "n <= cap <= data_capacity");
+        debug_assert!(stored, "pos + n <= cap <= data_capacity");
         self.commit(n);
-        self.ring_records = 1;
+        self.ring_records += 1;
+        self.last_ts = now;
+        self.place_markers(0);
+        self.refresh_limit();
         self.lane.store_counters(&self.counters);
         outcome
     }
 
-    fn drop_newest(&mut self) {
-        self.counters.events_written += 1;
-        self.counters.events_dropped += 1;
+    /// A record over the limits (or larger than a ring) was refused: counted, and marked in
+    /// the ring now if there is room (otherwise at the next write).
+    fn too_large(&mut self, now: u64) {
+        self.lose(LossMarker {
+            cause: LossCause::TooLarge,
+            count: 1,
+            first_ns: now,
+            last_ns: now,
+        });
+        self.place_markers(0);
+        self.refresh_limit();
         self.lane.store_counters(&self.counters);
+    }
+
+    /// Counts lost events and queues their marker.
+    fn lose(&mut self, loss: LossMarker) {
+        let c = &mut self.counters;
+        c.events_dropped = c.events_dropped.saturating_add(loss.count);
+        let by_cause = match loss.cause {
+            LossCause::Overwritten => &mut c.overwritten,
+            LossCause::Refused => &mut c.refused,
+            // `NoSlot` never happens to a lane that has a writer.
+            LossCause::TooLarge | LossCause::NoSlot => &mut c.too_large,
+        };
+        *by_cause = by_cause.saturating_add(loss.count);
+        self.pend(loss);
+    }
+
+    /// Queues a marker (merged with a pending one of the same cause).
+    fn pend(&mut self, loss: LossMarker) {
+        let slot = &mut self.pending[usize::from(loss.cause.as_u8()).min(2)];
+        match slot {
+            Some(p) => p.merge(&loss),
+            None => *slot = Some(loss),
+        }
+    }
+
+    /// Size of one marker record in this lane.
+    fn marker_len(&self) -> u32 {
+        match self.kind {
+            LaneKind::Index => INDEX_RECORD_SIZE,
+            LaneKind::Detail => DETAIL_MARKER_LEN,
+        }
+    }
+
+    /// Bytes the pending markers need.
+    fn pending_bytes(&self) -> u32 {
+        self.pending.iter().flatten().count() as u32 * self.marker_len()
+    }
+
+    /// Writes pending markers into the active ring while each fits with `reserve` bytes left
+    /// over (and the ring generation can track it); the rest stay pending.
+    fn place_markers(&mut self, reserve: u32) {
+        let len = self.marker_len();
+        for i in 0..self.pending.len() {
+            let Some(mut loss) = self.pending[i] else {
+                continue;
+            };
+            if self.pos + len + reserve > self.cap || self.markers.len == RING_MARKERS {
+                return;
+            }
+            let at = self.pos;
+            let placed = match self.kind {
+                LaneKind::Index => {
+                    let part = loss.split().next().unwrap_or(loss);
+                    loss.count -= part.count;
+                    // SAFETY: `pos + 32 <= cap <= data_capacity` (checked above).
+                    unsafe {
+                        store_index(
+                            self.active_data.as_ptr().add(self.pos as usize / 8),
+                            &part.to_index(0),
+                        );
+                    }
+                    part
+                }
+                LaneKind::Detail => {
+                    let mut buf = [0u8; DETAIL_MARKER_LEN as usize];
+                    let n = loss.encode_detail(0, &mut buf);
+                    let stored = words::store(self.store.data(self.active), self.pos, &buf[..n]);
+                    debug_assert!(stored, "pos + 56 <= cap <= data_capacity");
+                    let all = loss;
+                    loss.count = 0;
+                    all
+                }
+            };
+            self.pos += len;
+            self.header().publish_position(self.generation, self.pos);
+            self.ring_records += 1;
+            let m = &mut self.markers;
+            m.at[m.len] = at;
+            m.size[m.len] = len;
+            m.marker[m.len] = Some(placed);
+            m.len += 1;
+            self.pending[i] = (loss.count > 0).then_some(loss);
+        }
+    }
+
+    /// Runs the lane's state machine (on the slow path only); publishes a change.
+    fn check_state(&mut self, exhausted: bool, now: u64) {
+        let bp = &mut self.backpressure;
+        let free_rings = self.free.available_now().unwrap_or(0);
+        if bp.state == LaneState::Normal && !needs_attention(free_rings, exhausted, &bp.config) {
+            return;
+        }
+        let t = next(
+            bp.state,
+            Input {
+                free_rings,
+                exhausted,
+                now_ns: now,
+                since_ns: bp.since_ns,
+            },
+            &bp.config,
+        );
+        let changed = t.state != bp.state;
+        bp.state = t.state;
+        bp.since_ns = t.since_ns;
+        if changed {
+            let e = &mut bp.entries[usize::from(t.state.as_u8())];
+            *e = e.saturating_add(1);
+            self.lane.store_state(&LaneStateWord {
+                state: t.state.as_u8(),
+                since_ns: t.since_ns,
+                entries: bp.entries,
+            });
+        }
+    }
+
+    /// Sets the fast path's bound (see the `limit` field).
+    fn refresh_limit(&mut self) {
+        self.limit = if self.pending.iter().any(Option::is_some) {
+            0
+        } else if self.backpressure.state == LaneState::Normal {
+            self.cap
+        } else {
+            (self.pos + (self.cap / 4).max(INDEX_RECORD_SIZE)).min(self.cap)
+        };
     }
 
     /// Submits the full active ring and takes a free one. `false` if no free ring (or no room to
@@ -357,6 +580,7 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
         self.set_active(next);
         self.pos = 0;
         self.ring_records = 0;
+        self.markers = RingMarkers::EMPTY;
         let fresh: &RingHeader = self.store.header(next);
         // The drain reset it, stamping its new generation in the position, before freeing it;
         // resetting again costs nothing and protects the writer from a drain that did not.
@@ -371,23 +595,106 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
         true
     }
 
-    /// Drop-oldest: recycle the thread's own active ring. Returns the events dropped.
+    /// Drop-oldest: recycle the thread's own active ring. Returns the events dropped (counted
+    /// as overwritten, their marker queued). Markers in the ring that the drain had not read go
+    /// back to the pending ones: their losses are marked again in the recycled ring.
     fn recycle_active(&mut self) -> u64 {
-        let header = self.store.header(self.active);
-        let ended = header.begin_recycle();
+        let ended = self.store.header(self.active).begin_recycle();
         let read = ended.read_pos.min(self.pos);
-        let dropped = match self.kind {
+        let mut unread_markers = 0u64;
+        let markers = self.markers;
+        for i in 0..markers.len {
+            if markers.at[i] >= read
+                && let Some(m) = markers.marker[i]
+            {
+                self.pend(m);
+                unread_markers += 1;
+            }
+        }
+        let records = match self.kind {
             LaneKind::Index => u64::from((self.pos - read) / INDEX_RECORD_SIZE),
             LaneKind::Detail => self.count_detail_from(read),
         };
+        let dropped = records.saturating_sub(unread_markers);
+        let first_ns = if dropped > 0 {
+            self.first_event_ts_from(read)
+        } else {
+            0
+        };
+        let last_ns = self.last_event_ts();
         self.generation = ended.generation.wrapping_add(1);
-        header.reset_contents(self.generation);
+        self.store
+            .header(self.active)
+            .reset_contents(self.generation);
         self.pos = 0;
         self.ring_records = 0;
+        self.markers = RingMarkers::EMPTY;
         self.marked = false;
         self.lane.set_marked(false);
-        self.counters.events_dropped += dropped;
+        if dropped > 0 {
+            self.lose(LossMarker {
+                cause: LossCause::Overwritten,
+                count: dropped,
+                first_ns,
+                last_ns,
+            });
+        }
         dropped
+    }
+
+    /// Timestamp of the first event record at or after `from` in the active ring, skipping
+    /// markers (0 when unknown). Read from the ring, which another process could have
+    /// rewritten: a wrong value can only mislabel the marker, and the walk is bounded.
+    fn first_event_ts_from(&self, from: u32) -> u64 {
+        let data = self.store.data(self.active);
+        let ts_offset = match self.kind {
+            LaneKind::Index => 0,
+            LaneKind::Detail => 8,
+        };
+        let mut at = from;
+        for _ in 0..=self.markers.len {
+            if at >= self.pos {
+                return 0;
+            }
+            match self.markers.size_at(at) {
+                Some(size) => at += size,
+                None => {
+                    let mut word = [0u8; 8];
+                    return if words::load(data, at + ts_offset, &mut word) {
+                        u64::from_le_bytes(word)
+                    } else {
+                        0
+                    };
+                }
+            }
+        }
+        0
+    }
+
+    /// Timestamp of the last event record in the active ring (0 when unknown): the slow path
+    /// keeps it; an index ring filled on the fast path has its last record at `pos - 32`.
+    fn last_event_ts(&self) -> u64 {
+        match self.kind {
+            LaneKind::Detail => self.last_ts,
+            LaneKind::Index => {
+                let mut at = self.pos;
+                for _ in 0..=self.markers.len {
+                    if at < INDEX_RECORD_SIZE {
+                        return 0;
+                    }
+                    at -= INDEX_RECORD_SIZE;
+                    if self.markers.size_at(at).is_none() {
+                        let mut word = [0u8; 8];
+                        return if words::load(self.store.data(self.active), at, &mut word) {
+                            u64::from_le_bytes(word)
+                        } else {
+                            0
+                        };
+                    }
+                }
+                0
+            }
+        }
     }
 
     /// Detail records of the active ring starting at or after `from` (the drain's read
@@ -431,6 +738,32 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
     /// Publishes the running counters (done at every swap; call before exit for exact totals).
     pub fn flush_counters(&self) {
         self.lane.store_counters(&self.counters);
+    }
+
+    /// Before the thread lets go of the lane (exit, unregistration): places pending loss
+    /// markers where the ring has room (swapping to a free ring if the active one is full),
+    /// then publishes the counters. A marker that finds no room at all is not in the stream;
+    /// its events are still counted.
+    pub fn settle(&mut self) {
+        if self.pending.iter().any(Option::is_some) {
+            self.place_markers(0);
+            if self.pending.iter().any(Option::is_some) && self.swap() {
+                self.place_markers(0);
+            }
+            self.refresh_limit();
+        }
+        self.flush_counters();
+    }
+
+    /// The lane's backpressure state as this thread last evaluated it.
+    pub fn state(&self) -> LaneState {
+        self.backpressure.state
+    }
+
+    /// Replaces the lane's state-machine thresholds (default:
+    /// [`BackpressureConfig::for_pool`] of the pool size). Call right after [`new`](Self::new).
+    pub fn set_backpressure(&mut self, config: BackpressureConfig) {
+        self.backpressure.config = config;
     }
 
     /// The counters as this thread knows them.

@@ -1,10 +1,12 @@
 //! Integration on a real shared-memory segment: 8 registered threads write sequence-numbered
 //! index events while a drain thread consumes their lanes. Every event is drained exactly once or
 //! counted as dropped; exited threads' slots are drained (active ring included), reset and freed.
+//! Every dropped event is also announced by a loss marker in the stream.
 
 use ada_registry::{LaneKind, Registry, RegistryConfig, SlotOwner, SlotState};
 use ada_ringpool::{
-    DropOldest, EventKind, IndexRecord, LaneDrain, LaneWriter, SegmentStore, index_records,
+    DropOldest, EventKind, IndexRecord, LaneDrain, LaneWriter, LossCause, LossMarker, SegmentStore,
+    index_records,
 };
 use ada_shm::sync::{AtomicBool, Ordering};
 use ada_testkit::workload::{SeqLedger, tag, untag};
@@ -16,7 +18,12 @@ const EVENTS: u32 = 100_000;
 /// generation its queue positions were read for.
 type Drains<'r> = Vec<(LaneDrain<'r, SegmentStore<'r>>, u32)>;
 
-fn drain_once(reg: &Registry, drains: &mut Drains<'_>, ledger: &mut SeqLedger) -> usize {
+fn drain_once(
+    reg: &Registry,
+    drains: &mut Drains<'_>,
+    ledger: &mut SeqLedger,
+    marked: &mut u64,
+) -> usize {
     let mut live = 0;
     for slot in reg.view().live_slots() {
         live += 1;
@@ -29,6 +36,12 @@ fn drain_once(reg: &Registry, drains: &mut Drains<'_>, ledger: &mut SeqLedger) -
         let mut visit = |c: ada_ringpool::RingChunk<'_>| {
             for r in index_records(c.bytes) {
                 let r = r.unwrap();
+                if let Some(m) = LossMarker::from_index(&r) {
+                    assert_eq!(m.cause, LossCause::Overwritten, "drop-oldest overwrites");
+                    assert!(m.count > 0 && m.first_ns <= m.last_ns, "{m:?}");
+                    *marked += m.count;
+                    continue;
+                }
                 assert_eq!(
                     untag(r.function_id).0,
                     r.thread_id,
@@ -64,7 +77,7 @@ fn eight_producers_every_event_drained_once_or_counted() {
     )
     .unwrap();
     let stop = AtomicBool::new(false);
-    let (ledger, counters) = std::thread::scope(|s| {
+    let ((ledger, marked), counters) = std::thread::scope(|s| {
         let drain = s.spawn(|| {
             let mut claim = reg.claim_drain().unwrap();
             let mut drains: Drains<'_> = (0..reg.capacity())
@@ -75,13 +88,14 @@ fn eight_producers_every_event_drained_once_or_counted() {
                 })
                 .collect();
             let mut ledger = SeqLedger::new(PRODUCERS as usize);
+            let mut marked = 0;
             while !stop.load(Ordering::Acquire) {
-                drain_once(&reg, &mut drains, &mut ledger);
+                drain_once(&reg, &mut drains, &mut ledger, &mut marked);
                 std::thread::yield_now();
             }
             // Final drain: until every slot is reclaimed.
-            while drain_once(&reg, &mut drains, &mut ledger) > 0 {}
-            ledger
+            while drain_once(&reg, &mut drains, &mut ledger, &mut marked) > 0 {}
+            (ledger, marked)
         });
         let producers: Vec<_> = (0..PRODUCERS)
             .map(|p| {
@@ -101,7 +115,7 @@ fn eight_producers_every_event_drained_once_or_counted() {
                             reserved: 0,
                         });
                     }
-                    w.flush_counters();
+                    w.settle();
                     let counters = w.counters();
                     // Unregisters: the slot becomes EXITED for the drain.
                     drop(registration.slot);
@@ -121,8 +135,10 @@ fn eight_producers_every_event_drained_once_or_counted() {
             c.events_written,
             "producer {p}: {c:?}"
         );
+        assert_eq!(c.events_dropped, c.overwritten, "producer {p}: only overwrites");
         dropped_total += c.events_dropped;
     }
+    assert_eq!(marked, dropped_total, "every loss is marked in the stream");
     assert_eq!(ledger.duplicates(), 0);
     assert_eq!(
         reg.view().census()[SlotState::Free as usize],

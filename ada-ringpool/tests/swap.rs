@@ -5,7 +5,7 @@
 use ada_registry::{Lane, LaneKind};
 use ada_ringpool::{
     DetailRecord, DetailRecords, DropNewest, DropOldest, EventKind, HeapStore, IndexRecord,
-    LaneDrain, LaneWriter, PoolPolicy, Written, index_records,
+    LaneDrain, LaneWriter, LossCause, LossMarker, PoolPolicy, Written, index_records,
 };
 use proptest::prelude::*;
 
@@ -55,6 +55,33 @@ fn drained_seqs(d: &mut LaneDrain<'_, &HeapStore>) -> Vec<u64> {
         out.extend(index_records(c.bytes).map(|r| r.unwrap().function_id))
     });
     out
+}
+
+/// Everything the drain can take now (submitted rings, then the active one), split into event
+/// sequence numbers and loss markers.
+fn drained_all(d: &mut LaneDrain<'_, &HeapStore>) -> (Vec<u64>, Vec<LossMarker>) {
+    let (mut seqs, mut markers) = (Vec::new(), Vec::new());
+    let mut visit = |c: ada_ringpool::RingChunk<'_>| {
+        for r in index_records(c.bytes) {
+            let r = r.unwrap();
+            match LossMarker::from_index(&r) {
+                Some(m) => markers.push(m),
+                None => seqs.push(r.function_id),
+            }
+        }
+    };
+    d.drain_submitted(0, &mut visit);
+    d.drain_active(&mut visit);
+    (seqs, markers)
+}
+
+fn loss(cause: LossCause, count: u64, first_ns: u64, last_ns: u64) -> LossMarker {
+    LossMarker {
+        cause,
+        count,
+        first_ns,
+        last_ns,
+    }
 }
 
 #[test]
@@ -115,14 +142,18 @@ fn exhaustion_drop_oldest_counts_every_lost_event() {
     let outcomes: Vec<_> = (0..20u64).map(|s| w.write_index(&rec(s))).collect();
     assert_eq!(outcomes[4], Written::Swapped);
     assert_eq!(outcomes[8], Written::DroppedOldest { dropped: 4 });
+    // Each recycle puts the loss marker first in the ring: later recycles hold 3 events.
+    assert_eq!(outcomes[11], Written::DroppedOldest { dropped: 3 });
     let c = w.counters();
     assert_eq!(c.events_written, 20);
-    assert_eq!(c.pool_exhaustions, 3);
-    assert_eq!(c.events_dropped, 12);
-    let mut got = drained_seqs(&mut d);
-    d.drain_active(|c| got.extend(index_records(c.bytes).map(|r| r.unwrap().function_id)));
-    // The submitted ring (oldest) and the newest events survive: 0..4 and 16..20.
-    assert_eq!(got, vec![0, 1, 2, 3, 16, 17, 18, 19]);
+    assert_eq!(c.pool_exhaustions, 4);
+    assert_eq!(c.events_dropped, 13);
+    assert_eq!(c.overwritten, 13);
+    let (got, markers) = drained_all(&mut d);
+    // The submitted ring (oldest) and the newest events survive: 0..4 and 17..20, with one
+    // marker for the hole (the unread markers of earlier recycles were merged into it).
+    assert_eq!(got, vec![0, 1, 2, 3, 17, 18, 19]);
+    assert_eq!(markers, vec![loss(LossCause::Overwritten, 13, 4, 16)]);
     assert_eq!(got.len() as u64 + c.events_dropped, c.events_written);
     // After the drain returns the ring, swapping works again.
     assert_eq!(w.write_index(&rec(20)), Written::Swapped);
@@ -135,13 +166,14 @@ fn exhaustion_drop_newest_keeps_the_full_ring() {
     let outcomes: Vec<_> = (0..12u64).map(|s| w.write_index(&rec(s))).collect();
     assert_eq!(&outcomes[8..], &[Written::DroppedNewest; 4]);
     assert_eq!(w.counters().events_dropped, 4);
+    assert_eq!(w.counters().refused, 4);
     let got = drained_seqs(&mut d);
     assert_eq!(got, vec![0, 1, 2, 3]);
-    // Recovery: the ring came back, the next event goes through.
+    // Recovery: the ring came back, the next event goes through, after the marker of the hole.
     assert_eq!(w.write_index(&rec(12)), Written::Swapped);
-    let mut rest = drained_seqs(&mut d);
-    d.drain_active(|c| rest.extend(index_records(c.bytes).map(|r| r.unwrap().function_id)));
+    let (rest, markers) = drained_all(&mut d);
     assert_eq!(rest, vec![4, 5, 6, 7, 12]);
+    assert_eq!(markers, vec![loss(LossCause::Refused, 4, 8, 11)]);
 }
 
 #[test]
@@ -159,9 +191,11 @@ fn active_ring_salvage_then_recycle_never_double_counts() {
         w.write_index(&rec(s));
     }
     assert_eq!(w.counters().events_dropped, 2);
-    got.extend(drained_seqs(&mut d));
-    d.drain_active(|c| got.extend(index_records(c.bytes).map(|r| r.unwrap().function_id)));
+    let (rest, markers) = drained_all(&mut d);
+    got.extend(rest);
     assert_eq!(got, vec![4, 5, 0, 1, 2, 3, 8]);
+    // The marker names exactly the two the drain had not copied.
+    assert_eq!(markers, vec![loss(LossCause::Overwritten, 2, 6, 7)]);
     assert_eq!(
         got.len() as u64 + w.counters().events_dropped,
         w.counters().events_written
