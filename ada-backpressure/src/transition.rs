@@ -9,7 +9,7 @@
 //!     │ └─── free > high ───┘  └─── free <= low ───┼──┼────────────────────┘  │  │
 //!     │                                            │  └──── exhausted ────────┘  │
 //!     │          exhausted, from NORMAL ───────────┘                             │
-//!     └────────────────── free > high for stability_ns ──────────────────────────┘
+//!     └──────────── stability_ns in RECOVERY (free never <= low) ──────────────────┘
 //! ```
 //!
 //! | from | to | when |
@@ -19,7 +19,7 @@
 //! | PRESSURE | NORMAL | `free > high` |
 //! | DROPPING | RECOVERY | `free > high` (and not `exhausted`) |
 //! | RECOVERY | PRESSURE | `free <= low` |
-//! | RECOVERY | NORMAL | `free > high`, continuously for `stability_ns` |
+//! | RECOVERY | NORMAL | `stability_ns` after RECOVERY was entered, unless it left meanwhile |
 //!
 //! In words, checked in this order for every state:
 //!
@@ -29,17 +29,18 @@
 //!    watermarks it stays PRESSURE (hysteresis).
 //! 4. DROPPING: `free > high` → RECOVERY; otherwise it stays DROPPING, even when the last
 //!    write found a ring: the pool has not recovered until the drain has caught up.
-//! 5. RECOVERY: `free <= low` → PRESSURE (it got worse again); `free > high` for at least
-//!    `stability_ns` → NORMAL; otherwise it stays RECOVERY.
+//! 5. RECOVERY: `free <= low` → PRESSURE (it got worse again); once `stability_ns` have
+//!    passed since RECOVERY was entered → NORMAL; otherwise it stays RECOVERY. Free rings
+//!    between the watermarks do not restart the period: a busy thread that swaps rings holds
+//!    one more ring than a fully drained pool after every swap (with the default high
+//!    watermark, a drained pool is exactly "all spares free"), so requiring "above high" at
+//!    every check would keep a healthy busy lane in RECOVERY forever.
 //!
 //! # Time
 //!
 //! [`next`] is pure: the caller passes the current time and the `since_ns` that the previous
 //! [`Transition`] returned, and stores the new one. `since_ns` is the time the current state was
-//! entered, except in RECOVERY, where it is the last time free rings were seen at or below the
-//! high watermark (or RECOVERY was entered): a dip between the watermarks restarts the stability
-//! period, so NORMAL needs `stability_ns` of free rings continuously above high as far as the
-//! checks can tell.
+//! entered (in RECOVERY: the start of the stability period).
 //!
 //! Any `u64` times are accepted. Elapsed time is `now_ns - since_ns` when `now_ns >= since_ns`;
 //! a clock that went backwards (`now_ns < since_ns`, e.g. a corrupted or re-created segment)
@@ -117,9 +118,8 @@ pub fn next(state: LaneState, input: Input, config: &BackpressureConfig) -> Tran
         LaneState::Dropping if above_high => enter(LaneState::Recovery),
         LaneState::Dropping => stay,
         LaneState::Recovery if at_or_below_low => enter(LaneState::Pressure),
-        // A dip to between the watermarks, or a clock that went backwards, restarts the
-        // stability period.
-        LaneState::Recovery if !above_high || now_ns < since_ns => Transition {
+        // A clock that went backwards restarts the stability period.
+        LaneState::Recovery if now_ns < since_ns => Transition {
             state,
             since_ns: now_ns,
         },
@@ -261,8 +261,9 @@ mod tests {
         assert_eq!(step(Recovery, 3, false, 109, 10), t(Recovery, 10));
         assert_eq!(step(Recovery, 3, false, 110, 10), t(Normal, 110));
         assert_eq!(step(Recovery, 3, false, u64::MAX, 0), t(Normal, u64::MAX));
-        // A dip between the watermarks restarts the period.
-        assert_eq!(step(Recovery, 2, false, 109, 10), t(Recovery, 109));
+        // Between the watermarks it keeps counting (a busy thread holds a ring after a swap).
+        assert_eq!(step(Recovery, 2, false, 109, 10), t(Recovery, 10));
+        assert_eq!(step(Recovery, 2, false, 110, 10), t(Normal, 110));
         // Worse again.
         assert_eq!(step(Recovery, 1, false, 109, 10), t(Pressure, 109));
         assert_eq!(step(Recovery, 3, true, 109, 10), t(Dropping, 109));
