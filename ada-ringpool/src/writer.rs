@@ -362,6 +362,11 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
         }
         let mut outcome = Written::Stored;
         if self.pos + self.pending_bytes() + n > self.cap {
+            if self.backpressure.state != LaneState::Normal {
+                // What the drain returned, before this swap takes a ring: the one moment a
+                // busy lane can show every spare ring free (DROPPING → RECOVERY).
+                self.check_state(false, now);
+            }
             if self.swap() {
                 outcome = Written::Swapped;
                 self.check_state(false, now);
@@ -544,7 +549,12 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
         } else if self.backpressure.state == LaneState::Normal {
             self.cap
         } else {
-            (self.pos + (self.cap / 4).max(INDEX_RECORD_SIZE)).min(self.cap)
+            // The record that would end past a quarter ring (at least one record) from here
+            // goes to the slow path: `pos + len > limit` for any `len >= 1` once
+            // `pos >= here + quarter`, and for 32-byte records one record earlier, so an
+            // index lane is checked every `quarter / 32` records.
+            let quarter = (self.cap / 4).max(INDEX_RECORD_SIZE);
+            (self.pos + quarter - 1).min(self.cap)
         };
     }
 

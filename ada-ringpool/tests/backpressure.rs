@@ -1,0 +1,259 @@
+//! The writer's backpressure on heap rings, driven by a fake clock (the event timestamps are
+//! the state machine's clock): the lane's states and their entries as published in the lane,
+//! loss markers by cause with exact counts and time spans, markers that a recycle overwrites
+//! before the drain read them, and too-large detail records.
+
+use ada_backpressure::{BackpressureConfig, DropPolicy, LaneState};
+use ada_registry::{Lane, LaneKind};
+use ada_ringpool::{
+    DetailRecord, DetailRecords, EventKind, HeapStore, IndexRecord, LaneDrain, LaneWriter,
+    LossCause, LossMarker, RingChunk, Written, index_records,
+};
+use ada_shm::clock::Clock;
+use ada_testkit::FakeClock;
+
+const STABILITY_NS: u64 = 1_000;
+
+fn rec(ts: u64, seq: u64) -> IndexRecord {
+    IndexRecord {
+        timestamp_ns: ts,
+        function_id: seq,
+        thread_id: 1,
+        kind: EventKind::Call as u32,
+        call_depth: 0,
+        reserved: 0,
+    }
+}
+
+/// Drains what the drain can take now: (event sequence numbers, loss markers).
+fn drain_index(d: &mut LaneDrain<'_, &HeapStore>, active: bool) -> (Vec<u64>, Vec<LossMarker>) {
+    let (mut seqs, mut markers) = (Vec::new(), Vec::new());
+    let mut visit = |c: RingChunk<'_>| {
+        for r in index_records(c.bytes) {
+            let r = r.unwrap();
+            match LossMarker::from_index(&r) {
+                Some(m) => markers.push(m),
+                None => seqs.push(r.function_id),
+            }
+        }
+    };
+    d.drain_submitted(0, &mut visit);
+    if active {
+        d.drain_active(&mut visit);
+    }
+    (seqs, markers)
+}
+
+fn state_of(lane: &Lane) -> LaneState {
+    LaneState::from_u8(lane.state_word().state).unwrap()
+}
+
+/// Four rings of four index records, drop-newest, no drain until the pool runs dry: NORMAL →
+/// PRESSURE → DROPPING; the drain catches up: RECOVERY at the next look, NORMAL exactly when
+/// the stability period has passed (fake time), never before.
+#[test]
+fn a_stalled_drain_walks_the_lane_through_every_state() {
+    let mut lane = Box::new(Lane::default());
+    let store = HeapStore::new(&lane, 4, 256);
+    let (thread, drain) = lane.split(4, LaneKind::Index, 0);
+    let shared: &Lane = thread.lane();
+    let mut w = LaneWriter::new(thread, &store, DropPolicy::DropNewest);
+    w.set_backpressure(BackpressureConfig {
+        stability_ns: STABILITY_NS,
+        ..BackpressureConfig::for_pool(4)
+    });
+    let mut d = LaneDrain::new(drain, &store);
+    let clock = FakeClock::new(1);
+    let mut seq = 0u64;
+    let mut write = |w: &mut LaneWriter<'_, &HeapStore, DropPolicy>| {
+        let out = w.write_index(&rec(clock.now_ns(), seq));
+        seq += 1;
+        clock.advance(1);
+        out
+    };
+    // Rings 0..3 fill (16 events); the swaps leave 2, 1, 0 spare rings.
+    for i in 0..16 {
+        write(&mut w);
+        let expected = if i < 8 {
+            LaneState::Normal
+        } else {
+            LaneState::Pressure
+        };
+        assert_eq!(w.state(), expected, "after event {i}");
+    }
+    assert_eq!(state_of(shared), LaneState::Pressure, "published");
+    // Exhausted: every further event is refused.
+    for _ in 0..5 {
+        assert_eq!(write(&mut w), Written::DroppedNewest);
+    }
+    assert_eq!(w.state(), LaneState::Dropping);
+    assert_eq!(state_of(shared), LaneState::Dropping);
+    let c = w.counters();
+    assert_eq!((c.events_written, c.refused, c.events_dropped), (21, 5, 5));
+    // The drain catches up: the three submitted rings come back.
+    let (seqs, markers) = drain_index(&mut d, false);
+    assert_eq!(seqs, (0..12).collect::<Vec<_>>());
+    assert!(markers.is_empty(), "the marker waits for a ring");
+    // Next write: all three spares are free before it swaps → RECOVERY.
+    let recovered_at = clock.now_ns();
+    assert_eq!(write(&mut w), Written::Swapped);
+    assert_eq!(w.state(), LaneState::Recovery);
+    // While the stability period runs the lane stays RECOVERY, whatever the drain does.
+    let (mut rest, mut markers) = (Vec::new(), Vec::new());
+    while clock.now_ns() < recovered_at + STABILITY_NS {
+        write(&mut w);
+        assert_eq!(w.state(), LaneState::Recovery, "at {}", clock.now_ns());
+        if clock.now_ns() % 3 == 0 {
+            let (s, m) = drain_index(&mut d, false);
+            rest.extend(s);
+            markers.extend(m);
+        }
+    }
+    // The first check once it has passed (at most a quarter ring later: here every record).
+    write(&mut w);
+    assert_eq!(w.state(), LaneState::Normal);
+    let word = shared.state_word();
+    assert_eq!(LaneState::from_u8(word.state), Some(LaneState::Normal));
+    // Entered: PRESSURE once, DROPPING once, RECOVERY once, NORMAL once.
+    assert_eq!(word.entries, [1, 1, 1, 1]);
+    // The hole is marked where the writer resumed: the 5 refused events, by their times.
+    let (s, m) = drain_index(&mut d, true);
+    rest.extend(s);
+    markers.extend(m);
+    assert_eq!(
+        markers,
+        vec![LossMarker {
+            cause: LossCause::Refused,
+            count: 5,
+            first_ns: 17,
+            last_ns: 21,
+        }]
+    );
+    // Drop-newest keeps the oldest: the full ring (12..16) survives, 16..21 are the hole, and
+    // everything after it arrived.
+    let mut expected: Vec<u64> = (12..16).collect();
+    expected.extend(21..seq);
+    assert_eq!(rest, expected);
+    let c = w.counters();
+    assert_eq!(12 + rest.len() as u64 + c.events_dropped, c.events_written);
+}
+
+/// Drop-oldest on a two-ring lane: the newest survive, one marker per hole carries the span of
+/// what was overwritten, and a marker the drain had not read when its ring was recycled again
+/// is merged into the next one (never lost, never double counted).
+#[test]
+fn drop_oldest_marks_overwritten_spans_and_merges_unread_markers() {
+    let mut lane = Box::new(Lane::default());
+    let store = HeapStore::new(&lane, 2, 256);
+    let (thread, drain) = lane.split(2, LaneKind::Index, 0);
+    let mut w = LaneWriter::new(thread, &store, DropPolicy::DropOldest);
+    let mut d = LaneDrain::new(drain, &store);
+    // 8 fit (ring 0 submitted, ring 1 active); then ring 1 is recycled: events 4..8 lost.
+    for s in 0..9 {
+        w.write_index(&rec(100 + s, s));
+    }
+    assert_eq!(w.state(), LaneState::Dropping);
+    // The drain reads the active ring now: the marker and event 8 are taken.
+    let (seqs, markers) = drain_index(&mut d, true);
+    assert_eq!(seqs, vec![0, 1, 2, 3, 8]);
+    assert_eq!(
+        markers,
+        vec![LossMarker {
+            cause: LossCause::Overwritten,
+            count: 4,
+            first_ns: 104,
+            last_ns: 107,
+        }]
+    );
+    // 9..12 fill ring 0 (it came back); the next recycles ring 1 past what the drain read.
+    for s in 9..20 {
+        w.write_index(&rec(100 + s, s));
+    }
+    let (seqs, markers) = drain_index(&mut d, true);
+    let lost: u64 = markers.iter().map(|m| m.count).sum();
+    let c = w.counters();
+    assert_eq!(c.overwritten, 4 + lost, "every overwrite is marked exactly once");
+    assert_eq!(seqs.last(), Some(&19), "the newest survive");
+    assert_eq!(5 + seqs.len() as u64 + c.events_dropped, c.events_written);
+}
+
+/// A detail lane: drop-newest refuses whole records; a record over the limits is refused as
+/// too large and marked right away in the ring; the markers parse as detail records.
+#[test]
+fn detail_lane_marks_refused_and_too_large_records() {
+    let mut lane = Box::new(Lane::default());
+    let store = HeapStore::new(&lane, 2, 512);
+    let (thread, drain) = lane.split(2, LaneKind::Detail, 0);
+    let mut w = LaneWriter::new(thread, &store, DropPolicy::DropNewest);
+    let mut d = LaneDrain::new(drain, &store);
+    let msg = [b'x'; 40];
+    let detail = |ts: u64, message: &'static [u8]| DetailRecord {
+        kind: EventKind::Message,
+        marked: false,
+        timestamp_ns: ts,
+        function_id: ts,
+        thread_id: 1,
+        call_depth: 0,
+        registers: &[],
+        stack: &[],
+        message,
+    };
+    let msg: &'static [u8] = Box::leak(Box::new(msg));
+    let huge: &'static [u8] = Box::leak(vec![b'y'; 2000].into_boxed_slice());
+    assert!(w.write_detail(&detail(1, huge)).is_err());
+    let mut outcomes = Vec::new();
+    for ts in 2..20 {
+        outcomes.push(w.write_detail(&detail(ts, msg)).unwrap());
+    }
+    let c = w.counters();
+    assert_eq!(c.too_large, 1);
+    assert!(c.refused > 0 && outcomes.contains(&Written::DroppedNewest));
+    assert_eq!(c.events_written, 19);
+    // A ring comes back; the next record places the refused marker first.
+    let mut kinds = Vec::new();
+    let mut markers = Vec::new();
+    let mut visit = |c: RingChunk<'_>| {
+        for r in DetailRecords::new(c.bytes) {
+            let r = r.unwrap();
+            match LossMarker::from_detail(&r) {
+                Some(m) => markers.push(m),
+                None => kinds.push(r.header.timestamp_ns),
+            }
+        }
+    };
+    d.drain_submitted(0, &mut visit);
+    w.write_detail(&detail(20, msg)).unwrap();
+    d.drain_submitted(0, &mut visit);
+    d.drain_active(&mut visit);
+    assert_eq!(
+        markers.iter().map(|m| (m.cause, m.count)).collect::<Vec<_>>(),
+        vec![(LossCause::TooLarge, 1), (LossCause::Refused, c.refused)]
+    );
+    assert_eq!(markers[0].first_ns, 1);
+    let c = w.counters();
+    assert_eq!(
+        kinds.len() as u64 + c.events_dropped,
+        c.events_written,
+        "every record persisted or counted"
+    );
+}
+
+/// `settle` places a pending marker before the thread lets go of the lane when a ring is free.
+#[test]
+fn settle_places_the_pending_marker() {
+    let mut lane = Box::new(Lane::default());
+    let store = HeapStore::new(&lane, 2, 256);
+    let (thread, drain) = lane.split(2, LaneKind::Index, 0);
+    let mut w = LaneWriter::new(thread, &store, DropPolicy::DropNewest);
+    let mut d = LaneDrain::new(drain, &store);
+    for s in 0..10 {
+        w.write_index(&rec(s + 1, s));
+    }
+    assert_eq!(w.counters().refused, 2);
+    let (seqs, markers) = drain_index(&mut d, false);
+    assert_eq!((seqs.len(), markers.len()), (4, 0));
+    w.settle();
+    let (seqs, markers) = drain_index(&mut d, true);
+    assert_eq!(seqs, vec![4, 5, 6, 7]);
+    assert_eq!(markers.iter().map(|m| m.count).sum::<u64>(), 2);
+}
