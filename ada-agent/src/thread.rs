@@ -7,10 +7,10 @@
 //! its rings and frees it for reuse.
 
 use crate::agent::Agent;
+use ada_backpressure::DropPolicy;
 use ada_persist::MarkingPolicy;
 use ada_persist::TriggerId;
 use ada_registry::{LaneKind, RegistryError, SlotOwner, ThreadSlot};
-use ada_backpressure::DropPolicy;
 use ada_ringpool::{DetailRecord, EventKind, IndexRecord, LaneWriter, RecordError, SegmentStore};
 use ada_shm::clock::MonotonicClock;
 

@@ -12,10 +12,10 @@
 //! parent's thread. A `pthread_atfork` child handler forgets that copy (without unregistering
 //! the parent's slot), so the child registers a slot of its own on its next event.
 
-use ada_registry::LaneKind;
 use crate::agent::Agent;
 use crate::global::global;
 use crate::thread::ThreadWriter;
+use ada_registry::LaneKind;
 use std::cell::{Cell, RefCell};
 
 struct Owner {

@@ -328,13 +328,20 @@ mod tests {
 
     #[test]
     fn for_pool_defaults_are_valid_and_match_default_for_four() {
-        assert_eq!(BackpressureConfig::for_pool(4), BackpressureConfig::default());
+        assert_eq!(
+            BackpressureConfig::for_pool(4),
+            BackpressureConfig::default()
+        );
         let two = BackpressureConfig::for_pool(2);
         assert_eq!((two.low_watermark, two.high_watermark), (0, 0));
         let eight = BackpressureConfig::for_pool(8);
         assert_eq!((eight.low_watermark, eight.high_watermark), (2, 6));
         for rings in 2..=64 {
-            assert_eq!(BackpressureConfig::for_pool(rings).validate(rings), Ok(()), "{rings}");
+            assert_eq!(
+                BackpressureConfig::for_pool(rings).validate(rings),
+                Ok(()),
+                "{rings}"
+            );
         }
         // Below the minimum it is the minimum's.
         assert_eq!(BackpressureConfig::for_pool(0), two);

@@ -163,12 +163,12 @@ impl RegistryHeader {
         // Relaxed (both): immutable after creation.
         let raw = p.drop_policies.load(Ordering::Relaxed);
         let stability_ns = p.stability_ns.load(Ordering::Relaxed);
-        let policy = |byte: u32| {
-            u8::try_from(byte)
-                .ok()
-                .and_then(DropPolicy::from_u8)
-                .ok_or(RegistryError::BadHeader("unknown drop policy in the registry header"))
-        };
+        let policy =
+            |byte: u32| {
+                u8::try_from(byte).ok().and_then(DropPolicy::from_u8).ok_or(
+                    RegistryError::BadHeader("unknown drop policy in the registry header"),
+                )
+            };
         if raw >> 16 != 0 {
             return Err(RegistryError::BadHeader(
                 "unknown drop policy in the registry header",

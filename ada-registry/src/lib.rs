@@ -53,9 +53,8 @@ pub mod symbols;
 pub struct ReadmeDoctests;
 
 pub use crate::core::{
-    BackpressureSettings,
-    HeapRegistry, REGISTRY_VERSION, Registration, RegistryCounters, RegistryHeader, RegistryRef,
-    SlotView, ThreadSlot,
+    BackpressureSettings, HeapRegistry, REGISTRY_VERSION, Registration, RegistryCounters,
+    RegistryHeader, RegistryRef, SlotView, ThreadSlot,
 };
 pub use control::{ControlBlock, ControlSnapshot, RegistryMode};
 pub use drain_claim::DrainClaim;

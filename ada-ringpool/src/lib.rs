@@ -44,10 +44,10 @@ pub mod writer;
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+pub use ada_backpressure::LossCause;
 pub use drain::{DrainStats, LaneDrain, RingChunk};
 pub use header::RingHeader;
 pub use loss::{DETAIL_MARKER_LEN, LossMarker};
-pub use ada_backpressure::LossCause;
 pub use policy::{DropAction, DropNewest, DropOldest, PoolPolicy};
 pub use record::{
     DetailRecord, DetailRecords, DetailView, EventKind, INDEX_RECORD_SIZE, IndexRecord,

@@ -155,7 +155,13 @@ mod tests {
 
     #[test]
     fn index_round_trip() {
-        for count in [1, 7, u64::from(u32::MAX), u64::from(u32::MAX) + 9, MAX_INDEX_MARKER_COUNT] {
+        for count in [
+            1,
+            7,
+            u64::from(u32::MAX),
+            u64::from(u32::MAX) + 9,
+            MAX_INDEX_MARKER_COUNT,
+        ] {
             let m = marker(count);
             let r = m.to_index(42);
             assert_eq!(r.kind, EventKind::EventsLost as u32);

@@ -103,7 +103,7 @@ fn a_stalled_drain_walks_the_lane_through_every_state() {
     while clock.now_ns() < recovered_at + STABILITY_NS {
         write(&mut w);
         assert_eq!(w.state(), LaneState::Recovery, "at {}", clock.now_ns());
-        if clock.now_ns() % 3 == 0 {
+        if clock.now_ns().is_multiple_of(3) {
             let (s, m) = drain_index(&mut d, false);
             rest.extend(s);
             markers.extend(m);
@@ -172,7 +172,11 @@ fn drop_oldest_marks_overwritten_spans_and_merges_unread_markers() {
     let (seqs, markers) = drain_index(&mut d, true);
     let lost: u64 = markers.iter().map(|m| m.count).sum();
     let c = w.counters();
-    assert_eq!(c.overwritten, 4 + lost, "every overwrite is marked exactly once");
+    assert_eq!(
+        c.overwritten,
+        4 + lost,
+        "every overwrite is marked exactly once"
+    );
     assert_eq!(seqs.last(), Some(&19), "the newest survive");
     assert_eq!(5 + seqs.len() as u64 + c.events_dropped, c.events_written);
 }
@@ -226,7 +230,10 @@ fn detail_lane_marks_refused_and_too_large_records() {
     d.drain_submitted(0, &mut visit);
     d.drain_active(&mut visit);
     assert_eq!(
-        markers.iter().map(|m| (m.cause, m.count)).collect::<Vec<_>>(),
+        markers
+            .iter()
+            .map(|m| (m.cause, m.count))
+            .collect::<Vec<_>>(),
         vec![(LossCause::TooLarge, 1), (LossCause::Refused, c.refused)]
     );
     assert_eq!(markers[0].first_ns, 1);

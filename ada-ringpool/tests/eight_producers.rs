@@ -135,7 +135,10 @@ fn eight_producers_every_event_drained_once_or_counted() {
             c.events_written,
             "producer {p}: {c:?}"
         );
-        assert_eq!(c.events_dropped, c.overwritten, "producer {p}: only overwrites");
+        assert_eq!(
+            c.events_dropped, c.overwritten,
+            "producer {p}: only overwrites"
+        );
         dropped_total += c.events_dropped;
     }
     assert_eq!(marked, dropped_total, "every loss is marked in the stream");
