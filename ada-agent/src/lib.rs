@@ -29,7 +29,9 @@
 //! What it is not: it never blocks the program, never allocates or makes a system call on the
 //! hot path (registration and symbol registration happen once; the one exception is matching
 //! [`message`] texts when message triggers exist, see below), and does no I/O: a full ring
-//! pool drops the oldest ring and counts every lost event. It does not decide what is persisted
+//! pool loses events under the lane's drop policy (the controller's choice, default: the index
+//! lane refuses new events until a ring returns, the detail lane overwrites its oldest), counts
+//! every one by cause and marks the gap in the stream. It does not decide what is persisted
 //! (the controller does; the agent only marks what the triggers name) and is not
 //! async-signal-safe beyond this: an event recorded by a signal handler that interrupts a
 //! recording on the same thread is counted as dropped.

@@ -10,8 +10,11 @@
 //! - The producer: [`LaneWriter`] (hot path: four 8-byte stores of the record and two of
 //!   `write_pos` and the event count), the swap
 //!   through the lane's SPSC submit and free queues, detail-lane marking that travels with the
-//!   submitted ring, and pool exhaustion handled by a [`PoolPolicy`] (default: drop-oldest at
-//!   ring granularity, every lost event counted). The thread never blocks.
+//!   submitted ring, and pool exhaustion handled by a [`PoolPolicy`] (drop-oldest at ring
+//!   granularity or drop-newest; `ada_backpressure::DropPolicy` picks at run time), every lost
+//!   event counted by cause and announced by a [`LossMarker`] record where the thread resumed.
+//!   The writer also runs the lane's backpressure state machine (`ada-backpressure`) on its
+//!   slow path and publishes the state in the lane. The thread never blocks.
 //! - The consumer: [`LaneDrain`] takes submitted rings, copies their bytes out as untrusted
 //!   input, resets and returns them; it can also salvage a live or dead thread's active ring
 //!   without double counting.
