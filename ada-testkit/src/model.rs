@@ -4,6 +4,35 @@
 //! Bounds: loom explores every interleaving up to `LOOM_MAX_PREEMPTIONS` preemptions (the
 //! `cargo xtask loom` step sets 2, which loom's docs recommend for CI); shuttle runs
 //! [`shuttle_iterations`] random schedules (env `ADA_SHUTTLE_ITERATIONS`, default 200).
+//!
+//! # Vacuity guard
+//! A loom model that explores a single execution checks nothing about concurrency: it ran one
+//! interleaving, the one a plain test would have run. So [`check`] (and [`check_pct`] under
+//! loom) counts the executions loom ran and **panics** when there was only one
+//! ([`MIN_LOOM_EXECUTIONS`]). Every model run through [`check`] is meant to spawn threads; a
+//! model that spawns none has one execution by construction and belongs in a plain test. The
+//! guard is off when `LOOM_MAX_PREEMPTIONS=0` (loom then switches threads only where one
+//! blocks, so one execution can be the honest answer) and when `LOOM_MAX_PERMUTATIONS` caps
+//! the run. Under shuttle the count is the configured number of schedules by construction, so
+//! it is checked to match (a closure that never ran would be caught) but cannot tell more.
+//!
+//! Set `ADA_MODEL_STATS=1` to print `model: N executions` per model to stderr (with
+//! `--nocapture`), which is how suites are measured.
+//!
+//! ## The loom pitfall the guard was added for
+//! Loom 0.7's DPOR remembers only the *last* access to each atomic. A spawned thread that
+//! loads a word and later stores it (as a queue end does: it reads its own position when it is
+//! built, then publishes new positions) hides every load another thread made of that word
+//! before: loom sees its own load as the last access, finds no race, and never tries the other
+//! order (tokio-rs/loom#392, #166). The ring pool suites ran exactly one execution each because
+//! their producer thread built its queue ends inside the spawned closure. Build every queue
+//! end, writer and drain *before* spawning (see [`leak`] for giving them `'static` lifetime),
+//! so that the spawned thread's first access to a shared word is not a load of its own
+//! position.
+
+/// The fewest executions a loom model run through [`check`] must explore (see the module
+/// docs: one execution means loom found no alternative schedule at all).
+pub const MIN_LOOM_EXECUTIONS: usize = 2;
 
 /// How many random schedules a shuttle test explores.
 pub fn shuttle_iterations() -> usize {
@@ -14,18 +43,95 @@ pub fn shuttle_iterations() -> usize {
         .unwrap_or(200)
 }
 
-/// Runs `f` under the build's model checker (or once, in a normal build).
+/// Moves `value` to the heap for good and returns a `'static` exclusive reference to it, so a
+/// model can build its lanes, queue ends, writers and drains on the model's main thread and
+/// move them into `thread::spawn` closures (which must be `'static`); with `&'static mut` a
+/// heap lane's safe `split` gives `'static` ends. Each call leaks `value`: one lane and its
+/// rings are a few KiB per loom execution. Tests only.
+pub fn leak<T>(value: T) -> &'static mut T {
+    Box::leak(Box::new(value))
+}
+
+/// The runs of a model's closure, counted in a `std` atomic on purpose: the tally lives outside
+/// the model, and loom or shuttle must neither see nor schedule it.
+#[cfg(any(loom, shuttle))]
+type Runs = std::sync::Arc<std::sync::atomic::AtomicUsize>;
+
+/// `f`, counting its runs.
+#[cfg(any(loom, shuttle))]
+fn counted<F>(f: F) -> (impl Fn() + Send + Sync + 'static, Runs)
+where
+    F: Fn() + Send + Sync + 'static,
+{
+    let runs = Runs::default();
+    let tally = runs.clone();
+    let run = move || {
+        // Relaxed: a plain tally, read after the checker returned (see `check`).
+        tally.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        f();
+    };
+    (run, runs)
+}
+
+/// Prints the execution count if `ADA_MODEL_STATS` is set.
+#[cfg(any(loom, shuttle))]
+fn report(kind: &str, runs: usize) {
+    if std::env::var_os("ADA_MODEL_STATS").is_some() {
+        let name = std::thread::current()
+            .name()
+            .unwrap_or("<unnamed>")
+            .to_owned();
+        eprintln!("model: {runs} {kind} executions ({name})");
+    }
+}
+
+/// Whether the loom vacuity guard applies under the current environment (see the module docs).
+#[cfg(loom)]
+fn loom_guard_applies() -> bool {
+    let no_preemptions = std::env::var("LOOM_MAX_PREEMPTIONS").is_ok_and(|v| v.trim() == "0");
+    let capped = std::env::var_os("LOOM_MAX_PERMUTATIONS").is_some();
+    !no_preemptions && !capped
+}
+
+/// Panics if a loom model explored fewer than [`MIN_LOOM_EXECUTIONS`] executions.
+#[cfg(loom)]
+fn loom_guard(runs: usize) {
+    report("loom", runs);
+    assert!(
+        runs >= MIN_LOOM_EXECUTIONS || !loom_guard_applies(),
+        "vacuous loom model: loom explored {runs} execution(s), so no interleaving was checked. \
+         Does the model spawn threads (through ada_shm::sync::thread)? Are all shared words loom \
+         atomics? A spawned thread that first loads a word it later stores hides the other \
+         threads' loads of it from loom (tokio-rs/loom#392): build queue ends, writers and \
+         drains before spawning (see ada_testkit::model::leak)."
+    );
+}
+
+/// Runs `f` under the build's model checker (or once, in a normal build). Under loom it
+/// panics if loom explored only one execution (see the module docs).
 pub fn check<F>(f: F)
 where
     F: Fn() + Send + Sync + 'static,
 {
     #[cfg(loom)]
     {
-        loom::model(f);
+        let (run, runs) = counted(f);
+        loom::model(run);
+        // Relaxed: loom has returned; every run happened on this thread or was joined by it.
+        loom_guard(runs.load(std::sync::atomic::Ordering::Relaxed));
     }
     #[cfg(all(shuttle, not(loom)))]
     {
-        shuttle::check_random(f, shuttle_iterations());
+        let iterations = shuttle_iterations();
+        let (run, runs) = counted(f);
+        shuttle::check_random(run, iterations);
+        // Relaxed: shuttle has returned (see the loom case).
+        let runs = runs.load(std::sync::atomic::Ordering::Relaxed);
+        report("shuttle", runs);
+        assert_eq!(
+            runs, iterations,
+            "shuttle ran the model {runs} times, not {iterations}"
+        );
     }
     #[cfg(not(any(loom, shuttle)))]
     {
@@ -41,7 +147,16 @@ where
 {
     #[cfg(all(shuttle, not(loom)))]
     {
-        shuttle::check_pct(f, shuttle_iterations(), depth);
+        let iterations = shuttle_iterations();
+        let (run, runs) = counted(f);
+        shuttle::check_pct(run, iterations, depth);
+        // Relaxed: shuttle has returned.
+        let runs = runs.load(std::sync::atomic::Ordering::Relaxed);
+        report("shuttle-pct", runs);
+        assert_eq!(
+            runs, iterations,
+            "shuttle ran the model {runs} times, not {iterations}"
+        );
     }
     #[cfg(not(all(shuttle, not(loom))))]
     {
