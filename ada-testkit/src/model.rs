@@ -52,6 +52,60 @@ pub fn leak<T>(value: T) -> &'static mut T {
     Box::leak(Box::new(value))
 }
 
+/// A count of the executions that reached a situation a model exists to check (the drain saw
+/// a slot ACTIVE, a live copy lost its race with a recycle, ...), kept outside the model. The
+/// vacuity guard of [`check`] only knows that loom tried more than one schedule; a witness
+/// shows that the schedules that matter were among them. Under loom,
+/// [`expect_reached`](Self::expect_reached) panics if no execution reached the situation; in
+/// other builds (one real run, or shuttle's random sample) it checks nothing, since one run
+/// may legitimately miss it.
+///
+/// ```
+/// use ada_testkit::model::{self, Witness};
+///
+/// let busy = Witness::new();
+/// let seen = busy.clone();
+/// model::check(move || {
+///     // ... a model in which something is sometimes observed ...
+///     seen.hit();
+/// });
+/// busy.expect_reached("the situation the model is about");
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Witness(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Witness {
+    /// A witness that nothing has reached yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records that this execution reached the situation.
+    pub fn hit(&self) {
+        // Relaxed: a plain tally (a `std` atomic on purpose: outside the model, unscheduled),
+        // read after the checker returned.
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many times [`hit`](Self::hit) was called, over all executions so far.
+    pub fn count(&self) -> usize {
+        // Relaxed: read after the checker returned on this thread.
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Under loom, panics with `what` unless some execution reached the situation; in other
+    /// builds, does nothing.
+    pub fn expect_reached(&self, what: &str) {
+        if cfg!(loom) {
+            assert!(
+                self.count() > 0,
+                "loom explored no execution in which {what}: the model checks less than it \
+                 claims (see ada_testkit::model on tokio-rs/loom#392)"
+            );
+        }
+    }
+}
+
 /// The runs of a model's closure, counted in a `std` atomic on purpose: the tally lives outside
 /// the model, and loom or shuttle must neither see nor schedule it.
 #[cfg(any(loom, shuttle))]
