@@ -8,16 +8,20 @@
 
 use ada_registry::spsc::HeapQueue;
 use ada_shm::sync::{thread, yield_now};
-use ada_testkit::model::leak;
+use ada_testkit::model::{Witness, leak};
 
 #[test]
 fn push_pop_in_order_across_full_queue() {
-    ada_testkit::model::check(|| {
+    let (full, overtaken) = (Witness::new(), Witness::new());
+    let (saw_full, saw_overtaken) = (full.clone(), overtaken.clone());
+    ada_testkit::model::check(move || {
         // Capacity 2 and 3 values: the producer must see "full" and the consumer's release.
         let (mut p, mut c) = leak(HeapQueue::starting_at(2, u32::MAX)).split();
+        let saw_full = saw_full.clone();
         let producer = thread::spawn(move || {
             for v in 1..=3u32 {
                 while p.push(v).is_err() {
+                    saw_full.hit();
                     yield_now();
                 }
             }
@@ -26,18 +30,28 @@ fn push_pop_in_order_across_full_queue() {
         while got.len() < 3 {
             match c.pop().expect("positions stay consistent") {
                 Some(v) => got.push(v),
-                None => yield_now(),
+                None => {
+                    if !got.is_empty() {
+                        // Caught up with the producer mid-stream.
+                        saw_overtaken.hit();
+                    }
+                    yield_now();
+                }
             }
         }
         producer.join().unwrap();
         assert_eq!(got, vec![1, 2, 3]);
         assert_eq!(c.pop(), Ok(None));
     });
+    full.expect_reached("the producer found the queue full");
+    overtaken.expect_reached("the consumer caught up with the producer mid-stream");
 }
 
 #[test]
 fn batch_push_and_pop_publish_whole_batches() {
-    ada_testkit::model::check(|| {
+    let early = Witness::new();
+    let saw_early = early.clone();
+    ada_testkit::model::check(move || {
         let (mut p, mut c) = leak(HeapQueue::new(4)).split();
         let producer = thread::spawn(move || {
             let mut sent = 0;
@@ -55,6 +69,8 @@ fn batch_push_and_pop_publish_whole_batches() {
         while got.len() < 3 {
             let n = c.pop_into(&mut buf).expect("consistent");
             if n == 0 {
+                // Looked before the batch was published.
+                saw_early.hit();
                 yield_now();
             }
             got.extend_from_slice(&buf[..n]);
@@ -62,4 +78,5 @@ fn batch_push_and_pop_publish_whole_batches() {
         producer.join().unwrap();
         assert_eq!(got, vec![10, 11, 12]);
     });
+    early.expect_reached("the consumer looked before the batch was published");
 }

@@ -18,7 +18,7 @@ use ada_ringpool::{
     RingChunk, index_records,
 };
 use ada_shm::sync::thread;
-use ada_testkit::model::leak;
+use ada_testkit::model::{Witness, leak};
 
 const EVENTS: u64 = 5;
 
@@ -67,7 +67,9 @@ impl Received {
 
 #[test]
 fn live_copy_racing_writes_and_recycle_is_never_torn_or_double_counted() {
-    ada_testkit::model::check(|| {
+    let (copied, raced) = (Witness::new(), Witness::new());
+    let (saw_copy, saw_race) = (copied.clone(), raced.clone());
+    ada_testkit::model::check(move || {
         // 2 rings of 2 records: records 0-1 fill ring 0, record 2 swaps to ring 1, record 4
         // finds no free ring (the drain does not return rings while the thread runs) and
         // recycles ring 1 under the drain's live copies.
@@ -77,10 +79,17 @@ fn live_copy_racing_writes_and_recycle_is_never_torn_or_double_counted() {
         let mut w = LaneWriter::new(thread_ends, store, DropOldest);
         let mut d = LaneDrain::new(drain_ends, store);
         // Live copies racing the owner.
+        let (saw_copy, saw_race) = (saw_copy.clone(), saw_race.clone());
         let drain = thread::spawn(move || {
             let mut got = Received::default();
-            d.drain_active(|c| got.take(c));
-            d.drain_active(|c| got.take(c));
+            let mut stats = d.drain_active(|c| got.take(c));
+            stats.add(&d.drain_active(|c| got.take(c)));
+            if stats.bytes > 0 {
+                saw_copy.hit();
+            }
+            if stats.raced_copies > 0 {
+                saw_race.hit();
+            }
             (d, got)
         });
         for seq in 0..EVENTS {
@@ -116,4 +125,6 @@ fn live_copy_racing_writes_and_recycle_is_never_torn_or_double_counted() {
             got.marked
         );
     });
+    copied.expect_reached("a live copy took records while the owner wrote");
+    raced.expect_reached("a live copy was abandoned because the owner recycled the ring");
 }

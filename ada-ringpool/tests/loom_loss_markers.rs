@@ -17,7 +17,7 @@ use ada_ringpool::{
     index_records,
 };
 use ada_shm::sync::thread;
-use ada_testkit::model::leak;
+use ada_testkit::model::{Witness, leak};
 
 const EVENTS: u64 = 6;
 
@@ -59,7 +59,9 @@ impl Received {
 
 #[test]
 fn drop_newest_markers_racing_the_drain() {
-    ada_testkit::model::check(|| {
+    let (took_ring, marked) = (Witness::new(), Witness::new());
+    let (saw_ring, saw_marker) = (took_ring.clone(), marked.clone());
+    ada_testkit::model::check(move || {
         // Two rings of two records each.
         let lane = leak(Lane::default());
         let store = &*leak(HeapStore::new(lane, 2, 128 + 64));
@@ -67,9 +69,12 @@ fn drop_newest_markers_racing_the_drain() {
         let mut w = LaneWriter::new(thread_ends, store, DropPolicy::DropNewest);
         let mut d = LaneDrain::new(drain_ends, store);
         // One drain pass takes and returns rings while the thread writes.
+        let saw_ring = saw_ring.clone();
         let drain = thread::spawn(move || {
             let mut got = Received::default();
-            d.drain_submitted(0, |c| got.take(c));
+            if d.drain_submitted(0, |c| got.take(c)).rings > 0 {
+                saw_ring.hit();
+            }
             (d, got)
         });
         for seq in 0..EVENTS {
@@ -103,5 +108,10 @@ fn drop_newest_markers_racing_the_drain() {
         );
         // Drop-newest keeps the oldest: what arrived is a prefix of each stretch.
         assert_eq!(got.ids.first(), Some(&1));
+        if got.marked > 0 {
+            saw_marker.hit();
+        }
     });
+    took_ring.expect_reached("the drain took and returned a ring while the writer wrote");
+    marked.expect_reached("a loss marker reached the drain");
 }

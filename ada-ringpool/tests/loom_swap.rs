@@ -16,7 +16,7 @@ use ada_ringpool::{
     index_records,
 };
 use ada_shm::sync::thread;
-use ada_testkit::model::leak;
+use ada_testkit::model::{Witness, leak};
 
 /// Record `seq`: its id is `seq + 1` (never the 0 of an empty ring) and its timestamp the id's
 /// complement, so a record made of words from different writes does not check out.
@@ -42,6 +42,8 @@ fn collect(chunk: RingChunk<'_>, got: &mut Vec<u64>) {
 }
 
 fn run<P: ada_ringpool::PoolPolicy + Default + 'static>(events: u64) {
+    let took_ring = Witness::new();
+    let witness = took_ring.clone();
     ada_testkit::model::check(move || {
         // 2 rings of one record each: every write after the first swaps.
         let lane = leak(Lane::default());
@@ -50,9 +52,12 @@ fn run<P: ada_ringpool::PoolPolicy + Default + 'static>(events: u64) {
         let mut w = LaneWriter::new(thread_ends, store, P::default());
         let mut d = LaneDrain::new(drain_ends, store);
         // One concurrent drain pass races the writer's swaps.
+        let witness = witness.clone();
         let drain = thread::spawn(move || {
             let mut got = Vec::new();
-            d.drain_submitted(0, |c| collect(c, &mut got));
+            if d.drain_submitted(0, |c| collect(c, &mut got)).rings > 0 {
+                witness.hit();
+            }
             (d, got)
         });
         for seq in 0..events {
@@ -76,6 +81,7 @@ fn run<P: ada_ringpool::PoolPolicy + Default + 'static>(events: u64) {
             "{got:?} {counters:?}"
         );
     });
+    took_ring.expect_reached("the drain took and returned a ring while the writer swapped");
 }
 
 #[test]
