@@ -1,5 +1,7 @@
 //! One entry point for model-checked tests: [`check`] runs a closure under loom (`--cfg loom`),
-//! under shuttle's randomized scheduler (`--cfg shuttle`), or once on real threads otherwise.
+//! under shuttle's randomized scheduler (`--cfg shuttle`), or once on real threads otherwise;
+//! plus the means to show that a model checked something: a vacuity guard in [`check`],
+//! [`Witness`] counters, and [`leak`] for building a model's objects before it spawns.
 //!
 //! Bounds: loom explores every interleaving up to `LOOM_MAX_PREEMPTIONS` preemptions (the
 //! `cargo xtask loom` step sets 2, which loom's docs recommend for CI); shuttle runs
@@ -8,27 +10,44 @@
 //! # Vacuity guard
 //! A loom model that explores a single execution checks nothing about concurrency: it ran one
 //! interleaving, the one a plain test would have run. So [`check`] (and [`check_pct`] under
-//! loom) counts the executions loom ran and **panics** when there was only one
-//! ([`MIN_LOOM_EXECUTIONS`]). Every model run through [`check`] is meant to spawn threads; a
-//! model that spawns none has one execution by construction and belongs in a plain test. The
+//! loom) counts the executions loom ran and **panics** when there were fewer than
+//! [`MIN_LOOM_EXECUTIONS`] (two). Every model run through [`check`] is meant to spawn threads;
+//! a model that spawns none has one execution by construction and belongs in a plain test. The
 //! guard is off when `LOOM_MAX_PREEMPTIONS=0` (loom then switches threads only where one
 //! blocks, so one execution can be the honest answer) and when `LOOM_MAX_PERMUTATIONS` caps
-//! the run. Under shuttle the count is the configured number of schedules by construction, so
-//! it is checked to match (a closure that never ran would be caught) but cannot tell more.
+//! the run. Under shuttle the count is the configured number of random schedules by
+//! construction; it is checked to match (a closure that never ran would be caught), nothing
+//! more.
 //!
-//! Set `ADA_MODEL_STATS=1` to print `model: N executions` per model to stderr (with
-//! `--nocapture`), which is how suites are measured.
+//! More than one execution is not yet proof that the races a model is about were tried. A
+//! [`Witness`] counts the executions that reached a given situation (the drain saw a slot
+//! ACTIVE, a live copy lost to a recycle, ...) and fails the test under loom if none did.
 //!
-//! ## The loom pitfall the guard was added for
-//! Loom 0.7's DPOR remembers only the *last* access to each atomic. A spawned thread that
-//! loads a word and later stores it (as a queue end does: it reads its own position when it is
-//! built, then publishes new positions) hides every load another thread made of that word
-//! before: loom sees its own load as the last access, finds no race, and never tries the other
-//! order (tokio-rs/loom#392, #166). The ring pool suites ran exactly one execution each because
-//! their producer thread built its queue ends inside the spawned closure. Build every queue
-//! end, writer and drain *before* spawning (see [`leak`] for giving them `'static` lifetime),
-//! so that the spawned thread's first access to a shared word is not a load of its own
-//! position.
+//! Set `ADA_MODEL_STATS=1` to print `model: N <checker> executions (<test>)` per model to
+//! stderr (with `--nocapture`); that is how the suites' sizes are measured.
+//!
+//! # The loom pitfall behind both
+//! Loom 0.7's DPOR keeps only the *last* access to each atomic. When a thread loads a word and
+//! later stores (or compare-and-swaps) it, its own load is the last access loom sees at the
+//! store, so a load another thread made of that word *earlier in the schedule* is never
+//! reordered after the store: loom finds no race there and never tries that order
+//! (tokio-rs/loom#392, #166). Queue ends read their own position when they are built; a slot
+//! claim reads the slot word before its compare-and-swap. Two ways around it, used by the
+//! suites:
+//! - build every queue end, writer and drain on the model's main thread *before* spawning
+//!   ([`leak`] gives them the `'static` lifetime `thread::spawn` needs; a heap lane's safe
+//!   `split` then yields `'static` ends), so no spawned thread's first access to a shared word
+//!   is a load of its own position;
+//! - run the side that only observes (a drain walk, a reader) in a thread spawned *after* the
+//!   threads it observes: loom's first schedule then runs it last, and loom works backwards
+//!   from there through the loads it does see (a load always races the last store).
+//!
+//! The ring pool suites had run exactly one execution each (their producer thread built its
+//! queue ends inside the spawned closure), and the registry's concurrent-registration model
+//! never once let its drain see an ACTIVE slot; both passed with a Relaxed publication in
+//! place of a Release one. Loom cannot find every bug even so: its compare-and-swaps read the
+//! latest value in execution order, so fences that only matter for a weak-memory reordering of
+//! a load before a CAS (the `consumed` seqlock's) are not checked by it.
 
 /// The fewest executions a loom model run through [`check`] must explore (see the module
 /// docs: one execution means loom found no alternative schedule at all).
