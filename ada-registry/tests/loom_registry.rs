@@ -5,6 +5,7 @@
 
 use ada_registry::{HeapRegistry, LaneKind, RingGeometry, SlotOwner, SlotState};
 use ada_shm::sync::{Arc, thread};
+use ada_testkit::model::Witness;
 
 fn owner(tid: u64) -> SlotOwner {
     SlotOwner {
@@ -26,7 +27,9 @@ fn small() -> RingGeometry {
 
 #[test]
 fn concurrent_registration_gets_unique_slots_visible_to_drain() {
-    ada_testkit::model::check(|| {
+    let saw_active = Witness::new();
+    let witness = saw_active.clone();
+    ada_testkit::model::check(move || {
         let reg = Arc::new(HeapRegistry::new(2, small()));
         let handles: Vec<_> = (1..=2u64)
             .map(|tid| {
@@ -41,28 +44,42 @@ fn concurrent_registration_gets_unique_slots_visible_to_drain() {
             })
             .collect();
         // The drain walks concurrently: whatever it sees as ACTIVE must be fully initialised.
-        for view in reg.view().live_slots() {
-            assert_eq!(view.state, SlotState::Active);
-            assert!(view.owner.thread_id == 1 || view.owner.thread_id == 2);
-            let lane = view.lanes.lane(LaneKind::Index);
-            assert_eq!(lane.active_ring(), 0);
-            assert_eq!(lane.free_queue().len(), 1, "ring 1 is queued as free");
-        }
+        // It is its own thread, spawned last, so loom's first schedule runs it after the
+        // registrations and works back from there; walking on this thread right away would
+        // hide every registration from it (the registrant reads the slot word before it
+        // claims it, tokio-rs/loom#392).
+        let drain = {
+            let (reg, witness) = (reg.clone(), witness.clone());
+            thread::spawn(move || {
+                for view in reg.view().live_slots() {
+                    witness.hit();
+                    assert_eq!(view.state, SlotState::Active);
+                    assert!(view.owner.thread_id == 1 || view.owner.thread_id == 2);
+                    let lane = view.lanes.lane(LaneKind::Index);
+                    assert_eq!(lane.active_ring(), 0);
+                    assert_eq!(lane.free_queue().len(), 1, "ring 1 is queued as free");
+                }
+            })
+        };
         let a = handles
             .into_iter()
             .map(|h| h.join().unwrap())
             .collect::<Vec<_>>();
+        drain.join().unwrap();
         assert_ne!(a[0], a[1]);
         assert_eq!(reg.view().census()[SlotState::Active as usize], 2);
     });
+    saw_active.expect_reached("the drain saw an ACTIVE slot while threads registered");
 }
 
 #[test]
 fn exit_reclaim_and_reuse_hand_over_the_slot() {
-    ada_testkit::model::check(|| {
+    let refused = Witness::new();
+    let witness = refused.clone();
+    ada_testkit::model::check(move || {
         let reg = Arc::new(HeapRegistry::new(1, small()));
         let first = reg.view().register(owner(1)).unwrap();
-        let reg2 = reg.clone();
+        let (reg2, witness) = (reg.clone(), witness.clone());
         let newcomer = thread::spawn(move || {
             // Retries until the drain frees the only slot (bounded by the model's schedule).
             loop {
@@ -72,7 +89,10 @@ fn exit_reclaim_and_reuse_hand_over_the_slot() {
                         std::mem::forget(r); // stays ACTIVE
                         return generation;
                     }
-                    Err(_) => thread::yield_now(),
+                    Err(_) => {
+                        witness.hit();
+                        thread::yield_now()
+                    }
                 }
             }
         });
@@ -90,6 +110,7 @@ fn exit_reclaim_and_reuse_hand_over_the_slot() {
         let owner_now = reg.view().slot(0).unwrap().owner();
         assert_eq!(owner_now.thread_id, 2);
     });
+    refused.expect_reached("the newcomer was refused while the slot was taken");
 }
 
 /// The owner's unregister races the controller declaring its process dead, the drain freeing
@@ -97,7 +118,9 @@ fn exit_reclaim_and_reuse_hand_over_the_slot() {
 /// evicts the new owner: the slot ends ACTIVE under the newcomer's generation.
 #[test]
 fn a_stale_unregister_never_evicts_the_next_owner() {
-    ada_testkit::model::check(|| {
+    let (refused, accepted) = (Witness::new(), Witness::new());
+    let (stale, fresh) = (refused.clone(), accepted.clone());
+    ada_testkit::model::check(move || {
         let reg = Arc::new(HeapRegistry::new(1, small()));
         let first = reg.view().register(owner(1)).unwrap();
         let reg_b = reg.clone();
@@ -125,7 +148,10 @@ fn a_stale_unregister_never_evicts_the_next_owner() {
         };
         // Meanwhile the first owner unregisters (it may be refused as stale, or win the race
         // against the controller's marking; both are fine).
-        let _ = first.slot.unregister();
+        match first.slot.unregister() {
+            Ok(_) => fresh.hit(),
+            Err(_) => stale.hit(),
+        }
         controller.join().unwrap();
         let generation = newcomer.join().unwrap();
         let (state, now) = reg.view().slot(0).unwrap().state_and_generation();
@@ -133,4 +159,6 @@ fn a_stale_unregister_never_evicts_the_next_owner() {
         assert_eq!(now, generation);
         assert_eq!(reg.view().slot(0).unwrap().owner().thread_id, 2);
     });
+    refused.expect_reached("the first owner's unregister was refused as stale");
+    accepted.expect_reached("the first owner's unregister won the race");
 }

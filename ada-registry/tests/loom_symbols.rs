@@ -6,13 +6,16 @@
 
 use ada_registry::{HeapSymbolTable, SymbolCursor, SymbolTableConfig};
 use ada_shm::sync::{Arc, thread};
+use ada_testkit::model::Witness;
 
 /// Two words each, so a reader that could see a half-written name would notice.
 const NAMES: [&str; 2] = ["alpha::beta_1", "gamma::delta_2"];
 
 #[test]
 fn concurrent_registration_is_seen_whole_and_once() {
-    ada_testkit::model::check(|| {
+    let saw_name = Witness::new();
+    let witness = saw_name.clone();
+    ada_testkit::model::check(move || {
         let table = Arc::new(HeapSymbolTable::new(SymbolTableConfig {
             entries: 2,
             name_bytes: 32,
@@ -33,6 +36,7 @@ fn concurrent_registration_is_seen_whole_and_once() {
                 .position(|&n| n == r.name)
                 .unwrap_or_else(|| panic!("partial or foreign name {:?}", r.name));
             assert_eq!(r.address, i as u64);
+            witness.hit();
             seen.push((r.id, i));
         });
         let ids: Vec<u64> = writers.into_iter().map(|h| h.join().unwrap()).collect();
@@ -51,4 +55,5 @@ fn concurrent_registration_is_seen_whole_and_once() {
         );
         assert_eq!(cursor.pending(), 0);
     });
+    saw_name.expect_reached("the concurrent read saw a registered name");
 }

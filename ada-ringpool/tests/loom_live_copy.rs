@@ -3,14 +3,22 @@
 //! is made of atomic word loads and kept only if the `consumed` compare-and-swap says the thread
 //! did not recycle the ring meanwhile. Whatever the interleaving: no record handed to the drain
 //! is torn (every record checks out: `timestamp == !function_id`), none is delivered twice, and
-//! every record written is delivered or counted as dropped, never both.
+//! every record written is delivered or counted as dropped, never both. The loss markers the
+//! thread writes after a recycle are whole records of cause "overwritten" and never announce
+//! more than was overwritten.
+//!
+//! The lane, the writer and the drain are all built before the drain thread is spawned: a
+//! thread that builds a queue end itself reads its own position word before it writes it,
+//! which hides the race from loom (see `ada_testkit::model`).
 #![cfg(loom)]
 
-use ada_registry::{Lane, LaneConsumer, LaneKind, LaneProducer};
+use ada_registry::{Lane, LaneKind};
 use ada_ringpool::{
-    DropOldest, EventKind, HeapStore, IndexRecord, LaneDrain, LaneWriter, index_records,
+    DropOldest, EventKind, HeapStore, IndexRecord, LaneDrain, LaneWriter, LossCause, LossMarker,
+    RingChunk, index_records,
 };
-use ada_shm::sync::{Arc, thread};
+use ada_shm::sync::thread;
+use ada_testkit::model::{Witness, leak};
 
 const EVENTS: u64 = 5;
 
@@ -25,61 +33,98 @@ fn rec(seq: u64) -> IndexRecord {
     }
 }
 
+/// What the drain received: event ids and the events its loss markers announce.
+#[derive(Default)]
+struct Received {
+    ids: Vec<u64>,
+    marked: u64,
+}
+
+impl Received {
+    /// Checks every record of `chunk`: a marker or an intact event.
+    fn take(&mut self, chunk: RingChunk<'_>) {
+        for r in index_records(chunk.bytes) {
+            let r = r.expect("a whole record");
+            if let Some(m) = LossMarker::from_index(&r) {
+                assert_eq!(m.cause, LossCause::Overwritten, "torn marker {r:?}");
+                assert!(m.count >= 1, "torn marker {r:?}");
+                self.marked += m.count;
+                continue;
+            }
+            assert_eq!(
+                r.timestamp_ns, !r.function_id,
+                "torn record persisted: {r:?}"
+            );
+            assert_eq!(
+                r.kind,
+                EventKind::Call as u32,
+                "torn record persisted: {r:?}"
+            );
+            self.ids.push(r.function_id);
+        }
+    }
+}
+
 #[test]
 fn live_copy_racing_writes_and_recycle_is_never_torn_or_double_counted() {
-    ada_testkit::model::check(|| {
+    let (copied, raced) = (Witness::new(), Witness::new());
+    let (saw_copy, saw_race) = (copied.clone(), raced.clone());
+    ada_testkit::model::check(move || {
         // 2 rings of 2 records: records 0-1 fill ring 0, record 2 swaps to ring 1, record 4
         // finds no free ring (the drain does not return rings while the thread runs) and
         // recycles ring 1 under the drain's live copies.
-        let lane = Arc::new(Lane::default());
-        // SAFETY: no end of the lane exists yet.
-        unsafe { lane.initialize(2) };
-        let store = Arc::new(HeapStore::new(&lane, 2, 128 + 2 * 32));
-        let (wl, ws) = (lane.clone(), store.clone());
-        let owner = thread::spawn(move || {
-            // SAFETY: the model makes exactly one pair of ends of this lane: these and the
-            // drain's below.
-            let ends = unsafe { LaneProducer::new_unchecked(&wl, LaneKind::Index, 0) };
-            let mut w = LaneWriter::new(ends, &*ws, DropOldest);
-            for seq in 0..EVENTS {
-                w.write_index(&rec(seq));
-            }
-            w.counters()
-        });
-        // SAFETY: see the owner.
-        let ends = unsafe { LaneConsumer::new_unchecked(&lane, LaneKind::Index, 0) };
-        let mut d = LaneDrain::new(ends, &*store);
-        let mut got = Vec::new();
-        let mut visit = |c: ada_ringpool::RingChunk<'_>| {
-            for r in index_records(c.bytes) {
-                let r = r.expect("a whole record");
-                assert_eq!(
-                    r.timestamp_ns, !r.function_id,
-                    "torn record persisted: {r:?}"
-                );
-                assert_eq!(
-                    r.kind,
-                    EventKind::Call as u32,
-                    "torn record persisted: {r:?}"
-                );
-                got.push(r.function_id);
-            }
-        };
+        let lane = leak(Lane::default());
+        let store = &*leak(HeapStore::new(lane, 2, 128 + 2 * 32));
+        let (thread_ends, drain_ends) = lane.split(2, LaneKind::Index, 0);
+        let mut w = LaneWriter::new(thread_ends, store, DropOldest);
+        let mut d = LaneDrain::new(drain_ends, store);
         // Live copies racing the owner.
-        d.drain_active(&mut visit);
-        d.drain_active(&mut visit);
-        let counters = owner.join().unwrap();
+        let (saw_copy, saw_race) = (saw_copy.clone(), saw_race.clone());
+        let drain = thread::spawn(move || {
+            let mut got = Received::default();
+            let mut stats = d.drain_active(|c| got.take(c));
+            stats.add(&d.drain_active(|c| got.take(c)));
+            if stats.bytes > 0 {
+                saw_copy.hit();
+            }
+            if stats.raced_copies > 0 {
+                saw_race.hit();
+            }
+            (d, got)
+        });
+        for seq in 0..EVENTS {
+            w.write_index(&rec(seq));
+        }
+        let counters = w.counters();
+        let (mut d, mut got) = drain.join().unwrap();
         // The thread is done: take everything left.
-        d.drain_submitted(0, &mut visit);
-        d.drain_active(&mut visit);
-        let mut unique = got.clone();
+        d.drain_submitted(0, |c| got.take(c));
+        d.drain_active(|c| got.take(c));
+        let mut unique = got.ids.clone();
         unique.sort_unstable();
         unique.dedup();
-        assert_eq!(unique.len(), got.len(), "delivered twice: {got:?}");
         assert_eq!(
-            got.len() as u64 + counters.events_dropped,
+            unique.len(),
+            got.ids.len(),
+            "delivered twice: {:?}",
+            got.ids
+        );
+        assert_eq!(
+            got.ids.len() as u64 + counters.events_dropped,
             EVENTS,
-            "delivered {got:?}, {counters:?}"
+            "delivered {:?}, {counters:?}",
+            got.ids
+        );
+        assert_eq!(
+            counters.overwritten, counters.events_dropped,
+            "{counters:?}"
+        );
+        assert!(
+            got.marked <= counters.overwritten,
+            "markers announce {} > {counters:?}",
+            got.marked
         );
     });
+    copied.expect_reached("a live copy took records while the owner wrote");
+    raced.expect_reached("a live copy was abandoned because the owner recycled the ring");
 }

@@ -4,14 +4,20 @@
 //! when a ring comes back; the drain takes and returns rings concurrently. Every event arrives
 //! once and intact or is counted as refused, a marker never announces more than was lost, and
 //! markers are whole records (a torn marker would not decode).
+//!
+//! The lane, the writer and the drain are all built before the drain thread is spawned: a
+//! thread that builds a queue end itself reads its own position word before it writes it,
+//! which hides the race from loom (see `ada_testkit::model`).
 #![cfg(loom)]
 
 use ada_backpressure::DropPolicy;
-use ada_registry::{Lane, LaneConsumer, LaneKind, LaneProducer};
+use ada_registry::{Lane, LaneKind};
 use ada_ringpool::{
-    EventKind, HeapStore, IndexRecord, LaneDrain, LaneWriter, LossCause, LossMarker, index_records,
+    EventKind, HeapStore, IndexRecord, LaneDrain, LaneWriter, LossCause, LossMarker, RingChunk,
+    index_records,
 };
-use ada_shm::sync::{Arc, thread};
+use ada_shm::sync::thread;
+use ada_testkit::model::{Witness, leak};
 
 const EVENTS: u64 = 6;
 
@@ -26,60 +32,86 @@ fn rec(seq: u64) -> IndexRecord {
     }
 }
 
+/// What the drain received: event ids and the events its loss markers announce.
+#[derive(Default)]
+struct Received {
+    ids: Vec<u64>,
+    marked: u64,
+}
+
+impl Received {
+    /// Checks every record of `chunk`: a whole marker or an intact event.
+    fn take(&mut self, chunk: RingChunk<'_>) {
+        for r in index_records(chunk.bytes) {
+            let r = r.unwrap();
+            if let Some(m) = LossMarker::from_index(&r) {
+                assert_eq!(m.cause, LossCause::Refused, "torn marker {r:?}");
+                assert!(m.count >= 1 && m.first_ns != 0, "torn marker {r:?}");
+                self.marked += m.count;
+                continue;
+            }
+            assert_eq!(r.timestamp_ns, !r.function_id, "torn or stale record {r:?}");
+            assert_eq!(r.kind, EventKind::Call as u32, "torn or stale record {r:?}");
+            self.ids.push(r.function_id);
+        }
+    }
+}
+
 #[test]
 fn drop_newest_markers_racing_the_drain() {
-    ada_testkit::model::check(|| {
-        let lane = Arc::new(Lane::default());
-        // SAFETY: no end of the lane exists yet.
-        unsafe { lane.initialize(2) };
+    let (took_ring, marked) = (Witness::new(), Witness::new());
+    let (saw_ring, saw_marker) = (took_ring.clone(), marked.clone());
+    ada_testkit::model::check(move || {
         // Two rings of two records each.
-        let store = Arc::new(HeapStore::new(&lane, 2, 128 + 64));
-        let (wl, ws) = (lane.clone(), store.clone());
-        let producer = thread::spawn(move || {
-            // SAFETY: the model makes exactly one pair of ends of this lane: these thread ends
-            // and the drain ends below.
-            let ends = unsafe { LaneProducer::new_unchecked(&wl, LaneKind::Index, 0) };
-            let mut w = LaneWriter::new(ends, &*ws, DropPolicy::DropNewest);
-            for seq in 0..EVENTS {
-                w.write_index(&rec(seq));
+        let lane = leak(Lane::default());
+        let store = &*leak(HeapStore::new(lane, 2, 128 + 64));
+        let (thread_ends, drain_ends) = lane.split(2, LaneKind::Index, 0);
+        let mut w = LaneWriter::new(thread_ends, store, DropPolicy::DropNewest);
+        let mut d = LaneDrain::new(drain_ends, store);
+        // One drain pass takes and returns rings while the thread writes.
+        let saw_ring = saw_ring.clone();
+        let drain = thread::spawn(move || {
+            let mut got = Received::default();
+            if d.drain_submitted(0, |c| got.take(c)).rings > 0 {
+                saw_ring.hit();
             }
-            w.settle();
-            w.counters()
+            (d, got)
         });
-        // SAFETY: see the producer: the one drain end pair.
-        let ends = unsafe { LaneConsumer::new_unchecked(&lane, LaneKind::Index, 0) };
-        let mut d = LaneDrain::new(ends, &*store);
-        let (mut got, mut marked) = (Vec::new(), 0u64);
-        let mut visit = |c: ada_ringpool::RingChunk<'_>| {
-            for r in index_records(c.bytes) {
-                let r = r.unwrap();
-                if let Some(m) = LossMarker::from_index(&r) {
-                    assert_eq!(m.cause, LossCause::Refused, "torn marker {r:?}");
-                    assert!(m.count >= 1 && m.first_ns != 0, "torn marker {r:?}");
-                    marked += m.count;
-                    continue;
-                }
-                assert_eq!(r.timestamp_ns, !r.function_id, "torn or stale record {r:?}");
-                assert_eq!(r.kind, EventKind::Call as u32, "torn or stale record {r:?}");
-                got.push(r.function_id);
-            }
-        };
-        d.drain_submitted(0, &mut visit);
-        let counters = producer.join().unwrap();
-        d.drain_submitted(0, &mut visit);
-        d.drain_active(&mut visit);
-        let mut sorted = got.clone();
+        for seq in 0..EVENTS {
+            w.write_index(&rec(seq));
+        }
+        w.settle();
+        let counters = w.counters();
+        let (mut d, mut got) = drain.join().unwrap();
+        d.drain_submitted(0, |c| got.take(c));
+        d.drain_active(|c| got.take(c));
+        let mut sorted = got.ids.clone();
         sorted.sort_unstable();
         sorted.dedup();
-        assert_eq!(sorted.len(), got.len(), "delivered twice: {got:?}");
+        assert_eq!(
+            sorted.len(),
+            got.ids.len(),
+            "delivered twice: {:?}",
+            got.ids
+        );
         assert_eq!(counters.refused, counters.events_dropped);
         assert_eq!(
-            got.len() as u64 + counters.refused,
+            got.ids.len() as u64 + counters.refused,
             EVENTS,
-            "{got:?} {counters:?}"
+            "{:?} {counters:?}",
+            got.ids
         );
-        assert!(marked <= counters.refused, "{marked} > {counters:?}");
+        assert!(
+            got.marked <= counters.refused,
+            "{} > {counters:?}",
+            got.marked
+        );
         // Drop-newest keeps the oldest: what arrived is a prefix of each stretch.
-        assert_eq!(got.first(), Some(&1));
+        assert_eq!(got.ids.first(), Some(&1));
+        if got.marked > 0 {
+            saw_marker.hit();
+        }
     });
+    took_ring.expect_reached("the drain took and returned a ring while the writer wrote");
+    marked.expect_reached("a loss marker reached the drain");
 }

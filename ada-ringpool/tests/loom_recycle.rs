@@ -6,10 +6,13 @@
 
 use ada_ringpool::RingHeader;
 use ada_shm::sync::{Arc, thread};
+use ada_testkit::model::Witness;
 
 #[test]
 fn drain_copy_and_owner_recycle_count_each_record_once() {
-    ada_testkit::model::check(|| {
+    let (copied, recycled) = (Witness::new(), Witness::new());
+    let (drain_won, owner_won) = (copied.clone(), recycled.clone());
+    ada_testkit::model::check(move || {
         let header = Arc::new(RingHeader::default());
         let h = header.clone();
         // The owner commits 2 records (positions in units of one record), then recycles.
@@ -39,5 +42,13 @@ fn drain_copy_and_owner_recycle_count_each_record_once() {
             2,
             "delivered {delivered}, dropped {dropped}"
         );
+        if delivered > 0 {
+            drain_won.hit();
+        }
+        if dropped > 0 {
+            owner_won.hit();
+        }
     });
+    copied.expect_reached("the drain's claim delivered records");
+    recycled.expect_reached("the owner's recycle dropped records");
 }

@@ -4,13 +4,19 @@
 //! ring handed out twice), loom would let the drain read stale or mixed words, which the
 //! per-record check (`timestamp == !function_id`) catches; every event arrives exactly once,
 //! intact, or is counted as dropped.
+//!
+//! The lane, the writer and the drain are all built before the drain thread is spawned: a
+//! thread that builds a queue end itself reads its own position word before it writes it,
+//! which hides the race from loom (see `ada_testkit::model`).
 #![cfg(loom)]
 
-use ada_registry::{Lane, LaneConsumer, LaneKind, LaneProducer};
+use ada_registry::{Lane, LaneKind};
 use ada_ringpool::{
-    DropNewest, DropOldest, EventKind, HeapStore, IndexRecord, LaneDrain, LaneWriter, index_records,
+    DropNewest, DropOldest, EventKind, HeapStore, IndexRecord, LaneDrain, LaneWriter, RingChunk,
+    index_records,
 };
-use ada_shm::sync::{Arc, thread};
+use ada_shm::sync::thread;
+use ada_testkit::model::{Witness, leak};
 
 /// Record `seq`: its id is `seq + 1` (never the 0 of an empty ring) and its timestamp the id's
 /// complement, so a record made of words from different writes does not check out.
@@ -25,41 +31,42 @@ fn rec(seq: u64) -> IndexRecord {
     }
 }
 
-fn run<P: ada_ringpool::PoolPolicy + Default + Send + 'static>(events: u64) {
+/// Checks every record of `chunk` and collects its id.
+fn collect(chunk: RingChunk<'_>, got: &mut Vec<u64>) {
+    for r in index_records(chunk.bytes) {
+        let r = r.unwrap();
+        assert_eq!(r.timestamp_ns, !r.function_id, "torn or stale record {r:?}");
+        assert_eq!(r.kind, EventKind::Call as u32, "torn or stale record {r:?}");
+        got.push(r.function_id);
+    }
+}
+
+fn run<P: ada_ringpool::PoolPolicy + Default + 'static>(events: u64) {
+    let took_ring = Witness::new();
+    let witness = took_ring.clone();
     ada_testkit::model::check(move || {
         // 2 rings of one record each: every write after the first swaps.
-        let lane = Arc::new(Lane::default());
-        // SAFETY: no end of the lane exists yet.
-        unsafe { lane.initialize(2) };
-        let store = Arc::new(HeapStore::new(&lane, 2, 128 + 32));
-        let (wl, ws) = (lane.clone(), store.clone());
-        let producer = thread::spawn(move || {
-            // SAFETY: the model makes exactly one pair of ends of this lane: these thread ends
-            // and the drain ends below.
-            let ends = unsafe { LaneProducer::new_unchecked(&wl, LaneKind::Index, 0) };
-            let mut w = LaneWriter::new(ends, &*ws, P::default());
-            for seq in 0..events {
-                w.write_index(&rec(seq));
+        let lane = leak(Lane::default());
+        let store = &*leak(HeapStore::new(lane, 2, 128 + 32));
+        let (thread_ends, drain_ends) = lane.split(2, LaneKind::Index, 0);
+        let mut w = LaneWriter::new(thread_ends, store, P::default());
+        let mut d = LaneDrain::new(drain_ends, store);
+        // One concurrent drain pass races the writer's swaps.
+        let witness = witness.clone();
+        let drain = thread::spawn(move || {
+            let mut got = Vec::new();
+            if d.drain_submitted(0, |c| collect(c, &mut got)).rings > 0 {
+                witness.hit();
             }
-            w.counters()
+            (d, got)
         });
-        // SAFETY: see the producer: the one drain end pair.
-        let ends = unsafe { LaneConsumer::new_unchecked(&lane, LaneKind::Index, 0) };
-        let mut d = LaneDrain::new(ends, &*store);
-        let mut got = Vec::new();
-        let mut visit = |c: ada_ringpool::RingChunk<'_>| {
-            for r in index_records(c.bytes) {
-                let r = r.unwrap();
-                assert_eq!(r.timestamp_ns, !r.function_id, "torn or stale record {r:?}");
-                assert_eq!(r.kind, EventKind::Call as u32, "torn or stale record {r:?}");
-                got.push(r.function_id);
-            }
-        };
-        // One concurrent drain pass races the producer's swaps.
-        d.drain_submitted(0, &mut visit);
-        let counters = producer.join().unwrap();
-        d.drain_submitted(0, &mut visit);
-        d.drain_active(&mut visit);
+        for seq in 0..events {
+            w.write_index(&rec(seq));
+        }
+        let counters = w.counters();
+        let (mut d, mut got) = drain.join().unwrap();
+        d.drain_submitted(0, |c| collect(c, &mut got));
+        d.drain_active(|c| collect(c, &mut got));
         let mut sorted = got.clone();
         sorted.sort_unstable();
         sorted.dedup();
@@ -74,6 +81,7 @@ fn run<P: ada_ringpool::PoolPolicy + Default + Send + 'static>(events: u64) {
             "{got:?} {counters:?}"
         );
     });
+    took_ring.expect_reached("the drain took and returned a ring while the writer swapped");
 }
 
 #[test]

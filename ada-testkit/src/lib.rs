@@ -26,6 +26,10 @@
 //! 4. Put loom tests in `tests/loom_*.rs` and shuttle tests in `tests/shuttle_*.rs`, each file
 //!    starting with `#![cfg(loom)]` / `#![cfg(shuttle)]`, with their bodies wrapped in
 //!    [`model::check`]. `cargo xtask ci` finds and runs them with the right cfg.
+//! 5. Make the model prove it checked something: [`model::check`] fails a loom model that
+//!    explored a single execution, and a [`model::Witness`] fails one that never reached the
+//!    race it is about. Build queue ends before spawning and spawn observers last (the
+//!    [`model`] docs explain the loom pitfall this avoids).
 
 mod fake_clock;
 pub mod model;
