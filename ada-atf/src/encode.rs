@@ -184,8 +184,13 @@ pub enum PayloadRef<'a> {
         lane: Lane,
         /// How many.
         count: u64,
-        /// Why.
+        /// Why: for ADA's controller one of the `LossCause` names (`"overwritten"`,
+        /// `"refused"`, `"too_large"`, `"no_slot"`).
         cause: &'a str,
+        /// Trace-clock time of the first lost event (0 = unknown).
+        first_lost_ns: u64,
+        /// Trace-clock time of the last lost event (0 = unknown).
+        last_lost_ns: u64,
     },
     /// Member 16 (extension): a custom payload.
     Custom {
@@ -272,13 +277,19 @@ impl PayloadRef<'_> {
                 name: name.to_owned(),
                 registers: regs(registers),
             }),
-            PayloadRef::EventsLost { lane, count, cause } => {
-                Payload::EventsLost(schema::EventsLost {
-                    lane: lane.as_u32(),
-                    count,
-                    cause: cause.to_owned(),
-                })
-            }
+            PayloadRef::EventsLost {
+                lane,
+                count,
+                cause,
+                first_lost_ns,
+                last_lost_ns,
+            } => Payload::EventsLost(schema::EventsLost {
+                lane: lane.as_u32(),
+                count,
+                cause: cause.to_owned(),
+                first_lost_ns,
+                last_lost_ns,
+            }),
             PayloadRef::Custom { name, data } => Payload::Custom(schema::Custom {
                 name: name.to_owned(),
                 data: data.to_vec(),
@@ -534,11 +545,19 @@ fn payload_len(p: &PayloadRef<'_>) -> Result<(u32, usize), EncodeError> {
                     + registers_len(3, registers),
             )
         }
-        PayloadRef::EventsLost { lane, count, cause } => (
+        PayloadRef::EventsLost {
+            lane,
+            count,
+            cause,
+            first_lost_ns,
+            last_lost_ns,
+        } => (
             15,
             varint_field_len(1, u64::from(lane.as_u32()))
                 + varint_field_len(2, count)
-                + bytes_field_len(3, cause.len()),
+                + bytes_field_len(3, cause.len())
+                + varint_field_len(4, first_lost_ns)
+                + varint_field_len(5, last_lost_ns),
         ),
         PayloadRef::Custom { name, data } => (
             16,
@@ -661,10 +680,18 @@ fn put_payload(out: &mut Cursor<'_>, p: &PayloadRef<'_>) {
             put_bytes_field(out, 2, name.as_bytes());
             put_registers(out, 3, registers);
         }
-        PayloadRef::EventsLost { lane, count, cause } => {
+        PayloadRef::EventsLost {
+            lane,
+            count,
+            cause,
+            first_lost_ns,
+            last_lost_ns,
+        } => {
             put_varint_field(out, 1, u64::from(lane.as_u32()));
             put_varint_field(out, 2, count);
             put_bytes_field(out, 3, cause.as_bytes());
+            put_varint_field(out, 4, first_lost_ns);
+            put_varint_field(out, 5, last_lost_ns);
         }
         PayloadRef::Custom { name, data } => {
             put_bytes_field(out, 1, name.as_bytes());

@@ -37,7 +37,7 @@
 //! | `Event` | 4 | `uint64 function_id` |
 //! | `Event` | 5 | `uint32 call_depth` |
 //! | `Event` | 6 | `uint32 lane` (0 index, 1 detail) |
-//! | `Event.payload` | 15 | `EventsLost { uint32 lane = 1; uint64 count = 2; string cause = 3; }` |
+//! | `Event.payload` | 15 | `EventsLost { uint32 lane = 1; uint64 count = 2; string cause = 3; uint64 first_lost_ns = 4; uint64 last_lost_ns = 5; }` (`cause`: a `LossCause` name; times 0 = unknown) |
 //! | `Event.payload` | 16 | `Custom { string name = 1; bytes data = 2; }` |
 //! | `Event.payload` | 17 | `WindowMark { uint64 window_id = 1; … bool mark_seen = 8; int32 thread_id = 9; uint64 last_mark_ns = 10; optional uint32 trigger = 11; uint64 pre_roll_events = 12; uint64 discarded_events = 13; uint64 over_budget_events = 14; }` |
 //! | `Event.payload` | 18 | `SymbolDef { uint64 function_id = 1; string symbol = 2; uint64 address = 3; string module = 4; }` |

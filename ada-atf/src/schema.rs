@@ -201,8 +201,9 @@ pub struct SignalDelivery {
     pub registers: BTreeMap<String, u64>,
 }
 
-/// Extension `message EventsLost` (payload member 15): `count` events of `lane` were dropped
-/// (by backpressure or a failure) at this point of the stream.
+/// Extension `message EventsLost` (payload member 15): `count` events of `lane` were lost (by
+/// backpressure or a failure) at this point of the stream: the event sits in the thread's
+/// stream where the gap is, between the events recorded before and after it.
 #[derive(Clone, PartialEq, Eq, prost::Message)]
 pub struct EventsLost {
     /// The lane that lost them (0 = index, 1 = detail).
@@ -211,9 +212,18 @@ pub struct EventsLost {
     /// How many events were lost.
     #[prost(uint64, tag = "2")]
     pub count: u64,
-    /// Why (`"drop_oldest"`, `"drop_newest"`, `"drain_stalled"`, ...).
+    /// Why. ADA's controller writes one of the `LossCause` names of `ada-backpressure`:
+    /// `"overwritten"` (drop-oldest recycled buffered events), `"refused"` (drop-newest refused
+    /// new ones), `"too_large"` (an event too large for a ring) or `"no_slot"` (a thread refused
+    /// a registry slot); other writers may use other words.
     #[prost(string, tag = "3")]
     pub cause: String,
+    /// Trace-clock time of the first lost event (0 = unknown).
+    #[prost(uint64, tag = "4")]
+    pub first_lost_ns: u64,
+    /// Trace-clock time of the last lost event (0 = unknown).
+    #[prost(uint64, tag = "5")]
+    pub last_lost_ns: u64,
 }
 
 /// Extension `message Custom` (payload member 16): an application-defined payload.

@@ -98,7 +98,9 @@ fn event(i: u64) -> EventRef<'static> {
             PayloadRef::EventsLost {
                 lane: Lane::Detail,
                 count: i,
-                cause: "drop_oldest",
+                cause: "overwritten",
+                first_lost_ns: i * 25,
+                last_lost_ns: i * 26,
             },
         ),
     }

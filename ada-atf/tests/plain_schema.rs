@@ -132,7 +132,9 @@ fn loss_marker_and_custom_events_decode_with_the_plain_schema() {
             PayloadRef::EventsLost {
                 lane: Lane::Index,
                 count: 1000,
-                cause: "drop_oldest",
+                cause: "overwritten",
+                first_lost_ns: 10,
+                last_lost_ns: 11,
             },
         ),
         ada_atf::EventRef::new(

@@ -96,6 +96,8 @@ fn extension_wire_bytes() {
             lane: Lane::Detail,
             count: 5,
             cause: "bp",
+            first_lost_ns: 0,
+            last_lost_ns: 0,
         },
     );
     #[rustfmt::skip]
@@ -107,6 +109,31 @@ fn extension_wire_bytes() {
           0x08, 0x01,                       //   lane = 1
           0x10, 0x05,                       //   count = 5
           0x1a, 0x02, b'b', b'p',           //   cause = "bp"
+    ];
+    assert_eq!(encode(4, &ev), expected);
+
+    // The loss's first and last times: fields 4 and 5, varints (absent when 0, as above).
+    let ev = EventRef::new(
+        0,
+        0,
+        PayloadRef::EventsLost {
+            lane: Lane::Index,
+            count: 2,
+            cause: "x",
+            first_lost_ns: 300,
+            last_lost_ns: 7,
+        },
+    );
+    #[rustfmt::skip]
+    let expected: &[u8] = &[
+        0x10,                               // record length 16
+        0x08, 0x04,                         // event_id = 4
+        0x1a, 0x00,                         // timestamp: empty
+        0x7a, 0x0a,                         // Event.events_lost (15, len) 10 bytes
+          0x10, 0x02,                       //   count = 2 (lane 0: absent)
+          0x1a, 0x01, b'x',                 //   cause = "x"
+          0x20, 0xac, 0x02,                 //   first_lost_ns (4, varint) = 300
+          0x28, 0x07,                       //   last_lost_ns (5, varint) = 7
     ];
     assert_eq!(encode(4, &ev), expected);
 
@@ -237,6 +264,8 @@ fn proto_file_matches_the_encoder() {
         "map<string, uint64> registers = 3;",
         "uint64 count = 2;",
         "string cause = 3;",
+        "uint64 first_lost_ns = 4;",
+        "uint64 last_lost_ns = 5;",
         "bytes data = 2;",
         "bool mark_seen = 8;",
         "optional uint32 trigger = 11;",

@@ -126,7 +126,9 @@ fn write_events(root: &Path) -> TraceWriter {
             PayloadRef::EventsLost {
                 lane: Lane::Detail,
                 count: 5,
-                cause: "drop_oldest",
+                cause: "overwritten",
+                first_lost_ns: T0 + 600,
+                last_lost_ns: T0 + 650,
             },
         ),
         EventRef::new(1, T0 + 700, PayloadRef::WindowMark(window())),
@@ -861,6 +863,8 @@ fn inspect_escapes_terminal_controls_from_the_trace() {
                 lane: Lane::Detail,
                 count: 1,
                 cause: "\u{1b}[Kcause",
+                first_lost_ns: 0,
+                last_lost_ns: 0,
             },
         ),
     ];

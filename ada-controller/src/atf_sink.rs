@@ -366,6 +366,8 @@ impl Sink for AtfSink {
             lane: atf_lane(loss.lane),
             count: loss.count,
             cause: loss.cause.name(),
+            first_lost_ns: loss.first_ns,
+            last_lost_ns: loss.last_ns,
         };
         let event = EventRef::new(session_thread(thread), at, payload);
         writer.write(&event).map(|_| ()).map_err(SinkError::new)

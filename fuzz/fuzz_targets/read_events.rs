@@ -116,6 +116,8 @@ fn check_event(event: &Event) {
                 lane: lost_lane,
                 count: l.count,
                 cause: &l.cause,
+                first_lost_ns: l.first_lost_ns,
+                last_lost_ns: l.last_lost_ns,
             }
         }
         Payload::Custom(c) => PayloadRef::Custom {

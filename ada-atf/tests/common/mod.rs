@@ -35,6 +35,8 @@ pub enum PSpec {
         lane: Lane,
         count: u64,
         cause: String,
+        first_lost_ns: u64,
+        last_lost_ns: u64,
     },
     Custom {
         name: String,
@@ -114,10 +116,18 @@ impl Spec {
                 name,
                 registers: &r,
             },
-            PSpec::Lost { lane, count, cause } => PayloadRef::EventsLost {
+            PSpec::Lost {
+                lane,
+                count,
+                cause,
+                first_lost_ns,
+                last_lost_ns,
+            } => PayloadRef::EventsLost {
                 lane: *lane,
                 count: *count,
                 cause,
+                first_lost_ns: *first_lost_ns,
+                last_lost_ns: *last_lost_ns,
             },
             PSpec::Custom { name, data } => PayloadRef::Custom { name, data },
             PSpec::Window(w) => PayloadRef::WindowMark(*w),
@@ -203,13 +213,21 @@ impl Spec {
                     registers: map(regs),
                 })
             }
-            PSpec::Lost { lane, count, cause } => Payload::EventsLost(schema::EventsLost {
+            PSpec::Lost {
+                lane,
+                count,
+                cause,
+                first_lost_ns,
+                last_lost_ns,
+            } => Payload::EventsLost(schema::EventsLost {
                 lane: match lane {
                     Lane::Index => 0,
                     Lane::Detail => 1,
                 },
                 count: *count,
                 cause: cause.clone(),
+                first_lost_ns: *first_lost_ns,
+                last_lost_ns: *last_lost_ns,
             }),
             PSpec::Custom { name, data } => Payload::Custom(schema::Custom {
                 name: name.clone(),
@@ -345,11 +363,15 @@ pub fn payload() -> impl Strategy<Value = PSpec> {
             name,
             regs
         }),
-        (lane(), any::<u64>(), text()).prop_map(|(lane, count, cause)| PSpec::Lost {
-            lane,
-            count,
-            cause
-        }),
+        (lane(), any::<u64>(), text(), any::<u64>(), any::<u64>()).prop_map(
+            |(lane, count, cause, first_lost_ns, last_lost_ns)| PSpec::Lost {
+                lane,
+                count,
+                cause,
+                first_lost_ns,
+                last_lost_ns,
+            }
+        ),
         (text(), prop::collection::vec(any::<u8>(), 0..=512))
             .prop_map(|(name, data)| PSpec::Custom { name, data }),
         window().prop_map(PSpec::Window),
