@@ -25,10 +25,13 @@
 //! | `clock` | object | `{name, realtimeOffsetNs?}`: the trace clock of event timestamps; wall-clock ns = event ns + `realtimeOffsetNs` |
 //! | `executable`, `args`, `exitCode` | string, array of strings, i32 | the traced program (optional) |
 //! | `minEventTimestampNs`, `maxEventTimestampNs` | u64 | range of event timestamps, trace clock (absent when no events) |
-//! | `threads` | array of objects | `{threadId, name?, osTid?, pid?, verified?, lanes: [{lane: "index"/"detail", written, persisted, dropped, discarded}]}`: `threadId` is the `Event.thread_id` of the thread's events; `osTid` and `pid` are what the traced side claimed, trustworthy only when `verified` is `true` (absent: not stated) |
-//! | `foldedThreads` | object | `{threads, unverified, lanes}`: threads beyond the writer's bound, summed instead of listed; their events carry thread ids absent from `threads` |
+//! | `threads` | array of objects | `{threadId, name?, osTid?, pid?, verified?, lanes: [{lane: "index"/"detail", written, persisted, dropped, discarded, lost?, markers?, state?, stateEntries?}]}`: `threadId` is the `Event.thread_id` of the thread's events; `osTid` and `pid` are what the traced side claimed, trustworthy only when `verified` is `true` (absent: not stated); `lost` is `dropped` by cause (`{overwritten, refused, tooLarge}`), `markers` the `EventsLost` events the lane put into the stream, `state` its last backpressure state (`"NORMAL"`, `"PRESSURE"`, `"DROPPING"`, `"RECOVERY"`) and `stateEntries` how often it entered each (`{NORMAL, PRESSURE, DROPPING, RECOVERY}`) |
+//! | `foldedThreads` | object | `{threads, unverified, lanes}`: threads beyond the writer's bound, summed instead of listed (`lost`, `markers` and `stateEntries` summed too; no `state`); their events carry thread ids absent from `threads` |
 //! | `corruption` | object | name → count of what the controller found wrong in its input (`ringErrors`, `badChunks`, `unverifiedThreads`, ...); absent when nothing was |
 //! | `unregisteredDrops` | u64 | events dropped by threads that got no registry slot (absent when 0) |
+//! | `unregisteredByLane` | object | `{index, detail}`: `unregisteredDrops` per lane, the `no_slot` cause of each lane's loss |
+//! | `dropPolicies` | object | `{index, detail}`: each lane's drop policy in force, `"oldest"` or `"newest"` |
+//! | `stabilityNs` | u64 | the backpressure stability period in force (ns) |
 //! | `unverifiableThreads` | u64 | threads that were gone before their identity could be checked (absent when 0) |
 //! | `windows` | array of objects | persistence windows, same keys as `window_metadata.jsonl` |
 //! | `triggers` | array of strings | the session's trigger specs, in order: a window's `trigger` is an index into it (absent when the writer was told none) |
@@ -99,9 +102,77 @@ impl Default for ClockDescription {
     }
 }
 
+/// A lane's lost events by cause (`lost`): the `LossCause` names of `ada-backpressure`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LostByCause {
+    /// Buffered events recycled by drop-oldest.
+    #[serde(default)]
+    pub overwritten: u64,
+    /// New events refused by drop-newest.
+    #[serde(default)]
+    pub refused: u64,
+    /// Events too large for a ring.
+    #[serde(default)]
+    pub too_large: u64,
+}
+
+impl LostByCause {
+    /// The sum of the causes (saturating: the counts may come from a file).
+    pub fn total(&self) -> u64 {
+        self.overwritten
+            .saturating_add(self.refused)
+            .saturating_add(self.too_large)
+    }
+}
+
+/// Times a lane entered each backpressure state (`stateEntries`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateEntries {
+    /// Entries into NORMAL (back from RECOVERY).
+    #[serde(rename = "NORMAL", default)]
+    pub normal: u64,
+    /// Entries into PRESSURE.
+    #[serde(rename = "PRESSURE", default)]
+    pub pressure: u64,
+    /// Entries into DROPPING.
+    #[serde(rename = "DROPPING", default)]
+    pub dropping: u64,
+    /// Entries into RECOVERY.
+    #[serde(rename = "RECOVERY", default)]
+    pub recovery: u64,
+}
+
+impl StateEntries {
+    /// From counts in state order (NORMAL, PRESSURE, DROPPING, RECOVERY).
+    pub const fn from_array(a: [u64; 4]) -> Self {
+        StateEntries {
+            normal: a[0],
+            pressure: a[1],
+            dropping: a[2],
+            recovery: a[3],
+        }
+    }
+
+    /// Whether the lane ever left NORMAL (entered any other state).
+    pub const fn left_normal(&self) -> bool {
+        self.pressure != 0 || self.dropping != 0 || self.recovery != 0
+    }
+}
+
+/// A per-lane pair of values (`dropPolicies`, `unregisteredByLane`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PerLane<T> {
+    /// The index lane's.
+    pub index: T,
+    /// The detail lane's.
+    pub detail: T,
+}
+
 /// Event accounting of one lane of one thread. With nothing lost,
-/// `written == persisted + dropped + discarded`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// `written == persisted + dropped + discarded`; `dropped` is the sum of `lost` by cause.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct LaneCounters {
     /// Which lane.
     pub lane: Lane,
@@ -113,6 +184,20 @@ pub struct LaneCounters {
     pub dropped: u64,
     /// Events discarded by selective persistence (unmarked windows).
     pub discarded: u64,
+    /// `dropped` by cause (absent in older manifests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost: Option<LostByCause>,
+    /// `EventsLost` events (loss markers) the lane put into the stream (absent in older
+    /// manifests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub markers: Option<u64>,
+    /// The lane's last backpressure state: `"NORMAL"`, `"PRESSURE"`, `"DROPPING"` or
+    /// `"RECOVERY"` (absent when unknown, for folded threads, and in older manifests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// How often the lane entered each state (absent in older manifests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_entries: Option<StateEntries>,
 }
 
 impl LaneCounters {
@@ -124,6 +209,10 @@ impl LaneCounters {
             persisted: 0,
             dropped: 0,
             discarded: 0,
+            lost: None,
+            markers: None,
+            state: None,
+            state_entries: None,
         }
     }
 
@@ -220,6 +309,13 @@ pub struct TraceSummary {
     pub unregistered_drops: u64,
     /// Threads gone before their identity could be checked.
     pub unverifiable_threads: u64,
+    /// `unregistered_drops` per lane (`unregisteredByLane`; `None`: not written).
+    pub unregistered_by_lane: Option<PerLane<u64>>,
+    /// Each lane's drop policy in force, `"oldest"` or `"newest"` (`dropPolicies`; `None`: not
+    /// written).
+    pub drop_policies: Option<PerLane<String>>,
+    /// The backpressure stability period in force, ns (`stabilityNs`; `None`: not written).
+    pub stability_ns: Option<u64>,
 }
 
 impl Default for TraceSummary {
@@ -236,6 +332,9 @@ impl Default for TraceSummary {
             corruption: std::collections::BTreeMap::new(),
             unregistered_drops: 0,
             unverifiable_threads: 0,
+            unregistered_by_lane: None,
+            drop_policies: None,
+            stability_ns: None,
         }
     }
 }
@@ -330,6 +429,15 @@ pub struct Manifest {
     /// `unverifiableThreads` (0 when absent).
     #[serde(skip_serializing_if = "is_zero")]
     pub unverifiable_threads: u64,
+    /// `unregisteredByLane`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unregistered_by_lane: Option<PerLane<u64>>,
+    /// `dropPolicies`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drop_policies: Option<PerLane<String>>,
+    /// `stabilityNs`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stability_ns: Option<u64>,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -443,6 +551,13 @@ impl Manifest {
                 .unwrap_or_default(),
             unregistered_drops: optional(obj, "unregisteredDrops", U64)?.unwrap_or(0),
             unverifiable_threads: optional(obj, "unverifiableThreads", U64)?.unwrap_or(0),
+            unregistered_by_lane: optional(
+                obj,
+                "unregisteredByLane",
+                "an object {index, detail} of unsigned counts",
+            )?,
+            drop_policies: optional(obj, "dropPolicies", "an object {index, detail} of strings")?,
+            stability_ns: optional(obj, "stabilityNs", U64)?,
         })
     }
 }
@@ -571,6 +686,87 @@ mod tests {
             Manifest::from_json_slice(v.to_string().as_bytes()),
             Err(ManifestError::WrongType {
                 key: "corruption",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn backpressure_keys_round_trip_and_are_optional() {
+        let mut v: Value = serde_json::from_str(ORIGINAL).unwrap();
+        v["dropPolicies"] = serde_json::json!({"index": "newest", "detail": "oldest"});
+        v["stabilityNs"] = Value::from(5_000_000u64);
+        v["unregisteredByLane"] = serde_json::json!({"index": 3, "detail": 4});
+        v["threads"] = serde_json::json!([{"threadId": 1, "lanes": [
+            {"lane": "index", "written": 10, "persisted": 4, "dropped": 6, "discarded": 0,
+             "lost": {"overwritten": 1, "refused": 2, "tooLarge": 3}, "markers": 2,
+             "state": "RECOVERY",
+             "stateEntries": {"NORMAL": 1, "PRESSURE": 2, "DROPPING": 2, "RECOVERY": 1}},
+            {"lane": "detail", "written": 1, "persisted": 1, "dropped": 0, "discarded": 0}]}]);
+        let m = Manifest::from_json_slice(v.to_string().as_bytes()).unwrap();
+        let policies = m.drop_policies.clone().unwrap();
+        assert_eq!(
+            (policies.index.as_str(), policies.detail.as_str()),
+            ("newest", "oldest")
+        );
+        assert_eq!(m.stability_ns, Some(5_000_000));
+        assert_eq!(
+            m.unregistered_by_lane,
+            Some(PerLane {
+                index: 3,
+                detail: 4
+            })
+        );
+        let index = &m.threads[0].lanes[0];
+        let lost = index.lost.unwrap();
+        assert_eq!((lost.overwritten, lost.refused, lost.too_large), (1, 2, 3));
+        assert_eq!(lost.total(), index.dropped);
+        assert_eq!(index.markers, Some(2));
+        assert_eq!(index.state.as_deref(), Some("RECOVERY"));
+        assert_eq!(
+            index.state_entries,
+            Some(StateEntries::from_array([1, 2, 2, 1]))
+        );
+        assert!(index.state_entries.unwrap().left_normal());
+        // A lane of an older writer has none of them.
+        let detail = &m.threads[0].lanes[1];
+        assert_eq!(
+            (
+                detail.lost,
+                detail.markers,
+                &detail.state,
+                detail.state_entries
+            ),
+            (None, None, &None, None)
+        );
+        let again = Manifest::from_json_slice(m.to_json_pretty().as_bytes()).unwrap();
+        assert_eq!(again, m);
+        let text = m.to_json_pretty();
+        for key in [
+            "\"tooLarge\"",
+            "\"stateEntries\"",
+            "\"dropPolicies\"",
+            "\"stabilityNs\"",
+        ] {
+            assert!(text.contains(key), "{key} in {text}");
+        }
+        // Older manifests have none, and write none.
+        let old = Manifest::from_json_slice(ORIGINAL.as_bytes()).unwrap();
+        assert_eq!(
+            (
+                &old.drop_policies,
+                old.stability_ns,
+                &old.unregistered_by_lane
+            ),
+            (&None, None, &None)
+        );
+        assert!(!old.to_json_pretty().contains("dropPolicies"));
+        // Present with the wrong type: a typed error naming the key.
+        v["dropPolicies"] = Value::from("newest");
+        assert!(matches!(
+            Manifest::from_json_slice(v.to_string().as_bytes()),
+            Err(ManifestError::WrongType {
+                key: "dropPolicies",
                 ..
             })
         ));

@@ -596,6 +596,9 @@ impl TraceWriter {
                 .collect(),
             unregistered_drops: summary.unregistered_drops,
             unverifiable_threads: summary.unverifiable_threads,
+            unregistered_by_lane: summary.unregistered_by_lane,
+            drop_policies: summary.drop_policies,
+            stability_ns: summary.stability_ns,
         };
         write_manifest_atomically(&self.dir, &manifest)?;
         flushed?;

@@ -137,7 +137,7 @@ fn inspect_shows_the_corruption_and_identities_the_manifest_records() {
                 os_tid: Some(100),
                 pid: Some(100),
                 verified: Some(true),
-                lanes: vec![lane],
+                lanes: vec![lane.clone()],
             },
             ThreadSummary {
                 thread_id: 2,

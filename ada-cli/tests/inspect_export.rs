@@ -153,11 +153,10 @@ fn write_events(root: &Path) -> TraceWriter {
 
 fn summary() -> TraceSummary {
     let lane = |lane, written, persisted, dropped| LaneCounters {
-        lane,
         written,
         persisted,
         dropped,
-        discarded: 0,
+        ..LaneCounters::new(lane)
     };
     TraceSummary {
         executable: Some("/usr/bin/demo".into()),

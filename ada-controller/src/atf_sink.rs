@@ -31,9 +31,9 @@ use crate::sink::{
     LossInfo, Record, SessionInfo, Sink, SinkError, SinkOutput, ThreadInfo, WindowInfo,
 };
 use ada_atf::{
-    ClockDescription, EventRef, FoldedThreadsSummary, LaneCounters, PayloadRef, PersistenceWindow,
-    RecordKind, RecordMapper, RingRecord, SymbolEntry, SyncPolicy, ThreadSummary, TraceSummary,
-    TraceWriter, WriteError, WriterOptions,
+    ClockDescription, EventRef, FoldedThreadsSummary, LaneCounters, LostByCause, PayloadRef,
+    PerLane, PersistenceWindow, RecordKind, RecordMapper, RingRecord, StateEntries, SymbolEntry,
+    SyncPolicy, ThreadSummary, TraceSummary, TraceWriter, WriteError, WriterOptions,
 };
 use ada_registry::LaneKind;
 use ada_ringpool::EventKind;
@@ -286,14 +286,23 @@ fn persistence_window(thread: &ThreadInfo, w: &WindowInfo) -> PersistenceWindow 
     }
 }
 
+/// The manifest's counters of a lane: the accounting, the loss by cause, the loss markers, the
+/// last backpressure state (absent when unknown, e.g. for folded threads) and the state entries.
 fn lane_counters(kind: LaneKind, r: &LaneReport) -> LaneCounters {
-    LaneCounters {
-        lane: atf_lane(kind),
-        written: r.written,
-        persisted: r.persisted,
-        dropped: r.dropped,
-        discarded: r.discarded,
-    }
+    let mut c = LaneCounters::new(atf_lane(kind));
+    c.written = r.written;
+    c.persisted = r.persisted;
+    c.dropped = r.dropped;
+    c.discarded = r.discarded;
+    c.lost = Some(LostByCause {
+        overwritten: r.lost.overwritten,
+        refused: r.lost.refused,
+        too_large: r.lost.too_large,
+    });
+    c.markers = Some(r.markers);
+    c.state = r.state.map(|s| s.name().to_owned());
+    c.state_entries = Some(StateEntries::from_array(r.entries));
+    c
 }
 
 impl Sink for AtfSink {
@@ -440,6 +449,15 @@ impl Sink for AtfSink {
             corruption: corruption_counts(&report.corruption),
             unregistered_drops: report.unregistered_drops,
             unverifiable_threads: report.unverifiable_threads,
+            unregistered_by_lane: Some(PerLane {
+                index: report.unregistered_by_lane[0],
+                detail: report.unregistered_by_lane[1],
+            }),
+            drop_policies: Some(PerLane {
+                index: report.drop_policies.index.name().to_owned(),
+                detail: report.drop_policies.detail.name().to_owned(),
+            }),
+            stability_ns: Some(report.stability_ns),
         };
         let stats = writer.finalize(summary).map_err(SinkError::new)?;
         Ok(SinkOutput {

@@ -651,6 +651,9 @@ impl<'r, S: Sink> Drainer<'r, S> {
         report.unverifiable_threads = self.unverifiable;
         report.unregistered_drops = counters.unregistered_drops;
         report.unregistered_by_lane = counters.unregistered_by_lane;
+        // The settings the segment published (validated at attach), which every agent applied.
+        let settings = self.registry.backpressure();
+        (report.drop_policies, report.stability_ns) = (settings.policies, settings.stability_ns);
         match symbols.refused_checked() {
             Some(refused) => report.symbols_refused = refused,
             None => self.corruption.symbol_counters += 1,

@@ -5,7 +5,7 @@
 //! The structs are `#[non_exhaustive]`: the drain makes them, callers read them.
 
 use crate::sink::{SinkOutput, ThreadInfo};
-use ada_backpressure::{LaneState, LossCounters};
+use ada_backpressure::{LanePolicies, LaneState, LossCounters};
 use ada_registry::LaneKind;
 use std::time::Duration;
 
@@ -256,6 +256,11 @@ pub struct Report {
     /// Of `unregistered_drops`, per lane (`[index, detail]`): the `no_slot` cause of each
     /// lane's loss.
     pub unregistered_by_lane: [u64; 2],
+    /// The drop policy each lane ran under (the segment's, as every agent applied it).
+    pub drop_policies: LanePolicies,
+    /// The backpressure stability period in force (ns): how long a lane's free rings stayed
+    /// above the high watermark before RECOVERY became NORMAL.
+    pub stability_ns: u64,
     /// Symbol registrations refused because the symbol table was full (0 when the table's
     /// counters were inconsistent: see [`Corruption::symbol_counters`]).
     pub symbols_refused: u64,
