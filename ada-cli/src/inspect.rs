@@ -42,6 +42,9 @@ use ada_atf::{
 /// How many persistence windows [`inspect`] lists before summarizing the rest.
 pub const WINDOWS_SHOWN: usize = 5;
 
+/// How many `EventsLost` events [`inspect`] lists (all are counted).
+pub const LOSSES_SHOWN: usize = 32;
+
 /// Longest custom text (in characters) [`inspect`] shows before cutting it short.
 const TEXT_SHOWN: usize = 160;
 
@@ -169,10 +172,12 @@ fn write_summary<W: Write>(
     // Names from the manifest, completed by the stream's definitions (all a trace cut short
     // has).
     let mut names = StreamNames::new(manifest);
+    let mut losses = Losses::default();
     for event in checked.by_ref() {
         if names.observe(&event) {
             continue;
         }
+        losses.observe(&event);
         if let Some(ns) = event.timestamp.and_then(|t| t.to_nanos()) {
             span = Some(span.map_or((ns, ns), |(lo, hi)| (lo.min(ns), hi.max(ns))));
         }
@@ -263,6 +268,8 @@ fn write_summary<W: Write>(
         }
     )?;
 
+    losses.write(w)?;
+
     if limit > 0 {
         writeln!(w, "events (first {limit}):")?;
     }
@@ -332,6 +339,84 @@ fn write_summary<W: Write>(
             .map(crate::damage::capture_warnings)
             .unwrap_or_default(),
     })
+}
+
+/// The stream's `EventsLost` events: counted and summed by cause, the first
+/// [`LOSSES_SHOWN`] kept to list.
+#[derive(Default)]
+struct Losses {
+    events: u64,
+    /// Lost events, summed over every cause.
+    lost: u64,
+    /// Lost events by cause, in first-seen order.
+    by_cause: Vec<(String, u64)>,
+    shown: Vec<(i32, u32, ada_atf::schema::EventsLost)>,
+}
+
+impl Losses {
+    fn observe(&mut self, event: &Event) {
+        let Some(Payload::EventsLost(l)) = &event.payload else {
+            return;
+        };
+        self.events += 1;
+        self.lost = self.lost.saturating_add(l.count);
+        let room = self.by_cause.len() < LOSSES_SHOWN;
+        match self.by_cause.iter_mut().find(|(c, _)| *c == l.cause) {
+            Some((_, n)) => *n = n.saturating_add(l.count),
+            // Bounded: a stream can name any number of causes; more than a few is damage.
+            None if room => self.by_cause.push((l.cause.clone(), l.count)),
+            None => {}
+        }
+        if self.shown.len() < LOSSES_SHOWN {
+            self.shown.push((event.thread_id, l.lane, l.clone()));
+        }
+    }
+
+    /// `losses: …` and one line per loss shown (nothing when the stream has none).
+    fn write<W: Write>(&self, w: &mut W) -> io::Result<()> {
+        if self.events == 0 {
+            return Ok(());
+        }
+        let causes: Vec<String> = self
+            .by_cause
+            .iter()
+            .map(|(c, n)| format!("{} {n}", escape(c)))
+            .collect();
+        writeln!(
+            w,
+            "losses: {} EventsLost event(s) in the stream, {} events lost ({})",
+            self.events,
+            self.lost,
+            causes.join(", ")
+        )?;
+        for (thread, lane, l) in &self.shown {
+            writeln!(
+                w,
+                "  thread {thread}  {:<6}  {} events ({}){}",
+                lane_name(*lane),
+                l.count,
+                escape(&l.cause),
+                lost_span(l)
+            )?;
+        }
+        let more = self.events.saturating_sub(self.shown.len() as u64);
+        if more > 0 {
+            writeln!(w, "  ... {more} more")?;
+        }
+        Ok(())
+    }
+}
+
+/// `, first … last …` of a loss, each where known (non-zero).
+fn lost_span(l: &ada_atf::schema::EventsLost) -> String {
+    let mut s = String::new();
+    if l.first_lost_ns != 0 {
+        s.push_str(&format!(", first {}", secs(l.first_lost_ns)));
+    }
+    if l.last_lost_ns != 0 {
+        s.push_str(&format!(", last {}", secs(l.last_lost_ns)));
+    }
+    s
 }
 
 /// The `DAMAGE` list at the end of the summary: every [`Damage`], one escaped line each.
@@ -485,6 +570,27 @@ fn write_integrity<W: Write>(w: &mut W, m: &Manifest) -> io::Result<()> {
             m.unregistered_drops
         )?;
     }
+    if let Some(by_lane) = &m.unregistered_by_lane
+        && (by_lane.index, by_lane.detail) != (0, 0)
+    {
+        writeln!(
+            w,
+            "  of them (cause no_slot): index {}, detail {}",
+            by_lane.index, by_lane.detail
+        )?;
+    }
+    if let Some(p) = &m.drop_policies {
+        write!(
+            w,
+            "drop policies: index={},detail={}",
+            escape(&p.index),
+            escape(&p.detail)
+        )?;
+        if let Some(ns) = m.stability_ns {
+            write!(w, " (stability {})", secs(ns))?;
+        }
+        writeln!(w)?;
+    }
     Ok(())
 }
 
@@ -527,12 +633,50 @@ fn write_lane<W: Write>(w: &mut W, c: &LaneCounters) -> io::Result<()> {
         c.dropped,
         c.discarded
     )?;
+    if let Some(lost) = &c.lost
+        && lost.total() > 0
+    {
+        write!(
+            w,
+            "  lost: overwritten {}, refused {}, too_large {}",
+            lost.overwritten, lost.refused, lost.too_large
+        )?;
+    }
+    if let Some(markers) = c.markers
+        && markers > 0
+    {
+        write!(w, "  markers {markers}")?;
+    }
+    if let Some(e) = &c.state_entries
+        && e.left_normal()
+    {
+        write!(
+            w,
+            "  left NORMAL: entered PRESSURE {}x, DROPPING {}x, RECOVERY {}x, NORMAL {}x",
+            e.pressure, e.dropping, e.recovery, e.normal
+        )?;
+    }
+    if let Some(state) = &c.state
+        && state != "NORMAL"
+    {
+        write!(w, "  state {}", escape(state))?;
+    }
     if !c.is_balanced() {
         let accounted = i128::from(c.persisted) + i128::from(c.dropped) + i128::from(c.discarded);
         write!(
             w,
             "  UNBALANCED (written - accounted = {})",
             i128::from(c.written) - accounted
+        )?;
+    }
+    if let Some(lost) = &c.lost
+        && lost.total() != c.dropped
+    {
+        write!(
+            w,
+            "  UNBALANCED (dropped {} != lost by cause {})",
+            c.dropped,
+            lost.total()
         )?;
     }
     writeln!(w)
@@ -798,10 +942,11 @@ fn write_event_line<W: Write>(w: &mut W, ev: &Event, table: &StreamNames) -> io:
         ),
         Some(Payload::EventsLost(l)) => write!(
             w,
-            "lost {} events on lane {} ({})",
+            "lost {} events on lane {} ({}){}",
             l.count,
             lane_name(l.lane),
-            escape(&l.cause)
+            escape(&l.cause),
+            lost_span(l)
         ),
         Some(Payload::Custom(c)) => {
             let kind: Cow<'_, str> = match c.name.as_str() {

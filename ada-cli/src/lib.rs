@@ -9,6 +9,8 @@
 //! - [`summary`]: the accounting `ada trace` prints at the end, rendered from the controller's
 //!   [`Report`](ada_controller::Report);
 //! - [`inspect`]: `ada inspect`, a human-readable summary of an ATF v4 trace;
+//! - [`live_lanes`]: what `ada status` shows of a live thread's lanes (backpressure state,
+//!   loss by cause);
 //! - [`export`]: `ada export --chrome`, Chrome trace-event JSON for the Perfetto UI;
 //! - [`damage`]: what a readable trace lost (no manifest, a torn or corrupt stream, counts that
 //!   disagree with the manifest), which `inspect` and `export` report and turn into exit code
@@ -32,6 +34,7 @@ pub mod damage;
 pub mod escape;
 pub mod export;
 pub mod inspect;
+pub mod live_lanes;
 pub mod summary;
 pub mod trace;
 

@@ -8,8 +8,113 @@
 //! are shown through [`crate::escape`], so they cannot inject terminal escape sequences.
 
 use crate::escape::{escape, escape_path};
+use ada_backpressure::{LaneState, LossCounters};
 use ada_controller::{LaneKind, LaneReport, Report, ThreadEnd};
 use std::fmt::Write as _;
+
+/// The non-zero causes of `lost`, `cause n` comma-separated (`none` when nothing was lost).
+pub fn causes(lost: &LossCounters) -> String {
+    let parts: Vec<String> = [
+        ("overwritten", lost.overwritten),
+        ("refused", lost.refused),
+        ("too_large", lost.too_large),
+        ("no_slot", lost.no_slot),
+    ]
+    .into_iter()
+    .filter(|&(_, n)| n > 0)
+    .map(|(name, n)| format!("{name} {n}"))
+    .collect();
+    if parts.is_empty() {
+        "none".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// The states a lane entered, `STATE n×` (only those entered), in state order.
+pub fn entries_text(entries: &[u64; 4]) -> String {
+    LaneState::ALL
+        .iter()
+        .zip(entries)
+        .filter(|&(_, &n)| n > 0)
+        .map(|(s, n)| format!("{} {n}x", s.name()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether a lane entered any state but NORMAL.
+fn left_normal(entries: &[u64; 4]) -> bool {
+    entries[1..].iter().any(|&n| n > 0)
+}
+
+/// The backpressure lines: the drop policies in force; per lane (when anything was lost) the
+/// loss by cause and the balance `written + no_slot = persisted + discarded + lost + no_slot`
+/// (what is still unread at the end is named too); and each listed lane that left NORMAL, with
+/// the states it entered.
+fn backpressure(out: &mut String, report: &Report) {
+    let _ = writeln!(
+        out,
+        "  drop policies: {} (stability {:.1} ms)",
+        report.drop_policies,
+        report.stability_ns as f64 / 1e6
+    );
+    for kind in LaneKind::ALL {
+        let l = report.total(kind);
+        let no_slot = report.unregistered_by_lane[kind as usize];
+        if l.dropped == 0 && no_slot == 0 {
+            continue;
+        }
+        let mut lost = l.lost;
+        lost.no_slot = no_slot;
+        let _ = write!(
+            out,
+            "  {:<7} lost: {} (events {} = persisted {} + discarded {} + lost {} + no_slot {}",
+            kind.name(),
+            causes(&lost),
+            l.written.saturating_add(no_slot),
+            l.persisted,
+            l.discarded,
+            l.dropped,
+            no_slot
+        );
+        if l.after_end > 0 {
+            let _ = write!(out, " + after end {}", l.after_end);
+        }
+        let _ = writeln!(out, "); {} loss marker(s) in the trace", l.markers);
+    }
+    let mut shown = 0;
+    for t in report.threads.iter().take(THREADS_LISTED) {
+        for (kind, l) in t.lanes() {
+            if !left_normal(&l.entries) {
+                continue;
+            }
+            if shown == 0 {
+                let _ = writeln!(out, "  lanes that left NORMAL:");
+            }
+            shown += 1;
+            let _ = writeln!(
+                out,
+                "    thread {:<8} {:<7} entered {}; ended {}",
+                t.info.os_tid,
+                kind.name(),
+                entries_text(&l.entries),
+                l.state.map_or("unknown", LaneState::name)
+            );
+        }
+    }
+    let f = &report.folded;
+    for (kind, l) in f.lanes() {
+        if f.threads > 0 && left_normal(&l.entries) {
+            let _ = writeln!(
+                out,
+                "    {} summed thread(s) {:<7} entered {}",
+                f.threads,
+                kind.name(),
+                entries_text(&l.entries)
+            );
+        }
+    }
+}
 
 fn lane_line(out: &mut String, name: &str, l: &LaneReport) {
     let _ = write!(
@@ -46,6 +151,9 @@ fn threads(out: &mut String, report: &Report) {
         for (kind, l) in t.lanes() {
             let lane = kind.name();
             let _ = write!(out, "  {lane} {}/{}/{}", l.written, l.persisted, l.dropped);
+            if l.dropped > 0 {
+                let _ = write!(out, " (lost: {})", causes(&l.lost));
+            }
             if l.discarded > 0 {
                 let _ = write!(out, " (discarded {})", l.discarded);
             }
@@ -146,7 +254,8 @@ fn corruption(out: &mut String, report: &Report) {
 }
 
 /// The summary of `report` (threads, listed and summed; events written, persisted, dropped and
-/// discarded per lane; the flight recorder's windows and the detail bytes it saved; threads that could not be verified; corruption found in the segment; bytes;
+/// discarded per lane; the flight recorder's windows and the detail bytes it saved; the drop
+/// policies, each lane's loss by cause and its balance, and lanes that left NORMAL; threads that could not be verified; corruption found in the segment; bytes;
 /// duration; events/s; where the trace is).
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
@@ -194,6 +303,7 @@ pub fn render(report: &Report) -> String {
     lane_line(&mut out, "index", &index);
     lane_line(&mut out, "detail", &detail);
     flight_recorder(&mut out, &detail);
+    backpressure(&mut out, report);
     threads(&mut out, report);
     if report.unverifiable_threads > 0 {
         let _ = writeln!(
@@ -358,6 +468,44 @@ mod tests {
                 .with_lane(LaneKind::Detail, lane),
         );
         assert!(!render(&all).contains("flight recorder"));
+    }
+
+    #[test]
+    fn loss_by_cause_balance_policies_and_states_are_shown() {
+        let mut index = LaneReport::default();
+        index.written = 100;
+        index.persisted = 60;
+        index.lost.refused = 30;
+        index.lost.too_large = 10;
+        index.dropped = 40;
+        index.markers = 2;
+        index.entries = [1, 2, 1, 1];
+        index.state = Some(LaneState::Normal);
+        let mut report = Report::default();
+        report.threads.push(
+            ThreadReport::new(ThreadInfo::new(0, 1, 100, 7), None, ThreadEnd::Exited)
+                .with_lane(LaneKind::Index, index),
+        );
+        report.unregistered_by_lane = [5, 0];
+        report.unregistered_drops = 5;
+        report.stability_ns = 5_000_000;
+        let text = render(&report);
+        for needle in [
+            "drop policies: index=newest,detail=oldest (stability 5.0 ms)",
+            "index   lost: refused 30, too_large 10, no_slot 5 (events 105 = persisted 60 + \
+             discarded 0 + lost 40 + no_slot 5); 2 loss marker(s) in the trace",
+            "index 100/60/40 (lost: refused 30, too_large 10)",
+            "lanes that left NORMAL:",
+            "thread 7        index   entered NORMAL 1x, PRESSURE 2x, DROPPING 1x, RECOVERY 1x; \
+             ended NORMAL",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+        }
+        assert!(
+            !text.contains("detail  lost"),
+            "the detail lane lost nothing: {text}"
+        );
+        assert!(!text.contains("UNBALANCED"), "{text}");
     }
 
     #[test]

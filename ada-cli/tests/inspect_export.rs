@@ -268,7 +268,9 @@ fn inspect_a_finalized_trace() {
         "return fn#3 depth 2",
         "return helper @0x2000 depth 1 [rax=0x2a]",
         "mark \"he said \\\"hi\\\"\\nline2\\ttab \\\\ ü 日本 🦀 \\x01\"",
-        "lost 5 events on lane detail (drop_oldest)",
+        "lost 5 events on lane detail (overwritten), first 2.000001834 s, last 2.000001884 s",
+        "losses: 1 EventsLost event(s) in the stream, 5 events lost (overwritten 5)",
+        "  thread 1  detail  5 events (overwritten), first 2.000001834 s, last 2.000001884 s",
         "#9  thread 1  2.000001934 s  index   window #1",
         "return main @0x1000 depth 1",
         "#11  thread 1  2.000002134 s  index   trace end exit=3",
@@ -280,6 +282,51 @@ fn inspect_a_finalized_trace() {
     assert!(!text.contains("NOT FINALIZED"));
     // One line per event: the mark's newline is escaped.
     assert_eq!(text.lines().filter(|l| l.starts_with("  #")).count(), 11);
+}
+
+#[test]
+fn inspect_shows_loss_by_cause_states_and_the_policies_in_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = summary();
+    let detail = &mut s.threads[1].lanes[1];
+    (detail.written, detail.persisted, detail.dropped) = (20, 4, 16);
+    detail.lost = Some(ada_atf::LostByCause {
+        overwritten: 9,
+        refused: 0,
+        too_large: 7,
+    });
+    detail.markers = Some(2);
+    detail.state = Some("RECOVERY".into());
+    detail.state_entries = Some(ada_atf::StateEntries::from_array([0, 1, 2, 1]));
+    // A lane whose dropped disagrees with its causes.
+    s.threads[1].lanes[0].lost = Some(ada_atf::LostByCause {
+        refused: 1,
+        ..Default::default()
+    });
+    s.drop_policies = Some(ada_atf::PerLane {
+        index: "newest".into(),
+        detail: "oldest".into(),
+    });
+    s.stability_ns = Some(5_000_000);
+    s.unregistered_drops = 3;
+    s.unregistered_by_lane = Some(ada_atf::PerLane {
+        index: 1,
+        detail: 2,
+    });
+    let dir = write_events(tmp.path()).finalize(s).unwrap().dir;
+    let (text, _) = run_inspect(&dir, 0);
+    for needle in [
+        "detail  written 20  persisted 4  dropped 16  discarded 0  lost: overwritten 9, refused 0, \
+         too_large 7  markers 2  left NORMAL: entered PRESSURE 1x, DROPPING 2x, RECOVERY 1x, \
+         NORMAL 0x  state RECOVERY\n",
+        "index   written 3  persisted 3  dropped 0  discarded 0  lost: overwritten 0, refused 1, \
+         too_large 0  UNBALANCED (dropped 0 != lost by cause 1)\n",
+        "events dropped by threads with no registry slot: 3\n  of them (cause no_slot): index 1, \
+         detail 2\n",
+        "drop policies: index=newest,detail=oldest (stability 0.005000000 s)\n",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
 }
 
 #[test]
@@ -367,7 +414,7 @@ fn export_a_finalized_trace() {
     let lost = i.iter().find(|e| e["name"] == "events lost").expect("lost");
     assert_eq!(lost["args"]["count"], 5);
     assert_eq!(lost["args"]["lane"], "detail");
-    assert_eq!(lost["args"]["cause"], "drop_oldest");
+    assert_eq!(lost["args"]["cause"], "overwritten");
     let win = i
         .iter()
         .find(|e| e["name"] == "persistence window")

@@ -585,6 +585,16 @@ fn status(segment: Option<&str>, clean: bool) -> Result<ExitCode, String> {
         control.heartbeat_ns,
         registry.control().controller_pid()
     );
+    let settings = registry.backpressure();
+    let counters = registry.header().counters();
+    println!(
+        "  drop policies: {} (stability {:.1} ms); events of threads with no slot (no_slot): \
+         index {}, detail {}",
+        settings.policies,
+        settings.stability_ns as f64 / 1e6,
+        counters.unregistered_by_lane[0],
+        counters.unregistered_by_lane[1]
+    );
     println!(
         "  slot  state    pid      thread id   index written/dropped   detail written/dropped"
     );
@@ -602,6 +612,15 @@ fn status(segment: Option<&str>, clean: bool) -> Result<ExitCode, String> {
             d.events_written,
             d.events_dropped
         );
+        for (name, lane) in [
+            ("index", s.lanes.index_lane()),
+            ("detail", s.lanes.detail_lane()),
+        ] {
+            println!(
+                "{}",
+                ada_cli::live_lanes::lane_line(name, &lane.counters(), &lane.state_word())
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
