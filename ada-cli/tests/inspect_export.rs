@@ -327,6 +327,18 @@ fn inspect_shows_loss_by_cause_states_and_the_policies_in_force() {
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
+    // The Chrome export's otherData: the manifest's loss by cause, summed over every lane.
+    let (json, _, _) = run_export(&dir);
+    let other = &json["otherData"];
+    for (key, value) in [
+        ("lostOverwritten", "9"),
+        ("lostRefused", "1"),
+        ("lostTooLarge", "7"),
+        ("lostNoSlot", "3"),
+        ("dropPolicies", "index=newest,detail=oldest"),
+    ] {
+        assert_eq!(other[key], value, "{key} in {other}");
+    }
 }
 
 #[test]
@@ -411,10 +423,22 @@ fn export_a_finalized_trace() {
         "escaped and decoded exactly"
     );
     assert_eq!(mark["cat"], "mark");
-    let lost = i.iter().find(|e| e["name"] == "events lost").expect("lost");
+    let lost = i
+        .iter()
+        .find(|e| e["name"] == "events lost (overwritten)")
+        .expect("lost");
     assert_eq!(lost["args"]["count"], 5);
     assert_eq!(lost["args"]["lane"], "detail");
     assert_eq!(lost["args"]["cause"], "overwritten");
+    assert_eq!(lost["args"]["first_lost_ns"], T0 + 600);
+    assert_eq!(lost["args"]["last_lost_ns"], T0 + 650);
+    assert_eq!(
+        (lost["ph"].as_str(), lost["s"].as_str()),
+        (Some("i"), Some("t"))
+    );
+    assert_eq!(lost["tid"], 1, "on the thread's track");
+    assert_eq!(json["otherData"]["lossMarkers"], "1");
+    assert_eq!(json["otherData"]["eventsLostInStream"], "5");
     let win = i
         .iter()
         .find(|e| e["name"] == "persistence window")

@@ -13,7 +13,7 @@
 //! | `FunctionReturn` | `"ph":"E"`, same name and args (`registers` are the return registers) |
 //! | either, from the detail lane (`lane` 1) | an instant (`"ph":"i"`) with the same name and args: the index lane holds the slice itself |
 //! | `Custom` (`mark`, `message`, `exception`, ...) | instant `"ph":"i","s":"t"` named after the kind, args: `text` (or `bytes` and `hex` when not UTF-8) |
-//! | `EventsLost` | instant `events lost`, args: `count`, `lane`, `cause` |
+//! | `EventsLost` | instant `"ph":"i","s":"t"` on the thread's track named `events lost (<cause>)`, at the first lost event's time, args: `count`, `cause` (`overwritten`, `refused`, `too_large`, `no_slot`), `lane`, `first_lost_ns`, `last_lost_ns` (0 = unknown) |
 //! | `WindowMark` | instant `persistence window`, args: the window's fields; and a complete slice (`"ph":"X"`, `ts` = the window's start, `dur` = its length, `cat` `window`) named `window #<id>` on the thread's track, args: `id`, `window_id`, `events`, `marks`, `pre_roll`, `discarded_before`, and `trigger` (the index of the trigger that opened it; absent for an explicit mark) |
 //! | `SignalDelivery` | instant `signal <name>`, args: `number`, `name`, `registers` |
 //! | `TraceStart` | `"ph":"M"` `process_name` (the executable's file name) and instant `trace start` (args: `executable`, `args`, `os`, `arch`) |
@@ -51,7 +51,9 @@
 //!
 //! What the controller recorded about its own input is carried over too: `corruption` (the
 //! manifest's counts, `"badChunks 2, ringErrors 3"`), `unregisteredDrops`, `foldedThreads`,
-//! `unverifiableThreads`, and `captureWarnings` (one sentence each, as `ada export` prints them
+//! `unverifiableThreads`, the loss by cause summed over every thread and lane (`lostOverwritten`,
+//! `lostRefused`, `lostTooLarge`, `lostNoSlot`, from the manifest) and the drop policies in
+//! force (`dropPolicies`), and `captureWarnings` (one sentence each, as `ada export` prints them
 //! on stderr: see [`crate::damage::capture_warnings`]). They describe the capture, not damage to
 //! the trace files, and leave `complete` and `dataLost` as they are.
 
@@ -96,6 +98,11 @@ pub struct ChromeStats {
     pub definitions: u64,
     /// Events whose timestamp was missing or invalid.
     pub bad_timestamps: u64,
+    /// `EventsLost` events exported (one instant each).
+    pub loss_markers: u64,
+    /// The events they announce, summed (saturating). Also written to `otherData`
+    /// (`lossMarkers`, `eventsLostInStream`).
+    pub events_lost: u64,
     /// The `pid` used.
     pub pid: u32,
     /// `trace.json` exists.
@@ -457,12 +464,17 @@ fn write_event<W: Write>(
             o.close()?;
         }
         Payload::EventsLost(l) => {
-            let mut o = out.event("i", "events lost", "ada", Some(ts), tid)?;
+            out.stats.loss_markers += 1;
+            out.stats.events_lost = out.stats.events_lost.saturating_add(l.count);
+            let name = format!("events lost ({})", l.cause);
+            let mut o = out.event("i", &name, "ada", Some(ts), tid)?;
             let mut args = o.obj("args")?;
             args.int("id", ev.event_id)?;
             args.int("count", l.count)?;
-            args.str("lane", &lane_name(l.lane))?;
             args.str("cause", &l.cause)?;
+            args.str("lane", &lane_name(l.lane))?;
+            args.int("first_lost_ns", l.first_lost_ns)?;
+            args.int("last_lost_ns", l.last_lost_ns)?;
             args.close()?;
             o.close()?;
         }
@@ -542,6 +554,42 @@ fn write_event<W: Write>(
     Ok(true)
 }
 
+/// The manifest's loss by cause summed over every listed and folded thread's lanes
+/// (`lostOverwritten`, `lostRefused`, `lostTooLarge`; `lostNoSlot` from `unregisteredByLane`,
+/// else `unregisteredDrops`), and `dropPolicies`; nothing for a manifest without causes.
+fn loss_totals<W: Write>(o: &mut Obj<'_, W>, m: &Manifest) -> io::Result<()> {
+    let lanes = m
+        .threads
+        .iter()
+        .flat_map(|t| &t.lanes)
+        .chain(m.folded_threads.iter().flat_map(|f| &f.lanes));
+    let mut any = false;
+    let mut sum = ada_atf::LostByCause::default();
+    for lost in lanes.filter_map(|l| l.lost.as_ref()) {
+        any = true;
+        sum.overwritten = sum.overwritten.saturating_add(lost.overwritten);
+        sum.refused = sum.refused.saturating_add(lost.refused);
+        sum.too_large = sum.too_large.saturating_add(lost.too_large);
+    }
+    if any {
+        o.str("lostOverwritten", &sum.overwritten.to_string())?;
+        o.str("lostRefused", &sum.refused.to_string())?;
+        o.str("lostTooLarge", &sum.too_large.to_string())?;
+        let no_slot = m
+            .unregistered_by_lane
+            .as_ref()
+            .map_or(m.unregistered_drops, |b| b.index.saturating_add(b.detail));
+        o.str("lostNoSlot", &no_slot.to_string())?;
+    }
+    if let Some(p) = &m.drop_policies {
+        o.str(
+            "dropPolicies",
+            &format!("index={},detail={}", p.index, p.detail),
+        )?;
+    }
+    Ok(())
+}
+
 /// `otherData`: where the trace came from and how the export went (all values strings).
 fn write_other_data<W: Write>(
     w: &mut W,
@@ -595,7 +643,10 @@ fn write_other_data<W: Write>(
         if m.unverifiable_threads > 0 {
             o.str("unverifiableThreads", &m.unverifiable_threads.to_string())?;
         }
+        loss_totals(&mut o, m)?;
     }
+    o.str("lossMarkers", &stats.loss_markers.to_string())?;
+    o.str("eventsLostInStream", &stats.events_lost.to_string())?;
     if !stats.capture_warnings.is_empty() {
         o.str("captureWarnings", &stats.capture_warnings.join("; "))?;
     }
