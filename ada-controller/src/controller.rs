@@ -17,6 +17,7 @@ use crate::persist::Persistence;
 use crate::pipelined::Pipelined;
 use crate::report::Report;
 use crate::sink::{SessionInfo, Sink, SinkError};
+use ada_backpressure::{EnvOverrideError, LanePolicies};
 use ada_persist::TriggerSet;
 use ada_registry::{
     Registry, RegistryConfig, RegistryError, RegistryMode, RingGeometry, SymbolTableConfig,
@@ -65,6 +66,11 @@ pub enum ControllerError {
     /// The drain thread panicked (the report is lost; the sink was not finished).
     #[error("the drain thread panicked: {0}")]
     DrainPanicked(String),
+    /// The [`ADA_DROP_POLICY`](ada_backpressure::ENV_VAR) start-up override is set to a value
+    /// that is not a drop policy (the variable's name, the part and its byte position are in
+    /// the message).
+    #[error("invalid controller configuration: {0}")]
+    DropPolicyEnv(#[source] EnvOverrideError),
     /// The default sink could not create the trace.
     #[error("cannot create the trace: {0}")]
     Trace(#[from] ada_atf::WriteError),
@@ -168,15 +174,51 @@ impl ControllerBuilder {
         self
     }
 
+    /// Each lane's drop policy (default `index=newest,detail=oldest`: see
+    /// [`ada_backpressure::LanePolicies`] for why), published in the segment for every agent.
+    /// The [`ADA_DROP_POLICY`](ada_backpressure::ENV_VAR) start-up override, read once by
+    /// [`create`](ControllerBuilder::create), takes precedence over this.
+    pub fn drop_policies(mut self, policies: LanePolicies) -> Self {
+        self.registry.backpressure.policies = policies;
+        self
+    }
+
+    /// How long a lane's free rings must stay above the high watermark before RECOVERY becomes
+    /// NORMAL again (default [`DEFAULT_STABILITY_NS`]; at most [`MAX_STABILITY_NS`], else
+    /// [`create`](ControllerBuilder::create) refuses it with [`ControllerError::Config`]).
+    ///
+    /// [`DEFAULT_STABILITY_NS`]: ada_backpressure::BackpressureConfig::DEFAULT_STABILITY_NS
+    /// [`MAX_STABILITY_NS`]: ada_backpressure::BackpressureConfig::MAX_STABILITY_NS
+    pub fn stability(mut self, period: Duration) -> Self {
+        // Saturating: anything beyond u64 ns is beyond the maximum and refused by `create`.
+        self.registry.backpressure.stability_ns =
+            u64::try_from(period.as_nanos()).unwrap_or(u64::MAX);
+        self
+    }
+
     /// The registry settings.
     pub fn registry_config(&self) -> &RegistryConfig {
         &self.registry
     }
 
     /// Validates the settings and creates the segment.
-    pub fn create(self) -> Result<Controller, ControllerError> {
+    ///
+    /// The [`ADA_DROP_POLICY`](ada_backpressure::ENV_VAR) start-up override is read here, once:
+    /// when set, its lanes replace those of [`drop_policies`](ControllerBuilder::drop_policies)
+    /// (a lane it does not name takes its default, as in
+    /// [`LanePolicies::from_env_override`]); a value that does not parse is
+    /// [`ControllerError::DropPolicyEnv`]. What `create` applied is in the segment for the
+    /// whole session ([`Controller::registry`]`().backpressure()`, the report, the manifest);
+    /// the variable is not read again.
+    pub fn create(mut self) -> Result<Controller, ControllerError> {
         if self.drain_interval > Self::MAX_DRAIN_INTERVAL {
             return Err(ControllerError::DrainInterval(self.drain_interval));
+        }
+        let env = std::env::var_os(ada_backpressure::ENV_VAR);
+        if let Some(policies) = LanePolicies::from_env_override(env.as_deref())
+            .map_err(ControllerError::DropPolicyEnv)?
+        {
+            self.registry.backpressure.policies = policies;
         }
         self.registry.validate().map_err(ControllerError::Config)?;
         let encoded = self.triggers.as_ref().map(TriggerSet::encode);

@@ -19,6 +19,16 @@
 //!   — only the detail records in windows around marked events (pre-roll, post-roll) reach
 //!   the sink, the rest are counted as discarded, and each window is announced
 //!   ([`Sink::window`], [`WindowInfo`]); [`Persistence::All`] persists everything.
+//! - Backpressure settings: each lane's drop policy ([`ControllerBuilder::drop_policies`];
+//!   default `index=newest` — the always-persisted timeline keeps what it buffered and loses
+//!   one contiguous stretch where the stall was — and `detail=oldest` — the flight recorder
+//!   keeps the newest events, what a trigger wants) and the stability period
+//!   ([`ControllerBuilder::stability`]) are published in the segment, and every agent applies
+//!   them. [`ControllerBuilder::create`] reads the [`ENV_DROP_POLICY`] (`ADA_DROP_POLICY`)
+//!   start-up override once, which beats the builder's value (so every controller honours it;
+//!   `ada trace` layers `--drop-policy` over its config file's `drop_policy` below it). Lost
+//!   events reach the sink at the gap in the thread's stream ([`Sink::events_lost`],
+//!   [`LossInfo`]) and are counted by cause ([`LaneReport::lost`]).
 //! - [`Report`]: the accounting — per thread and lane, `written = persisted + dropped +
 //!   discarded` — which
 //!   also lands in the trace's manifest and the `ada trace` summary. Every thread the drain
@@ -89,6 +99,14 @@ pub use sink::{
 /// Why events were lost (re-exported from `ada-backpressure`), as [`LossInfo::cause`] carries
 /// it.
 pub use ada_ringpool::LossCause;
+
+/// Each lane's drop policy (re-exported from `ada-backpressure`), for
+/// [`ControllerBuilder::drop_policies`]; [`Report::drop_policies`] says which were in force.
+pub use ada_backpressure::{DropPolicy, LanePolicies};
+
+/// The environment variable (`ADA_DROP_POLICY`) whose value [`ControllerBuilder::create`] reads
+/// once as a start-up override of the drop policies (re-exported from `ada-backpressure`).
+pub use ada_backpressure::ENV_VAR as ENV_DROP_POLICY;
 
 /// What an event records: the ring format's one event-kind vocabulary (re-exported from
 /// `ada-ringpool`), as [`Record::kind`] carries it.

@@ -1,7 +1,7 @@
 //! `ada`: trace a program, inspect and export traces.
 //!
 //! ```text
-//! ada trace [--output DIR] [--duration D] [--trigger SPEC]... [--config FILE] -- COMMAND [ARGS...]
+//! ada trace [--output DIR] [--duration D] [--trigger SPEC]... [--drop-policy P] [--stability D] [--config FILE] -- COMMAND [ARGS...]
 //! ada inspect TRACE_DIR [--limit N]
 //! ada export --chrome TRACE_DIR -o out.json
 //! ada demo [--output DIR]
@@ -133,7 +133,11 @@ Exit codes:
   the command's own exit code (128 + N if signal N ended it) once it ran and its trace is complete
   1  ada failed: the output directory is unusable, the command could not be started, the trace is
      incomplete, ...
-  2  usage error: unknown flag, bad value, missing COMMAND (nothing is run or written)";
+  2  usage error: unknown flag, bad value (a bad ADA_DROP_POLICY included), missing COMMAND
+     (nothing is run or written)
+Drop policies, highest precedence first: ADA_DROP_POLICY (read once when the session starts; a
+lane it does not name takes its default), --drop-policy, the config file's drop-policy, the
+defaults index=newest,detail=oldest. --drop-policy and the config file are layered lane by lane.";
 
 /// The exit codes of `ada inspect` and `ada export` (`ada_cli::damage`).
 const READ_EXIT_CODES: &str = "\
@@ -313,12 +317,16 @@ fn run_trace(
     let interrupt = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&interrupt))
         .map_err(|e| format!("cannot install the SIGINT handler: {e}"))?;
+    let mut controller = ControllerBuilder::new();
+    if let Some(period) = plan.stability {
+        controller = controller.stability(period);
+    }
     let options = TraceOptions {
         command,
         output: session.output.clone(),
         duration,
         grace: Duration::from_secs(2),
-        controller: ControllerBuilder::new()
+        controller: controller
             .capacity(session.threads)
             .geometry(ada_registry::RingGeometry {
                 index_rings: session.index_rings,
@@ -327,6 +335,7 @@ fn run_trace(
                 detail_ring_bytes: kib_to_bytes(session.detail_ring_kib),
             })
             .drain_interval(session.drain_interval)
+            .drop_policies(plan.drop_policies)
             .triggers(plan.triggers.clone())
             .persistence(match plan.windows {
                 Some(windows) => Persistence::Windows(windows),
@@ -345,7 +354,9 @@ fn run_trace(
         // usage error all the same (nothing was run or written).
         Err(
             e @ TraceError::Controller(
-                ControllerError::Config(_) | ControllerError::DrainInterval(_),
+                ControllerError::Config(_)
+                | ControllerError::DrainInterval(_)
+                | ControllerError::DropPolicyEnv(_),
             ),
         ) => {
             eprintln!("ada: error: {e} (see `ada --help`)");

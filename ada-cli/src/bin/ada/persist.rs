@@ -1,10 +1,17 @@
-//! Selective persistence settings of `ada trace` and `ada demo`: the `--trigger`, `--pre-roll`,
-//! `--post-roll`, `--pre-roll-budget` and `--persist-all` flags, the same keys from a TOML
-//! config file (`--config FILE`), and their resolution into what the controller is given.
+//! Selective persistence and backpressure settings of `ada trace` and `ada demo`: the
+//! `--trigger`, `--pre-roll`, `--post-roll`, `--pre-roll-budget`, `--persist-all`,
+//! `--drop-policy` and `--stability` flags, the same keys from a TOML config file
+//! (`--config FILE`), and their resolution into what the controller is given.
+//!
+//! Drop policies are layered lane by lane: the defaults (`index=newest,detail=oldest`), then
+//! the config file's `drop-policy` (also spelled `drop_policy`), then `--drop-policy`; the
+//! controller's `ADA_DROP_POLICY` start-up override, read when the segment is created, beats
+//! all of them.
 //!
 //! Everything here is checked before anything is created or run: a bad spec, duration, size or
 //! config file is a usage error (exit 2) whose message names the flag or key and the problem.
 
+use ada_backpressure::{BackpressureConfig, LanePolicies};
 use ada_persist::{MarkingPolicy, PreRoll, TriggerSet, WindowConfig};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -39,8 +46,24 @@ pub struct PersistArgs {
     /// overrides a config file's `persist-all = true`.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub persist_all: Option<bool>,
+    /// Each lane's drop policy when its ring pool runs dry: `oldest` (overwrite the thread's
+    /// oldest buffered events: the newest survive) or `newest` (refuse new events until a ring
+    /// returns: the oldest survive), as LANE=POLICY[,LANE=POLICY] (e.g. `detail=newest`) or one
+    /// bare policy for both lanes. A lane not named keeps the config file's policy, else its
+    /// default: index=newest (the always-persisted timeline keeps everything up to a stall and
+    /// loses one stretch where it was), detail=oldest (the flight recorder keeps the newest
+    /// events, what a trigger wants). The ADA_DROP_POLICY environment variable, read once when
+    /// the session starts, overrides this and the config file (a lane it does not name takes
+    /// its default).
+    #[arg(long, value_name = "POLICIES", value_parser = parse_policy_flag)]
+    pub drop_policy: Option<String>,
+    /// How long a lane's free rings must stay above the high watermark before it is NORMAL
+    /// again after a loss, e.g. 10ms [default: 10ms; at most 1m].
+    #[arg(long, value_name = "DUR", value_parser = parse_stability_flag)]
+    pub stability: Option<Duration>,
     /// Read the settings above from a TOML file (keys: trigger, pre-roll, post-roll,
-    /// pre-roll-budget, persist-all); flags given on the command line win.
+    /// pre-roll-budget, persist-all, drop-policy, stability); flags given on the command line
+    /// win.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -54,6 +77,9 @@ struct ConfigFile {
     post_roll: Option<String>,
     pre_roll_budget: Option<SizeValue>,
     persist_all: Option<bool>,
+    #[serde(alias = "drop_policy")]
+    drop_policy: Option<String>,
+    stability: Option<String>,
 }
 
 /// A size in a config file: a number of bytes or a string with a unit.
@@ -74,6 +100,10 @@ pub struct PersistPlan {
     /// Triggers that match every symbol or message (see `MarkingPolicy::universal`), for a
     /// warning.
     pub universal: Vec<String>,
+    /// Each lane's drop policy (before the controller's `ADA_DROP_POLICY` override).
+    pub drop_policies: LanePolicies,
+    /// The stability period, when given (else the controller's default).
+    pub stability: Option<Duration>,
 }
 
 /// A usage error: the message names the flag or key.
@@ -86,6 +116,28 @@ fn parse_duration_flag(s: &str) -> Result<Duration, String> {
 
 fn parse_size_flag(s: &str) -> Result<u64, String> {
     parse_size(s)
+}
+
+/// Checks a drop-policy text (the error names the part and its byte position); kept as text,
+/// to be layered over the config file's policies by [`resolve`].
+fn parse_policy_flag(s: &str) -> Result<String, String> {
+    LanePolicies::parse(s).map_err(|e| e.to_string())?;
+    Ok(s.to_owned())
+}
+
+fn parse_stability_flag(s: &str) -> Result<Duration, String> {
+    parse_stability(s)
+}
+
+/// A stability period: a duration of at most `BackpressureConfig::MAX_STABILITY_NS` (1 min).
+pub fn parse_stability(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.as_nanos() > u128::from(BackpressureConfig::MAX_STABILITY_NS) {
+        return Err(format!(
+            "{s:?} is longer than the longest stability period, 1m"
+        ));
+    }
+    Ok(d)
 }
 
 /// A duration such as `10ms`, `2s`, `0s`, at most `u64::MAX` nanoseconds.
@@ -207,6 +259,26 @@ pub fn resolve(
     };
     let persist_all = args.persist_all.or(file.persist_all).unwrap_or(false);
 
+    // Lane by lane: defaults, then the file, then the flag.
+    let mut drop_policies = LanePolicies::default();
+    if let Some(text) = &file.drop_policy {
+        drop_policies = LanePolicies::parse_onto(drop_policies, text)
+            .map_err(|e| UsageError(format!("{}: {e}", cfg_key("drop-policy"))))?;
+    }
+    if let Some(text) = &args.drop_policy {
+        drop_policies = LanePolicies::parse_onto(drop_policies, text)
+            .map_err(|e| UsageError(format!("--drop-policy: {e}")))?;
+    }
+    let stability = match args.stability {
+        Some(d) => Some(d),
+        None => file
+            .stability
+            .as_deref()
+            .map(parse_stability)
+            .transpose()
+            .map_err(|e| UsageError(format!("{}: {e}", cfg_key("stability"))))?,
+    };
+
     let windows = (!persist_all).then(|| {
         let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         let (pre_roll, default_budget) = match pre_roll {
@@ -226,6 +298,8 @@ pub fn resolve(
         triggers,
         windows,
         universal,
+        drop_policies,
+        stability,
     })
 }
 
@@ -318,6 +392,76 @@ mod tests {
         args.persist_all = Some(false);
         let w = resolve(&args, &[], 1).unwrap().windows.unwrap();
         assert_eq!((w.pre_roll, w.budget_bytes), (PreRoll::Buffered, 4096));
+    }
+
+    #[test]
+    fn drop_policies_layer_default_file_flag_lane_by_lane() {
+        use ada_backpressure::DropPolicy::{DropNewest as N, DropOldest as O};
+        let plan = resolve(&PersistArgs::default(), &[], 1).unwrap();
+        assert_eq!(plan.drop_policies, LanePolicies::default());
+        assert_eq!(plan.stability, None);
+        let (_dir, path) = config("drop-policy = \"index=oldest\"\nstability = \"25ms\"\n");
+        let mut args = PersistArgs {
+            config: Some(path),
+            ..PersistArgs::default()
+        };
+        let plan = resolve(&args, &[], 1).unwrap();
+        assert_eq!(
+            (plan.drop_policies.index, plan.drop_policies.detail),
+            (O, O)
+        );
+        assert_eq!(plan.stability, Some(Duration::from_millis(25)));
+        // The flag over the file: its lane replaced, the file's other lane kept.
+        args.drop_policy = Some("detail=newest".into());
+        args.stability = Some(Duration::from_millis(3));
+        let plan = resolve(&args, &[], 1).unwrap();
+        assert_eq!(
+            (plan.drop_policies.index, plan.drop_policies.detail),
+            (O, N)
+        );
+        assert_eq!(plan.stability, Some(Duration::from_millis(3)));
+        // The snake_case spelling of the key.
+        let (_dir, path) = config("drop_policy = \"newest\"\n");
+        let args = PersistArgs {
+            config: Some(path),
+            ..PersistArgs::default()
+        };
+        assert_eq!(
+            resolve(&args, &[], 1).unwrap().drop_policies,
+            LanePolicies::both(N)
+        );
+    }
+
+    #[test]
+    fn bad_drop_policies_and_stability_periods_name_the_key_and_the_part() {
+        let (_dir, path) = config("drop-policy = \"index=newest,detail=sometimes\"\n");
+        let args = PersistArgs {
+            config: Some(path),
+            ..PersistArgs::default()
+        };
+        let e = resolve(&args, &[], 1).unwrap_err().0;
+        assert!(
+            e.contains("drop-policy") && e.contains("byte 20") && e.contains("\"sometimes\""),
+            "{e}"
+        );
+        let (_dir, path) = config("stability = \"2h\"\n");
+        let args = PersistArgs {
+            config: Some(path),
+            ..PersistArgs::default()
+        };
+        let e = resolve(&args, &[], 1).unwrap_err().0;
+        assert!(e.contains("stability") && e.contains("1m"), "{e}");
+        let e = parse_policy_flag("index=").unwrap_err();
+        assert!(e.contains("byte 0") && e.contains("no policy"), "{e}");
+        assert!(parse_stability("61s").is_err());
+        assert_eq!(parse_stability("60s"), Ok(Duration::from_secs(60)));
+        // A key of the wrong type is the config file's usage error, not a panic.
+        let (_dir, path) = config("drop-policy = 3\n");
+        let args = PersistArgs {
+            config: Some(path),
+            ..PersistArgs::default()
+        };
+        assert!(resolve(&args, &[], 1).unwrap_err().0.contains("line 1"));
     }
 
     #[test]
