@@ -11,6 +11,9 @@
 //!   are `seq` then `thread` (`u64` little-endian each), followed, for every
 //!   `--slow-every`-th request (`seq % N == N - 1`), by a `slow_request` span. A trace of it says
 //!   exactly which requests' detail events were persisted.
+//! - `--linger MS` (any mode): each worker then waits MS milliseconds and records one more span
+//!   (index lane) and one detail record, so a loss the burst ended in is marked in the stream
+//!   once the drain has returned rings (the backpressure tests use it).
 
 use ada_agent::{Callsite, Detail};
 use std::time::{Duration, Instant};
@@ -41,6 +44,10 @@ pub struct WorkloadArgs {
     /// `--events` sequence-numbered events and exiting; `--threads` of them run at a time.
     #[arg(long, default_value_t = 0)]
     pub churn: u64,
+    /// After its work, each worker waits this many milliseconds and records one span and one
+    /// detail record (0: not).
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub linger: u64,
 }
 
 static HANDLE: Callsite = Callsite::new("handle_request");
@@ -86,6 +93,9 @@ pub fn run(args: &WorkloadArgs) -> i32 {
                         detail_sequenced(t, &args)
                     } else {
                         demo_worker(t, &args)
+                    }
+                    if args.linger > 0 {
+                        linger(args.linger);
                     }
                 })
         })
@@ -175,6 +185,20 @@ fn detail_sequenced(thread: u32, args: &WorkloadArgs) {
         }
         pacer.wait(seq + 1);
     }
+}
+
+/// `--linger`: see the module docs.
+fn linger(ms: u64) {
+    std::thread::sleep(Duration::from_millis(ms));
+    let _s = ada_agent::span(&INFO);
+    ada_agent::detail(
+        &INFO,
+        Detail {
+            registers: &[],
+            stack: &[],
+            message: b"",
+        },
+    );
 }
 
 /// `--churn`: `args.churn` short-lived threads, `args.threads` at a time, each recording
