@@ -2,8 +2,10 @@
 //!
 //! [`inspect`] opens a trace directory (`pid_<pid>/`, holding `events.bin` and, once the writer
 //! has finalized, `trace.json`), prints what the manifest says, the per-thread and per-lane
-//! counters (flagging every lane whose books do not balance), the persistence windows, the
-//! symbol table size, the first `limit` events one per line, how the event stream ended:
+//! counters (flagging every lane whose books do not balance; each lane's loss by cause, loss
+//! markers and the backpressure states it entered; the drop policies in force), the persistence
+//! windows, the symbol table size, the stream's `EventsLost` events (count, cause, first and last
+//! lost time; the first [`LOSSES_SHOWN`] listed), the first `limit` events one per line, how the event stream ended:
 //! cleanly, with a torn tail (a killed writer), or at a corrupt record, and every way the trace
 //! is damaged or incomplete ([`Damage`]: no manifest, an `events.bin` shorter than the manifest
 //! says, fewer events than it counts, ...). It returns the numbers as an [`InspectReport`].
@@ -20,7 +22,8 @@
 //!
 //! The whole stream is decoded once, one event at a time (to count the events and find how it
 //! ends and what it lost, which the status line at the top reports), then its first `limit`
-//! events again to print them; nothing but the current event is held in memory.
+//! events again to print them; nothing but the current event (and at most [`LOSSES_SHOWN`]
+//! losses and causes) is held in memory.
 //!
 //! Every string read from the trace (names, the command line, messages, paths, the reader's
 //! errors) is printed through [`crate::escape`]: control characters, ESC sequences and bidi
