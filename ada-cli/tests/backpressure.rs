@@ -394,3 +394,79 @@ fn bad_drop_policies_and_stability_periods_are_usage_errors() {
     );
     assert_refused(&[], Some(""), &["ADA_DROP_POLICY", "empty"]);
 }
+
+#[test]
+fn status_shows_live_lane_states_loss_by_cause_and_the_policies() {
+    use ada_controller::{ControllerBuilder, DropPolicy, LanePolicies, RingGeometry};
+    // A segment nobody drains: the workload's threads fill their rings and lose events by
+    // their lanes' policies, then linger registered while `ada status` looks.
+    let controller = ControllerBuilder::new()
+        .capacity(4)
+        .geometry(RingGeometry {
+            index_rings: 2,
+            index_ring_bytes: 1 << 10,
+            detail_rings: 2,
+            detail_ring_bytes: 1 << 10,
+        })
+        .drop_policies(LanePolicies {
+            index: DropPolicy::DropOldest,
+            detail: DropPolicy::DropNewest,
+        })
+        .stability(std::time::Duration::from_millis(4))
+        .create()
+        .unwrap();
+    let segment = controller.segment_name().to_owned();
+    let mut workload = std::process::Command::new(env!("CARGO_BIN_EXE_ada"))
+        .args([
+            "workload",
+            "--threads",
+            "1",
+            "--events",
+            "500",
+            "--slow-every",
+            "0",
+            "--linger",
+            "20000",
+        ])
+        .env(ada_controller::ENV_SEGMENT, &segment)
+        .env_remove(ada_controller::ENV_DROP_POLICY)
+        .spawn()
+        .unwrap();
+    // Until the thread has lost events on both lanes (it lingers long after).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let text = loop {
+        let out = ada().args(["status", &segment]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if text.contains("index   state") && text.matches("lost: none").count() == 0 {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no loss seen:\n{text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let _ = workload.kill();
+    let _ = workload.wait();
+    assert!(
+        text.contains(
+            "drop policies: index=oldest,detail=newest (stability 4.0 ms); events of threads with \
+             no slot (no_slot): index 0, detail 0"
+        ),
+        "{text}"
+    );
+    let index = text.lines().find(|l| l.contains("index   state")).unwrap();
+    let detail = text.lines().find(|l| l.contains("detail  state")).unwrap();
+    assert!(index.contains("lost: overwritten "), "{index}");
+    assert!(detail.contains("lost: refused "), "{detail}");
+    for line in [index, detail] {
+        // A lane that lost events left NORMAL: its state and the states it entered are named.
+        assert!(line.contains("DROPPING"), "{line}");
+        assert!(!line.contains("differs"), "{line}");
+    }
+}
