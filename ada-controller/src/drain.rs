@@ -493,7 +493,8 @@ impl<'r, S: Sink> Drainer<'r, S> {
         for _ in 0..rounds {
             ring_stats.add(&drain.drain_submitted(rings, |c| ctx.chunk(c)));
             if take_active {
-                ring_stats.add(&drain.drain_active(|c| ctx.chunk(c)));
+                // In order: a ring submitted since `drain_submitted` is taken first.
+                ring_stats.add(&drain.drain_active_in_order(|c| ctx.chunk(c)));
             }
         }
         if take_active && let Some(tracker) = ctx.tracker.as_deref_mut() {

@@ -205,9 +205,14 @@ impl<'a, S: RingStore> LaneDrain<'a, S> {
     /// (see [`crate::store`]) and handed to `visit` only if the thread did not recycle the ring
     /// meanwhile (a seqlock-style check, see [`crate::header`]), so every record is delivered
     /// at most once, never torn, and never also counted as dropped.
-    pub fn drain_active(&mut self, mut visit: impl FnMut(RingChunk<'_>)) -> DrainStats {
-        let mut stats = DrainStats::default();
+    pub fn drain_active(&mut self, visit: impl FnMut(RingChunk<'_>)) -> DrainStats {
         let ring = self.ends.lane().active_ring();
+        self.copy_active(ring, visit)
+    }
+
+    /// Copies ring `ring`, read as the lane's active one (see [`drain_active`](Self::drain_active)).
+    fn copy_active(&mut self, ring: u32, mut visit: impl FnMut(RingChunk<'_>)) -> DrainStats {
+        let mut stats = DrainStats::default();
         if ring >= self.store.ring_count() {
             stats.bad_ring_indices += 1;
             return stats;
@@ -246,6 +251,39 @@ impl<'a, S: RingStore> LaneDrain<'a, S> {
         } else {
             stats.raced_copies += 1;
         }
+        stats
+    }
+
+    /// [`drain_active`](Self::drain_active), keeping the thread's order: a ring the thread
+    /// submitted after the caller's [`drain_submitted`](Self::drain_submitted) and before it
+    /// made the ring now active holds older records, so it is taken (as by `drain_submitted`)
+    /// before the active ring is copied. Plain `drain_active` would hand over the new active
+    /// ring's records (and a loss marker at its start) ahead of the older ones. A thread that
+    /// keeps swapping meanwhile leaves the copy to the next call (counted in
+    /// [`DrainStats::raced_copies`]).
+    pub fn drain_active_in_order(&mut self, mut visit: impl FnMut(RingChunk<'_>)) -> DrainStats {
+        let mut stats = DrainStats::default();
+        let count = self.store.ring_count();
+        // Bounded: a thread that keeps swapping cannot hold the drain here.
+        for _ in 0..=count {
+            let active = self.ends.lane().active_ring();
+            // Acquire (in `available_now`): the thread pushes its full ring to the submit queue
+            // (Release of the tail) before it publishes the next active ring (Release, read with
+            // Acquire just above), so a ring submitted before `active` became active is seen
+            // here.
+            match self.ends.submit().available_now() {
+                Ok(0) => {
+                    stats.add(&self.copy_active(active, &mut visit));
+                    return stats;
+                }
+                Ok(_) => stats.add(&self.drain_submitted(count, &mut visit)),
+                Err(_) => {
+                    stats.corrupt_queue += 1;
+                    return stats;
+                }
+            }
+        }
+        stats.raced_copies += 1;
         stats
     }
 
