@@ -10,7 +10,7 @@
 //! once by the segment's drain claim) and that same lane's rings, so safe code cannot make a
 //! second drain of a lane.
 
-use crate::header::{Consumed, FLAG_MARKED};
+use crate::header::{Consumed, FLAG_MARKED, Position};
 use crate::store::RingStore;
 use crate::words;
 use ada_registry::{LaneConsumer, LaneKind};
@@ -207,19 +207,36 @@ impl<'a, S: RingStore> LaneDrain<'a, S> {
     /// at most once, never torn, and never also counted as dropped.
     pub fn drain_active(&mut self, visit: impl FnMut(RingChunk<'_>)) -> DrainStats {
         let ring = self.ends.lane().active_ring();
-        self.copy_active(ring, visit)
+        match self.active_header(ring) {
+            Some((seen, position)) => self.copy_active(ring, seen, position, visit),
+            None => DrainStats {
+                bad_ring_indices: 1,
+                ..DrainStats::default()
+            },
+        }
     }
 
-    /// Copies ring `ring`, read as the lane's active one (see [`drain_active`](Self::drain_active)).
-    fn copy_active(&mut self, ring: u32, mut visit: impl FnMut(RingChunk<'_>)) -> DrainStats {
-        let mut stats = DrainStats::default();
+    /// The `consumed` and `position` words of ring `ring` (`None`: no ring of this lane).
+    fn active_header(&self, ring: u32) -> Option<(Consumed, Position)> {
         if ring >= self.store.ring_count() {
-            stats.bad_ring_indices += 1;
-            return stats;
+            return None;
         }
         let header = self.store.header(ring);
         let seen: Consumed = header.consumed();
-        let position = header.position();
+        Some((seen, header.position()))
+    }
+
+    /// Copies ring `ring`, read as the lane's active one, from `seen` up to `position` (its
+    /// header words, read in that order): see [`drain_active`](Self::drain_active).
+    fn copy_active(
+        &mut self,
+        ring: u32,
+        seen: Consumed,
+        position: Position,
+        mut visit: impl FnMut(RingChunk<'_>),
+    ) -> DrainStats {
+        let mut stats = DrainStats::default();
+        let header = self.store.header(ring);
         if position.generation != seen.generation {
             // The thread is between fills (or we read one word before and one after its
             // recycle): this position may be the previous fill's. Try again next pass.
@@ -266,14 +283,21 @@ impl<'a, S: RingStore> LaneDrain<'a, S> {
         let count = self.store.ring_count();
         // Bounded: a thread that keeps swapping cannot hold the drain here.
         for _ in 0..=count {
-            let active = self.ends.lane().active_ring();
-            // Acquire (in `available_now`): the thread pushes its full ring to the submit queue
-            // (Release of the tail) before it publishes the next active ring (Release, read with
-            // Acquire just above), so a ring submitted before `active` became active is seen
-            // here.
+            let ring = self.ends.lane().active_ring();
+            let Some((seen, position)) = self.active_header(ring) else {
+                stats.bad_ring_indices += 1;
+                return stats;
+            };
+            // Acquire (in `available_now`), after the Acquire loads of the ring's header: the
+            // thread pushes its full ring to the submit queue (Release of the tail) before it
+            // resets, publishes and fills the next one (each `position` store a Release), so
+            // if the position read above is of that later fill, the pushed ring is seen here.
+            // Checking before reading the header would not do: `ring` may be a stale index, of
+            // a ring taken, returned and made active again since, whose new fill would then be
+            // copied ahead of the ring submitted in between.
             match self.ends.submit().available_now() {
                 Ok(0) => {
-                    stats.add(&self.copy_active(active, &mut visit));
+                    stats.add(&self.copy_active(ring, seen, position, &mut visit));
                     return stats;
                 }
                 Ok(_) => stats.add(&self.drain_submitted(count, &mut visit)),

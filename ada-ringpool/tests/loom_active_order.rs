@@ -2,13 +2,22 @@
 //! the interleaving, the drain hands records over in the order the thread wrote them (a ring
 //! the thread submitted between the drain's take of the submitted rings and its copy of the
 //! active one is taken first), none twice, and every record is delivered or counted as dropped.
+//! (With the plain `drain_active` in its place, loom finds `[1, 2, 3, 4, 5, 7, 8, 6]`; checking
+//! the submit queue before reading the active ring's header instead of after it, loom finds
+//! `[.., 6, 9, 7, 8]`: a stale active-ring index, of a ring returned and active again since.)
+//!
+//! The lane, the writer and the drain are built before the drain thread is spawned, and both
+//! rings go through the drain once first (a ring never drained is never copied live: its
+//! generations are those of a fresh lane), see `ada_testkit::model`.
 #![cfg(loom)]
 
-use ada_registry::{Lane, LaneConsumer, LaneKind, LaneProducer};
+use ada_registry::{Lane, LaneKind};
 use ada_ringpool::{
-    DropNewest, EventKind, HeapStore, IndexRecord, LaneDrain, LaneWriter, index_records,
+    DropNewest, EventKind, HeapStore, IndexRecord, LaneDrain, LaneWriter, LossMarker, RingChunk,
+    index_records,
 };
 use ada_shm::sync::thread;
+use ada_testkit::model::{Witness, leak};
 
 /// Records written before the race (both rings go through the drain once) and in it.
 const PRELUDE: u64 = 5;
@@ -25,57 +34,68 @@ fn rec(seq: u64) -> IndexRecord {
     }
 }
 
+/// Event ids in the order the drain handed them over (loss markers, not events, are skipped).
+fn take(ids: &mut Vec<u64>, chunk: RingChunk<'_>) {
+    for r in index_records(chunk.bytes) {
+        let r = r.expect("a whole record");
+        if LossMarker::from_index(&r).is_some() {
+            continue;
+        }
+        assert_eq!(r.timestamp_ns, !r.function_id, "torn record: {r:?}");
+        ids.push(r.function_id);
+    }
+}
+
 #[test]
 fn active_copies_racing_swaps_keep_the_threads_order() {
-    ada_testkit::model::check(|| {
-        // 2 rings of 2 records, leaked so the writer can move to its thread after the prelude
-        // (a few hundred bytes per explored execution).
-        let lane: &'static Lane = Box::leak(Box::default());
-        // SAFETY: no end of the lane exists yet.
-        unsafe { lane.initialize(2) };
-        let store: &'static HeapStore = Box::leak(Box::new(HeapStore::new(lane, 2, 128 + 2 * 32)));
-        // SAFETY: the model makes exactly one pair of ends of this lane: these two.
-        let thread_ends = unsafe { LaneProducer::new_unchecked(lane, LaneKind::Index, 0) };
-        // SAFETY: as above.
-        let drain_ends = unsafe { LaneConsumer::new_unchecked(lane, LaneKind::Index, 0) };
+    let (overtaken, copied) = (Witness::new(), Witness::new());
+    let (saw_overtake, saw_copy) = (overtaken.clone(), copied.clone());
+    ada_testkit::model::check(move || {
+        // 2 rings of 2 records.
+        let lane = leak(Lane::default());
+        let store = &*leak(HeapStore::new(lane, 2, 128 + 2 * 32));
+        let (thread_ends, drain_ends) = lane.split(2, LaneKind::Index, 0);
         let mut w = LaneWriter::new(thread_ends, store, DropNewest);
         let mut d = LaneDrain::new(drain_ends, store);
-        let mut got = Vec::new();
-        let mut visit = |c: ada_ringpool::RingChunk<'_>| {
-            for r in index_records(c.bytes) {
-                let r = r.expect("a whole record");
-                assert_eq!(r.timestamp_ns, !r.function_id, "torn record: {r:?}");
-                got.push(r.function_id);
-            }
-        };
-        // Prelude, one side at a time: both rings are filled, taken and returned once, so
-        // their generations are those of a running session (a ring never drained is never
-        // copied live).
+        let mut ids = Vec::new();
+        // Prelude, one side at a time: both rings filled, taken and returned once.
         for seq in 0..PRELUDE {
             w.write_index(&rec(seq));
-            d.drain_submitted(0, &mut visit);
+            d.drain_submitted(0, |c| take(&mut ids, c));
         }
-        d.drain_active_in_order(&mut visit);
-        let owner = thread::spawn(move || {
-            for seq in PRELUDE..PRELUDE + RACED {
-                w.write_index(&rec(seq));
-            }
-            w.counters()
-        });
+        d.drain_active_in_order(|c| take(&mut ids, c));
         // One pass racing the owner, as the controller's drain makes it.
-        d.drain_submitted(2, &mut visit);
-        d.drain_active_in_order(&mut visit);
-        let counters = owner.join().unwrap();
-        d.drain_submitted(0, &mut visit);
-        d.drain_active_in_order(&mut visit);
+        let (saw_overtake, saw_copy) = (saw_overtake.clone(), saw_copy.clone());
+        let drain = thread::spawn(move || {
+            let mut ids = ids;
+            d.drain_submitted(2, |c| take(&mut ids, c));
+            let stats = d.drain_active_in_order(|c| take(&mut ids, c));
+            if stats.rings > 0 {
+                // A ring was submitted after `drain_submitted` looked: taken first.
+                saw_overtake.hit();
+            }
+            if stats.bytes > 0 {
+                saw_copy.hit();
+            }
+            (d, ids)
+        });
+        for seq in PRELUDE..PRELUDE + RACED {
+            w.write_index(&rec(seq));
+        }
+        let counters = w.counters();
+        let (mut d, mut ids) = drain.join().unwrap();
+        d.drain_submitted(0, |c| take(&mut ids, c));
+        d.drain_active_in_order(|c| take(&mut ids, c));
         assert!(
-            got.windows(2).all(|w| w[0] < w[1]),
-            "out of the thread's order (or twice): {got:?}"
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "out of the thread's order (or twice): {ids:?}"
         );
         assert_eq!(
-            got.len() as u64 + counters.events_dropped,
+            ids.len() as u64 + counters.events_dropped,
             PRELUDE + RACED,
-            "delivered {got:?}, {counters:?}"
+            "delivered {ids:?}, {counters:?}"
         );
     });
+    overtaken.expect_reached("the owner submitted a ring between the drain's two takes");
+    copied.expect_reached("the racing pass copied records from the active ring");
 }
