@@ -24,7 +24,8 @@ pub enum LaneState {
     /// The pool ran dry on a write: events are being lost under the lane's drop policy.
     Dropping = 2,
     /// After a loss, free rings are back above the high watermark; the lane returns to
-    /// [`Normal`](LaneState::Normal) once they stay there for the stability period.
+    /// [`Normal`](LaneState::Normal) after the stability period, unless free rings fall to the
+    /// low watermark meanwhile.
     Recovery = 3,
 }
 
@@ -108,8 +109,8 @@ pub struct BackpressureConfig {
     /// Free rings above this move a DROPPING lane to RECOVERY, and a PRESSURE lane back to
     /// NORMAL; between the two watermarks a lane keeps its state (hysteresis).
     pub high_watermark: u32,
-    /// How long free rings must stay above the high watermark before RECOVERY becomes NORMAL,
-    /// in nanoseconds of the segment's clock.
+    /// How long a lane stays in RECOVERY before it becomes NORMAL (unless free rings fall to
+    /// the low watermark meanwhile), in nanoseconds of the segment's clock.
     pub stability_ns: u64,
 }
 

@@ -183,8 +183,8 @@ impl ControllerBuilder {
         self
     }
 
-    /// How long a lane's free rings must stay above the high watermark before RECOVERY becomes
-    /// NORMAL again (default [`DEFAULT_STABILITY_NS`]; at most [`MAX_STABILITY_NS`], else
+    /// How long a lane stays in RECOVERY before it is NORMAL again, unless its free rings fall
+    /// to the low watermark meanwhile (default [`DEFAULT_STABILITY_NS`]; at most [`MAX_STABILITY_NS`], else
     /// [`create`](ControllerBuilder::create) refuses it with [`ControllerError::Config`]).
     ///
     /// [`DEFAULT_STABILITY_NS`]: ada_backpressure::BackpressureConfig::DEFAULT_STABILITY_NS

@@ -29,8 +29,9 @@ use ada_shm::sync::{AtomicU32, AtomicU64, Ordering};
 pub struct BackpressureSettings {
     /// Each lane's drop policy (default `index=newest,detail=oldest`).
     pub policies: LanePolicies,
-    /// How long free rings must stay above the high watermark before RECOVERY becomes NORMAL
-    /// (nanoseconds; default [`BackpressureConfig::DEFAULT_STABILITY_NS`]).
+    /// How long a lane stays in RECOVERY before it becomes NORMAL, unless its free rings fall
+    /// to the low watermark meanwhile (nanoseconds; default
+    /// [`BackpressureConfig::DEFAULT_STABILITY_NS`]).
     pub stability_ns: u64,
 }
 
@@ -110,8 +111,10 @@ unsafe impl ada_shm::ShmSafe for RegistryHeader {}
 #[cfg(not(any(loom, shuttle)))]
 const _: () = assert!(core::mem::size_of::<RegistryHeader>() == 256);
 
-/// Layout version of the registry region.
-pub const REGISTRY_VERSION: u32 = 1;
+/// Layout version of the registry region. 2: the backpressure settings in the header, the
+/// per-lane counts of a refused thread's events, and each lane's state word and loss counters
+/// by cause (an agent and a controller of different layouts refuse each other at attach).
+pub const REGISTRY_VERSION: u32 = 2;
 
 /// Registry-wide counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

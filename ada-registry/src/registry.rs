@@ -22,8 +22,9 @@ use ada_shm::sync::{AtomicU64, Ordering};
 use ada_shm::{AttachOptions, Off, RegionKind, RegionSpec, Segment, SegmentName};
 use std::sync::Arc;
 
-/// Layout version of the rings region (its contents belong to `ada-ringpool`).
-pub const RINGS_VERSION: u32 = 2;
+/// Layout version of the rings region (its contents belong to `ada-ringpool`). 3: loss marker
+/// records (`EventsLost`, kind 6) in both lanes.
+pub const RINGS_VERSION: u32 = 3;
 
 /// What the creator chooses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,11 +10,11 @@
 //! ```text
 //! index lane (an IndexRecord):
 //!   timestamp_ns = first lost timestamp   function_id = last lost timestamp
-//!   thread_id    = the writer's           kind        = EventsLost (6)
+//!   thread_id    = 0                      kind        = EventsLost (6)
 //!   call_depth   = count bits 0..32       reserved    = cause (bits 0..8) | count bits 32..56 (bits 8..32)
 //! detail lane (a DetailRecord, 56 bytes):
 //!   timestamp_ns = first lost timestamp   function_id = last lost timestamp
-//!   registers    = [count, cause]         no stack, no message, not marked
+//!   registers    = [count, cause]         thread_id = 0, no stack, no message, not marked
 //! ```
 //!
 //! A timestamp the writer could not know is 0. Counts above 2^56 - 1 (index lane) are split

@@ -57,8 +57,8 @@ pub struct PersistArgs {
     /// its default).
     #[arg(long, value_name = "POLICIES", value_parser = parse_policy_flag)]
     pub drop_policy: Option<String>,
-    /// How long a lane's free rings must stay above the high watermark before it is NORMAL
-    /// again after a loss, e.g. 10ms [default: 10ms; at most 1m].
+    /// How long a lane stays in RECOVERY after a loss (once the drain caught up) before it is
+    /// NORMAL again, e.g. 10ms [default: 10ms; at most 1m].
     #[arg(long, value_name = "DUR", value_parser = parse_stability_flag)]
     pub stability: Option<Duration>,
     /// Read the settings above from a TOML file (keys: trigger, pre-roll, post-roll,
