@@ -165,6 +165,14 @@ pub struct LaneWriter<'a, S: RingStore, P: PoolPolicy = DropOldest> {
     markers: RingMarkers,
     /// Timestamp of the last event written into the active ring's current generation.
     last_ts: u64,
+    /// A state check is due a quarter ring after the last swap (not at the swap itself: the
+    /// thread has just taken a spare, and the drain gets that long to return the one it was
+    /// handed, so a healthy two-ring pool does not look pressed at every swap).
+    check_due: bool,
+    /// Drop-newest refused an event and no ring has come back since: every event is refused
+    /// until one does (a smaller detail record that would still fit is refused too, so what
+    /// survives is the oldest events, without holes).
+    refusing: bool,
 }
 
 impl<S: RingStore, P: PoolPolicy> std::fmt::Debug for LaneWriter<'_, S, P> {
@@ -261,6 +269,8 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
             pending: [None; 3],
             markers: RingMarkers::EMPTY,
             last_ts: 0,
+            check_due: false,
+            refusing: false,
             // The registration zeroed the lane's counters; they are never read back from
             // shared memory, where another process may have changed them since.
             counters: LaneCounters::default(),
@@ -361,15 +371,17 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
             return Written::TooLarge;
         }
         let mut outcome = Written::Stored;
-        if self.pos + self.pending_bytes() + n > self.cap {
+        if self.refusing || self.pos + self.pending_bytes() + n > self.cap {
             if self.backpressure.state != LaneState::Normal {
                 // What the drain returned, before this swap takes a ring: the one moment a
                 // busy lane can show every spare ring free (DROPPING → RECOVERY).
                 self.check_state(false, now);
             }
-            if self.swap() {
+            if self.swap() || self.reuse_consumed_active() {
                 outcome = Written::Swapped;
-                self.check_state(false, now);
+                self.refusing = false;
+                // Looked at a quarter ring from now (see `check_due`).
+                self.check_due = true;
             } else {
                 self.counters.pool_exhaustions += 1;
                 match self.policy.on_exhaustion(self.kind) {
@@ -381,6 +393,7 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
                         outcome = Written::DroppedOldest { dropped };
                     }
                     DropAction::DropNewest => {
+                        self.refusing = true;
                         self.counters.events_written += 1;
                         self.lose(LossMarker {
                             cause: LossCause::Refused,
@@ -397,8 +410,10 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
                 }
             }
         } else {
-            // A state check (the lane is not NORMAL) or a marker to place, with room.
+            // A state check (due after a swap, or the lane is not NORMAL) or a marker to
+            // place, with room.
             self.check_state(false, now);
+            self.check_due = false;
         }
         // Markers before the event when both fit (always in a fresh ring, but for a detail
         // record of nearly a ring's size), else right after it.
@@ -544,9 +559,10 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
 
     /// Sets the fast path's bound (see the `limit` field).
     fn refresh_limit(&mut self) {
-        self.limit = if self.pending.iter().any(Option::is_some) {
+        let placeable = self.markers.len < RING_MARKERS;
+        self.limit = if placeable && self.pending.iter().any(Option::is_some) {
             0
-        } else if self.backpressure.state == LaneState::Normal {
+        } else if self.backpressure.state == LaneState::Normal && !self.check_due {
             self.cap
         } else {
             // The record that would end past a quarter ring (at least one record) from here
@@ -602,6 +618,21 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
         self.counters.ring_swaps += 1;
         let free_left = self.free.available().unwrap_or(0);
         self.policy.on_swap(self.kind, free_left);
+        true
+    }
+
+    /// With no free ring: if the drain has already copied everything in the active ring (its
+    /// live copy reached `pos`), recycling it loses nothing, so the thread goes on in it
+    /// instead of refusing (drop-newest) or overwriting (drop-oldest). `true` if it did.
+    fn reuse_consumed_active(&mut self) -> bool {
+        let seen = self.header().consumed();
+        if seen.generation != self.generation || seen.read_pos < self.pos {
+            return false;
+        }
+        // The drain may still claim more (it cannot: it read up to `pos`, all there is), so
+        // the recycle counts what lies past its final read position: nothing, or whatever a
+        // concurrent claim left, which is then counted as overwritten like any recycle.
+        self.recycle_active();
         true
     }
 
@@ -757,7 +788,9 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
     pub fn settle(&mut self) {
         if self.pending.iter().any(Option::is_some) {
             self.place_markers(0);
-            if self.pending.iter().any(Option::is_some) && self.swap() {
+            if self.pending.iter().any(Option::is_some)
+                && (self.swap() || self.reuse_consumed_active())
+            {
                 self.place_markers(0);
             }
             self.refresh_limit();

@@ -71,10 +71,12 @@ fn a_stalled_drain_walks_the_lane_through_every_state() {
         clock.advance(1);
         out
     };
-    // Rings 0..3 fill (16 events); the swaps leave 2, 1, 0 spare rings.
+    // Rings 0..3 fill (16 events); the swaps leave 2, 1, 0 spare rings. The lane is looked at
+    // a quarter ring after each swap (here: the next record), so the second swap (event 8)
+    // shows at event 9.
     for i in 0..16 {
         write(&mut w);
-        let expected = if i < 8 {
+        let expected = if i < 9 {
             LaneState::Normal
         } else {
             LaneState::Pressure
@@ -263,4 +265,123 @@ fn settle_places_the_pending_marker() {
     let (seqs, markers) = drain_index(&mut d, true);
     assert_eq!(seqs, vec![4, 5, 6, 7]);
     assert_eq!(markers.iter().map(|m| m.count).sum::<u64>(), 2);
+}
+
+/// A two-ring pool (the default detail geometry) with a drain that returns each ring soon after
+/// the swap never looks pressed: the lane is looked at a quarter ring after a swap, not at the
+/// swap, when the thread has just taken the only spare.
+#[test]
+fn a_healthy_two_ring_lane_stays_normal() {
+    let mut lane = Box::new(Lane::default());
+    let store = HeapStore::new(&lane, 2, 128 + 8 * 32);
+    let (thread, drain) = lane.split(2, LaneKind::Index, 0);
+    let shared: &Lane = thread.lane();
+    let mut w = LaneWriter::new(thread, &store, DropPolicy::DropNewest);
+    let mut d = LaneDrain::new(drain, &store);
+    for s in 0..800u64 {
+        assert_ne!(w.write_index(&rec(s + 1, s)), Written::DroppedNewest);
+        // The drain returns a submitted ring within a record or so.
+        if s % 8 == 0 {
+            drain_index(&mut d, false);
+        }
+    }
+    assert_eq!(w.state(), LaneState::Normal);
+    assert_eq!(shared.state_word().entries, [0; 4], "never left NORMAL");
+    assert!(w.counters().ring_swaps >= 99);
+}
+
+/// Drop-newest refuses until a ring comes back, even a smaller detail record that would still
+/// fit: what survives is the oldest records, with no holes.
+#[test]
+fn drop_newest_refuses_everything_until_a_ring_returns() {
+    let mut lane = Box::new(Lane::default());
+    let store = HeapStore::new(&lane, 2, 512);
+    let (thread, drain) = lane.split(2, LaneKind::Detail, 0);
+    let mut w = LaneWriter::new(thread, &store, DropPolicy::DropNewest);
+    let mut d = LaneDrain::new(drain, &store);
+    let body: &'static [u8] = Box::leak(vec![b'm'; 400].into_boxed_slice());
+    // Encoded sizes: 40 bytes of header and sizes, then the message, padded to 8; a ring holds
+    // 384 bytes.
+    let write = |w: &mut LaneWriter<'_, &HeapStore, DropPolicy>, ts: u64, len: usize| {
+        w.write_detail(&DetailRecord {
+            kind: EventKind::Message,
+            marked: false,
+            timestamp_ns: ts,
+            function_id: ts,
+            thread_id: 1,
+            call_depth: 0,
+            registers: &[],
+            stack: &[],
+            message: &body[..len],
+        })
+        .unwrap()
+    };
+    let outcomes: Vec<Written> = [(1, 296), (2, 208), (3, 248), (4, 8), (5, 248), (6, 8)]
+        .into_iter()
+        .map(|(ts, len)| write(&mut w, ts, len))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            Written::Stored,
+            Written::Swapped,
+            Written::DroppedNewest,
+            Written::DroppedNewest,
+            Written::DroppedNewest,
+            Written::DroppedNewest,
+        ],
+        "the small records after the first refusal are refused too"
+    );
+    // A ring comes back: the next record goes through, after the marker of the hole.
+    let mut seen = Vec::new();
+    let mut markers = Vec::new();
+    let mut visit = |c: RingChunk<'_>| {
+        for r in DetailRecords::new(c.bytes) {
+            let r = r.unwrap();
+            match LossMarker::from_detail(&r) {
+                Some(m) => markers.push(m),
+                None => seen.push(r.header.timestamp_ns),
+            }
+        }
+    };
+    d.drain_submitted(0, &mut visit);
+    assert_eq!(write(&mut w, 7, 8), Written::Swapped);
+    d.drain_submitted(0, &mut visit);
+    d.drain_active(&mut visit);
+    assert_eq!(seen, vec![1, 2, 7]);
+    assert_eq!(
+        markers,
+        vec![LossMarker {
+            cause: LossCause::Refused,
+            count: 4,
+            first_ns: 3,
+            last_ns: 6,
+        }]
+    );
+}
+
+/// With no free ring, an active ring the drain has already copied to its end is reused at no
+/// loss (under either policy) instead of refusing or overwriting.
+#[test]
+fn an_active_ring_the_drain_copied_whole_is_reused_without_loss() {
+    for policy in [DropPolicy::DropNewest, DropPolicy::DropOldest] {
+        let mut lane = Box::new(Lane::default());
+        let store = HeapStore::new(&lane, 2, 256);
+        let (thread, drain) = lane.split(2, LaneKind::Index, 0);
+        let mut w = LaneWriter::new(thread, &store, policy);
+        let mut d = LaneDrain::new(drain, &store);
+        for s in 0..8 {
+            w.write_index(&rec(s + 1, s));
+        }
+        // The drain copies the full active ring live (ring 0 stays in the submit queue, the
+        // free queue is empty).
+        let mut live = Vec::new();
+        d.drain_active(|c| live.extend(index_records(c.bytes).map(|r| r.unwrap().function_id)));
+        assert_eq!(live, vec![4, 5, 6, 7], "{policy:?}");
+        assert_eq!(w.write_index(&rec(9, 8)), Written::Swapped, "{policy:?}");
+        assert_eq!(w.counters().events_dropped, 0, "{policy:?}");
+        let (seqs, markers) = drain_index(&mut d, true);
+        assert_eq!(seqs, vec![0, 1, 2, 3, 8], "{policy:?}");
+        assert!(markers.is_empty(), "{policy:?}");
+    }
 }
