@@ -66,6 +66,7 @@
 mod atf_sink;
 mod controller;
 pub mod drain;
+mod hook;
 mod identity;
 mod persist;
 mod pipelined;
@@ -78,6 +79,7 @@ pub use controller::{
     Controller, ControllerBuilder, ControllerError, LiveSnapshot, LiveStats, Running,
 };
 pub use drain::{Drainer, PassStats};
+pub use hook::{DrainHook, DrainPoint};
 pub use persist::{Persistence, PreRoll, WindowConfig};
 pub use pipelined::Pipelined;
 pub use report::{Corruption, FoldedThreads, LaneReport, Report, ThreadEnd, ThreadReport};

@@ -26,8 +26,7 @@
 
 use crate::report::Report;
 use crate::sink::{
-    ChunkInfo, LossInfo, Record, SessionInfo, Sink, SinkError, SinkOutput, ThreadInfo,
-    WindowInfo,
+    ChunkInfo, LossInfo, Record, SessionInfo, Sink, SinkError, SinkOutput, ThreadInfo, WindowInfo,
 };
 use ada_registry::LaneKind;
 use ada_ringpool::EventKind;
@@ -106,8 +105,14 @@ enum Item {
         chunk: ChunkInfo,
     },
     /// `window` indexes the batch's `windows` (kept aside: an item stays small).
-    Window { thread: ThreadInfo, window: u32 },
-    Lost { thread: ThreadInfo, loss: LossInfo },
+    Window {
+        thread: ThreadInfo,
+        window: u32,
+    },
+    Lost {
+        thread: ThreadInfo,
+        loss: LossInfo,
+    },
 }
 
 /// Items in order, and the arena their variable-length parts live in.

@@ -144,7 +144,10 @@ fn finish_survives_counters_set_near_the_maximum() {
     assert_eq!(index.persisted, 10);
     // The total is computed from the causes (the shared total word is ignored), saturating.
     assert_eq!(index.dropped, u64::MAX);
-    assert_eq!((index.lost.overwritten, index.lost.refused), (u64::MAX - 1, 2));
+    assert_eq!(
+        (index.lost.overwritten, index.lost.refused),
+        (u64::MAX - 1, 2)
+    );
     assert_eq!(index.after_end, 0, "saturated, not wrapped");
     // The report's totals saturate too.
     assert_eq!(report.dropped(), u64::MAX);
