@@ -291,10 +291,16 @@ proptest! {
         let (mut w, mut d, _) = pair(&mut lane, &store, 3, LaneKind::Detail, DropOldest);
         let mut expected = Vec::new();
         let mut got: Vec<Detail> = Vec::new();
+        // Events announced lost by the EventsLost markers in the stream (not events).
+        let mut marked = 0u64;
         let mut take = |d: &mut LaneDrain<'_, &HeapStore>, active: bool| {
             let mut visit = |c: ada_ringpool::RingChunk<'_>| {
                 for r in DetailRecords::new(c.bytes) {
                     let r = r.unwrap();
+                    if r.kind == EventKind::EventsLost {
+                        marked += LossMarker::from_detail(&r).unwrap().count;
+                        continue;
+                    }
                     got.push((r.header.function_id, r.registers().to_vec(), r.stack.to_vec(), r.message.to_vec()));
                 }
             };
@@ -317,6 +323,8 @@ proptest! {
         let c = w.counters();
         prop_assert_eq!(c.events_written, shapes.len() as u64);
         prop_assert_eq!(got.len() as u64 + c.events_dropped, c.events_written);
+        // Drop-oldest marks each loss in the recycled ring at once: every lost event is marked.
+        prop_assert_eq!(marked, c.events_dropped);
         // What arrived is a subsequence of what was written, byte-exact, without duplicates.
         let mut it = expected.iter();
         for g in &got {
