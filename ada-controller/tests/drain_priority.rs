@@ -182,3 +182,81 @@ fn prioritising_lanes_under_pressure_reduces_loss_under_uneven_load() {
         "prioritised {with} vs round-robin {without}"
     );
 }
+
+/// Records the slot of every index chunk, in order.
+#[derive(Default)]
+struct Order(Vec<u32>);
+
+impl Sink for Order {
+    fn chunk_begin(&mut self, thread: &ThreadInfo, chunk: &ChunkInfo) -> Result<(), SinkError> {
+        if chunk.lane == LaneKind::Index {
+            self.0.push(thread.slot);
+        }
+        Ok(())
+    }
+    fn record(&mut self, _: &ThreadInfo, _: &Record<'_>) -> Result<(), SinkError> {
+        Ok(())
+    }
+    fn finish(&mut self, _: &Report) -> Result<SinkOutput, SinkError> {
+        Ok(SinkOutput::new(0))
+    }
+}
+
+/// A lane whose published state is not NORMAL is drained before the slots ahead of it, and
+/// again at the end of the pass; a state byte no state has (a rewritten segment) buys nothing.
+#[test]
+fn visit_order_follows_the_published_state() {
+    use ada_registry::LaneStateWord;
+    let controller = ControllerBuilder::new().capacity(4).create().unwrap();
+    let reg = controller.registry();
+    let mut threads: Vec<_> = (0..2)
+        .map(|i| {
+            let r = reg.view().register(owner(1 + i)).unwrap();
+            let store = SegmentStore::new(reg, r.slot.index(), LaneKind::Index).unwrap();
+            (r.slot, LaneWriter::new(r.index, store, DropOldest))
+        })
+        .collect();
+    threads.sort_by_key(|t| t.0.index());
+    let (low, high) = (threads[0].0.index(), threads[1].0.index());
+    let mut drainer = Drainer::new(reg, Order::default()).unwrap();
+    let lane = threads[1].0.lanes().lane(LaneKind::Index);
+    let publish = |state: u8| {
+        lane.store_state(&LaneStateWord {
+            state,
+            since_ns: 0,
+            entries: [0; 4],
+        });
+    };
+    let mut order_with = |drainer: &mut Drainer<'_, Order>, state: u8, seq: u64| {
+        publish(state);
+        for (_, w) in threads.iter_mut() {
+            w.write_index(&event(seq));
+        }
+        drainer.sink_mut().0.clear();
+        drainer.pass();
+        std::mem::take(&mut drainer.sink_mut().0)
+    };
+    assert_eq!(
+        order_with(&mut drainer, 0, 0),
+        [low, high],
+        "NORMAL: slot order"
+    );
+    for state in [1, 2, 3] {
+        assert_eq!(
+            order_with(&mut drainer, state, 1),
+            [high, low],
+            "state {state}: first"
+        );
+    }
+    assert_eq!(
+        order_with(&mut drainer, 200, 2),
+        [low, high],
+        "unknown byte: as NORMAL"
+    );
+    drainer.prioritise(false);
+    assert_eq!(
+        order_with(&mut drainer, 1, 3),
+        [low, high],
+        "prioritising off"
+    );
+}
