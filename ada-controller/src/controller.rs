@@ -10,9 +10,11 @@
 //! when the pass found nothing. `registry_ready` is published once the thread has made its
 //! first heartbeat. Every 100 ms it also checks whether the processes owning slots are still
 //! alive, and hands the slots of dead ones to the drain (a killed process never unregisters).
+//! A [`DrainHook`] (tests, diagnostics) is called right before and right after each pass.
 
 use crate::atf_sink::AtfSink;
 use crate::drain::Drainer;
+use crate::hook::{DrainHook, DrainPoint};
 use crate::persist::Persistence;
 use crate::pipelined::Pipelined;
 use crate::report::Report;
@@ -103,6 +105,7 @@ pub struct ControllerBuilder {
     output_dir: PathBuf,
     persistence: Persistence,
     triggers: Option<TriggerSet>,
+    drain_hook: Option<DrainHook>,
 }
 
 impl Default for ControllerBuilder {
@@ -113,6 +116,7 @@ impl Default for ControllerBuilder {
             output_dir: PathBuf::from("."),
             persistence: Persistence::default(),
             triggers: None,
+            drain_hook: None,
         }
     }
 }
@@ -196,6 +200,16 @@ impl ControllerBuilder {
         self
     }
 
+    /// A test and diagnostics hook the drain thread calls right before
+    /// ([`DrainPoint::BeforePass`]) and right after ([`DrainPoint::AfterPass`]) every pass,
+    /// not around the final drain (see [`DrainHook`]). The drain waits for it: a blocking hook
+    /// pauses the drain (a stall test's pausable drain), so leave it unset in production
+    /// (the default; then it costs one branch per pass).
+    pub fn drain_hook(mut self, hook: Arc<dyn Fn(DrainPoint) + Send + Sync>) -> Self {
+        self.drain_hook = Some(DrainHook::new(hook));
+        self
+    }
+
     /// The registry settings.
     pub fn registry_config(&self) -> &RegistryConfig {
         &self.registry
@@ -238,6 +252,7 @@ impl ControllerBuilder {
             output_dir: self.output_dir,
             persistence: self.persistence,
             triggers: self.triggers,
+            drain_hook: self.drain_hook,
         })
     }
 }
@@ -283,6 +298,7 @@ pub struct Controller {
     persistence: Persistence,
     /// The published triggers, named in the default sink's manifest.
     triggers: Option<TriggerSet>,
+    drain_hook: Option<DrainHook>,
 }
 
 /// Numbers the drain thread publishes while it runs (for progress displays).
@@ -390,6 +406,7 @@ impl Controller {
         let thread_shared = Arc::clone(&shared);
         let interval = self.drain_interval;
         let persistence = self.persistence;
+        let hook = self.drain_hook;
         // The drain thread claims the segment's drain and begins the sink, then reports here.
         let (started_tx, started) = std::sync::mpsc::sync_channel(1);
         let handle = std::thread::Builder::new()
@@ -400,6 +417,7 @@ impl Controller {
                     shared: &thread_shared,
                     interval,
                     persistence,
+                    hook,
                     started: started_tx,
                 };
                 drain_thread(&registry, sink, start)
@@ -527,6 +545,7 @@ struct DrainStart<'s> {
     shared: &'s Shared,
     interval: Duration,
     persistence: Persistence,
+    hook: Option<DrainHook>,
     /// Told once: the drain is claimed and the sink begun, or why not.
     started: std::sync::mpsc::SyncSender<Result<(), ControllerError>>,
 }
@@ -537,6 +556,7 @@ fn drain_thread<S: Sink>(registry: &Registry, mut sink: S, start: DrainStart<'_>
         shared,
         interval,
         persistence,
+        hook,
         started,
     } = start;
     let control = registry.control();
@@ -574,9 +594,15 @@ fn drain_thread<S: Sink>(registry: &Registry, mut sink: S, start: DrainStart<'_>
                 }
             }
         }
+        if let Some(hook) = &hook {
+            hook.call(DrainPoint::BeforePass);
+        }
         let t = Instant::now();
         let pass = drainer.pass();
         longest = longest.max(t.elapsed());
+        if let Some(hook) = &hook {
+            hook.call(DrainPoint::AfterPass);
+        }
         publish(&shared.live, &pass);
         if pass.bytes == 0 {
             std::thread::sleep(interval);

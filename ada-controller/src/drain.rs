@@ -7,6 +7,15 @@
 //! returns them to the thread's free queue. A slot whose thread exited (or whose process died)
 //! is drained one last time, its final counters are read, and it is freed for reuse.
 //!
+//! **Backpressure response.** Lanes whose thread published a backpressure state other than
+//! NORMAL (PRESSURE, DROPPING, RECOVERY: see `ada-backpressure`) are drained *first* in a
+//! pass, before the round-robin (which then skips those lanes), and *again at its end* (the
+//! states are read afresh then, so a lane that fell behind during the pass is caught too): a
+//! lane falling behind waits for no other thread's turn, and at most two turns per lane per
+//! pass keep a pass bounded. The extra turns only drain: accounts, retiring of exited slots and
+//! reclaiming stay with the round-robin turn, once per slot. [`Drainer::prioritise`] turns this
+//! off (plain round-robin) for comparison.
+//!
 //! Symbols are read from the segment's table just before the records of each chunk are
 //! handed on: a record is copied after the agent published its symbol, so the name is always
 //! known first.
@@ -49,7 +58,7 @@ use crate::sink::{
 use ada_backpressure::{LaneState, LossCounters};
 use ada_persist::{Emit, Mark, PreRoll, WindowReport, WindowTracker};
 use ada_registry::{
-    DrainClaim, LaneKind, Registry, RegistryError, SlotOwner, SlotState, SymbolCursor,
+    DrainClaim, LaneKind, Registry, RegistryError, SlotOwner, SlotState, SlotView, SymbolCursor,
 };
 use ada_ringpool::{
     DrainStats, EventKind, LaneDrain, LossMarker, RingChunk, SegmentStore, index_records,
@@ -131,6 +140,10 @@ pub struct Drainer<'r, S: Sink> {
     final_drain: bool,
     /// Windows closed and not yet announced to the sink.
     closed: Vec<WindowReport>,
+    /// Lanes under backpressure are drained first and last in a pass.
+    prioritise: bool,
+    /// The lanes a pass drained first (scratch space, kept to reuse its allocation).
+    first: Vec<(u32, u32, [bool; 2])>,
 }
 
 /// How often a busy drain calls [`Sink::flush`].
@@ -190,6 +203,8 @@ impl<'r, S: Sink> Drainer<'r, S> {
             persistence: Persistence::default(),
             final_drain: false,
             closed: Vec::new(),
+            prioritise: true,
+            first: Vec::new(),
         }
     }
 
@@ -197,6 +212,12 @@ impl<'r, S: Sink> Drainer<'r, S> {
     /// default settings). Applies to threads first seen from now on.
     pub fn persistence(&mut self, persistence: Persistence) {
         self.persistence = persistence;
+    }
+
+    /// Whether a pass drains the lanes under backpressure first and again at its end (the
+    /// default: `true`). `false` makes every pass a plain round-robin, for comparison.
+    pub fn prioritise(&mut self, on: bool) {
+        self.prioritise = on;
     }
 
     /// Which processes' threads to verify (see [`ProcessTrust`]); `session_pid` stands for
@@ -386,29 +407,54 @@ impl<'r, S: Sink> Drainer<'r, S> {
         }
     }
 
-    /// One round-robin pass over every live slot.
+    /// One pass: lanes under backpressure first, then a round-robin turn for every live slot,
+    /// then the lanes under backpressure again (see the [module docs](self)).
     pub fn pass(&mut self) -> PassStats {
         self.passes += 1;
         let mut stats = PassStats::default();
         let view = self.registry.view();
+        // (slot, generation, lanes) drained first: the round-robin turn skips those lanes.
+        let mut first = std::mem::take(&mut self.first);
+        first.clear();
+        if self.prioritise {
+            for slot in view.live_slots() {
+                let lanes = pressed(&slot);
+                if lanes != [false; 2] && self.visit(&slot, lanes, &mut stats) {
+                    first.push((slot.index, slot.owner.generation, lanes));
+                }
+            }
+        }
+        let mut done = first.iter().peekable();
         for slot in view.live_slots() {
             stats.live_slots += 1;
             let exited = slot.state == SlotState::Exited;
-            self.account(slot.index, &slot.owner);
-            if !self.ensure_drains(slot.index, slot.owner.generation) {
+            // Both lists are in slot order.
+            while done.next_if(|d| d.0 < slot.index).is_some() {}
+            let mut lanes = [true; 2];
+            if let Some(&&(index, generation, drained)) = done.peek()
+                && (index, generation) == (slot.index, slot.owner.generation)
+                && !exited
+            {
+                lanes = drained.map(|d| !d);
+            }
+            if !self.visit(&slot, lanes, &mut stats) {
                 self.corruption.ring_errors += 1;
                 continue;
-            }
-            for kind in LaneKind::ALL {
-                let (records, bytes) = self.drain_lane(slot.index, kind, exited);
-                stats.records += records;
-                stats.bytes += bytes;
             }
             if exited {
                 self.retire(slot.index);
                 stats.reclaimed += 1;
             }
         }
+        if self.prioritise {
+            for slot in view.live_slots() {
+                let lanes = pressed(&slot);
+                if lanes != [false; 2] {
+                    self.visit(&slot, lanes, &mut stats);
+                }
+            }
+        }
+        self.first = first;
         // Hand buffered output on at most every FLUSH_EVERY while busy (a flush is a system
         // call; per pass it would cost more than the records), and at once when idle.
         self.unflushed |= stats.records > 0;
@@ -419,6 +465,24 @@ impl<'r, S: Sink> Drainer<'r, S> {
             self.last_flush = std::time::Instant::now();
         }
         stats
+    }
+
+    /// Makes (or checks) the account of `slot` and drains the lanes `lanes` selects (indexed
+    /// by `LaneKind as usize`). `false` if the slot has no drain handles (nothing drained).
+    fn visit(&mut self, slot: &SlotView<'_>, lanes: [bool; 2], stats: &mut PassStats) -> bool {
+        let exited = slot.state == SlotState::Exited;
+        self.account(slot.index, &slot.owner);
+        if !self.ensure_drains(slot.index, slot.owner.generation) {
+            return false;
+        }
+        for kind in LaneKind::ALL {
+            if lanes[kind as usize] {
+                let (records, bytes) = self.drain_lane(slot.index, kind, exited);
+                stats.records += records;
+                stats.bytes += bytes;
+            }
+        }
+        true
     }
 
     /// Drains one lane: submitted rings, then the active ring (twice over for an exited thread:
@@ -681,6 +745,20 @@ impl<'r, S: Sink> Drainer<'r, S> {
             &mut self.sink_error,
         );
     }
+}
+
+/// Which lanes of a still registered (`ACTIVE`) slot the thread published as under
+/// backpressure: PRESSURE, DROPPING or RECOVERY. A byte no state has (a rewritten segment)
+/// counts as NORMAL: a corrupt word cannot buy a lane extra turns (the lane's report shows
+/// it as an unknown state). An `EXITED` slot is never pressed: its one turn retires it.
+fn pressed(slot: &SlotView<'_>) -> [bool; 2] {
+    if slot.state != SlotState::Active {
+        return [false; 2];
+    }
+    LaneKind::ALL.map(|kind| {
+        LaneState::from_u8(slot.lanes.lane(kind).state_word().state)
+            .is_some_and(|s| s != LaneState::Normal)
+    })
 }
 
 /// The thread's own counts of what it wrote and what its pool policy dropped, per lane.

@@ -5,7 +5,8 @@
 //!   registry, rings, symbol table, control block) with the chosen capacity and ring sizes.
 //!   Agents attach to it by name (`ADA_SHM`) and can record as soon as it exists.
 //! - [`Controller::start`] → [`Running`]: a drain thread that round-robins over every
-//!   registered thread, takes its submitted and active rings, validates every record (the
+//!   registered thread (lanes under backpressure first and again at the end of each pass),
+//!   takes its submitted and active rings, validates every record (the
 //!   segment is written by another process and treated as untrusted), hands records to a
 //!   [`Sink`] and returns the rings; it publishes `registry_ready`, ticks
 //!   `drain_heartbeat_ns` every loop with the session clock, notices processes that died
@@ -39,6 +40,8 @@
 //!   `thread_id`) and treats the pid and OS thread id a slot claims as claims: a thread is
 //!   verified only when its pid is a traced process (see [`ProcessTrust`]) and the task exists;
 //!   only then is its name read from `/proc`.
+//! - [`DrainHook`] ([`ControllerBuilder::drain_hook`]): a test and diagnostics hook the drain
+//!   thread calls at each [`DrainPoint`] (before and after every pass).
 //! - [`ENV_SEGMENT`]: the environment variable (`ADA_SHM`) that names the segment to the
 //!   traced program.
 //!
@@ -76,6 +79,7 @@
 mod atf_sink;
 mod controller;
 pub mod drain;
+mod hook;
 mod identity;
 mod persist;
 mod pipelined;
@@ -88,6 +92,7 @@ pub use controller::{
     Controller, ControllerBuilder, ControllerError, LiveSnapshot, LiveStats, Running,
 };
 pub use drain::{Drainer, PassStats};
+pub use hook::{DrainHook, DrainPoint};
 pub use persist::{Persistence, PreRoll, WindowConfig};
 pub use pipelined::Pipelined;
 pub use report::{Corruption, FoldedThreads, LaneReport, Report, ThreadEnd, ThreadReport};

@@ -95,6 +95,8 @@ const RING_MARKERS: usize = 8;
 /// The lane's backpressure state machine, run by the writer (see [`ada_backpressure`]).
 #[derive(Debug, Clone, Copy)]
 struct Backpressure {
+    /// `false` after [`LaneWriter::without_backpressure`]: the state is never evaluated.
+    enabled: bool,
     config: BackpressureConfig,
     state: LaneState,
     since_ns: u64,
@@ -247,6 +249,7 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
             LaneKind::Detail => vec![0u8; MAX_DETAIL_RECORD].into_boxed_slice(),
         };
         let backpressure = Backpressure {
+            enabled: true,
             config: BackpressureConfig::for_pool(store.ring_count()),
             state: LaneState::Normal,
             since_ns: 0,
@@ -529,6 +532,9 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
     /// Runs the lane's state machine (on the slow path only); publishes a change.
     fn check_state(&mut self, exhausted: bool, now: u64) {
         let bp = &mut self.backpressure;
+        if !bp.enabled {
+            return;
+        }
         let free_rings = self.free.available_now().unwrap_or(0);
         if bp.state == LaneState::Normal && !needs_attention(free_rings, exhausted, &bp.config) {
             return;
@@ -801,6 +807,16 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
     /// The lane's backpressure state as this thread last evaluated it.
     pub fn state(&self) -> LaneState {
         self.backpressure.state
+    }
+
+    /// This writer without the lane state machine: the state is never evaluated or published
+    /// (the lane stays NORMAL, as the drain and `ada status` see it) and nothing about losses
+    /// changes (they are still counted and marked). **For A/B measurement only** (the benchmark
+    /// of the state machine's cost on the record path): a traced thread always runs it.
+    #[must_use]
+    pub fn without_backpressure(mut self) -> Self {
+        self.backpressure.enabled = false;
+        self
     }
 
     /// Replaces the lane's state-machine thresholds (default:

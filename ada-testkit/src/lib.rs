@@ -7,7 +7,11 @@
 //!   normal build;
 //! - [`workload`]: sequence-numbered payloads ([`workload::tag`] / [`workload::untag`]) and a
 //!   [`workload::SeqLedger`] that counts, per producer, the distinct payloads seen and the
-//!   duplicates, so a test can prove every event arrived exactly once or was counted as dropped.
+//!   duplicates, so a test can prove every event arrived exactly once or was counted as dropped;
+//! - [`PauseGate`]: a checkpoint a test can hold shut (a pausable drain: the drain thread calls
+//!   [`PauseGate::checkpoint`] before each pass), with waits for "held" and "N more passes";
+//! - [`StallInjector`]: stalls armed at numbered steps of one side, sleeping or advancing a
+//!   [`FakeClock`] by the stall's duration.
 //!
 //! It is a dev-dependency only: nothing here is linked into a traced program or a controller.
 //! It has no trace-file helpers; tests read traces back with `ada-atf`'s reader.
@@ -33,6 +37,8 @@
 
 mod fake_clock;
 pub mod model;
+mod pause;
+mod stall;
 pub mod workload;
 
 /// The README's examples, run as doctests.
@@ -41,3 +47,5 @@ pub mod workload;
 pub struct ReadmeDoctests;
 
 pub use fake_clock::FakeClock;
+pub use pause::PauseGate;
+pub use stall::StallInjector;
