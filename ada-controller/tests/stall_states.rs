@@ -51,15 +51,24 @@ fn a_stalled_drain_drives_a_busy_lane_to_dropping_counts_exactly_and_it_recovers
     w.write_n(2 * r);
     assert_eq!(w.lane.state(), LaneState::Normal);
     assert_eq!(published().state, LaneState::Normal.as_u8());
-    // The second swap leaves one free ring: the low watermark.
+    // The second swap leaves one free ring: the low watermark. The writer looks at the lane a
+    // quarter ring after a swap (not at it: the drain gets that long to return a ring), so
+    // PRESSURE shows within a quarter ring of the swap.
     w.write();
+    let quarter = r / 4 + 1;
+    let mut after_swap = 0;
+    while w.lane.state() == LaneState::Normal {
+        w.write();
+        after_swap += 1;
+        assert!(after_swap <= quarter, "PRESSURE within a quarter ring of the swap");
+    }
     assert_eq!(w.lane.state(), LaneState::Pressure);
     let word = published();
     assert_eq!(word.state, LaneState::Pressure.as_u8());
-    assert_eq!(word.since_ns, w.ts_of(2 * r));
+    assert_eq!(word.since_ns, w.ts_of(w.seq - 1));
     assert_eq!(word.entries, [0, 1, 0, 0]);
     // The last free ring, then the first event that finds none: DROPPING.
-    w.write_n(r - 1);
+    w.write_n(3 * r - w.seq);
     w.write_n(r);
     assert_eq!(w.lane.state(), LaneState::Pressure);
     assert_eq!(w.lane.counters().overwritten, 0, "4 rings hold 4r events");
@@ -112,7 +121,6 @@ fn a_stalled_drain_drives_a_busy_lane_to_dropping_counts_exactly_and_it_recovers
 
     // Free rings are back above the high watermark: the next state check (within a quarter
     // ring) finds RECOVERY.
-    let quarter = r / 4 + 1;
     let swaps = w.lane.counters().ring_swaps;
     let mut writes = 0;
     while w.lane.state() == LaneState::Dropping {
