@@ -252,6 +252,7 @@ fn corruption_counts(c: &Corruption) -> std::collections::BTreeMap<String, u64> 
         displaced_threads,
         symbol_entries,
         symbol_counters,
+        lane_counters,
     } = *c;
     [
         ("ringErrors", ring_errors),
@@ -260,6 +261,7 @@ fn corruption_counts(c: &Corruption) -> std::collections::BTreeMap<String, u64> 
         ("displacedThreads", displaced_threads),
         ("symbolEntries", symbol_entries),
         ("symbolCounters", symbol_counters),
+        ("laneCounters", lane_counters),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -364,13 +366,9 @@ impl Sink for AtfSink {
 
     fn events_lost(&mut self, thread: &ThreadInfo, loss: &LossInfo) -> Result<(), SinkError> {
         let writer = self.writer()?;
-        // Stamped with the first lost event's time, where the hole starts (the last one's when
-        // the first is unknown): in the thread's stream it sits between the records around it.
-        let at = if loss.first_ns != 0 {
-            loss.first_ns
-        } else {
-            loss.last_ns
-        };
+        // Stamped where the drain found it in the thread's stream (`at_ns`): between the
+        // records around the hole.
+        let at = loss.at_ns;
         let payload = PayloadRef::EventsLost {
             lane: atf_lane(loss.lane),
             count: loss.count,

@@ -55,7 +55,7 @@ use crate::report::{Corruption, FoldedThreads, LaneReport, Report, ThreadEnd, Th
 use crate::sink::{
     ChunkInfo, LossInfo, ProcessTrust, Record, Sink, SinkError, ThreadInfo, WindowInfo,
 };
-use ada_backpressure::{LaneState, LossCounters};
+use ada_backpressure::{LaneState, LossCause, LossCounters};
 use ada_persist::{Emit, Mark, PreRoll, WindowReport, WindowTracker};
 use ada_registry::{
     DrainClaim, LaneKind, Registry, RegistryError, SlotOwner, SlotState, SlotView, SymbolCursor,
@@ -635,10 +635,16 @@ impl<'r, S: Sink> Drainer<'r, S> {
         self.end_windows(&mut account);
         let view = self.registry.view();
         if let Some(set) = view.slot(slot) {
-            take_counters(&mut account.report, set);
+            self.corruption.lane_counters += take_counters(&mut account.report, set);
             for lane in &mut account.report.lanes {
                 settle(lane, account.died);
             }
+            announce_unmarked(
+                &mut self.sink,
+                &mut account.report,
+                &mut self.sink_failures,
+                &mut self.sink_error,
+            );
         }
         if let Some(Some(drains)) = self.drains.get_mut(slot as usize) {
             for d in &mut drains.lanes {
@@ -696,7 +702,13 @@ impl<'r, S: Sink> Drainer<'r, S> {
                 .is_some_and(|o| (o.generation, o.pid, o.thread_id) == account.owner);
             match view.slot(slot) {
                 Some(set) if still_there => {
-                    take_counters(&mut r, set);
+                    self.corruption.lane_counters += take_counters(&mut r, set);
+                    announce_unmarked(
+                        &mut self.sink,
+                        &mut r,
+                        &mut self.sink_failures,
+                        &mut self.sink_error,
+                    );
                     for lane in &mut r.lanes {
                         // A running thread may have recorded more since its rings were
                         // drained: those events are not in this trace, and are reported as
@@ -762,7 +774,11 @@ fn pressed(slot: &SlotView<'_>) -> [bool; 2] {
 }
 
 /// The thread's own counts of what it wrote and what its pool policy dropped, per lane.
-fn take_counters(report: &mut ThreadReport, lanes: &ada_registry::ThreadLaneSet) {
+///
+/// Returns the lanes whose total of lost events is not the sum of its causes (another process
+/// rewrote the words: corruption; the causes are reported).
+fn take_counters(report: &mut ThreadReport, lanes: &ada_registry::ThreadLaneSet) -> u64 {
+    let mut contradictions = 0;
     for kind in LaneKind::ALL {
         let counters = lanes.lane(kind).counters();
         let lane = &mut report.lanes[kind as usize];
@@ -775,9 +791,62 @@ fn take_counters(report: &mut ThreadReport, lanes: &ada_registry::ThreadLaneSet)
         };
         // Computed from the causes (saturating: the words are another process's to write).
         lane.dropped = lane.lost.total();
+        contradictions += u64::from(lane.dropped != counters.events_dropped);
         let word = lanes.lane(kind).state_word();
         lane.state = LaneState::from_u8(word.state);
         lane.entries = word.entries.map(u64::from);
+    }
+    contradictions
+}
+
+/// Hands `loss` to the sink and counts it as announced on `lane`.
+fn announce_loss<S: Sink>(
+    sink: &mut S,
+    info: &ThreadInfo,
+    lane: &mut LaneReport,
+    loss: &LossInfo,
+    sink_failures: &mut u64,
+    sink_error: &mut Option<String>,
+) {
+    lane.marked_lost = lane.marked_lost.saturating_add(loss.count);
+    lane.marked_by_cause.add(loss.cause, loss.count);
+    lane.last_ns = lane.last_ns.max(loss.at_ns);
+    if let Err(e) = sink.events_lost(info, loss) {
+        *sink_failures += 1;
+        *sink_error = Some(e.to_string());
+    }
+}
+
+/// The thread's stream has ended (it exited, or the session did): losses its counters show
+/// that no marker announced (a marker that found no room in the ring before the thread let go
+/// of it: drop-newest refusing to the end) are announced now, at the end of the stream, where
+/// they happened, their times unknown.
+fn announce_unmarked<S: Sink>(
+    sink: &mut S,
+    report: &mut ThreadReport,
+    sink_failures: &mut u64,
+    sink_error: &mut Option<String>,
+) {
+    let info = report.info;
+    for kind in LaneKind::ALL {
+        let lane = &mut report.lanes[kind as usize];
+        for cause in [
+            LossCause::Overwritten,
+            LossCause::Refused,
+            LossCause::TooLarge,
+        ] {
+            let missing = lane
+                .lost
+                .get(cause)
+                .saturating_sub(lane.marked_by_cause.get(cause));
+            if missing == 0 {
+                continue;
+            }
+            let mut loss = LossInfo::new(kind, cause, missing);
+            loss.at_ns = lane.last_ns;
+            lane.announced_at_end = lane.announced_at_end.saturating_add(missing);
+            announce_loss(sink, &info, lane, &loss, sink_failures, sink_error);
+        }
     }
 }
 
@@ -928,19 +997,28 @@ impl<S: Sink> ChunkContext<'_, S> {
     /// A loss marker: announced to the sink at this point of the stream and counted (it is not
     /// an event: never in `persisted` or `written`).
     fn lost(&mut self, marker: &LossMarker) {
+        let at_ns = if marker.first_ns != 0 {
+            marker.first_ns
+        } else {
+            marker.last_ns
+        };
         let loss = LossInfo {
             lane: self.kind,
             cause: marker.cause,
             count: marker.count,
             first_ns: marker.first_ns,
             last_ns: marker.last_ns,
+            at_ns,
         };
         self.lane.markers += 1;
-        self.lane.marked_lost = self.lane.marked_lost.saturating_add(marker.count);
-        if let Err(e) = self.sink.events_lost(&self.info, &loss) {
-            *self.sink_failures += 1;
-            *self.sink_error = Some(e.to_string());
-        }
+        announce_loss(
+            &mut *self.sink,
+            &self.info,
+            self.lane,
+            &loss,
+            &mut *self.sink_failures,
+            &mut *self.sink_error,
+        );
     }
 
     fn bad_chunk(&mut self) {
@@ -993,6 +1071,8 @@ struct Persisted<'p, S: Sink> {
 impl<S: Sink> Persisted<'_, S> {
     #[inline]
     fn emit(&mut self, record: &Record<'_>) {
+        // Where an end-of-thread loss announcement goes: after everything handed on.
+        self.lane.last_ns = self.lane.last_ns.max(record.timestamp_ns);
         match self.sink.record(self.info, record) {
             Ok(()) => {
                 self.lane.persisted += 1;

@@ -26,9 +26,20 @@ pub struct LaneReport {
     /// Loss markers the thread put into its stream (each reached the sink as
     /// [`crate::Sink::events_lost`]).
     pub markers: u64,
-    /// The events those markers announce. Equal to `dropped` when every loss was marked; less
-    /// when a marker found no room before the thread ended (the counts above still hold).
+    /// The events announced lost in the stream ([`crate::Sink::events_lost`]): those the
+    /// thread's markers announce, plus [`announced_at_end`](Self::announced_at_end). Equal to
+    /// `dropped` for every thread the drain saw end (and for threads still running at the end
+    /// of the session).
     pub marked_lost: u64,
+    /// Of `marked_lost`: losses whose marker the thread could not place before it ended (no
+    /// room: drop-newest refusing to the end, for instance), announced by the drain at the end
+    /// of the thread's stream, where they happened, with their times unknown.
+    pub announced_at_end: u64,
+    /// `marked_lost` by cause (the thread's markers and the drain's announcements).
+    pub(crate) marked_by_cause: LossCounters,
+    /// Timestamp of the last record or loss announced for this lane (where an end-of-thread
+    /// announcement is placed).
+    pub(crate) last_ns: u64,
     /// The lane's backpressure state when the drain last read it (`None`: not read, or a byte
     /// no state has, i.e. a rewritten segment).
     pub state: Option<LaneState>,
@@ -90,6 +101,9 @@ impl LaneReport {
         self.lost.merge(&other.lost);
         self.markers = self.markers.saturating_add(other.markers);
         self.marked_lost = self.marked_lost.saturating_add(other.marked_lost);
+        self.announced_at_end = self.announced_at_end.saturating_add(other.announced_at_end);
+        self.marked_by_cause.merge(&other.marked_by_cause);
+        self.last_ns = self.last_ns.max(other.last_ns);
         for (a, b) in self.entries.iter_mut().zip(other.entries) {
             *a = a.saturating_add(b);
         }
@@ -192,6 +206,9 @@ pub struct Corruption {
     /// The symbol table's counters were inconsistent: its `refused` count was not believed
     /// ([`Report::symbols_refused`] is then 0), or its claim counter went backwards.
     pub symbol_counters: u64,
+    /// Lanes whose loss counters contradict each other (the thread's total of lost events is
+    /// not the sum of its causes); the causes are reported.
+    pub lane_counters: u64,
 }
 
 impl Corruption {
@@ -203,6 +220,7 @@ impl Corruption {
             .saturating_add(self.displaced_threads)
             .saturating_add(self.symbol_entries)
             .saturating_add(self.symbol_counters)
+            .saturating_add(self.lane_counters)
     }
 }
 

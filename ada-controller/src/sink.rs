@@ -291,6 +291,11 @@ pub struct LossInfo {
     pub first_ns: u64,
     /// Timestamp of the last lost event (0: unknown).
     pub last_ns: u64,
+    /// The time of the place in the thread's stream where the loss is announced: the marker's
+    /// own time (`first_ns`, else `last_ns`) for a marker the thread wrote; the thread's last
+    /// record for a loss the drain announces at the end of a thread whose marker found no room
+    /// (its `first_ns` and `last_ns` are then 0, unknown).
+    pub at_ns: u64,
 }
 
 impl LossInfo {
@@ -303,6 +308,7 @@ impl LossInfo {
             count,
             first_ns: 0,
             last_ns: 0,
+            at_ns: 0,
         }
     }
 }

@@ -151,6 +151,8 @@ fn finish_survives_counters_set_near_the_maximum() {
     assert_eq!(index.after_end, 0, "saturated, not wrapped");
     // The report's totals saturate too.
     assert_eq!(report.dropped(), u64::MAX);
+    // The shared total (3) contradicts its causes: counted as corruption.
+    assert_eq!(report.corruption.lane_counters, 1);
     drop(w);
     drop(a.slot);
 }

@@ -60,7 +60,10 @@ fn a_stalled_drain_drives_a_busy_lane_to_dropping_counts_exactly_and_it_recovers
     while w.lane.state() == LaneState::Normal {
         w.write();
         after_swap += 1;
-        assert!(after_swap <= quarter, "PRESSURE within a quarter ring of the swap");
+        assert!(
+            after_swap <= quarter,
+            "PRESSURE within a quarter ring of the swap"
+        );
     }
     assert_eq!(w.lane.state(), LaneState::Pressure);
     let word = published();
@@ -244,4 +247,40 @@ fn drop_newest_keeps_the_oldest_events() {
         (l.lost.refused, l.dropped, l.markers),
         (n - 4 * r, n - 4 * r, 1)
     );
+}
+
+/// A thread that ends while drop-newest still refuses has no ring to put its marker in: the
+/// drain announces the loss at the end of the thread's stream (where it happened: the refused
+/// events were its last), so every lost event is still in the stream, its times unknown.
+#[test]
+fn losses_whose_marker_found_no_room_are_announced_at_the_thread_end() {
+    let session = Session::start();
+    let reg = session.registry.clone();
+    let mut w = Writer::new(&reg, DropPolicy::DropNewest);
+    let (slot, r) = (w.index(), w.ring_events());
+    let n = 5 * r;
+    stall(&mut w, n * STEP);
+    assert_eq!(w.lane.counters().refused, n - 4 * r);
+    // Ends with the drain still held: no ring comes back, the marker stays unplaced.
+    w.finish();
+    let (report, seen) = session.stop();
+    assert_balanced(&report);
+    assert_eq!(seen.seqs(slot), (0..4 * r).collect::<Vec<_>>());
+    let losses = seen.losses(slot);
+    assert_eq!(losses.len(), 1, "{losses:?}");
+    let loss = losses[0];
+    assert_eq!((loss.cause, loss.count), (LossCause::Refused, n - 4 * r));
+    assert_eq!((loss.first_ns, loss.last_ns), (0, 0), "times unknown");
+    assert_eq!(
+        loss.at_ns,
+        w_ts_of_last_kept(r),
+        "after the last event kept"
+    );
+    let l = report.threads[0].lane(LaneKind::Index);
+    assert_eq!((l.markers, l.announced_at_end), (0, n - 4 * r));
+}
+
+/// Timestamp of event `4r - 1`, the last one four rings hold (see `Writer::ts_of`).
+fn w_ts_of_last_kept(r: u64) -> u64 {
+    1_000_000 + 4 * r * stall_kit::STEP
 }

@@ -69,12 +69,17 @@ fn record(function_id: u64, seq: u64) -> IndexRecord {
     }
 }
 
-/// Events per `thread_id` in the trace's stream, TraceStart/TraceEnd (thread 0) left out.
+/// Events per `thread_id` in the trace's stream, TraceStart/TraceEnd (thread 0) and loss
+/// announcements (not records of the thread) left out.
 fn events_per_thread(reader: &TraceReader) -> HashMap<i32, u64> {
     let mut per = HashMap::new();
     for ev in reader.events() {
         let ev = ev.unwrap();
-        if ev.thread_id != 0 {
+        let lost = matches!(
+            ev.payload,
+            Some(ada_atf::schema::event::Payload::EventsLost(_))
+        );
+        if ev.thread_id != 0 && !lost {
             *per.entry(ev.thread_id).or_default() += 1;
         }
     }
