@@ -16,6 +16,18 @@ pub fn state_name(byte: u8) -> String {
     }
 }
 
+/// Whether a lane's total of lost events disagrees with the sum of its causes (a read that
+/// raced the thread's stores, or a rewritten segment).
+pub fn contradicts(counters: &LaneCounters) -> bool {
+    let lost = LossCounters {
+        overwritten: counters.overwritten,
+        refused: counters.refused,
+        too_large: counters.too_large,
+        no_slot: 0,
+    };
+    lost.total() != counters.events_dropped
+}
+
 /// One lane of a live thread: `LANE  state S [entered …]  written W  lost: …`. The thread is
 /// still writing, so only `written` and the losses are known here (persisted and discarded
 /// are the drain's, in the trace); `dropped` is checked against its causes.
@@ -36,7 +48,7 @@ pub fn lane_line(lane: &str, counters: &LaneCounters, word: &LaneStateWord) -> S
         counters.events_written,
         causes(&lost)
     ));
-    if lost.total() != counters.events_dropped {
+    if contradicts(counters) {
         line.push_str(&format!(
             "  (dropped counter {} differs: a rewritten segment?)",
             counters.events_dropped

@@ -12,8 +12,9 @@
 //! pass, before the round-robin (which then skips those lanes), and *again at its end* (the
 //! states are read afresh then, so a lane that fell behind during the pass is caught too): a
 //! lane falling behind waits for no other thread's turn, and at most two turns per lane per
-//! pass keep a pass bounded. The extra turns only drain: accounts, retiring of exited slots and
-//! reclaiming stay with the round-robin turn, once per slot. [`Drainer::prioritise`] turns this
+//! pass keep a pass bounded. The extra turns only drain (they look up the slot's account,
+//! which is idempotent): retiring of exited slots and reclaiming stay with the round-robin
+//! turn, once per slot. [`Drainer::prioritise`] turns this
 //! off (plain round-robin) for comparison.
 //!
 //! Symbols are read from the segment's table just before the records of each chunk are
@@ -635,7 +636,13 @@ impl<'r, S: Sink> Drainer<'r, S> {
         self.end_windows(&mut account);
         let view = self.registry.view();
         if let Some(set) = view.slot(slot) {
-            self.corruption.lane_counters += take_counters(&mut account.report, set);
+            let contradictions = take_counters(&mut account.report, set);
+            // A thread that unregistered stored its counters last, before handing the slot
+            // over: they must agree. A thread whose process died may have been killed between
+            // two of those stores (so may a running thread's at `finish`): not evidence.
+            if !account.died {
+                self.corruption.lane_counters += contradictions;
+            }
             for lane in &mut account.report.lanes {
                 settle(lane, account.died);
             }
@@ -702,7 +709,8 @@ impl<'r, S: Sink> Drainer<'r, S> {
                 .is_some_and(|o| (o.generation, o.pid, o.thread_id) == account.owner);
             match view.slot(slot) {
                 Some(set) if still_there => {
-                    self.corruption.lane_counters += take_counters(&mut r, set);
+                    // Still writing: its counter stores may be read half done (see `retire`).
+                    take_counters(&mut r, set);
                     announce_unmarked(
                         &mut self.sink,
                         &mut r,
@@ -828,6 +836,16 @@ fn announce_unmarked<S: Sink>(
     sink_error: &mut Option<String>,
 ) {
     let info = report.info;
+    // The end of the stream: after the last thing announced on either lane, or the drain's
+    // clock when the thread has nothing in the trace (never time 0, which would stretch every
+    // timeline to the epoch).
+    let end = report
+        .lanes
+        .iter()
+        .map(|l| l.last_ns)
+        .max()
+        .filter(|&t| t != 0)
+        .unwrap_or_else(ada_shm::clock::MonotonicClock::read);
     for kind in LaneKind::ALL {
         let lane = &mut report.lanes[kind as usize];
         for cause in [
@@ -843,8 +861,9 @@ fn announce_unmarked<S: Sink>(
                 continue;
             }
             let mut loss = LossInfo::new(kind, cause, missing);
-            loss.at_ns = lane.last_ns;
+            loss.at_ns = if lane.last_ns != 0 { lane.last_ns } else { end };
             lane.announced_at_end = lane.announced_at_end.saturating_add(missing);
+            lane.markers += 1;
             announce_loss(sink, &info, lane, &loss, sink_failures, sink_error);
         }
     }

@@ -23,8 +23,9 @@ pub struct LaneReport {
     /// large for a ring; `no_slot` is always 0 here: a thread refused a slot has no lane, its
     /// events are in [`Report::unregistered_by_lane`]).
     pub lost: LossCounters,
-    /// Loss markers the thread put into its stream (each reached the sink as
-    /// [`crate::Sink::events_lost`]).
+    /// `EventsLost` announcements in the lane's stream (each reached the sink as
+    /// [`crate::Sink::events_lost`]): the thread's loss markers, and one per cause the drain
+    /// announced at the thread's end (see [`announced_at_end`](Self::announced_at_end)).
     pub markers: u64,
     /// The events announced lost in the stream ([`crate::Sink::events_lost`]): those the
     /// thread's markers announce, plus [`announced_at_end`](Self::announced_at_end). Equal to

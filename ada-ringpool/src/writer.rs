@@ -486,6 +486,11 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
     /// over (and the ring generation can track it); the rest stay pending.
     fn place_markers(&mut self, reserve: u32) {
         let len = self.marker_len();
+        if self.pending.iter().any(Option::is_some) {
+            // The counts first: a reader that sees a marker (published with the ring position)
+            // never finds the counters short of what it announces.
+            self.lane.store_counters(&self.counters);
+        }
         for i in 0..self.pending.len() {
             let Some(mut loss) = self.pending[i] else {
                 continue;
@@ -647,7 +652,16 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
     /// back to the pending ones: their losses are marked again in the recycled ring.
     fn recycle_active(&mut self) -> u64 {
         let ended = self.store.header(self.active).begin_recycle();
-        let read = ended.read_pos.min(self.pos);
+        let mut read = ended.read_pos.min(self.pos);
+        let records = match self.kind {
+            LaneKind::Index => u64::from((self.pos - read) / INDEX_RECORD_SIZE),
+            LaneKind::Detail => self.count_detail_from(read).unwrap_or_else(|| {
+                // Tampered: which records the drain took is unknowable; all of this ring's
+                // records count as not taken (its markers among them, re-announced).
+                read = 0;
+                u64::from(self.ring_records)
+            }),
+        };
         let mut unread_markers = 0u64;
         let markers = self.markers;
         for i in 0..markers.len {
@@ -658,10 +672,7 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
                 unread_markers += 1;
             }
         }
-        let records = match self.kind {
-            LaneKind::Index => u64::from((self.pos - read) / INDEX_RECORD_SIZE),
-            LaneKind::Detail => self.count_detail_from(read),
-        };
+        // Markers are records but not events.
         let dropped = records.saturating_sub(unread_markers);
         let first_ns = if dropped > 0 {
             self.first_event_ts_from(read)
@@ -750,11 +761,11 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
     /// checked against `pos`, so a length another process rewrote (huge, zero, odd, wrapping
     /// the cursor) can neither hold the thread nor step outside the ring. A walk that does not
     /// fit what this thread wrote means the ring was tampered with: which of its records the
-    /// drain took is then unknowable, and all of them are counted as dropped.
-    fn count_detail_from(&self, from: u32) -> u64 {
+    /// drain took is then unknowable (`None`; the caller counts all of them as not taken).
+    fn count_detail_from(&self, from: u32) -> Option<u64> {
         let all = self.ring_records;
         if from == 0 {
-            return u64::from(all);
+            return Some(u64::from(all));
         }
         let data = self.store.data(self.active);
         let (mut at, mut below) = (0u32, 0u32);
@@ -766,12 +777,12 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
                 0
             };
             if len < MIN_DETAIL_RECORD || !len.is_multiple_of(8) || len > self.pos - at {
-                return u64::from(all);
+                return None;
             }
             at += len;
             below += 1;
         }
-        u64::from(all - below)
+        Some(u64::from(all - below))
     }
 
     /// Flags the current ring as holding a marked event; the flag travels with the ring when it

@@ -627,9 +627,15 @@ fn status(segment: Option<&str>, clean: bool) -> Result<ExitCode, String> {
             ("index", s.lanes.index_lane()),
             ("detail", s.lanes.detail_lane()),
         ] {
+            // The thread may be storing its counters right now (the total, then each cause):
+            // a read that finds them disagreeing is taken again before anything is said.
+            let mut counters = lane.counters();
+            if ada_cli::live_lanes::contradicts(&counters) {
+                counters = lane.counters();
+            }
             println!(
                 "{}",
-                ada_cli::live_lanes::lane_line(name, &lane.counters(), &lane.state_word())
+                ada_cli::live_lanes::lane_line(name, &counters, &lane.state_word())
             );
         }
     }
