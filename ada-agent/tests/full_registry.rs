@@ -60,6 +60,9 @@ fn a_thread_without_a_slot_counts_its_events_as_dropped() {
     let refused_tid = done_rx.recv().unwrap();
     let c = reg.header().counters();
     assert_eq!(c.unregistered_drops, 6, "{c:?}");
+    // By lane: the entry, span entry and exit, and exit are index events; the message and the
+    // mark detail events (the `no_slot` cause of each lane).
+    assert_eq!(c.unregistered_by_lane, [4, 2], "{c:?}");
     // Refused once; later events do not rescan the registry until a slot is freed.
     assert_eq!(c.capacity_failures, 1, "{c:?}");
     assert_eq!(c.registrations, 1);
