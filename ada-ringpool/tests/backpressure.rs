@@ -14,6 +14,28 @@ use ada_testkit::FakeClock;
 
 const STABILITY_NS: u64 = 1_000;
 
+type TestWriter = LaneWriter<'static, &'static HeapStore, DropPolicy>;
+type TestDrain = LaneDrain<'static, &'static HeapStore>;
+
+/// A lane of `rings` rings of `ring_bytes` bytes (leaked: it lives for the test), its one
+/// writer under `policy`, its one drain, and a shared view of its control words.
+fn lane(
+    rings: u32,
+    ring_bytes: u32,
+    kind: LaneKind,
+    policy: DropPolicy,
+) -> (TestWriter, TestDrain, &'static Lane) {
+    let lane: &'static mut Lane = Box::leak(Box::default());
+    let store: &'static HeapStore = Box::leak(Box::new(HeapStore::new(lane, rings, ring_bytes)));
+    let (thread, drain) = lane.split(rings, kind, 0);
+    let shared = thread.lane();
+    (
+        LaneWriter::new(thread, store, policy),
+        LaneDrain::new(drain, store),
+        shared,
+    )
+}
+
 fn rec(ts: u64, seq: u64) -> IndexRecord {
     IndexRecord {
         timestamp_ns: ts,
@@ -53,16 +75,11 @@ fn state_of(lane: &Lane) -> LaneState {
 /// the stability period has passed (fake time), never before.
 #[test]
 fn a_stalled_drain_walks_the_lane_through_every_state() {
-    let mut lane = Box::new(Lane::default());
-    let store = HeapStore::new(&lane, 4, 256);
-    let (thread, drain) = lane.split(4, LaneKind::Index, 0);
-    let shared: &Lane = thread.lane();
-    let mut w = LaneWriter::new(thread, &store, DropPolicy::DropNewest);
+    let (mut w, mut d, shared) = lane(4, 256, LaneKind::Index, DropPolicy::DropNewest);
     w.set_backpressure(BackpressureConfig {
         stability_ns: STABILITY_NS,
         ..BackpressureConfig::for_pool(4)
     });
-    let mut d = LaneDrain::new(drain, &store);
     let clock = FakeClock::new(1);
     let mut seq = 0u64;
     let mut write = |w: &mut LaneWriter<'_, &HeapStore, DropPolicy>| {
@@ -145,11 +162,7 @@ fn a_stalled_drain_walks_the_lane_through_every_state() {
 /// is merged into the next one (never lost, never double counted).
 #[test]
 fn drop_oldest_marks_overwritten_spans_and_merges_unread_markers() {
-    let mut lane = Box::new(Lane::default());
-    let store = HeapStore::new(&lane, 2, 256);
-    let (thread, drain) = lane.split(2, LaneKind::Index, 0);
-    let mut w = LaneWriter::new(thread, &store, DropPolicy::DropOldest);
-    let mut d = LaneDrain::new(drain, &store);
+    let (mut w, mut d, _) = lane(2, 256, LaneKind::Index, DropPolicy::DropOldest);
     // 8 fit (ring 0 submitted, ring 1 active); then ring 1 is recycled: events 4..8 lost.
     for s in 0..9 {
         w.write_index(&rec(100 + s, s));
@@ -187,11 +200,7 @@ fn drop_oldest_marks_overwritten_spans_and_merges_unread_markers() {
 /// too large and marked right away in the ring; the markers parse as detail records.
 #[test]
 fn detail_lane_marks_refused_and_too_large_records() {
-    let mut lane = Box::new(Lane::default());
-    let store = HeapStore::new(&lane, 2, 512);
-    let (thread, drain) = lane.split(2, LaneKind::Detail, 0);
-    let mut w = LaneWriter::new(thread, &store, DropPolicy::DropNewest);
-    let mut d = LaneDrain::new(drain, &store);
+    let (mut w, mut d, _) = lane(2, 512, LaneKind::Detail, DropPolicy::DropNewest);
     let msg = [b'x'; 40];
     let detail = |ts: u64, message: &'static [u8]| DetailRecord {
         kind: EventKind::Message,
@@ -250,11 +259,7 @@ fn detail_lane_marks_refused_and_too_large_records() {
 /// `settle` places a pending marker before the thread lets go of the lane when a ring is free.
 #[test]
 fn settle_places_the_pending_marker() {
-    let mut lane = Box::new(Lane::default());
-    let store = HeapStore::new(&lane, 2, 256);
-    let (thread, drain) = lane.split(2, LaneKind::Index, 0);
-    let mut w = LaneWriter::new(thread, &store, DropPolicy::DropNewest);
-    let mut d = LaneDrain::new(drain, &store);
+    let (mut w, mut d, _) = lane(2, 256, LaneKind::Index, DropPolicy::DropNewest);
     for s in 0..10 {
         w.write_index(&rec(s + 1, s));
     }
@@ -272,12 +277,7 @@ fn settle_places_the_pending_marker() {
 /// swap, when the thread has just taken the only spare.
 #[test]
 fn a_healthy_two_ring_lane_stays_normal() {
-    let mut lane = Box::new(Lane::default());
-    let store = HeapStore::new(&lane, 2, 128 + 8 * 32);
-    let (thread, drain) = lane.split(2, LaneKind::Index, 0);
-    let shared: &Lane = thread.lane();
-    let mut w = LaneWriter::new(thread, &store, DropPolicy::DropNewest);
-    let mut d = LaneDrain::new(drain, &store);
+    let (mut w, mut d, shared) = lane(2, 128 + 8 * 32, LaneKind::Index, DropPolicy::DropNewest);
     for s in 0..800u64 {
         assert_ne!(w.write_index(&rec(s + 1, s)), Written::DroppedNewest);
         // The drain returns a submitted ring within a record or so.
@@ -294,11 +294,7 @@ fn a_healthy_two_ring_lane_stays_normal() {
 /// fit: what survives is the oldest records, with no holes.
 #[test]
 fn drop_newest_refuses_everything_until_a_ring_returns() {
-    let mut lane = Box::new(Lane::default());
-    let store = HeapStore::new(&lane, 2, 512);
-    let (thread, drain) = lane.split(2, LaneKind::Detail, 0);
-    let mut w = LaneWriter::new(thread, &store, DropPolicy::DropNewest);
-    let mut d = LaneDrain::new(drain, &store);
+    let (mut w, mut d, _) = lane(2, 512, LaneKind::Detail, DropPolicy::DropNewest);
     let body: &'static [u8] = Box::leak(vec![b'm'; 400].into_boxed_slice());
     // Encoded sizes: 40 bytes of header and sizes, then the message, padded to 8; a ring holds
     // 384 bytes.
@@ -365,11 +361,7 @@ fn drop_newest_refuses_everything_until_a_ring_returns() {
 #[test]
 fn an_active_ring_the_drain_copied_whole_is_reused_without_loss() {
     for policy in [DropPolicy::DropNewest, DropPolicy::DropOldest] {
-        let mut lane = Box::new(Lane::default());
-        let store = HeapStore::new(&lane, 2, 256);
-        let (thread, drain) = lane.split(2, LaneKind::Index, 0);
-        let mut w = LaneWriter::new(thread, &store, policy);
-        let mut d = LaneDrain::new(drain, &store);
+        let (mut w, mut d, _) = lane(2, 256, LaneKind::Index, policy);
         for s in 0..8 {
             w.write_index(&rec(s + 1, s));
         }
