@@ -11,28 +11,19 @@
 //! generations are those of a fresh lane), see `ada_testkit::model`.
 #![cfg(loom)]
 
+mod model_kit;
+
 use ada_registry::{Lane, LaneKind};
 use ada_ringpool::{
-    DropNewest, EventKind, HeapStore, IndexRecord, LaneDrain, LaneWriter, LossMarker, RingChunk,
-    index_records,
+    DropNewest, HeapStore, LaneDrain, LaneWriter, LossMarker, RingChunk, index_records,
 };
 use ada_shm::sync::thread;
 use ada_testkit::model::{Witness, leak};
+use model_kit::{check_event, rec};
 
 /// Records written before the race (both rings go through the drain once) and in it.
 const PRELUDE: u64 = 5;
 const RACED: u64 = 4;
-
-fn rec(seq: u64) -> IndexRecord {
-    IndexRecord {
-        timestamp_ns: !(seq + 1),
-        function_id: seq + 1,
-        thread_id: 1,
-        kind: EventKind::Call as u32,
-        call_depth: 0,
-        reserved: 0,
-    }
-}
 
 /// Event ids in the order the drain handed them over (loss markers, not events, are skipped).
 fn take(ids: &mut Vec<u64>, chunk: RingChunk<'_>) {
@@ -41,8 +32,7 @@ fn take(ids: &mut Vec<u64>, chunk: RingChunk<'_>) {
         if LossMarker::from_index(&r).is_some() {
             continue;
         }
-        assert_eq!(r.timestamp_ns, !r.function_id, "torn record: {r:?}");
-        ids.push(r.function_id);
+        ids.push(check_event(&r));
     }
 }
 

@@ -12,58 +12,15 @@
 //! which hides the race from loom (see `ada_testkit::model`).
 #![cfg(loom)]
 
+mod model_kit;
+
 use ada_registry::{Lane, LaneKind};
-use ada_ringpool::{
-    DropOldest, EventKind, HeapStore, IndexRecord, LaneDrain, LaneWriter, LossCause, LossMarker,
-    RingChunk, index_records,
-};
+use ada_ringpool::{DropOldest, HeapStore, LaneDrain, LaneWriter, LossCause};
 use ada_shm::sync::thread;
 use ada_testkit::model::{Witness, leak};
+use model_kit::{Received, rec};
 
 const EVENTS: u64 = 5;
-
-fn rec(seq: u64) -> IndexRecord {
-    IndexRecord {
-        timestamp_ns: !(seq + 1),
-        function_id: seq + 1,
-        thread_id: 1,
-        kind: EventKind::Call as u32,
-        call_depth: 0,
-        reserved: 0,
-    }
-}
-
-/// What the drain received: event ids and the events its loss markers announce.
-#[derive(Default)]
-struct Received {
-    ids: Vec<u64>,
-    marked: u64,
-}
-
-impl Received {
-    /// Checks every record of `chunk`: a marker or an intact event.
-    fn take(&mut self, chunk: RingChunk<'_>) {
-        for r in index_records(chunk.bytes) {
-            let r = r.expect("a whole record");
-            if let Some(m) = LossMarker::from_index(&r) {
-                assert_eq!(m.cause, LossCause::Overwritten, "torn marker {r:?}");
-                assert!(m.count >= 1, "torn marker {r:?}");
-                self.marked += m.count;
-                continue;
-            }
-            assert_eq!(
-                r.timestamp_ns, !r.function_id,
-                "torn record persisted: {r:?}"
-            );
-            assert_eq!(
-                r.kind,
-                EventKind::Call as u32,
-                "torn record persisted: {r:?}"
-            );
-            self.ids.push(r.function_id);
-        }
-    }
-}
 
 #[test]
 fn live_copy_racing_writes_and_recycle_is_never_torn_or_double_counted() {
@@ -81,7 +38,7 @@ fn live_copy_racing_writes_and_recycle_is_never_torn_or_double_counted() {
         // Live copies racing the owner.
         let (saw_copy, saw_race) = (saw_copy.clone(), saw_race.clone());
         let drain = thread::spawn(move || {
-            let mut got = Received::default();
+            let mut got = Received::expecting(LossCause::Overwritten);
             let mut stats = d.drain_active(|c| got.take(c));
             stats.add(&d.drain_active(|c| got.take(c)));
             if stats.bytes > 0 {

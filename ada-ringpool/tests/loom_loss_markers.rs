@@ -10,52 +10,16 @@
 //! which hides the race from loom (see `ada_testkit::model`).
 #![cfg(loom)]
 
+mod model_kit;
+
 use ada_backpressure::DropPolicy;
 use ada_registry::{Lane, LaneKind};
-use ada_ringpool::{
-    EventKind, HeapStore, IndexRecord, LaneDrain, LaneWriter, LossCause, LossMarker, RingChunk,
-    index_records,
-};
+use ada_ringpool::{HeapStore, LaneDrain, LaneWriter, LossCause};
 use ada_shm::sync::thread;
 use ada_testkit::model::{Witness, leak};
+use model_kit::{Received, rec};
 
 const EVENTS: u64 = 6;
-
-fn rec(seq: u64) -> IndexRecord {
-    IndexRecord {
-        timestamp_ns: !(seq + 1),
-        function_id: seq + 1,
-        thread_id: 1,
-        kind: EventKind::Call as u32,
-        call_depth: 0,
-        reserved: 0,
-    }
-}
-
-/// What the drain received: event ids and the events its loss markers announce.
-#[derive(Default)]
-struct Received {
-    ids: Vec<u64>,
-    marked: u64,
-}
-
-impl Received {
-    /// Checks every record of `chunk`: a whole marker or an intact event.
-    fn take(&mut self, chunk: RingChunk<'_>) {
-        for r in index_records(chunk.bytes) {
-            let r = r.unwrap();
-            if let Some(m) = LossMarker::from_index(&r) {
-                assert_eq!(m.cause, LossCause::Refused, "torn marker {r:?}");
-                assert!(m.count >= 1 && m.first_ns != 0, "torn marker {r:?}");
-                self.marked += m.count;
-                continue;
-            }
-            assert_eq!(r.timestamp_ns, !r.function_id, "torn or stale record {r:?}");
-            assert_eq!(r.kind, EventKind::Call as u32, "torn or stale record {r:?}");
-            self.ids.push(r.function_id);
-        }
-    }
-}
 
 #[test]
 fn drop_newest_markers_racing_the_drain() {
@@ -71,7 +35,7 @@ fn drop_newest_markers_racing_the_drain() {
         // One drain pass takes and returns rings while the thread writes.
         let saw_ring = saw_ring.clone();
         let drain = thread::spawn(move || {
-            let mut got = Received::default();
+            let mut got = Received::expecting(LossCause::Refused);
             if d.drain_submitted(0, |c| got.take(c)).rings > 0 {
                 saw_ring.hit();
             }

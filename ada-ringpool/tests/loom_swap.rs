@@ -10,34 +10,20 @@
 //! which hides the race from loom (see `ada_testkit::model`).
 #![cfg(loom)]
 
+mod model_kit;
+
 use ada_registry::{Lane, LaneKind};
 use ada_ringpool::{
-    DropNewest, DropOldest, EventKind, HeapStore, IndexRecord, LaneDrain, LaneWriter, RingChunk,
-    index_records,
+    DropNewest, DropOldest, HeapStore, LaneDrain, LaneWriter, RingChunk, index_records,
 };
 use ada_shm::sync::thread;
 use ada_testkit::model::{Witness, leak};
-
-/// Record `seq`: its id is `seq + 1` (never the 0 of an empty ring) and its timestamp the id's
-/// complement, so a record made of words from different writes does not check out.
-fn rec(seq: u64) -> IndexRecord {
-    IndexRecord {
-        timestamp_ns: !(seq + 1),
-        function_id: seq + 1,
-        thread_id: 1,
-        kind: EventKind::Call as u32,
-        call_depth: 0,
-        reserved: 0,
-    }
-}
+use model_kit::{check_event, rec};
 
 /// Checks every record of `chunk` and collects its id.
 fn collect(chunk: RingChunk<'_>, got: &mut Vec<u64>) {
     for r in index_records(chunk.bytes) {
-        let r = r.unwrap();
-        assert_eq!(r.timestamp_ns, !r.function_id, "torn or stale record {r:?}");
-        assert_eq!(r.kind, EventKind::Call as u32, "torn or stale record {r:?}");
-        got.push(r.function_id);
+        got.push(check_event(&r.unwrap()));
     }
 }
 
