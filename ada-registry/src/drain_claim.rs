@@ -13,6 +13,7 @@ use crate::control::ControlBlock;
 use crate::core::RegistryRef;
 use crate::endpoints::LaneConsumer;
 use crate::error::RegistryError;
+use crate::fallback::{FallbackConsumer, FallbackRef};
 use crate::lane::LaneKind;
 use std::sync::Arc;
 
@@ -38,6 +39,8 @@ pub struct DrainClaim<'a> {
     view: RegistryRef<'a>,
     /// Per slot: bit 0 = index lane handed out, bit 1 = detail lane handed out.
     handed_out: Vec<u8>,
+    /// The segment's fallback ring, until its consumer is handed out.
+    fallback: Option<FallbackRef<'a>>,
 }
 
 /// Holds the control block's `drain_owner` word; the last of the claim and its lane ends to be
@@ -80,7 +83,22 @@ impl<'a> DrainClaim<'a> {
             guard: Arc::new(ClaimGuard { control, claimant }),
             view,
             handed_out: vec![0; view.capacity() as usize],
+            fallback: None,
         })
+    }
+
+    /// Attaches the segment's fallback ring, whose consumer [`fallback`](Self::fallback) hands
+    /// out.
+    pub(crate) fn with_fallback(mut self, ring: Option<FallbackRef<'a>>) -> Self {
+        self.fallback = ring;
+        self
+    }
+
+    /// The drain's end of the fallback ring: `None` if the segment has none or it was already
+    /// handed out (it exists once per claim; keep it).
+    pub fn fallback(&mut self) -> Option<FallbackConsumer<'a>> {
+        let ring = self.fallback.take()?;
+        Some(FallbackConsumer::new(ring, Some(self.guard.clone())))
     }
 
     /// The registry being drained.
