@@ -206,6 +206,9 @@ pub struct FallbackDrained {
     pub refused: u64,
     /// Records whose producers found their slot abandoned, so far, a running total.
     pub late: u64,
+    /// The pass stopped at a slot that was reserved but not committed (or unreadable), which
+    /// it will abandon if it still blocks after the consumer's abandon-pass limit.
+    pub blocked: bool,
 }
 
 const fn free_stamp(pos: u64) -> u64 {
@@ -403,6 +406,7 @@ pub struct FallbackConsumer<'a> {
     /// The position that blocked the last pass, and for how many consecutive passes.
     stuck_at: u64,
     stuck_passes: u32,
+    abandon_after: u32,
     _claim: Option<Arc<ClaimGuard<'a>>>,
 }
 
@@ -424,8 +428,16 @@ impl<'a> FallbackConsumer<'a> {
             head,
             stuck_at: head,
             stuck_passes: 0,
+            abandon_after: ABANDON_PASSES,
             _claim: claim,
         }
+    }
+
+    /// Sets how many consecutive passes a slot may block before it is abandoned (default
+    /// [`ABANDON_PASSES`]; at least 1). A drain that passes often should allow more passes, so
+    /// that a producer preempted mid-write is not taken for a dead one.
+    pub fn set_abandon_passes(&mut self, passes: u32) {
+        self.abandon_after = passes.max(1);
     }
 
     /// The ring (its producers' view).
@@ -472,7 +484,8 @@ impl<'a> FallbackConsumer<'a> {
                 self.stuck_passes = 0;
             }
             self.stuck_passes += 1;
-            if self.stuck_passes <= ABANDON_PASSES {
+            if self.stuck_passes <= self.abandon_after {
+                out.blocked = true;
                 break;
             }
             // Release: orders this pass's reads of the slot before its next owner's writes.
@@ -493,7 +506,11 @@ impl<'a> FallbackConsumer<'a> {
             }
         }
         // Relaxed: only a later consumer of this ring reads it (see `new`).
-        self.ring.header.drain.head.store(self.head, Ordering::Relaxed);
+        self.ring
+            .header
+            .drain
+            .head
+            .store(self.head, Ordering::Relaxed);
         out.refused = self.ring.refused();
         out.late = self.ring.late();
         out

@@ -470,7 +470,9 @@ fn fallback_view<'s>(
         segment.view(parts.header)?,
         segment.view_slice(parts.slots, u64::from(parts.records))?,
     )
-    .ok_or(RegistryError::BadHeader("fallback ring record count is invalid"))
+    .ok_or(RegistryError::BadHeader(
+        "fallback ring record count is invalid",
+    ))
 }
 
 /// Validates the fallback region, if there is one, as untrusted input: version, record count
