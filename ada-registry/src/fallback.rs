@@ -25,7 +25,9 @@
 //!   (Acquire). Free for exactly that position: it compare-and-swaps `tail` one further, and the
 //!   slot is its own. Lower: the slot still holds a record of the previous lap, the ring is
 //!   full: the record is **refused** (counted in `refused`, never waited for). Higher: another
-//!   producer got there first; it re-reads `tail`. Attempts are bounded
+//!   producer got there first; it moves on to the current `tail` (and if `tail` still names
+//!   that position, which only damage can cause, it moves `tail` one further itself, so a peer
+//!   that set `tail` back is walked past). Attempts are bounded
 //!   ([`MAX_PUSH_ATTEMPTS`]); a producer that exhausts them refuses and counts its record too,
 //!   so a push never loops unbounded, even against a peer scribbling `tail`.
 //! - **Write and commit**: it writes the fields (Relaxed), then compare-and-swaps the stamp from
@@ -35,10 +37,12 @@
 //!   copies the record out, checks it ([`check`](FallbackRecord) hash, lane kind), frees the
 //!   slot for the next lap (stamp `2·(head + records)`, Release) and moves on. Free for `head`
 //!   and `tail <= head`: the ring is empty. Anything else (reserved but not yet committed, or
-//!   a stamp no protocol step writes): the consumer **stops there for this pass**. A slot that
-//!   still blocks `head` after [`ABANDON_PASSES`] consecutive passes is abandoned: the consumer
-//!   compare-and-swaps its stamp to free-for-the-next-lap, counts it as `skipped` and goes on,
-//!   so a producer that died mid-write never wedges the ring.
+//!   a stamp no protocol step writes): the consumer **stops there for this pass** (reported as
+//!   `blocked`). A slot that still blocks `head` after [`ABANDON_PASSES`] consecutive passes
+//!   (settable per consumer) is abandoned: if its position is reserved (`tail > head`) the
+//!   consumer compare-and-swaps its stamp to free-for-the-next-lap and goes on, so a producer
+//!   that died mid-write never wedges the ring; if not (a damaged stamp on a slot nobody
+//!   owns), it stamps the slot free for `head` again. Either way it counts one `skipped`.
 //! - **A producer that was abandoned** finds its commit's compare-and-swap failing: the record
 //!   is counted in `late` and refused. Its field writes may already have landed in the slot's
 //!   next owner's record; the check hash covers every field and the position, so such a mixed
@@ -46,7 +50,10 @@
 //!   a late or hostile writer can corrupt values, never cause a data race.)
 //!
 //! Everything read from the region is untrusted: slot indices are masked into range, stamps
-//! and records are checked, every loop is bounded by the ring's capacity.
+//! and records are checked, every loop is bounded by the ring's capacity or a fixed attempt
+//! count. A hostile peer can still deny service (a `tail` moved far ahead makes every push
+//! refuse, counted, until the consumer has abandoned its way there), but it cannot make a push
+//! or a drain panic, loop unbounded or touch memory outside the ring.
 
 use crate::drain_claim::ClaimGuard;
 use crate::lane::LaneKind;
@@ -347,8 +354,21 @@ impl<'a> FallbackRef<'a> {
                 // The slot still holds a record of an earlier lap: the ring is full.
                 return Err(self.refuse(FallbackRefused::Full));
             } else {
-                // Relaxed: another producer took `pos`; a fresher guess (see above).
-                pos = self.header.tail.load(Ordering::Relaxed);
+                // The slot is past `pos` (committed for it, or freed for a later lap): `tail`
+                // has moved on, unless it is damaged (no protocol step leaves `tail` at a
+                // position whose slot is past it). Move it on ourselves if it still says
+                // `pos`, else take the fresher value: a peer that set `tail` back is walked
+                // past, never looped on.
+                // Relaxed: as for the reservation above; nothing is published by moving it.
+                pos = match self.header.tail.compare_exchange(
+                    pos,
+                    pos.wrapping_add(1),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => pos.wrapping_add(1),
+                    Err(now) => now,
+                };
             }
         }
         Err(self.refuse(FallbackRefused::Contended))
@@ -479,6 +499,14 @@ impl<'a> FallbackConsumer<'a> {
                 }
             }
             // Blocked: reserved but uncommitted, or a stamp no protocol step writes.
+            // Relaxed: as above; it only decides between abandoning and repairing below.
+            let reserved = self
+                .ring
+                .header
+                .tail
+                .load(Ordering::Relaxed)
+                .wrapping_sub(pos) as i64
+                > 0;
             if self.stuck_at != pos {
                 self.stuck_at = pos;
                 self.stuck_passes = 0;
@@ -488,21 +516,29 @@ impl<'a> FallbackConsumer<'a> {
                 out.blocked = true;
                 break;
             }
+            // Reserved (by a producer that stalled or died): abandon the position, freeing
+            // the slot for the next lap. Not reserved (a damaged stamp on a slot nobody owns):
+            // stamp it free for this position again, so producers can use it.
+            let repaired = if reserved {
+                free_stamp(pos.wrapping_add(cap))
+            } else {
+                free_stamp(pos)
+            };
             // Release: orders this pass's reads of the slot before its next owner's writes.
             // Relaxed on failure: the stamp moved (a commit landed); the next step re-reads it
             // with Acquire.
             if slot
                 .stamp
-                .compare_exchange(
-                    stamp,
-                    free_stamp(pos.wrapping_add(cap)),
-                    Ordering::Release,
-                    Ordering::Relaxed,
-                )
+                .compare_exchange(stamp, repaired, Ordering::Release, Ordering::Relaxed)
                 .is_ok()
             {
                 out.skipped += 1;
-                self.advance(pos);
+                if reserved {
+                    self.advance(pos);
+                } else {
+                    self.stuck_passes = 0;
+                    break;
+                }
             }
         }
         // Relaxed: only a later consumer of this ring reads it (see `new`).
