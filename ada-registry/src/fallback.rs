@@ -162,7 +162,7 @@ impl FallbackHeader {
 /// Checks a record count: 0 (no ring) is not valid here; a power of two from 2 to
 /// [`MAX_FALLBACK_RECORDS`].
 pub fn validate_records(records: u32) -> Result<(), &'static str> {
-    if records < 2 || records > MAX_FALLBACK_RECORDS || !records.is_power_of_two() {
+    if !(2..=MAX_FALLBACK_RECORDS).contains(&records) || !records.is_power_of_two() {
         return Err("fallback ring records must be a power of two between 2 and 2^20");
     }
     Ok(())
@@ -654,7 +654,7 @@ mod tests {
         FallbackRecord {
             pid: 7,
             tid: n as u32,
-            lane: if n % 2 == 0 {
+            lane: if n.is_multiple_of(2) {
                 LaneKind::Index
             } else {
                 LaneKind::Detail

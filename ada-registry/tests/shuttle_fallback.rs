@@ -17,7 +17,7 @@ fn rec(tid: u32, seq: u64) -> FallbackRecord {
     FallbackRecord {
         pid: 99,
         tid,
-        lane: if seq % 2 == 0 {
+        lane: if seq.is_multiple_of(2) {
             LaneKind::Index
         } else {
             LaneKind::Detail
@@ -34,7 +34,7 @@ fn check(r: &FallbackRecord) -> u64 {
         (r.payload[3], id >> 32),
         (u64::from(r.tid), u64::from(r.tid))
     );
-    let lane = if id % 2 == 0 {
+    let lane = if id.is_multiple_of(2) {
         LaneKind::Index
     } else {
         LaneKind::Detail
