@@ -6,8 +6,9 @@
 //! impossible: it is a compare-and-swap of the control block's `drain_owner` word from 0 to the
 //! claimant's pid (so a second claimant, in this process or another, is refused with
 //! [`RegistryError::DrainClaimed`]), and it hands each lane's drain ends ([`LaneConsumer`]) out
-//! once. The word is released when the claim and every lane end it handed out are dropped, so
-//! no second set of ends can ever coexist with the first.
+//! once, and the fallback ring's one consumer ([`FallbackConsumer`]) once. The word is released
+//! when the claim and every end it handed out are dropped, so no second set of ends can ever
+//! coexist with the first.
 
 use crate::control::ControlBlock;
 use crate::core::RegistryRef;

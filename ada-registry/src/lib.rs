@@ -14,7 +14,8 @@
 //!   frees it for reuse once it has drained it) and the thread's ends of both lanes' queues
 //!   ([`LaneProducer`]). Caching the registration per thread is the agent's job (`ada-agent`).
 //! - [`DrainClaim`]: the one drain of a segment (an exclusive claim in the control block),
-//!   which hands out each lane's drain ends ([`LaneConsumer`]) once.
+//!   which hands out each lane's drain ends ([`LaneConsumer`]) and the fallback ring's consumer
+//!   ([`FallbackConsumer`]) once.
 //! - [`symbols`]: the symbol string table ([`SymbolTableRef`]): agents register function names
 //!   once (wait-free), the controller reads what is new with a [`SymbolCursor`].
 //! - [`fallback`]: the shared fallback ring ([`FallbackRef`]): a bounded multi-producer ring of
