@@ -5,7 +5,7 @@
 #![cfg(shuttle)]
 
 use ada_registry::LaneKind;
-use ada_registry::fallback::{FallbackRecord, FallbackRefused, HeapFallback};
+use ada_registry::fallback::{ABANDON_PASSES, FallbackRecord, FallbackRefused, HeapFallback};
 use ada_shm::sync::{AtomicUsize, Ordering, thread, yield_now};
 use ada_testkit::model::{self, leak};
 
@@ -43,10 +43,23 @@ fn check(r: &FallbackRecord) -> u64 {
     id
 }
 
+/// With the default abandon limit (a producer preempted mid-write is rarely abandoned).
 #[test]
 fn many_producers_exactly_once_or_counted() {
-    model::check(|| {
+    run(ABANDON_PASSES);
+}
+
+/// With an abandon limit of one pass, so that producers preempted mid-write are abandoned often
+/// and their late commits (and the records they may tear) must be counted.
+#[test]
+fn many_producers_with_eager_abandoning() {
+    run(1);
+}
+
+fn run(abandon_after: u32) {
+    model::check(move || {
         let (ring, mut consumer) = leak(HeapFallback::new(8)).split();
+        consumer.set_abandon_passes(abandon_after);
         let done = &*leak(AtomicUsize::new(0));
         let producers: Vec<_> = (1..=PRODUCERS)
             .map(|tid| {
