@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 const RECORDS: u32 = 4096;
 
-fn rec(tid: u32) -> FallbackRecord {
+fn rec(tid: u64) -> FallbackRecord {
     FallbackRecord {
         pid: 1,
         tid,
@@ -43,7 +43,7 @@ fn push_contended(c: &mut Criterion) {
                         .map(|t| {
                             let (start, done) = (&start, &done);
                             s.spawn(move || {
-                                let rec = rec(t as u32);
+                                let rec = rec(t as u64);
                                 let mut timed = Duration::ZERO;
                                 let mut left = iters;
                                 for _ in 0..rounds {

@@ -13,7 +13,7 @@
 //!                                  late: u64     commits that found their slot abandoned
 //! offset 384  slot[0..records], 64 B each:
 //!   0 stamp: u64   2·pos = free for position pos, 2·pos + 1 = record of pos committed
-//!   8 pid: u32    12 tid: u32    16 lane: u32 (LaneKind)    20 reserved: u32
+//!   8 pid: u32    12 lane: u32 (LaneKind)    16 tid: u64 (OS thread id)
 //!  24 payload: [u64; 4]  (one 32-byte index record, `ada_ringpool::IndexRecord`'s layout)
 //!  56 check: u64  a hash of (pos, pid, tid, lane, payload) written by the producer
 //! ```
@@ -123,9 +123,8 @@ pub struct FallbackHeader {
 pub struct FallbackSlot {
     stamp: AtomicU64,
     pid: AtomicU32,
-    tid: AtomicU32,
     lane: AtomicU32,
-    reserved: AtomicU32,
+    tid: AtomicU64,
     payload: [AtomicU64; 4],
     check: AtomicU64,
 }
@@ -135,7 +134,7 @@ pub struct FallbackSlot {
 unsafe impl ada_shm::ShmSafe for FallbackHeader {}
 
 #[cfg(not(any(loom, shuttle)))]
-// SAFETY: atomics only, no padding (u64, 4 × u32, 5 × u64 = 64 bytes); any bit pattern is valid.
+// SAFETY: atomics only, no padding (u64, 2 × u32, 6 × u64 = 64 bytes); any bit pattern is valid.
 unsafe impl ada_shm::ShmSafe for FallbackSlot {}
 
 #[cfg(not(any(loom, shuttle)))]
@@ -144,6 +143,7 @@ const _: () = {
     assert!(core::mem::offset_of!(FallbackHeader, tail) == 128);
     assert!(core::mem::offset_of!(FallbackHeader, drain) == 256);
     assert!(core::mem::size_of::<FallbackSlot>() as u64 == FALLBACK_SLOT_BYTES);
+    assert!(core::mem::offset_of!(FallbackSlot, tid) == 16);
     assert!(core::mem::offset_of!(FallbackSlot, payload) == 24);
     assert!(core::mem::offset_of!(FallbackSlot, check) == 56);
 };
@@ -178,8 +178,8 @@ pub fn region_size(records: u32) -> u64 {
 pub struct FallbackRecord {
     /// Producer's process id.
     pub pid: u32,
-    /// Producer's OS thread id.
-    pub tid: u32,
+    /// Producer's OS thread id (as in `SlotOwner::thread_id`).
+    pub tid: u64,
     /// The lane the record belongs to.
     pub lane: LaneKind,
     /// An `ada_ringpool::IndexRecord` as four native-endian words.
@@ -228,14 +228,14 @@ const fn committed_stamp(pos: u64) -> u64 {
 
 /// The hash a producer stores with its record (a cheap 64-bit mix, not cryptographic): a record
 /// with any field from another write, or stored for another position, does not match.
-fn record_check(pos: u64, pid: u32, tid: u32, lane: u32, payload: &[u64; 4]) -> u64 {
+fn record_check(pos: u64, pid: u32, tid: u64, lane: u32, payload: &[u64; 4]) -> u64 {
     let mut h = 0x9e37_79b9_7f4a_7c15u64 ^ pos;
     let mut mix = |v: u64| {
         h = (h ^ v).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         h ^= h >> 31;
     };
-    mix(u64::from(pid) << 32 | u64::from(tid));
-    mix(u64::from(lane));
+    mix(u64::from(pid) << 32 | u64::from(lane));
+    mix(tid);
     for &w in payload {
         mix(w);
     }
@@ -653,7 +653,7 @@ mod tests {
     fn rec(n: u64) -> FallbackRecord {
         FallbackRecord {
             pid: 7,
-            tid: n as u32,
+            tid: n,
             lane: if n.is_multiple_of(2) {
                 LaneKind::Index
             } else {

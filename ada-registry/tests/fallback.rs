@@ -48,7 +48,7 @@ fn fallback_row(reg: &Registry) -> u64 {
     64 + row as u64 * 24
 }
 
-fn rec(tid: u32, n: u64) -> FallbackRecord {
+fn rec(tid: u64, n: u64) -> FallbackRecord {
     FallbackRecord {
         pid: std::process::id(),
         tid,
@@ -66,7 +66,7 @@ fn records_pushed_through_one_attachment_are_drained_through_the_claim_of_anothe
         .expect("the config asked for a fallback ring");
     assert_eq!(ring.capacity(), 64);
     std::thread::scope(|s| {
-        for tid in 1..=4u32 {
+        for tid in 1..=4u64 {
             s.spawn(move || {
                 for n in 0..10 {
                     ring.push(&rec(tid, n)).unwrap();

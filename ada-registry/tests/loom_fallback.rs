@@ -15,12 +15,12 @@ use ada_testkit::model::{self, Witness, leak};
 
 /// Record `id` of producer `tid`: its words check each other, so a record mixed from two writes
 /// does not pass [`check`].
-fn rec(tid: u32, id: u64) -> FallbackRecord {
+fn rec(tid: u64, id: u64) -> FallbackRecord {
     FallbackRecord {
         pid: 4242,
         tid,
         lane: LaneKind::Index,
-        payload: [id, !id, id.wrapping_mul(7919), u64::from(tid)],
+        payload: [id, !id, id.wrapping_mul(7919), tid],
     }
 }
 
@@ -29,7 +29,7 @@ fn check(r: &FallbackRecord) -> u64 {
     let id = r.payload[0];
     assert_eq!(r.payload[1], !id, "torn record {r:?}");
     assert_eq!(r.payload[2], id.wrapping_mul(7919), "torn record {r:?}");
-    assert_eq!(r.payload[3], u64::from(r.tid), "torn record {r:?}");
+    assert_eq!(r.payload[3], r.tid, "torn record {r:?}");
     assert_eq!(
         (r.pid, r.lane),
         (4242, LaneKind::Index),
@@ -53,7 +53,7 @@ fn model_run(abandon_after: u32, witness: [Witness; 3]) {
         let (ring, mut consumer) = leak(HeapFallback::new(2)).split();
         consumer.set_abandon_passes(abandon_after);
         let done = &*leak(AtomicUsize::new(0));
-        let spawn = |tid: u32, ids: &'static [u64]| {
+        let spawn = |tid: u64, ids: &'static [u64]| {
             thread::spawn(move || {
                 let mut out = Outcome::default();
                 for &id in ids {

@@ -12,8 +12,8 @@ use ada_testkit::model::{self, leak};
 const PRODUCERS: u32 = 5;
 const RECORDS: u64 = 24;
 
-fn rec(tid: u32, seq: u64) -> FallbackRecord {
-    let id = u64::from(tid) << 32 | seq;
+fn rec(tid: u64, seq: u64) -> FallbackRecord {
+    let id = tid << 32 | seq;
     FallbackRecord {
         pid: 99,
         tid,
@@ -22,7 +22,7 @@ fn rec(tid: u32, seq: u64) -> FallbackRecord {
         } else {
             LaneKind::Detail
         },
-        payload: [id, !id, id.rotate_left(17), u64::from(tid)],
+        payload: [id, !id, id.rotate_left(17), tid],
     }
 }
 
@@ -30,10 +30,7 @@ fn check(r: &FallbackRecord) -> u64 {
     let id = r.payload[0];
     assert_eq!(r.payload[1], !id, "torn record {r:?}");
     assert_eq!(r.payload[2], id.rotate_left(17), "torn record {r:?}");
-    assert_eq!(
-        (r.payload[3], id >> 32),
-        (u64::from(r.tid), u64::from(r.tid))
-    );
+    assert_eq!((r.payload[3], id >> 32), (r.tid, r.tid));
     let lane = if id.is_multiple_of(2) {
         LaneKind::Index
     } else {
@@ -63,11 +60,12 @@ fn run(abandon_after: u32) {
         let done = &*leak(AtomicUsize::new(0));
         let producers: Vec<_> = (1..=PRODUCERS)
             .map(|tid| {
+                let tid = u64::from(tid);
                 thread::spawn(move || {
                     let (mut ok, mut refused, mut late) = (Vec::new(), 0u64, 0u64);
                     for seq in 0..RECORDS {
                         match ring.push(&rec(tid, seq)) {
-                            Ok(()) => ok.push(u64::from(tid) << 32 | seq),
+                            Ok(()) => ok.push(tid << 32 | seq),
                             Err(FallbackRefused::Abandoned) => late += 1,
                             Err(_) => refused += 1,
                         }
