@@ -6,13 +6,15 @@
 //! impossible: it is a compare-and-swap of the control block's `drain_owner` word from 0 to the
 //! claimant's pid (so a second claimant, in this process or another, is refused with
 //! [`RegistryError::DrainClaimed`]), and it hands each lane's drain ends ([`LaneConsumer`]) out
-//! once. The word is released when the claim and every lane end it handed out are dropped, so
-//! no second set of ends can ever coexist with the first.
+//! once, and the fallback ring's one consumer ([`FallbackConsumer`]) once. The word is released
+//! when the claim and every end it handed out are dropped, so no second set of ends can ever
+//! coexist with the first.
 
 use crate::control::ControlBlock;
 use crate::core::RegistryRef;
 use crate::endpoints::LaneConsumer;
 use crate::error::RegistryError;
+use crate::fallback::{FallbackConsumer, FallbackRef};
 use crate::lane::LaneKind;
 use std::sync::Arc;
 
@@ -38,6 +40,8 @@ pub struct DrainClaim<'a> {
     view: RegistryRef<'a>,
     /// Per slot: bit 0 = index lane handed out, bit 1 = detail lane handed out.
     handed_out: Vec<u8>,
+    /// The segment's fallback ring, until its consumer is handed out.
+    fallback: Option<FallbackRef<'a>>,
 }
 
 /// Holds the control block's `drain_owner` word; the last of the claim and its lane ends to be
@@ -80,7 +84,23 @@ impl<'a> DrainClaim<'a> {
             guard: Arc::new(ClaimGuard { control, claimant }),
             view,
             handed_out: vec![0; view.capacity() as usize],
+            fallback: None,
         })
+    }
+
+    /// Attaches the segment's fallback ring, whose consumer [`fallback`](Self::fallback) hands
+    /// out. (The heap registry of the model-checked builds has no fallback ring.)
+    #[cfg(not(any(loom, shuttle)))]
+    pub(crate) fn with_fallback(mut self, ring: Option<FallbackRef<'a>>) -> Self {
+        self.fallback = ring;
+        self
+    }
+
+    /// The drain's end of the fallback ring: `None` if the segment has none or it was already
+    /// handed out (it exists once per claim; keep it).
+    pub fn fallback(&mut self) -> Option<FallbackConsumer<'a>> {
+        let ring = self.fallback.take()?;
+        Some(FallbackConsumer::new(ring, Some(self.guard.clone())))
     }
 
     /// The registry being drained.

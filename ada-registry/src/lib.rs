@@ -14,9 +14,13 @@
 //!   frees it for reuse once it has drained it) and the thread's ends of both lanes' queues
 //!   ([`LaneProducer`]). Caching the registration per thread is the agent's job (`ada-agent`).
 //! - [`DrainClaim`]: the one drain of a segment (an exclusive claim in the control block),
-//!   which hands out each lane's drain ends ([`LaneConsumer`]) once.
+//!   which hands out each lane's drain ends ([`LaneConsumer`]) and the fallback ring's consumer
+//!   ([`FallbackConsumer`]) once.
 //! - [`symbols`]: the symbol string table ([`SymbolTableRef`]): agents register function names
 //!   once (wait-free), the controller reads what is new with a [`SymbolCursor`].
+//! - [`fallback`]: the shared fallback ring ([`FallbackRef`]): a bounded multi-producer ring of
+//!   records tagged with their thread, committed individually, for events that have no thread
+//!   ring; the drain takes them through its one [`FallbackConsumer`].
 //! - [`callsite`]: the word an agent caches per callsite (function id + trigger verdict) and
 //!   its one-winner publication.
 //! - [`Registry`]: all of the above in a segment, created by the controller or attached (and
@@ -39,6 +43,7 @@ mod core;
 mod drain_claim;
 mod endpoints;
 mod error;
+pub mod fallback;
 pub mod geometry;
 pub mod lane;
 #[cfg(not(any(loom, shuttle)))]
@@ -60,6 +65,7 @@ pub use control::{ControlBlock, ControlSnapshot, RegistryMode};
 pub use drain_claim::DrainClaim;
 pub use endpoints::{LaneConsumer, LaneProducer};
 pub use error::RegistryError;
+pub use fallback::{FallbackConsumer, FallbackRecord, FallbackRef, FallbackRefused, HeapFallback};
 pub use geometry::RingGeometry;
 pub use lane::{Lane, LaneCounters, LaneKind, LaneStateWord};
 #[cfg(not(any(loom, shuttle)))]

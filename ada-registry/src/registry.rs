@@ -5,12 +5,18 @@
 //! regions must be exactly as large as the capacity and geometry in the header say, the geometry
 //! must be within limits, and the rings region must hold every slot's rings. The symbols
 //! region must be exactly as large as the sizes its own header states, and those sizes must be
-//! within limits.
+//! within limits. The fallback region (absent when the creator chose no fallback ring) must
+//! have a supported version, a record count within limits and exactly the size that count
+//! needs.
 
 use crate::control::{CONTROL_VERSION, ControlBlock};
 use crate::core::{BackpressureSettings, REGISTRY_VERSION, RegistryHeader, RegistryRef};
 use crate::drain_claim::DrainClaim;
 use crate::error::RegistryError;
+use crate::fallback::{
+    DEFAULT_FALLBACK_RECORDS, FALLBACK_HEADER_BYTES, FALLBACK_VERSION, FallbackHeader, FallbackRef,
+    FallbackSlot,
+};
 use crate::geometry::{DEFAULT_CAPACITY, MAX_CAPACITY, RingGeometry};
 use crate::lane::LaneKind;
 use crate::slot::ThreadLaneSet;
@@ -37,6 +43,9 @@ pub struct RegistryConfig {
     pub symbols: SymbolTableConfig,
     /// Drop policies and the stability period every agent applies.
     pub backpressure: BackpressureSettings,
+    /// Records in the shared fallback ring (a power of two, default 4096); 0 = no fallback
+    /// region.
+    pub fallback_records: u32,
 }
 
 impl Default for RegistryConfig {
@@ -46,12 +55,13 @@ impl Default for RegistryConfig {
             geometry: RingGeometry::default(),
             symbols: SymbolTableConfig::default(),
             backpressure: BackpressureSettings::default(),
+            fallback_records: DEFAULT_FALLBACK_RECORDS,
         }
     }
 }
 
 impl RegistryConfig {
-    /// Checks capacity, geometry and symbol table sizes.
+    /// Checks capacity, geometry, symbol table and fallback ring sizes.
     pub fn validate(&self) -> Result<(), RegistryError> {
         if self.capacity == 0 || self.capacity > MAX_CAPACITY {
             return Err(RegistryError::BadHeader(
@@ -60,6 +70,10 @@ impl RegistryConfig {
         }
         self.geometry.validate()?;
         self.symbols.validate()?;
+        if self.fallback_records != 0 {
+            crate::fallback::validate_records(self.fallback_records)
+                .map_err(RegistryError::BadHeader)?;
+        }
         if self.backpressure.stability_ns > ada_backpressure::BackpressureConfig::MAX_STABILITY_NS {
             return Err(RegistryError::BadHeader(
                 "backpressure stability period must be at most one minute",
@@ -69,9 +83,9 @@ impl RegistryConfig {
     }
 
     /// The regions the registry needs, to pass to [`Segment::create`] (a controller may add
-    /// regions of its own).
-    pub fn regions(&self) -> [RegionSpec; 4] {
-        [
+    /// regions of its own). The fallback region is left out when `fallback_records` is 0.
+    pub fn regions(&self) -> Vec<RegionSpec> {
+        let mut regions = vec![
             RegionSpec {
                 kind: RegionKind::Control,
                 version: CONTROL_VERSION,
@@ -92,7 +106,15 @@ impl RegistryConfig {
                 version: SYMBOLS_VERSION,
                 size: self.symbols.region_size(),
             },
-        ]
+        ];
+        if self.fallback_records != 0 {
+            regions.push(RegionSpec {
+                kind: RegionKind::Fallback,
+                version: FALLBACK_VERSION,
+                size: crate::fallback::region_size(self.fallback_records),
+            });
+        }
+        regions
     }
 
     /// Shared memory one registered thread costs at this geometry: its rings plus its slot.
@@ -117,7 +139,15 @@ struct Inner {
     capacity: u32,
     geometry: RingGeometry,
     symbols: SymbolParts,
+    fallback: Option<FallbackParts>,
     backpressure: BackpressureSettings,
+}
+
+/// Where the validated fallback ring lies.
+struct FallbackParts {
+    header: Off<FallbackHeader>,
+    slots: Off<FallbackSlot>,
+    records: u32,
 }
 
 /// Where the validated symbol table lies.
@@ -173,7 +203,7 @@ impl Registry {
         extra: &[RegionSpec],
     ) -> Result<Registry, RegistryError> {
         config.validate()?;
-        let mut specs = config.regions().to_vec();
+        let mut specs = config.regions();
         specs.extend_from_slice(extra);
         let segment = Segment::create(&specs, ClockId::Monotonic)?;
         // Write the parameters before validating the segment exactly as an attacher would.
@@ -190,6 +220,11 @@ impl Registry {
         header.set_backpressure(&config.backpressure);
         let parts = symbol_parts(&segment.region(RegionKind::Symbols)?, config.symbols)?;
         symbol_view(&segment, &parts)?.initialize();
+        if config.fallback_records != 0 {
+            let region = segment.region(RegionKind::Fallback)?;
+            let parts = fallback_parts(&region, config.fallback_records)?;
+            fallback_view(&segment, &parts)?.initialize();
+        }
         Registry::from_segment(segment)
     }
 
@@ -240,6 +275,7 @@ impl Registry {
             ));
         }
         let symbols = validate_symbols(&segment)?;
+        let fallback = validate_fallback(&segment)?;
         let backpressure = header.backpressure()?;
         let inner = Inner {
             backpressure,
@@ -251,6 +287,7 @@ impl Registry {
             capacity,
             geometry,
             symbols,
+            fallback,
             segment,
         };
         Ok(Registry {
@@ -308,6 +345,14 @@ impl Registry {
         DrainClaim::acquire(self.control(), self.view(), me, |holder| {
             holder != me && !process_alive(holder)
         })
+        .map(|claim| claim.with_fallback(self.fallback()))
+    }
+
+    /// The shared fallback ring (producers push into it; the drain takes its consumer from
+    /// [`DrainClaim::fallback`]), or `None` if the segment has none.
+    pub fn fallback(&self) -> Option<FallbackRef<'_>> {
+        let parts = self.inner.fallback.as_ref()?;
+        Some(fallback_view(&self.inner.segment, parts).expect("validated at attach"))
     }
 
     /// The symbol string table (agents register names, the controller reads them).
@@ -404,4 +449,53 @@ fn validate_symbols(segment: &Segment) -> Result<SymbolParts, RegistryError> {
     let parts = symbol_parts(&region, config)?;
     symbol_view(segment, &parts)?;
     Ok(parts)
+}
+
+/// The offsets of a fallback ring of `records` slots at the start of `region` (bounds are checked
+/// when the parts are viewed).
+fn fallback_parts(region: &ada_shm::Region, records: u32) -> Result<FallbackParts, RegistryError> {
+    Ok(FallbackParts {
+        header: region.at::<FallbackHeader>(0)?,
+        slots: region.at::<FallbackSlot>(FALLBACK_HEADER_BYTES)?,
+        records,
+    })
+}
+
+/// Views the parts (bounds- and alignment-checked by the segment).
+fn fallback_view<'s>(
+    segment: &'s Segment,
+    parts: &FallbackParts,
+) -> Result<FallbackRef<'s>, RegistryError> {
+    FallbackRef::new(
+        segment.view(parts.header)?,
+        segment.view_slice(parts.slots, u64::from(parts.records))?,
+    )
+    .ok_or(RegistryError::BadHeader(
+        "fallback ring record count is invalid",
+    ))
+}
+
+/// Validates the fallback region, if there is one, as untrusted input: version, record count
+/// from its header within limits, region size exactly what that count needs.
+fn validate_fallback(segment: &Segment) -> Result<Option<FallbackParts>, RegistryError> {
+    let region = match segment.region(RegionKind::Fallback) {
+        Ok(region) => region,
+        Err(ada_shm::ShmError::MissingRegion { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    if region.version != FALLBACK_VERSION {
+        return Err(RegistryError::BadHeader(
+            "fallback region version is not supported",
+        ));
+    }
+    let records = segment.view(region.at::<FallbackHeader>(0)?)?.records();
+    crate::fallback::validate_records(records).map_err(RegistryError::BadHeader)?;
+    if region.size != crate::fallback::region_size(records) {
+        return Err(RegistryError::BadHeader(
+            "fallback region size does not match its record count",
+        ));
+    }
+    let parts = fallback_parts(&region, records)?;
+    fallback_view(segment, &parts)?;
+    Ok(Some(parts))
 }
