@@ -12,6 +12,9 @@
 //!   (lock-free) and caches its writers in thread-local storage; later events cost one TLS load,
 //!   a clock read and a 32-byte store. Thread exit hands the slot to the drain.
 //! - With no controller (`ADA_SHM` unset) every call is a near-free no-op.
+//! - [`mode`]: the agent's mode machine (startup, warm-up, steady, stalled; re-attach on a new
+//!   epoch) as a pure function of the control block and the time. Not yet wired into the
+//!   record path (issue 14's next steps do that).
 //! - Triggers (selective persistence): the agent compiles the triggers the controller published
 //!   in the segment (see below) and marks the events they name, so the controller persists the
 //!   windows around them.
@@ -74,6 +77,7 @@
 mod agent;
 mod callsite;
 mod global;
+pub mod mode;
 mod thread;
 mod tls;
 
