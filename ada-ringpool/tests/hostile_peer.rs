@@ -37,9 +37,9 @@ fn within_deadline<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send +
 fn lane_u32(lane: &Lane, offset: usize) -> &AtomicU32 {
     assert!(offset.is_multiple_of(4) && offset + 4 <= size_of::<Lane>());
     let base: *const Lane = lane;
-    // SAFETY: every byte of `Lane` at the offsets used here belongs to an `AtomicU32` or
-    // `AtomicU64` field (interior mutability: writing through a shared reference is allowed),
-    // the offset is in bounds and 4-aligned, and the reference lives no longer than `lane`.
+    // Every byte of `Lane` at the offsets used here belongs to an atomic field (interior
+    // mutability: writing through a shared reference is allowed).
+    // SAFETY: in bounds and 4-aligned (asserted above); the reference lives no longer than `lane`.
     unsafe { &*base.cast::<u8>().add(offset).cast::<AtomicU32>() }
 }
 
