@@ -2,7 +2,7 @@
 //! state byte the thread writes into shared memory, the states it entered, and its loss by
 //! cause, with the balance the counters allow while it runs.
 
-use ada_backpressure::{LaneState, LossCounters};
+use ada_backpressure::LaneState;
 use ada_registry::{LaneCounters, LaneStateWord};
 
 use crate::summary::{causes, entries_text};
@@ -16,28 +16,11 @@ pub fn state_name(byte: u8) -> String {
     }
 }
 
-/// Whether a lane's total of lost events disagrees with the sum of its causes (a read that
-/// raced the thread's stores, or a rewritten segment).
-pub fn contradicts(counters: &LaneCounters) -> bool {
-    let lost = LossCounters {
-        overwritten: counters.overwritten,
-        refused: counters.refused,
-        too_large: counters.too_large,
-        no_slot: 0,
-    };
-    lost.total() != counters.events_dropped
-}
-
 /// One lane of a live thread: `LANE  state S [entered …]  written W  lost: …`. The thread is
 /// still writing, so only `written` and the losses are known here (persisted and discarded
 /// are the drain's, in the trace); `dropped` is checked against its causes.
 pub fn lane_line(lane: &str, counters: &LaneCounters, word: &LaneStateWord) -> String {
-    let lost = LossCounters {
-        overwritten: counters.overwritten,
-        refused: counters.refused,
-        too_large: counters.too_large,
-        no_slot: 0,
-    };
+    let lost = counters.lost();
     let entries = word.entries.map(u64::from);
     let mut line = format!("        {lane:<7} state {}", state_name(word.state));
     if entries[1..].iter().any(|&n| n > 0) {
@@ -48,7 +31,7 @@ pub fn lane_line(lane: &str, counters: &LaneCounters, word: &LaneStateWord) -> S
         counters.events_written,
         causes(&lost)
     ));
-    if contradicts(counters) {
+    if counters.contradicts() {
         line.push_str(&format!(
             "  (dropped counter {} differs: a rewritten segment?)",
             counters.events_dropped

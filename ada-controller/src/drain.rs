@@ -56,7 +56,7 @@ use crate::report::{Corruption, FoldedThreads, LaneReport, Report, ThreadEnd, Th
 use crate::sink::{
     ChunkInfo, LossInfo, ProcessTrust, Record, Sink, SinkError, ThreadInfo, WindowInfo,
 };
-use ada_backpressure::{LaneState, LossCause, LossCounters};
+use ada_backpressure::{LaneState, LossCause};
 use ada_persist::{Emit, Mark, PreRoll, WindowReport, WindowTracker};
 use ada_registry::{
     DrainClaim, LaneKind, Registry, RegistryError, SlotOwner, SlotState, SlotView, SymbolCursor,
@@ -791,15 +791,10 @@ fn take_counters(report: &mut ThreadReport, lanes: &ada_registry::ThreadLaneSet)
         let counters = lanes.lane(kind).counters();
         let lane = &mut report.lanes[kind as usize];
         lane.written = counters.events_written;
-        lane.lost = LossCounters {
-            overwritten: counters.overwritten,
-            refused: counters.refused,
-            too_large: counters.too_large,
-            no_slot: 0,
-        };
+        lane.lost = counters.lost();
         // Computed from the causes (saturating: the words are another process's to write).
         lane.dropped = lane.lost.total();
-        contradictions += u64::from(lane.dropped != counters.events_dropped);
+        contradictions += u64::from(counters.contradicts());
         let word = lanes.lane(kind).state_word();
         lane.state = LaneState::from_u8(word.state);
         lane.entries = word.entries.map(u64::from);

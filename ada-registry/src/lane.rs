@@ -159,6 +159,25 @@ pub struct LaneCounters {
     pub pool_exhaustions: u64,
 }
 
+impl LaneCounters {
+    /// The lost events by cause (`no_slot` is never a lane's: a thread refused a slot has no
+    /// lane). Their total is what `events_dropped` should be.
+    pub fn lost(&self) -> ada_backpressure::LossCounters {
+        ada_backpressure::LossCounters {
+            overwritten: self.overwritten,
+            refused: self.refused,
+            too_large: self.too_large,
+            no_slot: 0,
+        }
+    }
+
+    /// Whether `events_dropped` disagrees with the sum of its causes: a read that raced the
+    /// thread's stores, or words another process rewrote.
+    pub fn contradicts(&self) -> bool {
+        self.lost().total() != self.events_dropped
+    }
+}
+
 impl Lane {
     /// The submit queue (thread → drain: full rings).
     pub fn submit_queue(&self) -> QueueRef<'_> {

@@ -3,14 +3,17 @@
 //! loss markers by cause with exact counts and time spans, markers that a recycle overwrites
 //! before the drain read them, and too-large detail records.
 
+mod common;
+
 use ada_backpressure::{BackpressureConfig, DropPolicy, LaneState};
 use ada_registry::{Lane, LaneKind};
 use ada_ringpool::{
-    DetailRecord, DetailRecords, EventKind, HeapStore, IndexRecord, LaneDrain, LaneWriter,
-    LossCause, LossMarker, RingChunk, Written, index_records,
+    DetailRecord, EventKind, HeapStore, IndexRecord, LaneDrain, LaneWriter, LossCause, LossMarker,
+    Written, index_records,
 };
 use ada_shm::clock::Clock;
 use ada_testkit::FakeClock;
+use common::{drain_detail, drain_index};
 
 const STABILITY_NS: u64 = 1_000;
 
@@ -45,25 +48,6 @@ fn rec(ts: u64, seq: u64) -> IndexRecord {
         call_depth: 0,
         reserved: 0,
     }
-}
-
-/// Drains what the drain can take now: (event sequence numbers, loss markers).
-fn drain_index(d: &mut LaneDrain<'_, &HeapStore>, active: bool) -> (Vec<u64>, Vec<LossMarker>) {
-    let (mut seqs, mut markers) = (Vec::new(), Vec::new());
-    let mut visit = |c: RingChunk<'_>| {
-        for r in index_records(c.bytes) {
-            let r = r.unwrap();
-            match LossMarker::from_index(&r) {
-                Some(m) => markers.push(m),
-                None => seqs.push(r.function_id),
-            }
-        }
-    };
-    d.drain_submitted(0, &mut visit);
-    if active {
-        d.drain_active(&mut visit);
-    }
-    (seqs, markers)
 }
 
 fn state_of(lane: &Lane) -> LaneState {
@@ -225,21 +209,11 @@ fn detail_lane_marks_refused_and_too_large_records() {
     assert!(c.refused > 0 && outcomes.contains(&Written::DroppedNewest));
     assert_eq!(c.events_written, 19);
     // A ring comes back; the next record places the refused marker first.
-    let mut kinds = Vec::new();
-    let mut markers = Vec::new();
-    let mut visit = |c: RingChunk<'_>| {
-        for r in DetailRecords::new(c.bytes) {
-            let r = r.unwrap();
-            match LossMarker::from_detail(&r) {
-                Some(m) => markers.push(m),
-                None => kinds.push(r.header.timestamp_ns),
-            }
-        }
-    };
-    d.drain_submitted(0, &mut visit);
+    let (mut kinds, mut markers) = drain_detail(&mut d, false);
     w.write_detail(&detail(20, msg)).unwrap();
-    d.drain_submitted(0, &mut visit);
-    d.drain_active(&mut visit);
+    let (more, more_markers) = drain_detail(&mut d, true);
+    kinds.extend(more);
+    markers.extend(more_markers);
     assert_eq!(
         markers
             .iter()
@@ -329,21 +303,11 @@ fn drop_newest_refuses_everything_until_a_ring_returns() {
         "the small records after the first refusal are refused too"
     );
     // A ring comes back: the next record goes through, after the marker of the hole.
-    let mut seen = Vec::new();
-    let mut markers = Vec::new();
-    let mut visit = |c: RingChunk<'_>| {
-        for r in DetailRecords::new(c.bytes) {
-            let r = r.unwrap();
-            match LossMarker::from_detail(&r) {
-                Some(m) => markers.push(m),
-                None => seen.push(r.header.timestamp_ns),
-            }
-        }
-    };
-    d.drain_submitted(0, &mut visit);
+    let (mut seen, mut markers) = drain_detail(&mut d, false);
     assert_eq!(write(&mut w, 7, 8), Written::Swapped);
-    d.drain_submitted(0, &mut visit);
-    d.drain_active(&mut visit);
+    let (more, more_markers) = drain_detail(&mut d, true);
+    seen.extend(more);
+    markers.extend(more_markers);
     assert_eq!(seen, vec![1, 2, 7]);
     assert_eq!(
         markers,

@@ -2,11 +2,14 @@
 //! exhaustion under both policies with exact counts, active-ring salvage without double counts,
 //! and a proptest that random detail records survive many trips around the pool byte-exact.
 
+mod common;
+
 use ada_registry::{Lane, LaneKind};
 use ada_ringpool::{
     DetailRecord, DetailRecords, DropNewest, DropOldest, EventKind, HeapStore, IndexRecord,
     LaneDrain, LaneWriter, LossCause, LossMarker, PoolPolicy, Written, index_records,
 };
+use common::drain_index;
 use proptest::prelude::*;
 
 fn rec(seq: u64) -> IndexRecord {
@@ -55,24 +58,6 @@ fn drained_seqs(d: &mut LaneDrain<'_, &HeapStore>) -> Vec<u64> {
         out.extend(index_records(c.bytes).map(|r| r.unwrap().function_id))
     });
     out
-}
-
-/// Everything the drain can take now (submitted rings, then the active one), split into event
-/// sequence numbers and loss markers.
-fn drained_all(d: &mut LaneDrain<'_, &HeapStore>) -> (Vec<u64>, Vec<LossMarker>) {
-    let (mut seqs, mut markers) = (Vec::new(), Vec::new());
-    let mut visit = |c: ada_ringpool::RingChunk<'_>| {
-        for r in index_records(c.bytes) {
-            let r = r.unwrap();
-            match LossMarker::from_index(&r) {
-                Some(m) => markers.push(m),
-                None => seqs.push(r.function_id),
-            }
-        }
-    };
-    d.drain_submitted(0, &mut visit);
-    d.drain_active(&mut visit);
-    (seqs, markers)
 }
 
 fn loss(cause: LossCause, count: u64, first_ns: u64, last_ns: u64) -> LossMarker {
@@ -149,7 +134,7 @@ fn exhaustion_drop_oldest_counts_every_lost_event() {
     assert_eq!(c.pool_exhaustions, 4);
     assert_eq!(c.events_dropped, 13);
     assert_eq!(c.overwritten, 13);
-    let (got, markers) = drained_all(&mut d);
+    let (got, markers) = drain_index(&mut d, true);
     // The submitted ring (oldest) and the newest events survive: 0..4 and 17..20, with one
     // marker for the hole (the unread markers of earlier recycles were merged into it).
     assert_eq!(got, vec![0, 1, 2, 3, 17, 18, 19]);
@@ -168,7 +153,7 @@ fn without_backpressure_the_state_is_never_evaluated_and_losses_are_unchanged() 
         let (w, mut d, lane) = pair(&mut lane, &store, 4, LaneKind::Index, DropOldest);
         let mut w = if with { w } else { w.without_backpressure() };
         let outcomes: Vec<_> = (0..40u64).map(|s| w.write_index(&rec(s))).collect();
-        let (seqs, markers) = drained_all(&mut d);
+        let (seqs, markers) = drain_index(&mut d, true);
         (
             outcomes,
             w.counters(),
@@ -200,7 +185,7 @@ fn exhaustion_drop_newest_keeps_the_full_ring() {
     assert_eq!(got, vec![0, 1, 2, 3]);
     // Recovery: the ring came back, the next event goes through, after the marker of the hole.
     assert_eq!(w.write_index(&rec(12)), Written::Swapped);
-    let (rest, markers) = drained_all(&mut d);
+    let (rest, markers) = drain_index(&mut d, true);
     assert_eq!(rest, vec![4, 5, 6, 7, 12]);
     assert_eq!(markers, vec![loss(LossCause::Refused, 4, 8, 11)]);
 }
@@ -220,7 +205,7 @@ fn active_ring_salvage_then_recycle_never_double_counts() {
         w.write_index(&rec(s));
     }
     assert_eq!(w.counters().events_dropped, 2);
-    let (rest, markers) = drained_all(&mut d);
+    let (rest, markers) = drain_index(&mut d, true);
     got.extend(rest);
     assert_eq!(got, vec![4, 5, 0, 1, 2, 3, 8]);
     // The marker names exactly the two the drain had not copied.

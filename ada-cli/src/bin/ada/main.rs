@@ -630,7 +630,7 @@ fn status(segment: Option<&str>, clean: bool) -> Result<ExitCode, String> {
             // The thread may be storing its counters right now (the total, then each cause):
             // a read that finds them disagreeing is taken again before anything is said.
             let mut counters = lane.counters();
-            if ada_cli::live_lanes::contradicts(&counters) {
+            if counters.contradicts() {
                 counters = lane.counters();
             }
             println!(
