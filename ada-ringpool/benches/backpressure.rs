@@ -12,34 +12,18 @@
 //! Run: `cargo bench -p ada-ringpool --bench backpressure -- --warm-up-time 1 --measurement-time 3`
 
 use ada_backpressure::LaneState;
-use ada_registry::{LaneKind, Registry, RegistryConfig, SlotOwner};
-use ada_ringpool::{
-    DropNewest, DropOldest, EventKind, IndexRecord, LaneDrain, LaneWriter, PoolPolicy,
-    SegmentStore, Written,
-};
+use ada_registry::RegistryConfig;
+use ada_ringpool::{DropNewest, DropOldest, EventKind, IndexRecord, PoolPolicy, Written};
+mod common;
+
+use common::{Drain, Writer, index_lane};
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-type Writer<P> = LaneWriter<'static, SegmentStore<'static>, P>;
-type Drain = LaneDrain<'static, SegmentStore<'static>>;
-
-/// A registered index lane of a fresh segment (leaked: it lives for the whole benchmark).
+/// A registered index lane of a fresh default segment.
 fn setup<P: PoolPolicy>(policy: P) -> (Writer<P>, Drain) {
-    let reg: &'static Registry = Box::leak(Box::new(
-        Registry::create(&RegistryConfig::default(), &[]).unwrap(),
-    ));
-    let registration = reg.view().register(SlotOwner::current_thread()).unwrap();
-    let slot = registration.slot.index();
-    // The slot stays registered for the whole benchmark.
-    std::mem::forget(registration.slot);
-    let claim = Box::leak(Box::new(reg.claim_drain().unwrap()));
-    let drain_ends = claim.lane(slot, LaneKind::Index).unwrap();
-    let store = || SegmentStore::new(reg, slot, LaneKind::Index).unwrap();
-    (
-        LaneWriter::new(registration.index, store(), policy),
-        LaneDrain::new(drain_ends, store()),
-    )
+    index_lane(&RegistryConfig::default(), policy)
 }
 
 fn record(ts: u64) -> IndexRecord {

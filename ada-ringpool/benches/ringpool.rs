@@ -4,18 +4,18 @@
 //!
 //! Run: `cargo bench -p ada-ringpool --bench ringpool`
 
-use ada_registry::{LaneKind, Registry, RegistryConfig, SlotOwner};
-use ada_ringpool::{
-    DropOldest, EventKind, IndexRecord, LaneDrain, LaneWriter, SegmentStore, Written,
-};
+use ada_registry::{LaneKind, RegistryConfig};
+use ada_ringpool::{DropOldest, EventKind, IndexRecord, Written};
 use ada_shm::clock::MonotonicClock;
+mod common;
+
+use common::{Drain, index_lane};
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::cell::RefCell;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-type Writer = LaneWriter<'static, SegmentStore<'static>, DropOldest>;
-type Drain = LaneDrain<'static, SegmentStore<'static>>;
+type Writer = common::Writer<DropOldest>;
 
 fn setup() -> (Writer, Drain) {
     // ADA_BENCH_INDEX_RING_BYTES overrides the index ring size (default geometry otherwise).
@@ -26,18 +26,7 @@ fn setup() -> (Writer, Drain) {
     {
         config.geometry.index_ring_bytes = bytes;
     }
-    let reg: &'static Registry = Box::leak(Box::new(Registry::create(&config, &[]).unwrap()));
-    let registration = reg.view().register(SlotOwner::current_thread()).unwrap();
-    let slot = registration.slot.index();
-    // The slot stays registered for the whole benchmark.
-    std::mem::forget(registration.slot);
-    let claim = Box::leak(Box::new(reg.claim_drain().unwrap()));
-    let drain_ends = claim.lane(slot, LaneKind::Index).unwrap();
-    let store = || SegmentStore::new(reg, slot, LaneKind::Index).unwrap();
-    (
-        LaneWriter::new(registration.index, store(), DropOldest),
-        LaneDrain::new(drain_ends, store()),
-    )
+    index_lane(&config, DropOldest)
 }
 
 thread_local! {
