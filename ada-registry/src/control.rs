@@ -22,8 +22,12 @@
 //!                                                    so at most one drain runs per segment
 //!    128  drain_heartbeat_ns u64 controller agents   stored Release every drain loop with the
 //!                                                    session clock; agents load Acquire
-//!    256  mode_transitions u64  agents      both     Relaxed counters (statistics only)
-//!    264  fallback_events  u64  agents      both
+//!    256  mode_transitions u64  agents      both     Relaxed counters (statistics only):
+//!    264  fallback_events  u64  agents      both     mode changes of every agent process,
+//!    272  mode_entries [u64; 4] agents      both     events pushed to the fallback ring,
+//!    304  reattaches      u64   agents      both     entries into each agent mode (startup,
+//!                                                    warm-up, steady, stalled), processes
+//!                                                    that re-attached to a new epoch
 //! ```
 //!
 //! The rule for the fields that change while agents run (`registry_ready`, `registry_mode`,
@@ -81,6 +85,23 @@ pub struct ControllerState {
 pub struct AgentStats {
     mode_transitions: AtomicU64,
     fallback_events: AtomicU64,
+    mode_entries: [AtomicU64; 4],
+    reattaches: AtomicU64,
+}
+
+/// A copy of the agent-side statistics in the control block (summed over every agent process
+/// of the segment; written by agents, so untrusted: information only).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AgentStatsSnapshot {
+    /// Agent mode changes.
+    pub mode_transitions: u64,
+    /// Events agents pushed into the shared fallback ring.
+    pub fallback_events: u64,
+    /// Entries into each agent mode, indexed by the mode's number: startup 0, warm-up 1,
+    /// steady 2, stalled 3.
+    pub mode_entries: [u64; 4],
+    /// Agent processes that followed a new epoch (a restarted controller) and re-registered.
+    pub reattaches: u64,
 }
 
 /// The control block (see the module docs for the byte diagram and ordering contract).
@@ -107,8 +128,9 @@ const _: () = {
     assert!(core::mem::offset_of!(ControlBlock, agents) == 256);
 };
 
-/// Layout version of the control region.
-pub const CONTROL_VERSION: u32 = 1;
+/// Layout version of the control region. 2: per-mode entry counts and re-attaches in the
+/// agent statistics.
+pub const CONTROL_VERSION: u32 = 2;
 
 /// What an agent reads in one go: `ready` first (Acquire), then the rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,10 +283,20 @@ impl ControlBlock {
         self.state.drain_owner.load(Ordering::Acquire)
     }
 
-    /// Agent: count a mode transition (statistics).
-    pub fn count_mode_transition(&self) {
+    /// Agent: count a mode transition into mode number `to` (0..4; statistics).
+    pub fn count_mode_transition(&self, to: usize) {
         // Relaxed: a statistic; nothing is published through it.
         self.agents.mode_transitions.fetch_add(1, Ordering::Relaxed);
+        if let Some(entries) = self.agents.mode_entries.get(to) {
+            // Relaxed: a statistic.
+            entries.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Agent: count a process that re-attached to a new epoch (statistics).
+    pub fn count_reattach(&self) {
+        // Relaxed: a statistic.
+        self.agents.reattaches.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Agent: count events that took the fallback path (statistics).
@@ -273,13 +305,16 @@ impl ControlBlock {
         self.agents.fallback_events.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// `(mode_transitions, fallback_events)`.
-    pub fn agent_stats(&self) -> (u64, u64) {
-        // Relaxed: statistics.
-        (
-            self.agents.mode_transitions.load(Ordering::Relaxed),
-            self.agents.fallback_events.load(Ordering::Relaxed),
-        )
+    /// The agents' statistics.
+    pub fn agent_stats(&self) -> AgentStatsSnapshot {
+        let a = &self.agents;
+        // Relaxed (all): statistics.
+        AgentStatsSnapshot {
+            mode_transitions: a.mode_transitions.load(Ordering::Relaxed),
+            fallback_events: a.fallback_events.load(Ordering::Relaxed),
+            mode_entries: [0, 1, 2, 3].map(|i| a.mode_entries[i].load(Ordering::Relaxed)),
+            reattaches: a.reattaches.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -305,6 +340,21 @@ mod tests {
         assert_eq!(cb.controller_pid(), 77);
         assert_eq!(cb.clock(), Some(ClockId::Monotonic));
         assert_eq!(RegistryMode::try_from(9), Err(9));
+    }
+
+    #[test]
+    fn agent_stats_count_entries_per_mode_and_ignore_unknown_modes() {
+        let cb = ControlBlock::default();
+        cb.count_mode_transition(1);
+        cb.count_mode_transition(3);
+        cb.count_mode_transition(3);
+        cb.count_mode_transition(9);
+        cb.count_fallback_events(5);
+        cb.count_reattach();
+        let s = cb.agent_stats();
+        assert_eq!(s.mode_transitions, 4);
+        assert_eq!(s.mode_entries, [0, 1, 0, 2]);
+        assert_eq!((s.fallback_events, s.reattaches), (5, 1));
     }
 
     #[test]

@@ -114,7 +114,8 @@ const _: () = assert!(core::mem::size_of::<RegistryHeader>() == 256);
 /// Layout version of the registry region. 2: the backpressure settings in the header, the
 /// per-lane counts of a refused thread's events, and each lane's state word and loss counters
 /// by cause (an agent and a controller of different layouts refuse each other at attach).
-pub const REGISTRY_VERSION: u32 = 2;
+/// 3: each lane's `spilled` counter (events spilled to the shared fallback ring).
+pub const REGISTRY_VERSION: u32 = 3;
 
 /// Registry-wide counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 //! line  bytes  written by      fields
 //!    0    128  traced thread   active_ring, marked, submit_tail, free_head,
 //!                              events_written, events_dropped, ring_swaps, pool_exhaustions,
-//!                              overwritten, refused, too_large (loss by cause),
+//!                              overwritten, refused, too_large (loss by cause), spilled,
 //!                              state_since_ns, state, entries[4] (backpressure state machine)
 //!  128    128  drain           submit_head, free_tail
 //!  256    128  both (rarely)   submit slots [u32; 8] (thread writes), free slots [u32; 8] (drain)
@@ -77,6 +77,7 @@ pub struct ProducerSide {
     overwritten: AtomicU64,
     refused: AtomicU64,
     too_large: AtomicU64,
+    spilled: AtomicU64,
     state_since_ns: AtomicU64,
     state: AtomicU32,
     /// Times each state was entered, indexed by its byte.
@@ -157,6 +158,10 @@ pub struct LaneCounters {
     pub ring_swaps: u64,
     /// Times the thread found no free ring.
     pub pool_exhaustions: u64,
+    /// Events that found the pool exhausted and went to the shared fallback ring instead
+    /// (spill before drop). Not lost: the drain persists them from the fallback ring. So
+    /// `events_written = (events in the lane's rings) + spilled + events_dropped`.
+    pub spilled: u64,
 }
 
 impl LaneCounters {
@@ -221,6 +226,7 @@ impl Lane {
         p.overwritten.store(0, Ordering::Relaxed);
         p.refused.store(0, Ordering::Relaxed);
         p.too_large.store(0, Ordering::Relaxed);
+        p.spilled.store(0, Ordering::Relaxed);
         p.state_since_ns.store(0, Ordering::Relaxed);
         p.state.store(0, Ordering::Relaxed);
         for entry in &p.entries {
@@ -307,6 +313,7 @@ impl Lane {
         p.overwritten.store(c.overwritten, Ordering::Relaxed);
         p.refused.store(c.refused, Ordering::Relaxed);
         p.too_large.store(c.too_large, Ordering::Relaxed);
+        p.spilled.store(c.spilled, Ordering::Relaxed);
     }
 
     /// Thread only: publish the lane's backpressure state (the thread runs the state machine;
@@ -354,6 +361,7 @@ impl Lane {
             overwritten: p.overwritten.load(Ordering::Relaxed),
             refused: p.refused.load(Ordering::Relaxed),
             too_large: p.too_large.load(Ordering::Relaxed),
+            spilled: p.spilled.load(Ordering::Relaxed),
         }
     }
 

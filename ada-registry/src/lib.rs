@@ -61,7 +61,7 @@ pub use crate::core::{
     BackpressureSettings, HeapRegistry, REGISTRY_VERSION, Registration, RegistryCounters,
     RegistryHeader, RegistryRef, SlotView, ThreadSlot,
 };
-pub use control::{ControlBlock, ControlSnapshot, RegistryMode};
+pub use control::{AgentStatsSnapshot, ControlBlock, ControlSnapshot, RegistryMode};
 pub use drain_claim::DrainClaim;
 pub use endpoints::{LaneConsumer, LaneProducer};
 pub use error::RegistryError;
