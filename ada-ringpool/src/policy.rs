@@ -20,7 +20,17 @@ pub enum DropAction {
 
 /// The exhaustion hook.
 pub trait PoolPolicy {
-    /// The active ring of `lane` is full and no free ring is available.
+    /// The active ring of `lane` is full and no free ring is available: offer the event (its
+    /// encoded record) to somewhere else before anything is dropped. `true` if it was taken
+    /// (the lane counts it as `spilled`, not lost, and [`on_exhaustion`](Self::on_exhaustion)
+    /// is not asked). The default takes nothing. The agent spills index events into the
+    /// segment's shared fallback ring here.
+    fn spill(&mut self, lane: LaneKind, record: &[u8]) -> bool {
+        let _ = (lane, record);
+        false
+    }
+    /// The active ring of `lane` is full, no free ring is available and the event was not
+    /// spilled.
     fn on_exhaustion(&mut self, lane: LaneKind) -> DropAction;
     /// A swap succeeded; `free_rings` remain in the free queue.
     fn on_swap(&mut self, lane: LaneKind, free_rings: u32) {

@@ -86,6 +86,9 @@ pub enum Written {
     DroppedNewest,
     /// The event is larger than a whole ring (or the record limits); it was dropped.
     TooLarge,
+    /// The pool was exhausted; the policy took the event elsewhere
+    /// ([`PoolPolicy::spill`]): counted as `spilled`, not lost.
+    Spilled,
 }
 
 /// Marker records one ring generation tracks (offsets, to take back losses a recycle
@@ -385,6 +388,16 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
                 self.refusing = false;
                 // Looked at a quarter ring from now (see `check_due`).
                 self.check_due = true;
+            } else if self.policy.spill(self.kind, bytes) {
+                // Spill before drop: kept elsewhere, so nothing is lost and no marker is due.
+                self.counters.pool_exhaustions += 1;
+                self.counters.events_written += 1;
+                self.counters.spilled += 1;
+                // The pool ran dry all the same: DROPPING says so (its events spill, then drop).
+                self.check_state(true, now);
+                self.refresh_limit();
+                self.lane.store_counters(&self.counters);
+                return Written::Spilled;
             } else {
                 self.counters.pool_exhaustions += 1;
                 match self.policy.on_exhaustion(self.kind) {
