@@ -1,8 +1,11 @@
 //! [`Agent`]: one process's attachment to a controller's segment.
 
+use crate::driver::{ModeDriver, Tick};
+use crate::mode::{AgentMode, ModeConfig, ModeCounts};
 use ada_persist::{MAX_ENCODED_LEN, MarkingPolicy, TriggerId, TriggerSet};
 use ada_registry::callsite::CALLSITE_ID_MASK;
 use ada_registry::{Registry, RegistryError};
+use ada_shm::clock::MonotonicClock;
 use ada_shm::{
     AttachOptions, ENV_SEGMENT, RegionKind, SegmentName, ShmError, TRIGGERS_REGION_VERSION,
 };
@@ -40,6 +43,8 @@ pub enum AgentError {
 #[derive(Debug, Clone)]
 pub struct Agent {
     registry: Registry,
+    /// The mode machine (shared by clones).
+    driver: Arc<ModeDriver>,
     /// The compiled triggers; `None` when the segment has none (or they were unusable).
     policy: Option<Arc<MarkingPolicy>>,
     /// Why the published triggers could not be used, if they could not.
@@ -75,11 +80,55 @@ impl Agent {
             Ok(policy) => (policy.map(Arc::new), None),
             Err(e) => (None, Some(Arc::from(e))),
         };
-        Agent {
+        let agent = Agent {
             registry,
+            driver: Arc::new(ModeDriver::new(ModeConfig::default())),
             policy,
             trigger_error,
-        }
+        };
+        agent.tick_mode(MonotonicClock::read());
+        agent
+    }
+
+    /// The same attachment with its own mode machine under `config` (evaluated once now). The
+    /// global agent's watcher ticks every `config.period_ns`; other agents are ticked by their
+    /// owner ([`Agent::tick_mode`]).
+    pub fn with_mode_config(mut self, config: ModeConfig) -> Agent {
+        self.driver = Arc::new(ModeDriver::new(config));
+        self.tick_mode(MonotonicClock::read());
+        self
+    }
+
+    /// Evaluates the mode machine at `now_ns` (agent clock: a fake one in tests). `None` when a
+    /// concurrent tick is deciding.
+    pub fn tick_mode(&self, now_ns: u64) -> Option<Tick> {
+        let control = self.registry.control();
+        self.driver
+            .tick(control, now_ns, || controller_alive(control))
+    }
+
+    /// The agent's effective mode, as the last tick decided.
+    pub fn mode(&self) -> AgentMode {
+        self.driver.mode()
+    }
+
+    /// Whether the agent is dormant (its controller is gone; see [`crate::mode::dormant`]).
+    pub fn is_dormant(&self) -> bool {
+        self.driver.dormant()
+    }
+
+    /// The mode changes this agent counted.
+    pub fn mode_counts(&self) -> ModeCounts {
+        self.driver.counts()
+    }
+
+    /// The mode machine's thresholds.
+    pub fn mode_config(&self) -> ModeConfig {
+        *self.driver.config()
+    }
+
+    pub(crate) fn driver(&self) -> &ModeDriver {
+        &self.driver
     }
 
     /// The marking policy compiled from the segment's triggers; `None` when there are none.
@@ -121,6 +170,25 @@ impl Agent {
             Err(_) => unregistered_id(name),
         }
     }
+}
+
+/// Whether the controller is still there: the process that created (or last attached to) the
+/// segment, or the process holding its drain, exists.
+fn controller_alive(control: &ada_registry::ControlBlock) -> bool {
+    let alive = |pid: u32| {
+        let Some(pid) = i32::try_from(pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        else {
+            return false;
+        };
+        // "No permission" still means the process exists.
+        !matches!(
+            rustix::process::test_kill_process(pid),
+            Err(rustix::io::Errno::SRCH)
+        )
+    };
+    alive(control.controller_pid()) || alive(control.drain_owner())
 }
 
 /// The id of a name the symbol table refused: FNV-1a of the name folded into the 47 bits a

@@ -1,25 +1,51 @@
 //! The process-wide agent: attached lazily from `ADA_SHM` on first use, or installed explicitly.
 //!
 //! With no controller (`ADA_SHM` unset, or attach failed) the global agent is `None` and every
-//! recording call returns after one thread-local load and one atomic load (of `UNTRACED`,
-//! inline, once the first call has resolved the agent).
+//! recording call returns after one thread-local load and one atomic load (of `QUIET`, inline,
+//! once the first call has resolved the agent). A **dormant** agent (its controller is gone:
+//! [`crate::mode::dormant`]) takes the same early out, plus one thread-local increment that
+//! counts the event.
+//!
+//! The global agent's **mode watcher** is a thread (`ada-agent-mode`, started with the agent,
+//! and again in a `fork` child at its first recording slow path) that ticks the agent's mode
+//! machine every [`ModeConfig::period_ns`](crate::mode::ModeConfig::period_ns) and sets or
+//! clears the dormant early out. If it cannot be started, the mode is evaluated on recording
+//! slow paths instead (and an idle process notices a restarted controller late).
 
 use crate::agent::{Agent, AgentError};
+use ada_shm::clock::MonotonicClock;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
 
 static GLOBAL: OnceLock<Option<Agent>> = OnceLock::new();
 static ATTACH_ERROR: OnceLock<String> = OnceLock::new();
 static TRIGGER_ERROR: OnceLock<String> = OnceLock::new();
-/// Set once `GLOBAL` has resolved to `None`, which it then stays.
-static UNTRACED: AtomicBool = AtomicBool::new(false);
 
-/// `false` once the process is known not to be traced: the recording calls' inline early out.
+/// [`QUIET`]: recording may happen.
+const LIVE: u8 = 0;
+/// [`QUIET`]: `GLOBAL` resolved to `None`, which it then stays.
+const UNTRACED: u8 = 1;
+/// [`QUIET`]: the agent is dormant (until its watcher sees a new epoch).
+pub(crate) const DORMANT: u8 = 2;
+/// Why recording calls return early: [`LIVE`], [`UNTRACED`] or [`DORMANT`].
+static QUIET: AtomicU8 = AtomicU8::new(LIVE);
+
+/// Watcher states: none in this process, running, or could not be started.
+const NO_WATCHER: u8 = 0;
+const WATCHING: u8 = 1;
+const WATCHER_FAILED: u8 = 2;
+static WATCHER: AtomicU8 = AtomicU8::new(NO_WATCHER);
+
+/// [`LIVE`] unless the process is known not to be traced or its agent is dormant: the recording
+/// calls' inline early out.
 #[inline(always)]
-pub(crate) fn maybe_traced() -> bool {
-    // Relaxed: a hint. It is only ever set after `GLOBAL` resolved to `None` (which never
-    // changes), and a stale `false` merely takes the slow path, which reads `GLOBAL` itself.
-    !UNTRACED.load(Ordering::Relaxed)
+pub(crate) fn quiet() -> u8 {
+    // Relaxed: a hint. `UNTRACED` is only set after `GLOBAL` resolved to `None` (which never
+    // changes); `DORMANT` is set and cleared by the watcher from the mode it decided, and a
+    // stale value either takes the slow path (which decides from the agent itself) or counts
+    // one event as lost while the agent was leaving dormancy.
+    QUIET.load(Ordering::Relaxed)
 }
 
 /// The process's agent, attaching from `ADA_SHM` on the first call. `None` when the process is
@@ -28,10 +54,68 @@ pub(crate) fn maybe_traced() -> bool {
 pub fn global() -> Option<&'static Agent> {
     let agent = GLOBAL.get_or_init(init_from_env).as_ref();
     if agent.is_none() {
-        // Relaxed: see `maybe_traced`.
-        UNTRACED.store(true, Ordering::Relaxed);
+        // Relaxed: see `quiet`.
+        QUIET.store(UNTRACED, Ordering::Relaxed);
     }
     agent
+}
+
+/// Starts the global agent's mode watcher unless one runs in this process (or could not be
+/// started). Returns whether one runs.
+pub(crate) fn ensure_watcher(agent: &'static Agent) -> bool {
+    // Acquire: pairs with the Release below; a thread that sees WATCHING sees a started one.
+    match WATCHER.load(Ordering::Acquire) {
+        WATCHING => return true,
+        WATCHER_FAILED => return false,
+        _ => {}
+    }
+    // AcqRel: one caller wins the right to start it; Acquire on failure reads the winner's
+    // outcome.
+    if WATCHER
+        .compare_exchange(NO_WATCHER, WATCHING, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return true;
+    }
+    let period = Duration::from_nanos(agent.mode_config().period_ns.max(1_000_000));
+    let started = std::thread::Builder::new()
+        .name("ada-agent-mode".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(period);
+                tick_global(agent);
+            }
+        });
+    if let Err(e) = started {
+        eprintln!(
+            "ada-agent: cannot start the mode watcher thread ({e}); modes are evaluated on slow paths"
+        );
+        // Release: pairs with the Acquire loads above.
+        WATCHER.store(WATCHER_FAILED, Ordering::Release);
+        return false;
+    }
+    true
+}
+
+/// Ticks the global agent's mode machine now and sets the dormant early out from it.
+pub(crate) fn tick_global(agent: &Agent) {
+    if let Some(tick) = agent.tick_mode(MonotonicClock::read()) {
+        let want = if tick.dormant { DORMANT } else { LIVE };
+        // Relaxed CAS: only ever moves between LIVE and DORMANT (never away from UNTRACED,
+        // which a traced process never has); see `quiet` for why a stale value is harmless.
+        let _ = QUIET.compare_exchange(
+            if tick.dormant { LIVE } else { DORMANT },
+            want,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+}
+
+/// `fork` child: the parent's watcher thread does not exist here.
+pub(crate) fn forget_watcher() {
+    // Relaxed: the child is single-threaded at this point.
+    WATCHER.store(NO_WATCHER, Ordering::Relaxed);
 }
 
 #[cold]
@@ -80,7 +164,9 @@ pub fn install(agent: Agent) -> Result<&'static Agent, Agent> {
         // Ours was taken, so `installed` is it.
         None => {
             crate::tls::install_fork_handler();
-            Ok(installed.as_ref().expect("just installed"))
+            let agent = installed.as_ref().expect("just installed");
+            ensure_watcher(agent);
+            Ok(agent)
         }
         Some(agent) => Err(agent),
     }

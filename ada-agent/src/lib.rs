@@ -76,6 +76,8 @@
 
 mod agent;
 mod callsite;
+mod driver;
+mod fallback;
 mod global;
 pub mod mode;
 mod thread;
@@ -91,11 +93,12 @@ pub struct ReadmeDoctests;
 pub use ada_shm::ENV_SEGMENT;
 pub use agent::{Agent, AgentError, unregistered_id};
 pub use callsite::Callsite;
+pub use driver::Tick;
 pub use global::{attach_error, global, install, trigger_error};
-pub use thread::{Detail, ThreadWriter};
+pub use thread::{Detail, Flow, ThreadWriter};
+use tls::Unwritten;
 pub use tls::unregister_current_thread;
 
-use ada_registry::LaneKind;
 use ada_registry::callsite::{CALLSITE_TRIGGERED, unpack_id, unpack_trigger};
 use ada_ringpool::EventKind;
 
@@ -113,7 +116,7 @@ pub fn enter(site: &Callsite) {
     // triggered one is out of line.
     let word = site.word();
     if word & CALLSITE_TRIGGERED == 0 {
-        tls::with_writer(LaneKind::Index, |w| w.enter(word));
+        tls::with_writer(Unwritten::Index(EventKind::Call, word), |w| w.enter(word));
     } else {
         enter_triggered(word);
     }
@@ -123,31 +126,38 @@ pub fn enter(site: &Callsite) {
 #[cold]
 #[inline(never)]
 fn enter_triggered(word: u64) {
-    tls::with_writer(LaneKind::Index, |w| {
-        w.enter(unpack_id(word));
+    let id = unpack_id(word);
+    tls::with_writer(Unwritten::Index(EventKind::Call, id), |w| {
+        let flow = w.enter(id);
         if let Some(trigger) = unpack_trigger(word) {
-            w.trigger_mark(unpack_id(word), trigger);
+            w.trigger_mark(id, trigger);
         }
+        flow
     });
 }
 
 /// Records exit from `site` on the calling thread's index lane.
 #[inline(always)]
 pub fn exit(site: &Callsite) {
-    tls::with_writer(LaneKind::Index, |w| w.exit(site.id()));
+    let id = site.id();
+    tls::with_writer(Unwritten::Index(EventKind::Return, id), |w| w.exit(id));
 }
 
 /// Records entry into the function with id `function_id` (from [`Agent::register_symbol`], or
 /// any number the caller maps to names itself).
 #[inline(always)]
 pub fn enter_id(function_id: u64) {
-    tls::with_writer(LaneKind::Index, |w| w.enter(function_id));
+    tls::with_writer(Unwritten::Index(EventKind::Call, function_id), |w| {
+        w.enter(function_id)
+    });
 }
 
 /// Records exit from the function with id `function_id`.
 #[inline(always)]
 pub fn exit_id(function_id: u64) {
-    tls::with_writer(LaneKind::Index, |w| w.exit(function_id));
+    tls::with_writer(Unwritten::Index(EventKind::Return, function_id), |w| {
+        w.exit(function_id)
+    });
 }
 
 /// Records entry into `site` now and exit when the guard is dropped.
@@ -175,12 +185,12 @@ impl Drop for Span<'_> {
 /// calling thread's detail lane. A record over the limits (16 registers, 256 stack bytes,
 /// 1024 message bytes) is counted as dropped.
 pub fn detail(site: &Callsite, detail: Detail<'_>) {
-    tls::with_writer(LaneKind::Detail, |w| {
+    tls::with_writer(Unwritten::Detail, |w| {
         let word = site.word();
         if let Some(trigger) = unpack_trigger(word) {
             w.trigger_mark(unpack_id(word), trigger);
         }
-        let _ = w.detail(EventKind::Call, unpack_id(word), detail, false);
+        w.detail(EventKind::Call, unpack_id(word), detail, false)
     });
 }
 
@@ -188,7 +198,7 @@ pub fn detail(site: &Callsite, detail: Detail<'_>) {
 /// `text`, the message record itself is the mark (flagged, its one register the trigger's
 /// index + 1); otherwise, when a symbol trigger fires for `site`, a trigger mark precedes it.
 pub fn message(site: &Callsite, text: &str) {
-    tls::with_writer(LaneKind::Detail, |w| {
+    tls::with_writer(Unwritten::Detail, |w| {
         let word = site.word();
         let id = unpack_id(word);
         let message = clip(text);
@@ -199,8 +209,7 @@ pub fn message(site: &Callsite, text: &str) {
                 message,
                 ..Detail::default()
             };
-            let _ = w.detail(EventKind::Message, id, detail, true);
-            return;
+            return w.detail(EventKind::Message, id, detail, true);
         }
         if let Some(trigger) = unpack_trigger(word) {
             w.trigger_mark(id, trigger);
@@ -209,7 +218,7 @@ pub fn message(site: &Callsite, text: &str) {
             message,
             ..Detail::default()
         };
-        let _ = w.detail(EventKind::Message, id, detail, false);
+        w.detail(EventKind::Message, id, detail, false)
     });
 }
 
@@ -218,7 +227,7 @@ pub fn message(site: &Callsite, text: &str) {
 /// matches its text, the record names that trigger (registers `[index + 1]`) as the cause;
 /// otherwise it has no registers (an explicit mark).
 pub fn mark(site: &Callsite, text: &str) {
-    tls::with_writer(LaneKind::Detail, |w| {
+    tls::with_writer(Unwritten::Detail, |w| {
         // A mark always opens a window; a message trigger matching its text names the trigger
         // as the cause (registers `[index + 1]`), else it is an explicit mark (no registers).
         let trigger = w.message_trigger(text.as_bytes());
@@ -228,7 +237,7 @@ pub fn mark(site: &Callsite, text: &str) {
             message: clip(text),
             ..Detail::default()
         };
-        let _ = w.detail(EventKind::Mark, site.id(), detail, true);
+        w.detail(EventKind::Mark, site.id(), detail, true)
     });
 }
 

@@ -1,5 +1,5 @@
-//! The agent's mode machine (issue 14, not yet wired into the record path): what a traced
-//! process does with its events, worked out from the controller's control block and the time.
+//! The agent's mode machine: what a traced process does with its events, worked out from the
+//! controller's control block and the time.
 //!
 //! [`next`] is a pure function of (state, [`ControlSnapshot`], now): the agent evaluates it on a
 //! time period (never per event) and keeps the resulting [`AgentMode`] in its own memory, so a
@@ -63,16 +63,44 @@ pub struct ModeConfig {
     /// How long the heartbeat may stay unchanged (agent clock, nanoseconds) before the
     /// controller counts as stalled.
     pub stall_after_ns: u64,
+    /// How often the agent's mode watcher evaluates [`next`] (nanoseconds).
+    pub period_ns: u64,
+    /// How long a stall whose controller and drain processes are both gone lasts before the
+    /// agent goes **dormant** (see [`dormant`]).
+    pub dormant_after_ns: u64,
 }
 
 impl Default for ModeConfig {
-    /// 250 ms: a drain loop ticks the heartbeat every pass (about every millisecond), so a
-    /// quarter second without a tick is a drain that stopped, not a slow pass.
+    /// Stalled after 250 ms: a drain loop ticks the heartbeat every pass (about every
+    /// millisecond), so a quarter second without a tick is a drain that stopped, not a slow
+    /// pass. Evaluated every 10 ms, so a restarted controller's new epoch is noticed within
+    /// 10 ms (far inside the 1 s the design promises). Dormant after 1 s of a dead controller.
     fn default() -> Self {
         ModeConfig {
             stall_after_ns: 250_000_000,
+            period_ns: 10_000_000,
+            dormant_after_ns: 1_000_000_000,
         }
     }
+}
+
+/// Whether a stalled agent goes **dormant**: it has been stalled (the heartbeat unchanged) for
+/// longer than `dormant_after_ns` *and* the controller is gone (`controller_alive` false: the
+/// control block's controller process and drain holder no longer exist). A dormant agent's
+/// threads give their slots back at their next slow path (what their rings hold stays in the
+/// segment for a controller that attaches later) and every recording call then costs what an
+/// untraced one does, counting its event per thread; a new epoch (a controller that attached)
+/// ends it. Pure, like [`next`].
+#[must_use]
+pub fn dormant(
+    state: &ModeState,
+    now_ns: u64,
+    controller_alive: bool,
+    config: &ModeConfig,
+) -> bool {
+    state.mode == AgentMode::Stalled
+        && !controller_alive
+        && now_ns.saturating_sub(state.heartbeat_seen_ns) > config.dormant_after_ns
 }
 
 /// The agent's private mode state.
@@ -304,6 +332,30 @@ mod tests {
                     shutdown,
                 },
             )
+    }
+
+    #[test]
+    fn dormant_only_when_stalled_long_enough_and_the_controller_is_gone() {
+        let c = ModeConfig::default();
+        let stalled = ModeState {
+            mode: AgentMode::Stalled,
+            epoch: 1,
+            heartbeat_ns: 5,
+            heartbeat_seen_ns: 100,
+        };
+        let late = 100 + c.dormant_after_ns + 1;
+        assert!(dormant(&stalled, late, false, &c));
+        assert!(!dormant(&stalled, late - 1, false, &c), "not yet");
+        assert!(
+            !dormant(&stalled, late, true, &c),
+            "a live controller is only stalled"
+        );
+        let steady = ModeState {
+            mode: AgentMode::Steady,
+            ..stalled
+        };
+        assert!(!dormant(&steady, late, false, &c));
+        assert!(!dormant(&stalled, 0, false, &c), "a clock behind the stall");
     }
 
     proptest! {

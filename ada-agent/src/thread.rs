@@ -7,12 +7,24 @@
 //! its rings and frees it for reuse.
 
 use crate::agent::Agent;
-use ada_backpressure::DropPolicy;
+use crate::fallback::AgentPolicy;
 use ada_persist::MarkingPolicy;
 use ada_persist::TriggerId;
 use ada_registry::{LaneKind, RegistryError, SlotOwner, ThreadSlot};
-use ada_ringpool::{DetailRecord, EventKind, IndexRecord, LaneWriter, RecordError, SegmentStore};
+use ada_ringpool::{DetailRecord, EventKind, IndexRecord, LaneWriter, SegmentStore, Written};
 use ada_shm::clock::MonotonicClock;
+
+/// What the calling thread must do with its writer after a recording call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep it.
+    Stay,
+    /// Give the slot back now (drop the writer): the agent followed a new epoch (a restarted
+    /// controller: the thread registers again with it at its next event) or went dormant.
+    /// Only a slow path (a ring swap, a loss, a state check) ever says so, so the record
+    /// path's fast path stays one compare.
+    Leave,
+}
 
 /// A detail event's contents (everything but the time, thread and depth, which the writer adds).
 #[derive(Debug, Clone, Copy, Default)]
@@ -30,8 +42,11 @@ pub struct Detail<'d> {
 pub struct ThreadWriter<'a> {
     /// The slot handle; dropped (unregistering) after the `Drop` impl flushed the counters.
     slot: ThreadSlot<'a>,
-    index: LaneWriter<'a, SegmentStore<'a>, DropPolicy>,
-    detail: LaneWriter<'a, SegmentStore<'a>, DropPolicy>,
+    index: LaneWriter<'a, SegmentStore<'a>, AgentPolicy<'a>>,
+    detail: LaneWriter<'a, SegmentStore<'a>, AgentPolicy<'a>>,
+    agent: &'a Agent,
+    /// The agent's attach generation when this writer registered.
+    generation: u32,
     thread_id: u32,
     depth: u32,
     /// The agent's policy when it has message triggers (`None`: `message` skips matching).
@@ -61,9 +76,13 @@ impl<'a> ThreadWriter<'a> {
     pub fn register(agent: &'a Agent) -> Result<ThreadWriter<'a>, RegistryError> {
         let registry = agent.registry();
         let tid = os_thread_id();
+        let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
+        // Read before registering: a new epoch followed meanwhile makes this writer leave at
+        // its first slow path and register again, never miss the change.
+        let generation = agent.driver().generation();
         let owner = SlotOwner {
             thread_id: tid,
-            pid: rustix::process::getpid().as_raw_nonzero().get() as u32,
+            pid,
             generation: 0,
             registered_ns: MonotonicClock::read(),
         };
@@ -77,16 +96,31 @@ impl<'a> ThreadWriter<'a> {
         // (validated when the agent attached); the watermarks follow from each pool's size.
         let settings = registry.backpressure();
         let geometry = registry.geometry();
-        let mut index_writer =
-            LaneWriter::new(registration.index, index_store, settings.policies.index);
+        let policy = |drop| AgentPolicy {
+            drop,
+            fallback: registry.fallback(),
+            driver: agent.driver(),
+            pid,
+            tid,
+        };
+        let mut index_writer = LaneWriter::new(
+            registration.index,
+            index_store,
+            policy(settings.policies.index),
+        );
         index_writer.set_backpressure(settings.config(geometry.index_rings));
-        let mut detail_writer =
-            LaneWriter::new(registration.detail, detail_store, settings.policies.detail);
+        let mut detail_writer = LaneWriter::new(
+            registration.detail,
+            detail_store,
+            policy(settings.policies.detail),
+        );
         detail_writer.set_backpressure(settings.config(geometry.detail_rings));
         Ok(ThreadWriter {
             index: index_writer,
             detail: detail_writer,
             slot: registration.slot,
+            agent,
+            generation,
             thread_id: tid as u32,
             depth: 0,
             message_policy: agent.message_policy(),
@@ -104,9 +138,15 @@ impl<'a> ThreadWriter<'a> {
         self.depth
     }
 
+    /// Continues at call depth `depth` (a thread that recorded before it registered, or
+    /// registers again, keeps its nesting).
+    pub(crate) fn set_depth(&mut self, depth: u32) {
+        self.depth = depth;
+    }
+
     #[inline(always)]
-    fn index_event(&mut self, kind: EventKind, function_id: u64) {
-        self.index.write_index(&IndexRecord {
+    fn index_event(&mut self, kind: EventKind, function_id: u64) -> Flow {
+        let written = self.index.write_index(&IndexRecord {
             timestamp_ns: MonotonicClock::read(),
             function_id,
             thread_id: self.thread_id,
@@ -114,20 +154,40 @@ impl<'a> ThreadWriter<'a> {
             call_depth: self.depth,
             reserved: 0,
         });
+        // The fast path returns `Stored` inline, so this folds away there.
+        if matches!(written, Written::Stored) {
+            Flow::Stay
+        } else {
+            self.after_slow_path()
+        }
+    }
+
+    /// After a write that took the slow path: leave if the agent followed a new epoch since
+    /// this writer registered, or went dormant.
+    #[cold]
+    #[inline(never)]
+    fn after_slow_path(&self) -> Flow {
+        let driver = self.agent.driver();
+        if driver.dormant() || driver.generation() != self.generation {
+            Flow::Leave
+        } else {
+            Flow::Stay
+        }
     }
 
     /// Function entry: one index record at the new depth.
     #[inline(always)]
-    pub fn enter(&mut self, function_id: u64) {
+    pub fn enter(&mut self, function_id: u64) -> Flow {
         self.depth = self.depth.wrapping_add(1);
-        self.index_event(EventKind::Call, function_id);
+        self.index_event(EventKind::Call, function_id)
     }
 
     /// Function exit: one index record at the depth of the matching entry.
     #[inline(always)]
-    pub fn exit(&mut self, function_id: u64) {
-        self.index_event(EventKind::Return, function_id);
+    pub fn exit(&mut self, function_id: u64) -> Flow {
+        let flow = self.index_event(EventKind::Return, function_id);
         self.depth = self.depth.saturating_sub(1);
+        flow
     }
 
     /// A detail event of `kind` (`marked` flags the ring for persistence around it). A record
@@ -138,7 +198,7 @@ impl<'a> ThreadWriter<'a> {
         function_id: u64,
         detail: Detail<'_>,
         marked: bool,
-    ) -> Result<(), RecordError> {
+    ) -> Flow {
         let record = DetailRecord {
             kind,
             marked,
@@ -150,7 +210,11 @@ impl<'a> ThreadWriter<'a> {
             stack: detail.stack,
             message: detail.message,
         };
-        self.detail.write_detail(&record).map(|_| ())
+        match self.detail.write_detail(&record) {
+            Ok(Written::Stored) => Flow::Stay,
+            // Too large: counted as dropped by the writer, which took its slow path for it.
+            _ => self.after_slow_path(),
+        }
     }
 
     /// A trigger's mark: a detail record of kind `Mark` for `function_id`, flagged `marked`,
@@ -164,7 +228,7 @@ impl<'a> ThreadWriter<'a> {
             registers: &registers,
             ..Detail::default()
         };
-        // Cannot be over the limits; a refusal would be counted as dropped anyway.
+        // Cannot be over the limits. A `Leave` is seen again at the thread's next slow path.
         let _ = self.detail(EventKind::Mark, function_id, detail, true);
     }
 

@@ -13,10 +13,14 @@
 //! the parent's slot), so the child registers a slot of its own on its next event.
 
 use crate::agent::Agent;
-use crate::global::global;
-use crate::thread::ThreadWriter;
+use crate::global::{DORMANT, global};
+use crate::mode::AgentMode;
+use crate::thread::{Flow, ThreadWriter, os_thread_id};
 use ada_registry::LaneKind;
+use ada_ringpool::{EventKind, IndexRecord};
+use ada_shm::clock::MonotonicClock;
 use std::cell::{Cell, RefCell};
+use zerocopy::IntoBytes;
 
 struct Owner {
     writer: Option<Box<ThreadWriter<'static>>>,
@@ -27,6 +31,10 @@ impl Drop for Owner {
         // `FAST` has no destructor, so it is always accessible.
         FAST.set(core::ptr::null_mut());
         drop(self.writer.take());
+        // Events a dormant thread could not record, reported on its way out.
+        if let Some(agent) = global() {
+            report_dormant_losses(agent);
+        }
     }
 }
 
@@ -35,97 +43,269 @@ thread_local! {
     static OWNER: RefCell<Owner> = const { RefCell::new(Owner { writer: None }) };
     /// `reclaim_epoch + 1` of the registry when this thread was refused a slot (0 = never).
     static REFUSED_AT: Cell<u64> = const { Cell::new(0) };
+    /// The thread's call depth while it holds no writer (its events then go to the fallback
+    /// ring), handed to and from its writer so the nesting carries across.
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
+    /// The calling thread's OS thread id (0 = not read yet).
+    static TID: Cell<u64> = const { Cell::new(0) };
+    /// Events (index, detail) recorded while the agent was dormant, not yet reported.
+    static DORMANT_LOST: Cell<[u64; 2]> = const { Cell::new([0; 2]) };
 }
 
-/// Runs `f` with the calling thread's writer, registering the thread on first use. Returns
-/// `None` (and records nothing) when the process is not traced; an event that cannot be
-/// recorded (no free slot, thread exiting, re-entered from a signal handler) is counted as
-/// dropped in the segment.
-///
-/// `lane` is the lane the event goes to, for counting a refused thread's events by lane (a
-/// trigger's extra mark on a refused thread is not counted separately).
+/// What a recording call writes, for the path that has no writer: an index event (`kind`,
+/// `function_id`) can go to the fallback ring; anything else is counted in its lane.
+#[derive(Debug, Clone, Copy)]
+pub enum Unwritten {
+    /// An index-lane event.
+    Index(EventKind, u64),
+    /// A detail-lane event.
+    Detail,
+}
+
+impl Unwritten {
+    fn lane(self) -> LaneKind {
+        match self {
+            Unwritten::Index(..) => LaneKind::Index,
+            Unwritten::Detail => LaneKind::Detail,
+        }
+    }
+}
+
+/// Runs `f` with the calling thread's writer, registering the thread on first use when the
+/// agent's mode allows. Without a writer (untraced: nothing; the registry not ready, the thread
+/// refused a slot: the fallback ring; dormant, re-entered from a signal handler, exiting:
+/// counted as lost) `event` says what the call would have written.
 #[inline(always)]
-pub fn with_writer<R>(
-    lane: LaneKind,
-    f: impl FnOnce(&mut ThreadWriter<'static>) -> R,
-) -> Option<R> {
+pub fn with_writer(event: Unwritten, f: impl FnOnce(&mut ThreadWriter<'static>) -> Flow) {
     let mut ptr = FAST.get();
     if ptr.is_null() {
-        if !crate::global::maybe_traced() {
-            return None;
+        let quiet = crate::global::quiet();
+        if quiet != 0 {
+            if quiet == DORMANT {
+                count_dormant(event.lane());
+            }
+            return;
         }
         // `f` is not passed to the slow path: with a single call site (below) the compiler
         // inlines the recording closure into the caller instead of calling it out of line.
-        ptr = writer_slow(lane)?;
+        match writer_slow(event) {
+            Some(p) => ptr = p,
+            None => return,
+        }
     }
-    Some(run_exclusive(ptr, f))
+    let _ = run_exclusive(ptr, f);
 }
 
 /// Runs `f` on the writer at `ptr` (taken from `FAST`) with `FAST` cleared meanwhile, so a
-/// re-entrant call cannot make a second `&mut` to it, then puts it back.
+/// re-entrant call cannot make a second `&mut` to it, then puts it back, unless `f` says the
+/// writer must leave (see [`Flow::Leave`]).
 #[inline(always)]
 fn run_exclusive<R>(
     ptr: *mut ThreadWriter<'static>,
     f: impl FnOnce(&mut ThreadWriter<'static>) -> R,
-) -> R {
+) -> R
+where
+    R: Into<Flow> + Copy,
+{
     FAST.set(core::ptr::null_mut());
     // `ptr` came from the box `OWNER` holds; it stays valid until `Owner::drop`, which clears
     // `FAST` first. `FAST` is null while `f` runs, so no second `&mut` can be made from it.
     // SAFETY: the writer is alive and this is the only reference to it.
     let r = f(unsafe { &mut *ptr });
-    FAST.set(ptr);
+    // A fast path returns `Stay` inline: this folds to the store.
+    match r.into() {
+        Flow::Stay => FAST.set(ptr),
+        Flow::Leave => leave(),
+    }
     r
 }
 
+impl From<()> for Flow {
+    fn from((): ()) -> Flow {
+        Flow::Stay
+    }
+}
+
 /// Runs `f` with the calling thread's writer if it already holds one; never registers the
-/// thread and never counts a drop. `None` when the thread holds no writer (or it is busy).
-pub fn with_registered_writer<R>(f: impl FnOnce(&mut ThreadWriter<'static>) -> R) -> Option<R> {
+/// thread and never counts a drop. `false` when the thread holds no writer (or it is busy).
+pub fn with_registered_writer(f: impl FnOnce(&mut ThreadWriter<'static>)) -> bool {
     let ptr = FAST.get();
     if ptr.is_null() {
-        return None;
+        return false;
     }
-    Some(run_exclusive(ptr, f))
+    run_exclusive(ptr, f);
+    true
 }
 
 /// The calling thread's writer when `FAST` holds none: registers the thread, or returns `None`
-/// (untraced process; or refused, busy when re-entered, thread exiting: counted as dropped).
+/// after sending `event` where it can go (the fallback ring) or counting it.
 #[cold]
 #[inline(never)]
-fn writer_slow(lane: LaneKind) -> Option<*mut ThreadWriter<'static>> {
+fn writer_slow(event: Unwritten) -> Option<*mut ThreadWriter<'static>> {
     let agent = global()?;
-    match OWNER.try_with(|owner| register(agent, owner)) {
-        Ok(Some(ptr)) => Some(ptr),
-        // Refused, busy (re-entered), or the thread is exiting: counted as dropped.
-        Ok(None) | Err(_) => {
-            agent.registry().header().count_unregistered_drops(lane, 1);
-            None
+    if !crate::global::ensure_watcher(agent) || agent.mode() == AgentMode::Startup {
+        // No watcher, or still waiting for the registry: look at the control block now.
+        crate::global::tick_global(agent);
+    }
+    if agent.is_dormant() {
+        count_dormant(event.lane());
+        return None;
+    }
+    if agent.mode() != AgentMode::Startup {
+        match OWNER.try_with(|owner| register(agent, owner)) {
+            Ok(Ok(Some(ptr))) => return Some(ptr),
+            // Busy (re-entered from a signal handler while the writer is in use) or exiting:
+            // counted as lost (a signal handler's event would otherwise interleave with the
+            // interrupted one's).
+            Ok(Err(Busy)) | Err(_) => {
+                agent
+                    .registry()
+                    .header()
+                    .count_unregistered_drops(event.lane(), 1);
+                return None;
+            }
+            // Refused a slot: the fallback ring, below.
+            Ok(Ok(None)) => {}
+        }
+    }
+    unregistered(agent, event);
+    None
+}
+
+/// Re-entered, or the thread's storage is being torn down.
+struct Busy;
+
+/// An event of a thread without a writer, while the agent is not dormant: an index event goes
+/// to the fallback ring (counted by the ring if it refuses); a detail event is counted.
+fn unregistered(agent: &Agent, event: Unwritten) {
+    let Unwritten::Index(kind, function_id) = event else {
+        agent
+            .registry()
+            .header()
+            .count_unregistered_drops(LaneKind::Detail, 1);
+        return;
+    };
+    let Some(tid) = thread_id() else {
+        agent
+            .registry()
+            .header()
+            .count_unregistered_drops(LaneKind::Index, 1);
+        return;
+    };
+    let Ok(depth) = DEPTH.try_with(Cell::get) else {
+        agent
+            .registry()
+            .header()
+            .count_unregistered_drops(LaneKind::Index, 1);
+        return;
+    };
+    // The writer's convention: an entry at its new depth, an exit at its entry's depth.
+    let (call_depth, after) = match kind {
+        EventKind::Call => (depth.wrapping_add(1), depth.wrapping_add(1)),
+        EventKind::Return => (depth, depth.saturating_sub(1)),
+        _ => (depth, depth),
+    };
+    let _ = DEPTH.try_with(|d| d.set(after));
+    let record = IndexRecord {
+        timestamp_ns: MonotonicClock::read(),
+        function_id,
+        thread_id: tid as u32,
+        kind: kind as u32,
+        call_depth,
+        reserved: 0,
+    };
+    let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
+    let ring = agent.registry().fallback();
+    if ring.is_none() {
+        // A segment made without a fallback ring: the event has nowhere to go.
+        agent
+            .registry()
+            .header()
+            .count_unregistered_drops(LaneKind::Index, 1);
+        return;
+    }
+    crate::fallback::push_index(ring, pid, tid, record.as_bytes());
+}
+
+/// The calling thread's OS thread id, read once (`None` while its storage is torn down).
+fn thread_id() -> Option<u64> {
+    TID.try_with(|t| {
+        if t.get() == 0 {
+            t.set(os_thread_id());
+        }
+        t.get()
+    })
+    .ok()
+}
+
+/// Counts one event lost while the agent is dormant (in the thread's own storage: as cheap as
+/// the untraced early out allows).
+#[inline(always)]
+fn count_dormant(lane: LaneKind) {
+    let _ = DORMANT_LOST.try_with(|c| {
+        let mut n = c.get();
+        n[lane as usize] = n[lane as usize].wrapping_add(1);
+        c.set(n);
+    });
+}
+
+/// Reports the events this thread lost while dormant (as events of a thread without a slot).
+fn report_dormant_losses(agent: &Agent) {
+    let Ok(lost) = DORMANT_LOST.try_with(|c| c.replace([0; 2])) else {
+        return;
+    };
+    for lane in LaneKind::ALL {
+        let n = lost[lane as usize];
+        if n > 0 {
+            agent.registry().header().count_unregistered_drops(lane, n);
         }
     }
 }
 
-/// Registers the thread (unless it already holds a writer, which means we were re-entered, or
-/// was refused since the last slot was freed).
-fn register(agent: &'static Agent, owner: &RefCell<Owner>) -> Option<*mut ThreadWriter<'static>> {
-    let mut owner = owner.try_borrow_mut().ok()?;
+/// Registers the thread (unless it already holds a writer, which means we were re-entered:
+/// `Err(Busy)`); `Ok(None)` if it was refused a slot (now, or since the last slot was freed).
+fn register(
+    agent: &'static Agent,
+    owner: &RefCell<Owner>,
+) -> Result<Option<*mut ThreadWriter<'static>>, Busy> {
+    let mut owner = owner.try_borrow_mut().map_err(|_| Busy)?;
     if owner.writer.is_some() {
-        return None;
+        return Err(Busy);
     }
     let epoch = u64::from(agent.registry().header().reclaim_epoch()) + 1;
     if REFUSED_AT.get() == epoch {
-        return None;
+        return Ok(None);
     }
     match ThreadWriter::register(agent) {
         Ok(writer) => {
             let mut boxed = Box::new(writer);
+            boxed.set_depth(DEPTH.get());
+            report_dormant_losses(agent);
             let ptr: *mut ThreadWriter<'static> = &mut *boxed;
             owner.writer = Some(boxed);
-            Some(ptr)
+            Ok(Some(ptr))
         }
         Err(_) => {
             REFUSED_AT.set(epoch);
-            None
+            Ok(None)
         }
     }
+}
+
+/// The writer said [`Flow::Leave`]: drop it (its counters are published and its slot handed to
+/// the drain with what its rings hold); `FAST` stays null, so the thread's next event decides
+/// afresh (registers with the new controller, or is dormant).
+#[cold]
+#[inline(never)]
+fn leave() {
+    let _ = OWNER.try_with(|owner| {
+        if let Ok(mut owner) = owner.try_borrow_mut()
+            && let Some(writer) = owner.writer.take()
+        {
+            DEPTH.set(writer.depth());
+            drop(writer);
+        }
+    });
 }
 
 /// Publishes the calling thread's counters and gives its slot back now (it registers again on
@@ -144,6 +324,9 @@ pub fn unregister_current_thread() -> bool {
 
 extern "C" fn forget_parent_writer() {
     FAST.set(core::ptr::null_mut());
+    // The child is another thread of another process: read its id again.
+    TID.set(0);
+    crate::global::forget_watcher();
     let _ = OWNER.try_with(|owner| {
         if let Ok(mut owner) = owner.try_borrow_mut() {
             // The slot is the parent thread's: neither unregister it nor touch its rings.

@@ -1,7 +1,8 @@
-//! A registry with one slot: the first thread to record holds it; another thread's events are
-//! each counted in `unregistered_drops` and never written anywhere; once the holder gives the
-//! slot back and the drain frees it, the refused thread registers on its next event, and after
-//! that a brand-new thread can too.
+//! A registry with one slot: the first thread to record holds it; another thread's index events
+//! go to the shared fallback ring, tagged with its process and thread and nested at their own
+//! depths, and its detail events are each counted in `unregistered_drops`; once the holder
+//! gives the slot back and the drain frees it, the refused thread registers on its next event
+//! (continuing its nesting), and after that a brand-new thread can too.
 //!
 //! One `#[test]`: the global agent is once per process.
 
@@ -9,7 +10,9 @@ mod common;
 
 use ada_agent::{Agent, Callsite};
 use ada_registry::{Registry, SlotState};
-use common::{CALL, RETURN, drain_slot, free_slot, gettid, in_process_registry, shape};
+use common::{
+    CALL, RETURN, drain_fallback, drain_slot, free_slot, gettid, in_process_registry, shape,
+};
 use std::sync::mpsc;
 
 static SITE: Callsite = Callsite::new("full_registry::site");
@@ -59,10 +62,26 @@ fn a_thread_without_a_slot_counts_its_events_as_dropped() {
     });
     let refused_tid = done_rx.recv().unwrap();
     let c = reg.header().counters();
-    assert_eq!(c.unregistered_drops, 6, "{c:?}");
-    // By lane: the entry, span entry and exit, and exit are index events; the message and the
-    // mark detail events (the `no_slot` cause of each lane).
-    assert_eq!(c.unregistered_by_lane, [4, 2], "{c:?}");
+    // The message and the mark are detail events: counted (the `no_slot` cause).
+    assert_eq!(c.unregistered_drops, 2, "{c:?}");
+    assert_eq!(c.unregistered_by_lane, [0, 2], "{c:?}");
+    // The entry, the span's entry and exit and the exit went to the fallback ring.
+    let fallback = drain_fallback(&reg);
+    let site = SITE.id();
+    let records: Vec<_> = fallback.iter().map(|(_, _, r)| *r).collect();
+    assert_eq!(
+        shape(&records),
+        vec![
+            (CALL, REFUSED_ID, 1),
+            (CALL, site, 2),
+            (RETURN, site, 2),
+            (RETURN, REFUSED_ID, 1)
+        ]
+    );
+    assert!(fallback.iter().all(
+        |(pid, tid, r)| (*pid, *tid) == (std::process::id(), refused_tid)
+            && u64::from(r.thread_id) == refused_tid
+    ));
     // Refused once; later events do not rescan the registry until a slot is freed.
     assert_eq!(c.capacity_failures, 1, "{c:?}");
     assert_eq!(c.registrations, 1);
@@ -93,7 +112,7 @@ fn a_thread_without_a_slot_counts_its_events_as_dropped() {
     assert_eq!(state(&reg), SlotState::Active);
     assert_eq!(reg.view().slot(0).unwrap().owner().thread_id, refused_tid);
     let c = reg.header().counters();
-    assert_eq!((c.registrations, c.unregistered_drops), (2, 6), "{c:?}");
+    assert_eq!((c.registrations, c.unregistered_drops), (2, 2), "{c:?}");
     go_tx.send(()).unwrap();
     refused.join().unwrap();
     assert_eq!(state(&reg), SlotState::Exited);
@@ -109,6 +128,7 @@ fn a_thread_without_a_slot_counts_its_events_as_dropped() {
             .all(|r| u64::from(r.thread_id) == refused_tid)
     );
     assert!(d.detail.is_empty());
+    assert!(drain_fallback(&reg).is_empty(), "nothing else went there");
     free_slot(&reg, 0);
 
     // And a brand-new thread registers and records.
@@ -133,7 +153,7 @@ fn a_thread_without_a_slot_counts_its_events_as_dropped() {
     let c = reg.header().counters();
     assert_eq!(
         (c.registrations, c.capacity_failures, c.unregistered_drops),
-        (3, 1, 6),
+        (3, 1, 2),
         "{c:?}"
     );
 }

@@ -10,10 +10,37 @@ use ada_ringpool::{
     index_records,
 };
 
-/// A fresh in-process registry (this test acts as the controller) with `capacity` slots. Its
-/// name is unlinked at once: the mapping stays valid (and is shared with forked children), and
-/// a registry installed as the global agent, which is never dropped, leaves nothing behind in
-/// `/dev/shm`.
+/// Acts as the controller going live: a first heartbeat, then `registry_ready` in steady mode,
+/// so agents use their own rings (before it they send index events to the fallback ring).
+/// Nothing ticks the heartbeat afterwards, so the agent counts it stalled after a while, which
+/// changes nothing these tests look at (a stalled agent still registers and records).
+pub fn publish_ready(reg: &Registry) {
+    reg.control()
+        .tick_heartbeat(ada_shm::clock::MonotonicClock::read());
+    reg.control()
+        .publish_ready(ada_registry::RegistryMode::PerThreadOnly);
+}
+
+/// The index records in the segment's fallback ring (taken by a drain claim), with the
+/// (pid, OS thread id) that pushed each.
+pub fn drain_fallback(reg: &Registry) -> Vec<(u32, u64, IndexRecord)> {
+    let mut claim = reg
+        .claim_drain()
+        .expect("the test is the segment's only drain");
+    let mut consumer = claim.fallback().expect("the segment has a fallback ring");
+    let mut out = Vec::new();
+    consumer.drain(|r| {
+        let bytes: Vec<u8> = r.payload.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        let record = index_records(&bytes).next().unwrap().unwrap();
+        out.push((r.pid, r.tid, record));
+    });
+    out
+}
+
+/// A fresh in-process registry (this test acts as the controller: it publishes ready, see
+/// [`publish_ready`]) with `capacity` slots. Its name is unlinked at once: the mapping stays
+/// valid (and is shared with forked children), and a registry installed as the global agent,
+/// which is never dropped, leaves nothing behind in `/dev/shm`.
 pub fn in_process_registry(capacity: u32) -> Registry {
     let reg = Registry::create(
         &RegistryConfig {
@@ -24,6 +51,7 @@ pub fn in_process_registry(capacity: u32) -> Registry {
     )
     .expect("create registry");
     reg.segment().unlink().expect("unlink the segment name");
+    publish_ready(&reg);
     reg
 }
 
@@ -195,6 +223,7 @@ pub fn registry_with_triggers_region(
     )
     .expect("create registry");
     reg.segment().unlink().expect("unlink the segment name");
+    publish_ready(&reg);
     let region = reg
         .segment()
         .region(ada_shm::RegionKind::Triggers)

@@ -1,0 +1,204 @@
+//! [`ModeDriver`]: runs the [`mode`](crate::mode) machine for one [`Agent`](crate::Agent) and
+//! keeps its outcome in the agent's own memory.
+//!
+//! [`ModeDriver::tick`] takes a snapshot of the control block, runs [`mode::next`] and
+//! [`mode::dormant`] with the time it is given (a fake clock in tests; the global agent's mode
+//! watcher thread passes the monotonic clock every [`ModeConfig::period_ns`]), counts each mode
+//! change (privately in [`ModeCounts`] and in the control block's agent statistics, for the
+//! report and `ada status`) and publishes the result in three words the recording paths read:
+//! the effective mode, the dormant flag and the attach generation (bumped once per new epoch:
+//! a thread whose writer was registered under an older generation re-registers at its next
+//! slow path). The control block is only read, never trusted for where to write.
+
+use crate::mode::{self, AgentMode, ModeConfig, ModeCounts, ModeState};
+use ada_registry::ControlBlock;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
+
+/// What one [`ModeDriver::tick`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tick {
+    /// The mode after the tick.
+    pub mode: AgentMode,
+    /// Whether the agent is dormant after the tick.
+    pub dormant: bool,
+    /// A new epoch was followed (the attach generation moved).
+    pub reattached: bool,
+}
+
+#[derive(Debug)]
+struct Machine {
+    state: ModeState,
+    counts: ModeCounts,
+}
+
+/// The mode machine's state and its published outcome (see the module docs).
+#[derive(Debug)]
+pub(crate) struct ModeDriver {
+    config: ModeConfig,
+    /// [`AgentMode`] as a byte.
+    effective: AtomicU8,
+    dormant: AtomicBool,
+    /// New epochs followed since the agent attached.
+    generation: AtomicU32,
+    machine: Mutex<Machine>,
+}
+
+impl ModeDriver {
+    pub(crate) fn new(config: ModeConfig) -> Self {
+        ModeDriver {
+            config,
+            effective: AtomicU8::new(AgentMode::Startup as u8),
+            dormant: AtomicBool::new(false),
+            generation: AtomicU32::new(0),
+            machine: Mutex::new(Machine {
+                state: ModeState::START,
+                counts: ModeCounts::default(),
+            }),
+        }
+    }
+
+    pub(crate) fn config(&self) -> &ModeConfig {
+        &self.config
+    }
+
+    /// Evaluates the machine at `now_ns`. `controller_alive` says whether the controller's
+    /// processes still exist (only consulted while stalled; see [`mode::dormant`]). `None` when
+    /// another tick is running (it decides; this one has nothing to add).
+    pub(crate) fn tick(
+        &self,
+        control: &ControlBlock,
+        now_ns: u64,
+        controller_alive: impl FnOnce() -> bool,
+    ) -> Option<Tick> {
+        let mut machine = self.machine.try_lock().ok()?;
+        let before = machine.state;
+        let step = mode::next(&before, &control.snapshot(), now_ns, &self.config);
+        let after = step.state;
+        let dormant = after.mode == AgentMode::Stalled
+            && mode::dormant(&after, now_ns, controller_alive(), &self.config);
+        machine.state = after;
+        if before.mode != after.mode {
+            machine.counts.record(before.mode, after.mode);
+            control.count_mode_transition(after.mode as usize);
+        }
+        if step.reattach {
+            // Relaxed RMW: a counter the writers compare with their own copy; the mode store
+            // below (Release) orders it before the mode they read with it.
+            self.generation.fetch_add(1, Ordering::Relaxed);
+            control.count_reattach();
+        }
+        // Release (both): a recording path that loads the mode or the flag (Acquire) sees the
+        // generation bumped above with it; the registry it then registers in was published by
+        // the control block's ready flag, which `snapshot` acquired before this store.
+        self.dormant.store(dormant, Ordering::Release);
+        self.effective.store(after.mode as u8, Ordering::Release);
+        Some(Tick {
+            mode: after.mode,
+            dormant,
+            reattached: step.reattach,
+        })
+    }
+
+    /// The mode the last tick decided.
+    #[inline]
+    pub(crate) fn mode(&self) -> AgentMode {
+        // Acquire: pairs with `tick`'s Release store (the generation travels with it).
+        match self.effective.load(Ordering::Acquire) {
+            0 => AgentMode::Startup,
+            1 => AgentMode::WarmUp,
+            2 => AgentMode::Steady,
+            _ => AgentMode::Stalled,
+        }
+    }
+
+    /// Whether the last tick found the agent dormant.
+    #[inline]
+    pub(crate) fn dormant(&self) -> bool {
+        // Acquire: pairs with `tick`'s Release store.
+        self.dormant.load(Ordering::Acquire)
+    }
+
+    /// New epochs followed so far.
+    #[inline]
+    pub(crate) fn generation(&self) -> u32 {
+        // Relaxed: read on a slow path after `mode()` or `dormant()` (Acquire) or compared
+        // against a copy; a stale value only delays a re-registration to the next slow path.
+        self.generation.load(Ordering::Relaxed)
+    }
+
+    /// The mode changes counted so far.
+    pub(crate) fn counts(&self) -> ModeCounts {
+        self.machine
+            .lock()
+            .map(|m| m.counts)
+            .unwrap_or_else(|poisoned| poisoned.into_inner().counts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ada_registry::RegistryMode;
+    use ada_shm::clock::ClockId;
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn ticks_publish_the_mode_count_changes_and_bump_the_generation_per_new_epoch() {
+        let cb = ControlBlock::default();
+        cb.initialize(ClockId::Monotonic, 1);
+        let d = ModeDriver::new(ModeConfig::default());
+        let alive = || true;
+        assert_eq!(d.tick(&cb, MS, alive).unwrap().mode, AgentMode::Startup);
+        cb.tick_heartbeat(1);
+        cb.publish_ready(RegistryMode::DualWrite);
+        assert_eq!(d.tick(&cb, 2 * MS, alive).unwrap().mode, AgentMode::WarmUp);
+        assert_eq!(d.mode(), AgentMode::WarmUp);
+        cb.set_mode(RegistryMode::PerThreadOnly);
+        cb.tick_heartbeat(2);
+        assert_eq!(d.tick(&cb, 3 * MS, alive).unwrap().mode, AgentMode::Steady);
+        // A restarted controller: ready again under a new epoch.
+        cb.withdraw_ready();
+        cb.tick_heartbeat(3);
+        cb.publish_ready(RegistryMode::DualWrite);
+        let t = d.tick(&cb, 4 * MS, alive).unwrap();
+        assert!(t.reattached && !t.dormant);
+        assert_eq!(d.generation(), 1);
+        assert!(!d.tick(&cb, 5 * MS, alive).unwrap().reattached, "once");
+        let s = cb.agent_stats();
+        assert_eq!(s.mode_entries, [0, 2, 1, 0]);
+        assert_eq!((s.mode_transitions, s.reattaches), (3, 1));
+        assert_eq!(d.counts().get(AgentMode::Steady, AgentMode::WarmUp), 1);
+    }
+
+    #[test]
+    fn a_stall_whose_controller_is_gone_turns_dormant_and_a_new_epoch_ends_it() {
+        let cb = ControlBlock::default();
+        cb.initialize(ClockId::Monotonic, 1);
+        let c = ModeConfig::default();
+        let d = ModeDriver::new(c);
+        cb.tick_heartbeat(7);
+        cb.publish_ready(RegistryMode::PerThreadOnly);
+        d.tick(&cb, MS, || true).unwrap();
+        let stalled_at = MS + c.stall_after_ns + 1;
+        assert_eq!(
+            d.tick(&cb, stalled_at, || false).unwrap().mode,
+            AgentMode::Stalled
+        );
+        assert!(!d.dormant(), "not long enough");
+        let late = MS + c.dormant_after_ns + 1;
+        assert!(
+            !d.tick(&cb, late, || true).unwrap().dormant,
+            "a live controller"
+        );
+        assert!(d.tick(&cb, late, || false).unwrap().dormant);
+        assert!(d.dormant());
+        cb.withdraw_ready();
+        cb.tick_heartbeat(8);
+        cb.publish_ready(RegistryMode::DualWrite);
+        let t = d.tick(&cb, late + MS, || false).unwrap();
+        assert!(t.reattached && !t.dormant && !d.dormant());
+        assert_eq!(t.mode, AgentMode::WarmUp);
+    }
+}
