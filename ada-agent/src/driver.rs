@@ -15,7 +15,7 @@ use ada_registry::ControlBlock;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 
-/// What one [`ModeDriver::tick`] decided.
+/// What one [`Agent::tick_mode`](crate::Agent::tick_mode) decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tick {
     /// The mode after the tick.

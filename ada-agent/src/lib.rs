@@ -11,10 +11,13 @@
 //! - Lazy per-thread registration: a thread's first event claims a slot in the registry
 //!   (lock-free) and caches its writers in thread-local storage; later events cost one TLS load,
 //!   a clock read and a 32-byte store. Thread exit hands the slot to the drain.
-//! - With no controller (`ADA_SHM` unset) every call is a near-free no-op.
+//! - With no controller (`ADA_SHM` unset) every call is a near-free no-op; so is a call of a
+//!   dormant agent (its controller died and none has attached since), which only counts it.
 //! - [`mode`]: the agent's mode machine (startup, warm-up, steady, stalled; re-attach on a new
-//!   epoch) as a pure function of the control block and the time. Not yet wired into the
-//!   record path (issue 14's next steps do that).
+//!   epoch; dormant when the controller is gone) as a pure function of the control block and
+//!   the time. The global agent's watcher thread (`ada-agent-mode`) evaluates it every 10 ms
+//!   and keeps the outcome in the agent's own memory; the record path only consults it on its
+//!   slow paths (see [Modes](crate#modes)).
 //! - Triggers (selective persistence): the agent compiles the triggers the controller published
 //!   in the segment (see below) and marks the events they name, so the controller persists the
 //!   windows around them.
@@ -68,6 +71,37 @@
 //! thread's first message match allocates one, and threads other than the pool's owner take a
 //! short internal lock to borrow one, so with message triggers `message` is not lock-free. [`mark`] is
 //! unchanged: always a mark, with no registers.
+//!
+//! # Modes
+//!
+//! What the agent does with an event depends on its mode ([`mode::AgentMode`]), worked out
+//! from the controller's control block (`registry_ready`, the requested mode, the heartbeat,
+//! the epoch) every [`mode::ModeConfig::period_ns`]:
+//! - **Startup** (the registry is not ready): no thread registers; each index event goes to
+//!   the segment's shared **fallback ring**, tagged with its process and thread and nested at
+//!   the thread's own depth. When the ring is full it refuses the event and counts it; detail
+//!   events (which a fallback record cannot hold) are counted as lost (`no_slot`). The first
+//!   event after ready registers the thread and continues its nesting in its own rings.
+//! - **Warm-up / steady** (the controller's `DualWrite` / `PerThreadOnly`): threads register
+//!   and record into their own rings. A thread **refused a slot** (registry full) sends its
+//!   index events to the fallback ring. A lane whose pool is exhausted **spills** its index
+//!   events there before its drop policy applies (counted as `spilled`, not lost).
+//! - **Stalled** (the heartbeat has not moved for 250 ms): threads keep recording into their
+//!   rings, which keep the newest or oldest events by their drop policy; nothing spills (the
+//!   fallback ring is kept for threads with no ring at all); every loss is counted and marked.
+//!   The heartbeat moving again ends it.
+//! - **A new epoch** (a controller that restarted and published ready again): each thread gives
+//!   its slot back at its next slow path (a ring swap, a loss; its rings keep what they hold,
+//!   for the drain) and registers again at its next event, its call depth carried over.
+//! - **Dormant** ([`mode::dormant`]: stalled for 1 s and the controller's processes are
+//!   gone): threads give their slots back at their next slow path, and every recording call
+//!   then costs the untraced early out plus a thread-local count; the counts are reported as
+//!   lost (`no_slot`) when the thread registers again (a controller attached: new epoch) or
+//!   exits.
+//!
+//! Each event goes to exactly one place (its thread's ring or the fallback ring), never both.
+//! Mode changes are counted in the control block (`ada status`, the report). A process that
+//! `fork`s starts a watcher of its own in the child at the child's first recording slow path.
 //!
 //! **Architecture invariant:** the hot path touches only the calling thread's own slot and
 //! rings; nothing here ever writes another thread's lane or the controller's fields.
