@@ -25,7 +25,7 @@ static TRIGGER_ERROR: OnceLock<String> = OnceLock::new();
 /// [`QUIET`]: recording may happen.
 const LIVE: u8 = 0;
 /// [`QUIET`]: `GLOBAL` resolved to `None`, which it then stays.
-const UNTRACED: u8 = 1;
+pub(crate) const UNTRACED: u8 = 1;
 /// [`QUIET`]: the agent is dormant (until its watcher sees a new epoch).
 pub(crate) const DORMANT: u8 = 2;
 /// Why recording calls return early: [`LIVE`], [`UNTRACED`] or [`DORMANT`].

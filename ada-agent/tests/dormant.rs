@@ -58,7 +58,13 @@ fn a_gone_controller_makes_the_agent_dormant_until_a_new_epoch() {
         ada_agent::message(&SITE, "not recorded");
     }
     recorded += 100;
-    assert_eq!(reg.view().live_slots().filter(|s| s.state == SlotState::Active).count(), 0);
+    assert_eq!(
+        reg.view()
+            .live_slots()
+            .filter(|s| s.state == SlotState::Active)
+            .count(),
+        0
+    );
 
     // A controller attaches: a new epoch, a live heartbeat.
     reg.control().withdraw_ready();

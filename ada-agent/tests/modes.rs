@@ -48,7 +48,10 @@ fn steady_lanes_spill_before_they_drop_and_stalled_lanes_do_not() {
         assert_eq!(w.enter(id), Flow::Stay);
     }
     let (index, _) = w.counters();
-    assert_eq!((index.events_written, index.spilled, index.events_dropped), (13, 5, 0));
+    assert_eq!(
+        (index.events_written, index.spilled, index.events_dropped),
+        (13, 5, 0)
+    );
     // Stalled: the heartbeat has not moved for longer than the threshold.
     let stalled = agent.tick_mode(t0 + config.stall_after_ns + 1).unwrap();
     assert_eq!(stalled.mode, AgentMode::Stalled);
@@ -63,7 +66,10 @@ fn steady_lanes_spill_before_they_drop_and_stalled_lanes_do_not() {
     );
     // The spilled events are in the fallback ring, tagged with the thread, once each.
     let fallback = drain_fallback(&reg);
-    let spilled: Vec<(u32, u64)> = fallback.iter().map(|(_, _, r)| (r.kind, r.function_id)).collect();
+    let spilled: Vec<(u32, u64)> = fallback
+        .iter()
+        .map(|(_, _, r)| (r.kind, r.function_id))
+        .collect();
     assert_eq!(spilled, (8..13).map(|id| (CALL, id)).collect::<Vec<_>>());
     assert!(
         fallback
@@ -75,7 +81,12 @@ fn steady_lanes_spill_before_they_drop_and_stalled_lanes_do_not() {
     let slot = w.slot_index();
     drop(w);
     let d = drain_slot(&reg, slot);
-    let in_rings: Vec<u64> = d.index.iter().filter(|r| r.kind == CALL).map(|r| r.function_id).collect();
+    let in_rings: Vec<u64> = d
+        .index
+        .iter()
+        .filter(|r| r.kind == CALL)
+        .map(|r| r.function_id)
+        .collect();
     assert_eq!(in_rings, (0..8).collect::<Vec<_>>());
 }
 

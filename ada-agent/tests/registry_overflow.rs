@@ -44,7 +44,9 @@ fn a_hundred_threads_against_sixty_four_slots_are_all_traced() {
     for slot in 0..64 {
         let d = drain_slot(&reg, slot);
         for r in d.index.iter().filter(|r| r.kind == CALL) {
-            *seen.entry((r.function_id >> 32, r.function_id & 0xffff_ffff)).or_default() += 1;
+            *seen
+                .entry((r.function_id >> 32, r.function_id & 0xffff_ffff))
+                .or_default() += 1;
             in_slots.insert(r.function_id >> 32);
         }
     }
@@ -53,16 +55,26 @@ fn a_hundred_threads_against_sixty_four_slots_are_all_traced() {
         assert_eq!(pid, std::process::id());
         assert!(tids.contains(&tid));
         if r.kind == CALL {
-            *seen.entry((r.function_id >> 32, r.function_id & 0xffff_ffff)).or_default() += 1;
+            *seen
+                .entry((r.function_id >> 32, r.function_id & 0xffff_ffff))
+                .or_default() += 1;
             via_fallback.insert(r.function_id >> 32);
         }
     }
     assert_eq!(in_slots.len(), 64);
     assert_eq!(via_fallback.len(), 36);
     assert!(in_slots.is_disjoint(&via_fallback));
-    assert_eq!(seen.len() as u64, THREADS * CALLS, "every call of every thread");
+    assert_eq!(
+        seen.len() as u64,
+        THREADS * CALLS,
+        "every call of every thread"
+    );
     assert!(seen.values().all(|&n| n == 1), "each exactly once");
     let c = reg.header().counters();
-    assert_eq!((c.unregistered_drops, c.capacity_failures), (0, 36), "{c:?}");
+    assert_eq!(
+        (c.unregistered_drops, c.capacity_failures),
+        (0, 36),
+        "{c:?}"
+    );
     assert_eq!(reg.fallback().unwrap().refused(), 0);
 }

@@ -55,7 +55,11 @@ fn events_before_ready_go_to_the_fallback_ring_and_the_thread_registers_once_rea
     assert_eq!(live.len(), 1);
     assert!(ada_agent::unregister_current_thread());
     let d = drain_slot(&reg, live[0].index);
-    assert_eq!(shape(&d.index), vec![(RETURN, 1000, 1)], "nesting continued");
+    assert_eq!(
+        shape(&d.index),
+        vec![(RETURN, 1000, 1)],
+        "nesting continued"
+    );
     assert!(drain_fallback(&reg).is_empty());
     assert_eq!(reg.header().counters().unregistered_drops, 0);
     let stats = reg.control().agent_stats();
