@@ -75,7 +75,7 @@ impl ModeDriver {
         let before = machine.state;
         let step = mode::next(&before, &control.snapshot(), now_ns, &self.config);
         let after = step.state;
-        let dormant = after.mode == AgentMode::Stalled
+        let dormant = matches!(after.mode, AgentMode::Stalled | AgentMode::Startup)
             && mode::dormant(&after, now_ns, controller_alive(), &self.config);
         machine.state = after;
         if before.mode != after.mode {

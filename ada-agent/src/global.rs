@@ -100,11 +100,15 @@ pub(crate) fn ensure_watcher(agent: &'static Agent) -> bool {
 /// Ticks the global agent's mode machine now and sets the dormant early out from it.
 pub(crate) fn tick_global(agent: &Agent) {
     if let Some(tick) = agent.tick_mode(MonotonicClock::read()) {
-        let want = if tick.dormant { DORMANT } else { LIVE };
+        // Without a watcher nothing would tick a dormant process again (its calls take the
+        // early out), so it never goes dormant.
+        // Acquire: pairs with `ensure_watcher`'s Release.
+        let dormant = tick.dormant && WATCHER.load(Ordering::Acquire) == WATCHING;
+        let want = if dormant { DORMANT } else { LIVE };
         // Relaxed CAS: only ever moves between LIVE and DORMANT (never away from UNTRACED,
         // which a traced process never has); see `quiet` for why a stale value is harmless.
         let _ = QUIET.compare_exchange(
-            if tick.dormant { LIVE } else { DORMANT },
+            if dormant { LIVE } else { DORMANT },
             want,
             Ordering::Relaxed,
             Ordering::Relaxed,

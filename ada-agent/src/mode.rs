@@ -84,9 +84,11 @@ impl Default for ModeConfig {
     }
 }
 
-/// Whether a stalled agent goes **dormant**: it has been stalled (the heartbeat unchanged) for
-/// longer than `dormant_after_ns` *and* the controller is gone (`controller_alive` false: the
-/// control block's controller process and drain holder no longer exist). A dormant agent's
+/// Whether the agent goes **dormant**: the heartbeat has not changed for longer than
+/// `dormant_after_ns`, the agent is stalled or waiting for a registry that is not ready (a
+/// controller that finished withdraws ready), *and* the controller is gone (`controller_alive`
+/// false: the control block's controller process and drain holder no longer exist). A dormant
+/// agent's
 /// threads give their slots back at their next slow path (what their rings hold stays in the
 /// segment for a controller that attaches later) and every recording call then costs what an
 /// untraced one does, counting its event per thread; a new epoch (a controller that attached)
@@ -98,7 +100,7 @@ pub fn dormant(
     controller_alive: bool,
     config: &ModeConfig,
 ) -> bool {
-    state.mode == AgentMode::Stalled
+    matches!(state.mode, AgentMode::Stalled | AgentMode::Startup)
         && !controller_alive
         && now_ns.saturating_sub(state.heartbeat_seen_ns) > config.dormant_after_ns
 }
@@ -335,7 +337,7 @@ mod tests {
     }
 
     #[test]
-    fn dormant_only_when_stalled_long_enough_and_the_controller_is_gone() {
+    fn dormant_only_when_stalled_or_waiting_long_enough_and_the_controller_is_gone() {
         let c = ModeConfig::default();
         let stalled = ModeState {
             mode: AgentMode::Stalled,
@@ -355,6 +357,16 @@ mod tests {
             ..stalled
         };
         assert!(!dormant(&steady, late, false, &c));
+        // A controller that finished (ready withdrawn) and exited.
+        let waiting = ModeState {
+            mode: AgentMode::Startup,
+            ..stalled
+        };
+        assert!(dormant(&waiting, late, false, &c));
+        assert!(
+            !dormant(&waiting, late, true, &c),
+            "a controller still starting"
+        );
         assert!(!dormant(&stalled, 0, false, &c), "a clock behind the stall");
     }
 

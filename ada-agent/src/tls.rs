@@ -31,10 +31,6 @@ impl Drop for Owner {
         // `FAST` has no destructor, so it is always accessible.
         FAST.set(core::ptr::null_mut());
         drop(self.writer.take());
-        // Events a dormant thread could not record, reported on its way out.
-        if let Some(agent) = global() {
-            report_dormant_losses(agent);
-        }
     }
 }
 
@@ -49,7 +45,27 @@ thread_local! {
     /// The calling thread's OS thread id (0 = not read yet).
     static TID: Cell<u64> = const { Cell::new(0) };
     /// Events (index, detail) recorded while the agent was dormant, not yet reported.
-    static DORMANT_LOST: Cell<[u64; 2]> = const { Cell::new([0; 2]) };
+    static DORMANT_LOST: DormantLost = const { DormantLost(Cell::new([0; 2])) };
+}
+
+/// A thread's count of events lost while dormant; reported when the thread exits, if it has
+/// not registered (and reported them) since.
+struct DormantLost(Cell<[u64; 2]>);
+
+impl Drop for DormantLost {
+    fn drop(&mut self) {
+        let lost = self.0.replace([0; 2]);
+        if lost != [0; 2]
+            && let Some(agent) = global()
+        {
+            for lane in LaneKind::ALL {
+                agent
+                    .registry()
+                    .header()
+                    .count_unregistered_drops(lane, lost[lane as usize]);
+            }
+        }
+    }
 }
 
 /// What a recording call writes, for the path that has no writer: an index event (`kind`,
@@ -243,15 +259,15 @@ fn thread_id() -> Option<u64> {
 #[inline(always)]
 fn count_dormant(lane: LaneKind) {
     let _ = DORMANT_LOST.try_with(|c| {
-        let mut n = c.get();
+        let mut n = c.0.get();
         n[lane as usize] = n[lane as usize].wrapping_add(1);
-        c.set(n);
+        c.0.set(n);
     });
 }
 
 /// Reports the events this thread lost while dormant (as events of a thread without a slot).
 fn report_dormant_losses(agent: &Agent) {
-    let Ok(lost) = DORMANT_LOST.try_with(|c| c.replace([0; 2])) else {
+    let Ok(lost) = DORMANT_LOST.try_with(|c| c.0.replace([0; 2])) else {
         return;
     };
     for lane in LaneKind::ALL {

@@ -66,6 +66,18 @@ fn a_gone_controller_makes_the_agent_dormant_until_a_new_epoch() {
         0
     );
 
+    // A thread that starts and ends while dormant reports its count on its way out.
+    let before = reg.header().counters().unregistered_by_lane[0];
+    std::thread::spawn(|| {
+        for _ in 0..10 {
+            ada_agent::enter_id(5);
+        }
+    })
+    .join()
+    .unwrap();
+    assert_eq!(reg.header().counters().unregistered_by_lane[0], before + 10);
+    recorded += 10;
+
     // A controller attaches: a new epoch, a live heartbeat.
     reg.control().withdraw_ready();
     reg.control().tick_heartbeat(MonotonicClock::read());
