@@ -318,6 +318,7 @@ fn leave() {
         if let Ok(mut owner) = owner.try_borrow_mut()
             && let Some(writer) = owner.writer.take()
         {
+            // Its open calls carry over to what it records next.
             DEPTH.set(writer.depth());
             drop(writer);
         }
@@ -333,6 +334,8 @@ pub fn unregister_current_thread() -> bool {
                 return false;
             };
             FAST.set(core::ptr::null_mut());
+            // A thread that hands its slot back on purpose starts afresh, at depth 0.
+            DEPTH.set(0);
             owner.writer.take().is_some()
         })
         .unwrap_or(false)
