@@ -91,11 +91,13 @@ pub use atf_sink::{AtfSink, session_clock};
 pub use controller::{
     Controller, ControllerBuilder, ControllerError, LiveSnapshot, LiveStats, Running,
 };
-pub use drain::{Drainer, PassStats};
+pub use drain::{Drainer, FALLBACK_THREADS, PassStats};
 pub use hook::{DrainHook, DrainPoint};
 pub use persist::{Persistence, PreRoll, WindowConfig};
 pub use pipelined::Pipelined;
-pub use report::{Corruption, FoldedThreads, LaneReport, Report, ThreadEnd, ThreadReport};
+pub use report::{
+    Corruption, FallbackReport, FoldedThreads, LaneReport, Report, ThreadEnd, ThreadReport,
+};
 pub use sink::{
     ChunkInfo, CountingSink, LossInfo, ProcessTrust, Record, SessionInfo, Sink, SinkError,
     SinkOutput, ThreadInfo, WindowInfo,
