@@ -784,7 +784,11 @@ impl<'r, S: Sink> Drainer<'r, S> {
     /// Hands `batch` (records in ring order) to the sink: each run of one thread's records as
     /// one chunk of that thread, attributed by claimed (pid, OS thread id).
     fn deliver_fallback(&mut self, batch: &[FallbackRecord], stats: &mut PassStats) {
-        // The threads the drain knows from slots right now.
+        // The threads slots hold right now: a thread that registered since the last pass is
+        // known (numbered, announced) before its records are attributed.
+        for slot in self.registry.view().live_slots() {
+            self.account(slot.index, &slot.owner);
+        }
         let mut ids = std::mem::take(&mut self.slot_ids);
         ids.clear();
         for (slot, account) in self.accounts.iter().enumerate() {
