@@ -20,6 +20,11 @@
 //! ([`LocateError`]), an `events.bin` or manifest that cannot be read, or a failing output
 //! stream is an [`InspectError`].
 //!
+//! Events are listed in stream order (their ids), which within a thread is not always
+//! timestamp order (events that went through the controller's fallback ring may precede older
+//! ring events: see `ada_atf::TraceReader`); the timestamp span printed is the minimum and
+//! maximum over the stream, whatever the order.
+//!
 //! The whole stream is decoded once, one event at a time (to count the events and find how it
 //! ends and what it lost, which the status line at the top reports), then its first `limit`
 //! events again to print them; nothing but the current event (and at most [`LOSSES_SHOWN`]
