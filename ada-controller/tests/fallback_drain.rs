@@ -480,3 +480,40 @@ fn a_scribbled_fallback_tail_never_hangs_the_drain() {
         assert_eq!(report.fallback.corrupt, 0);
     }
 }
+
+/// The default ATF sink: fallback events are in `events.bin` under their thread's number, and
+/// the manifest carries the fallback section and the lane's `viaFallback`.
+#[test]
+fn the_trace_and_its_manifest_carry_the_fallback_ring() {
+    let out = tempfile::tempdir().unwrap();
+    let controller = ControllerBuilder::new()
+        .capacity(2)
+        .output_dir(out.path())
+        .create()
+        .unwrap();
+    let running = controller
+        .start_default(SessionInfo::new(std::process::id()))
+        .unwrap();
+    for i in 0..20 {
+        push(running.registry(), 6, 60, 1 + i, 1_000 + i);
+    }
+    let report = running.stop(Some(0)).unwrap();
+    let dir = report.output.as_ref().unwrap().dir.clone().unwrap();
+    let reader = ada_atf::TraceReader::open(&dir).unwrap();
+    let m = reader.manifest().unwrap();
+    let f = m.fallback.expect("a fallback section");
+    assert_eq!((f.taken, f.delivered, f.threads), (20, 20, 1));
+    assert_eq!(f.capacity, u64::from(report.fallback.capacity));
+    let t = m.threads.iter().find(|t| t.os_tid == Some(60)).unwrap();
+    assert_eq!(t.lanes[0].via_fallback, Some(20));
+    assert_eq!(t.lanes[0].spilled, None);
+    let calls = reader
+        .events()
+        .filter_map(Result::ok)
+        .filter(|e| e.thread_id == t.thread_id && e.function_id != 0)
+        .count();
+    assert_eq!(
+        calls, 20,
+        "every fallback event in events.bin under its thread"
+    );
+}
