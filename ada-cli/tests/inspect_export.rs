@@ -256,7 +256,7 @@ fn inspect_a_finalized_trace() {
         "threads: 2",
         "thread 1 \"main\" (os tid 999)",
         "detail  written 8  persisted 2  dropped 5  discarded 0  UNBALANCED (written - accounted = 1)",
-        "WARNING: 1 lane(s) where written != persisted + dropped + discarded",
+        "WARNING: 1 lane(s) where written != persisted + spilled + dropped + discarded",
         "windows: 1 (from window_metadata.jsonl)",
         "window #1 2.000001234 s .. 2.000002134 s, events 12, marked 1, mark seen",
         "symbols: 1",

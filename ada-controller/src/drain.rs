@@ -28,8 +28,8 @@
 //! detail records go through a [`WindowTracker`] of its own (see [`crate::Persistence`]):
 //! records inside windows reach the sink, the others are held (owned copies, within the
 //! tracker's budget) as possible pre-roll and finally counted as `discarded` in the thread's
-//! detail [`LaneReport`], so `written = persisted + dropped + discarded` (+ `after_end`) still
-//! holds per lane. Closed windows are announced with [`Sink::window`]. Such a drain does not
+//! detail [`LaneReport`], so `written = persisted + spilled + dropped + discarded` (+
+//! `after_end`) still holds per lane. Closed windows are announced with [`Sink::window`]. Such a drain does not
 //! copy a thread's active detail ring on every pass: it takes the submitted rings, and the
 //! active one only while the lane's "marked" flag is set (a mark is in it) or a window is open,
 //! when the thread exits and in the final drain. A pass whose thread has an open window and
