@@ -32,7 +32,7 @@
 //! | `unregisteredByLane` | object | `{index, detail}`: `unregisteredDrops` per lane, the `no_slot` cause of each lane's loss |
 //! | `dropPolicies` | object | `{index, detail}`: each lane's drop policy in force, `"oldest"` or `"newest"` |
 //! | `stabilityNs` | u64 | the backpressure stability period in force (ns) |
-//! | `fallback` | object | `{capacity, taken, delivered, markers, corrupt, refused, late, torn, skipped, threads}`: the shared fallback ring (events with no thread ring to go to): records it holds, whole records taken by the controller (`delivered` events + loss `markers` + `corrupt`), records producers could not store (`refused`: full or contended; `late`: their slot was abandoned), records the controller could not take (`torn`, `skipped`), and threads known only from it; absent when nothing went through it |
+//! | `fallback` | object | `{capacity, taken, delivered, markers, corrupt, refused, late, torn, skipped, threads, left}`: the shared fallback ring (events with no thread ring to go to): records it holds, whole records taken by the controller (`delivered` events + loss `markers` + `corrupt`), records producers could not store (`refused`: full or contended; `late`: their slot was abandoned), records the controller could not take (`torn`, `skipped`, and `left` in the ring after its last look), and threads known only from it; absent when nothing went through it |
 //! | `unverifiableThreads` | u64 | threads that were gone before their identity could be checked (absent when 0) |
 //! | `windows` | array of objects | persistence windows, same keys as `window_metadata.jsonl` |
 //! | `triggers` | array of strings | the session's trigger specs, in order: a window's `trigger` is an index into it (absent when the writer was told none) |
@@ -302,6 +302,8 @@ pub struct FallbackSummary {
     pub skipped: u64,
     /// Threads known only from the ring (they never held a registry slot).
     pub threads: u64,
+    /// Records still in the ring after the controller's last look (not in `events.bin`).
+    pub left: u64,
 }
 
 /// A name for a `function_id`.

@@ -253,6 +253,7 @@ fn fallback(out: &mut String, report: &Report) {
         (f.torn, "torn"),
         (f.skipped, "skipped"),
         (f.corrupt, "corrupt"),
+        (f.left, "left in the ring at the end"),
     ]
     .into_iter()
     .filter(|&(n, _)| n > 0)

@@ -325,6 +325,7 @@ fn fallback_summary(f: &FallbackReport) -> Option<FallbackSummary> {
         torn: f.torn,
         skipped: f.skipped,
         threads: f.threads,
+        left: f.left,
     })
 }
 

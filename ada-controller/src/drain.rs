@@ -765,16 +765,30 @@ impl<'r, S: Sink> Drainer<'r, S> {
     }
 
     /// The final drain's look at the fallback ring: drained until it is empty, giving a slot a
-    /// producer reserved a moment to be committed (about 1 ms per pass the ring's abandon
-    /// limit allows, bounded; then it is abandoned and counted: the session is ending).
+    /// producer reserved (and has not committed yet) about 10 ms; then such slots are abandoned
+    /// (counted `skipped`: the session is ending) so the records behind them are still taken.
+    /// What the ring still holds after that (bounded work) is counted as
+    /// [`FallbackReport::left`].
     fn final_fallback_drain(&mut self) {
         let mut stats = PassStats::default();
-        for _ in 0..ada_registry::fallback::ABANDON_PASSES + 2 {
-            if !self.drain_fallback(&mut stats) {
+        let mut blocked = false;
+        for _ in 0..10 {
+            blocked = self.drain_fallback(&mut stats);
+            if !blocked {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
+        if blocked && let Some(c) = self.fallback.as_mut() {
+            c.set_abandon_passes(1);
+            // Each blocked slot takes two looks (the second abandons it).
+            for _ in 0..64 {
+                if !self.drain_fallback(&mut stats) {
+                    break;
+                }
+            }
+        }
+        self.fallback_report.left = self.fallback.as_ref().map_or(0, |c| c.ring().fill());
         if stats.records > 0 {
             let flushed = self.sink.flush();
             self.note_sink(flushed);

@@ -317,6 +317,9 @@ pub struct FallbackReport {
     /// Threads known only from the fallback ring (they never held a slot while the drain knew
     /// them: [`ThreadEnd::NoSlot`]).
     pub threads: u64,
+    /// Records (reserved or committed) still in the ring after the final drain: not in the
+    /// trace. 0 unless producers kept pushing past the end, or the ring's words were damaged.
+    pub left: u64,
 }
 
 impl FallbackReport {
@@ -327,6 +330,7 @@ impl FallbackReport {
             || self.late != 0
             || self.torn != 0
             || self.skipped != 0
+            || self.left != 0
     }
 }
 
