@@ -437,7 +437,8 @@ impl SinkOutput {
 ///   first record that names it.
 /// - [`thread`](Sink::thread): the drain saw a thread for the first time (its session number,
 ///   claimed and verified identity, and name). It always arrives before the thread's first
-///   chunk.
+///   chunk, once per session number: a thread first seen through the shared fallback ring
+///   (announced with [`ThreadInfo::NO_SLOT`]) is not announced again when it registers.
 /// - [`chunk_begin`](Sink::chunk_begin) … [`chunk_end`](Sink::chunk_end): one ring's worth of
 ///   one thread's lane (a [`ChunkInfo`]: which ring, whether it is MARKED, whether it was copied
 ///   from the thread's active ring, or taken from the shared fallback ring). Every
