@@ -25,13 +25,14 @@
 //! | `clock` | object | `{name, realtimeOffsetNs?}`: the trace clock of event timestamps; wall-clock ns = event ns + `realtimeOffsetNs` |
 //! | `executable`, `args`, `exitCode` | string, array of strings, i32 | the traced program (optional) |
 //! | `minEventTimestampNs`, `maxEventTimestampNs` | u64 | range of event timestamps, trace clock (absent when no events) |
-//! | `threads` | array of objects | `{threadId, name?, osTid?, pid?, verified?, lanes: [{lane: "index"/"detail", written, persisted, dropped, discarded, lost?, markers?, state?, stateEntries?}]}`: `threadId` is the `Event.thread_id` of the thread's events; `osTid` and `pid` are what the traced side claimed, trustworthy only when `verified` is `true` (absent: not stated); `lost` is `dropped` by cause (`{overwritten, refused, tooLarge}`), `markers` the `EventsLost` events the lane put into the stream, `state` its last backpressure state (`"NORMAL"`, `"PRESSURE"`, `"DROPPING"`, `"RECOVERY"`) and `stateEntries` how often it entered each (`{NORMAL, PRESSURE, DROPPING, RECOVERY}`) |
+//! | `threads` | array of objects | `{threadId, name?, osTid?, pid?, verified?, lanes: [{lane: "index"/"detail", written, persisted, dropped, discarded, lost?, markers?, state?, stateEntries?, spilled?, viaFallback?}]}`: `threadId` is the `Event.thread_id` of the thread's events; `osTid` and `pid` are what the traced side claimed, trustworthy only when `verified` is `true` (absent: not stated); `lost` is `dropped` by cause (`{overwritten, refused, tooLarge}`), `markers` the `EventsLost` events the lane put into the stream, `state` its last backpressure state (`"NORMAL"`, `"PRESSURE"`, `"DROPPING"`, `"RECOVERY"`) and `stateEntries` how often it entered each (`{NORMAL, PRESSURE, DROPPING, RECOVERY}`); `spilled` the events the thread sent to the shared fallback ring when its pool was exhausted (part of `written`: `written = persisted + spilled + dropped + discarded`), `viaFallback` the events of the thread that reached `events.bin` through that ring (not part of `written`'s balance; absent when 0) |
 //! | `foldedThreads` | object | `{threads, unverified, lanes}`: threads beyond the writer's bound, summed instead of listed (`lost`, `markers` and `stateEntries` summed too; no `state`); their events carry thread ids absent from `threads` |
 //! | `corruption` | object | name → count of what the controller found wrong in its input (`ringErrors`, `badChunks`, `unverifiedThreads`, ...); absent when nothing was |
 //! | `unregisteredDrops` | u64 | events dropped by threads that got no registry slot (absent when 0) |
 //! | `unregisteredByLane` | object | `{index, detail}`: `unregisteredDrops` per lane, the `no_slot` cause of each lane's loss |
 //! | `dropPolicies` | object | `{index, detail}`: each lane's drop policy in force, `"oldest"` or `"newest"` |
 //! | `stabilityNs` | u64 | the backpressure stability period in force (ns) |
+//! | `fallback` | object | `{capacity, taken, delivered, markers, corrupt, refused, late, torn, skipped, threads, left}`: the shared fallback ring (events with no thread ring to go to): records it holds, whole records taken by the controller (`delivered` events + loss `markers` + `corrupt`), records producers could not store (`refused`: full or contended; `late`: their slot was abandoned), records the controller could not take (`torn`, `skipped`, and `left` in the ring after its last look), and threads known only from it; absent when nothing went through it |
 //! | `unverifiableThreads` | u64 | threads that were gone before their identity could be checked (absent when 0) |
 //! | `windows` | array of objects | persistence windows, same keys as `window_metadata.jsonl` |
 //! | `triggers` | array of strings | the session's trigger specs, in order: a window's `trigger` is an index into it (absent when the writer was told none) |
@@ -170,7 +171,8 @@ pub struct PerLane<T> {
 }
 
 /// Event accounting of one lane of one thread. With nothing lost,
-/// `written == persisted + dropped + discarded`; `dropped` is the sum of `lost` by cause.
+/// `written == persisted + spilled + dropped + discarded`; `dropped` is the sum of `lost` by
+/// cause.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LaneCounters {
@@ -198,6 +200,14 @@ pub struct LaneCounters {
     /// How often the lane entered each state (absent in older manifests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_entries: Option<StateEntries>,
+    /// Events the thread sent to the shared fallback ring when its pool was exhausted (part of
+    /// `written`; absent when 0 and in older manifests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spilled: Option<u64>,
+    /// Events of the thread that reached `events.bin` through the shared fallback ring (not
+    /// part of `written`'s balance; absent when 0 and in older manifests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via_fallback: Option<u64>,
 }
 
 impl LaneCounters {
@@ -213,14 +223,17 @@ impl LaneCounters {
             markers: None,
             state: None,
             state_entries: None,
+            spilled: None,
+            via_fallback: None,
         }
     }
 
-    /// Whether every written event is accounted for (`written == persisted + dropped +
-    /// discarded`, without overflow).
+    /// Whether every written event is accounted for (`written == persisted + spilled + dropped
+    /// + discarded`, without overflow; `spilled` absent counts as 0).
     pub fn is_balanced(&self) -> bool {
         self.persisted
-            .checked_add(self.dropped)
+            .checked_add(self.spilled.unwrap_or(0))
+            .and_then(|s| s.checked_add(self.dropped))
             .and_then(|s| s.checked_add(self.discarded))
             == Some(self.written)
     }
@@ -262,6 +275,35 @@ pub struct FoldedThreadsSummary {
     /// Their per-lane counters, summed.
     #[serde(default)]
     pub lanes: Vec<LaneCounters>,
+}
+
+/// The shared fallback ring's accounting (`fallback`): see the module docs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FallbackSummary {
+    /// Records the ring holds.
+    pub capacity: u64,
+    /// Whole records the controller took out of it (`delivered + markers + corrupt`, plus any
+    /// the sink failed to write).
+    pub taken: u64,
+    /// Events it delivered to `events.bin` (the sum of the lanes' `viaFallback`).
+    pub delivered: u64,
+    /// Loss markers among the records.
+    pub markers: u64,
+    /// Records that did not validate.
+    pub corrupt: u64,
+    /// Records producers could not store (ring full or contended).
+    pub refused: u64,
+    /// Records whose slot was abandoned before their producer committed them.
+    pub late: u64,
+    /// Committed records whose fields did not check out.
+    pub torn: u64,
+    /// Slots the controller abandoned (a producer stalled or died mid-write).
+    pub skipped: u64,
+    /// Threads known only from the ring (they never held a registry slot).
+    pub threads: u64,
+    /// Records still in the ring after the controller's last look (not in `events.bin`).
+    pub left: u64,
 }
 
 /// A name for a `function_id`.
@@ -316,6 +358,8 @@ pub struct TraceSummary {
     pub drop_policies: Option<PerLane<String>>,
     /// The backpressure stability period in force, ns (`stabilityNs`; `None`: not written).
     pub stability_ns: Option<u64>,
+    /// The shared fallback ring's accounting (`fallback`; `None`: not written).
+    pub fallback: Option<FallbackSummary>,
 }
 
 impl Default for TraceSummary {
@@ -335,6 +379,7 @@ impl Default for TraceSummary {
             unregistered_by_lane: None,
             drop_policies: None,
             stability_ns: None,
+            fallback: None,
         }
     }
 }
@@ -438,6 +483,9 @@ pub struct Manifest {
     /// `stabilityNs`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stability_ns: Option<u64>,
+    /// `fallback`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<FallbackSummary>,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -558,6 +606,11 @@ impl Manifest {
             )?,
             drop_policies: optional(obj, "dropPolicies", "an object {index, detail} of strings")?,
             stability_ns: optional(obj, "stabilityNs", U64)?,
+            fallback: optional(
+                obj,
+                "fallback",
+                "an object {capacity, taken, delivered, ...} of unsigned counts",
+            )?,
         })
     }
 }

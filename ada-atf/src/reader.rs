@@ -11,6 +11,14 @@
 //! [`Events::torn_tail`] says where the torn bytes are. [`ReaderOptions::strict_tail`] turns it
 //! into an error item instead.
 //!
+//! **Order.** Events come in the order the writer wrote them (their ids, 1, 2, ...), which is
+//! not necessarily timestamp order, not even within one thread: a controller may hand a
+//! thread's events on out of time order (ADA's drain delivers events that went through its
+//! shared fallback ring, such as those a thread spilled when its rings were full, when it reads
+//! that ring, possibly before older events still in the thread's rings). A consumer that needs
+//! a thread's events in time order sorts them by timestamp (stable, to keep equal times in
+//! stream order), as `ada export`'s Chrome exporter does for call/return slices.
+//!
 //! Every trace file is opened with `O_NONBLOCK` and checked with `fstat` on the opened handle:
 //! a FIFO, device or directory in place of `trace.json`, `events.bin` or `window_metadata.jsonl`
 //! is a typed error ([`ReadError::NotARegularFile`], [`ManifestError::NotARegularFile`]) and

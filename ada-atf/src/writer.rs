@@ -599,6 +599,7 @@ impl TraceWriter {
             unregistered_by_lane: summary.unregistered_by_lane,
             drop_policies: summary.drop_policies,
             stability_ns: summary.stability_ns,
+            fallback: summary.fallback,
         };
         write_manifest_atomically(&self.dir, &manifest)?;
         flushed?;

@@ -230,3 +230,80 @@ fn bad_manifests_are_typed_errors() {
         Err(ReadError::Io { op: "open", .. })
     ));
 }
+
+/// The fallback ring's accounting round-trips: `fallback` with its camelCase counts, and each
+/// lane's `spilled` and `viaFallback`; `spilled` is part of a lane's balance; absent keys read
+/// as `None` (older manifests).
+#[test]
+fn fallback_section_and_lane_spills_round_trip() {
+    use ada_atf::{FallbackSummary, Lane, LaneCounters, Manifest, ThreadSummary};
+    let tmp = tempfile::tempdir().unwrap();
+    let lane = LaneCounters {
+        written: 10,
+        persisted: 7,
+        spilled: Some(3),
+        via_fallback: Some(5),
+        ..LaneCounters::new(Lane::Index)
+    };
+    assert!(lane.is_balanced(), "written = persisted + spilled");
+    assert!(
+        !LaneCounters {
+            spilled: None,
+            ..lane.clone()
+        }
+        .is_balanced()
+    );
+    let fallback = FallbackSummary {
+        capacity: 4096,
+        taken: 6,
+        delivered: 5,
+        corrupt: 1,
+        refused: 2,
+        threads: 1,
+        ..FallbackSummary::default()
+    };
+    let stats = write_trace(
+        tmp.path(),
+        3,
+        TraceSummary {
+            threads: vec![ThreadSummary {
+                thread_id: 1,
+                name: None,
+                os_tid: Some(9),
+                pid: Some(9),
+                verified: Some(false),
+                lanes: vec![lane.clone()],
+            }],
+            fallback: Some(fallback),
+            ..TraceSummary::default()
+        },
+    );
+    let text = std::fs::read_to_string(stats.dir.join("trace.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["fallback"]["capacity"], 4096);
+    assert_eq!(v["fallback"]["refused"], 2);
+    assert_eq!(v["threads"][0]["lanes"][0]["viaFallback"], 5);
+    assert_eq!(v["threads"][0]["lanes"][0]["spilled"], 3);
+    let m = TraceReader::open(&stats.dir)
+        .unwrap()
+        .manifest()
+        .unwrap()
+        .clone();
+    assert_eq!(m.fallback, Some(fallback));
+    assert_eq!(m.threads[0].lanes[0], lane);
+
+    // Without them (an older manifest): absent, and a wrong type is a typed error.
+    let mut old = v.clone();
+    old.as_object_mut().unwrap().remove("fallback");
+    let m = Manifest::from_json_slice(old.to_string().as_bytes()).unwrap();
+    assert_eq!(m.fallback, None);
+    let mut bad = v;
+    bad["fallback"] = serde_json::Value::from("full");
+    assert!(matches!(
+        Manifest::from_json_slice(bad.to_string().as_bytes()),
+        Err(ManifestError::WrongType {
+            key: "fallback",
+            ..
+        })
+    ));
+}

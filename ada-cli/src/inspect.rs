@@ -20,6 +20,11 @@
 //! ([`LocateError`]), an `events.bin` or manifest that cannot be read, or a failing output
 //! stream is an [`InspectError`].
 //!
+//! Events are listed in stream order (their ids), which within a thread is not always
+//! timestamp order (events that went through the controller's fallback ring may precede older
+//! ring events: see `ada_atf::TraceReader`); the timestamp span printed is the minimum and
+//! maximum over the stream, whatever the order.
+//!
 //! The whole stream is decoded once, one event at a time (to count the events and find how it
 //! ends and what it lost, which the status line at the top reports), then its first `limit`
 //! events again to print them; nothing but the current event (and at most [`LOSSES_SHOWN`]
@@ -91,7 +96,7 @@ pub struct InspectReport {
     pub torn_tail: Option<TornTail>,
     /// The corrupt record the stream stopped at, if any.
     pub stream_error: Option<ReadError>,
-    /// Lanes (over all threads) whose `written != persisted + dropped + discarded`.
+    /// Lanes (over all threads) whose `written != persisted + spilled + dropped + discarded`.
     pub unbalanced_lanes: usize,
     /// Persistence windows (from `window_metadata.jsonl`, else the manifest).
     pub windows: usize,
@@ -620,7 +625,7 @@ fn write_threads<W: Write>(w: &mut W, m: &Manifest) -> io::Result<usize> {
     if unbalanced > 0 {
         writeln!(
             w,
-            "WARNING: {unbalanced} lane(s) where written != persisted + dropped + discarded"
+            "WARNING: {unbalanced} lane(s) where written != persisted + spilled + dropped + discarded"
         )?;
     }
     Ok(unbalanced)
@@ -650,6 +655,12 @@ fn write_lane<W: Write>(w: &mut W, c: &LaneCounters) -> io::Result<()> {
     {
         write!(w, "  markers {markers}")?;
     }
+    if let Some(spilled) = c.spilled.filter(|&n| n > 0) {
+        write!(w, "  spilled {spilled}")?;
+    }
+    if let Some(via) = c.via_fallback.filter(|&n| n > 0) {
+        write!(w, "  via fallback ring {via}")?;
+    }
     if let Some(e) = &c.state_entries
         && e.left_normal()
     {
@@ -665,7 +676,10 @@ fn write_lane<W: Write>(w: &mut W, c: &LaneCounters) -> io::Result<()> {
         write!(w, "  state {}", escape(state))?;
     }
     if !c.is_balanced() {
-        let accounted = i128::from(c.persisted) + i128::from(c.dropped) + i128::from(c.discarded);
+        let accounted = i128::from(c.persisted)
+            + i128::from(c.spilled.unwrap_or(0))
+            + i128::from(c.dropped)
+            + i128::from(c.discarded);
         write!(
             w,
             "  UNBALANCED (written - accounted = {})",

@@ -1,6 +1,7 @@
 //! What `ada status` shows of a live thread's lane: its backpressure state, decoded from the
-//! state byte the thread writes into shared memory, the states it entered, and its loss by
-//! cause, with the balance the counters allow while it runs.
+//! state byte the thread writes into shared memory, the states it entered, what it spilled to
+//! the shared fallback ring, and its loss by cause, with the balance the counters allow while it
+//! runs; and of the segment's shared fallback ring: its capacity, fill and counters.
 
 use ada_backpressure::LaneState;
 use ada_registry::{LaneCounters, LaneStateWord};
@@ -26,11 +27,11 @@ pub fn lane_line(lane: &str, counters: &LaneCounters, word: &LaneStateWord) -> S
     if entries[1..].iter().any(|&n| n > 0) {
         line.push_str(&format!(" (entered {})", entries_text(&entries)));
     }
-    line.push_str(&format!(
-        "  written {}  lost: {}",
-        counters.events_written,
-        causes(&lost)
-    ));
+    line.push_str(&format!("  written {}", counters.events_written));
+    if counters.spilled > 0 {
+        line.push_str(&format!("  spilled {}", counters.spilled));
+    }
+    line.push_str(&format!("  lost: {}", causes(&lost)));
     if counters.contradicts() {
         line.push_str(&format!(
             "  (dropped counter {} differs: a rewritten segment?)",
@@ -40,9 +41,62 @@ pub fn lane_line(lane: &str, counters: &LaneCounters, word: &LaneStateWord) -> S
     line
 }
 
+/// The shared fallback ring, one line: `fallback ring: F/C records (head H, tail T); refused R,
+/// late L`. `None` when the segment has no fallback ring. The words are read live and are
+/// another process's to write: the fill is a clamped difference.
+pub fn fallback_line(ring: Option<&ada_registry::FallbackRef<'_>>) -> String {
+    let Some(ring) = ring else {
+        return "  fallback ring: none in this segment".to_owned();
+    };
+    let (head, tail) = ring.positions();
+    format!(
+        "  fallback ring: {}/{} records queued (head {head}, tail {tail}); refused {}, late {}",
+        ring.fill(),
+        ring.capacity(),
+        ring.refused(),
+        ring.late()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fallback_line_shows_capacity_fill_and_counters() {
+        use ada_registry::{FallbackRecord, HeapFallback, LaneKind};
+        let mut heap = HeapFallback::new(4);
+        let (ring, _consumer) = heap.split();
+        let rec = FallbackRecord {
+            pid: 1,
+            tid: 2,
+            lane: LaneKind::Index,
+            payload: [0; 4],
+        };
+        for _ in 0..5 {
+            let _ = ring.push(&rec);
+        }
+        assert_eq!(
+            fallback_line(Some(&ring)),
+            "  fallback ring: 4/4 records queued (head 0, tail 4); refused 1, late 0"
+        );
+        assert_eq!(fallback_line(None), "  fallback ring: none in this segment");
+    }
+
+    #[test]
+    fn a_spilling_lane_shows_its_spilled_count() {
+        let counters = LaneCounters {
+            events_written: 9,
+            spilled: 4,
+            ..LaneCounters::default()
+        };
+        let word = LaneStateWord::default();
+        assert!(
+            lane_line("index", &counters, &word).contains("written 9  spilled 4  lost: none"),
+            "{}",
+            lane_line("index", &counters, &word)
+        );
+    }
 
     #[test]
     fn states_decode_and_unknown_bytes_are_named() {

@@ -77,6 +77,9 @@ fn backpressure(out: &mut String, report: &Report) {
             l.dropped,
             no_slot
         );
+        if l.spilled > 0 {
+            let _ = write!(out, " + spilled {}", l.spilled);
+        }
         if l.after_end > 0 {
             let _ = write!(out, " + after end {}", l.after_end);
         }
@@ -227,6 +230,42 @@ fn flight_recorder(out: &mut String, detail: &LaneReport) {
     }
 }
 
+/// The shared fallback ring's line, when anything went through it or was lost on the way:
+/// events it delivered (and the threads known only from it), the lanes' spilled events, and
+/// what it lost (refused, late, torn, skipped) or found corrupt.
+fn fallback(out: &mut String, report: &Report) {
+    let f = &report.fallback;
+    if !f.is_used() {
+        return;
+    }
+    let spilled = report
+        .total(LaneKind::Index)
+        .spilled
+        .saturating_add(report.total(LaneKind::Detail).spilled);
+    let _ = write!(
+        out,
+        "  fallback ring: {} event(s) delivered ({} spilled by threads whose rings were full; {} thread(s) never had a slot)",
+        f.delivered, spilled, f.threads
+    );
+    let lost: Vec<String> = [
+        (f.refused, "refused (ring full)"),
+        (f.late, "late"),
+        (f.torn, "torn"),
+        (f.skipped, "skipped"),
+        (f.corrupt, "corrupt"),
+        (f.left, "left in the ring at the end"),
+    ]
+    .into_iter()
+    .filter(|&(n, _)| n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    if lost.is_empty() {
+        let _ = writeln!(out);
+    } else {
+        let _ = writeln!(out, "; lost: {}", lost.join(", "));
+    }
+}
+
 /// What the drain found wrong in the segment, one warning line (nothing when all is well).
 fn corruption(out: &mut String, report: &Report) {
     let c = report.corruption;
@@ -241,6 +280,8 @@ fn corruption(out: &mut String, report: &Report) {
         (c.displaced_threads, "thread(s) whose slot was rewritten"),
         (c.symbol_entries, "damaged symbol entry(ies)"),
         (c.symbol_counters, "damaged symbol counter(s)"),
+        (c.lane_counters, "contradictory lane counter(s)"),
+        (c.fallback_records, "invalid fallback ring record(s)"),
     ] {
         if n > 0 {
             parts.push(format!("{n} {what}"));
@@ -255,7 +296,9 @@ fn corruption(out: &mut String, report: &Report) {
 
 /// The summary of `report` (threads, listed and summed; events written, persisted, dropped and
 /// discarded per lane; the flight recorder's windows and the detail bytes it saved; the drop
-/// policies, each lane's loss by cause and its balance, and lanes that left NORMAL; threads that could not be verified; corruption found in the segment; bytes;
+/// policies, each lane's loss by cause and its balance, and lanes that left NORMAL; what went
+/// through the shared fallback ring; threads that could not be verified; corruption found in
+/// the segment; bytes;
 /// duration; events/s; where the trace is).
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
@@ -304,6 +347,7 @@ pub fn render(report: &Report) -> String {
     lane_line(&mut out, "detail", &detail);
     flight_recorder(&mut out, &detail);
     backpressure(&mut out, report);
+    fallback(&mut out, report);
     threads(&mut out, report);
     if report.unverifiable_threads > 0 {
         let _ = writeln!(
@@ -417,6 +461,42 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("traced 1 thread(s)"), "{text}");
+    }
+
+    #[test]
+    fn the_fallback_ring_gets_a_line_when_anything_went_through_it() {
+        let mut report = Report::default();
+        assert!(!render(&report).contains("fallback ring"));
+        let mut index = LaneReport::default();
+        (
+            index.written,
+            index.persisted,
+            index.spilled,
+            index.via_fallback,
+        ) = (10, 7, 3, 5);
+        report.threads.push(
+            ThreadReport::new(ThreadInfo::new(0, 1, 100, 7), None, ThreadEnd::Exited)
+                .with_lane(LaneKind::Index, index),
+        );
+        report.fallback.taken = 6;
+        report.fallback.delivered = 5;
+        report.fallback.corrupt = 1;
+        report.fallback.refused = 2;
+        report.fallback.threads = 1;
+        report.corruption.fallback_records = 1;
+        let text = render(&report);
+        assert!(
+            text.contains(
+                "fallback ring: 5 event(s) delivered (3 spilled by threads whose rings were \
+                 full; 1 thread(s) never had a slot); lost: 2 refused (ring full), 1 corrupt"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("1 invalid fallback ring record(s)"), "{text}");
+        assert!(
+            text.contains("12 events persisted"),
+            "ring and fallback: {text}"
+        );
     }
 
     #[test]

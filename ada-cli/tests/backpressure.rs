@@ -250,10 +250,15 @@ fn losses_balance_and_are_marked(args: &[&str], causes: (&str, &str)) {
         for lane in &t.lanes {
             let lost = lane.lost.expect("lost by cause in the manifest");
             let name = lane.lane.as_str();
-            // written = persisted + discarded + Σ lost by cause.
+            // written = persisted + spilled + discarded + Σ lost by cause.
             assert_eq!(
                 lane.written,
-                lane.persisted + lane.discarded + lost.overwritten + lost.refused + lost.too_large,
+                lane.persisted
+                    + lane.spilled.unwrap_or(0)
+                    + lane.discarded
+                    + lost.overwritten
+                    + lost.refused
+                    + lost.too_large,
                 "thread {} {name}: {lane:?}",
                 t.thread_id
             );

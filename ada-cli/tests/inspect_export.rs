@@ -256,7 +256,7 @@ fn inspect_a_finalized_trace() {
         "threads: 2",
         "thread 1 \"main\" (os tid 999)",
         "detail  written 8  persisted 2  dropped 5  discarded 0  UNBALANCED (written - accounted = 1)",
-        "WARNING: 1 lane(s) where written != persisted + dropped + discarded",
+        "WARNING: 1 lane(s) where written != persisted + spilled + dropped + discarded",
         "windows: 1 (from window_metadata.jsonl)",
         "window #1 2.000001234 s .. 2.000002134 s, events 12, marked 1, mark seen",
         "symbols: 1",
@@ -1328,5 +1328,93 @@ fn inspect_and_export_help_document_the_exit_codes() {
             text.contains("  3  the trace is damaged or incomplete: some data was lost"),
             "{text}"
         );
+    }
+}
+
+/// A thread whose spilled events (newer, delivered through the controller's fallback ring)
+/// reach `events.bin` before its older ring events: the Chrome export still writes that
+/// thread's `B`/`E` events in timestamp order, so its slices nest as recorded; a thread in
+/// order next to it is untouched.
+#[test]
+fn chrome_slices_nest_when_a_threads_spilled_events_precede_its_ring_events() {
+    let out = tempfile::tempdir().unwrap();
+    let opts = WriterOptions {
+        pid: PID,
+        session_label: Some("session_test".into()),
+        ..WriterOptions::default()
+    };
+    let mut w = TraceWriter::create(out.path(), opts).unwrap();
+    let call = |tid: i32, ts: u64, f: u64, depth: u32| {
+        EventRef::new(
+            tid,
+            T0 + ts,
+            PayloadRef::FunctionCall {
+                symbol: "",
+                address: 0,
+                argument_registers: &[],
+                stack_shallow_copy: &[],
+            },
+        )
+        .with_function(f, depth)
+    };
+    let ret = |tid: i32, ts: u64, f: u64, depth: u32| {
+        EventRef::new(
+            tid,
+            T0 + ts,
+            PayloadRef::FunctionReturn {
+                symbol: "",
+                address: 0,
+                return_registers: &[],
+            },
+        )
+        .with_function(f, depth)
+    };
+    // Thread 1 called f1 then f2 (ring events, still queued), then returned from f2 and f1
+    // while its pool was exhausted (spilled): the drain delivered the spilled ones first.
+    // Thread 2 is in order throughout.
+    let events = [
+        call(2, 10, 7, 1),
+        ret(1, 300, 2, 2),
+        ret(1, 400, 1, 1),
+        call(1, 100, 1, 1),
+        call(1, 200, 2, 2),
+        ret(2, 500, 7, 1),
+    ];
+    for e in &events {
+        w.write(e).unwrap();
+    }
+    let dir = w.finalize(TraceSummary::default()).unwrap().dir;
+    let mut json = Vec::new();
+    let stats = export_chrome(&dir, &mut json).unwrap();
+    assert_eq!((stats.begins, stats.ends), (3, 3));
+    let v: Value = serde_json::from_slice(&json).unwrap();
+    for tid in [1, 2] {
+        let slices: Vec<(String, f64, String)> = v["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["tid"] == tid && (e["ph"] == "B" || e["ph"] == "E"))
+            .map(|e| {
+                (
+                    e["ph"].as_str().unwrap().to_owned(),
+                    e["ts"].as_f64().unwrap(),
+                    e["name"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert!(
+            slices.windows(2).all(|p| p[0].1 <= p[1].1),
+            "thread {tid}: B/E in timestamp order: {slices:?}"
+        );
+        // Every E closes the innermost open B of the same function.
+        let mut open = Vec::new();
+        for (ph, _, name) in &slices {
+            if ph == "B" {
+                open.push(name.clone());
+            } else {
+                assert_eq!(open.pop().as_ref(), Some(name), "thread {tid}: {slices:?}");
+            }
+        }
+        assert!(open.is_empty(), "thread {tid}: {slices:?}");
     }
 }

@@ -6,7 +6,8 @@
 //! the agent registered. The manifest carries the per-thread, per-lane accounting of the
 //! [`Report`] (threads listed and folded, each thread's claimed pid and OS thread id and whether
 //! they were verified), what the drain found corrupt, the events of threads refused a slot,
-//! and the symbol table.
+//! the shared fallback ring's accounting (`fallback`, and each lane's `spilled` and
+//! `viaFallback`) and the symbol table.
 //!
 //! **Windows.** Each persistence window the drain announces ([`Sink::window`]) is written
 //! twice: in the stream, as a `WindowMark` event of the window's thread stamped with the
@@ -26,14 +27,14 @@
 //! [`ada_atf::Lane`]); [`ring_record`] is the one place the controller's [`EventKind`] and
 //! [`LaneKind`] are converted to it, by exhaustive `match`es.
 
-use crate::report::{Corruption, LaneReport, Report};
+use crate::report::{Corruption, FallbackReport, LaneReport, Report};
 use crate::sink::{
     LossInfo, Record, SessionInfo, Sink, SinkError, SinkOutput, ThreadInfo, WindowInfo,
 };
 use ada_atf::{
-    ClockDescription, EventRef, FoldedThreadsSummary, LaneCounters, LostByCause, PayloadRef,
-    PerLane, PersistenceWindow, RecordKind, RecordMapper, RingRecord, StateEntries, SymbolEntry,
-    SyncPolicy, ThreadSummary, TraceSummary, TraceWriter, WriteError, WriterOptions,
+    ClockDescription, EventRef, FallbackSummary, FoldedThreadsSummary, LaneCounters, LostByCause,
+    PayloadRef, PerLane, PersistenceWindow, RecordKind, RecordMapper, RingRecord, StateEntries,
+    SymbolEntry, SyncPolicy, ThreadSummary, TraceSummary, TraceWriter, WriteError, WriterOptions,
 };
 use ada_registry::LaneKind;
 use ada_ringpool::EventKind;
@@ -253,6 +254,7 @@ fn corruption_counts(c: &Corruption) -> std::collections::BTreeMap<String, u64> 
         symbol_entries,
         symbol_counters,
         lane_counters,
+        fallback_records,
     } = *c;
     [
         ("ringErrors", ring_errors),
@@ -262,6 +264,7 @@ fn corruption_counts(c: &Corruption) -> std::collections::BTreeMap<String, u64> 
         ("symbolEntries", symbol_entries),
         ("symbolCounters", symbol_counters),
         ("laneCounters", lane_counters),
+        ("fallbackRecords", fallback_records),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -304,7 +307,26 @@ fn lane_counters(kind: LaneKind, r: &LaneReport) -> LaneCounters {
     c.markers = Some(r.markers);
     c.state = r.state.map(|s| s.name().to_owned());
     c.state_entries = Some(StateEntries::from_array(r.entries));
+    c.spilled = (r.spilled != 0).then_some(r.spilled);
+    c.via_fallback = (r.via_fallback != 0).then_some(r.via_fallback);
     c
+}
+
+/// The manifest's `fallback` object, when anything went through the ring or was lost on the way.
+fn fallback_summary(f: &FallbackReport) -> Option<FallbackSummary> {
+    f.is_used().then(|| FallbackSummary {
+        capacity: u64::from(f.capacity),
+        taken: f.taken,
+        delivered: f.delivered,
+        markers: f.markers,
+        corrupt: f.corrupt,
+        refused: f.refused,
+        late: f.late,
+        torn: f.torn,
+        skipped: f.skipped,
+        threads: f.threads,
+        left: f.left,
+    })
 }
 
 impl Sink for AtfSink {
@@ -456,6 +478,7 @@ impl Sink for AtfSink {
                 detail: report.drop_policies.detail.name().to_owned(),
             }),
             stability_ns: Some(report.stability_ns),
+            fallback: fallback_summary(&report.fallback),
         };
         let stats = writer.finalize(summary).map_err(SinkError::new)?;
         Ok(SinkOutput {

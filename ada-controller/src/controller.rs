@@ -574,6 +574,7 @@ fn drain_thread<S: Sink>(registry: &Registry, mut sink: S, start: DrainStart<'_>
     }
     let _ = started.send(Ok(()));
     let mut drainer = Drainer::with_claim(registry, claim, sink);
+    drainer.fallback_abandon_passes(fallback_abandon_passes(interval));
     drainer.trust(&session.trust, session.pid);
     drainer.persistence(persistence);
     control.tick_heartbeat(MonotonicClock::read());
@@ -623,6 +624,22 @@ fn drain_thread<S: Sink>(registry: &Registry, mut sink: S, start: DrainStart<'_>
     (report, sink)
 }
 
+/// How long a reserved slot of the shared fallback ring may block the drain before it is
+/// abandoned: a producer preempted between reserving and committing (a loaded machine can keep
+/// a thread off the CPU for tens of milliseconds) must not be taken for a dead one.
+const FALLBACK_PATIENCE: Duration = Duration::from_millis(100);
+
+/// The fallback ring's abandon limit in passes for a drain that passes every `interval` (at
+/// least [`ada_registry::fallback::ABANDON_PASSES`]): a pass takes at least the interval, so
+/// the limit is at least [`FALLBACK_PATIENCE`].
+fn fallback_abandon_passes(interval: Duration) -> u32 {
+    let per = interval.as_nanos().max(1);
+    let passes = FALLBACK_PATIENCE.as_nanos().div_ceil(per);
+    u32::try_from(passes)
+        .unwrap_or(u32::MAX)
+        .max(ada_registry::fallback::ABANDON_PASSES)
+}
+
 fn take_dead<S: Sink>(shared: &Shared, drainer: &mut Drainer<'_, S>, dead: &mut Vec<u32>) {
     let pids: Vec<u32> = match shared.dead.lock() {
         Ok(mut d) => std::mem::take(&mut *d),
@@ -664,6 +681,17 @@ pub(crate) fn process_alive(pid: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fallback_abandon_limit_spans_the_patience_whatever_the_interval() {
+        assert_eq!(fallback_abandon_passes(Duration::from_millis(1)), 100);
+        assert_eq!(fallback_abandon_passes(Duration::from_micros(300)), 334);
+        assert_eq!(
+            fallback_abandon_passes(Duration::from_millis(50)),
+            ada_registry::fallback::ABANDON_PASSES
+        );
+        assert!(fallback_abandon_passes(Duration::ZERO) >= 100);
+    }
     use crate::sink::{Record, SinkOutput, ThreadInfo};
     use std::error::Error as _;
 

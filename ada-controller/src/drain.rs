@@ -28,8 +28,8 @@
 //! detail records go through a [`WindowTracker`] of its own (see [`crate::Persistence`]):
 //! records inside windows reach the sink, the others are held (owned copies, within the
 //! tracker's budget) as possible pre-roll and finally counted as `discarded` in the thread's
-//! detail [`LaneReport`], so `written = persisted + dropped + discarded` (+ `after_end`) still
-//! holds per lane. Closed windows are announced with [`Sink::window`]. Such a drain does not
+//! detail [`LaneReport`], so `written = persisted + spilled + dropped + discarded` (+
+//! `after_end`) still holds per lane. Closed windows are announced with [`Sink::window`]. Such a drain does not
 //! copy a thread's active detail ring on every pass: it takes the submitted rings, and the
 //! active one only while the lane's "marked" flag is set (a mark is in it) or a window is open,
 //! when the thread exits and in the final drain. A pass whose thread has an open window and
@@ -45,6 +45,35 @@
 //! record handed to the sink is counted under the thread the sink was told. Ended threads are
 //! kept one by one up to [`DETAILED_THREADS`] and folded into [`Report::folded`] beyond it.
 //!
+//! **The shared fallback ring.** Events that had no thread ring to go to (written before the
+//! registry was ready or before the thread registered, by a thread refused a slot, or spilled
+//! when a thread's pool was exhausted) wait in the segment's fallback ring. The drain takes its
+//! one consumer from the claim and empties it at the **start of every pass**, again just before
+//! a pass retires an exited thread (so what that thread pushed before it unregistered is still
+//! attributed to it), and in the final drain after the lanes' last look (so records pushed up
+//! to the end are kept). Each record is checked by the ring (its hash) and then validated like
+//! an index record taken from a ring (the same code: an unknown kind or a malformed loss
+//! marker is counted in [`FallbackReport::corrupt`] and [`Corruption::fallback_records`];
+//! a record of the detail lane, which never goes there, likewise), and handed to the sink
+//! exactly once, in runs of one thread's records wrapped in a chunk pair with
+//! [`ChunkInfo::from_fallback`] set.
+//!
+//! A record is attributed by its claimed (pid, OS thread id): to the thread a slot the drain
+//! currently knows holds (same [`ThreadInfo`], same session number), else to a **fallback-only
+//! thread** keyed by that pair, numbered from the same counter, verified by the same
+//! [`ProcessTrust`] rules, and announced with [`ThreadInfo::NO_SLOT`]. When such a thread
+//! registers later, its slot's account takes over its number and what was counted for it, so
+//! it stays one thread with one number. At most [`FALLBACK_THREADS`] fallback-only threads are
+//! held at once; beyond that the one seen least recently is ended ([`ThreadEnd::NoSlot`]) and
+//! kept or folded like any ended thread (should it push again, it becomes a new thread). A
+//! record of a thread whose slot was already retired (possible only when a stalled producer
+//! held the ring's head past the retirement) likewise becomes a fallback-only thread.
+//!
+//! The accounting stays exact per lane: `written = persisted + spilled + dropped + discarded`
+//! (+ `after_end`), where `spilled` is the thread's own count of events it sent to the fallback
+//! ring; what the drain delivered for the thread from that ring is
+//! [`LaneReport::via_fallback`], and the ring's own losses are in [`Report::fallback`].
+//!
 //! A `Drainer` holds the segment's [`DrainClaim`]: it is the segment's only drain, and its
 //! per-lane [`LaneDrain`]s are made once per slot from the claim's lane ends. When a slot gets
 //! a new owner (a new generation), the drain re-reads that slot's queue positions, which the
@@ -52,24 +81,34 @@
 
 use crate::identity::{Verdict, Verifier};
 use crate::persist::{HeldRecord, Persistence, mark_of, ring_len};
-use crate::report::{Corruption, FoldedThreads, LaneReport, Report, ThreadEnd, ThreadReport};
+use crate::report::{
+    Corruption, FallbackReport, FoldedThreads, LaneReport, Report, ThreadEnd, ThreadReport,
+};
 use crate::sink::{
     ChunkInfo, LossInfo, ProcessTrust, Record, Sink, SinkError, ThreadInfo, WindowInfo,
 };
 use ada_backpressure::{LaneState, LossCause};
 use ada_persist::{Emit, Mark, PreRoll, WindowReport, WindowTracker};
+use ada_registry::fallback::FallbackConsumer;
 use ada_registry::{
-    DrainClaim, LaneKind, Registry, RegistryError, SlotOwner, SlotState, SlotView, SymbolCursor,
+    DrainClaim, FallbackRecord, LaneKind, Registry, RegistryError, SlotOwner, SlotState, SlotView,
+    SymbolCursor,
 };
 use ada_ringpool::{
-    DrainStats, EventKind, LaneDrain, LossMarker, RingChunk, SegmentStore, index_records,
+    DrainStats, EventKind, INDEX_RECORD_SIZE, IndexRecord, LaneDrain, LossMarker, RecordError,
+    RingChunk, SegmentStore, index_records,
 };
+use std::collections::HashMap;
 
 /// Threads kept one by one in the [`Report`] (and so in the manifest): the first this many to
 /// end. Later ones are folded into [`Report::folded`] (a count and summed lanes), so the
 /// controller's memory stays bounded however many threads a program starts (a few hundred
 /// bytes per detailed thread: about 1 MiB at this bound).
 pub const DETAILED_THREADS: usize = 4096;
+
+/// Fallback-only threads (see the [module docs](self)) the drainer holds at once; beyond this
+/// the one seen least recently is ended and kept or folded like any ended thread.
+pub const FALLBACK_THREADS: usize = 4096;
 
 /// How far behind the drain's clock a window's post-roll must end before a pass closes it: a
 /// thread may stamp a record and commit it a little later (preempted in between), and a record
@@ -95,12 +134,21 @@ struct Account {
     tracker: Option<WindowTracker<HeldRecord>>,
 }
 
+/// A thread known only from the fallback ring.
+struct FallbackThread {
+    report: ThreadReport,
+    /// The pass that last delivered a record of it (the least recent is ended first).
+    last_pass: u64,
+}
+
 /// What one pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PassStats {
-    /// Records handed to the sink.
+    /// Records handed to the sink (from the threads' rings and the fallback ring).
     pub records: u64,
+    /// Of `records`, those taken from the shared fallback ring.
+    pub fallback_records: u64,
     /// Bytes copied out of rings.
     pub bytes: u64,
     /// Slots seen `ACTIVE` or `EXITED`.
@@ -145,6 +193,16 @@ pub struct Drainer<'r, S: Sink> {
     prioritise: bool,
     /// The lanes a pass drained first (scratch space, kept to reuse its allocation).
     first: Vec<(u32, u32, [bool; 2])>,
+    /// The fallback ring's consumer (`None`: the segment has none).
+    fallback: Option<FallbackConsumer<'r>>,
+    /// The fallback ring's accounting.
+    fallback_report: FallbackReport,
+    /// Threads known only from the fallback ring, by claimed (pid, OS thread id).
+    orphans: HashMap<(u32, u64), FallbackThread>,
+    /// Records taken from the fallback ring by one drain of it (scratch space).
+    fallback_batch: Vec<FallbackRecord>,
+    /// (pid, OS thread id) → slot of the accounts open now (scratch space, rebuilt per batch).
+    slot_ids: HashMap<(u32, u64), u32>,
 }
 
 /// How often a busy drain calls [`Sink::flush`].
@@ -176,11 +234,16 @@ impl<'r, S: Sink> Drainer<'r, S> {
     ///
     /// # Panics
     /// If `claim` is another registry's.
-    pub fn with_claim(registry: &'r Registry, claim: DrainClaim<'r>, sink: S) -> Self {
+    pub fn with_claim(registry: &'r Registry, mut claim: DrainClaim<'r>, sink: S) -> Self {
         assert!(
             std::ptr::eq(claim.view().header(), registry.header()),
             "Drainer: the drain claim belongs to another registry"
         );
+        let fallback = claim.fallback();
+        let fallback_report = FallbackReport {
+            capacity: fallback.as_ref().map_or(0, |c| c.ring().capacity()),
+            ..FallbackReport::default()
+        };
         Drainer {
             registry,
             claim,
@@ -206,6 +269,11 @@ impl<'r, S: Sink> Drainer<'r, S> {
             closed: Vec::new(),
             prioritise: true,
             first: Vec::new(),
+            fallback,
+            fallback_report,
+            orphans: HashMap::new(),
+            fallback_batch: Vec::new(),
+            slot_ids: HashMap::new(),
         }
     }
 
@@ -233,11 +301,21 @@ impl<'r, S: Sink> Drainer<'r, S> {
         self.detailed = threads;
     }
 
-    /// Threads the drainer holds state for right now: one per registered slot, plus the
-    /// finished threads it keeps one by one (at most [`DETAILED_THREADS`]). Folded threads
-    /// cost nothing each.
+    /// Threads the drainer holds state for right now: one per registered slot, the
+    /// fallback-only threads (at most [`FALLBACK_THREADS`]), plus the finished threads it keeps
+    /// one by one (at most [`DETAILED_THREADS`]). Folded threads cost nothing each.
     pub fn retained_threads(&self) -> usize {
-        self.live_threads() + self.finished.len()
+        self.live_threads() + self.orphans.len() + self.finished.len()
+    }
+
+    /// Sets how many consecutive passes a slot of the fallback ring may block the drain
+    /// (reserved by a producer that has not committed yet) before it is abandoned (default
+    /// [`ada_registry::fallback::ABANDON_PASSES`]). A drain that passes often should allow
+    /// more, so that a producer preempted mid-write is not taken for a dead one.
+    pub fn fallback_abandon_passes(&mut self, passes: u32) {
+        if let Some(c) = self.fallback.as_mut() {
+            c.set_abandon_passes(passes);
+        }
     }
 
     fn live_threads(&self) -> usize {
@@ -309,9 +387,16 @@ impl<'r, S: Sink> Drainer<'r, S> {
             .expect("the account was just made")
     }
 
-    fn new_account(&mut self, slot: u32, owner: &SlotOwner) -> Account {
+    /// A new session thread number.
+    fn next_number(&mut self) -> u32 {
         self.numbers = self.numbers.saturating_add(1).min(i32::MAX as u32);
-        let (verified, refuted, name) = match self.verifier.check(owner.pid, owner.thread_id) {
+        self.numbers
+    }
+
+    /// Checks a thread's claimed identity (see [`ProcessTrust`]) and counts the verdict:
+    /// (verified, refuted, name).
+    fn identify(&mut self, pid: u32, os_tid: u64) -> (bool, bool, Option<String>) {
+        match self.verifier.check(pid, os_tid) {
             Verdict::Verified(name) => (true, false, name),
             Verdict::Gone => {
                 self.unverifiable += 1;
@@ -322,26 +407,46 @@ impl<'r, S: Sink> Drainer<'r, S> {
                 self.corruption.unverified_threads += 1;
                 (false, true, None)
             }
+        }
+    }
+
+    fn new_account(&mut self, slot: u32, owner: &SlotOwner) -> Account {
+        let report = match self.orphans.remove(&(owner.pid, owner.thread_id)) {
+            // Its first events came through the fallback ring: the same thread, already
+            // numbered, verified and announced; what was counted for it carries over.
+            Some(orphan) => {
+                let mut r = orphan.report;
+                r.info.slot = slot;
+                r.info.generation = owner.generation;
+                r.end = ThreadEnd::StillRunning;
+                r
+            }
+            None => {
+                let number = self.next_number();
+                let (verified, refuted, name) = self.identify(owner.pid, owner.thread_id);
+                let info = ThreadInfo {
+                    slot,
+                    generation: owner.generation,
+                    pid: owner.pid,
+                    os_tid: owner.thread_id,
+                    number,
+                    verified,
+                };
+                // Before any chunk of this thread: a sink can describe the thread ahead of its
+                // events.
+                let announced = self.sink.thread(&info, name.as_deref());
+                self.note_sink(announced);
+                ThreadReport {
+                    info,
+                    name,
+                    lanes: [LaneReport::default(); 2],
+                    end: ThreadEnd::StillRunning,
+                    refuted,
+                }
+            }
         };
-        let info = ThreadInfo {
-            slot,
-            generation: owner.generation,
-            pid: owner.pid,
-            os_tid: owner.thread_id,
-            number: self.numbers,
-            verified,
-        };
-        // Before any chunk of this thread: a sink can describe the thread ahead of its events.
-        let announced = self.sink.thread(&info, name.as_deref());
-        self.note_sink(announced);
         Account {
-            report: ThreadReport {
-                info,
-                name,
-                lanes: [LaneReport::default(); 2],
-                end: ThreadEnd::StillRunning,
-                refuted,
-            },
+            report,
             owner: (owner.generation, owner.pid, owner.thread_id),
             died: false,
             tracker: match self.persistence {
@@ -408,11 +513,15 @@ impl<'r, S: Sink> Drainer<'r, S> {
         }
     }
 
-    /// One pass: lanes under backpressure first, then a round-robin turn for every live slot,
-    /// then the lanes under backpressure again (see the [module docs](self)).
+    /// One pass: the shared fallback ring, then lanes under backpressure first, then a
+    /// round-robin turn for every live slot, then the lanes under backpressure again (see the
+    /// [module docs](self)).
     pub fn pass(&mut self) -> PassStats {
         self.passes += 1;
         let mut stats = PassStats::default();
+        self.drain_fallback(&mut stats);
+        // The fallback ring is read again before the pass retires its first exited thread.
+        let mut fallback_again = true;
         let view = self.registry.view();
         // (slot, generation, lanes) drained first: the round-robin turn skips those lanes.
         let mut first = std::mem::take(&mut self.first);
@@ -443,6 +552,11 @@ impl<'r, S: Sink> Drainer<'r, S> {
                 continue;
             }
             if exited {
+                if std::mem::take(&mut fallback_again) {
+                    // What the thread pushed before it unregistered is in the ring by now
+                    // (unless a stalled producer holds the ring's head): still its own.
+                    self.drain_fallback(&mut stats);
+                }
                 self.retire(slot.index);
                 stats.reclaimed += 1;
             }
@@ -540,6 +654,7 @@ impl<'r, S: Sink> Drainer<'r, S> {
             records: 0,
             tracker,
             closed,
+            via_fallback: false,
         };
         let Some(Some(drains)) = drains.get_mut(slot as usize) else {
             return (0, 0);
@@ -627,6 +742,214 @@ impl<'r, S: Sink> Drainer<'r, S> {
         true
     }
 
+    /// Takes what the fallback ring holds (see the [module docs](self)) and hands it on.
+    /// Returns whether the ring's drain stopped at a slot reserved but not yet committed.
+    fn drain_fallback(&mut self, stats: &mut PassStats) -> bool {
+        let Some(consumer) = self.fallback.as_mut() else {
+            return false;
+        };
+        let mut batch = std::mem::take(&mut self.fallback_batch);
+        batch.clear();
+        let drained = consumer.drain(|r| batch.push(r));
+        let f = &mut self.fallback_report;
+        f.taken = f.taken.saturating_add(drained.taken);
+        f.torn = f.torn.saturating_add(drained.torn);
+        f.skipped = f.skipped.saturating_add(drained.skipped);
+        // Running totals of the ring header (the producers' counters).
+        (f.refused, f.late) = (drained.refused, drained.late);
+        if !batch.is_empty() {
+            self.deliver_fallback(&batch, stats);
+        }
+        self.fallback_batch = batch;
+        drained.blocked
+    }
+
+    /// The final drain's look at the fallback ring: drained until it is empty, giving a slot a
+    /// producer reserved (and has not committed yet) about 10 ms; then such slots are abandoned
+    /// (counted `skipped`: the session is ending) so the records behind them are still taken.
+    /// What the ring still holds after that (bounded work) is counted as
+    /// [`FallbackReport::left`].
+    fn final_fallback_drain(&mut self) {
+        let mut stats = PassStats::default();
+        let mut blocked = false;
+        for _ in 0..10 {
+            blocked = self.drain_fallback(&mut stats);
+            if !blocked {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        if blocked && let Some(c) = self.fallback.as_mut() {
+            c.set_abandon_passes(1);
+            // Each blocked slot takes two looks (the second abandons it).
+            for _ in 0..64 {
+                if !self.drain_fallback(&mut stats) {
+                    break;
+                }
+            }
+        }
+        self.fallback_report.left = self.fallback.as_ref().map_or(0, |c| c.ring().fill());
+        if stats.records > 0 {
+            let flushed = self.sink.flush();
+            self.note_sink(flushed);
+        }
+    }
+
+    /// Hands `batch` (records in ring order) to the sink: each run of one thread's records as
+    /// one chunk of that thread, attributed by claimed (pid, OS thread id).
+    fn deliver_fallback(&mut self, batch: &[FallbackRecord], stats: &mut PassStats) {
+        // The threads slots hold right now: a thread that registered since the last pass is
+        // known (numbered, announced) before its records are attributed.
+        for slot in self.registry.view().live_slots() {
+            self.account(slot.index, &slot.owner);
+        }
+        let mut ids = std::mem::take(&mut self.slot_ids);
+        ids.clear();
+        for (slot, account) in self.accounts.iter().enumerate() {
+            if let Some(a) = account {
+                ids.insert((a.owner.1, a.owner.2), slot as u32);
+            }
+        }
+        let mut rest = batch;
+        while let Some(first) = rest.first() {
+            let key = (first.pid, first.tid);
+            let run = rest
+                .iter()
+                .position(|r| (r.pid, r.tid) != key)
+                .unwrap_or(rest.len());
+            let (records, tail) = rest.split_at(run);
+            rest = tail;
+            let delivered = match ids.get(&key) {
+                Some(&slot) => self.fallback_run_of_slot(slot, records),
+                None => self.fallback_run_of_orphan(key, records),
+            };
+            stats.records += delivered;
+            stats.fallback_records += delivered;
+        }
+        self.slot_ids = ids;
+        self.unflushed |= stats.fallback_records > 0;
+    }
+
+    /// A run of records of the thread the account of `slot` holds. Returns records delivered.
+    fn fallback_run_of_slot(&mut self, slot: u32, records: &[FallbackRecord]) -> u64 {
+        let Drainer {
+            registry,
+            sink,
+            accounts,
+            symbols,
+            symbol_count,
+            corruption,
+            sink_failures,
+            sink_error,
+            closed,
+            fallback_report,
+            ..
+        } = self;
+        let Some(Some(account)) = accounts.get_mut(slot as usize) else {
+            return 0;
+        };
+        let mut ctx = ChunkContext {
+            registry,
+            sink,
+            info: account.report.info,
+            lane: &mut account.report.lanes[LaneKind::Index as usize],
+            kind: LaneKind::Index,
+            symbols,
+            symbol_count,
+            corruption,
+            sink_failures,
+            sink_error,
+            records: 0,
+            tracker: None,
+            closed,
+            via_fallback: true,
+        };
+        ctx.fallback_chunk(records, fallback_report);
+        ctx.records
+    }
+
+    /// A run of records of a thread no slot shows: its fallback-only thread (made on first
+    /// sight). Returns records delivered.
+    fn fallback_run_of_orphan(&mut self, key: (u32, u64), records: &[FallbackRecord]) -> u64 {
+        if !self.orphans.contains_key(&key) {
+            if self.orphans.len() >= FALLBACK_THREADS.max(1)
+                && let Some(oldest) = self
+                    .orphans
+                    .iter()
+                    .min_by_key(|(_, t)| t.last_pass)
+                    .map(|(k, _)| *k)
+                && let Some(old) = self.orphans.remove(&oldest)
+            {
+                self.end_orphan(old.report);
+            }
+            let number = self.next_number();
+            let (verified, refuted, name) = self.identify(key.0, key.1);
+            let info = ThreadInfo {
+                slot: ThreadInfo::NO_SLOT,
+                generation: 0,
+                pid: key.0,
+                os_tid: key.1,
+                number,
+                verified,
+            };
+            let announced = self.sink.thread(&info, name.as_deref());
+            self.note_sink(announced);
+            let mut report = ThreadReport::new(info, name, ThreadEnd::NoSlot);
+            report.refuted = refuted;
+            self.orphans.insert(
+                key,
+                FallbackThread {
+                    report,
+                    last_pass: self.passes,
+                },
+            );
+        }
+        let Drainer {
+            registry,
+            sink,
+            orphans,
+            symbols,
+            symbol_count,
+            corruption,
+            sink_failures,
+            sink_error,
+            closed,
+            fallback_report,
+            passes,
+            ..
+        } = self;
+        let Some(orphan) = orphans.get_mut(&key) else {
+            return 0;
+        };
+        orphan.last_pass = *passes;
+        let mut ctx = ChunkContext {
+            registry,
+            sink,
+            info: orphan.report.info,
+            lane: &mut orphan.report.lanes[LaneKind::Index as usize],
+            kind: LaneKind::Index,
+            symbols,
+            symbol_count,
+            corruption,
+            sink_failures,
+            sink_error,
+            records: 0,
+            tracker: None,
+            closed,
+            via_fallback: true,
+        };
+        ctx.fallback_chunk(records, fallback_report);
+        ctx.records
+    }
+
+    /// A fallback-only thread ends (the session ended, or it was the least recently seen of
+    /// too many): losses its markers announced are all it has; kept or folded.
+    fn end_orphan(&mut self, mut report: ThreadReport) {
+        report.end = ThreadEnd::NoSlot;
+        self.fallback_report.threads += 1;
+        self.keep(report);
+    }
+
     /// The thread is gone and its rings are drained: take its final counters, reset its rings
     /// and free the slot.
     fn retire(&mut self, slot: u32) {
@@ -687,6 +1010,8 @@ impl<'r, S: Sink> Drainer<'r, S> {
                 break;
             }
         }
+        // After the lanes' last look: what was pushed up to now is kept.
+        self.final_fallback_drain();
         self.refresh_symbols();
         let view = self.registry.view();
         let mut live: Vec<Option<SlotOwner>> = vec![None; self.accounts.len()];
@@ -729,9 +1054,14 @@ impl<'r, S: Sink> Drainer<'r, S> {
                 _ => self.displaced(r),
             }
         }
+        let orphans: Vec<FallbackThread> = self.orphans.drain().map(|(_, t)| t).collect();
+        for orphan in orphans {
+            self.end_orphan(orphan.report);
+        }
         let counters = view.header().counters();
         let symbols = self.registry.symbols();
         report.threads = std::mem::take(&mut self.finished);
+        report.fallback = self.fallback_report;
         report.folded = self.folded;
         report.unverifiable_threads = self.unverifiable;
         report.unregistered_drops = counters.unregistered_drops;
@@ -791,6 +1121,7 @@ fn take_counters(report: &mut ThreadReport, lanes: &ada_registry::ThreadLaneSet)
         let counters = lanes.lane(kind).counters();
         let lane = &mut report.lanes[kind as usize];
         lane.written = counters.events_written;
+        lane.spilled = counters.spilled;
         lane.lost = counters.lost();
         // Computed from the causes (saturating: the words are another process's to write).
         lane.dropped = lane.lost.total();
@@ -892,7 +1223,13 @@ struct ChunkContext<'c, S: Sink> {
     tracker: Option<&'c mut WindowTracker<HeldRecord>>,
     /// Windows closed by the drain's clock, to announce (scratch space).
     closed: &'c mut Vec<WindowReport>,
+    /// The records come from the shared fallback ring: delivered ones are counted in the lane's
+    /// `via_fallback`, not `persisted`.
+    via_fallback: bool,
 }
+
+/// Why an index record was not handed on.
+struct BadRecord;
 
 impl<S: Sink> ChunkContext<'_, S> {
     fn chunk(&mut self, chunk: RingChunk<'_>) {
@@ -904,40 +1241,17 @@ impl<S: Sink> ChunkContext<'_, S> {
             from_active: chunk.from_active,
             seq: (!chunk.from_active).then_some(chunk.seq),
             bytes: chunk.bytes.len() as u64,
+            from_fallback: false,
         };
         let begun = self.sink.chunk_begin(&self.info, &info);
         self.note(begun);
         match self.kind {
             LaneKind::Index => {
                 for r in index_records(chunk.bytes) {
-                    let Ok(r) = r else {
+                    if self.index_record(r).is_err() {
                         self.bad_chunk();
                         break;
-                    };
-                    if r.kind == EventKind::EventsLost as u32 {
-                        let Some(marker) = LossMarker::from_index(&r) else {
-                            self.bad_chunk();
-                            break;
-                        };
-                        self.lost(&marker);
-                        continue;
                     }
-                    let Ok(kind) = EventKind::try_from(r.kind) else {
-                        self.bad_chunk();
-                        break;
-                    };
-                    self.emit(&Record {
-                        kind,
-                        lane: LaneKind::Index,
-                        timestamp_ns: r.timestamp_ns,
-                        function_id: r.function_id,
-                        thread_id: r.thread_id,
-                        call_depth: r.call_depth,
-                        marked: false,
-                        registers: &[],
-                        stack: &[],
-                        message: &[],
-                    });
                 }
             }
             LaneKind::Detail => {
@@ -975,6 +1289,71 @@ impl<S: Sink> ChunkContext<'_, S> {
         self.note(ended);
     }
 
+    /// One index record as `index_records` parsed it (from a ring or the fallback ring):
+    /// validated, then announced as a loss or handed to the sink. `Err` if it is not valid
+    /// (the caller counts it).
+    fn index_record(&mut self, r: Result<IndexRecord, RecordError>) -> Result<(), BadRecord> {
+        let r = r.map_err(|_| BadRecord)?;
+        if r.kind == EventKind::EventsLost as u32 {
+            let marker = LossMarker::from_index(&r).ok_or(BadRecord)?;
+            self.lost(&marker);
+            return Ok(());
+        }
+        let kind = EventKind::try_from(r.kind).map_err(|_| BadRecord)?;
+        self.emit(&Record {
+            kind,
+            lane: LaneKind::Index,
+            timestamp_ns: r.timestamp_ns,
+            function_id: r.function_id,
+            thread_id: r.thread_id,
+            call_depth: r.call_depth,
+            marked: false,
+            registers: &[],
+            stack: &[],
+            message: &[],
+        });
+        Ok(())
+    }
+
+    /// A run of one thread's records from the shared fallback ring, as one chunk of its index
+    /// lane. Each record is validated on its own (a bad one costs only itself) by the same code
+    /// as a ring's index records; the counts land in `fallback`.
+    fn fallback_chunk(&mut self, records: &[FallbackRecord], fallback: &mut FallbackReport) {
+        self.refresh_symbols();
+        let info = ChunkInfo {
+            lane: LaneKind::Index,
+            ring: 0,
+            marked: false,
+            from_active: false,
+            seq: None,
+            bytes: (records.len() as u64).saturating_mul(u64::from(INDEX_RECORD_SIZE)),
+            from_fallback: true,
+        };
+        let begun = self.sink.chunk_begin(&self.info, &info);
+        self.note(begun);
+        for r in records {
+            let (markers, delivered) = (self.lane.markers, self.lane.via_fallback);
+            // The detail lane never goes there (its records do not fit): a record claiming it
+            // is damage.
+            let valid = r.lane == LaneKind::Index
+                && index_records(&payload_bytes(&r.payload))
+                    .next()
+                    .is_some_and(|parsed| self.index_record(parsed).is_ok());
+            if !valid {
+                fallback.corrupt = fallback.corrupt.saturating_add(1);
+                self.corruption.fallback_records += 1;
+            } else if self.lane.markers != markers {
+                fallback.markers = fallback.markers.saturating_add(1);
+            } else {
+                // 0 when the sink refused it (a sink failure, counted as such).
+                let taken = self.lane.via_fallback.saturating_sub(delivered);
+                fallback.delivered = fallback.delivered.saturating_add(taken);
+            }
+        }
+        let ended = self.sink.chunk_end(&self.info, &info);
+        self.note(ended);
+    }
+
     /// A detail record: to the sink, or through the lane's tracker.
     fn detail(&mut self, record: &Record<'_>) {
         let Some(tracker) = self.tracker.as_deref_mut() else {
@@ -992,6 +1371,7 @@ impl<S: Sink> ChunkContext<'_, S> {
             sink_failures: &mut *self.sink_failures,
             sink_error: &mut *self.sink_error,
             records: &mut self.records,
+            via_fallback: false,
         };
         // A window this record is past is announced at once: after its last record, before
         // this one (which may open the next window).
@@ -1049,6 +1429,7 @@ impl<S: Sink> ChunkContext<'_, S> {
             sink_failures: &mut *self.sink_failures,
             sink_error: &mut *self.sink_error,
             records: &mut self.records,
+            via_fallback: self.via_fallback,
         }
         .emit(record);
     }
@@ -1080,6 +1461,8 @@ struct Persisted<'p, S: Sink> {
     sink_failures: &'p mut u64,
     sink_error: &'p mut Option<String>,
     records: &'p mut u64,
+    /// Counted in the lane's `via_fallback` rather than `persisted` (a fallback ring record).
+    via_fallback: bool,
 }
 
 impl<S: Sink> Persisted<'_, S> {
@@ -1088,6 +1471,7 @@ impl<S: Sink> Persisted<'_, S> {
         // Where an end-of-thread loss announcement goes: after everything handed on.
         self.lane.last_ns = self.lane.last_ns.max(record.timestamp_ns);
         match self.sink.record(self.info, record) {
+            Ok(()) if self.via_fallback => self.lane.via_fallback += 1,
             Ok(()) => {
                 self.lane.persisted += 1;
                 self.lane.persisted_bytes += ring_len(record);
@@ -1099,6 +1483,16 @@ impl<S: Sink> Persisted<'_, S> {
         }
         *self.records += 1;
     }
+}
+
+/// A fallback record's payload as the bytes of one index record (native-endian words, the
+/// layout `ada_ringpool::IndexRecord` has in a ring).
+fn payload_bytes(payload: &[u64; 4]) -> [u8; INDEX_RECORD_SIZE as usize] {
+    let mut bytes = [0u8; INDEX_RECORD_SIZE as usize];
+    for (out, word) in bytes.chunks_exact_mut(8).zip(payload) {
+        out.copy_from_slice(&word.to_ne_bytes());
+    }
+    bytes
 }
 
 /// Announces the windows in `closed` (emptying it) to `sink` as `thread`'s.

@@ -30,8 +30,10 @@
 //!   `ada trace` layers `--drop-policy` over its config file's `drop_policy` below it). Lost
 //!   events reach the sink at the gap in the thread's stream ([`Sink::events_lost`],
 //!   [`LossInfo`]) and are counted by cause ([`LaneReport::lost`]).
-//! - [`Report`]: the accounting — per thread and lane, `written = persisted + dropped +
-//!   discarded` — which
+//! - [`Report`]: the accounting — per thread and lane, `written = persisted + spilled +
+//!   dropped + discarded` (`spilled`: events a thread sent to the segment's shared fallback
+//!   ring when its pool was exhausted, delivered from there: [`LaneReport::via_fallback`];
+//!   the ring's own accounting is [`FallbackReport`]) — which
 //!   also lands in the trace's manifest and the `ada trace` summary. Every thread the drain
 //!   saw is in it, one by one up to [`drain::DETAILED_THREADS`] and summed beyond
 //!   ([`FoldedThreads`]), so the controller's memory does not grow with every thread a program
@@ -91,11 +93,13 @@ pub use atf_sink::{AtfSink, session_clock};
 pub use controller::{
     Controller, ControllerBuilder, ControllerError, LiveSnapshot, LiveStats, Running,
 };
-pub use drain::{Drainer, PassStats};
+pub use drain::{Drainer, FALLBACK_THREADS, PassStats};
 pub use hook::{DrainHook, DrainPoint};
 pub use persist::{Persistence, PreRoll, WindowConfig};
 pub use pipelined::Pipelined;
-pub use report::{Corruption, FoldedThreads, LaneReport, Report, ThreadEnd, ThreadReport};
+pub use report::{
+    Corruption, FallbackReport, FoldedThreads, LaneReport, Report, ThreadEnd, ThreadReport,
+};
 pub use sink::{
     ChunkInfo, CountingSink, LossInfo, ProcessTrust, Record, SessionInfo, Sink, SinkError,
     SinkOutput, ThreadInfo, WindowInfo,

@@ -598,6 +598,7 @@ mod tests {
             from_active: false,
             seq: Some(u64::from(ring) + 100),
             bytes: 64,
+            from_fallback: false,
         }
     }
 

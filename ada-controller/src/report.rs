@@ -1,5 +1,6 @@
-//! [`Report`]: the session's accounting — per thread and lane, `written = persisted + dropped +
-//! discarded` (+ `after_end`) — and what the summary prints.
+//! [`Report`]: the session's accounting — per thread and lane, `written = persisted + spilled +
+//! dropped + discarded` (+ `after_end`), the shared fallback ring's ([`FallbackReport`]) — and
+//! what the summary prints.
 //!
 //! Lanes are read by kind: [`ThreadReport::lane`], [`ThreadReport::lanes`], [`Report::total`].
 //! The structs are `#[non_exhaustive]`: the drain makes them, callers read them.
@@ -15,8 +16,19 @@ use std::time::Duration;
 pub struct LaneReport {
     /// Events the thread recorded (from its lane counter in the segment).
     pub written: u64,
-    /// Events handed to the sink.
+    /// Events taken from the lane's own rings and handed to the sink (events that came
+    /// through the shared fallback ring are [`via_fallback`](Self::via_fallback)).
     pub persisted: u64,
+    /// Events the thread sent to the shared fallback ring because its lane's pool was exhausted
+    /// (spill before drop; from its lane counter). Not lost: the drain delivers them from the
+    /// fallback ring (counted in [`via_fallback`](Self::via_fallback), or in
+    /// [`FallbackReport`] if the ring lost them).
+    pub spilled: u64,
+    /// Events of this thread the drain handed to the sink from the shared fallback ring: its
+    /// spilled events and those it wrote before it had a slot (index lane only). Not part of
+    /// this lane's `written` balance: a thread counts what it spills in `spilled`, and does not
+    /// count at all what it wrote before it registered.
+    pub via_fallback: u64,
     /// Events the thread lost: the sum of [`lost`](Self::lost) (counted by the thread).
     pub dropped: u64,
     /// Of `dropped`, by cause (overwritten under drop-oldest, refused under drop-newest, too
@@ -77,20 +89,22 @@ pub struct LaneReport {
 }
 
 impl LaneReport {
-    /// `written == persisted + dropped + discarded + after_end` (corrupt records break the
-    /// balance, and are reported).
+    /// `written == persisted + spilled + dropped + discarded + after_end` (corrupt records break
+    /// the balance, and are reported).
     pub fn is_balanced(&self) -> bool {
         self.persisted
-            .checked_add(self.dropped)
+            .checked_add(self.spilled)
+            .and_then(|s| s.checked_add(self.dropped))
             .and_then(|s| s.checked_add(self.discarded))
             .and_then(|s| s.checked_add(self.after_end))
             == Some(self.written)
     }
 
-    /// `persisted + dropped + discarded` (saturating: `dropped` comes from counters in shared
-    /// memory that another process can set to anything).
+    /// `persisted + spilled + dropped + discarded` (saturating: `spilled` and `dropped` come from
+    /// counters in shared memory that another process can set to anything).
     pub(crate) fn taken(&self) -> u64 {
         self.persisted
+            .saturating_add(self.spilled)
             .saturating_add(self.dropped)
             .saturating_add(self.discarded)
     }
@@ -98,6 +112,8 @@ impl LaneReport {
     pub(crate) fn add(&mut self, other: &LaneReport) {
         self.written = self.written.saturating_add(other.written);
         self.persisted = self.persisted.saturating_add(other.persisted);
+        self.spilled = self.spilled.saturating_add(other.spilled);
+        self.via_fallback = self.via_fallback.saturating_add(other.via_fallback);
         self.dropped = self.dropped.saturating_add(other.dropped);
         self.lost.merge(&other.lost);
         self.markers = self.markers.saturating_add(other.markers);
@@ -136,6 +152,10 @@ pub enum ThreadEnd {
     /// registered: the segment was tampered with. Everything drained up to then is reported
     /// under this thread; what the slot held afterwards under a new one.
     Displaced,
+    /// It never held a registry slot while the drain knew it: every event of it came through
+    /// the shared fallback ring (written before the registry was ready, or refused a slot). Its
+    /// end is not known; its [`ThreadInfo::slot`] is [`ThreadInfo::NO_SLOT`].
+    NoSlot,
 }
 
 /// One traced thread.
@@ -210,6 +230,10 @@ pub struct Corruption {
     /// Lanes whose loss counters contradict each other (the thread's total of lost events is
     /// not the sum of its causes); the causes are reported.
     pub lane_counters: u64,
+    /// Records of the shared fallback ring that were whole (their check hash matched) but not
+    /// valid: a lane other than the index lane, or an index record that does not validate
+    /// (unknown kind, a loss marker that does not parse). Also in [`FallbackReport::corrupt`].
+    pub fallback_records: u64,
 }
 
 impl Corruption {
@@ -222,6 +246,7 @@ impl Corruption {
             .saturating_add(self.symbol_entries)
             .saturating_add(self.symbol_counters)
             .saturating_add(self.lane_counters)
+            .saturating_add(self.fallback_records)
     }
 }
 
@@ -258,6 +283,57 @@ impl FoldedThreads {
     }
 }
 
+/// The shared fallback ring's accounting (all zero when the segment has none, or nothing went
+/// through it).
+///
+/// `taken = delivered + markers + corrupt` (+ records a failing sink could not take, counted in
+/// [`Report::sink_failures`]); `delivered` is the sum of every thread's
+/// [`LaneReport::via_fallback`]. What producers could not store is `refused` and `late`; what
+/// the drain could not take is `torn` and `skipped`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FallbackReport {
+    /// Records the ring holds (0: the segment has no fallback ring).
+    pub capacity: u32,
+    /// Whole records the drain took out of the ring.
+    pub taken: u64,
+    /// Of `taken`, events handed to the sink.
+    pub delivered: u64,
+    /// Of `taken`, loss markers (announced like a ring's, see [`crate::Sink::events_lost`]).
+    pub markers: u64,
+    /// Of `taken`, records that did not validate (also in [`Corruption::fallback_records`]).
+    pub corrupt: u64,
+    /// Records producers could not store: the ring was full, or stayed contended (the ring
+    /// header's counter, written by producers).
+    pub refused: u64,
+    /// Records whose producer found its slot abandoned by the drain before it committed them
+    /// (the ring header's counter).
+    pub late: u64,
+    /// Committed records whose fields did not check out (torn by a late writer, or damaged).
+    pub torn: u64,
+    /// Slots the drain abandoned after they blocked it for its abandon-pass limit (a producer
+    /// that stalled or died mid-write, or a damaged stamp).
+    pub skipped: u64,
+    /// Threads known only from the fallback ring (they never held a slot while the drain knew
+    /// them: [`ThreadEnd::NoSlot`]).
+    pub threads: u64,
+    /// Records (reserved or committed) still in the ring after the final drain: not in the
+    /// trace. 0 unless producers kept pushing past the end, or the ring's words were damaged.
+    pub left: u64,
+}
+
+impl FallbackReport {
+    /// Whether anything went through the ring or was lost on the way.
+    pub fn is_used(&self) -> bool {
+        self.taken != 0
+            || self.refused != 0
+            || self.late != 0
+            || self.torn != 0
+            || self.skipped != 0
+            || self.left != 0
+    }
+}
+
 /// The session's final accounting.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
@@ -287,6 +363,8 @@ pub struct Report {
     pub symbols: u64,
     /// What the drain found wrong in the segment.
     pub corruption: Corruption,
+    /// The shared fallback ring: what went through it and what it lost.
+    pub fallback: FallbackReport,
     /// Records the sink failed to take.
     pub sink_failures: u64,
     /// The last error the sink returned during the drain, if any.
@@ -331,11 +409,13 @@ impl Report {
             && self.output.as_ref().is_none_or(|o| o.unwritten == 0)
     }
 
-    /// Events persisted over all threads and lanes.
+    /// Events persisted over all threads and lanes: taken from their rings, or delivered from
+    /// the shared fallback ring.
     pub fn persisted(&self) -> u64 {
-        LaneKind::ALL
-            .iter()
-            .fold(0u64, |a, &k| a.saturating_add(self.total(k).persisted))
+        LaneKind::ALL.iter().fold(0u64, |a, &k| {
+            let t = self.total(k);
+            a.saturating_add(t.persisted).saturating_add(t.via_fallback)
+        })
     }
 
     /// Events dropped (ring-pool policy and threads without a slot).

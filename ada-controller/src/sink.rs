@@ -98,14 +98,23 @@ impl SessionInfo {
 /// The thread a record came from.
 ///
 /// `number` and `verified` are the controller's own; `pid` and `os_tid` are what the slot's
-/// owner fields said when the drain first saw the thread (written by the traced side:
-/// trustworthy only when `verified`).
+/// owner fields (or, for a thread known only from the shared fallback ring, its records) said
+/// when the drain first saw the thread (written by the traced side: trustworthy only when
+/// `verified`).
+///
+/// A thread whose events came through the shared fallback ring before it had a slot (written
+/// before the registry was ready, or refused a slot) is first announced with `slot ==`
+/// [`ThreadInfo::NO_SLOT`]. If it registers later, its records from then on carry its slot and
+/// generation under the **same** `number` (it is not announced again with
+/// [`Sink::thread`]): key a thread by `number`, never by the whole `ThreadInfo`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ThreadInfo {
-    /// Registry slot.
+    /// Registry slot, or [`ThreadInfo::NO_SLOT`] for a thread the drain knows only from the
+    /// shared fallback ring.
     pub slot: u32,
-    /// Claim generation of the slot (slots are reused by later threads).
+    /// Claim generation of the slot (slots are reused by later threads); 0 with
+    /// [`ThreadInfo::NO_SLOT`].
     pub generation: u32,
     /// Process id of the thread's process, as the slot claims it.
     pub pid: u32,
@@ -121,6 +130,16 @@ pub struct ThreadInfo {
 }
 
 impl ThreadInfo {
+    /// The `slot` of a thread that holds no registry slot: all the drain knows of it came
+    /// through the shared fallback ring (keyed by its claimed pid and OS thread id).
+    pub const NO_SLOT: u32 = u32::MAX;
+
+    /// Whether the thread held a registry slot when this description was made (`slot` is not
+    /// [`ThreadInfo::NO_SLOT`]).
+    pub fn has_slot(&self) -> bool {
+        self.slot != Self::NO_SLOT
+    }
+
     /// A thread description (for sinks' own tests; the drain makes the real ones), with
     /// session number 0 and not verified.
     pub fn new(slot: u32, generation: u32, pid: u32, os_tid: u64) -> Self {
@@ -148,6 +167,9 @@ impl ThreadInfo {
 /// submitted (`from_active == false`, numbered by `seq`), or copies what the thread has
 /// committed so far to the ring it is still writing (`from_active == true`; the same ring can
 /// then show up again in later chunks, each holding only records not delivered before).
+///
+/// A chunk with `from_fallback == true` holds a run of one thread's index records taken from
+/// the segment's shared fallback ring (`ring` is then 0, `from_active` false, `seq` `None`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChunkInfo {
@@ -165,6 +187,8 @@ pub struct ChunkInfo {
     pub seq: Option<u64>,
     /// Bytes of records the chunk held (valid or not).
     pub bytes: u64,
+    /// Taken from the shared fallback ring rather than from the thread's own rings.
+    pub from_fallback: bool,
 }
 
 /// One validated record, borrowed from the drain's copy of a ring.
@@ -413,11 +437,13 @@ impl SinkOutput {
 ///   first record that names it.
 /// - [`thread`](Sink::thread): the drain saw a thread for the first time (its session number,
 ///   claimed and verified identity, and name). It always arrives before the thread's first
-///   chunk.
+///   chunk, once per session number: a thread first seen through the shared fallback ring
+///   (announced with [`ThreadInfo::NO_SLOT`]) is not announced again when it registers.
 /// - [`chunk_begin`](Sink::chunk_begin) … [`chunk_end`](Sink::chunk_end): one ring's worth of
 ///   one thread's lane (a [`ChunkInfo`]: which ring, whether it is MARKED, whether it was copied
-///   from the thread's active ring). Every [`record`](Sink::record) arrives between such a
-///   pair, from that thread and lane, in the order the thread recorded them. Pairs never nest
+///   from the thread's active ring, or taken from the shared fallback ring). Every
+///   [`record`](Sink::record) arrives between such a pair, from that thread and lane, in the
+///   order the thread recorded them. Pairs never nest
 ///   or interleave, and `chunk_end` always follows its `chunk_begin` (with the same
 ///   arguments), even when the chunk held no valid record: if validation fails part way, the
 ///   rest of the chunk is counted as corrupt in the [`Report`] and the chunk ends there.
@@ -429,6 +455,16 @@ impl SinkOutput {
 ///   pre-roll), and the chunk in which a mark opens a window first carries that window's
 ///   pre-roll — records the drain held from earlier chunks of the same thread and lane, still
 ///   in the order the thread recorded them. Index chunks are always whole.
+///
+///   **Order across chunks.** A thread's chunks from its own rings arrive in the order it
+///   recorded them (per lane). Its index events that went through the shared fallback ring
+///   (those written before it had a slot, and those it *spilled* when its pool was exhausted)
+///   arrive in `from_fallback` chunks, in the order it pushed them, but **not** in timestamp
+///   order relative to its ring chunks: the drain reads the fallback ring at the start of each
+///   pass, so a spilled event (newer than the ring events still queued when it spilled) can
+///   reach the sink before those older ring events. A sink that needs one thread's events in
+///   timestamp order must sort them (by `timestamp_ns`, stable) itself; what is guaranteed is
+///   that every event reaches the sink exactly once, under the thread's one session number.
 /// - [`window`](Sink::window): a window of a thread's detail lane closed. It is announced right
 ///   after the last record it persisted and before any record of the thread's next window:
 ///   inside the chunk in which a record past its post-roll came (between two records of that

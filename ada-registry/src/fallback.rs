@@ -295,6 +295,24 @@ impl<'a> FallbackRef<'a> {
         self.header.drain.late.load(Ordering::Relaxed)
     }
 
+    /// The consumer's head and the producers' tail as they are now (for `ada status`): the ring
+    /// holds about `tail - head` records (reserved or committed). Untrusted values, read
+    /// independently: a reader computes the fill with a wrapping, clamped difference.
+    pub fn positions(&self) -> (u64, u64) {
+        // Relaxed (both): a statistic; nothing is read because of these values.
+        let head = self.header.drain.head.load(Ordering::Relaxed);
+        // Relaxed: as above.
+        let tail = self.header.tail.load(Ordering::Relaxed);
+        (head, tail)
+    }
+
+    /// Records in the ring now, by its positions: `tail - head`, clamped to the capacity (the
+    /// words are another process's to write; the consumer publishes its head once per pass).
+    pub fn fill(&self) -> u64 {
+        let (head, tail) = self.positions();
+        tail.wrapping_sub(head).min(u64::from(self.capacity()))
+    }
+
     fn slot(&self, pos: u64) -> &'a FallbackSlot {
         let slots: &'a [FallbackSlot] = self.slots;
         // `mask + 1 == slots.len()` (checked in `new`), so the masked index is in range.

@@ -28,7 +28,17 @@
 //! [`ChromeStats::bad_timestamps`]); an event without a payload this version knows is skipped
 //! ([`ChromeStats::skipped`]). Unbalanced `B`/`E` pairs are left as they are (Perfetto copes).
 //!
-//! The export streams: one event is decoded, written and dropped before the next. All strings
+//! **Order of slices.** The trace-event format requires a thread's `B`/`E` events in increasing
+//! timestamp order, and an ATF trace does not promise it: a thread's events that went through
+//! the controller's shared fallback ring (written before it registered, or spilled when its
+//! ring pool was exhausted) can be in `events.bin` before older events of its own rings. The
+//! export therefore scans the stream once first; a thread whose index-lane calls and returns
+//! go back in time there has those `B`/`E` events held and written after the stream, sorted by
+//! timestamp (stable: equal times keep the stream's order), so its slices nest as recorded.
+//! Every other event, and every event of a thread in order, is written as it is read.
+//!
+//! The export streams: one event is decoded, written and dropped before the next (except the
+//! held slices above: memory in proportion to those threads' calls and returns). All strings
 //! are encoded by `serde_json`, so quotes, control characters and non-ASCII text come out as
 //! valid JSON. A torn tail or a corrupt record ends the export early but still closes the JSON
 //! document, and [`ChromeStats`] says so.
@@ -343,6 +353,10 @@ fn write_trace<W: Write>(reader: &TraceReader, w: &mut W) -> io::Result<ChromeSt
         }
     }
 
+    // Threads whose slices are out of timestamp order in the stream (see the module docs):
+    // their begins and ends are held, then written sorted.
+    let unordered = unordered_slice_threads(reader);
+    let mut held: Vec<(u64, Event)> = Vec::new();
     let mut events = CheckedEvents::new(reader);
     let mut last_ts = 0u64;
     for ev in events.by_ref() {
@@ -368,6 +382,10 @@ fn write_trace<W: Write>(reader: &TraceReader, w: &mut W) -> io::Result<ChromeSt
                 last_ts
             }
         };
+        if is_slice(&ev) && unordered.contains(&ev.thread_id) {
+            held.push((ts, ev));
+            continue;
+        }
         if write_event(&mut out, &ev, ts, &names, &mut named_process)? {
             out.stats.events_exported += 1;
         } else {
@@ -375,6 +393,15 @@ fn write_trace<W: Write>(reader: &TraceReader, w: &mut W) -> io::Result<ChromeSt
         }
     }
     let outcome = events.finish(reader);
+    // Stable: events of equal time keep the stream's order.
+    held.sort_by_key(|(ts, _)| *ts);
+    for (ts, ev) in &held {
+        if write_event(&mut out, ev, *ts, &names, &mut named_process)? {
+            out.stats.events_exported += 1;
+        } else {
+            out.stats.skipped += 1;
+        }
+    }
 
     let Events { w, mut stats, .. } = out;
     stats.complete = reader.is_complete() && outcome.damage.is_empty();
@@ -386,6 +413,37 @@ fn write_trace<W: Write>(reader: &TraceReader, w: &mut W) -> io::Result<ChromeSt
     write_other_data(w, reader, manifest, &stats)?;
     w.write_all(b"}\n")?;
     Ok(stats)
+}
+
+/// Whether `ev` becomes a `B` or `E` event: an index-lane call or return.
+fn is_slice(ev: &Event) -> bool {
+    ev.lane != 1
+        && matches!(
+            ev.payload,
+            Some(Payload::FunctionCall(_) | Payload::FunctionReturn(_))
+        )
+}
+
+/// The threads whose slices (see [`is_slice`]) are not in timestamp order in the stream: one
+/// read of it, before the export's own (events with no valid time are left out, as the export
+/// stamps them with the time before them).
+fn unordered_slice_threads(reader: &TraceReader) -> std::collections::HashSet<i32> {
+    let mut last = std::collections::HashMap::<i32, u64>::new();
+    let mut unordered = std::collections::HashSet::new();
+    for ev in CheckedEvents::new(reader) {
+        if !is_slice(&ev) {
+            continue;
+        }
+        let Some(ns) = ev.timestamp.and_then(|t| t.to_nanos()) else {
+            continue;
+        };
+        let prev = last.entry(ev.thread_id).or_insert(ns);
+        if ns < *prev {
+            unordered.insert(ev.thread_id);
+        }
+        *prev = (*prev).max(ns);
+    }
+    unordered
 }
 
 /// Writes the trace events for `ev`; `false` when it has no payload this exporter knows.

@@ -244,7 +244,8 @@ pub fn event(seq: u64, ts: u64) -> IndexRecord {
     }
 }
 
-/// Checks the report's accounting for every lane: `written = persisted + discarded + dropped`
+/// Checks the report's accounting for every lane: `written = persisted + spilled + discarded +
+/// dropped`
 /// (nothing after the end: every thread unregistered), `dropped` is the sum of the causes, and
 /// every lost event was marked.
 pub fn assert_balanced(report: &Report) {
@@ -253,7 +254,11 @@ pub fn assert_balanced(report: &Report) {
             let l = t.lane(kind);
             assert_eq!(l.after_end, 0, "{l:?}");
             assert!(l.is_balanced(), "{l:?}");
-            assert_eq!(l.written, l.persisted + l.discarded + l.dropped, "{l:?}");
+            assert_eq!(
+                l.written,
+                l.persisted + l.spilled + l.discarded + l.dropped,
+                "{l:?}"
+            );
             assert_eq!(l.dropped, l.lost.total(), "{l:?}");
             assert_eq!(l.marked_lost, l.dropped, "{l:?}");
         }

@@ -607,6 +607,10 @@ fn status(segment: Option<&str>, clean: bool) -> Result<ExitCode, String> {
         counters.unregistered_by_lane[1]
     );
     println!(
+        "{}",
+        ada_cli::live_lanes::fallback_line(registry.fallback().as_ref())
+    );
+    println!(
         "  slot  state    pid      thread id   index written/dropped   detail written/dropped"
     );
     for s in registry.view().live_slots() {
