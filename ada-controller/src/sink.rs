@@ -182,7 +182,8 @@ pub struct ChunkInfo {
     pub marked: bool,
     /// Copied from the thread's active ring rather than taken as a submitted ring.
     pub from_active: bool,
-    /// The lane-local fill sequence number of a submitted ring (`None` when `from_active`).
+    /// The lane-local fill sequence number of a submitted ring (`None` when `from_active` or
+    /// `from_fallback`).
     /// Written by the traced thread: informative, not validated.
     pub seq: Option<u64>,
     /// Bytes of records the chunk held (valid or not).
