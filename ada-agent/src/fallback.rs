@@ -6,10 +6,14 @@
 //!   thread id (the thread's own call depth kept in thread-local storage, see `tls`).
 //! - **Spill before drop**: a registered thread whose own pool is exhausted offers the event
 //!   here first ([`AgentPolicy`], the lane writer's [`PoolPolicy`]); only when the ring refuses
-//!   it does the lane's drop policy apply. The lane counts it as `spilled`. Not while the agent
-//!   is stalled or dormant: then nobody drains the ring, and it is kept for the threads that
-//!   have no ring at all; a stalled lane keeps what its own rings hold and counts the rest by
-//!   its drop policy.
+//!   it does the lane's drop policy apply. The lane counts it as `spilled`. Only on a lane
+//!   whose policy refuses new events (drop-newest, the index lane's default): what it keeps
+//!   is its oldest events, and the spilled ones extend that stretch, so its loss stays one gap.
+//!   A drop-oldest lane keeps its newest events by recycling its own ring; spilling there
+//!   would keep stretches between its losses and break its markers' gaps apart, so it does not.
+//!   Not while the agent is stalled or dormant either: then nobody drains the ring, and it is
+//!   kept for the threads that have no ring at all; a stalled lane keeps what its own rings
+//!   hold and counts the rest by its drop policy.
 //!
 //! Detail events never come here (a record holds one 32-byte index record); without a ring they
 //! are counted as lost (`unregistered_by_lane`). A push that the ring refuses (full, contended)
@@ -64,6 +68,7 @@ pub(crate) struct AgentPolicy<'a> {
 impl PoolPolicy for AgentPolicy<'_> {
     fn spill(&mut self, lane: LaneKind, record: &[u8]) -> bool {
         lane == LaneKind::Index
+            && self.drop == DropPolicy::DropNewest
             && matches!(self.driver.mode(), AgentMode::WarmUp | AgentMode::Steady)
             && !self.driver.dormant()
             && push_index(self.fallback, self.pid, self.tid, record)

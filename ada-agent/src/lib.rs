@@ -84,8 +84,9 @@
 //!   event after ready registers the thread and continues its nesting in its own rings.
 //! - **Warm-up / steady** (the controller's `DualWrite` / `PerThreadOnly`): threads register
 //!   and record into their own rings. A thread **refused a slot** (registry full) sends its
-//!   index events to the fallback ring. A lane whose pool is exhausted **spills** its index
-//!   events there before its drop policy applies (counted as `spilled`, not lost).
+//!   index events to the fallback ring. An index lane under drop-newest (the default) whose
+//!   pool is exhausted **spills** its events there before it refuses any (counted as
+//!   `spilled`, not lost); a drop-oldest lane keeps its newest events in its own ring instead.
 //! - **Stalled** (the heartbeat has not moved for 250 ms): threads keep recording into their
 //!   rings, which keep the newest or oldest events by their drop policy; nothing spills (the
 //!   fallback ring is kept for threads with no ring at all); every loss is counted and marked.

@@ -124,23 +124,23 @@ fn the_env_override_beats_the_flag() {
 type Losses = BTreeMap<(i32, String), BTreeMap<String, u64>>;
 
 /// Reads the stream: sums `EventsLost` counts by thread, lane and cause, and checks that each
-/// lies between the events of its thread and lane before and after it (the first lost event no
-/// earlier than the event before, the last no later than the event after). Returns the sums and
-/// the losses in stream order `(thread, lane, cause, count)`.
+/// lies in a gap of its thread and lane: no persisted event of theirs falls strictly between
+/// its first and last lost times (time order, not stream order: a thread's events spilled into
+/// the shared fallback ring reach the stream out of order with its ring events). Returns the
+/// sums and the losses in stream order `(thread, lane, cause, count)`.
 fn stream_losses(dir: &Path) -> (Losses, Vec<(i32, String, String, u64)>) {
     let reader = TraceReader::open(dir).unwrap();
     let mut sums = Losses::new();
     let mut order = Vec::new();
-    // Per (thread, lane): the last event's time, and the last lost time of losses since it.
-    let mut last: BTreeMap<(i32, u32), u64> = BTreeMap::new();
-    let mut awaiting: BTreeMap<(i32, u32), u64> = BTreeMap::new();
+    // Per (thread, lane): persisted event times, and the (first, last) lost times of losses.
+    let mut events: BTreeMap<(i32, u32), Vec<u64>> = BTreeMap::new();
+    let mut spans: BTreeMap<(i32, u32), Vec<(u64, u64)>> = BTreeMap::new();
     let mut stream = reader.events();
     for ev in &mut stream {
         let ev = ev.expect("every event decodes");
         let ts = ev.timestamp.and_then(|t| t.to_nanos()).unwrap_or(0);
         match &ev.payload {
             Some(Payload::EventsLost(l)) => {
-                let key = (ev.thread_id, l.lane);
                 assert!(l.count > 0, "an empty loss marker: {l:?}");
                 // A thread's own marker knows both times of its loss; the drain's announcement
                 // at the end of a thread whose marker found no room (the drain starved past the
@@ -149,17 +149,10 @@ fn stream_losses(dir: &Path) -> (Losses, Vec<(i32, String, String, u64)>) {
                 assert!(l.first_lost_ns <= l.last_lost_ns, "{l:?}");
                 if l.first_lost_ns != 0 {
                     assert_eq!(ts, l.first_lost_ns, "stamped at the first lost event");
-                    let before = last.get(&key).copied().unwrap_or(0);
-                    assert!(
-                        before <= l.first_lost_ns,
-                        "thread {} lane {}: loss {l:?} starts before the event before it ({before})",
-                        ev.thread_id,
-                        l.lane
-                    );
-                }
-                if l.last_lost_ns != 0 {
-                    let a = awaiting.entry(key).or_insert(0);
-                    *a = (*a).max(l.last_lost_ns);
+                    spans
+                        .entry((ev.thread_id, l.lane))
+                        .or_default()
+                        .push((l.first_lost_ns, l.last_lost_ns));
                 }
                 let lane = ada_atf::Lane::from_u32(l.lane).expect("a known lane");
                 *sums
@@ -175,21 +168,28 @@ fn stream_losses(dir: &Path) -> (Losses, Vec<(i32, String, String, u64)>) {
                 ));
             }
             Some(Payload::FunctionCall(_) | Payload::FunctionReturn(_) | Payload::Custom(_)) => {
-                let key = (ev.thread_id, ev.lane);
-                if let Some(lost_until) = awaiting.remove(&key) {
-                    assert!(
-                        lost_until <= ts,
-                        "thread {} lane {}: a loss ends ({lost_until}) after the event after it ({ts})",
-                        ev.thread_id,
-                        ev.lane
-                    );
-                }
-                last.insert(key, ts);
+                events.entry((ev.thread_id, ev.lane)).or_default().push(ts);
             }
             _ => {}
         }
     }
     assert!(stream.torn_tail().is_none());
+    for (key, spans) in &spans {
+        let mut times = events.get(key).cloned().unwrap_or_default();
+        times.sort_unstable();
+        for &(first, last) in spans {
+            // The first persisted event after the loss began must come at or after its end.
+            let after = times.partition_point(|&t| t <= first);
+            if let Some(&t) = times.get(after) {
+                assert!(
+                    t >= last,
+                    "thread {} lane {}: a persisted event at {t} lies inside the loss {first}..={last}",
+                    key.0,
+                    key.1
+                );
+            }
+        }
+    }
     (sums, order)
 }
 
@@ -421,6 +421,11 @@ fn status_shows_live_lane_states_loss_by_cause_and_the_policies() {
         .stability(std::time::Duration::from_millis(4))
         .create()
         .unwrap();
+    // Ready (so the workload's thread registers and records into its own rings), but no drain
+    // and no heartbeat after the first.
+    let control = controller.registry().control();
+    control.tick_heartbeat(ada_shm::clock::MonotonicClock::read());
+    control.publish_ready(ada_registry::RegistryMode::PerThreadOnly);
     let segment = controller.segment_name().to_owned();
     let mut workload = std::process::Command::new(env!("CARGO_BIN_EXE_ada"))
         .args([

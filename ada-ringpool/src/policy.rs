@@ -23,8 +23,9 @@ pub trait PoolPolicy {
     /// The active ring of `lane` is full and no free ring is available: offer the event (its
     /// encoded record) to somewhere else before anything is dropped. `true` if it was taken
     /// (the lane counts it as `spilled`, not lost, and [`on_exhaustion`](Self::on_exhaustion)
-    /// is not asked). The default takes nothing. The agent spills index events into the
-    /// segment's shared fallback ring here.
+    /// is not asked). Not offered once [`DropAction::DropNewest`] has refused an event, until
+    /// a ring returns (the refused stretch stays one gap). The default takes nothing. The
+    /// agent spills index events into the segment's shared fallback ring here.
     fn spill(&mut self, lane: LaneKind, record: &[u8]) -> bool {
         let _ = (lane, record);
         false

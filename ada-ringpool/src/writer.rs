@@ -388,8 +388,10 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
                 self.refusing = false;
                 // Looked at a quarter ring from now (see `check_due`).
                 self.check_due = true;
-            } else if self.policy.spill(self.kind, bytes) {
+            } else if !self.refusing && self.policy.spill(self.kind, bytes) {
                 // Spill before drop: kept elsewhere, so nothing is lost and no marker is due.
+                // Not once drop-newest has refused an event: it refuses until a ring returns,
+                // so what is kept stays the oldest, without holes, and its gap is one stretch.
                 self.counters.pool_exhaustions += 1;
                 self.counters.events_written += 1;
                 self.counters.spilled += 1;

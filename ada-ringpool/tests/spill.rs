@@ -117,3 +117,24 @@ fn a_lane_whose_pool_returns_stops_spilling() {
     assert_eq!(w.counters().spilled, 2, "back in its own rings");
     assert_eq!(w.counters().events_dropped, 0);
 }
+
+/// Room for 2 spills, then none, then room again: drop-newest, having refused, refuses until a
+/// ring returns (no spill into the room that came back), so the kept events have no hole and
+/// the loss is one stretch.
+#[test]
+fn drop_newest_does_not_spill_again_until_a_ring_returns() {
+    let (mut w, mut d) = lane(DropPolicy::DropNewest, 2);
+    for s in 0..12 {
+        w.write_index(&rec(s));
+    }
+    // 8 in rings, 8 and 9 spilled, 10 and 11 refused.
+    assert_eq!((w.counters().spilled, w.counters().refused), (2, 2));
+    w.policy_mut().room = usize::MAX;
+    assert_eq!(w.write_index(&rec(12)), Written::DroppedNewest);
+    assert_eq!(w.counters().spilled, 2, "still refusing");
+    let (seqs, _) = drain_index(&mut d, false);
+    assert_eq!(seqs, (0..4).collect::<Vec<_>>());
+    assert_eq!(w.write_index(&rec(13)), Written::Swapped);
+    let c = w.counters();
+    assert_eq!((c.spilled, c.refused, c.events_written), (2, 3, 14));
+}
