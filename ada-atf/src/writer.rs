@@ -599,6 +599,9 @@ impl TraceWriter {
             unregistered_by_lane: summary.unregistered_by_lane,
             drop_policies: summary.drop_policies,
             stability_ns: summary.stability_ns,
+            readiness: summary.readiness,
+            agent_stats: summary.agent_stats,
+            continuation: summary.continuation,
         };
         write_manifest_atomically(&self.dir, &manifest)?;
         flushed?;
