@@ -424,11 +424,7 @@ fn run_trace(
                 escape(segment)
             );
         }
-        trace::Progress::Live(elapsed, live) => {
-            if !quiet {
-                progress(elapsed, live, tty);
-            }
-        }
+        trace::Progress::Live(elapsed, live) if !quiet => progress(elapsed, live, tty),
         _ => {}
     }) {
         Ok(outcome) => outcome,
