@@ -3,11 +3,11 @@
 //! Order of events: the settings are validated and the segment is created, the output directory
 //! is checked (creating `ada_traces/` and any missing parents), the controller goes into
 //! standby (it claims the drain, publishes `registry_ready` in the warm-up mode and ticks the
-//! heartbeat: [`ada_controller::Standby`]) and the segment is announced
-//! ([`Progress::Ready`]), then the command is spawned with `ADA_SHM` naming the segment — so the
-//! registry is ready before the command's first instruction, and no event of it waits for a
-//! drain that has not started — and finally the trace directory is created for its pid and the
-//! drain starts draining into it. If the run fails before that (the command cannot be spawned,
+//! heartbeat: [`ada_controller::Standby`]), then the command is spawned with `ADA_SHM` naming
+//! the segment — so the registry is ready before the command's first instruction, and no event
+//! of it waits for a drain that has not started — the segment is announced
+//! ([`Progress::Ready`]), and finally the trace directory is created for its pid and the drain
+//! starts draining into it. If the run fails before that (the command cannot be spawned,
 //! say), the directories this run created are removed again when still empty, so a run that
 //! traced nothing leaves nothing behind; if the drain cannot start after the spawn, the command
 //! is killed. Tracing ends when the command exits, when `duration` elapses or when
@@ -22,9 +22,9 @@ use ada_controller::{ControllerBuilder, ControllerError, LiveSnapshot, Report, S
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub enum Progress<'a> {
-    /// The registry is ready (the controller is in standby), before the command is spawned:
-    /// the segment name (the command's `ADA_SHM`; what `ada attach` takes should this
-    /// controller die) and the epoch it published.
+    /// The command was spawned, the registry having been ready (the controller in standby)
+    /// since before the spawn: the segment name (the command's `ADA_SHM`; what `ada attach`
+    /// takes should this controller die) and the epoch it published.
     Ready {
         /// The segment.
         segment: &'a str,
@@ -189,8 +189,8 @@ pub(crate) fn prepare_output_dir(dir: &Path) -> Result<CreatedDirs, TraceError> 
     Ok(created)
 }
 
-/// Runs `options.command` traced. `progress` is told when the registry is ready (once, before
-/// the command is spawned) and then about once a second with live numbers.
+/// Runs `options.command` traced. `progress` is told the segment once the command was spawned
+/// (the registry was ready before) and then about once a second with live numbers.
 pub fn run(
     options: &TraceOptions,
     interrupt: &AtomicBool,
@@ -208,10 +208,6 @@ pub fn run(
     let segment = controller.segment_name().to_owned();
     // Ready (and the heartbeat ticking) before the command exists.
     let standby = controller.standby()?;
-    progress(Progress::Ready {
-        segment: &segment,
-        epoch: standby.epoch(),
-    });
     // The command's orphans (a background job, a double fork) are reparented here rather than
     // to init, so the drain can still verify their threads as the session's descendants
     // (`ProcessTrust::SessionProcess`); `reap_adopted` reaps them when they exit. Best effort:
@@ -228,6 +224,11 @@ pub fn run(
             source,
         })?;
     let pid = child.id();
+    // Announced once the command runs (a command that cannot start is one error line).
+    progress(Progress::Ready {
+        segment: &segment,
+        epoch: standby.epoch(),
+    });
     let session = SessionInfo::new(pid)
         .with_executable(resolve_executable(program))
         .with_args(args.iter().map(|a| a.to_string_lossy().into_owned()));

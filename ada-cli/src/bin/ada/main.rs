@@ -170,7 +170,7 @@ defaults index=newest,detail=oldest. --drop-policy and the config file are layer
 
 /// What `ada attach` does, and its exit codes.
 const ATTACH_HELP: &str = "\
-`ada trace` prints the segment's name when it starts (\"ada: segment /ada_... ready\"); it is
+`ada trace` prints the segment's name once the command runs (\"ada: segment /ada_... ready\", unless -q); it is
 also the ADA_SHM variable in the traced processes' environment. If that controller dies
 (SIGKILL), the traced program keeps running; `ada attach SEGMENT` takes the drain over (a drain
 still alive is refused, naming its pid), publishes the registry under the next epoch and writes a
