@@ -208,6 +208,11 @@ pub struct LaneCounters {
     /// part of `written`'s balance; absent when 0 and in older manifests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via_fallback: Option<u64>,
+    /// `beforeAttach`: in a continuation's trace, events of a thread its controller inherited
+    /// from the one that died that are not in this trace because they were counted before the
+    /// take-over (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_attach: Option<u64>,
 }
 
 impl LaneCounters {
@@ -225,16 +230,19 @@ impl LaneCounters {
             state_entries: None,
             spilled: None,
             via_fallback: None,
+            before_attach: None,
         }
     }
 
     /// Whether every written event is accounted for (`written == persisted + spilled + dropped
-    /// + discarded`, without overflow; `spilled` absent counts as 0).
+    /// + discarded + beforeAttach`, without overflow; `spilled` and `beforeAttach` absent count
+    /// as 0).
     pub fn is_balanced(&self) -> bool {
         self.persisted
             .checked_add(self.spilled.unwrap_or(0))
             .and_then(|s| s.checked_add(self.dropped))
             .and_then(|s| s.checked_add(self.discarded))
+            .and_then(|s| s.checked_add(self.before_attach.unwrap_or(0)))
             == Some(self.written)
     }
 }
@@ -322,6 +330,70 @@ pub struct SymbolEntry {
     pub module: Option<String>,
 }
 
+/// `readiness`: when the controller published the registry ready and when it reached steady
+/// state (the controller's clock, normally the trace clock).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadinessSummary {
+    /// `epoch`: the registry epoch the controller published ready under.
+    pub epoch: u32,
+    /// `readyAtNs`: when ready was published (warm-up mode).
+    pub ready_at_ns: u64,
+    /// `steadyAtNs`: when the mode became steady (absent: it never did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steady_at_ns: Option<u64>,
+    /// `readyToSteadyNs`: the time from ready to steady (absent: never steady).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_to_steady_ns: Option<u64>,
+    /// `warmUpNs`: the configured warm-up period.
+    pub warm_up_ns: u64,
+    /// `warmUpRestarts`: times an unhealthy drain iteration started the period again.
+    #[serde(default)]
+    pub warm_up_restarts: u64,
+}
+
+/// Entries into each agent mode (`agentStats.modeEntries`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModeEntries {
+    /// `startup`.
+    pub startup: u64,
+    /// `warmUp`.
+    pub warm_up: u64,
+    /// `steady`.
+    pub steady: u64,
+    /// `stalled`.
+    pub stalled: u64,
+}
+
+/// `agentStats`: the agents' own statistics, summed over the session's processes. Written by
+/// the traced processes: information only, never trusted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentStatsSummary {
+    /// `modeTransitions`.
+    pub mode_transitions: u64,
+    /// `fallbackEvents`: events pushed into the shared fallback ring.
+    pub fallback_events: u64,
+    /// `modeEntries`.
+    pub mode_entries: ModeEntries,
+    /// `reattaches`: processes that followed a new epoch (a restarted controller).
+    pub reattaches: u64,
+}
+
+/// `continuation`: this trace continues a session whose controller died.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContinuationSummary {
+    /// `segment`: the session's segment (`ADA_SHM`).
+    pub segment: String,
+    /// `epoch`: the epoch the continuing controller published.
+    pub epoch: u32,
+    /// `previousControllerPid`: the controller that died (as the segment's control block
+    /// named it).
+    pub previous_controller_pid: u32,
+}
+
 /// What the caller knows at finalize and the writer does not: the writer never sees rings,
 /// so every counter here is supplied by the caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -360,6 +432,12 @@ pub struct TraceSummary {
     pub stability_ns: Option<u64>,
     /// The shared fallback ring's accounting (`fallback`; `None`: not written).
     pub fallback: Option<FallbackSummary>,
+    /// When the registry was ready and steady (`readiness`; `None`: not written).
+    pub readiness: Option<ReadinessSummary>,
+    /// The agents' statistics (`agentStats`; `None`: not written).
+    pub agent_stats: Option<AgentStatsSummary>,
+    /// The session this trace continues (`continuation`; `None`: not a continuation).
+    pub continuation: Option<ContinuationSummary>,
 }
 
 impl Default for TraceSummary {
@@ -380,6 +458,9 @@ impl Default for TraceSummary {
             drop_policies: None,
             stability_ns: None,
             fallback: None,
+            readiness: None,
+            agent_stats: None,
+            continuation: None,
         }
     }
 }
@@ -486,6 +567,15 @@ pub struct Manifest {
     /// `fallback`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback: Option<FallbackSummary>,
+    /// `readiness`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<ReadinessSummary>,
+    /// `agentStats`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_stats: Option<AgentStatsSummary>,
+    /// `continuation`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continuation: Option<ContinuationSummary>,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -610,6 +700,21 @@ impl Manifest {
                 obj,
                 "fallback",
                 "an object {capacity, taken, delivered, ...} of unsigned counts",
+            )?,
+            readiness: optional(
+                obj,
+                "readiness",
+                "an object {epoch, readyAtNs, steadyAtNs?, readyToSteadyNs?, warmUpNs, warmUpRestarts?}",
+            )?,
+            agent_stats: optional(
+                obj,
+                "agentStats",
+                "an object {modeTransitions, fallbackEvents, modeEntries, reattaches}",
+            )?,
+            continuation: optional(
+                obj,
+                "continuation",
+                "an object {segment, epoch, previousControllerPid}",
             )?,
         })
     }
@@ -820,6 +925,64 @@ mod tests {
             Manifest::from_json_slice(v.to_string().as_bytes()),
             Err(ManifestError::WrongType {
                 key: "dropPolicies",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn readiness_agent_stats_and_continuation_round_trip_and_are_optional() {
+        let mut v: Value = serde_json::from_str(ORIGINAL).unwrap();
+        v["readiness"] = serde_json::json!({"epoch": 2, "readyAtNs": 10, "steadyAtNs": 60,
+            "readyToSteadyNs": 50, "warmUpNs": 50, "warmUpRestarts": 1});
+        v["agentStats"] = serde_json::json!({"modeTransitions": 3, "fallbackEvents": 4,
+            "modeEntries": {"startup": 1, "warmUp": 1, "steady": 1, "stalled": 0},
+            "reattaches": 1});
+        v["continuation"] = serde_json::json!({"segment": "/ada_1_x", "epoch": 2,
+            "previousControllerPid": 77});
+        v["threads"] = serde_json::json!([{"threadId": 1, "lanes": [
+            {"lane": "index", "written": 10, "persisted": 4, "dropped": 1, "discarded": 0,
+             "beforeAttach": 5}]}]);
+        let m = Manifest::from_json_slice(v.to_string().as_bytes()).unwrap();
+        let r = m.readiness.clone().unwrap();
+        assert_eq!(
+            (r.epoch, r.steady_at_ns, r.ready_to_steady_ns),
+            (2, Some(60), Some(50))
+        );
+        let a = m.agent_stats.unwrap();
+        assert_eq!((a.mode_entries.warm_up, a.reattaches), (1, 1));
+        let c = m.continuation.clone().unwrap();
+        assert_eq!(
+            (c.segment.as_str(), c.previous_controller_pid),
+            ("/ada_1_x", 77)
+        );
+        let lane = &m.threads[0].lanes[0];
+        assert_eq!(lane.before_attach, Some(5));
+        assert!(lane.is_balanced(), "10 = 4 + 1 + 0 + 5");
+        let again = Manifest::from_json_slice(m.to_json_pretty().as_bytes()).unwrap();
+        assert_eq!(again, m);
+        let text = m.to_json_pretty();
+        for key in [
+            "\"readyToSteadyNs\"",
+            "\"agentStats\"",
+            "\"previousControllerPid\"",
+            "\"beforeAttach\"",
+        ] {
+            assert!(text.contains(key), "{key} in {text}");
+        }
+        // Older manifests have none, and write none.
+        let old = Manifest::from_json_slice(ORIGINAL.as_bytes()).unwrap();
+        assert_eq!(
+            (&old.readiness, &old.agent_stats, &old.continuation),
+            (&None, &None, &None)
+        );
+        assert!(!old.to_json_pretty().contains("readiness"));
+        // Wrong types name the key.
+        v["continuation"] = Value::from(2);
+        assert!(matches!(
+            Manifest::from_json_slice(v.to_string().as_bytes()),
+            Err(ManifestError::WrongType {
+                key: "continuation",
                 ..
             })
         ));

@@ -600,6 +600,9 @@ impl TraceWriter {
             drop_policies: summary.drop_policies,
             stability_ns: summary.stability_ns,
             fallback: summary.fallback,
+            readiness: summary.readiness,
+            agent_stats: summary.agent_stats,
+            continuation: summary.continuation,
         };
         write_manifest_atomically(&self.dir, &manifest)?;
         flushed?;

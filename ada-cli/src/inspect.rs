@@ -599,6 +599,29 @@ fn write_integrity<W: Write>(w: &mut W, m: &Manifest) -> io::Result<()> {
         }
         writeln!(w)?;
     }
+    if let Some(r) = &m.readiness {
+        write!(w, "registry: epoch {}, ", r.epoch)?;
+        match r.ready_to_steady_ns {
+            Some(ns) => write!(w, "steady {} after ready", secs(ns))?,
+            None => write!(w, "never steady")?,
+        }
+        writeln!(
+            w,
+            " (warm-up {}, {} restart(s))",
+            secs(r.warm_up_ns),
+            r.warm_up_restarts
+        )?;
+    }
+    if let Some(c) = &m.continuation {
+        writeln!(
+            w,
+            "continuation of segment {} (previous controller pid {}, epoch {}): events counted \
+             before the take-over are in the previous trace (beforeAttach)",
+            escape(&c.segment),
+            c.previous_controller_pid,
+            c.epoch
+        )?;
+    }
     Ok(())
 }
 

@@ -6,6 +6,8 @@
 //! - [`trace`]: `ada trace` (and `ada demo`) — check the output directory, create a controller,
 //!   spawn the command with `ADA_SHM` naming the segment, stop it on `--duration` or SIGINT,
 //!   report progress, and finalize the trace;
+//! - [`attach`]: `ada attach` — a new controller for a session whose controller died: attach
+//!   to its segment, take the drain over, write a continuation trace;
 //! - [`summary`]: the accounting `ada trace` prints at the end, rendered from the controller's
 //!   [`Report`](ada_controller::Report);
 //! - [`inspect`]: `ada inspect`, a human-readable summary of an ATF v4 trace;
@@ -30,6 +32,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod attach;
 pub mod damage;
 pub mod escape;
 pub mod export;

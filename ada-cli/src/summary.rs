@@ -83,6 +83,9 @@ fn backpressure(out: &mut String, report: &Report) {
         if l.after_end > 0 {
             let _ = write!(out, " + after end {}", l.after_end);
         }
+        if l.before_attach > 0 {
+            let _ = write!(out, " + before attach {}", l.before_attach);
+        }
         let _ = writeln!(out, "); {} loss marker(s) in the trace", l.markers);
     }
     let mut shown = 0;
@@ -130,6 +133,9 @@ fn lane_line(out: &mut String, name: &str, l: &LaneReport) {
     }
     if l.after_end > 0 {
         let _ = write!(out, "  after end {}", l.after_end);
+    }
+    if l.before_attach > 0 {
+        let _ = write!(out, "  before attach {}", l.before_attach);
     }
     if l.corrupt > 0 {
         let _ = write!(out, "  CORRUPT {}", l.corrupt);
@@ -193,6 +199,54 @@ fn threads(out: &mut String, report: &Report) {
             );
         }
         out.push('\n');
+    }
+}
+
+/// The readiness line (epoch, ready → steady, the warm-up), the continuation line when this
+/// session continues a dead controller's, and the agents' own statistics (when they reported
+/// any: the traced processes write them, so they are shown as theirs).
+fn readiness(out: &mut String, report: &Report) {
+    let r = &report.readiness;
+    if r.epoch != 0 {
+        let steady = match r.ready_to_steady() {
+            Some(d) => format!("steady {:.1} ms after ready", d.as_secs_f64() * 1e3),
+            None => "never steady (the session ended in warm-up)".to_owned(),
+        };
+        let restarts = if r.warm_up_restarts > 0 {
+            format!(
+                ", the warm-up restarted {}x after an unhealthy drain",
+                r.warm_up_restarts
+            )
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "  registry: epoch {}, {steady} (warm-up {:.1} ms of healthy draining{restarts})",
+            r.epoch,
+            r.warm_up.as_secs_f64() * 1e3
+        );
+    }
+    if let Some(c) = &report.continuation {
+        let _ = writeln!(
+            out,
+            "  continues the session of segment {} (previous controller pid {}, now epoch {}); \
+             what it had before is in its own trace",
+            escape(&c.segment),
+            c.previous_controller_pid,
+            c.epoch
+        );
+    }
+    let a = &report.agent_stats;
+    if *a != ada_controller::AgentStatsSnapshot::default() {
+        let [startup, warm_up, steady, stalled] = a.mode_entries;
+        let _ = writeln!(
+            out,
+            "  agents report (their own numbers): {} mode change(s) (startup {startup}, warm-up \
+             {warm_up}, steady {steady}, stalled {stalled}), {} fallback-ring event(s), {} \
+             re-attach(es)",
+            a.mode_transitions, a.fallback_events, a.reattaches
+        );
     }
 }
 
@@ -345,6 +399,7 @@ pub fn render(report: &Report) -> String {
     }
     lane_line(&mut out, "index", &index);
     lane_line(&mut out, "detail", &detail);
+    readiness(&mut out, report);
     flight_recorder(&mut out, &detail);
     backpressure(&mut out, report);
     fallback(&mut out, report);

@@ -1,17 +1,39 @@
 //! `ada trace`: run a command under a controller and write its trace.
 //!
 //! Order of events: the settings are validated and the segment is created, the output directory
-//! is checked (creating `ada_traces/` and any missing parents), the command is spawned with
-//! `ADA_SHM` naming the segment, the trace directory is created for its pid and the drain starts.
-//! If the run fails before the drain starts (the command cannot be spawned, say), the
-//! directories this run created are removed again when still empty, so a run that traced nothing
-//! leaves nothing behind. Tracing ends when the command exits, when `duration` elapses or when
+//! is checked (creating `ada_traces/` and any missing parents), the controller goes into
+//! standby (it claims the drain, publishes `registry_ready` in the warm-up mode and ticks the
+//! heartbeat: [`ada_controller::Standby`]), then the command is spawned with `ADA_SHM` naming
+//! the segment — so the registry is ready before the command's first instruction, and no event
+//! of it waits for a drain that has not started — the segment is announced
+//! ([`Progress::Ready`]), and finally the trace directory is created for its pid and the drain
+//! starts draining into it. If the run fails before that (the command cannot be spawned,
+//! say), the directories this run created are removed again when still empty, so a run that
+//! traced nothing leaves nothing behind; if the drain cannot start after the spawn, the command
+//! is killed. Tracing ends when the command exits, when `duration` elapses or when
 //! `interrupt` is raised (SIGINT): in the last two cases the command is asked to stop (SIGINT
 //! or SIGTERM) and killed if it has not exited after a grace period. Then the final drain runs
 //! and the trace is finalized. A command killed by a signal still gets a finalized, readable
 //! trace holding everything its threads had committed.
 
 use ada_controller::{ControllerBuilder, ControllerError, LiveSnapshot, Report, SessionInfo};
+
+/// What [`run`] tells its caller as it goes.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum Progress<'a> {
+    /// The command was spawned, the registry having been ready (the controller in standby)
+    /// since before the spawn: the segment name (the command's `ADA_SHM`; what `ada attach`
+    /// takes should this controller die) and the epoch it published.
+    Ready {
+        /// The segment.
+        segment: &'a str,
+        /// The registry epoch.
+        epoch: u32,
+    },
+    /// About once a second while tracing: the time since the drain started and live numbers.
+    Live(Duration, LiveSnapshot),
+}
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
@@ -103,11 +125,11 @@ pub fn check_output_dir(dir: &Path) -> Result<(), TraceError> {
 /// anything else), so nothing that existed before the run, and nothing another run put there
 /// meanwhile, is ever deleted.
 #[derive(Debug)]
-struct CreatedDirs(Vec<PathBuf>);
+pub(crate) struct CreatedDirs(Vec<PathBuf>);
 
 impl CreatedDirs {
     /// The run went ahead: the directories stay.
-    fn keep(mut self) {
+    pub(crate) fn keep(mut self) {
         self.0.clear();
     }
 }
@@ -121,7 +143,7 @@ impl Drop for CreatedDirs {
 }
 
 /// [`check_output_dir`], returning the directories it created.
-fn prepare_output_dir(dir: &Path) -> Result<CreatedDirs, TraceError> {
+pub(crate) fn prepare_output_dir(dir: &Path) -> Result<CreatedDirs, TraceError> {
     let err = |source| TraceError::Output {
         path: dir.to_path_buf(),
         source,
@@ -167,11 +189,12 @@ fn prepare_output_dir(dir: &Path) -> Result<CreatedDirs, TraceError> {
     Ok(created)
 }
 
-/// Runs `options.command` traced. `progress` is called about once a second with live numbers.
+/// Runs `options.command` traced. `progress` is told the segment once the command was spawned
+/// (the registry was ready before) and then about once a second with live numbers.
 pub fn run(
     options: &TraceOptions,
     interrupt: &AtomicBool,
-    mut progress: impl FnMut(Duration, LiveSnapshot),
+    mut progress: impl FnMut(Progress<'_>),
 ) -> Result<TraceOutcome, TraceError> {
     let (program, args) = options.command.split_first().ok_or(TraceError::NoCommand)?;
     // The settings are validated (and the segment created) before anything is written under
@@ -183,6 +206,8 @@ pub fn run(
         .create()?;
     let created = prepare_output_dir(&options.output)?;
     let segment = controller.segment_name().to_owned();
+    // Ready (and the heartbeat ticking) before the command exists.
+    let standby = controller.standby()?;
     // The command's orphans (a background job, a double fork) are reparented here rather than
     // to init, so the drain can still verify their threads as the session's descendants
     // (`ProcessTrust::SessionProcess`); `reap_adopted` reaps them when they exit. Best effort:
@@ -199,10 +224,15 @@ pub fn run(
             source,
         })?;
     let pid = child.id();
+    // Announced once the command runs (a command that cannot start is one error line).
+    progress(Progress::Ready {
+        segment: &segment,
+        epoch: standby.epoch(),
+    });
     let session = SessionInfo::new(pid)
         .with_executable(resolve_executable(program))
         .with_args(args.iter().map(|a| a.to_string_lossy().into_owned()));
-    let running = match controller.start_default(session) {
+    let running = match standby.start_default(session) {
         Ok(r) => r,
         Err(e) => {
             stop_child(&mut child, rustix::process::Signal::KILL, Duration::ZERO);
@@ -228,7 +258,7 @@ pub fn run(
         }
         if last_progress.elapsed() >= Duration::from_secs(1) {
             last_progress = Instant::now();
-            progress(started.elapsed(), running.live());
+            progress(Progress::Live(started.elapsed(), running.live()));
         }
         std::thread::sleep(Duration::from_millis(10));
     };

@@ -291,6 +291,36 @@ fn persistence_window(thread: &ThreadInfo, w: &WindowInfo) -> PersistenceWindow 
     }
 }
 
+/// The manifest's `readiness` (absent parts: never steady).
+fn readiness_summary(r: &crate::Readiness) -> ada_atf::ReadinessSummary {
+    ada_atf::ReadinessSummary {
+        epoch: r.epoch,
+        ready_at_ns: r.ready_at_ns,
+        steady_at_ns: r.steady_at_ns,
+        ready_to_steady_ns: r
+            .ready_to_steady()
+            .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+        warm_up_ns: u64::try_from(r.warm_up.as_nanos()).unwrap_or(u64::MAX),
+        warm_up_restarts: r.warm_up_restarts,
+    }
+}
+
+/// The manifest's `agentStats` (the agents' own numbers: information only).
+fn agent_stats_summary(a: &crate::AgentStatsSnapshot) -> ada_atf::AgentStatsSummary {
+    let [startup, warm_up, steady, stalled] = a.mode_entries;
+    ada_atf::AgentStatsSummary {
+        mode_transitions: a.mode_transitions,
+        fallback_events: a.fallback_events,
+        mode_entries: ada_atf::ModeEntries {
+            startup,
+            warm_up,
+            steady,
+            stalled,
+        },
+        reattaches: a.reattaches,
+    }
+}
+
 /// The manifest's counters of a lane: the accounting, the loss by cause, the loss markers, the
 /// last backpressure state (absent when unknown, e.g. for folded threads) and the state entries.
 fn lane_counters(kind: LaneKind, r: &LaneReport) -> LaneCounters {
@@ -309,6 +339,7 @@ fn lane_counters(kind: LaneKind, r: &LaneReport) -> LaneCounters {
     c.state_entries = Some(StateEntries::from_array(r.entries));
     c.spilled = (r.spilled != 0).then_some(r.spilled);
     c.via_fallback = (r.via_fallback != 0).then_some(r.via_fallback);
+    c.before_attach = (r.before_attach != 0).then_some(r.before_attach);
     c
 }
 
@@ -479,6 +510,16 @@ impl Sink for AtfSink {
             }),
             stability_ns: Some(report.stability_ns),
             fallback: fallback_summary(&report.fallback),
+            readiness: Some(readiness_summary(&report.readiness)),
+            agent_stats: Some(agent_stats_summary(&report.agent_stats)),
+            continuation: report
+                .continuation
+                .as_ref()
+                .map(|c| ada_atf::ContinuationSummary {
+                    segment: c.segment.clone(),
+                    epoch: c.epoch,
+                    previous_controller_pid: c.previous_controller_pid,
+                }),
         };
         let stats = writer.finalize(summary).map_err(SinkError::new)?;
         Ok(SinkOutput {

@@ -1,31 +1,72 @@
-//! [`ControllerBuilder`] → [`Controller`] (the segment exists) → [`Running`] (the drain thread
-//! runs) → [`Report`] (final drain done, sink finished).
+//! [`ControllerBuilder`] → [`Controller`] (the segment exists, or was attached to) →
+//! [`Standby`] (the drain is claimed and `registry_ready` published; no session yet) →
+//! [`Running`] (the drain thread drains into a sink) → [`Report`] (final drain done, sink
+//! finished). [`Controller::start`] and [`Controller::start_default`] go through the standby
+//! in one call; `ada trace` stops there in between to spawn its command, so the registry is
+//! ready before the traced program runs its first instruction.
 //!
 //! [`Running::stop`] ends the session and returns the report; dropping a [`Running`] without
 //! stopping it ends the session the same way (final drain, sink finished) and discards the
-//! report.
+//! report. Dropping a [`Standby`] withdraws readiness and gives the drain claim back.
 //!
-//! The drain thread, every loop: stamps `drain_heartbeat_ns` with the session clock (the one
-//! agents stamp events with), makes one [`Drainer::pass`], and sleeps for the drain interval
-//! when the pass found nothing. `registry_ready` is published once the thread has made its
-//! first heartbeat. Every 100 ms it also checks whether the processes owning slots are still
-//! alive, and hands the slots of dead ones to the drain (a killed process never unregisters).
-//! A [`DrainHook`] (tests, diagnostics) is called right before and right after each pass.
+//! **Standby.** [`Controller::standby`] starts the drain thread, which claims the segment's
+//! drain, stamps `drain_heartbeat_ns` with the controller's clock, publishes `registry_ready`
+//! in the warm-up mode ([`RegistryMode::DualWrite`]) under a new epoch, and then ticks the
+//! heartbeat every drain interval while it waits for the sink and the [`SessionInfo`]
+//! ([`Standby::start`]), so agents never see a stalled controller. Agents may register and
+//! record meanwhile: their events wait in their rings.
+//!
+//! **Running.** Every loop the drain thread stamps the heartbeat, makes one [`Drainer::pass`],
+//! and sleeps for the drain interval when the pass found nothing. Every 100 ms it also checks
+//! whether the processes owning slots are still alive, and hands the slots of dead ones to the
+//! drain (a killed process never unregisters). A [`DrainHook`] (tests, diagnostics) is called
+//! right before and right after each pass.
+//!
+//! **Warm-up → steady.** The controller owns `registry_mode`: warm-up from ready on, then
+//! steady ([`RegistryMode::PerThreadOnly`]) once the drain has been *healthy* for
+//! [`ControllerBuilder::warm_up`] of the controller's clock. Healthy means: every drain loop
+//! iteration in that period stamped its heartbeat at most [`ControllerBuilder::healthy_gap`]
+//! (the drain interval + 100 ms, well under the agents' 250 ms stall threshold) after the
+//! previous one's. The period starts at the first loop iteration after
+//! [`Standby::start`] (the standby drains nothing, so it does not count), and an iteration that
+//! comes later than that (a pass that took too long, a paused drain, a clock that went back)
+//! starts it again. It is measured in time, never in loop ticks. Steady is final for the
+//! session: a drain that falls behind afterwards is what the agents' own stall detection (the
+//! heartbeat's age) is for. When each happened is in [`Report::readiness`].
+//!
+//! **The clock.** Everything the controller decides by time (the heartbeat, the warm-up) reads
+//! the clock given to [`ControllerBuilder::clock`]: the session clock
+//! ([`MonotonicClock`], `CLOCK_MONOTONIC`, which agents stamp events with) by default, a fake
+//! clock (`ada_testkit::FakeClock`) in tests.
+//!
+//! **Attach (controller restart).** [`ControllerBuilder::attach`] opens an existing segment
+//! whose controller died (validated as untrusted, as agents do) instead of creating one. Its
+//! standby takes the drain over from the dead holder (a live holder is refused with
+//! [`ControllerError::DrainClaim`], naming its pid), publishes ready under the next epoch, and
+//! the session it starts is a continuation ([`Report::continuation`]): it drains what the
+//! existing slots still hold and what their threads keep writing. Threads already registered
+//! when it took over are *inherited*: what their counters said then was the previous
+//! controller's business, so each of their lanes reports `before_attach`, the events not in
+//! this trace because they were counted before the take-over (at most `inherited`: see
+//! [`LaneReport::before_attach`](crate::LaneReport::before_attach)). The events the agents lost
+//! while no controller ran are in their loss counters (`dropped`) and loss markers, as ever.
 
 use crate::atf_sink::AtfSink;
 use crate::drain::Drainer;
 use crate::hook::{DrainHook, DrainPoint};
 use crate::persist::Persistence;
 use crate::pipelined::Pipelined;
-use crate::report::Report;
+use crate::report::{Continuation, Readiness, Report};
 use crate::sink::{SessionInfo, Sink, SinkError};
 use ada_backpressure::{EnvOverrideError, LanePolicies};
 use ada_persist::TriggerSet;
 use ada_registry::{
-    Registry, RegistryConfig, RegistryError, RegistryMode, RingGeometry, SymbolTableConfig,
+    DrainClaim, LaneKind, Registry, RegistryConfig, RegistryError, RegistryMode, RingGeometry,
+    SymbolTableConfig,
 };
-use ada_shm::clock::MonotonicClock;
-use ada_shm::{RegionKind, RegionSpec, TRIGGERS_REGION_VERSION};
+use ada_shm::clock::{Clock, MonotonicClock};
+use ada_shm::{AttachOptions, RegionKind, RegionSpec, SegmentName, TRIGGERS_REGION_VERSION};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -44,12 +85,26 @@ pub enum ControllerError {
         "invalid controller configuration: drain interval {0:?} is longer than 1 s: threads would drop events while it sleeps"
     )]
     DrainInterval(Duration),
+    /// The warm-up period is longer than [`ControllerBuilder::MAX_WARM_UP`].
+    #[error(
+        "invalid controller configuration: warm-up {0:?} is longer than the longest warm-up, 1 min"
+    )]
+    WarmUp(Duration),
     /// The registry settings (capacity, ring geometry, symbol table) are out of range.
     #[error("invalid controller configuration: {0}")]
     Config(#[source] RegistryError),
     /// The segment could not be created.
     #[error("cannot create the shared-memory segment: {0}")]
     Segment(#[source] RegistryError),
+    /// The segment named to [`ControllerBuilder::attach`] could not be opened: no such segment,
+    /// a bad name, or not a valid ADA registry (it is validated as untrusted).
+    #[error("cannot attach to the segment {name}: {source}")]
+    Attach {
+        /// The name as given.
+        name: String,
+        /// Why.
+        source: RegistryError,
+    },
     /// A thread of the controller could not be started.
     #[error("cannot start the {thread} thread: {source}")]
     Spawn {
@@ -106,6 +161,8 @@ pub struct ControllerBuilder {
     persistence: Persistence,
     triggers: Option<TriggerSet>,
     drain_hook: Option<DrainHook>,
+    warm_up: Duration,
+    clock: ControllerClock,
 }
 
 impl Default for ControllerBuilder {
@@ -117,13 +174,50 @@ impl Default for ControllerBuilder {
             persistence: Persistence::default(),
             triggers: None,
             drain_hook: None,
+            warm_up: ControllerBuilder::DEFAULT_WARM_UP,
+            clock: ControllerClock::default(),
         }
+    }
+}
+
+/// The clock the controller reads for its heartbeat and its warm-up decision (shared, so the
+/// builder stays `Clone`).
+#[derive(Clone)]
+struct ControllerClock(Arc<dyn Clock>);
+
+impl ControllerClock {
+    fn now_ns(&self) -> u64 {
+        self.0.now_ns()
+    }
+}
+
+impl Default for ControllerClock {
+    fn default() -> Self {
+        ControllerClock(Arc::new(MonotonicClock))
+    }
+}
+
+impl std::fmt::Debug for ControllerClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ControllerClock({:?})", self.0.id())
     }
 }
 
 impl ControllerBuilder {
     /// The longest drain interval [`create`](ControllerBuilder::create) accepts.
     pub const MAX_DRAIN_INTERVAL: Duration = Duration::from_secs(1);
+
+    /// The default [`warm_up`](ControllerBuilder::warm_up): 50 ms, fifty drain intervals at the
+    /// default interval.
+    pub const DEFAULT_WARM_UP: Duration = Duration::from_millis(50);
+
+    /// The longest [`warm_up`](ControllerBuilder::warm_up) [`create`](ControllerBuilder::create)
+    /// accepts.
+    pub const MAX_WARM_UP: Duration = Duration::from_secs(60);
+
+    /// How much later than the drain interval a drain loop iteration may stamp its heartbeat
+    /// and still count as healthy (see [`healthy_gap`](ControllerBuilder::healthy_gap)).
+    pub const HEALTHY_SLACK: Duration = Duration::from_millis(100);
 
     /// Defaults: 64 thread slots, 4 × 32 KiB index rings and 2 × 48 KiB detail rings per
     /// thread, the default symbol table, a 1 ms drain interval.
@@ -210,6 +304,34 @@ impl ControllerBuilder {
         self
     }
 
+    /// How long the drain must have been healthy before the controller moves `registry_mode`
+    /// from warm-up ([`RegistryMode::DualWrite`]) to steady ([`RegistryMode::PerThreadOnly`])
+    /// (default [`DEFAULT_WARM_UP`](ControllerBuilder::DEFAULT_WARM_UP); at most
+    /// [`MAX_WARM_UP`](ControllerBuilder::MAX_WARM_UP), else `create` and `attach` refuse it
+    /// with [`ControllerError::WarmUp`]; zero: steady at the first healthy iteration). Healthy
+    /// is defined in the [module docs](crate::Controller#warm-up--steady) and
+    /// [`healthy_gap`](ControllerBuilder::healthy_gap).
+    pub fn warm_up(mut self, period: Duration) -> Self {
+        self.warm_up = period;
+        self
+    }
+
+    /// The clock the controller stamps the heartbeat with and measures the warm-up by
+    /// (default: [`MonotonicClock`], the session clock agents stamp events with). Tests inject a
+    /// fake one (`ada_testkit::FakeClock`); it must read the session's timebase
+    /// ([`Clock::id`]) for agents to make sense of the heartbeat.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = ControllerClock(clock);
+        self
+    }
+
+    /// The longest gap between two drain loop iterations' heartbeats (on the controller's
+    /// clock) that still counts as healthy for the warm-up: the drain interval (an idle loop
+    /// sleeps that long) plus [`HEALTHY_SLACK`](ControllerBuilder::HEALTHY_SLACK).
+    pub fn healthy_gap(&self) -> Duration {
+        self.drain_interval.saturating_add(Self::HEALTHY_SLACK)
+    }
+
     /// The registry settings.
     pub fn registry_config(&self) -> &RegistryConfig {
         &self.registry
@@ -225,9 +347,7 @@ impl ControllerBuilder {
     /// whole session ([`Controller::registry`]`().backpressure()`, the report, the manifest);
     /// the variable is not read again.
     pub fn create(mut self) -> Result<Controller, ControllerError> {
-        if self.drain_interval > Self::MAX_DRAIN_INTERVAL {
-            return Err(ControllerError::DrainInterval(self.drain_interval));
-        }
+        self.check_timing()?;
         let env = std::env::var_os(ada_backpressure::ENV_VAR);
         if let Some(policies) = LanePolicies::from_env_override(env.as_deref())
             .map_err(ControllerError::DropPolicyEnv)?
@@ -246,14 +366,69 @@ impl ControllerBuilder {
         if let Some(bytes) = &encoded {
             write_triggers(&registry, bytes).map_err(ControllerError::Segment)?;
         }
-        Ok(Controller {
+        Ok(self.controller(registry, None))
+    }
+
+    /// Opens the existing segment `name` (as `ADA_SHM` names it) whose controller died, to
+    /// continue its session: see [Attach](crate::Controller#attach-controller-restart). The
+    /// segment is validated as untrusted, exactly as an agent validates it, and it is opened
+    /// even though its creator is gone. Its registry settings (capacity, rings, symbol table,
+    /// drop policies, triggers) are the segment's: the builder's are not used, nor is the
+    /// `ADA_DROP_POLICY` override. The drain interval, output directory, persistence, hook,
+    /// warm-up and clock are the builder's.
+    ///
+    /// Nothing is claimed yet: [`Controller::standby`] claims the drain (taking it over from a
+    /// dead holder, refusing a live one).
+    pub fn attach(self, name: &str) -> Result<Controller, ControllerError> {
+        self.check_timing()?;
+        let err = |source: RegistryError| ControllerError::Attach {
+            name: name.to_owned(),
+            source,
+        };
+        let parsed = SegmentName::parse(name).map_err(|e| err(e.into()))?;
+        let registry =
+            Registry::attach(&parsed, AttachOptions { allow_stale: true }).map_err(err)?;
+        let control = registry.control();
+        // The drain's holder is the controller that died (0 if it had let go); else the
+        // segment's creator.
+        let previous_controller_pid = match control.drain_owner() {
+            0 => control.controller_pid(),
+            holder => holder,
+        };
+        let continuation = Continuation {
+            segment: parsed.as_str().to_owned(),
+            epoch: 0,
+            previous_controller_pid,
+        };
+        Ok(self.controller(registry, Some(continuation)))
+    }
+
+    fn check_timing(&self) -> Result<(), ControllerError> {
+        if self.drain_interval > Self::MAX_DRAIN_INTERVAL {
+            return Err(ControllerError::DrainInterval(self.drain_interval));
+        }
+        if self.warm_up > Self::MAX_WARM_UP {
+            return Err(ControllerError::WarmUp(self.warm_up));
+        }
+        Ok(())
+    }
+
+    fn controller(self, registry: Registry, continuation: Option<Continuation>) -> Controller {
+        let healthy_gap = self.healthy_gap();
+        Controller {
             registry,
-            drain_interval: self.drain_interval,
-            output_dir: self.output_dir,
-            persistence: self.persistence,
-            triggers: self.triggers,
-            drain_hook: self.drain_hook,
-        })
+            settings: Settings {
+                drain_interval: self.drain_interval,
+                output_dir: self.output_dir,
+                persistence: self.persistence,
+                triggers: self.triggers,
+                drain_hook: self.drain_hook,
+                warm_up: self.warm_up,
+                healthy_gap,
+                clock: self.clock,
+                continuation,
+            },
+        }
     }
 }
 
@@ -288,17 +463,28 @@ fn write_triggers(registry: &Registry, encoded: &[u8]) -> Result<(), RegistryErr
     Ok(())
 }
 
-/// A created segment, not yet drained. Agents may attach and record as soon as it exists:
-/// their events wait in their rings until the drain starts.
+/// A created (or attached) segment, not yet drained. Agents may attach and record as soon as
+/// it exists: their events wait in their rings until the drain starts.
 #[derive(Debug)]
 pub struct Controller {
     registry: Registry,
+    settings: Settings,
+}
+
+/// What the builder decided, carried to the drain thread.
+#[derive(Debug)]
+struct Settings {
     drain_interval: Duration,
     output_dir: PathBuf,
     persistence: Persistence,
     /// The published triggers, named in the default sink's manifest.
     triggers: Option<TriggerSet>,
     drain_hook: Option<DrainHook>,
+    warm_up: Duration,
+    healthy_gap: Duration,
+    clock: ControllerClock,
+    /// `Some` when attached to a dead controller's segment (its epoch filled in at ready).
+    continuation: Option<Continuation>,
 }
 
 /// Numbers the drain thread publishes while it runs (for progress displays).
@@ -359,16 +545,169 @@ impl Controller {
         &self.registry
     }
 
-    /// Starts the drain thread with the default sink: an ATF v4 trace of process
-    /// `session.pid` under the builder's output directory, written on a thread of its own
-    /// ([`Pipelined`]) so the drain never waits for the disk; its manifest names the builder's
-    /// triggers ([`AtfSink::set_triggers`]). See [`start`](Controller::start) for `session`.
+    /// Whether this controller continues the session of a dead one
+    /// ([`ControllerBuilder::attach`]).
+    pub fn is_continuation(&self) -> bool {
+        self.settings.continuation.is_some()
+    }
+
+    /// Starts the drain thread without a session: it claims the segment's drain, stamps the
+    /// heartbeat, publishes `registry_ready` (warm-up mode, a new epoch) and keeps the
+    /// heartbeat ticking every drain interval; this returns once ready is published. The
+    /// session (and the sink) come later, with [`Standby::start`] or
+    /// [`Standby::start_default`] — after the traced command was spawned, say, so that its pid
+    /// can name the trace.
+    ///
+    /// A segment has one drain: a second is refused with [`ControllerError::DrainClaim`]
+    /// (naming the holder's pid), and nothing is published then. A holder that died (a killed
+    /// controller) is taken over.
+    pub fn standby(self) -> Result<Standby, ControllerError> {
+        let Controller { registry, settings } = self;
+        let (jobs, job_rx) = std::sync::mpsc::sync_channel::<Job>(1);
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
+        let thread_registry = registry.clone();
+        let interval = settings.drain_interval;
+        let clock = settings.clock.clone();
+        let inherit = settings.continuation.is_some();
+        let handle = std::thread::Builder::new()
+            .name("ada-drain".into())
+            .spawn(move || {
+                standby_thread(
+                    &thread_registry,
+                    &clock,
+                    interval,
+                    inherit,
+                    ready_tx,
+                    job_rx,
+                )
+            })
+            .map_err(|source| ControllerError::Spawn {
+                thread: "ada-drain",
+                source,
+            })?;
+        match ready_rx.recv() {
+            Ok(Ok(ready)) => {
+                let mut settings = settings;
+                if let Some(c) = &mut settings.continuation {
+                    c.epoch = ready.epoch;
+                }
+                Ok(Standby {
+                    registry,
+                    settings,
+                    ready,
+                    jobs: Some(jobs),
+                    handle: Some(handle),
+                })
+            }
+            Ok(Err(e)) => {
+                let _ = handle.join();
+                Err(e)
+            }
+            Err(_) => {
+                let _ = handle.join();
+                Err(ControllerError::DrainNotStarted)
+            }
+        }
+    }
+
+    /// Starts the drain thread with the default sink: [`standby`](Controller::standby), then
+    /// [`Standby::start_default`].
     pub fn start_default(
         self,
         session: SessionInfo,
     ) -> Result<Running<Pipelined<AtfSink>>, ControllerError> {
-        let mut sink = AtfSink::create(&self.output_dir, session.pid)?;
-        if let Some(triggers) = &self.triggers {
+        self.standby()?.start_default(session)
+    }
+
+    /// Starts the drain thread, feeding `sink` (a custom controller's own [`Sink`]):
+    /// [`standby`](Controller::standby), then [`Standby::start`].
+    pub fn start<S: Sink + 'static>(
+        self,
+        sink: S,
+        session: SessionInfo,
+    ) -> Result<Running<S>, ControllerError> {
+        self.standby()?.start(sink, session)
+    }
+}
+
+/// What the standby published.
+#[derive(Debug, Clone, Copy)]
+struct Ready {
+    epoch: u32,
+    ready_at_ns: u64,
+}
+
+/// What a [`Standby`]'s drain thread hands the session's drain: the claim it holds and what it
+/// saw when it published ready.
+struct Claimed<'r> {
+    claim: DrainClaim<'r>,
+    ready: Ready,
+    /// Inherited threads' lanes (continuations only): see [`Inherited`].
+    inherited: Inherited,
+}
+
+/// The session's drain, sent to the standby's thread: generic over the sink on the sending
+/// side, erased here so that the standby thread could start before the sink's type was known.
+type Job = Box<dyn for<'r> FnOnce(&'r Registry, Claimed<'r>) + Send>;
+
+/// The drain is claimed and `registry_ready` published; the drain thread ticks the heartbeat
+/// and waits for the session ([`start`](Standby::start)).
+///
+/// Dropping it (without starting) withdraws readiness and releases the drain claim; the
+/// segment goes away with the last handle of the controller that created it.
+#[must_use = "the standby ends when this is dropped; call `start` to drain"]
+pub struct Standby {
+    registry: Registry,
+    settings: Settings,
+    ready: Ready,
+    /// `None` once started.
+    jobs: Option<std::sync::mpsc::SyncSender<Job>>,
+    /// `None` once started or ended.
+    handle: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Standby {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Standby")
+            .field("segment", &self.segment_name())
+            .field("epoch", &self.ready.epoch)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Standby {
+    /// The segment name agents attach to (the value of `ADA_SHM`).
+    pub fn segment_name(&self) -> &str {
+        self.registry.segment().name().as_str()
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The epoch the standby published ready under (1 for a new segment; one more than the
+    /// dead controller's for an attached one).
+    pub fn epoch(&self) -> u32 {
+        self.ready.epoch
+    }
+
+    /// When ready was published, on the controller's clock.
+    pub fn ready_at_ns(&self) -> u64 {
+        self.ready.ready_at_ns
+    }
+
+    /// Starts draining into the default sink: an ATF v4 trace of process `session.pid` under
+    /// the builder's output directory, written on a thread of its own ([`Pipelined`]) so the
+    /// drain never waits for the disk; its manifest names the builder's triggers
+    /// ([`AtfSink::set_triggers`]) and, for an attached controller, the session it continues.
+    /// See [`start`](Standby::start) for `session`.
+    pub fn start_default(
+        self,
+        session: SessionInfo,
+    ) -> Result<Running<Pipelined<AtfSink>>, ControllerError> {
+        let mut sink = AtfSink::create(&self.settings.output_dir, session.pid)?;
+        if let Some(triggers) = &self.settings.triggers {
             sink.set_triggers(triggers.specs().iter().map(ToString::to_string).collect());
         }
         let sink = Pipelined::start(sink).map_err(|source| ControllerError::Spawn {
@@ -378,7 +717,7 @@ impl Controller {
         self.start(sink, session)
     }
 
-    /// Starts the drain thread, feeding `sink` (a custom controller's own [`Sink`]).
+    /// Starts draining into `sink` (a custom controller's own [`Sink`]).
     ///
     /// `session` says what the caller knows about the traced process (pid, executable,
     /// arguments: [`SessionInfo::new`] and its `with_*` methods); the controller fills in the
@@ -388,11 +727,10 @@ impl Controller {
     /// [`SessionInfo::with_trust`], or trusts any process by choosing
     /// [`ProcessTrust::AnyProcess`](crate::ProcessTrust::AnyProcess)).
     ///
-    /// The drain thread first claims the segment's drain (a segment has one drain: a second is
-    /// refused with [`ControllerError::DrainClaim`], before the sink is begun), then begins the
-    /// sink; this returns once both are done, with the sink's error if `begin` failed.
+    /// The drain thread begins the sink (its error is returned here, and the standby ends:
+    /// readiness withdrawn, claim released), then drains until [`Running::stop`].
     pub fn start<S: Sink + 'static>(
-        self,
+        mut self,
         sink: S,
         mut session: SessionInfo,
     ) -> Result<Running<S>, ControllerError> {
@@ -402,42 +740,56 @@ impl Controller {
             dead: Mutex::new(Vec::new()),
             live: LiveStats::default(),
         });
-        let registry = self.registry.clone();
-        let thread_shared = Arc::clone(&shared);
-        let interval = self.drain_interval;
-        let persistence = self.persistence;
-        let hook = self.drain_hook;
-        // The drain thread claims the segment's drain and begins the sink, then reports here.
         let (started_tx, started) = std::sync::mpsc::sync_channel(1);
-        let handle = std::thread::Builder::new()
-            .name("ada-drain".into())
-            .spawn(move || {
-                let start = DrainStart {
-                    session: &session,
-                    shared: &thread_shared,
-                    interval,
-                    persistence,
-                    hook,
-                    started: started_tx,
-                };
-                drain_thread(&registry, sink, start)
-            })
-            .map_err(|source| ControllerError::Spawn {
-                thread: "ada-drain",
-                source,
-            })?;
-        if let Err(e) = started
-            .recv()
-            .unwrap_or(Err(ControllerError::DrainNotStarted))
-        {
-            let _ = handle.join();
-            return Err(e);
+        let (result_tx, result) = std::sync::mpsc::sync_channel(1);
+        let run = DrainRun {
+            shared: Arc::clone(&shared),
+            interval: self.settings.drain_interval,
+            persistence: self.settings.persistence,
+            hook: self.settings.drain_hook.clone(),
+            warm_up: self.settings.warm_up,
+            healthy_gap: self.settings.healthy_gap,
+            clock: self.settings.clock.clone(),
+            continuation: self.settings.continuation.clone(),
+        };
+        let job: Job = Box::new(move |registry, claimed| {
+            let out = drain_session(registry, claimed, sink, &session, run, started_tx);
+            let _ = result_tx.send(out);
+        });
+        let (Some(jobs), Some(handle)) = (self.jobs.take(), self.handle.take()) else {
+            unreachable!("a Standby is started once");
+        };
+        // A send fails only if the standby thread ended (panicked): joined below.
+        let sent = jobs.send(job).is_ok();
+        let began = if sent {
+            started
+                .recv()
+                .unwrap_or(Err(ControllerError::DrainNotStarted))
+        } else {
+            Err(ControllerError::DrainNotStarted)
+        };
+        if let Err(e) = began {
+            return Err(match handle.join() {
+                Err(panic) => ControllerError::DrainPanicked(panic_message(&*panic)),
+                Ok(()) => e,
+            });
         }
         Ok(Running {
-            registry: self.registry,
+            registry: self.registry.clone(),
             shared,
             handle: Some(handle),
+            result,
         })
+    }
+}
+
+impl Drop for Standby {
+    /// Not started: the thread withdraws readiness and releases the claim.
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
     }
 }
 
@@ -446,13 +798,15 @@ impl Controller {
 /// End it with [`stop`](Running::stop), which returns the [`Report`]. Dropping it without
 /// stopping ends the session the same way — final drain, segment unlinked, sink finished — but
 /// the report (and any error) is lost, so a panic or an early return between
-/// [`Controller::start`] and `stop` still leaves a finished trace.
+/// [`Standby::start`] and `stop` still leaves a finished trace.
 #[must_use = "the drain stops when this is dropped; call `stop` for the report"]
 pub struct Running<S: Sink + 'static> {
     registry: Registry,
     shared: Arc<Shared>,
     /// `None` once stopped.
-    handle: Option<JoinHandle<(Report, S)>>,
+    handle: Option<JoinHandle<()>>,
+    /// What the drain thread ends with.
+    result: std::sync::mpsc::Receiver<(Report, S)>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -512,8 +866,10 @@ impl<S: Sink + 'static> Running<S> {
         // The session is over: no new agent may attach. (Attached ones keep their mapping; a
         // registry installed in this process as its own agent would otherwise keep the name.)
         let _ = self.registry.segment().unlink();
-        let (mut report, mut sink) =
-            joined.map_err(|panic| ControllerError::DrainPanicked(panic_message(&*panic)))?;
+        joined.map_err(|panic| ControllerError::DrainPanicked(panic_message(&*panic)))?;
+        let (mut report, mut sink) = self.result.try_recv().map_err(|_| {
+            ControllerError::DrainPanicked("the drain thread ended without a report".into())
+        })?;
         report.exit_code = exit_code;
         let output = sink.finish(&report)?;
         report.output = Some(output);
@@ -539,53 +895,118 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "(no message)".to_owned())
 }
 
-/// What the drain thread starts with, besides the registry and the sink.
-struct DrainStart<'s> {
-    session: &'s SessionInfo,
-    shared: &'s Shared,
+/// The standby: claims the drain, publishes ready, ticks the heartbeat every `interval` until
+/// the session's drain arrives (then runs it on this thread) or the [`Standby`] is dropped.
+fn standby_thread(
+    registry: &Registry,
+    clock: &ControllerClock,
+    interval: Duration,
+    inherit: bool,
+    ready_tx: std::sync::mpsc::SyncSender<Result<Ready, ControllerError>>,
+    jobs: std::sync::mpsc::Receiver<Job>,
+) {
+    use std::sync::mpsc::RecvTimeoutError;
+    let control = registry.control();
+    let claim = match registry.claim_drain() {
+        Ok(claim) => claim,
+        Err(e) => {
+            let _ = ready_tx.send(Err(ControllerError::DrainClaim(e)));
+            return;
+        }
+    };
+    // After the claim (so whatever the threads count from now on is this drain's to account
+    // for), before ready is published again.
+    let inherited = if inherit {
+        Inherited::take(registry)
+    } else {
+        Inherited::default()
+    };
+    let ready_at_ns = clock.now_ns();
+    control.tick_heartbeat(ready_at_ns);
+    let epoch = control.publish_ready(RegistryMode::DualWrite);
+    let ready = Ready { epoch, ready_at_ns };
+    let _ = ready_tx.send(Ok(ready));
+    loop {
+        match jobs.recv_timeout(interval) {
+            Ok(job) => {
+                job(
+                    registry,
+                    Claimed {
+                        claim,
+                        ready,
+                        inherited,
+                    },
+                );
+                break;
+            }
+            Err(RecvTimeoutError::Timeout) => control.tick_heartbeat(clock.now_ns()),
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    // Nobody drains from here on (the claim, if not already, is released as this returns).
+    control.withdraw_ready();
+}
+
+/// What a session's drain needs besides the registry, the claim and the sink.
+struct DrainRun {
+    shared: Arc<Shared>,
     interval: Duration,
     persistence: Persistence,
     hook: Option<DrainHook>,
-    /// Told once: the drain is claimed and the sink begun, or why not.
-    started: std::sync::mpsc::SyncSender<Result<(), ControllerError>>,
+    warm_up: Duration,
+    healthy_gap: Duration,
+    clock: ControllerClock,
+    continuation: Option<Continuation>,
 }
 
-fn drain_thread<S: Sink>(registry: &Registry, mut sink: S, start: DrainStart<'_>) -> (Report, S) {
-    let DrainStart {
-        session,
+/// The session's drain, on the standby's thread: begins the sink (telling `started` how that
+/// went), drains until stopped, and makes the report.
+fn drain_session<S: Sink>(
+    registry: &Registry,
+    claimed: Claimed<'_>,
+    mut sink: S,
+    session: &SessionInfo,
+    run: DrainRun,
+    started: std::sync::mpsc::SyncSender<Result<(), ControllerError>>,
+) -> (Report, S) {
+    let DrainRun {
         shared,
         interval,
         persistence,
         hook,
-        started,
-    } = start;
+        warm_up,
+        healthy_gap,
+        clock,
+        continuation,
+    } = run;
     let control = registry.control();
     let start = Instant::now();
-    let claim = match registry.claim_drain() {
-        Ok(claim) => claim,
-        Err(e) => {
-            let _ = started.send(Err(ControllerError::DrainClaim(e)));
-            return (Report::default(), sink);
-        }
-    };
     if let Err(e) = sink.begin(session) {
         let _ = started.send(Err(e.into()));
         return (Report::default(), sink);
     }
     let _ = started.send(Ok(()));
+    let Claimed {
+        claim,
+        ready,
+        inherited,
+    } = claimed;
     let mut drainer = Drainer::with_claim(registry, claim, sink);
     drainer.fallback_abandon_passes(fallback_abandon_passes(interval));
     drainer.trust(&session.trust, session.pid);
     drainer.persistence(persistence);
-    control.tick_heartbeat(MonotonicClock::read());
-    control.publish_ready(RegistryMode::PerThreadOnly);
+    let mut warm = WarmUp::new(warm_up, healthy_gap);
     let mut last_liveness = Instant::now();
     let mut dead: Vec<u32> = Vec::new();
     let mut longest = Duration::ZERO;
     // Acquire: pairs with `stop`'s Release store.
     while !shared.stop.load(Ordering::Acquire) {
-        control.tick_heartbeat(MonotonicClock::read());
-        take_dead(shared, &mut drainer, &mut dead);
+        let now = clock.now_ns();
+        control.tick_heartbeat(now);
+        if warm.iteration(now) {
+            control.set_mode(RegistryMode::PerThreadOnly);
+        }
+        take_dead(&shared, &mut drainer, &mut dead);
         if last_liveness.elapsed() >= Duration::from_millis(100) {
             last_liveness = Instant::now();
             for pid in drainer.active_pids() {
@@ -610,7 +1031,7 @@ fn drain_thread<S: Sink>(registry: &Registry, mut sink: S, start: DrainStart<'_>
         }
     }
     control.request_shutdown();
-    take_dead(shared, &mut drainer, &mut dead);
+    take_dead(&shared, &mut drainer, &mut dead);
     let mut gone: Vec<u32> = drainer
         .active_pids()
         .into_iter()
@@ -621,6 +1042,17 @@ fn drain_thread<S: Sink>(registry: &Registry, mut sink: S, start: DrainStart<'_>
     control.withdraw_ready();
     report.duration = start.elapsed();
     report.longest_pass = longest;
+    report.readiness = Readiness {
+        epoch: ready.epoch,
+        ready_at_ns: ready.ready_at_ns,
+        steady_at_ns: warm.steady_at_ns,
+        warm_up,
+        warm_up_restarts: warm.restarts,
+    };
+    // Written by the agents: information only.
+    report.agent_stats = control.agent_stats();
+    report.continuation = continuation;
+    inherited.settle(&mut report);
     (report, sink)
 }
 
@@ -638,6 +1070,115 @@ fn fallback_abandon_passes(interval: Duration) -> u32 {
     u32::try_from(passes)
         .unwrap_or(u32::MAX)
         .max(ada_registry::fallback::ABANDON_PASSES)
+}
+
+/// The controller's warm-up decision, fed one drain loop iteration at a time with the
+/// controller's clock (a pure state machine: the drain thread feeds it, tests too).
+///
+/// The healthy period starts at the first iteration; an iteration whose time is more than
+/// `max_gap` after the previous one's (or before it: a clock that went back) starts it again
+/// (counted in `restarts`). The first iteration at least `period` after the period's start
+/// makes the mode steady, for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct WarmUp {
+    period_ns: u64,
+    max_gap_ns: u64,
+    last_ns: Option<u64>,
+    healthy_since_ns: u64,
+    steady_at_ns: Option<u64>,
+    restarts: u64,
+}
+
+impl WarmUp {
+    fn new(period: Duration, max_gap: Duration) -> Self {
+        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        WarmUp {
+            period_ns: ns(period),
+            max_gap_ns: ns(max_gap),
+            last_ns: None,
+            healthy_since_ns: 0,
+            steady_at_ns: None,
+            restarts: 0,
+        }
+    }
+
+    /// One drain loop iteration at `now_ns`. Returns `true` when this iteration made the mode
+    /// steady.
+    fn iteration(&mut self, now_ns: u64) -> bool {
+        if self.steady_at_ns.is_some() {
+            return false;
+        }
+        match self.last_ns.map(|last| now_ns.checked_sub(last)) {
+            None => self.healthy_since_ns = now_ns,
+            Some(Some(gap)) if gap <= self.max_gap_ns => {}
+            Some(_) => {
+                self.healthy_since_ns = now_ns;
+                self.restarts += 1;
+            }
+        }
+        self.last_ns = Some(now_ns);
+        if now_ns - self.healthy_since_ns >= self.period_ns {
+            self.steady_at_ns = Some(now_ns);
+            return true;
+        }
+        false
+    }
+}
+
+/// Who a slot's owner fields say its thread is: (slot, generation, pid, OS thread id).
+type SlotKey = (u32, u32, u32, u64);
+
+/// The threads an attached controller found registered when it took the drain over, with, per
+/// lane, what their counters said then: events written less events lost (the most the
+/// previous controller can have received of them). Empty for a new segment.
+#[derive(Debug, Default)]
+struct Inherited(HashMap<SlotKey, [u64; 2]>);
+
+impl Inherited {
+    /// Reads every live slot's counters (untrusted: only ever an upper bound, see
+    /// [`settle`](Inherited::settle)).
+    fn take(registry: &Registry) -> Self {
+        let mut map = HashMap::new();
+        for slot in registry.view().live_slots() {
+            let o = slot.owner;
+            let bound = LaneKind::ALL.map(|kind| {
+                let c = slot.lanes.lane(kind).counters();
+                c.events_written.saturating_sub(c.lost().total())
+            });
+            map.insert((slot.index, o.generation, o.pid, o.thread_id), bound);
+        }
+        Inherited(map)
+    }
+
+    /// Works out each inherited lane's `before_attach`: what the thread counted and this trace
+    /// does not hold, beyond what the drain already explains (for a thread still running at
+    /// the end, taken first from its `after_end`: its earliest events are the ones missing).
+    /// `inherited` is the bound it must stay within for the lane to balance.
+    fn settle(&self, report: &mut Report) {
+        if self.0.is_empty() {
+            return;
+        }
+        for t in &mut report.threads {
+            let i = t.info;
+            let Some(bounds) = self.0.get(&(i.slot, i.generation, i.pid, i.os_tid)) else {
+                continue;
+            };
+            let running = t.end == crate::ThreadEnd::StillRunning;
+            for (lane, &bound) in t.lanes.iter_mut().zip(bounds) {
+                lane.inherited = bound;
+                let rest = lane
+                    .written
+                    .saturating_sub(lane.taken().saturating_add(lane.after_end));
+                if running {
+                    let pool = rest.saturating_add(lane.after_end);
+                    lane.before_attach = pool.min(bound);
+                    lane.after_end = pool - lane.before_attach;
+                } else {
+                    lane.before_attach = rest;
+                }
+            }
+        }
+    }
 }
 
 fn take_dead<S: Sink>(shared: &Shared, drainer: &mut Drainer<'_, S>, dead: &mut Vec<u32>) {
@@ -694,6 +1235,40 @@ mod tests {
     }
     use crate::sink::{Record, SinkOutput, ThreadInfo};
     use std::error::Error as _;
+
+    #[test]
+    fn warm_up_counts_healthy_time_never_iterations() {
+        const MS: u64 = 1_000_000;
+        let mut w = WarmUp::new(Duration::from_millis(50), Duration::from_millis(10));
+        // A million iterations at one instant are no time at all.
+        for _ in 0..1_000_000 {
+            assert!(!w.iteration(7 * MS));
+        }
+        // 10 ms steps are healthy; the 50th ms makes it steady, once.
+        for t in [17, 27, 37, 47] {
+            assert!(!w.iteration(t * MS));
+        }
+        assert!(w.iteration(57 * MS));
+        assert!(!w.iteration(58 * MS), "steady is final");
+        assert_eq!((w.steady_at_ns, w.restarts), (Some(57 * MS), 0));
+
+        // A gap over the bound, or a clock that went back, starts the period again.
+        let mut w = WarmUp::new(Duration::from_millis(50), Duration::from_millis(10));
+        assert!(!w.iteration(100 * MS));
+        assert!(
+            !w.iteration(140 * MS + 1),
+            "40 ms + 1 ns since the last: unhealthy"
+        );
+        assert!(!w.iteration(139 * MS), "backwards: unhealthy");
+        assert_eq!(w.restarts, 2);
+        for t in [149, 159, 169, 179] {
+            assert!(!w.iteration(t * MS));
+        }
+        assert!(w.iteration(189 * MS));
+        // A zero period: steady at the first iteration.
+        let mut w = WarmUp::new(Duration::ZERO, Duration::from_millis(10));
+        assert!(w.iteration(5));
+    }
 
     #[test]
     fn configuration_errors_are_typed_and_say_what_is_wrong() {

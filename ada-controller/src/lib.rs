@@ -4,12 +4,20 @@
 //! - [`ControllerBuilder`] → [`Controller`]: creates the shared-memory segment (thread
 //!   registry, rings, symbol table, control block) with the chosen capacity and ring sizes.
 //!   Agents attach to it by name (`ADA_SHM`) and can record as soon as it exists.
-//! - [`Controller::start`] → [`Running`]: a drain thread that round-robins over every
+//! - [`Controller::standby`] → [`Standby`]: the drain thread claims the segment's drain,
+//!   publishes `registry_ready` (warm-up mode, a new epoch) and ticks the heartbeat before any
+//!   session exists, so a traced command spawned after it finds the registry ready;
+//!   [`ControllerBuilder::attach`] opens a dead controller's segment instead, to continue its
+//!   session ([`Report::continuation`]).
+//! - [`Standby::start`] (or [`Controller::start`], both steps at once) → [`Running`]: a drain
+//!   thread that round-robins over every
 //!   registered thread (lanes under backpressure first and again at the end of each pass),
 //!   takes its submitted and active rings, validates every record (the
 //!   segment is written by another process and treated as untrusted), hands records to a
-//!   [`Sink`] and returns the rings; it publishes `registry_ready`, ticks
-//!   `drain_heartbeat_ns` every loop with the session clock, notices processes that died
+//!   [`Sink`] and returns the rings; it ticks `drain_heartbeat_ns` every loop with its clock
+//!   ([`ControllerBuilder::clock`], the session clock by default), moves `registry_mode` from
+//!   warm-up to steady once the drain has been healthy for [`ControllerBuilder::warm_up`]
+//!   ([`Report::readiness`]), notices processes that died
 //!   without unregistering, and on [`Running::stop`] (or when the `Running` is dropped) makes
 //!   a final drain before the sink finishes.
 //! - [`Sink`]: where drained events go, one ring's worth at a time ([`ChunkInfo`]: which
@@ -91,15 +99,20 @@ mod sink;
 pub use ada_shm::ENV_SEGMENT;
 pub use atf_sink::{AtfSink, session_clock};
 pub use controller::{
-    Controller, ControllerBuilder, ControllerError, LiveSnapshot, LiveStats, Running,
+    Controller, ControllerBuilder, ControllerError, LiveSnapshot, LiveStats, Running, Standby,
 };
 pub use drain::{Drainer, FALLBACK_THREADS, PassStats};
 pub use hook::{DrainHook, DrainPoint};
 pub use persist::{Persistence, PreRoll, WindowConfig};
 pub use pipelined::Pipelined;
 pub use report::{
-    Corruption, FallbackReport, FoldedThreads, LaneReport, Report, ThreadEnd, ThreadReport,
+    Continuation, Corruption, FallbackReport, FoldedThreads, LaneReport, Readiness, Report,
+    ThreadEnd, ThreadReport,
 };
+
+/// The agents' statistics from the control block (re-exported from `ada-registry`), as
+/// [`Report::agent_stats`] carries them.
+pub use ada_registry::AgentStatsSnapshot;
 pub use sink::{
     ChunkInfo, CountingSink, LossInfo, ProcessTrust, Record, SessionInfo, Sink, SinkError,
     SinkOutput, ThreadInfo, WindowInfo,

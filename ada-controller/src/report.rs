@@ -7,7 +7,7 @@
 
 use crate::sink::{SinkOutput, ThreadInfo};
 use ada_backpressure::{LanePolicies, LaneState, LossCounters};
-use ada_registry::LaneKind;
+use ada_registry::{AgentStatsSnapshot, LaneKind};
 use std::time::Duration;
 
 /// One lane of one thread.
@@ -77,6 +77,17 @@ pub struct LaneReport {
     /// could not hold (the sum of the windows' `over_budget_before`; raise the budget, or
     /// shorten the pre-roll).
     pub over_budget: u64,
+    /// Events of a thread this controller inherited (it was registered when an attached
+    /// controller took the drain over: [`crate::ControllerBuilder::attach`]) that are not in
+    /// this trace because its counters had counted them before the take-over: received by the
+    /// previous controller (and in its trace, or lost with it), or — for a thread still
+    /// running at the end — at most this many of its `after_end` events, its earliest. 0 for
+    /// every other thread.
+    pub before_attach: u64,
+    /// For an inherited thread: what its counters said when the take-over happened, written
+    /// less lost — the most `before_attach` may be for the lane to balance. 0 for every other
+    /// thread.
+    pub inherited: u64,
     /// Ring-format bytes of the records handed to the sink and taken by it.
     pub persisted_bytes: u64,
     /// Ring-format bytes of the records discarded by selective persistence (known once the
@@ -89,15 +100,18 @@ pub struct LaneReport {
 }
 
 impl LaneReport {
-    /// `written == persisted + spilled + dropped + discarded + after_end` (corrupt records break
-    /// the balance, and are reported).
+    /// `written == persisted + spilled + dropped + discarded + after_end + before_attach`, with
+    /// `before_attach <= inherited` (corrupt records break the balance, and are reported).
     pub fn is_balanced(&self) -> bool {
-        self.persisted
-            .checked_add(self.spilled)
-            .and_then(|s| s.checked_add(self.dropped))
-            .and_then(|s| s.checked_add(self.discarded))
-            .and_then(|s| s.checked_add(self.after_end))
-            == Some(self.written)
+        self.before_attach <= self.inherited
+            && self
+                .persisted
+                .checked_add(self.spilled)
+                .and_then(|s| s.checked_add(self.dropped))
+                .and_then(|s| s.checked_add(self.discarded))
+                .and_then(|s| s.checked_add(self.after_end))
+                .and_then(|s| s.checked_add(self.before_attach))
+                == Some(self.written)
     }
 
     /// `persisted + spilled + dropped + discarded` (saturating: `spilled` and `dropped` come from
@@ -127,6 +141,8 @@ impl LaneReport {
         self.discarded = self.discarded.saturating_add(other.discarded);
         self.corrupt = self.corrupt.saturating_add(other.corrupt);
         self.after_end = self.after_end.saturating_add(other.after_end);
+        self.before_attach = self.before_attach.saturating_add(other.before_attach);
+        self.inherited = self.inherited.saturating_add(other.inherited);
         self.bytes = self.bytes.saturating_add(other.bytes);
         self.reconciled = self.reconciled.saturating_add(other.reconciled);
         self.over_budget = self.over_budget.saturating_add(other.over_budget);
@@ -334,6 +350,45 @@ impl FallbackReport {
     }
 }
 
+/// When the registry became ready and then steady (see the [warm-up](crate::Controller) rules).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Readiness {
+    /// The epoch this controller published `registry_ready` under (1 for a new segment; one
+    /// more than the previous controller's for a continuation). 0: ready was never published.
+    pub epoch: u32,
+    /// When ready was published (warm-up mode), on the controller's clock (the session clock
+    /// unless a test injected another).
+    pub ready_at_ns: u64,
+    /// When the mode became steady, on the same clock (`None`: the session ended in warm-up).
+    pub steady_at_ns: Option<u64>,
+    /// The configured warm-up period: how long the drain had to be healthy.
+    pub warm_up: Duration,
+    /// Times an unhealthy drain loop iteration started the warm-up period again.
+    pub warm_up_restarts: u64,
+}
+
+impl Readiness {
+    /// The time from ready to steady, if steady was reached.
+    pub fn ready_to_steady(&self) -> Option<Duration> {
+        self.steady_at_ns
+            .map(|s| Duration::from_nanos(s.saturating_sub(self.ready_at_ns)))
+    }
+}
+
+/// A session continued by an attached controller ([`crate::ControllerBuilder::attach`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Continuation {
+    /// The segment (`ADA_SHM`) whose session this continues.
+    pub segment: String,
+    /// The epoch this controller published (the previous controller's was lower).
+    pub epoch: u32,
+    /// The controller that died: the drain claim's holder when this one attached, else the
+    /// segment's creator (from the control block: claimed by whoever wrote it).
+    pub previous_controller_pid: u32,
+}
+
 /// The session's final accounting.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
@@ -381,6 +436,14 @@ pub struct Report {
     pub longest_pass: Duration,
     /// What the sink produced (set after [`crate::Sink::finish`]).
     pub output: Option<SinkOutput>,
+    /// When the registry became ready and steady.
+    pub readiness: Readiness,
+    /// The agents' own statistics from the control block at the end (mode entries,
+    /// transitions, fallback events, re-attaches): written by the traced processes, so
+    /// information only, never trusted.
+    pub agent_stats: AgentStatsSnapshot,
+    /// `Some` when this session continues one whose controller died.
+    pub continuation: Option<Continuation>,
 }
 
 impl Report {

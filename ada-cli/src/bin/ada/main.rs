@@ -1,7 +1,8 @@
 //! `ada`: trace a program, inspect and export traces.
 //!
 //! ```text
-//! ada trace [--output DIR] [--duration D] [--trigger SPEC]... [--drop-policy P] [--stability D] [--config FILE] -- COMMAND [ARGS...]
+//! ada trace [--output DIR] [--duration D] [--trigger SPEC]... [--drop-policy P] [--stability D] [--warm-up D] [--config FILE] -- COMMAND [ARGS...]
+//! ada attach SEGMENT [--output DIR] [--duration D] [--pid PID]...
 //! ada inspect TRACE_DIR [--limit N]
 //! ada export --chrome TRACE_DIR -o out.json
 //! ada demo [--output DIR]
@@ -83,6 +84,34 @@ enum Cmd {
         #[arg(last = true, required = true, value_name = "COMMAND")]
         command: Vec<OsString>,
     },
+    /// Continue the session of a controller that died: drain its segment into a new trace.
+    #[command(after_help = ATTACH_HELP)]
+    Attach {
+        /// The segment, as `ada trace` announced it (the traced processes' ADA_SHM), e.g.
+        /// /ada_1234_5f0c...
+        segment: String,
+        /// Directory that receives `ada_traces/session_*/pid_*/`.
+        #[arg(short, long, default_value = ".")]
+        output: PathBuf,
+        /// Stop after this long, e.g. 10s, 2m (the traced processes keep running).
+        #[arg(short, long, value_parser = parse_duration)]
+        duration: Option<Duration>,
+        /// A traced process (repeatable): its threads and its descendants' are verified, the
+        /// first names the trace directory, and attach ends when all have exited. Without it,
+        /// every process is accepted and every process owning a slot is watched.
+        #[arg(long = "pid", value_name = "PID")]
+        pids: Vec<u32>,
+        /// Drain interval when idle, at most 1s (e.g. 1ms).
+        #[arg(long, default_value = "1ms", value_parser = parse_drain_interval)]
+        drain_interval: Duration,
+        /// How long the drain must have been healthy before the agents are moved from warm-up
+        /// to steady state [default: 50ms; at most 1m].
+        #[arg(long, value_name = "DUR", value_parser = persist::parse_warm_up)]
+        warm_up: Option<Duration>,
+        /// No progress lines.
+        #[arg(short, long)]
+        quiet: bool,
+    },
     /// Print a trace's manifest summary and its first events.
     #[command(after_help = READ_EXIT_CODES)]
     Inspect {
@@ -138,6 +167,24 @@ Exit codes:
 Drop policies, highest precedence first: ADA_DROP_POLICY (read once when the session starts; a
 lane it does not name takes its default), --drop-policy, the config file's drop-policy, the
 defaults index=newest,detail=oldest. --drop-policy and the config file are layered lane by lane.";
+
+/// What `ada attach` does, and its exit codes.
+const ATTACH_HELP: &str = "\
+`ada trace` prints the segment's name once the command runs (\"ada: segment /ada_... ready\", unless -q); it is
+also the ADA_SHM variable in the traced processes' environment. If that controller dies
+(SIGKILL), the traced program keeps running; `ada attach SEGMENT` takes the drain over (a drain
+still alive is refused, naming its pid), publishes the registry under the next epoch and writes a
+new trace, a continuation (its trace.json says so: \"continuation\" with the segment, the epoch
+and the previous controller's pid). What the threads lost while no controller ran is in their loss
+counts; what they had counted before is reported per lane as \"beforeAttach\", in the old trace.
+It ends on SIGINT, after --duration, or when every watched process has exited, and removes the
+segment. Run it before `ada status --clean` or another `ada trace` removes the segment as stale
+(or set ADA_KEEP_STALE_SEGMENTS).
+Exit codes:
+  0  the continuation trace is complete
+  1  ada failed: no such segment, a drain that is still alive, an unusable output directory, an
+     incomplete trace
+  2  usage error";
 
 /// The exit codes of `ada inspect` and `ada export` (`ada_cli::damage`).
 const READ_EXIT_CODES: &str = "\
@@ -253,6 +300,28 @@ fn main() -> ExitCode {
             Ok(plan) => run_trace(&session, &plan, duration, command),
             Err(code) => return code,
         },
+        Cmd::Attach {
+            segment,
+            output,
+            duration,
+            pids,
+            drain_interval,
+            warm_up,
+            quiet,
+        } => {
+            let mut controller = ControllerBuilder::new().drain_interval(drain_interval);
+            if let Some(period) = warm_up {
+                controller = controller.warm_up(period);
+            }
+            let options = ada_cli::attach::AttachOptions {
+                segment,
+                output,
+                duration,
+                pids,
+                controller,
+            };
+            attach(&options, quiet)
+        }
         Cmd::Inspect { trace_dir, limit } => inspect(&trace_dir, limit),
         Cmd::Export {
             chrome: _,
@@ -321,6 +390,9 @@ fn run_trace(
     if let Some(period) = plan.stability {
         controller = controller.stability(period);
     }
+    if let Some(period) = plan.warm_up {
+        controller = controller.warm_up(period);
+    }
     let options = TraceOptions {
         command,
         output: session.output.clone(),
@@ -344,10 +416,16 @@ fn run_trace(
     };
     let quiet = session.quiet;
     let tty = std::io::stderr().is_terminal();
-    let outcome = match trace::run(&options, &interrupt, |elapsed, live| {
-        if !quiet {
-            progress(elapsed, live, tty);
+    let outcome = match trace::run(&options, &interrupt, |p| match p {
+        // The name `ada attach` needs should this controller die.
+        trace::Progress::Ready { segment, epoch } if !quiet => {
+            eprintln!(
+                "ada: segment {} ready (epoch {epoch}); if this controller dies: ada attach {0}",
+                escape(segment)
+            );
         }
+        trace::Progress::Live(elapsed, live) if !quiet => progress(elapsed, live, tty),
+        _ => {}
     }) {
         Ok(outcome) => outcome,
         // The flags' parsers refuse these first; a setting the controller still refuses is a
@@ -386,6 +464,55 @@ fn run_trace(
     }
     let code = report.exit_code.unwrap_or(0);
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+fn attach(options: &ada_cli::attach::AttachOptions, quiet: bool) -> Result<ExitCode, String> {
+    use ada_cli::attach::AttachEnding;
+    let interrupt = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&interrupt))
+        .map_err(|e| format!("cannot install the SIGINT handler: {e}"))?;
+    let tty = std::io::stderr().is_terminal();
+    let outcome = ada_cli::attach::run(options, &interrupt, |p| match p {
+        trace::Progress::Ready { segment, epoch } if !quiet => {
+            eprintln!(
+                "ada: attached to segment {}: the drain is taken over, the registry ready again (epoch {epoch})",
+                escape(segment)
+            );
+        }
+        trace::Progress::Live(elapsed, live) if !quiet => progress(elapsed, live, tty),
+        _ => {}
+    })
+    .map_err(|e| e.to_string())?;
+    if tty && !quiet {
+        eprint!("\r\x1b[K");
+    }
+    if outcome.any_process {
+        eprintln!(
+            "ada: no --pid given: every process's threads were accepted as verified (the trace is \
+             named after pid {})",
+            outcome.trace_pid
+        );
+    }
+    match outcome.ending {
+        AttachEnding::ProcessesExited => {
+            eprintln!("ada: every traced process has exited")
+        }
+        AttachEnding::DurationElapsed => eprintln!("ada: duration elapsed"),
+        AttachEnding::Interrupted => eprintln!("ada: interrupted"),
+    }
+    let report = &outcome.report;
+    eprint!("{}", summary::render(report));
+    let output = report.output.as_ref();
+    if let Some(dir) = output.and_then(|o| o.dir.as_ref()) {
+        eprintln!(
+            "  look at it: ada inspect {0}   |   ada export --chrome {0} -o trace.json",
+            escape_path(dir)
+        );
+    }
+    if output.is_none_or(|o| !o.complete) {
+        return Err("the trace is incomplete (see the warnings above)".into());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn progress(elapsed: Duration, live: LiveSnapshot, tty: bool) {
@@ -588,13 +715,37 @@ fn status(segment: Option<&str>, clean: bool) -> Result<ExitCode, String> {
     let registry = ada_registry::Registry::attach(&name, AttachOptions { allow_stale: true })
         .map_err(|e| format!("{raw}: {e}"))?;
     let control = registry.control().snapshot();
+    let mode = match control.mode {
+        Some(ada_registry::RegistryMode::GlobalOnly) => "fallback only",
+        Some(ada_registry::RegistryMode::DualWrite) => "warm-up",
+        Some(ada_registry::RegistryMode::PerThreadOnly) => "steady",
+        None => "unknown",
+    };
+    // The heartbeat's age on the session clock (the controller stamps it with that clock).
+    let age = match control.heartbeat_ns {
+        0 => "never".to_owned(),
+        beat => format!(
+            "{:.1} ms ago",
+            ada_shm::clock::MonotonicClock::read().saturating_sub(beat) as f64 / 1e6
+        ),
+    };
     println!(
-        "segment {}: {} slots, ready {}, heartbeat {} ns, controller pid {}",
+        "segment {}: {} slots, ready {}, epoch {}, mode {mode}, heartbeat {} ns ({age}), \
+         controller pid {}, drain held by pid {}",
         escape(raw),
         registry.capacity(),
         control.ready,
+        control.epoch,
         control.heartbeat_ns,
-        registry.control().controller_pid()
+        registry.control().controller_pid(),
+        registry.control().drain_owner()
+    );
+    let a = registry.control().agent_stats();
+    let [startup, warm_up, steady, stalled] = a.mode_entries;
+    println!(
+        "  agents (their own numbers): {} mode change(s) (entries: startup {startup}, warm-up \
+         {warm_up}, steady {steady}, stalled {stalled}), {} fallback-ring event(s), {} re-attach(es)",
+        a.mode_transitions, a.fallback_events, a.reattaches
     );
     let settings = registry.backpressure();
     let counters = registry.header().counters();

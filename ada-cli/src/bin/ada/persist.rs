@@ -1,6 +1,6 @@
 //! Selective persistence and backpressure settings of `ada trace` and `ada demo`: the
 //! `--trigger`, `--pre-roll`, `--post-roll`, `--pre-roll-budget`, `--persist-all`,
-//! `--drop-policy` and `--stability` flags, the same keys from a TOML config file
+//! `--drop-policy`, `--stability` and `--warm-up` flags, the same keys from a TOML config file
 //! (`--config FILE`), and their resolution into what the controller is given.
 //!
 //! Drop policies are layered lane by lane: the defaults (`index=newest,detail=oldest`), then
@@ -61,9 +61,14 @@ pub struct PersistArgs {
     /// NORMAL again, e.g. 10ms [default: 10ms; at most 1m].
     #[arg(long, value_name = "DUR", value_parser = parse_stability_flag)]
     pub stability: Option<Duration>,
+    /// How long the drain must have been healthy (every loop within the drain interval + 100 ms
+    /// of the previous one) before the controller moves the agents from warm-up to steady
+    /// state, e.g. 50ms [default: 50ms; at most 1m].
+    #[arg(long, value_name = "DUR", value_parser = parse_warm_up_flag)]
+    pub warm_up: Option<Duration>,
     /// Read the settings above from a TOML file (keys: trigger, pre-roll, post-roll,
-    /// pre-roll-budget, persist-all, drop-policy, stability); flags given on the command line
-    /// win.
+    /// pre-roll-budget, persist-all, drop-policy, stability, warm-up); flags given on the
+    /// command line win.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -80,6 +85,8 @@ struct ConfigFile {
     #[serde(alias = "drop_policy")]
     drop_policy: Option<String>,
     stability: Option<String>,
+    #[serde(alias = "warm_up")]
+    warm_up: Option<String>,
 }
 
 /// A size in a config file: a number of bytes or a string with a unit.
@@ -104,6 +111,8 @@ pub struct PersistPlan {
     pub drop_policies: LanePolicies,
     /// The stability period, when given (else the controller's default).
     pub stability: Option<Duration>,
+    /// The warm-up period, when given (else the controller's default).
+    pub warm_up: Option<Duration>,
 }
 
 /// A usage error: the message names the flag or key.
@@ -127,6 +136,19 @@ fn parse_policy_flag(s: &str) -> Result<String, String> {
 
 fn parse_stability_flag(s: &str) -> Result<Duration, String> {
     parse_stability(s)
+}
+
+fn parse_warm_up_flag(s: &str) -> Result<Duration, String> {
+    parse_warm_up(s)
+}
+
+/// A warm-up period: a duration of at most `ControllerBuilder::MAX_WARM_UP` (1 min).
+pub fn parse_warm_up(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d > ada_controller::ControllerBuilder::MAX_WARM_UP {
+        return Err(format!("{s:?} is longer than the longest warm-up, 1m"));
+    }
+    Ok(d)
 }
 
 /// A stability period: a duration of at most `BackpressureConfig::MAX_STABILITY_NS` (1 min).
@@ -278,6 +300,15 @@ pub fn resolve(
             .transpose()
             .map_err(|e| UsageError(format!("{}: {e}", cfg_key("stability"))))?,
     };
+    let warm_up = match args.warm_up {
+        Some(d) => Some(d),
+        None => file
+            .warm_up
+            .as_deref()
+            .map(parse_warm_up)
+            .transpose()
+            .map_err(|e| UsageError(format!("{}: {e}", cfg_key("warm-up"))))?,
+    };
 
     let windows = (!persist_all).then(|| {
         let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
@@ -300,6 +331,7 @@ pub fn resolve(
         universal,
         drop_policies,
         stability,
+        warm_up,
     })
 }
 
@@ -420,6 +452,24 @@ mod tests {
             (O, N)
         );
         assert_eq!(plan.stability, Some(Duration::from_millis(3)));
+        // The warm-up, the same way: the file's, then the flag's.
+        let (_dir, path) = config("warm-up = \"80ms\"\n");
+        let mut args = PersistArgs {
+            config: Some(path),
+            ..PersistArgs::default()
+        };
+        let plan = resolve(&args, &[], 1 << 20).unwrap();
+        assert_eq!(plan.warm_up, Some(Duration::from_millis(80)));
+        args.warm_up = Some(Duration::from_millis(5));
+        let plan = resolve(&args, &[], 1 << 20).unwrap();
+        assert_eq!(plan.warm_up, Some(Duration::from_millis(5)));
+        let (_dir, path) = config("warm-up = \"2m\"\n");
+        let args = PersistArgs {
+            config: Some(path),
+            ..PersistArgs::default()
+        };
+        let e = resolve(&args, &[], 1 << 20).unwrap_err().0;
+        assert!(e.contains("warm-up") && e.contains("1m"), "{e}");
         // The snake_case spelling of the key.
         let (_dir, path) = config("drop_policy = \"newest\"\n");
         let args = PersistArgs {
