@@ -76,7 +76,8 @@ fn controller_memory_stays_bounded_over_100k_short_lived_threads() {
         .iter()
         .flat_map(|t| &t.lanes)
         .chain(&folded.lanes)
-        .map(|l| l.persisted)
+        // Through the thread's rings, or (a thread without a slot) the shared fallback ring.
+        .map(|l| l.persisted + l.via_fallback.unwrap_or(0))
         .sum();
     assert_eq!(
         persisted + slotless,
@@ -173,12 +174,16 @@ fn inspect_shows_the_corruption_and_identities_the_manifest_records() {
     }
 }
 
+/// `ada trace --threads 1` of a program with three threads recording at once: two are refused a
+/// slot. Their index events reach the trace through the shared fallback ring (every one of
+/// them, under their own thread numbers); their detail events, which the fallback ring cannot
+/// hold, are counted as events of threads with no slot, and `ada inspect` and the Chrome export
+/// say so.
 #[test]
 fn events_of_threads_refused_a_slot_are_in_the_trace_inspect_and_export() {
     const THREADS: u64 = 3;
     const EVENTS: u64 = 10_000;
     let out = tempfile::tempdir().unwrap();
-    // One registry slot, three threads recording at once: two are refused a slot.
     let run = ada()
         .args(["trace", "-q", "--threads", "1", "-o"])
         .arg(out.path())
@@ -197,15 +202,75 @@ fn events_of_threads_refused_a_slot_are_in_the_trace_inspect_and_export() {
     let dir = trace_dir(out.path());
     let reader = TraceReader::open(&dir).unwrap();
     let m = reader.manifest().unwrap();
-    assert!(m.unregistered_drops > 0, "two threads had no slot: {m:?}");
-    let lanes = m.threads.iter().flat_map(|t| &t.lanes);
-    let (persisted, dropped): (u64, u64) = lanes
-        .filter(|l| l.lane == Lane::Index)
-        .fold((0, 0), |(p, d), l| (p + l.persisted, d + l.dropped));
+    let index = |t: &ThreadSummary| {
+        t.lanes
+            .iter()
+            .find(|l| l.lane == Lane::Index)
+            .unwrap()
+            .clone()
+    };
+    let via_fallback: Vec<u64> = m
+        .threads
+        .iter()
+        .filter_map(|t| index(t).via_fallback)
+        .collect();
     assert_eq!(
-        persisted + dropped + m.unregistered_drops,
+        via_fallback,
+        [EVENTS, EVENTS],
+        "two threads had no slot: {m:?}"
+    );
+    let persisted: u64 = m.threads.iter().map(|t| index(t).persisted).sum();
+    assert_eq!(persisted, EVENTS, "the one with a slot");
+    assert_eq!(m.unregistered_drops, 0);
+    let fallback = m.fallback.expect("the fallback ring's accounting");
+    assert_eq!((fallback.delivered, fallback.refused), (2 * EVENTS, 0));
+    // Every event of every thread is in the stream once (`read_seq_trace` refuses doubles).
+    let seq = common::read_seq_trace(&dir, THREADS as usize);
+    assert_eq!(seq.calls, THREADS * EVENTS);
+    assert_eq!(seq.max_seq, vec![EVENTS; THREADS as usize]);
+}
+
+/// The same with detail records (`--detail-seq`): the refused threads' detail events are
+/// counted as events of threads with no slot, and `ada inspect` and the export say so.
+#[test]
+fn detail_events_of_threads_refused_a_slot_are_counted_in_inspect_and_export() {
+    const THREADS: u64 = 3;
+    const EVENTS: u64 = 2_000;
+    let out = tempfile::tempdir().unwrap();
+    let run = ada()
+        .args(["trace", "-q", "--threads", "1", "-o"])
+        .arg(out.path())
+        .args(["--", env!("CARGO_BIN_EXE_ada"), "workload", "--detail-seq"])
+        .args([
+            "--threads",
+            &THREADS.to_string(),
+            "--events",
+            &EVENTS.to_string(),
+        ])
+        .args(["--slow-every", "0", "--rate", "20000"])
+        .output()
+        .unwrap();
+    let summary = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{summary}");
+    let dir = trace_dir(out.path());
+    let reader = TraceReader::open(&dir).unwrap();
+    let m = reader.manifest().unwrap();
+    assert!(m.unregistered_drops > 0, "two threads had no slot: {m:?}");
+    assert_eq!(
+        m.unregistered_by_lane.as_ref().map(|l| l.index),
+        Some(0),
+        "index events go to the fallback ring"
+    );
+    let lanes = m.threads.iter().flat_map(|t| &t.lanes);
+    let (kept, dropped): (u64, u64) = lanes
+        .filter(|l| l.lane == Lane::Detail)
+        .fold((0, 0), |(k, d), l| {
+            (k + l.persisted + l.discarded, d + l.dropped)
+        });
+    assert_eq!(
+        kept + dropped + m.unregistered_drops,
         THREADS * EVENTS,
-        "every event the workload recorded is persisted or counted"
+        "every detail event the workload recorded is persisted, discarded or counted"
     );
 
     let inspect = ada().arg("inspect").arg(&dir).output().unwrap();
