@@ -64,8 +64,10 @@ fn a_killed_controller_is_replaced_by_ada_attach_and_later_events_reach_the_new_
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     const THREADS: usize = 2;
     const EVENTS: u64 = 3_000;
+    // 4 KiB index rings (about 120 records): at the workload's rate each thread swaps rings
+    // every ~120 ms, the slow path where it notices a new epoch and registers again.
     let mut controller = ada()
-        .args(["trace", "-o"])
+        .args(["trace", "--index-ring-kib", "4", "-o"])
         .arg(a.path())
         .arg("--")
         .arg(env!("CARGO_BIN_EXE_ada"))
@@ -89,7 +91,11 @@ fn a_killed_controller_is_replaced_by_ada_attach_and_later_events_reach_the_new_
     assert!(line.contains(&format!("ada attach {segment}")), "{line}");
     let deadline = Instant::now() + Duration::from_secs(20);
     let workload = loop {
-        if let [pid] = children_of(ada_pid)[..] {
+        // Once it has exec'd: a child caught between fork and exec has `ada trace`'s own
+        // environment.
+        if let [pid] = children_of(ada_pid)[..]
+            && ada_shm_of(pid).is_some()
+        {
             break pid;
         }
         assert!(Instant::now() < deadline, "the workload never started");
@@ -155,20 +161,37 @@ fn a_killed_controller_is_replaced_by_ada_attach_and_later_events_reach_the_new_
         "{} calls in the continuation",
         t.calls
     );
-    // Its accounting balances: what each thread counted is persisted here, lost (its loss
-    // counters), or was counted before the take-over (`beforeAttach`: the old trace's).
-    assert_eq!(t.manifest.threads.len(), THREADS);
+    // The agent noticed the new epoch, and each workload thread registered again with the new
+    // controller at its next ring swap: its old slot (inherited from the first controller,
+    // which had its first events) and its new one.
+    let stats = t.manifest.agent_stats.clone().expect("agent statistics");
+    assert_eq!(stats.reattaches, 1, "{stats:?}");
+    assert_eq!(t.manifest.threads.len(), 2 * THREADS);
+    let mut by_tid: std::collections::BTreeMap<u64, Vec<&ada_atf::ThreadSummary>> =
+        Default::default();
     for thread in &t.manifest.threads {
-        for lane in &thread.lanes {
-            assert!(lane.is_balanced(), "{thread:?}");
+        by_tid
+            .entry(thread.os_tid.unwrap())
+            .or_default()
+            .push(thread);
+    }
+    assert_eq!(by_tid.len(), THREADS);
+    for entries in by_tid.values() {
+        // Its accounting balances: what it counted is persisted here, lost (its loss
+        // counters), or was counted before the take-over (`beforeAttach`: the old trace's).
+        for thread in entries {
+            for lane in &thread.lanes {
+                assert!(lane.is_balanced(), "{thread:?}");
+            }
+            assert_eq!(thread.verified, Some(true), "{thread:?}");
         }
-        let index = &thread.lanes[0];
-        assert!(
-            index.before_attach.is_some_and(|n| n > 0),
-            "the first controller had this thread's first events: {thread:?}"
-        );
-        assert_eq!(index.written, EVENTS, "{thread:?}");
-        assert_eq!(thread.verified, Some(true), "{thread:?}");
+        let inherited: Vec<_> = entries
+            .iter()
+            .filter(|th| th.lanes[0].before_attach.is_some_and(|n| n > 0))
+            .collect();
+        assert_eq!(inherited.len(), 1, "one old slot: {entries:?}");
+        let written: u64 = entries.iter().map(|th| th.lanes[0].written).sum();
+        assert_eq!(written, EVENTS, "{entries:?}");
     }
     // Everything the threads counted after the take-over is in the continuation, once.
     let after: u64 = t

@@ -505,7 +505,13 @@ fn check_trace(dir: &Path, seed: u64, workload_tids: &BTreeSet<u64>, counters_un
                 t.thread_id
             );
         }
-        let sum: u64 = t.lanes.iter().map(|l| l.persisted).sum();
+        // Through its rings, or spilled into the shared fallback ring (a pool the hostile
+        // writer wedged runs dry).
+        let sum: u64 = t
+            .lanes
+            .iter()
+            .map(|l| l.persisted + l.via_fallback.unwrap_or(0))
+            .sum();
         assert!(
             persisted.insert(t.thread_id, sum).is_none(),
             "seed {seed}: thread {} listed twice in the manifest",
