@@ -82,6 +82,10 @@ impl ModeDriver {
             machine.counts.record(before.mode, after.mode);
             control.count_mode_transition(after.mode as usize);
         }
+        // Relaxed: only ticks (serialised by the lock held here) store the flag.
+        if dormant && !self.dormant.load(Ordering::Relaxed) {
+            control.count_dormancy();
+        }
         if step.reattach {
             // Relaxed RMW: a counter the writers compare with their own copy; the mode store
             // below (Release) orders it before the mode they read with it.
@@ -194,6 +198,8 @@ mod tests {
         );
         assert!(d.tick(&cb, late, || false).unwrap().dormant);
         assert!(d.dormant());
+        assert!(d.tick(&cb, late + 1, || false).unwrap().dormant);
+        assert_eq!(cb.agent_stats().dormancies, 1, "counted once");
         cb.withdraw_ready();
         cb.tick_heartbeat(8);
         cb.publish_ready(RegistryMode::DualWrite);

@@ -373,8 +373,9 @@ pub struct ModeEntries {
 pub struct AgentStatsSummary {
     /// `modeTransitions`.
     pub mode_transitions: u64,
-    /// `fallbackEvents`: events pushed into the shared fallback ring.
-    pub fallback_events: u64,
+    /// `dormancies`: times an agent went dormant (its controller gone).
+    #[serde(default)]
+    pub dormancies: u64,
     /// `modeEntries`.
     pub mode_entries: ModeEntries,
     /// `reattaches`: processes that followed a new epoch (a restarted controller).
@@ -709,7 +710,7 @@ impl Manifest {
             agent_stats: optional(
                 obj,
                 "agentStats",
-                "an object {modeTransitions, fallbackEvents, modeEntries, reattaches}",
+                "an object {modeTransitions, dormancies?, modeEntries, reattaches}",
             )?,
             continuation: optional(
                 obj,
@@ -935,7 +936,7 @@ mod tests {
         let mut v: Value = serde_json::from_str(ORIGINAL).unwrap();
         v["readiness"] = serde_json::json!({"epoch": 2, "readyAtNs": 10, "steadyAtNs": 60,
             "readyToSteadyNs": 50, "warmUpNs": 50, "warmUpRestarts": 1});
-        v["agentStats"] = serde_json::json!({"modeTransitions": 3, "fallbackEvents": 4,
+        v["agentStats"] = serde_json::json!({"modeTransitions": 3, "dormancies": 4,
             "modeEntries": {"startup": 1, "warmUp": 1, "steady": 1, "stalled": 0},
             "reattaches": 1});
         v["continuation"] = serde_json::json!({"segment": "/ada_1_x", "epoch": 2,

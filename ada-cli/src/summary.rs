@@ -243,9 +243,9 @@ fn readiness(out: &mut String, report: &Report) {
         let _ = writeln!(
             out,
             "  agents report (their own numbers): {} mode change(s) (startup {startup}, warm-up \
-             {warm_up}, steady {steady}, stalled {stalled}), {} fallback-ring event(s), {} \
+             {warm_up}, steady {steady}, stalled {stalled}), {} dormancy(-ies), {} \
              re-attach(es)",
-            a.mode_transitions, a.fallback_events, a.reattaches
+            a.mode_transitions, a.dormancies, a.reattaches
         );
     }
 }

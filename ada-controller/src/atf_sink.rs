@@ -310,7 +310,7 @@ fn agent_stats_summary(a: &crate::AgentStatsSnapshot) -> ada_atf::AgentStatsSumm
     let [startup, warm_up, steady, stalled] = a.mode_entries;
     ada_atf::AgentStatsSummary {
         mode_transitions: a.mode_transitions,
-        fallback_events: a.fallback_events,
+        dormancies: a.dormancies,
         mode_entries: ada_atf::ModeEntries {
             startup,
             warm_up,

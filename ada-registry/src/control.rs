@@ -23,11 +23,11 @@
 //!    128  drain_heartbeat_ns u64 controller agents   stored Release every drain loop with the
 //!                                                    session clock; agents load Acquire
 //!    256  mode_transitions u64  agents      both     Relaxed counters (statistics only):
-//!    264  fallback_events  u64  agents      both     mode changes of every agent process,
-//!    272  mode_entries [u64; 4] agents      both     events pushed to the fallback ring,
-//!    304  reattaches      u64   agents      both     entries into each agent mode (startup,
-//!                                                    warm-up, steady, stalled), processes
-//!                                                    that re-attached to a new epoch
+//!    264  dormancies      u64   agents      both     mode changes of every agent process,
+//!    272  mode_entries [u64; 4] agents      both     times an agent went dormant, entries
+//!    304  reattaches      u64   agents      both     into each agent mode (startup, warm-up,
+//!                                                    steady, stalled), processes that
+//!                                                    re-attached to a new epoch
 //! ```
 //!
 //! The rule for the fields that change while agents run (`registry_ready`, `registry_mode`,
@@ -84,7 +84,7 @@ pub struct ControllerState {
 )]
 pub struct AgentStats {
     mode_transitions: AtomicU64,
-    fallback_events: AtomicU64,
+    dormancies: AtomicU64,
     mode_entries: [AtomicU64; 4],
     reattaches: AtomicU64,
 }
@@ -95,8 +95,9 @@ pub struct AgentStats {
 pub struct AgentStatsSnapshot {
     /// Agent mode changes.
     pub mode_transitions: u64,
-    /// Events agents pushed into the shared fallback ring.
-    pub fallback_events: u64,
+    /// Times an agent process went dormant (its controller gone: it records nothing until a
+    /// controller attaches).
+    pub dormancies: u64,
     /// Entries into each agent mode, indexed by the mode's number: startup 0, warm-up 1,
     /// steady 2, stalled 3.
     pub mode_entries: [u64; 4],
@@ -299,10 +300,10 @@ impl ControlBlock {
         self.agents.reattaches.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Agent: count events that took the fallback path (statistics).
-    pub fn count_fallback_events(&self, n: u64) {
+    /// Agent: count a process going dormant (statistics).
+    pub fn count_dormancy(&self) {
         // Relaxed: a statistic.
-        self.agents.fallback_events.fetch_add(n, Ordering::Relaxed);
+        self.agents.dormancies.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The agents' statistics.
@@ -311,7 +312,7 @@ impl ControlBlock {
         // Relaxed (all): statistics.
         AgentStatsSnapshot {
             mode_transitions: a.mode_transitions.load(Ordering::Relaxed),
-            fallback_events: a.fallback_events.load(Ordering::Relaxed),
+            dormancies: a.dormancies.load(Ordering::Relaxed),
             mode_entries: [0, 1, 2, 3].map(|i| a.mode_entries[i].load(Ordering::Relaxed)),
             reattaches: a.reattaches.load(Ordering::Relaxed),
         }
@@ -349,12 +350,12 @@ mod tests {
         cb.count_mode_transition(3);
         cb.count_mode_transition(3);
         cb.count_mode_transition(9);
-        cb.count_fallback_events(5);
+        cb.count_dormancy();
         cb.count_reattach();
         let s = cb.agent_stats();
         assert_eq!(s.mode_transitions, 4);
         assert_eq!(s.mode_entries, [0, 1, 0, 2]);
-        assert_eq!((s.fallback_events, s.reattaches), (5, 1));
+        assert_eq!((s.dormancies, s.reattaches), (1, 1));
     }
 
     #[test]

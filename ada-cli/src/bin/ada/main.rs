@@ -744,8 +744,8 @@ fn status(segment: Option<&str>, clean: bool) -> Result<ExitCode, String> {
     let [startup, warm_up, steady, stalled] = a.mode_entries;
     println!(
         "  agents (their own numbers): {} mode change(s) (entries: startup {startup}, warm-up \
-         {warm_up}, steady {steady}, stalled {stalled}), {} fallback-ring event(s), {} re-attach(es)",
-        a.mode_transitions, a.fallback_events, a.reattaches
+         {warm_up}, steady {steady}, stalled {stalled}), {} dormancy(-ies), {} re-attach(es)",
+        a.mode_transitions, a.dormancies, a.reattaches
     );
     let settings = registry.backpressure();
     let counters = registry.header().counters();
