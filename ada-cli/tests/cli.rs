@@ -146,6 +146,9 @@ fn every_bad_ring_or_interval_flag_is_a_usage_error_that_leaves_nothing() {
         ("--drain-interval", "1h", "longer than 1s"),
         ("--drain-interval", "soon", "examples"),
         ("--threads", "4097", "1..=4096"),
+        ("--fallback-records", "3", "power of two"),
+        ("--fallback-records", "2097152", "power of two"),
+        ("--fallback-records", "many", "not a record count"),
     ];
     for &(flag, value, limit) in cases {
         for sub in ["trace", "demo"] {

@@ -281,6 +281,15 @@ impl ControllerBuilder {
         self
     }
 
+    /// Records in the segment's shared fallback ring (a power of two from 2 to 2^20; default
+    /// 4096; 0: no fallback ring, so events written before ready, by threads refused a slot or
+    /// beyond an exhausted pool are counted as lost instead). Out of range:
+    /// [`create`](ControllerBuilder::create) refuses it with [`ControllerError::Config`].
+    pub fn fallback_records(mut self, records: u32) -> Self {
+        self.registry.fallback_records = records;
+        self
+    }
+
     /// How long a lane stays in RECOVERY before it is NORMAL again, unless its free rings fall
     /// to the low watermark meanwhile (default [`DEFAULT_STABILITY_NS`]; at most [`MAX_STABILITY_NS`], else
     /// [`create`](ControllerBuilder::create) refuses it with [`ControllerError::Config`]).
@@ -294,7 +303,8 @@ impl ControllerBuilder {
         self
     }
 
-    /// A test and diagnostics hook the drain thread calls right before
+    /// A test and diagnostics hook the drain thread calls once before it publishes
+    /// `registry_ready` ([`DrainPoint::BeforeReady`]), then right before
     /// ([`DrainPoint::BeforePass`]) and right after ([`DrainPoint::AfterPass`]) every pass,
     /// not around the final drain (see [`DrainHook`]). The drain waits for it: a blocking hook
     /// pauses the drain (a stall test's pausable drain), so leave it unset in production
@@ -569,17 +579,17 @@ impl Controller {
         let interval = settings.drain_interval;
         let clock = settings.clock.clone();
         let inherit = settings.continuation.is_some();
+        let hook = settings.drain_hook.clone();
         let handle = std::thread::Builder::new()
             .name("ada-drain".into())
             .spawn(move || {
-                standby_thread(
-                    &thread_registry,
-                    &clock,
+                let standby = StandbyRun {
+                    clock: &clock,
                     interval,
                     inherit,
-                    ready_tx,
-                    job_rx,
-                )
+                    hook,
+                };
+                standby_thread(&thread_registry, standby, ready_tx, job_rx)
             })
             .map_err(|source| ControllerError::Spawn {
                 thread: "ada-drain",
@@ -895,17 +905,30 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "(no message)".to_owned())
 }
 
+/// What the standby needs besides the registry and its channels.
+struct StandbyRun<'c> {
+    clock: &'c ControllerClock,
+    interval: Duration,
+    /// Attaching to a running session: note the threads it inherits.
+    inherit: bool,
+    hook: Option<DrainHook>,
+}
+
 /// The standby: claims the drain, publishes ready, ticks the heartbeat every `interval` until
 /// the session's drain arrives (then runs it on this thread) or the [`Standby`] is dropped.
 fn standby_thread(
     registry: &Registry,
-    clock: &ControllerClock,
-    interval: Duration,
-    inherit: bool,
+    run: StandbyRun<'_>,
     ready_tx: std::sync::mpsc::SyncSender<Result<Ready, ControllerError>>,
     jobs: std::sync::mpsc::Receiver<Job>,
 ) {
     use std::sync::mpsc::RecvTimeoutError;
+    let StandbyRun {
+        clock,
+        interval,
+        inherit,
+        hook,
+    } = run;
     let control = registry.control();
     let claim = match registry.claim_drain() {
         Ok(claim) => claim,
@@ -921,6 +944,9 @@ fn standby_thread(
     } else {
         Inherited::default()
     };
+    if let Some(hook) = &hook {
+        hook.call(DrainPoint::BeforeReady);
+    }
     let ready_at_ns = clock.now_ns();
     control.tick_heartbeat(ready_at_ns);
     let epoch = control.publish_ready(RegistryMode::DualWrite);

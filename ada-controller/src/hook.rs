@@ -1,7 +1,8 @@
 //! [`DrainHook`]: a test and diagnostics hook the drain thread calls around every pass.
 //!
 //! Set with [`ControllerBuilder::drain_hook`](crate::ControllerBuilder::drain_hook). The drain
-//! thread calls it with [`DrainPoint::BeforePass`] right before each [`Drainer::pass`] and with
+//! thread calls it with [`DrainPoint::BeforeReady`] once, right before it publishes
+//! `registry_ready`, with [`DrainPoint::BeforePass`] right before each [`Drainer::pass`] and with
 //! [`DrainPoint::AfterPass`] right after it (not around the final drain of
 //! [`Running::stop`](crate::Running::stop)). Whatever the hook does, the drain waits for it:
 //! a hook that blocks pauses the drain (which is what stall tests want: `ada-testkit`'s
@@ -16,6 +17,10 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DrainPoint {
+    /// The drain is claimed and about to publish `registry_ready` (once, at the start of the
+    /// standby; [`Controller::standby`](crate::Controller::standby) returns after it): a hook
+    /// that blocks here delays readiness, so agents record in their startup mode meanwhile.
+    BeforeReady,
     /// About to make a pass.
     BeforePass,
     /// A pass just ended.

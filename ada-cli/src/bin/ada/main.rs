@@ -60,6 +60,11 @@ struct SessionArgs {
     /// Size of each detail ring in KiB, 1..=65536.
     #[arg(long, default_value_t = 48, value_parser = parse_detail_ring_kib)]
     detail_ring_kib: u32,
+    /// Records in the shared fallback ring: where events go before the registry is ready, from
+    /// threads refused a slot, and spilled from an exhausted pool (a power of two, 2..=1048576;
+    /// 0 = none: those events are counted as lost).
+    #[arg(long, default_value_t = ada_registry::fallback::DEFAULT_FALLBACK_RECORDS, value_parser = parse_fallback_records)]
+    fallback_records: u32,
     /// Drain interval when idle, at most 1s (e.g. 1ms).
     #[arg(long, default_value = "1ms", value_parser = parse_drain_interval)]
     drain_interval: Duration,
@@ -262,6 +267,16 @@ fn parse_detail_ring_kib(s: &str) -> Result<u32, String> {
     ring_flag(s, |g, n| g.detail_ring_bytes = kib_to_bytes(n))
 }
 
+fn parse_fallback_records(s: &str) -> Result<u32, String> {
+    let n: u32 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a record count"))?;
+    if n != 0 {
+        ada_registry::fallback::validate_records(n).map_err(str::to_owned)?;
+    }
+    Ok(n)
+}
+
 /// Parses the command line; a usage error is one line on stderr and exit code 2 (`--help` and
 /// `--version` print as usual).
 fn parse_cli() -> Result<Cli, ExitCode> {
@@ -407,6 +422,7 @@ fn run_trace(
                 detail_ring_bytes: kib_to_bytes(session.detail_ring_kib),
             })
             .drain_interval(session.drain_interval)
+            .fallback_records(session.fallback_records)
             .drop_policies(plan.drop_policies)
             .triggers(plan.triggers.clone())
             .persistence(match plan.windows {
