@@ -58,19 +58,16 @@ impl Callsite {
         // Relaxed: the word is a plain number for this process; the name reaches the controller
         // through the symbol table's own Release publication, not through this cell.
         let word = self.word.load(Ordering::Relaxed);
-        if word != 0 {
-            word
-        } else if crate::global::quiet() == crate::global::UNTRACED {
-            // Known untraced: nothing to register, and no out-of-line call to find that out.
-            0
-        } else {
-            self.register()
-        }
+        if word != 0 { word } else { self.register() }
     }
 
     #[cold]
     #[inline(never)]
     fn register(&self) -> u64 {
+        if crate::global::quiet() == crate::global::UNTRACED {
+            // Known untraced: nothing to register (and no lazy-initialisation check to make).
+            return 0;
+        }
         let Some(agent) = global() else { return 0 };
         let id = agent.register_symbol(self.name, self.address);
         // Matching happens here, once per callsite (per racing thread at most).

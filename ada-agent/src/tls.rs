@@ -85,6 +85,24 @@ impl Unwritten {
             Unwritten::Detail => LaneKind::Detail,
         }
     }
+
+    /// Two scalars (an index event's kind number, 0 for a detail event; the function id), so
+    /// the record path hands them to the slow path in registers rather than building the enum
+    /// in memory on every call.
+    #[inline(always)]
+    fn parts(self) -> (u32, u64) {
+        match self {
+            Unwritten::Index(kind, id) => (kind as u32, id),
+            Unwritten::Detail => (0, 0),
+        }
+    }
+
+    fn from_parts(kind: u32, function_id: u64) -> Self {
+        match EventKind::try_from(kind) {
+            Ok(kind) => Unwritten::Index(kind, function_id),
+            Err(_) => Unwritten::Detail,
+        }
+    }
 }
 
 /// Runs `f` with the calling thread's writer, registering the thread on first use when the
@@ -104,7 +122,8 @@ pub fn with_writer(event: Unwritten, f: impl FnOnce(&mut ThreadWriter<'static>) 
         }
         // `f` is not passed to the slow path: with a single call site (below) the compiler
         // inlines the recording closure into the caller instead of calling it out of line.
-        match writer_slow(event) {
+        let (kind, function_id) = event.parts();
+        match writer_slow(kind, function_id) {
             Some(p) => ptr = p,
             None => return,
         }
@@ -157,7 +176,8 @@ pub fn with_registered_writer(f: impl FnOnce(&mut ThreadWriter<'static>)) -> boo
 /// after sending `event` where it can go (the fallback ring) or counting it.
 #[cold]
 #[inline(never)]
-fn writer_slow(event: Unwritten) -> Option<*mut ThreadWriter<'static>> {
+fn writer_slow(kind: u32, function_id: u64) -> Option<*mut ThreadWriter<'static>> {
+    let event = Unwritten::from_parts(kind, function_id);
     let agent = global()?;
     if !crate::global::ensure_watcher(agent) || agent.mode() == AgentMode::Startup {
         // No watcher, or still waiting for the registry: look at the control block now.
