@@ -110,6 +110,16 @@ fn a_killed_controller_is_replaced_by_ada_attach_and_later_events_reach_the_new_
     // No controller for a while: the workload keeps running, its events wait in its rings.
     std::thread::sleep(Duration::from_millis(300));
     assert!(alive(workload), "the workload survives its controller");
+    // The dead controller's segment is stale, but a cleaner keeps it while the workload
+    // records into it.
+    let clean = ada().args(["status", "--clean"]).output().unwrap();
+    let said = String::from_utf8_lossy(&clean.stderr);
+    assert!(
+        said.contains(&format!("kept segment {segment}"))
+            && said.contains(&format!("process {workload} still records")),
+        "{said}"
+    );
+    assert!(segment_exists(&segment));
 
     let attach = ada()
         .args(["attach", &segment, "-o"])

@@ -56,5 +56,5 @@ pub use pad::CacheLine;
 #[cfg(not(any(loom, shuttle)))]
 pub use segment::{
     AttachOptions, Region, Segment, SegmentState, ShmSafe, StaleSegment, list_segments,
-    remove_stale_segments,
+    remove_stale_segments, remove_stale_segments_where,
 };

@@ -458,9 +458,18 @@ pub fn list_segments() -> Vec<StaleSegment> {
 /// the outcome of its `shm_unlink` (a segment another cleaner removed first counts as removed).
 /// Segments in any other state are never touched.
 pub fn remove_stale_segments() -> Vec<(StaleSegment, Result<(), ShmError>)> {
+    remove_stale_segments_where(|_| true)
+}
+
+/// [`remove_stale_segments`], but only the stale segments `remove` agrees to (a caller that can
+/// look inside, e.g. at processes still recording into a dead controller's segment, keeps
+/// those).
+pub fn remove_stale_segments_where(
+    mut remove: impl FnMut(&StaleSegment) -> bool,
+) -> Vec<(StaleSegment, Result<(), ShmError>)> {
     list_segments()
         .into_iter()
-        .filter(|s| s.state == SegmentState::Stale)
+        .filter(|s| s.state == SegmentState::Stale && remove(s))
         .map(|s| {
             let result = match shm::unlink(s.name.as_str()) {
                 Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),

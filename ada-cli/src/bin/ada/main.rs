@@ -665,10 +665,23 @@ fn export(dir: &Path, output: &Path) -> Result<ExitCode, String> {
 const KEEP_STALE_ENV: &str = "ADA_KEEP_STALE_SEGMENTS";
 
 /// Removes the segments left by controllers that are gone (`ada_shm::remove_stale_segments`),
-/// one line on stderr for each. Returns how many could not be removed.
+/// one line on stderr for each, except those a live process still records into (a traced
+/// program that outlived its controller: `ada attach` continues its trace). Returns how many
+/// could not be removed.
 fn remove_stale_segments() -> usize {
     let mut failed = 0;
-    for (s, result) in ada_shm::remove_stale_segments() {
+    let removable = |s: &ada_shm::StaleSegment| {
+        let Some(pid) = recording_process(&s.name) else {
+            return true;
+        };
+        let name = escape(s.name.as_str());
+        eprintln!(
+            "ada: kept segment {name} of dead controller pid {}: process {pid} still records              into it (continue its trace with: ada attach {name})",
+            s.pid
+        );
+        false
+    };
+    for (s, result) in ada_shm::remove_stale_segments_where(removable) {
         let name = escape(s.name.as_str());
         match result {
             Ok(()) => eprintln!(
@@ -685,6 +698,28 @@ fn remove_stale_segments() -> usize {
         }
     }
     failed
+}
+
+/// A live process holding a slot in segment `name`'s registry, if any (the segment is
+/// validated as untrusted by the attach; an unreadable one has none).
+fn recording_process(name: &ada_shm::SegmentName) -> Option<u32> {
+    let options = ada_shm::AttachOptions { allow_stale: true };
+    let registry = ada_registry::Registry::attach(name, options).ok()?;
+    registry
+        .view()
+        .live_slots()
+        .map(|slot| slot.owner.pid)
+        .find(|&pid| {
+            i32::try_from(pid)
+                .ok()
+                .and_then(rustix::process::Pid::from_raw)
+                .is_some_and(|p| {
+                    !matches!(
+                        rustix::process::test_kill_process(p),
+                        Err(rustix::io::Errno::SRCH)
+                    )
+                })
+        })
 }
 
 fn status(segment: Option<&str>, clean: bool) -> Result<ExitCode, String> {
