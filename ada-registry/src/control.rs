@@ -6,10 +6,11 @@
 //!                                                    drain thread and the heartbeat are live;
 //!                                                    agents load Acquire, then read the rest
 //!      4  registry_epoch  u32   controller  agents   incremented by each `publish_ready` with a
-//!                                                    Relaxed fetch_add (only the controller
-//!                                                    writes it), published by the Release store
-//!                                                    of `registry_ready` that follows; readers
-//!                                                    load it Relaxed after acquiring ready
+//!                                                    Release fetch_add (only the controller
+//!                                                    writes it), after the mode and before
+//!                                                    `registry_ready`; readers load it Acquire
+//!                                                    first, so an epoch seen comes with its
+//!                                                    heartbeat, mode and readiness (or later)
 //!      8  registry_version u32  controller  agents   CONTROL_VERSION, the control block's
 //!                                                    layout version (written at creation)
 //!     12  registry_mode   u32   controller  agents   requested RegistryMode (controller-owned:
@@ -33,9 +34,12 @@
 //! The rule for the fields that change while agents run (`registry_ready`, `registry_mode`,
 //! `shutdown`, `drain_heartbeat_ns`): **the writer publishes with `Release` and the reader loads
 //! with `Acquire`**, so whatever the writer did before the store (creating the registry,
-//! starting the drain) is visible to a reader that saw the new value. The exceptions are
-//! deliberate: `registry_epoch`, and the mode that [`ControlBlock::publish_ready`] stores, travel
-//! with `registry_ready` (stored `Relaxed` just before its Release store); `registry_version`,
+//! starting the drain) is visible to a reader that saw the new value. `registry_epoch` follows
+//! the same rule (a Release increment, read Acquire first by [`ControlBlock::snapshot`]): a
+//! snapshot that sees epoch `e` sees the heartbeat and mode published with `e` and, after a
+//! restart, never the previous controller's readiness (withdrawn before the increment). The
+//! mode that [`ControlBlock::publish_ready`] stores travels with the epoch (stored `Relaxed`
+//! just before its Release increment); `registry_version`,
 //! `clock_id` and `controller_pid` are written once by [`ControlBlock::initialize`] before the
 //! segment is published and read `Relaxed`; `drain_owner` changes only by compare-and-swap
 //! (`AcqRel`, see [`ControlBlock::claim_drain`]); the counters are `Relaxed` because no other
@@ -129,11 +133,14 @@ const _: () = {
     assert!(core::mem::offset_of!(ControlBlock, agents) == 256);
 };
 
+/// Most attempts [`ControlBlock::snapshot`] makes at a consistent snapshot.
+pub const SNAPSHOT_TRIES: u32 = 4;
+
 /// Layout version of the control region. 2: per-mode entry counts and re-attaches in the
 /// agent statistics.
 pub const CONTROL_VERSION: u32 = 2;
 
-/// What an agent reads in one go: `ready` first (Acquire), then the rest.
+/// What an agent reads in one go: the epoch first, then `ready` (both Acquire), then the rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ControlSnapshot {
     /// `registry_ready != 0`.
@@ -172,12 +179,14 @@ impl ControlBlock {
     /// runs and a first heartbeat was stored.
     pub fn publish_ready(&self, mode: RegistryMode) -> u32 {
         let s = &self.state;
-        // Relaxed: the Release store of `registry_ready` below publishes these.
+        // Relaxed: the Release increment of the epoch below publishes it.
         s.registry_mode.store(mode as u32, Ordering::Relaxed);
-        // Relaxed RMW: only the controller writes the epoch; publication is by `registry_ready`.
+        // Release RMW (only the controller writes the epoch): a snapshot that acquires the new
+        // epoch sees the mode above, the heartbeat and the withdrawal of the previous readiness
+        // made before it.
         let epoch = s
             .registry_epoch
-            .fetch_add(1, Ordering::Relaxed)
+            .fetch_add(1, Ordering::Release)
             .wrapping_add(1);
         // Release: an agent that acquires ready == 1 sees the epoch, mode and registry contents.
         s.registry_ready.store(1, Ordering::Release);
@@ -211,24 +220,44 @@ impl ControlBlock {
         self.state.shutdown.store(1, Ordering::Release);
     }
 
-    /// Agent: read everything, `ready` first.
+    /// Agent: read everything, the epoch first, then the epoch again: a snapshot that raced a
+    /// publication (the epoch moved meanwhile) is taken again, at most [`SNAPSHOT_TRIES`]
+    /// times (a control block republished without end cannot hold the agent here; the last
+    /// attempt is returned as read). So the epoch returned is the one `ready`, the heartbeat
+    /// and the mode were read under: a snapshot never pairs a new epoch with the previous
+    /// controller's readiness, nor a readiness published under a later epoch with an earlier
+    /// one.
     pub fn snapshot(&self) -> ControlSnapshot {
         let s = &self.state;
-        // Acquire: pairs with `publish_ready`'s Release; the loads below see the published state.
-        let ready = s.registry_ready.load(Ordering::Acquire) != 0;
-        // Acquire (each): pairs with the controller's Release stores of these fields.
-        let heartbeat_ns = self.heartbeat.load(Ordering::Acquire);
-        let mode = RegistryMode::try_from(s.registry_mode.load(Ordering::Acquire)).ok();
-        ControlSnapshot {
-            ready,
-            // Relaxed: ordered after the Acquire load of `registry_ready` above.
-            epoch: s.registry_epoch.load(Ordering::Relaxed),
-            // Relaxed: immutable after initialisation.
-            version: s.registry_version.load(Ordering::Relaxed),
-            mode,
-            heartbeat_ns,
+        // Acquire: pairs with `publish_ready`'s Release increment; the loads below see what was
+        // published with this epoch (or later), never an earlier controller's readiness.
+        let mut epoch = s.registry_epoch.load(Ordering::Acquire);
+        let mut tries = 1;
+        loop {
+            // Acquire: pairs with `publish_ready`'s Release; a `ready` published under a later
+            // epoch makes the epoch's second load below see that epoch (its increment came
+            // first), so the snapshot is taken again.
+            let ready = s.registry_ready.load(Ordering::Acquire) != 0;
+            // Acquire (each): pairs with the controller's Release stores of these fields.
+            let heartbeat_ns = self.heartbeat.load(Ordering::Acquire);
+            let mode = RegistryMode::try_from(s.registry_mode.load(Ordering::Acquire)).ok();
             // Acquire: pairs with `request_shutdown`.
-            shutdown: s.shutdown.load(Ordering::Acquire) != 0,
+            let shutdown = s.shutdown.load(Ordering::Acquire) != 0;
+            // Acquire: as the first load.
+            let again = s.registry_epoch.load(Ordering::Acquire);
+            if again == epoch || tries == SNAPSHOT_TRIES {
+                return ControlSnapshot {
+                    ready,
+                    epoch,
+                    // Relaxed: immutable after initialisation.
+                    version: s.registry_version.load(Ordering::Relaxed),
+                    mode,
+                    heartbeat_ns,
+                    shutdown,
+                };
+            }
+            epoch = again;
+            tries += 1;
         }
     }
 
