@@ -368,3 +368,66 @@ fn a_background_jobs_threads_are_verified_not_reported_as_false_identities() {
     }
     assert!(m.corruption.is_empty(), "{:?}", m.corruption);
 }
+
+/// The "done when": `ada trace --threads 64` of a program with 100 threads recording at
+/// once traces all 100. The 36 that get no slot send their index events through the shared
+/// fallback ring; every event of every thread is in the trace, once.
+#[test]
+fn a_hundred_threads_against_sixty_four_slots_are_all_traced() {
+    const THREADS: u64 = 100;
+    const EVENTS: u64 = 4_000;
+    let out = tempfile::tempdir().unwrap();
+    let run = ada()
+        .args([
+            "trace",
+            "-q",
+            "--threads",
+            "64",
+            "--fallback-records",
+            "65536",
+            "-o",
+        ])
+        .arg(out.path())
+        .args(["--", env!("CARGO_BIN_EXE_ada"), "workload", "--seq"])
+        .args([
+            "--threads",
+            &THREADS.to_string(),
+            "--events",
+            &EVENTS.to_string(),
+        ])
+        // 0.2 s a thread, started together: they all live at once.
+        .args(["--rate", "20000"])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let dir = trace_dir(out.path());
+    let seq = common::read_seq_trace(&dir, THREADS as usize);
+    assert_eq!(
+        seq.calls,
+        THREADS * EVENTS,
+        "every call of every thread, once"
+    );
+    assert_eq!(seq.max_seq, vec![EVENTS; THREADS as usize]);
+    let m = &seq.manifest;
+    assert_eq!(m.threads.len(), THREADS as usize, "{m:?}");
+    let through_fallback = m
+        .threads
+        .iter()
+        .filter(|t| {
+            t.lanes
+                .iter()
+                .any(|l| l.via_fallback.is_some_and(|n| n > 0))
+        })
+        .count();
+    assert!(
+        (1..=36).contains(&through_fallback),
+        "the threads without a slot went through the fallback ring: {through_fallback}"
+    );
+    let f = m.fallback.as_ref().expect("fallback accounting");
+    assert_eq!((f.refused, f.left, f.corrupt), (0, 0, 0), "{f:?}");
+    assert_eq!(m.unregistered_drops, 0);
+}
