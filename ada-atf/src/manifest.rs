@@ -234,9 +234,9 @@ impl LaneCounters {
         }
     }
 
-    /// Whether every written event is accounted for (`written == persisted + spilled + dropped
-    /// + discarded + beforeAttach`, without overflow; `spilled` and `beforeAttach` absent count
-    /// as 0).
+    /// Whether every written event is accounted for, without overflow:
+    /// `written == persisted + spilled + dropped + discarded + beforeAttach` (`spilled` and
+    /// `beforeAttach` absent count as 0).
     pub fn is_balanced(&self) -> bool {
         self.persisted
             .checked_add(self.spilled.unwrap_or(0))

@@ -174,7 +174,7 @@ fn a_killed_controller_is_replaced_by_ada_attach_and_later_events_reach_the_new_
     // The agent noticed the new epoch, and each workload thread registered again with the new
     // controller at its next ring swap: its old slot (inherited from the first controller,
     // which had its first events) and its new one.
-    let stats = t.manifest.agent_stats.clone().expect("agent statistics");
+    let stats = t.manifest.agent_stats.expect("agent statistics");
     assert_eq!(stats.reattaches, 1, "{stats:?}");
     assert_eq!(t.manifest.threads.len(), 2 * THREADS);
     let mut by_tid: std::collections::BTreeMap<u64, Vec<&ada_atf::ThreadSummary>> =
