@@ -209,21 +209,26 @@ fn events_of_threads_refused_a_slot_are_in_the_trace_inspect_and_export() {
             .unwrap()
             .clone()
     };
-    let via_fallback: Vec<u64> = m
+    // Every thread's events are all in the trace: through its slot, or the fallback ring while
+    // it had none (a refused thread takes the slot once its holder has exited and the drain
+    // freed it, which on a loaded machine can happen before it is done).
+    assert_eq!(m.threads.len(), THREADS as usize, "{m:?}");
+    for t in &m.threads {
+        let l = index(t);
+        assert_eq!(l.persisted + l.via_fallback.unwrap_or(0), EVENTS, "{t:?}");
+    }
+    let refused = m
         .threads
         .iter()
-        .filter_map(|t| index(t).via_fallback)
-        .collect();
-    assert_eq!(
-        via_fallback,
-        [EVENTS, EVENTS],
-        "two threads had no slot: {m:?}"
-    );
-    let persisted: u64 = m.threads.iter().map(|t| index(t).persisted).sum();
-    assert_eq!(persisted, EVENTS, "the one with a slot");
+        .filter(|t| index(t).via_fallback.is_some_and(|n| n > 0))
+        .count();
+    assert_eq!(refused, 2, "two threads had no slot: {m:?}");
     assert_eq!(m.unregistered_drops, 0);
     let fallback = m.fallback.expect("the fallback ring's accounting");
-    assert_eq!((fallback.delivered, fallback.refused), (2 * EVENTS, 0));
+    assert!(
+        fallback.delivered > 0 && fallback.refused == 0,
+        "{fallback:?}"
+    );
     // Every event of every thread is in the stream once (`read_seq_trace` refuses doubles).
     let seq = common::read_seq_trace(&dir, THREADS as usize);
     assert_eq!(seq.calls, THREADS * EVENTS);
@@ -375,7 +380,7 @@ fn a_background_jobs_threads_are_verified_not_reported_as_false_identities() {
 #[test]
 fn a_hundred_threads_against_sixty_four_slots_are_all_traced() {
     const THREADS: u64 = 100;
-    const EVENTS: u64 = 4_000;
+    const EVENTS: u64 = 1_000;
     let out = tempfile::tempdir().unwrap();
     let run = ada()
         .args([
@@ -395,8 +400,9 @@ fn a_hundred_threads_against_sixty_four_slots_are_all_traced() {
             "--events",
             &EVENTS.to_string(),
         ])
-        // 0.2 s a thread, started together: they all live at once.
-        .args(["--rate", "20000"])
+        // Half a second a thread, started together: they all live at once. (200 000 events a
+        // second in all: within what the debug-build drain keeps up with on a loaded machine.)
+        .args(["--rate", "2000"])
         .output()
         .unwrap();
     assert!(

@@ -1041,6 +1041,13 @@ fn drain_session<S: Sink>(
                     dead.push(pid);
                 }
             }
+            let taken = drainer.end_exited_fallback_threads();
+            // Relaxed (both): statistics for progress displays, as in `publish`.
+            shared
+                .live
+                .records
+                .fetch_add(taken.records, Ordering::Relaxed);
+            shared.live.bytes.fetch_add(taken.bytes, Ordering::Relaxed);
         }
         if let Some(hook) = &hook {
             hook.call(DrainPoint::BeforePass);

@@ -344,6 +344,35 @@ impl<'r, S: Sink> Drainer<'r, S> {
         view.mark_process_dead(pid)
     }
 
+    /// Ends the fallback-only threads that no longer exist (their `/proc/<pid>/task/<tid>` is
+    /// gone) and delivered nothing in the last pass: their last records are taken from the
+    /// fallback ring first (a thread that is gone pushes no more), then each ends
+    /// ([`ThreadEnd::NoSlot`]) and is kept or folded like any ended thread, so a program that
+    /// starts many short-lived threads without slots does not keep one account per thread
+    /// until [`FALLBACK_THREADS`]. Call it now and then (the controller does every 100 ms).
+    /// Returns what the ring read delivered.
+    pub fn end_exited_fallback_threads(&mut self) -> PassStats {
+        let mut stats = PassStats::default();
+        let idle_since = self.passes;
+        let gone: Vec<(u32, u64)> = self
+            .orphans
+            .iter()
+            .filter(|(_, t)| t.last_pass < idle_since)
+            .map(|(key, _)| *key)
+            .filter(|&(pid, tid)| !crate::identity::task_exists(pid, tid))
+            .collect();
+        if gone.is_empty() {
+            return stats;
+        }
+        self.drain_fallback(&mut stats);
+        for key in gone {
+            if let Some(orphan) = self.orphans.remove(&key) {
+                self.end_orphan(orphan.report);
+            }
+        }
+        stats
+    }
+
     /// Pids owning `ACTIVE` slots right now.
     pub fn active_pids(&self) -> Vec<u32> {
         let mut pids: Vec<u32> = self

@@ -108,6 +108,17 @@ impl Verifier {
     }
 }
 
+/// Whether thread `tid` of process `pid` still exists (its `/proc/<pid>/task/<tid>`); an id no
+/// Linux thread can have (0, above `PID_MAX_LIMIT`) does not.
+pub(crate) fn task_exists(pid: u32, tid: u64) -> bool {
+    const PID_MAX_LIMIT: u64 = 1 << 22;
+    pid != 0
+        && u64::from(pid) <= PID_MAX_LIMIT
+        && tid != 0
+        && tid <= PID_MAX_LIMIT
+        && std::fs::symlink_metadata(format!("/proc/{pid}/task/{tid}")).is_ok()
+}
+
 /// The parent of `pid` from `/proc/<pid>/stat` (`pid (comm) state ppid ...`; the comm may
 /// hold spaces and parentheses, so the fields are counted after the last `)`).
 fn parent(pid: u32) -> Option<u32> {

@@ -540,3 +540,51 @@ fn the_final_drain_takes_the_records_behind_a_slot_never_committed() {
     let f = report.fallback;
     assert_eq!((f.delivered, f.skipped, f.left), (3, 1, 0), "{f:?}");
 }
+
+/// A fallback-only thread that no longer exists is ended between passes (its last records
+/// taken from the ring first), so a program that starts many short-lived slotless threads does
+/// not keep an account per thread; one that still exists is kept.
+#[test]
+fn fallback_only_threads_that_are_gone_are_ended_with_their_last_records() {
+    let controller = ControllerBuilder::new().capacity(2).create().unwrap();
+    let reg = controller.registry();
+    let me = std::process::id();
+    let my_tid = rustix::thread::gettid().as_raw_nonzero().get() as u64;
+    // A thread id no task of this process has (4242 is never one of its threads: the test
+    // process has far fewer, and ids are the kernel's pids).
+    let gone_tid = (1..4_194_304u64)
+        .rev()
+        .find(|t| !std::path::Path::new(&format!("/proc/{me}/task/{t}")).exists())
+        .unwrap();
+    push(reg, me, my_tid, 1, 10);
+    push(reg, me, gone_tid, 2, 11);
+    let sink = Recording::default();
+    let mut drainer = Drainer::new(reg, sink.clone()).unwrap();
+    drainer.pass();
+    assert_eq!(drainer.retained_threads(), 2);
+    // Seen in the last pass: not ended yet (it may still be pushing).
+    assert_eq!(drainer.end_exited_fallback_threads().records, 0);
+    assert_eq!(drainer.retained_threads(), 2);
+    // The gone thread's last record, pushed before it went: delivered, then it ends.
+    push(reg, me, gone_tid, 3, 12);
+    drainer.pass();
+    // A pass that delivers nothing of it: now it is idle.
+    drainer.pass();
+    push(reg, me, gone_tid, 4, 13);
+    let taken = drainer.end_exited_fallback_threads();
+    assert_eq!(taken.records, 1, "its last record first");
+    let (report, _) = drainer.finish(&[], Report::default());
+    let by_id = exactly_once(&sink.seen(), 1..5);
+    let gone = by_id[&2].0;
+    assert!(
+        (2..5).all(|id| by_id[&id].0 == gone),
+        "one identity to the end"
+    );
+    let ends: Vec<(u64, ThreadEnd)> = report
+        .threads
+        .iter()
+        .map(|t| (t.info.os_tid, t.end))
+        .collect();
+    assert!(ends.contains(&(gone_tid, ThreadEnd::NoSlot)), "{ends:?}");
+    assert!(ends.iter().any(|&(tid, _)| tid == my_tid), "{ends:?}");
+}
