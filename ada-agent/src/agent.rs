@@ -102,9 +102,15 @@ impl Agent {
     /// Evaluates the mode machine at `now_ns` (agent clock: a fake one in tests). `None` when a
     /// concurrent tick is deciding.
     pub fn tick_mode(&self, now_ns: u64) -> Option<Tick> {
+        self.tick_mode_with(now_ns, |_| {})
+    }
+
+    /// [`tick_mode`](Agent::tick_mode), handing the dormant verdict to `publish` while the
+    /// tick still holds its turn.
+    pub(crate) fn tick_mode_with(&self, now_ns: u64, publish: impl FnOnce(bool)) -> Option<Tick> {
         let control = self.registry.control();
         self.driver
-            .tick(control, now_ns, || controller_alive(control))
+            .tick(control, now_ns, || controller_alive(control), publish)
     }
 
     /// The agent's effective mode, as the last tick decided.
@@ -186,9 +192,22 @@ fn controller_alive(control: &ada_registry::ControlBlock) -> bool {
         !matches!(
             rustix::process::test_kill_process(pid),
             Err(rustix::io::Errno::SRCH)
-        )
+        ) && !is_zombie(pid.as_raw_nonzero().get())
     };
     alive(control.controller_pid()) || alive(control.drain_owner())
+}
+
+/// Whether process `pid` has exited and waits to be reaped (a killed controller whose parent
+/// does not reap it): its `/proc/<pid>/stat` state is `Z` (or `X`). Unknown counts as not.
+fn is_zombie(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // `pid (comm) state ...`: the comm may hold spaces and parentheses.
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].split_ascii_whitespace().next());
+    matches!(state, Some("Z" | "X"))
 }
 
 /// The id of a name the symbol table refused: FNV-1a of the name folded into the 47 bits a

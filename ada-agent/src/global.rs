@@ -15,7 +15,7 @@
 use crate::agent::{Agent, AgentError};
 use ada_shm::clock::MonotonicClock;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 use std::time::Duration;
 
 static GLOBAL: OnceLock<Option<Agent>> = OnceLock::new();
@@ -97,13 +97,14 @@ pub(crate) fn ensure_watcher(agent: &'static Agent) -> bool {
     true
 }
 
-/// Ticks the global agent's mode machine now and sets the dormant early out from it.
+/// Ticks the global agent's mode machine now and sets the dormant early out from it (while the
+/// tick holds its turn, so concurrent ticks leave the early out as the last of them decided).
 pub(crate) fn tick_global(agent: &Agent) {
-    if let Some(tick) = agent.tick_mode(MonotonicClock::read()) {
+    agent.tick_mode_with(MonotonicClock::read(), |dormant| {
         // Without a watcher nothing would tick a dormant process again (its calls take the
         // early out), so it never goes dormant.
         // Acquire: pairs with `ensure_watcher`'s Release.
-        let dormant = tick.dormant && WATCHER.load(Ordering::Acquire) == WATCHING;
+        let dormant = dormant && WATCHER.load(Ordering::Acquire) == WATCHING;
         let want = if dormant { DORMANT } else { LIVE };
         // Relaxed CAS: only ever moves between LIVE and DORMANT (never away from UNTRACED,
         // which a traced process never has); see `quiet` for why a stale value is harmless.
@@ -113,13 +114,36 @@ pub(crate) fn tick_global(agent: &Agent) {
             Ordering::Relaxed,
             Ordering::Relaxed,
         );
+    });
+}
+
+/// This process's id, read once (and again in a `fork` child: [`forget_watcher`] clears it).
+pub(crate) fn process_id() -> u32 {
+    // Relaxed (both): a cache of a value the kernel owns; racing readers store the same one.
+    match PID.load(Ordering::Relaxed) {
+        0 => {
+            let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
+            PID.store(pid, Ordering::Relaxed);
+            pid
+        }
+        pid => pid,
     }
 }
 
-/// `fork` child: the parent's watcher thread does not exist here.
+/// [`process_id`]'s cache (0: not read yet).
+static PID: AtomicU32 = AtomicU32::new(0);
+
+/// `fork` child: the parent's watcher thread does not exist here, nor does any tick it was
+/// running; the process id is new; and the child is not dormant for its parent's controller
+/// (it evaluates the mode afresh at its first recording slow path, which starts its watcher).
 pub(crate) fn forget_watcher() {
-    // Relaxed: the child is single-threaded at this point.
+    // Relaxed (all): the child is single-threaded while its fork handler runs.
     WATCHER.store(NO_WATCHER, Ordering::Relaxed);
+    PID.store(0, Ordering::Relaxed);
+    let _ = QUIET.compare_exchange(DORMANT, LIVE, Ordering::Relaxed, Ordering::Relaxed);
+    if let Some(Some(agent)) = GLOBAL.get() {
+        agent.driver().forget_tick_after_fork();
+    }
 }
 
 #[cold]

@@ -93,16 +93,18 @@ impl Default for ModeConfig {
 /// segment for a controller that attaches later) and every recording call then costs what an
 /// untraced one does, counting its event per thread; a new epoch (a controller that attached)
 /// ends it. Pure, like [`next`].
+/// `controller_alive` is asked last, only when everything else says dormant (it looks at
+/// processes: a system call the caller should not make on every evaluation).
 #[must_use]
 pub fn dormant(
     state: &ModeState,
     now_ns: u64,
-    controller_alive: bool,
+    controller_alive: impl FnOnce() -> bool,
     config: &ModeConfig,
 ) -> bool {
     matches!(state.mode, AgentMode::Stalled | AgentMode::Startup)
-        && !controller_alive
         && now_ns.saturating_sub(state.heartbeat_seen_ns) > config.dormant_after_ns
+        && !controller_alive()
 }
 
 /// The agent's private mode state.
@@ -180,6 +182,12 @@ pub struct ModeCounts {
 }
 
 impl ModeCounts {
+    /// Adds `n` changes `from → to` (saturating).
+    pub fn add(&mut self, from: AgentMode, to: AgentMode, n: u64) {
+        let c = &mut self.counts[from as usize][to as usize];
+        *c = c.saturating_add(n);
+    }
+
     /// Counts one change (nothing when `from == to`).
     pub fn record(&mut self, from: AgentMode, to: AgentMode) {
         if from != to {
@@ -346,28 +354,31 @@ mod tests {
             heartbeat_seen_ns: 100,
         };
         let late = 100 + c.dormant_after_ns + 1;
-        assert!(dormant(&stalled, late, false, &c));
-        assert!(!dormant(&stalled, late - 1, false, &c), "not yet");
+        assert!(dormant(&stalled, late, || false, &c));
+        assert!(!dormant(&stalled, late - 1, || false, &c), "not yet");
         assert!(
-            !dormant(&stalled, late, true, &c),
+            !dormant(&stalled, late, || true, &c),
             "a live controller is only stalled"
         );
         let steady = ModeState {
             mode: AgentMode::Steady,
             ..stalled
         };
-        assert!(!dormant(&steady, late, false, &c));
+        assert!(!dormant(&steady, late, || false, &c));
         // A controller that finished (ready withdrawn) and exited.
         let waiting = ModeState {
             mode: AgentMode::Startup,
             ..stalled
         };
-        assert!(dormant(&waiting, late, false, &c));
+        assert!(dormant(&waiting, late, || false, &c));
         assert!(
-            !dormant(&waiting, late, true, &c),
+            !dormant(&waiting, late, || true, &c),
             "a controller still starting"
         );
-        assert!(!dormant(&stalled, 0, false, &c), "a clock behind the stall");
+        assert!(
+            !dormant(&stalled, 0, || false, &c),
+            "a clock behind the stall"
+        );
     }
 
     proptest! {

@@ -76,7 +76,7 @@ impl<'a> ThreadWriter<'a> {
     pub fn register(agent: &'a Agent) -> Result<ThreadWriter<'a>, RegistryError> {
         let registry = agent.registry();
         let tid = os_thread_id();
-        let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
+        let pid = crate::global::process_id();
         // Read before registering: a new epoch followed meanwhile makes this writer leave at
         // its first slow path and register again, never miss the change.
         let generation = agent.driver().generation();

@@ -116,7 +116,7 @@ pub fn with_writer(event: Unwritten, f: impl FnOnce(&mut ThreadWriter<'static>) 
         let quiet = crate::global::quiet();
         if quiet != 0 {
             if quiet == DORMANT {
-                count_dormant(event.lane());
+                count_dormant(event);
             }
             return;
         }
@@ -179,20 +179,33 @@ pub fn with_registered_writer(f: impl FnOnce(&mut ThreadWriter<'static>)) -> boo
 fn writer_slow(kind: u32, function_id: u64) -> Option<*mut ThreadWriter<'static>> {
     let event = Unwritten::from_parts(kind, function_id);
     let agent = global()?;
-    if !crate::global::ensure_watcher(agent) || agent.mode() == AgentMode::Startup {
-        // No watcher, or still waiting for the registry: look at the control block now.
+    // Busy (re-entered from a signal handler while the writer is in use) or exiting: counted
+    // as lost, whatever the mode (a signal handler's event would otherwise interleave with
+    // the interrupted one's).
+    if !OWNER
+        .try_with(|owner| owner.try_borrow().is_ok_and(|o| o.writer.is_none()))
+        .unwrap_or(false)
+    {
+        agent
+            .registry()
+            .header()
+            .count_unregistered_drops(event.lane(), 1);
+        return None;
+    }
+    let watched = crate::global::ensure_watcher(agent);
+    // Still waiting for the registry: look again the moment the controller says it is ready
+    // (one load while it is not: no tick, no lock, no system call per event). Without a
+    // watcher, every slow path ticks.
+    if !watched || (agent.mode() == AgentMode::Startup && agent.registry().control().is_ready()) {
         crate::global::tick_global(agent);
     }
     if agent.is_dormant() {
-        count_dormant(event.lane());
+        count_dormant(event);
         return None;
     }
     if agent.mode() != AgentMode::Startup {
         match OWNER.try_with(|owner| register(agent, owner)) {
             Ok(Ok(Some(ptr))) => return Some(ptr),
-            // Busy (re-entered from a signal handler while the writer is in use) or exiting:
-            // counted as lost (a signal handler's event would otherwise interleave with the
-            // interrupted one's).
             Ok(Err(Busy)) | Err(_) => {
                 agent
                     .registry()
@@ -235,12 +248,7 @@ fn unregistered(agent: &Agent, event: Unwritten) {
             .count_unregistered_drops(LaneKind::Index, 1);
         return;
     };
-    // The writer's convention: an entry at its new depth, an exit at its entry's depth.
-    let (call_depth, after) = match kind {
-        EventKind::Call => (depth.wrapping_add(1), depth.wrapping_add(1)),
-        EventKind::Return => (depth, depth.saturating_sub(1)),
-        _ => (depth, depth),
-    };
+    let (call_depth, after) = depth_after(kind, depth);
     let _ = DEPTH.try_with(|d| d.set(after));
     let record = IndexRecord {
         timestamp_ns: MonotonicClock::read(),
@@ -250,7 +258,7 @@ fn unregistered(agent: &Agent, event: Unwritten) {
         call_depth,
         reserved: 0,
     };
-    let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
+    let pid = crate::global::process_id();
     let ring = agent.registry().fallback();
     if ring.is_none() {
         // A segment made without a fallback ring: the event has nowhere to go.
@@ -275,14 +283,30 @@ fn thread_id() -> Option<u64> {
 }
 
 /// Counts one event lost while the agent is dormant (in the thread's own storage: as cheap as
-/// the untraced early out allows).
+/// the untraced early out allows), and follows an index event's nesting, so the thread's depth
+/// is right when it records again.
 #[inline(always)]
-fn count_dormant(lane: LaneKind) {
+fn count_dormant(event: Unwritten) {
+    let lane = event.lane();
     let _ = DORMANT_LOST.try_with(|c| {
         let mut n = c.0.get();
         n[lane as usize] = n[lane as usize].wrapping_add(1);
         c.0.set(n);
     });
+    if let Unwritten::Index(kind, _) = event {
+        let _ = DEPTH.try_with(|d| d.set(depth_after(kind, d.get()).1));
+    }
+}
+
+/// The writer's nesting convention for an index event of `kind` at call depth `depth`: the
+/// depth it is recorded at, and the depth after it (an entry at its new depth, an exit at its
+/// entry's).
+fn depth_after(kind: EventKind, depth: u32) -> (u32, u32) {
+    match kind {
+        EventKind::Call => (depth.wrapping_add(1), depth.wrapping_add(1)),
+        EventKind::Return => (depth, depth.saturating_sub(1)),
+        _ => (depth, depth),
+    }
 }
 
 /// Reports the events this thread lost while dormant (as events of a thread without a slot).
@@ -363,8 +387,10 @@ pub fn unregister_current_thread() -> bool {
 
 extern "C" fn forget_parent_writer() {
     FAST.set(core::ptr::null_mut());
-    // The child is another thread of another process: read its id again.
+    // The child is another thread of another process: read its id again; the losses its copy
+    // of the parent thread's storage counted are the parent's to report.
     TID.set(0);
+    let _ = DORMANT_LOST.try_with(|c| c.0.set([0; 2]));
     crate::global::forget_watcher();
     let _ = OWNER.try_with(|owner| {
         if let Ok(mut owner) = owner.try_borrow_mut() {

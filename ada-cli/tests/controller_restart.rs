@@ -116,7 +116,7 @@ fn a_killed_controller_is_replaced_by_ada_attach_and_later_events_reach_the_new_
     let said = String::from_utf8_lossy(&clean.stderr);
     assert!(
         said.contains(&format!("kept segment {segment}"))
-            && said.contains(&format!("process {workload} still records")),
+            && said.contains(&format!("process {workload} still uses it")),
         "{said}"
     );
     assert!(segment_exists(&segment));

@@ -17,7 +17,9 @@
 //! record meanwhile: their events wait in their rings.
 //!
 //! **Running.** Every loop the drain thread stamps the heartbeat, makes one [`Drainer::pass`],
-//! and sleeps for the drain interval when the pass found nothing. Every 100 ms it also checks
+//! and sleeps for the drain interval when the pass found nothing, stamping the heartbeat at
+//! least every [`HEARTBEAT_EVERY`] meanwhile (so a drain interval of up to a second never looks
+//! like a stalled drain to the agents, whose threshold is 250 ms). Every 100 ms it also checks
 //! whether the processes owning slots are still alive, and hands the slots of dead ones to the
 //! drain (a killed process never unregisters). A [`DrainHook`] (tests, diagnostics) is called
 //! right before and right after each pass.
@@ -25,9 +27,8 @@
 //! **Warm-up → steady.** The controller owns `registry_mode`: warm-up from ready on, then
 //! steady ([`RegistryMode::PerThreadOnly`]) once the drain has been *healthy* for
 //! [`ControllerBuilder::warm_up`] of the controller's clock. Healthy means: every drain loop
-//! iteration in that period stamped its heartbeat at most [`ControllerBuilder::healthy_gap`]
-//! (the drain interval + 100 ms, well under the agents' 250 ms stall threshold) after the
-//! previous one's. The period starts at the first loop iteration after
+//! iteration in that period came at most [`ControllerBuilder::healthy_gap`] (the drain
+//! interval + 100 ms) after the previous one. The period starts at the first loop iteration after
 //! [`Standby::start`] (the standby drains nothing, so it does not count), and an iteration that
 //! comes later than that (a pass that took too long, a paused drain, a clock that went back)
 //! starts it again. It is measured in time, never in loop ticks. Steady is final for the
@@ -61,8 +62,8 @@ use crate::sink::{SessionInfo, Sink, SinkError};
 use ada_backpressure::{EnvOverrideError, LanePolicies};
 use ada_persist::TriggerSet;
 use ada_registry::{
-    DrainClaim, LaneKind, Registry, RegistryConfig, RegistryError, RegistryMode, RingGeometry,
-    SymbolTableConfig,
+    ControlBlock, DrainClaim, LaneKind, Registry, RegistryConfig, RegistryError, RegistryMode,
+    RingGeometry, SymbolTableConfig,
 };
 use ada_shm::clock::{Clock, MonotonicClock};
 use ada_shm::{AttachOptions, RegionKind, RegionSpec, SegmentName, TRIGGERS_REGION_VERSION};
@@ -953,7 +954,7 @@ fn standby_thread(
     let ready = Ready { epoch, ready_at_ns };
     let _ = ready_tx.send(Ok(ready));
     loop {
-        match jobs.recv_timeout(interval) {
+        match jobs.recv_timeout(interval.min(HEARTBEAT_EVERY)) {
             Ok(job) => {
                 job(
                     registry,
@@ -1060,7 +1061,7 @@ fn drain_session<S: Sink>(
         }
         publish(&shared.live, &pass);
         if pass.bytes == 0 {
-            std::thread::sleep(interval);
+            idle(interval, control, &clock);
         }
     }
     control.request_shutdown();
@@ -1212,6 +1213,22 @@ impl Inherited {
             }
         }
     }
+}
+
+/// The most time between two heartbeats while the drain idles, whatever the drain interval:
+/// well under the agents' 250 ms stall threshold
+/// (`ada_agent::mode::ModeConfig::stall_after_ns`).
+pub const HEARTBEAT_EVERY: Duration = Duration::from_millis(50);
+
+/// Sleeps for `interval`, stamping the heartbeat every [`HEARTBEAT_EVERY`] meanwhile.
+fn idle(interval: Duration, control: &ControlBlock, clock: &ControllerClock) {
+    let mut left = interval;
+    while left > HEARTBEAT_EVERY {
+        std::thread::sleep(HEARTBEAT_EVERY);
+        control.tick_heartbeat(clock.now_ns());
+        left -= HEARTBEAT_EVERY;
+    }
+    std::thread::sleep(left);
 }
 
 fn take_dead<S: Sink>(shared: &Shared, drainer: &mut Drainer<'_, S>, dead: &mut Vec<u32>) {

@@ -1039,10 +1039,18 @@ impl<'r, S: Sink> Drainer<'r, S> {
                 break;
             }
         }
+        // What each live thread had spilled before the ring's last look: a spill after it is
+        // in neither the trace nor the ring's `left`, so it must count as after the end.
+        let view = self.registry.view();
+        let spilled_before: Vec<Option<[u64; 2]>> = (0..self.accounts.len())
+            .map(|slot| {
+                let set = view.slot(slot as u32)?;
+                Some(LaneKind::ALL.map(|kind| set.lane(kind).counters().spilled))
+            })
+            .collect();
         // After the lanes' last look: what was pushed up to now is kept.
         self.final_fallback_drain();
         self.refresh_symbols();
-        let view = self.registry.view();
         let mut live: Vec<Option<SlotOwner>> = vec![None; self.accounts.len()];
         for slot in view.live_slots() {
             if let Some(l) = live.get_mut(slot.index as usize) {
@@ -1071,10 +1079,14 @@ impl<'r, S: Sink> Drainer<'r, S> {
                         &mut self.sink_failures,
                         &mut self.sink_error,
                     );
-                    for lane in &mut r.lanes {
-                        // A running thread may have recorded more since its rings were
-                        // drained: those events are not in this trace, and are reported as
-                        // such.
+                    let before = spilled_before.get(slot as usize).copied().flatten();
+                    for (kind, lane) in r.lanes.iter_mut().enumerate() {
+                        if let Some(before) = before {
+                            lane.spilled = lane.spilled.min(before[kind]);
+                        }
+                        // A running thread may have recorded (or spilled) more since its rings
+                        // and the fallback ring were drained: those events are not in this
+                        // trace, and are reported as such.
                         lane.after_end = lane.written.saturating_sub(lane.taken());
                     }
                     r.end = ThreadEnd::StillRunning;

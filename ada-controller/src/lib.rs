@@ -99,7 +99,8 @@ mod sink;
 pub use ada_shm::ENV_SEGMENT;
 pub use atf_sink::{AtfSink, session_clock};
 pub use controller::{
-    Controller, ControllerBuilder, ControllerError, LiveSnapshot, LiveStats, Running, Standby,
+    Controller, ControllerBuilder, ControllerError, HEARTBEAT_EVERY, LiveSnapshot, LiveStats,
+    Running, Standby,
 };
 pub use drain::{Drainer, FALLBACK_THREADS, PassStats};
 pub use hook::{DrainHook, DrainPoint};

@@ -233,3 +233,29 @@ fn attach_refuses_a_live_drain_and_continues_a_released_one_under_the_next_epoch
         "{e}"
     );
 }
+
+/// A drain interval longer than the agents' stall threshold (here 400 ms against 250 ms): the
+/// idle drain still stamps its heartbeat every `HEARTBEAT_EVERY`, so an agent watching it never
+/// takes it for stalled.
+#[test]
+fn a_long_drain_interval_never_looks_stalled() {
+    let controller = ControllerBuilder::new()
+        .capacity(2)
+        .drain_interval(Duration::from_millis(400))
+        .create()
+        .unwrap();
+    let registry = controller.registry().clone();
+    let running = controller
+        .start(CountingSink::default(), SessionInfo::new(0))
+        .unwrap();
+    let agent = ada_agent::Agent::from_registry(registry);
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(1_500) {
+        let tick = agent
+            .tick_mode(ada_shm::clock::MonotonicClock::read())
+            .unwrap();
+        assert_ne!(tick.mode, ada_agent::mode::AgentMode::Stalled);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    running.stop(None).unwrap();
+}

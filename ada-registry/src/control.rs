@@ -261,6 +261,13 @@ impl ControlBlock {
         }
     }
 
+    /// Agent: whether `registry_ready` is set, alone (a waiting agent's cheap look; take a
+    /// [`snapshot`](Self::snapshot) for the rest).
+    pub fn is_ready(&self) -> bool {
+        // Acquire: pairs with `publish_ready`'s Release, like `snapshot`'s load.
+        self.state.registry_ready.load(Ordering::Acquire) != 0
+    }
+
     /// The session clock recorded at creation (`None` if the raw value is unknown).
     pub fn clock(&self) -> Option<ClockId> {
         // Relaxed: immutable after initialisation, which segment publication ordered.

@@ -665,8 +665,9 @@ fn export(dir: &Path, output: &Path) -> Result<ExitCode, String> {
 const KEEP_STALE_ENV: &str = "ADA_KEEP_STALE_SEGMENTS";
 
 /// Removes the segments left by controllers that are gone (`ada_shm::remove_stale_segments`),
-/// one line on stderr for each, except those a live process still records into (a traced
-/// program that outlived its controller: `ada attach` continues its trace). Returns how many
+/// one line on stderr for each, except those a live process still uses (a traced program that
+/// outlived its controller, whose trace `ada attach` continues; or an `ada attach` draining it).
+/// Returns how many
 /// could not be removed.
 fn remove_stale_segments() -> usize {
     let mut failed = 0;
@@ -676,7 +677,8 @@ fn remove_stale_segments() -> usize {
         };
         let name = escape(s.name.as_str());
         eprintln!(
-            "ada: kept segment {name} of dead controller pid {}: process {pid} still records              into it (continue its trace with: ada attach {name})",
+            "ada: kept segment {name} of dead controller pid {}: process {pid} still uses it \
+             (continue its trace with: ada attach {name})",
             s.pid
         );
         false
@@ -700,17 +702,16 @@ fn remove_stale_segments() -> usize {
     failed
 }
 
-/// A live process holding a slot in segment `name`'s registry, if any (the segment is
-/// validated as untrusted by the attach; an unreadable one has none).
+/// A live process still using segment `name` (the segment is validated as untrusted by the
+/// attach; an unreadable one has none): one holding a slot in its registry, or the holder of
+/// its drain claim (an `ada attach` draining it). Pids 0 and 1 never count (init is always
+/// alive; a segment naming it pins nothing).
 fn recording_process(name: &ada_shm::SegmentName) -> Option<u32> {
     let options = ada_shm::AttachOptions { allow_stale: true };
     let registry = ada_registry::Registry::attach(name, options).ok()?;
-    registry
-        .view()
-        .live_slots()
-        .map(|slot| slot.owner.pid)
-        .find(|&pid| {
-            i32::try_from(pid)
+    let alive = |pid: u32| {
+        pid > 1
+            && i32::try_from(pid)
                 .ok()
                 .and_then(rustix::process::Pid::from_raw)
                 .is_some_and(|p| {
@@ -719,7 +720,16 @@ fn recording_process(name: &ada_shm::SegmentName) -> Option<u32> {
                         Err(rustix::io::Errno::SRCH)
                     )
                 })
-        })
+    };
+    let drain = registry.control().drain_owner();
+    if alive(drain) {
+        return Some(drain);
+    }
+    registry
+        .view()
+        .live_slots()
+        .map(|slot| slot.owner.pid)
+        .find(|&pid| alive(pid))
 }
 
 fn status(segment: Option<&str>, clean: bool) -> Result<ExitCode, String> {
