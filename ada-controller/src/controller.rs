@@ -1024,6 +1024,7 @@ fn drain_session<S: Sink>(
     drainer.persistence(persistence);
     let mut warm = WarmUp::new(warm_up, healthy_gap);
     let mut last_liveness = Instant::now();
+    let mut last_orphan_check = Instant::now();
     let mut dead: Vec<u32> = Vec::new();
     let mut longest = Duration::ZERO;
     // Acquire: pairs with `stop`'s Release store.
@@ -1042,6 +1043,9 @@ fn drain_session<S: Sink>(
                     dead.push(pid);
                 }
             }
+        }
+        if last_orphan_check.elapsed() >= FALLBACK_THREAD_CHECK {
+            last_orphan_check = Instant::now();
             let taken = drainer.end_exited_fallback_threads();
             // Relaxed (both): statistics for progress displays, as in `publish`.
             shared
@@ -1214,6 +1218,12 @@ impl Inherited {
         }
     }
 }
+
+/// How often the drain ends the fallback-only threads that no longer exist
+/// ([`Drainer::end_exited_fallback_threads`]): often enough that a program starting thousands
+/// of short-lived slotless threads a second does not hold an account for each for long, rarely
+/// enough that an idle slotless thread costs one `/proc` lookup per period, not per pass.
+const FALLBACK_THREAD_CHECK: Duration = Duration::from_millis(10);
 
 /// The most time between two heartbeats while the drain idles, whatever the drain interval:
 /// well under the agents' 250 ms stall threshold
