@@ -604,6 +604,14 @@ impl Manifest {
         self.complete.unwrap_or(true)
     }
 
+    /// Writes [`to_json_pretty`](Self::to_json_pretty)'s text to `out` as it is produced,
+    /// without building it in memory first (a manifest of thousands of threads is megabytes of
+    /// text).
+    pub fn write_json_pretty(&self, mut out: impl std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(&mut out, self)?;
+        out.write_all(b"\n")
+    }
+
     /// Pretty JSON, two-space indent, trailing newline.
     pub fn to_json_pretty(&self) -> String {
         // Only strings, integers, bools, arrays and maps with string keys: cannot fail.
@@ -769,6 +777,17 @@ mod tests {
         assert_eq!(m.format_version, None);
         assert!(m.is_complete());
         assert!(m.threads.is_empty());
+    }
+
+    #[test]
+    fn the_streamed_manifest_is_the_pretty_text_byte_for_byte() {
+        let mut v: Value = serde_json::from_str(ORIGINAL).unwrap();
+        v["threads"] = serde_json::json!([{"threadId": 1, "lanes": []}]);
+        let m = Manifest::from_json_slice(v.to_string().as_bytes()).unwrap();
+        let mut streamed = Vec::new();
+        m.write_json_pretty(&mut streamed).unwrap();
+        assert_eq!(String::from_utf8(streamed).unwrap(), m.to_json_pretty());
+        assert!(m.to_json_pretty().ends_with("}\n"));
     }
 
     #[test]

@@ -632,7 +632,6 @@ impl Drop for TraceWriter {
 /// Writes `trace.json` in `dir` atomically: temporary file, `fsync`, rename, directory `fsync`.
 /// Also usable to finalize a trace whose writer died (with `complete: false`).
 pub fn write_manifest_atomically(dir: &Path, manifest: &Manifest) -> Result<(), WriteError> {
-    let json = manifest.to_json_pretty();
     let final_path = dir.join(MANIFEST_FILE);
     // `tempfile` creates the temporary file exclusively (`O_EXCL`, which never follows a link)
     // under an unpredictable name; the rename replaces whatever `trace.json` is, a link included,
@@ -643,9 +642,13 @@ pub fn write_manifest_atomically(dir: &Path, manifest: &Manifest) -> Result<(), 
         .tempfile_in(dir)
         .map_err(io_err("create temporary file in", dir))?;
     let tmp_path = tmp.path().to_path_buf();
-    tmp.as_file_mut()
-        .write_all(json.as_bytes())
+    // Streamed: the text of a big manifest is never held in memory whole.
+    let mut out = std::io::BufWriter::new(tmp.as_file_mut());
+    manifest
+        .write_json_pretty(&mut out)
+        .and_then(|()| out.flush())
         .map_err(io_err("write", &tmp_path))?;
+    drop(out);
     tmp.as_file()
         .sync_all()
         .map_err(io_err("fsync", &tmp_path))?;
