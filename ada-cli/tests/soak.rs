@@ -105,15 +105,16 @@ fn flood_every_event_persisted_once_or_counted_as_dropped() {
         assert!(index.is_balanced(), "{th:?}");
         dropped += index.dropped;
     }
-    // Which workload thread is which manifest thread is not known, but the totals must match.
+    // Which workload thread is which manifest thread is not known, but the totals must match:
+    // the stream holds what the threads' rings gave and what they spilled into the shared
+    // fallback ring when their pools ran dry (all of it: nothing was left in the ring).
     let persisted: u64 = (0..THREADS).map(|p| t.ledger.distinct(p)).sum();
-    let manifest_persisted: u64 = t
-        .manifest
-        .threads
-        .iter()
-        .map(|t| t.lanes[0].persisted)
-        .sum();
-    assert_eq!(persisted, manifest_persisted);
+    let lanes = || t.manifest.threads.iter().map(|t| &t.lanes[0]);
+    let spilled: u64 = lanes().map(|l| l.spilled.unwrap_or(0)).sum();
+    let via_fallback: u64 = lanes().map(|l| l.via_fallback.unwrap_or(0)).sum();
+    assert_eq!(spilled, via_fallback, "every spilled event was delivered");
+    let manifest_persisted: u64 = lanes().map(|l| l.persisted).sum();
+    assert_eq!(persisted, manifest_persisted + via_fallback);
     assert_eq!(persisted + dropped, EVENTS * THREADS as u64);
     eprintln!("flood: {persisted} persisted, {dropped} dropped");
 }
