@@ -179,35 +179,11 @@ impl Agent {
 }
 
 /// Whether the controller is still there: the process that created (or last attached to) the
-/// segment, or the process holding its drain, exists.
+/// segment, or the process holding its drain, runs (a killed controller its parent has not
+/// reaped yet does not).
 fn controller_alive(control: &ada_registry::ControlBlock) -> bool {
-    let alive = |pid: u32| {
-        let Some(pid) = i32::try_from(pid)
-            .ok()
-            .and_then(rustix::process::Pid::from_raw)
-        else {
-            return false;
-        };
-        // "No permission" still means the process exists.
-        !matches!(
-            rustix::process::test_kill_process(pid),
-            Err(rustix::io::Errno::SRCH)
-        ) && !is_zombie(pid.as_raw_nonzero().get())
-    };
-    alive(control.controller_pid()) || alive(control.drain_owner())
-}
-
-/// Whether process `pid` has exited and waits to be reaped (a killed controller whose parent
-/// does not reap it): its `/proc/<pid>/stat` state is `Z` (or `X`). Unknown counts as not.
-fn is_zombie(pid: i32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // `pid (comm) state ...`: the comm may hold spaces and parentheses.
-    let state = stat
-        .rfind(')')
-        .and_then(|i| stat[i + 1..].split_ascii_whitespace().next());
-    matches!(state, Some("Z" | "X"))
+    ada_shm::process::running(control.controller_pid())
+        || ada_shm::process::running(control.drain_owner())
 }
 
 /// The id of a name the symbol table refused: FNV-1a of the name folded into the 47 bits a

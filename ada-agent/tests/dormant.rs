@@ -10,13 +10,10 @@
 mod common;
 
 use ada_agent::Agent;
-use ada_agent::mode::ModeConfig;
 use ada_registry::{RegistryMode, SlotState};
-use ada_shm::clock::{ClockId, MonotonicClock};
-use common::{drain_slot, in_process_registry};
+use ada_shm::clock::MonotonicClock;
+use common::drain_slot;
 use std::time::{Duration, Instant};
-
-const MS: u64 = 1_000_000;
 
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let t = Instant::now();
@@ -28,18 +25,7 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 
 #[test]
 fn a_gone_controller_makes_the_agent_dormant_until_a_new_epoch() {
-    let reg = in_process_registry(4);
-    // The controller's process is one that has exited.
-    let mut gone = std::process::Command::new("true").spawn().unwrap();
-    let gone_pid = gone.id();
-    gone.wait().unwrap();
-    reg.control().initialize(ClockId::Monotonic, gone_pid);
-    common::publish_ready(&reg);
-    let config = ModeConfig {
-        stall_after_ns: 20 * MS,
-        period_ns: MS,
-        dormant_after_ns: 50 * MS,
-    };
+    let (reg, config) = common::gone_controller_registry(8);
     let agent = ada_agent::install(Agent::from_registry(reg.clone()).with_mode_config(config))
         .expect("first install");
     ada_agent::enter_id(1);

@@ -7,28 +7,13 @@
 mod common;
 
 use ada_agent::Agent;
-use ada_agent::mode::ModeConfig;
 use ada_registry::RegistryMode;
-use ada_shm::clock::{ClockId, MonotonicClock};
-use common::in_process_registry;
+use ada_shm::clock::MonotonicClock;
 use std::time::{Duration, Instant};
-
-const MS: u64 = 1_000_000;
 
 #[test]
 fn a_fork_child_of_a_dormant_agent_registers_once_a_controller_attaches() {
-    let reg = in_process_registry(8);
-    // The controller: a process that has exited.
-    let mut gone = std::process::Command::new("true").spawn().unwrap();
-    let gone_pid = gone.id();
-    gone.wait().unwrap();
-    reg.control().initialize(ClockId::Monotonic, gone_pid);
-    common::publish_ready(&reg);
-    let config = ModeConfig {
-        stall_after_ns: 20 * MS,
-        period_ns: MS,
-        dormant_after_ns: 50 * MS,
-    };
+    let (reg, config) = common::gone_controller_registry(8);
     let agent =
         ada_agent::install(Agent::from_registry(reg.clone()).with_mode_config(config)).unwrap();
     let t = Instant::now();

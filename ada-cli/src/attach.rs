@@ -162,21 +162,5 @@ fn slot_pids(registry: &ada_registry::Registry) -> Vec<u32> {
 /// Whether `pid` is gone: no such process, or a zombie (it exited; its parent has not reaped
 /// it yet).
 fn exited(pid: u32) -> bool {
-    let Some(p) = i32::try_from(pid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-    else {
-        return true;
-    };
-    if rustix::process::test_kill_process(p) == Err(rustix::io::Errno::SRCH) {
-        return true;
-    }
-    // `/proc/<pid>/stat`: "pid (comm) S ...": the state follows the last ')'.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let rest = &stat[stat.rfind(')')? + 1..];
-            rest.split_whitespace().next().map(|s| s == "Z" || s == "X")
-        })
-        .unwrap_or(false)
+    !ada_shm::process::running(pid)
 }

@@ -1038,7 +1038,7 @@ fn drain_session<S: Sink>(
         if last_liveness.elapsed() >= Duration::from_millis(100) {
             last_liveness = Instant::now();
             for pid in drainer.active_pids() {
-                if !process_alive(pid) {
+                if !ada_shm::process::exists(pid) {
                     drainer.process_died(pid);
                     dead.push(pid);
                 }
@@ -1073,7 +1073,7 @@ fn drain_session<S: Sink>(
     let mut gone: Vec<u32> = drainer
         .active_pids()
         .into_iter()
-        .filter(|&p| !process_alive(p))
+        .filter(|&p| !ada_shm::process::exists(p))
         .collect();
     gone.extend(dead);
     let (mut report, sink) = drainer.finish(&gone, Report::default());
@@ -1262,21 +1262,6 @@ fn publish(live: &LiveStats, pass: &crate::drain::PassStats) {
         .store(u64::from(pass.live_slots), Ordering::Relaxed);
     // Relaxed: as above.
     live.passes.fetch_add(1, Ordering::Relaxed);
-}
-
-/// Whether `pid` exists (a zombie counts as alive until reaped; callers reap their children).
-pub(crate) fn process_alive(pid: u32) -> bool {
-    let Some(pid) = i32::try_from(pid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-    else {
-        return false;
-    };
-    match rustix::process::test_kill_process(pid) {
-        Ok(()) => true,
-        // EPERM: it exists but is not ours.
-        Err(e) => e != rustix::io::Errno::SRCH,
-    }
 }
 
 #[cfg(test)]

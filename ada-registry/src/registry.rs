@@ -343,7 +343,7 @@ impl Registry {
     pub fn claim_drain(&self) -> Result<DrainClaim<'_>, RegistryError> {
         let me = rustix::process::getpid().as_raw_nonzero().get() as u32;
         DrainClaim::acquire(self.control(), self.view(), me, |holder| {
-            holder != me && !process_alive(holder)
+            holder != me && !ada_shm::process::exists(holder)
         })
         .map(|claim| claim.with_fallback(self.fallback()))
     }
@@ -386,20 +386,6 @@ impl Registry {
             + g.ring_offset_in_slot(kind == LaneKind::Detail, ring);
         Some((offset, bytes))
     }
-}
-
-/// Whether process `pid` exists (a signal-0 probe; "no permission" still means it exists).
-fn process_alive(pid: u32) -> bool {
-    let Some(pid) = i32::try_from(pid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-    else {
-        return false;
-    };
-    !matches!(
-        rustix::process::test_kill_process(pid),
-        Err(rustix::io::Errno::SRCH)
-    )
 }
 
 /// The offsets of a symbol table of `config`'s sizes at the start of `region` (bounds are

@@ -35,6 +35,7 @@ mod header;
 mod name;
 mod offset;
 mod pad;
+pub mod process;
 #[cfg(not(any(loom, shuttle)))]
 mod segment;
 pub mod sync;

@@ -251,7 +251,7 @@ impl Segment {
         let mut header: SegmentHeader = unsafe { core::ptr::read_volatile(header_ptr) };
         header.magic = magic_value;
         header.validate(name.as_str(), size)?;
-        if !options.allow_stale && !pid_alive(header.creator_pid) {
+        if !options.allow_stale && !crate::process::exists(header.creator_pid) {
             return Err(ShmError::CreatorDead {
                 name: name.to_string(),
                 pid: header.creator_pid,
@@ -292,7 +292,7 @@ impl Segment {
 
     /// Whether the creator process is still running.
     pub fn creator_alive(&self) -> bool {
-        pid_alive(self.header.creator_pid)
+        crate::process::exists(self.header.creator_pid)
     }
 
     /// The region of `kind`, or [`ShmError::MissingRegion`].
@@ -435,7 +435,7 @@ pub fn list_segments() -> Vec<StaleSegment> {
                 return None;
             }
             let name = SegmentName::parse(&file).ok()?;
-            let creator_alive = pid_alive(pid);
+            let creator_alive = crate::process::exists(pid);
             let state = if creator_alive {
                 SegmentState::Live
             } else {
@@ -527,22 +527,6 @@ fn probe_dead_creator(name: &SegmentName, pid: u32) -> Option<SegmentState> {
         ));
     }
     Some(SegmentState::Stale)
-}
-
-fn pid_alive(pid: u32) -> bool {
-    // Pids are positive i32s; anything else cannot be a running process.
-    let Ok(raw) = i32::try_from(pid) else {
-        return false;
-    };
-    let Some(pid) = rustix::process::Pid::from_raw(raw) else {
-        return false;
-    };
-    match rustix::process::test_kill_process(pid) {
-        Ok(()) => true,
-        // It exists but belongs to someone else.
-        Err(rustix::io::Errno::PERM) => true,
-        Err(_) => false,
-    }
 }
 
 #[cfg(test)]

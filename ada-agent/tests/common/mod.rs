@@ -37,6 +37,27 @@ pub fn drain_fallback(reg: &Registry) -> Vec<(u32, u64, IndexRecord)> {
     out
 }
 
+/// An in-process registry (see [`in_process_registry`]) whose controller is gone: the control
+/// block names a process that has exited, and the registry is ready; with the returned mode
+/// thresholds (stalled after 20 ms, dormant 50 ms later, ticked every millisecond) an agent
+/// goes dormant as soon as the heartbeat has been still that long.
+pub fn gone_controller_registry(capacity: u32) -> (Registry, ada_agent::mode::ModeConfig) {
+    const MS: u64 = 1_000_000;
+    let reg = in_process_registry(capacity);
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let gone_pid = gone.id();
+    gone.wait().unwrap();
+    reg.control()
+        .initialize(ada_shm::clock::ClockId::Monotonic, gone_pid);
+    publish_ready(&reg);
+    let config = ada_agent::mode::ModeConfig {
+        stall_after_ns: 20 * MS,
+        period_ns: MS,
+        dormant_after_ns: 50 * MS,
+    };
+    (reg, config)
+}
+
 /// A fresh in-process registry (this test acts as the controller: it publishes ready, see
 /// [`publish_ready`]) with `capacity` slots. Its name is unlinked at once: the mapping stays
 /// valid (and is shared with forked children), and a registry installed as the global agent,

@@ -709,18 +709,7 @@ fn remove_stale_segments() -> usize {
 fn recording_process(name: &ada_shm::SegmentName) -> Option<u32> {
     let options = ada_shm::AttachOptions { allow_stale: true };
     let registry = ada_registry::Registry::attach(name, options).ok()?;
-    let alive = |pid: u32| {
-        pid > 1
-            && i32::try_from(pid)
-                .ok()
-                .and_then(rustix::process::Pid::from_raw)
-                .is_some_and(|p| {
-                    !matches!(
-                        rustix::process::test_kill_process(p),
-                        Err(rustix::io::Errno::SRCH)
-                    )
-                })
-    };
+    let alive = |pid: u32| pid > 1 && ada_shm::process::exists(pid);
     let drain = registry.control().drain_owner();
     if alive(drain) {
         return Some(drain);
