@@ -39,6 +39,7 @@ pub mod process;
 #[cfg(not(any(loom, shuttle)))]
 mod segment;
 pub mod sync;
+pub mod tsc;
 mod wire_enum;
 
 /// The README's examples, run as doctests.
