@@ -134,6 +134,14 @@ struct Account {
     tracker: Option<WindowTracker<HeldRecord>>,
 }
 
+/// Whose a run of fallback records is: the thread a slot's account holds, or a fallback-only
+/// thread keyed by (pid, tid).
+#[derive(Clone, Copy)]
+enum FallbackOwner {
+    Slot(u32),
+    Orphan((u32, u64)),
+}
+
 /// A thread known only from the fallback ring.
 struct FallbackThread {
     report: ThreadReport,
@@ -849,8 +857,8 @@ impl<'r, S: Sink> Drainer<'r, S> {
             let (records, tail) = rest.split_at(run);
             rest = tail;
             let delivered = match ids.get(&key) {
-                Some(&slot) => self.fallback_run_of_slot(slot, records),
-                None => self.fallback_run_of_orphan(key, records),
+                Some(&slot) => self.fallback_run(FallbackOwner::Slot(slot), records),
+                None => self.fallback_run(FallbackOwner::Orphan(key), records),
             };
             stats.records += delivered;
             stats.fallback_records += delivered;
@@ -859,83 +867,17 @@ impl<'r, S: Sink> Drainer<'r, S> {
         self.unflushed |= stats.fallback_records > 0;
     }
 
-    /// A run of records of the thread the account of `slot` holds. Returns records delivered.
-    fn fallback_run_of_slot(&mut self, slot: u32, records: &[FallbackRecord]) -> u64 {
-        let Drainer {
-            registry,
-            sink,
-            accounts,
-            symbols,
-            symbol_count,
-            corruption,
-            sink_failures,
-            sink_error,
-            closed,
-            fallback_report,
-            ..
-        } = self;
-        let Some(Some(account)) = accounts.get_mut(slot as usize) else {
-            return 0;
-        };
-        let mut ctx = ChunkContext {
-            registry,
-            sink,
-            info: account.report.info,
-            lane: &mut account.report.lanes[LaneKind::Index as usize],
-            kind: LaneKind::Index,
-            symbols,
-            symbol_count,
-            corruption,
-            sink_failures,
-            sink_error,
-            records: 0,
-            tracker: None,
-            closed,
-            via_fallback: true,
-        };
-        ctx.fallback_chunk(records, fallback_report);
-        ctx.records
-    }
-
-    /// A run of records of a thread no slot shows: its fallback-only thread (made on first
-    /// sight). Returns records delivered.
-    fn fallback_run_of_orphan(&mut self, key: (u32, u64), records: &[FallbackRecord]) -> u64 {
-        if !self.orphans.contains_key(&key) {
-            if self.orphans.len() >= FALLBACK_THREADS.max(1)
-                && let Some(oldest) = self
-                    .orphans
-                    .iter()
-                    .min_by_key(|(_, t)| t.last_pass)
-                    .map(|(k, _)| *k)
-                && let Some(old) = self.orphans.remove(&oldest)
-            {
-                self.end_orphan(old.report);
-            }
-            let number = self.next_number();
-            let (verified, refuted, name) = self.identify(key.0, key.1);
-            let info = ThreadInfo {
-                slot: ThreadInfo::NO_SLOT,
-                generation: 0,
-                pid: key.0,
-                os_tid: key.1,
-                number,
-                verified,
-            };
-            let announced = self.sink.thread(&info, name.as_deref());
-            self.note_sink(announced);
-            let mut report = ThreadReport::new(info, name, ThreadEnd::NoSlot);
-            report.refuted = refuted;
-            self.orphans.insert(
-                key,
-                FallbackThread {
-                    report,
-                    last_pass: self.passes,
-                },
-            );
+    /// A run of records of the thread a slot holds (its account) or of a fallback-only thread
+    /// (made on first sight), handed to the sink as one chunk of that thread's index lane.
+    /// Returns records delivered.
+    fn fallback_run(&mut self, owner: FallbackOwner, records: &[FallbackRecord]) -> u64 {
+        if let FallbackOwner::Orphan(key) = owner {
+            self.ensure_orphan(key);
         }
         let Drainer {
             registry,
             sink,
+            accounts,
             orphans,
             symbols,
             symbol_count,
@@ -947,15 +889,24 @@ impl<'r, S: Sink> Drainer<'r, S> {
             passes,
             ..
         } = self;
-        let Some(orphan) = orphans.get_mut(&key) else {
-            return 0;
+        let report = match owner {
+            FallbackOwner::Slot(slot) => match accounts.get_mut(slot as usize) {
+                Some(Some(account)) => &mut account.report,
+                _ => return 0,
+            },
+            FallbackOwner::Orphan(key) => match orphans.get_mut(&key) {
+                Some(orphan) => {
+                    orphan.last_pass = *passes;
+                    &mut orphan.report
+                }
+                None => return 0,
+            },
         };
-        orphan.last_pass = *passes;
         let mut ctx = ChunkContext {
             registry,
             sink,
-            info: orphan.report.info,
-            lane: &mut orphan.report.lanes[LaneKind::Index as usize],
+            info: report.info,
+            lane: &mut report.lanes[LaneKind::Index as usize],
             kind: LaneKind::Index,
             symbols,
             symbol_count,
@@ -969,6 +920,45 @@ impl<'r, S: Sink> Drainer<'r, S> {
         };
         ctx.fallback_chunk(records, fallback_report);
         ctx.records
+    }
+
+    /// Makes the fallback-only thread of (pid, tid) `key` unless it exists (ending the least
+    /// recently seen one when [`FALLBACK_THREADS`] are held).
+    fn ensure_orphan(&mut self, key: (u32, u64)) {
+        if self.orphans.contains_key(&key) {
+            return;
+        }
+        if self.orphans.len() >= FALLBACK_THREADS.max(1)
+            && let Some(oldest) = self
+                .orphans
+                .iter()
+                .min_by_key(|(_, t)| t.last_pass)
+                .map(|(k, _)| *k)
+            && let Some(old) = self.orphans.remove(&oldest)
+        {
+            self.end_orphan(old.report);
+        }
+        let number = self.next_number();
+        let (verified, refuted, name) = self.identify(key.0, key.1);
+        let info = ThreadInfo {
+            slot: ThreadInfo::NO_SLOT,
+            generation: 0,
+            pid: key.0,
+            os_tid: key.1,
+            number,
+            verified,
+        };
+        let announced = self.sink.thread(&info, name.as_deref());
+        self.note_sink(announced);
+        let mut report = ThreadReport::new(info, name, ThreadEnd::NoSlot);
+        report.refuted = refuted;
+        self.orphans.insert(
+            key,
+            FallbackThread {
+                report,
+                last_pass: self.passes,
+            },
+        );
     }
 
     /// A fallback-only thread ends (the session ended, or it was the least recently seen of
