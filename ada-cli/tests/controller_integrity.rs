@@ -174,32 +174,52 @@ fn inspect_shows_the_corruption_and_identities_the_manifest_records() {
     }
 }
 
+/// `ada trace -q --threads SLOTS TRACE_ARGS -o OUT -- ada workload WORKLOAD_ARGS` with a fresh
+/// `OUT`, which must succeed: the output directory (kept alive) and the trace directory.
+fn trace_with_slots(
+    slots: u32,
+    trace_args: &[&str],
+    workload_args: &[&str],
+) -> (tempfile::TempDir, std::path::PathBuf) {
+    let out = tempfile::tempdir().unwrap();
+    let run = ada()
+        .args(["trace", "-q", "--threads", &slots.to_string()])
+        .args(trace_args)
+        .arg("-o")
+        .arg(out.path())
+        .args(["--", env!("CARGO_BIN_EXE_ada"), "workload"])
+        .args(workload_args)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let dir = trace_dir(out.path());
+    (out, dir)
+}
+
 /// `ada trace --threads 1` of a program with three threads recording at once: two are refused a
 /// slot. Their index events reach the trace through the shared fallback ring (every one of
-/// them, under their own thread numbers); their detail events, which the fallback ring cannot
-/// hold, are counted as events of threads with no slot, and `ada inspect` and the Chrome export
-/// say so.
+/// them, under their own thread numbers).
 #[test]
 fn events_of_threads_refused_a_slot_are_in_the_trace_inspect_and_export() {
     const THREADS: u64 = 3;
     const EVENTS: u64 = 10_000;
-    let out = tempfile::tempdir().unwrap();
-    let run = ada()
-        .args(["trace", "-q", "--threads", "1", "-o"])
-        .arg(out.path())
-        .args(["--", env!("CARGO_BIN_EXE_ada"), "workload", "--seq"])
-        .args([
+    let (_out, dir) = trace_with_slots(
+        1,
+        &[],
+        &[
+            "--seq",
             "--threads",
             &THREADS.to_string(),
             "--events",
             &EVENTS.to_string(),
-        ])
-        .args(["--rate", "20000"])
-        .output()
-        .unwrap();
-    let summary = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "{summary}");
-    let dir = trace_dir(out.path());
+            "--rate",
+            "20000",
+        ],
+    );
     let reader = TraceReader::open(&dir).unwrap();
     let m = reader.manifest().unwrap();
     let index = |t: &ThreadSummary| {
@@ -241,23 +261,21 @@ fn events_of_threads_refused_a_slot_are_in_the_trace_inspect_and_export() {
 fn detail_events_of_threads_refused_a_slot_are_counted_in_inspect_and_export() {
     const THREADS: u64 = 3;
     const EVENTS: u64 = 2_000;
-    let out = tempfile::tempdir().unwrap();
-    let run = ada()
-        .args(["trace", "-q", "--threads", "1", "-o"])
-        .arg(out.path())
-        .args(["--", env!("CARGO_BIN_EXE_ada"), "workload", "--detail-seq"])
-        .args([
+    let (out, dir) = trace_with_slots(
+        1,
+        &[],
+        &[
+            "--detail-seq",
             "--threads",
             &THREADS.to_string(),
             "--events",
             &EVENTS.to_string(),
-        ])
-        .args(["--slow-every", "0", "--rate", "20000"])
-        .output()
-        .unwrap();
-    let summary = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "{summary}");
-    let dir = trace_dir(out.path());
+            "--slow-every",
+            "0",
+            "--rate",
+            "20000",
+        ],
+    );
     let reader = TraceReader::open(&dir).unwrap();
     let m = reader.manifest().unwrap();
     assert!(m.unregistered_drops > 0, "two threads had no slot: {m:?}");
@@ -381,36 +399,21 @@ fn a_background_jobs_threads_are_verified_not_reported_as_false_identities() {
 fn a_hundred_threads_against_sixty_four_slots_are_all_traced() {
     const THREADS: u64 = 100;
     const EVENTS: u64 = 1_000;
-    let out = tempfile::tempdir().unwrap();
-    let run = ada()
-        .args([
-            "trace",
-            "-q",
-            "--threads",
-            "64",
-            "--fallback-records",
-            "65536",
-            "-o",
-        ])
-        .arg(out.path())
-        .args(["--", env!("CARGO_BIN_EXE_ada"), "workload", "--seq"])
-        .args([
+    // Half a second a thread, started together: they all live at once. (200 000 events a second
+    // in all: within what the debug-build drain keeps up with on a loaded machine.)
+    let (_out, dir) = trace_with_slots(
+        64,
+        &["--fallback-records", "65536"],
+        &[
+            "--seq",
             "--threads",
             &THREADS.to_string(),
             "--events",
             &EVENTS.to_string(),
-        ])
-        // Half a second a thread, started together: they all live at once. (200 000 events a
-        // second in all: within what the debug-build drain keeps up with on a loaded machine.)
-        .args(["--rate", "2000"])
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+            "--rate",
+            "2000",
+        ],
     );
-    let dir = trace_dir(out.path());
     let seq = common::read_seq_trace(&dir, THREADS as usize);
     assert_eq!(
         seq.calls,
