@@ -467,17 +467,7 @@ fn run_trace(
         Ending::DurationElapsed => eprintln!("ada: duration elapsed; the command was stopped"),
         Ending::Interrupted => eprintln!("ada: interrupted; the command was stopped"),
     }
-    eprint!("{}", summary::render(report));
-    let output = report.output.as_ref();
-    if let Some(dir) = output.and_then(|o| o.dir.as_ref()) {
-        eprintln!(
-            "  look at it: ada inspect {0}   |   ada export --chrome {0} -o trace.json",
-            escape_path(dir)
-        );
-    }
-    if output.is_none_or(|o| !o.complete) {
-        return Err("the trace is incomplete (see the warnings above)".into());
-    }
+    print_report(report)?;
     let code = report.exit_code.unwrap_or(0);
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
@@ -516,7 +506,13 @@ fn attach(options: &ada_cli::attach::AttachOptions, quiet: bool) -> Result<ExitC
         AttachEnding::DurationElapsed => eprintln!("ada: duration elapsed"),
         AttachEnding::Interrupted => eprintln!("ada: interrupted"),
     }
-    let report = &outcome.report;
+    print_report(&outcome.report)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The session's summary on stderr, with how to look at the trace; an error when the trace is
+/// incomplete.
+fn print_report(report: &ada_controller::Report) -> Result<(), String> {
     eprint!("{}", summary::render(report));
     let output = report.output.as_ref();
     if let Some(dir) = output.and_then(|o| o.dir.as_ref()) {
@@ -528,7 +524,7 @@ fn attach(options: &ada_cli::attach::AttachOptions, quiet: bool) -> Result<ExitC
     if output.is_none_or(|o| !o.complete) {
         return Err("the trace is incomplete (see the warnings above)".into());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 fn progress(elapsed: Duration, live: LiveSnapshot, tty: bool) {
