@@ -39,5 +39,9 @@ fn main() {
     }
     // The tracepoint definitions dlopen liblttng-ust-tracepoint at start-up.
     println!("cargo::rustc-link-lib=dl");
+    // The provider's callsites live in the `__tracepoints_ptrs` section, found at start-up only
+    // through weak `__start_`/`__stop_` symbols, which do not keep a section alive: with
+    // rustc's `--gc-sections` the linker drops it and the tracepoint never fires.
+    println!("cargo::rustc-link-arg=-Wl,--no-gc-sections");
     println!("cargo::rustc-cfg=ada_peers_lttng");
 }
