@@ -90,7 +90,7 @@ fn bench(c: &mut Criterion) {
         let _client = tracy_client::Client::start();
         ada_peers::pin_threads();
         let mut g = c.benchmark_group("tracy");
-        // With no server connected Tracy keeps every span in memory (~80 bytes each, measured
+        // With no server connected Tracy keeps every span in memory (60–80 bytes each, measured
         // on the development VM), so its group runs a fixed, short time whatever the command
         // line asks: 1.5 s at ~40 ns a span is ~3 GB.
         g.warm_up_time(TRACY_WARM_UP);

@@ -21,6 +21,24 @@
 //! The traced thread runs on CPU 0 and every other thread of the process (ADA's drain, sink
 //! and fsync threads, Tracy's worker, lttng-ust's listeners) on CPU 1 ([`pin_threads`]), as
 //! in ADA's producer bench.
+//!
+//! Running: `cargo xtask bench-peers [-- CRITERION_ARGS]` installs LTTng where it can, records
+//! the session, runs this bench and prints the medians and issue 15's ratios (see the README's
+//! "Comparing with peers"). Run by hand (`cargo bench --manifest-path peers/Cargo.toml`), the
+//! `lttng` group measures a tracepoint no session enables, which is not LTTng's recording cost.
+//!
+//! Building: `build.rs` compiles the C provider when pkg-config finds lttng-ust ≥ 2.13 and
+//! `ADA_PEERS_LTTNG` is not `0`; otherwise the bench has no `lttng` group (a cargo warning
+//! says why). It links with `--no-gc-sections`: lttng-ust finds the provider's callsites
+//! through weak `__start___tracepoints_ptrs` symbols, which do not keep the section alive, so
+//! the linker's section GC would silently drop them. `--no-default-features` leaves Tracy out.
+//!
+//! Tracy's group: `tracy-client` with only its `enable` feature (no system or context-switch
+//! tracing, no sampling, which as root would start collectors competing for the CPU). With no
+//! server connected Tracy keeps every span in memory (60–80 bytes each on the development
+//! VM), so the group runs a fixed 0.5 s warm-up and 1 s measurement whatever the command line
+//! asks (about 3 GB at 40 ns a span). The `ondemand` feature would bound memory but measure a
+//! span that records nothing.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
