@@ -395,9 +395,8 @@ pub fn run(ws: &Workspace, args: &[String]) -> Outcome {
         let _ = std::fs::remove_dir_all(criterion_home.join(bench.group).join(bench.name));
     }
     let ran = cargo_bench(&features).args(["--"]).args(args).run();
-    if let Some(session) = session.take() {
-        session.finish();
-    }
+    // Stops and destroys the session before the table (an early return above does the same).
+    drop(session);
     ran?;
 
     let rows: Vec<(Bench, Row)> = BENCHES
@@ -481,8 +480,8 @@ fn ensure_lttng(root: &Path) -> Result<(), String> {
     }
 }
 
-/// A recording LTTng session with `ada_peers:*` enabled; [`LttngSession::finish`] stops and
-/// destroys it.
+/// A recording LTTng session with `ada_peers:*` enabled; dropping it stops and destroys it
+/// (so a failed build or run never leaves it recording).
 struct LttngSession {
     root: PathBuf,
     name: String,
@@ -520,7 +519,7 @@ impl LttngSession {
             .run()
             .and_then(|()| lttng(&["start", session.name.as_str()]).run());
         if let Err(f) = configured {
-            session.finish();
+            drop(session);
             return Err(format!(
                 "could not start recording ada_peers:*: {}",
                 f.message
@@ -528,10 +527,12 @@ impl LttngSession {
         }
         Ok(session)
     }
+}
 
+impl Drop for LttngSession {
     /// Stops the session, prints how many events LTTng discarded, destroys the session and
     /// deletes its output.
-    fn finish(self) {
+    fn drop(&mut self) {
         let lttng = |args: &[&str]| Cmd::new("lttng", &self.root).args(args.iter().copied());
         let _ = lttng(&["stop", self.name.as_str()]).run();
         if let Ok(out) = std::process::Command::new("lttng")
