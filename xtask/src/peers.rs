@@ -192,84 +192,27 @@ impl Goal {
 }
 
 /// The median point estimate (ns) in a criterion `estimates.json`: the `point_estimate` of its
-/// top-level `median` object. A small scanner, not a JSON parser: it relies on criterion's
-/// format (objects of numbers, no strings holding braces), and rejects anything else.
+/// top-level `median` object, which must be a non-negative finite number.
 pub fn median_ns(json: &str) -> Result<f64, String> {
-    let key = "\"median\"";
-    let mut from = 0;
-    // The top-level key: the occurrence at brace depth 1 (a nested `median` key would be deeper).
-    let start = loop {
-        let at = json[from..]
-            .find(key)
-            .map(|i| from + i)
-            .ok_or("no top-level \"median\" estimate")?;
-        if depth_at(json, at) == 1 {
-            break at + key.len();
-        }
-        from = at + key.len();
-    };
-    let rest = json[start..].trim_start();
-    let body = rest
-        .strip_prefix(':')
-        .map(str::trim_start)
-        .and_then(|r| r.strip_prefix('{'))
-        .ok_or("\"median\" is not an object")?;
-    // The median object's own text, up to its closing brace.
-    let mut depth = 1_i32;
-    let end = body
-        .char_indices()
-        .find(|&(_, c)| {
-            match c {
-                '{' => depth += 1,
-                '}' => depth -= 1,
-                _ => {}
-            }
-            depth == 0
-        })
-        .map(|(i, _)| i)
-        .ok_or("unterminated \"median\" object")?;
-    let object = &body[..end];
-    let field = "\"point_estimate\"";
-    let mut from = 0;
-    let value_at = loop {
-        let at = object[from..]
-            .find(field)
-            .map(|i| from + i)
-            .ok_or("\"median\" has no point_estimate")?;
-        if depth_at(object, at) == 0 {
-            break at + field.len();
-        }
-        from = at + field.len();
-    };
-    let value = object[value_at..]
-        .trim_start()
-        .strip_prefix(':')
-        .ok_or("point_estimate has no value")?;
-    let number: String = value
-        .trim_start()
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || "+-.eE".contains(*c))
-        .collect();
-    let ns: f64 = number
-        .parse()
-        .map_err(|_| format!("point_estimate `{number}` is not a number"))?;
+    let value: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| format!("not criterion's JSON: {e}"))?;
+    let median = value
+        .get("median")
+        .ok_or("no top-level \"median\" estimate")?;
+    if !median.is_object() {
+        return Err("\"median\" is not an object".into());
+    }
+    let estimate = median
+        .get("point_estimate")
+        .ok_or("\"median\" has no point_estimate")?;
+    let ns = estimate
+        .as_f64()
+        .ok_or_else(|| format!("point_estimate `{estimate}` is not a number"))?;
     if ns.is_finite() && ns >= 0.0 {
         Ok(ns)
     } else {
         Err(format!("point_estimate {ns} is not a duration"))
     }
-}
-
-/// How many braces are open at byte `at` of `text`.
-fn depth_at(text: &str, at: usize) -> i32 {
-    text[..at]
-        .chars()
-        .map(|c| match c {
-            '{' => 1,
-            '}' => -1,
-            _ => 0,
-        })
-        .sum()
 }
 
 /// A benchmark's result for the table.
