@@ -12,6 +12,7 @@
 //! arguments, and a record limit ([`DEFAULT_MAX_RECORD_LEN`] unless given).
 
 use std::collections::BTreeMap;
+use std::mem::MaybeUninit;
 
 use crate::error::EncodeError;
 use crate::schema::{self, Event, Lane, Timestamp, event::Payload};
@@ -341,25 +342,48 @@ pub const fn varint_len(v: u64) -> usize {
     ((log2 * 9 + 73) / 64) as usize
 }
 
-/// Writes into a pre-sized slice. Sizes are computed before writing, so every index is in
-/// bounds; an out-of-bounds write would be an encoder bug and panics rather than corrupting.
+/// Writes front to back into a pre-sized slice of (possibly uninitialized) bytes: the spare
+/// capacity of the output `Vec`, so nothing is zero-filled first. Sizes are computed before
+/// writing, so every index is in bounds; an out-of-bounds write would be an encoder bug and
+/// panics rather than corrupting. Every write lands at `pos` and advances it, so the first
+/// `pos` bytes are always initialized (what [`commit`] relies on).
 struct Cursor<'a> {
-    buf: &'a mut [u8],
+    buf: &'a mut [MaybeUninit<u8>],
     pos: usize,
 }
 
 impl Cursor<'_> {
     #[inline(always)]
     fn byte(&mut self, b: u8) {
-        self.buf[self.pos] = b;
+        self.buf[self.pos] = MaybeUninit::new(b);
         self.pos += 1;
     }
 
     #[inline(always)]
     fn slice(&mut self, s: &[u8]) {
-        self.buf[self.pos..self.pos + s.len()].copy_from_slice(s);
+        self.buf[self.pos..self.pos + s.len()].write_copy_of_slice(s);
         self.pos += s.len();
     }
+}
+
+/// Runs `fill` on a cursor over `total` bytes of `out`'s spare capacity (reserving it first,
+/// never zero-filling) and makes them part of `out`. `fill` must write exactly `total` bytes;
+/// anything else is an encoder bug and panics before `out` changes (no bad input can cause it:
+/// the sizes come from the same inputs the writing does).
+#[inline(always)]
+fn commit(out: &mut Vec<u8>, total: usize, fill: impl FnOnce(&mut Cursor<'_>)) {
+    out.reserve(total);
+    let mut cur = Cursor {
+        buf: &mut out.spare_capacity_mut()[..total],
+        pos: 0,
+    };
+    fill(&mut cur);
+    assert_eq!(cur.pos, total, "size pass and write pass disagree");
+    let len = out.len() + total;
+    // SAFETY: `reserve` made room for `total` more bytes, and the cursor wrote each of the
+    // `total` bytes after `out.len()` (it writes only at `pos`, advancing it by what it wrote,
+    // from 0, and reached `total`), so `0..len` is initialized and within the capacity.
+    unsafe { out.set_len(len) };
 }
 
 #[inline(always)]
@@ -790,15 +814,183 @@ pub fn encode_delimited_with_limit(
         });
     }
     let total = varint_len(plan.body_len as u64) + plan.body_len;
-    let start = out.len();
-    out.resize(start + total, 0);
-    let mut cur = Cursor {
-        buf: &mut out[start..],
-        pos: 0,
-    };
-    put_varint(&mut cur, plan.body_len as u64);
-    put_body(&mut cur, event_id, event, &plan);
-    debug_assert_eq!(cur.pos, total, "size pass and write pass disagree");
+    commit(out, total, |cur| {
+        put_varint(cur, plan.body_len as u64);
+        put_body(cur, event_id, event, &plan);
+    });
+    Ok(total)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The index fast path.
+
+/// The symbol and address of one function, with the body of the `FunctionCall` /
+/// `FunctionReturn` message that names them pre-encoded (both messages hold `symbol` in field
+/// 1 and `address` in field 2, so one body serves both).
+///
+/// Build one per function id when the id is defined, and build a new one (replacing the old)
+/// when a definition changes: it is immutable, so a cached body can never go stale. The
+/// [`Default`] value is the unresolved function (`""`, address 0), whose body is empty.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FunctionPayload {
+    symbol: Box<str>,
+    address: u64,
+    body: Box<[u8]>,
+}
+
+impl FunctionPayload {
+    /// The payload for `symbol` at `address` (`""` / 0 when unknown).
+    pub fn new(symbol: &str, address: u64) -> Self {
+        let len = bytes_field_len(1, symbol.len()) + varint_field_len(2, address);
+        let mut body = Vec::with_capacity(len);
+        commit(&mut body, len, |cur| {
+            put_bytes_field(cur, 1, symbol.as_bytes());
+            put_varint_field(cur, 2, address);
+        });
+        FunctionPayload {
+            symbol: symbol.into(),
+            address,
+            body: body.into_boxed_slice(),
+        }
+    }
+
+    /// The symbol.
+    pub fn symbol(&self) -> &str {
+        &self.symbol
+    }
+
+    /// The address.
+    pub fn address(&self) -> u64 {
+        self.address
+    }
+}
+
+/// Which of the two index-shaped payloads an [`IndexEventRef`] carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IndexKind {
+    /// `FunctionCall` (payload member 12).
+    Call,
+    /// `FunctionReturn` (payload member 13).
+    Return,
+}
+
+impl IndexKind {
+    /// The oneof member number; both keys, `(12 << 3) | 2` and `(13 << 3) | 2`, are one byte.
+    const fn field(self) -> u32 {
+        match self {
+            IndexKind::Call => 12,
+            IndexKind::Return => 13,
+        }
+    }
+}
+
+/// An index-shaped event: a function call or return with a symbol and an address and nothing
+/// else in its payload (no registers, no stack copy), what the drain writes for every index
+/// lane record. It encodes to exactly the bytes of [`IndexEventRef::to_event_ref`]'s event,
+/// in one pass ([`encode_index_delimited`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IndexEventRef<'a> {
+    /// Per-session thread number (`Event.thread_id`).
+    pub thread_id: i32,
+    /// Trace-clock nanoseconds.
+    pub timestamp_ns: u64,
+    /// Extension field 4 (0 is omitted on the wire).
+    pub function_id: u64,
+    /// Extension field 5 (0 is omitted on the wire).
+    pub call_depth: u32,
+    /// Extension field 6 ([`Lane::Index`] is omitted on the wire).
+    pub lane: Lane,
+    /// Call or return.
+    pub kind: IndexKind,
+    /// The function's symbol and address, pre-encoded.
+    pub function: &'a FunctionPayload,
+}
+
+impl<'a> IndexEventRef<'a> {
+    /// The same event for the generic encoder: a `FunctionCall` with no registers and no stack
+    /// copy, or a `FunctionReturn` with no registers.
+    pub fn to_event_ref(&self) -> EventRef<'a> {
+        let (symbol, address) = (self.function.symbol(), self.function.address);
+        let payload = match self.kind {
+            IndexKind::Call => PayloadRef::FunctionCall {
+                symbol,
+                address,
+                argument_registers: &[],
+                stack_shallow_copy: &[],
+            },
+            IndexKind::Return => PayloadRef::FunctionReturn {
+                symbol,
+                address,
+                return_registers: &[],
+            },
+        };
+        EventRef::new(self.thread_id, self.timestamp_ns, payload)
+            .with_function(self.function_id, self.call_depth)
+            .on_lane(self.lane)
+    }
+}
+
+/// [`encode_delimited`] for an index-shaped event: the same bytes (and the same
+/// [`EncodeError::RecordTooLarge`] for a record over [`DEFAULT_MAX_RECORD_LEN`]), written in
+/// one pass.
+#[inline]
+pub fn encode_index_delimited(
+    event_id: u64,
+    event: &IndexEventRef<'_>,
+    out: &mut Vec<u8>,
+) -> Result<usize, EncodeError> {
+    encode_index_delimited_with_limit(event_id, event, out, DEFAULT_MAX_RECORD_LEN)
+}
+
+/// [`encode_delimited_with_limit`] for an index-shaped event, in one pass: the body length is
+/// a handful of inline varint lengths (the payload body's is cached in the
+/// [`FunctionPayload`]), then the record is written straight into `out`'s spare capacity and
+/// the payload body copied in. There is nothing to check but the record limit: an index-shaped
+/// event has no registers, stack copy or arguments. The bytes are identical to
+/// [`encode_delimited_with_limit`]'s for [`IndexEventRef::to_event_ref`] (the tests compare
+/// them over random events); on error `out` is unchanged.
+#[inline]
+pub fn encode_index_delimited_with_limit(
+    event_id: u64,
+    event: &IndexEventRef<'_>,
+    out: &mut Vec<u8>,
+    max_record_len: usize,
+) -> Result<usize, EncodeError> {
+    let ts = Timestamp::from_nanos(event.timestamp_ns);
+    let (seconds, nanos) = (ts.seconds as u64, int32_bits(ts.nanos));
+    let ts_len = varint_field_len(1, seconds) + varint_field_len(2, nanos);
+    let payload = &*event.function.body;
+    let field = event.kind.field();
+    let thread = int32_bits(event.thread_id);
+    let depth = u64::from(event.call_depth);
+    let lane = u64::from(event.lane.as_u32());
+    let body_len = varint_field_len(1, event_id)
+        + varint_field_len(2, thread)
+        + len_field_len(3, ts_len)
+        + varint_field_len(4, event.function_id)
+        + varint_field_len(5, depth)
+        + varint_field_len(6, lane)
+        + len_field_len(field, payload.len());
+    if body_len > max_record_len {
+        return Err(EncodeError::RecordTooLarge {
+            len: body_len,
+            max: max_record_len,
+        });
+    }
+    let total = varint_len(body_len as u64) + body_len;
+    commit(out, total, |cur| {
+        put_varint(cur, body_len as u64);
+        put_varint_field(cur, 1, event_id);
+        put_varint_field(cur, 2, thread);
+        put_len_header(cur, 3, ts_len);
+        put_varint_field(cur, 1, seconds);
+        put_varint_field(cur, 2, nanos);
+        put_varint_field(cur, 4, event.function_id);
+        put_varint_field(cur, 5, depth);
+        put_varint_field(cur, 6, lane);
+        put_len_header(cur, field, payload.len());
+        cur.slice(payload);
+    });
     Ok(total)
 }
 
@@ -820,7 +1012,7 @@ mod tests {
             u64::MAX >> 1,
             u64::MAX,
         ] {
-            let mut buf = [0u8; 10];
+            let mut buf = [MaybeUninit::new(0u8); 10];
             let mut out = Cursor {
                 buf: &mut buf,
                 pos: 0,

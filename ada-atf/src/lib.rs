@@ -93,8 +93,10 @@ pub mod writer;
 pub struct ReadmeDoctests;
 
 pub use encode::{
-    DEFAULT_MAX_RECORD_LEN, EventRef, MAX_ARGS, MAX_REGISTERS, MAX_STACK_BYTES, PayloadRef,
-    Register, encode_delimited, encode_delimited_with_limit, encoded_len,
+    DEFAULT_MAX_RECORD_LEN, EventRef, FunctionPayload, IndexEventRef, IndexKind, MAX_ARGS,
+    MAX_REGISTERS, MAX_STACK_BYTES, PayloadRef, Register, encode_delimited,
+    encode_delimited_with_limit, encode_index_delimited, encode_index_delimited_with_limit,
+    encoded_len,
 };
 pub use error::{EncodeError, ManifestError, ReadError, WriteError};
 pub use locate::{LocateError, TraceDir};

@@ -32,9 +32,10 @@ use crate::sink::{
     LossInfo, Record, SessionInfo, Sink, SinkError, SinkOutput, ThreadInfo, WindowInfo,
 };
 use ada_atf::{
-    ClockDescription, EventRef, FallbackSummary, FoldedThreadsSummary, LaneCounters, LostByCause,
-    PayloadRef, PerLane, PersistenceWindow, RecordKind, RecordMapper, RingRecord, StateEntries,
-    SymbolEntry, SyncPolicy, ThreadSummary, TraceSummary, TraceWriter, WriteError, WriterOptions,
+    ClockDescription, EventRef, FallbackSummary, FoldedThreadsSummary, FunctionPayload,
+    IndexEventRef, IndexKind, LaneCounters, LostByCause, PayloadRef, PerLane, PersistenceWindow,
+    RecordKind, RecordMapper, RingRecord, StateEntries, SymbolEntry, SyncPolicy, ThreadSummary,
+    TraceSummary, TraceWriter, WriteError, WriterOptions,
 };
 use ada_registry::LaneKind;
 use ada_ringpool::EventKind;
@@ -154,13 +155,17 @@ pub fn session_clock() -> ClockDescription {
     )
 }
 
-/// Function id → (name, address). Table ids are small and dense (1, 2, ...): they index a
-/// vector, which is several times cheaper per event than hashing; other ids (hashed names the
-/// table refused, raw ids) go to a map.
+/// Function id → its [`FunctionPayload`] (name, address and the pre-encoded payload body the
+/// index fast path copies). Table ids are small and dense (1, 2, ...): they index a vector,
+/// which is several times cheaper per event than hashing; other ids (hashed names the table
+/// refused, raw ids) go to a map. A redefinition replaces the whole entry, so the cached body
+/// always matches the name and address the generic path would encode.
 #[derive(Debug, Default)]
 struct SymbolMap {
-    dense: Vec<Option<(String, u64)>>,
-    sparse: HashMap<u64, (String, u64)>,
+    dense: Vec<Option<FunctionPayload>>,
+    sparse: HashMap<u64, FunctionPayload>,
+    /// What an id without a definition resolves to (`""`, address 0).
+    unresolved: FunctionPayload,
 }
 
 impl SymbolMap {
@@ -168,7 +173,7 @@ impl SymbolMap {
     const DENSE_LIMIT: u64 = ada_registry::symbols::MAX_SYMBOL_ENTRIES as u64 + 1;
 
     fn insert(&mut self, id: u64, name: &str, address: u64) {
-        let value = (name.to_owned(), address);
+        let value = FunctionPayload::new(name, address);
         if id < Self::DENSE_LIMIT {
             let i = id as usize;
             if self.dense.len() <= i {
@@ -180,13 +185,29 @@ impl SymbolMap {
         }
     }
 
-    fn iter(&self) -> impl Iterator<Item = (u64, &str, u64)> {
+    /// The definition of `function_id`, if any.
+    #[inline]
+    fn get(&self, function_id: u64) -> Option<&FunctionPayload> {
+        match self.dense.get(function_id as usize) {
+            Some(v) => v.as_ref(),
+            None if function_id < Self::DENSE_LIMIT => None,
+            None => self.sparse.get(&function_id),
+        }
+    }
+
+    /// The payload of `function_id`: its definition, or the unresolved one.
+    #[inline]
+    fn payload(&self, function_id: u64) -> &FunctionPayload {
+        self.get(function_id).unwrap_or(&self.unresolved)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u64, &FunctionPayload)> {
         let dense = self
             .dense
             .iter()
             .enumerate()
-            .filter_map(|(i, v)| v.as_ref().map(|(n, a)| (i as u64, n.as_str(), *a)));
-        let sparse = self.sparse.iter().map(|(&i, (n, a))| (i, n.as_str(), *a));
+            .filter_map(|(i, v)| v.as_ref().map(|p| (i as u64, p)));
+        let sparse = self.sparse.iter().map(|(&i, p)| (i, p));
         dense.chain(sparse)
     }
 }
@@ -194,12 +215,21 @@ impl SymbolMap {
 impl ada_atf::SymbolLookup for SymbolMap {
     #[inline]
     fn lookup(&self, function_id: u64) -> Option<(&str, u64)> {
-        let hit = match self.dense.get(function_id as usize) {
-            Some(v) => v.as_ref(),
-            None if function_id < Self::DENSE_LIMIT => None,
-            None => self.sparse.get(&function_id),
-        };
-        hit.map(|(n, a)| (n.as_str(), *a))
+        self.get(function_id).map(|p| (p.symbol(), p.address()))
+    }
+}
+
+/// The index fast path's shape of `record`, when it has one: a call with no registers and no
+/// stack, or a return with no registers (the mapper drops a return's stack), which
+/// [`RecordMapper`] would turn into a payload of symbol and address only.
+#[inline]
+fn index_kind(record: &Record<'_>) -> Option<IndexKind> {
+    match record.kind {
+        EventKind::Call if record.registers.is_empty() && record.stack.is_empty() => {
+            Some(IndexKind::Call)
+        }
+        EventKind::Return if record.registers.is_empty() => Some(IndexKind::Return),
+        _ => None,
     }
 }
 
@@ -412,6 +442,23 @@ impl Sink for AtfSink {
         let Some(writer) = self.writer.as_mut() else {
             return Err(SinkError::new("the trace was already finalized"));
         };
+        if let Some(kind) = index_kind(record) {
+            // What `ring_record` + the mapper would produce, without building either: the same
+            // bytes through the one-pass encoder (`tests::fast_path_matches_the_mapper`).
+            let event = IndexEventRef {
+                thread_id: session_thread(thread),
+                timestamp_ns: record.timestamp_ns,
+                function_id: record.function_id,
+                call_depth: record.call_depth,
+                lane: atf_lane(record.lane),
+                kind,
+                function: self.symbols.payload(record.function_id),
+            };
+            return writer
+                .write_index(&event)
+                .map(|_| ())
+                .map_err(SinkError::new);
+        }
         let record = ring_record(thread, record);
         let event = self.mapper.map(&record, &self.symbols);
         writer.write(&event).map(|_| ()).map_err(SinkError::new)
@@ -462,10 +509,10 @@ impl Sink for AtfSink {
         let mut symbols: Vec<SymbolEntry> = self
             .symbols
             .iter()
-            .map(|(function_id, name, address)| SymbolEntry {
+            .map(|(function_id, p)| SymbolEntry {
                 function_id,
-                symbol: name.to_owned(),
-                address: (address != 0).then_some(address),
+                symbol: p.symbol().to_owned(),
+                address: (p.address() != 0).then_some(p.address()),
                 module: None,
             })
             .collect();
