@@ -579,3 +579,145 @@ impl Sink for AtfSink {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ada_atf::encode_delimited;
+
+    /// One call into the sink; each writes exactly one event.
+    enum Op {
+        Symbol(u64, &'static str, u64),
+        Record(Record<'static>),
+    }
+
+    fn rec(kind: EventKind, lane: LaneKind, function_id: u64) -> Record<'static> {
+        Record {
+            timestamp_ns: 1_500_000_123,
+            function_id,
+            thread_id: 4242,
+            call_depth: 3,
+            ..Record::new(kind, lane)
+        }
+    }
+
+    /// `events.bin` split into its delimited records (prefix included).
+    fn records(bytes: &[u8]) -> Vec<&[u8]> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at < bytes.len() {
+            let (mut len, mut shift, mut n) = (0usize, 0, 0);
+            loop {
+                let b = bytes[at + n];
+                len |= usize::from(b & 0x7f) << shift;
+                shift += 7;
+                n += 1;
+                if b < 0x80 {
+                    break;
+                }
+            }
+            out.push(&bytes[at..at + n + len]);
+            at += n + len;
+        }
+        out
+    }
+
+    /// Every record the sink writes — through the index fast path or not — is byte for byte
+    /// what `ring_record` + the mapper + the generic encoder make of it with the symbols known
+    /// at that moment: unresolved ids, a late definition, a redefinition, sparse ids, detail
+    /// and index lanes, records with registers or a stack, extreme values.
+    #[test]
+    fn fast_path_matches_the_mapper() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut sink = AtfSink::create(tmp.path(), 1).unwrap();
+        sink.begin(&SessionInfo::default()).unwrap();
+        let regs: &'static [u64] = &[1, 2, 3];
+        let stack: &'static [u8] = &[9; 16];
+        let sparse = u64::MAX - 1;
+        let ops = vec![
+            // Used before it is defined: unresolved.
+            Op::Record(rec(EventKind::Call, LaneKind::Index, 5)),
+            Op::Symbol(5, "first", 0x10),
+            Op::Record(rec(EventKind::Call, LaneKind::Index, 5)),
+            Op::Record(rec(EventKind::Return, LaneKind::Index, 5)),
+            // Redefined: the cached payload must follow.
+            Op::Symbol(5, "renamed::日本語::🦀", 0),
+            Op::Record(rec(EventKind::Call, LaneKind::Index, 5)),
+            Op::Record(Record {
+                stack,
+                ..rec(EventKind::Return, LaneKind::Index, 5)
+            }),
+            Op::Record(Record {
+                registers: regs,
+                ..rec(EventKind::Call, LaneKind::Detail, 5)
+            }),
+            Op::Record(Record {
+                stack,
+                ..rec(EventKind::Call, LaneKind::Detail, 5)
+            }),
+            Op::Record(Record {
+                registers: regs,
+                ..rec(EventKind::Return, LaneKind::Detail, 5)
+            }),
+            Op::Record(rec(EventKind::Call, LaneKind::Detail, 5)),
+            Op::Record(Record {
+                message: b"boom",
+                ..rec(EventKind::Mark, LaneKind::Detail, 5)
+            }),
+            Op::Symbol(sparse, "x", u64::MAX),
+            Op::Record(Record {
+                timestamp_ns: u64::MAX,
+                call_depth: u32::MAX,
+                ..rec(EventKind::Return, LaneKind::Index, sparse)
+            }),
+            Op::Record(Record {
+                timestamp_ns: 0,
+                call_depth: 0,
+                ..rec(EventKind::Call, LaneKind::Index, 0)
+            }),
+            Op::Record(rec(EventKind::Call, LaneKind::Index, 77)),
+        ];
+        let mut reference: HashMap<u64, (String, u64)> = HashMap::new();
+        let mut mapper = RecordMapper::new(ada_atf::manifest::host_arch());
+        let mut expected = Vec::new();
+        for (n, thread_number) in [(0, 1u32), (1, u32::MAX)] {
+            let thread = ThreadInfo {
+                slot: 0,
+                generation: 0,
+                pid: 1,
+                os_tid: 2,
+                number: thread_number,
+                verified: true,
+            };
+            for op in &ops {
+                // Event 1 is TraceStart; each op writes one event.
+                let id = 2 + expected.len() as u64;
+                match op {
+                    Op::Symbol(function_id, name, address) => {
+                        sink.symbol(*function_id, name, *address).unwrap();
+                        reference.insert(*function_id, ((*name).to_owned(), *address));
+                        expected.push(None);
+                    }
+                    Op::Record(r) => {
+                        sink.record(&thread, r).unwrap();
+                        let ring = ring_record(&thread, r);
+                        let mut bytes = Vec::new();
+                        encode_delimited(id, &mapper.map(&ring, &reference), &mut bytes).unwrap();
+                        expected.push(Some(bytes));
+                    }
+                }
+            }
+            assert_eq!(expected.len(), ops.len() * (n + 1));
+        }
+        let out = sink.finish(&Report::default()).unwrap();
+        let bytes = std::fs::read(out.dir.unwrap().join("events.bin")).unwrap();
+        let written = records(&bytes);
+        // TraceStart, the ops, TraceEnd.
+        assert_eq!(written.len(), expected.len() + 2);
+        for (i, want) in expected.iter().enumerate() {
+            if let Some(want) = want {
+                assert_eq!(written[i + 1], want.as_slice(), "event {}", i + 2);
+            }
+        }
+    }
+}
