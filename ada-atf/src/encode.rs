@@ -824,33 +824,39 @@ pub fn encode_delimited_with_limit(
 // ---------------------------------------------------------------------------------------------
 // The index fast path.
 
-/// The symbol and address of one function, with the body of the `FunctionCall` /
-/// `FunctionReturn` message that names them pre-encoded (both messages hold `symbol` in field
-/// 1 and `address` in field 2, so one body serves both).
+/// The symbol and address of one function, with what the `FunctionCall` / `FunctionReturn`
+/// message naming them encodes to pre-encoded: the message's length varint and its body (both
+/// messages hold `symbol` in field 1 and `address` in field 2, so one body serves both).
 ///
 /// Build one per function id when the id is defined, and build a new one (replacing the old)
 /// when a definition changes: it is immutable, so a cached body can never go stale. The
 /// [`Default`] value is the unresolved function (`""`, address 0), whose body is empty.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FunctionPayload {
     symbol: Box<str>,
     address: u64,
-    body: Box<[u8]>,
+    /// `varint(body.len()) ++ body`.
+    delimited: Box<[u8]>,
+    /// The length of the body alone.
+    body_len: usize,
 }
 
 impl FunctionPayload {
     /// The payload for `symbol` at `address` (`""` / 0 when unknown).
     pub fn new(symbol: &str, address: u64) -> Self {
-        let len = bytes_field_len(1, symbol.len()) + varint_field_len(2, address);
-        let mut body = Vec::with_capacity(len);
-        commit(&mut body, len, |cur| {
+        let body_len = bytes_field_len(1, symbol.len()) + varint_field_len(2, address);
+        let len = varint_len(body_len as u64) + body_len;
+        let mut delimited = Vec::with_capacity(len);
+        commit(&mut delimited, len, |cur| {
+            put_varint(cur, body_len as u64);
             put_bytes_field(cur, 1, symbol.as_bytes());
             put_varint_field(cur, 2, address);
         });
         FunctionPayload {
             symbol: symbol.into(),
             address,
-            body: body.into_boxed_slice(),
+            delimited: delimited.into_boxed_slice(),
+            body_len,
         }
     }
 
@@ -865,6 +871,13 @@ impl FunctionPayload {
     }
 }
 
+impl Default for FunctionPayload {
+    /// The unresolved function: `""` at address 0, an empty message.
+    fn default() -> Self {
+        FunctionPayload::new("", 0)
+    }
+}
+
 /// Which of the two index-shaped payloads an [`IndexEventRef`] carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum IndexKind {
@@ -875,7 +888,7 @@ pub enum IndexKind {
 }
 
 impl IndexKind {
-    /// The oneof member number; both keys, `(12 << 3) | 2` and `(13 << 3) | 2`, are one byte.
+    /// The oneof member number.
     const fn field(self) -> u32 {
         match self {
             IndexKind::Call => 12,
@@ -930,6 +943,16 @@ impl<'a> IndexEventRef<'a> {
     }
 }
 
+/// The most bytes an index-shaped event's body takes besides its payload body: `event_id`
+/// (key + 10), `thread_id` (key + 10, a negative `int32` is sign-extended), `timestamp` (key +
+/// 1-byte length + seconds: key + 5, as `u64::MAX / 1e9 < 2^35` + nanos: key + 5, as
+/// `1e9 < 2^35`), `function_id` (key + 10), `call_depth` (key + 5), `lane` (key + 1) and the
+/// payload's key (the length varint is part of [`FunctionPayload`]'s bytes).
+const INDEX_HEAD_MAX: usize = 11 + 11 + (2 + 6 + 6) + 11 + 6 + 2 + 1;
+
+/// The most bytes a varint length prefix takes.
+const PREFIX_MAX: usize = 10;
+
 /// [`encode_delimited`] for an index-shaped event: the same bytes (and the same
 /// [`EncodeError::RecordTooLarge`] for a record over [`DEFAULT_MAX_RECORD_LEN`]), written in
 /// one pass.
@@ -942,13 +965,18 @@ pub fn encode_index_delimited(
     encode_index_delimited_with_limit(event_id, event, out, DEFAULT_MAX_RECORD_LEN)
 }
 
-/// [`encode_delimited_with_limit`] for an index-shaped event, in one pass: the body length is
-/// a handful of inline varint lengths (the payload body's is cached in the
-/// [`FunctionPayload`]), then the record is written straight into `out`'s spare capacity and
-/// the payload body copied in. There is nothing to check but the record limit: an index-shaped
-/// event has no registers, stack copy or arguments. The bytes are identical to
-/// [`encode_delimited_with_limit`]'s for [`IndexEventRef::to_event_ref`] (the tests compare
-/// them over random events); on error `out` is unchanged.
+/// [`encode_delimited_with_limit`] for an index-shaped event, in one pass and with no sizing
+/// pass at all: the body is written straight into `out`'s spare capacity (reserved for the
+/// largest such event, never zero-filled) one byte after where the record starts, the
+/// timestamp's length byte is filled in after its fields, and the record's length prefix is
+/// written last into the byte left for it (a body of 128 bytes or more, i.e. a long symbol,
+/// is moved up to make room for a longer prefix). The payload body comes pre-encoded from the
+/// [`FunctionPayload`]. There is nothing to check but the record limit: an index-shaped event
+/// has no registers, stack copy or arguments.
+///
+/// The bytes are identical to [`encode_delimited_with_limit`]'s for
+/// [`IndexEventRef::to_event_ref`] (the tests compare them over random events), and so is the
+/// error; on error `out` is unchanged.
 #[inline]
 pub fn encode_index_delimited_with_limit(
     event_id: u64,
@@ -956,42 +984,77 @@ pub fn encode_index_delimited_with_limit(
     out: &mut Vec<u8>,
     max_record_len: usize,
 ) -> Result<usize, EncodeError> {
+    let payload = &*event.function.delimited;
+    if event.function.body_len > max_record_len {
+        // Too large whatever the rest holds; the generic sizing gives the exact length.
+        return Err(too_large(event_id, event, max_record_len));
+    }
+    let room = PREFIX_MAX + INDEX_HEAD_MAX + payload.len();
+    out.reserve(room);
+    let spare = &mut out.spare_capacity_mut()[..room];
     let ts = Timestamp::from_nanos(event.timestamp_ns);
-    let (seconds, nanos) = (ts.seconds as u64, int32_bits(ts.nanos));
-    let ts_len = varint_field_len(1, seconds) + varint_field_len(2, nanos);
-    let payload = &*event.function.body;
-    let field = event.kind.field();
-    let thread = int32_bits(event.thread_id);
-    let depth = u64::from(event.call_depth);
-    let lane = u64::from(event.lane.as_u32());
-    let body_len = varint_field_len(1, event_id)
-        + varint_field_len(2, thread)
-        + len_field_len(3, ts_len)
-        + varint_field_len(4, event.function_id)
-        + varint_field_len(5, depth)
-        + varint_field_len(6, lane)
-        + len_field_len(field, payload.len());
+    let mut cur = Cursor {
+        buf: spare,
+        // Byte 0 is left for a one-byte length prefix.
+        pos: 1,
+    };
+    put_varint_field(&mut cur, 1, event_id);
+    put_varint_field(&mut cur, 2, int32_bits(event.thread_id));
+    cur.byte(key(3, LEN) as u8);
+    // The timestamp's length (at most 12, one byte) goes here once its fields are written.
+    let ts_at = cur.pos;
+    cur.pos += 1;
+    put_varint_field(&mut cur, 1, ts.seconds as u64);
+    put_varint_field(&mut cur, 2, int32_bits(ts.nanos));
+    let ts_len = cur.pos - ts_at - 1;
+    cur.buf[ts_at] = MaybeUninit::new(ts_len as u8);
+    put_varint_field(&mut cur, 4, event.function_id);
+    put_varint_field(&mut cur, 5, u64::from(event.call_depth));
+    put_varint_field(&mut cur, 6, u64::from(event.lane.as_u32()));
+    // Both oneof keys, (12 << 3) | 2 and (13 << 3) | 2, are one byte.
+    cur.byte(key(event.kind.field(), LEN) as u8);
+    cur.slice(payload);
+    let body_len = cur.pos - 1;
     if body_len > max_record_len {
         return Err(EncodeError::RecordTooLarge {
             len: body_len,
             max: max_record_len,
         });
     }
-    let total = varint_len(body_len as u64) + body_len;
-    commit(out, total, |cur| {
-        put_varint(cur, body_len as u64);
-        put_varint_field(cur, 1, event_id);
-        put_varint_field(cur, 2, thread);
-        put_len_header(cur, 3, ts_len);
-        put_varint_field(cur, 1, seconds);
-        put_varint_field(cur, 2, nanos);
-        put_varint_field(cur, 4, event.function_id);
-        put_varint_field(cur, 5, depth);
-        put_varint_field(cur, 6, lane);
-        put_len_header(cur, field, payload.len());
-        cur.slice(payload);
-    });
+    let prefix_len = varint_len(body_len as u64);
+    if prefix_len > 1 {
+        // Rare (a long symbol): move the body up to make room for the longer prefix.
+        spare.copy_within(1..1 + body_len, prefix_len);
+    }
+    let mut prefix = Cursor {
+        buf: &mut spare[..prefix_len],
+        pos: 0,
+    };
+    put_varint(&mut prefix, body_len as u64);
+    let total = prefix_len + body_len;
+    let len = out.len() + total;
+    // SAFETY: `reserve` made room for `room >= total` more bytes. Of the `total` bytes after
+    // `out.len()`, the first `prefix_len` were just written by `put_varint`, and the body's
+    // `body_len` bytes follow them: the cursor wrote every byte of `1..1 + body_len` (it writes
+    // only at `pos`, advancing it, from 1; the one byte it skipped, `ts_at`, was written
+    // explicitly), and when `prefix_len > 1` `copy_within` moved those initialized bytes to
+    // `prefix_len..total`. So `0..len` is initialized and within the capacity.
+    unsafe { out.set_len(len) };
     Ok(total)
+}
+
+/// The error for an index-shaped event too large for `max_record_len`, with its exact length
+/// (out of line: it never happens for a real symbol).
+#[cold]
+#[inline(never)]
+fn too_large(event_id: u64, event: &IndexEventRef<'_>, max_record_len: usize) -> EncodeError {
+    match encoded_len(event_id, &event.to_event_ref()) {
+        Ok(len) => EncodeError::RecordTooLarge {
+            len,
+            max: max_record_len,
+        },
+        Err(e) => e,
+    }
 }
 
 #[cfg(test)]
