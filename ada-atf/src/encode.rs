@@ -345,8 +345,10 @@ pub const fn varint_len(v: u64) -> usize {
 /// Writes front to back into a pre-sized slice of (possibly uninitialized) bytes: the spare
 /// capacity of the output `Vec`, so nothing is zero-filled first. Sizes are computed before
 /// writing, so every index is in bounds; an out-of-bounds write would be an encoder bug and
-/// panics rather than corrupting. Every write lands at `pos` and advances it, so the first
-/// `pos` bytes are always initialized (what [`commit`] relies on).
+/// panics rather than corrupting. Every write starts at `pos` and advances `pos` past the
+/// bytes it means (a fixed-size block copy may also write a few bytes after them, which the
+/// next write overwrites or which stay outside the record), so the first `pos` bytes are
+/// always initialized (what [`commit`] and the index fast path rely on).
 struct Cursor<'a> {
     buf: &'a mut [MaybeUninit<u8>],
     pos: usize,
@@ -381,8 +383,9 @@ fn commit(out: &mut Vec<u8>, total: usize, fill: impl FnOnce(&mut Cursor<'_>)) {
     assert_eq!(cur.pos, total, "size pass and write pass disagree");
     let len = out.len() + total;
     // SAFETY: `reserve` made room for `total` more bytes, and the cursor wrote each of the
-    // `total` bytes after `out.len()` (it writes only at `pos`, advancing it by what it wrote,
-    // from 0, and reached `total`), so `0..len` is initialized and within the capacity.
+    // `total` bytes after `out.len()` (every write starts at `pos` and advances it past what
+    // it wrote, from 0, and `pos` reached `total`), so `0..len` is initialized and within the
+    // capacity.
     unsafe { out.set_len(len) };
 }
 
@@ -835,19 +838,26 @@ pub fn encode_delimited_with_limit(
 pub struct FunctionPayload {
     symbol: Box<str>,
     address: u64,
-    /// `varint(body.len()) ++ body`.
-    delimited: Box<[u8]>,
+    /// `varint(body.len()) ++ body`, then zeros up to at least [`SMALL_PAYLOAD`] bytes (so a
+    /// short payload is copied as one fixed-size block).
+    padded: Box<[u8]>,
+    /// The length of `varint(body.len()) ++ body`.
+    len: usize,
     /// The length of the body alone.
     body_len: usize,
 }
+
+/// Payloads (length varint and body) of at most this many bytes are copied as one fixed-size
+/// block, which compiles to a few vector moves instead of a `memcpy` call.
+const SMALL_PAYLOAD: usize = 32;
 
 impl FunctionPayload {
     /// The payload for `symbol` at `address` (`""` / 0 when unknown).
     pub fn new(symbol: &str, address: u64) -> Self {
         let body_len = bytes_field_len(1, symbol.len()) + varint_field_len(2, address);
         let len = varint_len(body_len as u64) + body_len;
-        let mut delimited = Vec::with_capacity(len);
-        commit(&mut delimited, len, |cur| {
+        let mut padded = Vec::with_capacity(len.max(SMALL_PAYLOAD));
+        commit(&mut padded, len, |cur| {
             put_varint(cur, body_len as u64);
             put_bytes_field(cur, 1, symbol.as_bytes());
             put_varint_field(cur, 2, address);
@@ -855,7 +865,11 @@ impl FunctionPayload {
         FunctionPayload {
             symbol: symbol.into(),
             address,
-            delimited: delimited.into_boxed_slice(),
+            padded: {
+                padded.resize(len.max(SMALL_PAYLOAD), 0);
+                padded.into_boxed_slice()
+            },
+            len,
             body_len,
         }
     }
@@ -984,12 +998,14 @@ pub fn encode_index_delimited_with_limit(
     out: &mut Vec<u8>,
     max_record_len: usize,
 ) -> Result<usize, EncodeError> {
-    let payload = &*event.function.delimited;
-    if event.function.body_len > max_record_len {
+    let function = event.function;
+    let payload = &function.padded[..function.len];
+    if function.body_len > max_record_len {
         // Too large whatever the rest holds; the generic sizing gives the exact length.
         return Err(too_large(event_id, event, max_record_len));
     }
-    let room = PREFIX_MAX + INDEX_HEAD_MAX + payload.len();
+    // Room for the largest record with this payload, and for a fixed-size copy of a small one.
+    let room = PREFIX_MAX + INDEX_HEAD_MAX + payload.len().max(SMALL_PAYLOAD);
     out.reserve(room);
     let spare = &mut out.spare_capacity_mut()[..room];
     let ts = Timestamp::from_nanos(event.timestamp_ns);
@@ -1013,7 +1029,16 @@ pub fn encode_index_delimited_with_limit(
     put_varint_field(&mut cur, 6, u64::from(event.lane.as_u32()));
     // Both oneof keys, (12 << 3) | 2 and (13 << 3) | 2, are one byte.
     cur.byte(key(event.kind.field(), LEN) as u8);
-    cur.slice(payload);
+    if let Some(block) = function.padded.first_chunk::<SMALL_PAYLOAD>()
+        && payload.len() <= SMALL_PAYLOAD
+    {
+        // The copy also writes the padding after the payload: those bytes lie past the
+        // record's end, inside the reserved room, and never become part of `out`.
+        cur.buf[cur.pos..cur.pos + SMALL_PAYLOAD].write_copy_of_slice(block);
+        cur.pos += payload.len();
+    } else {
+        cur.slice(payload);
+    }
     let body_len = cur.pos - 1;
     if body_len > max_record_len {
         return Err(EncodeError::RecordTooLarge {
@@ -1035,10 +1060,11 @@ pub fn encode_index_delimited_with_limit(
     let len = out.len() + total;
     // SAFETY: `reserve` made room for `room >= total` more bytes. Of the `total` bytes after
     // `out.len()`, the first `prefix_len` were just written by `put_varint`, and the body's
-    // `body_len` bytes follow them: the cursor wrote every byte of `1..1 + body_len` (it writes
-    // only at `pos`, advancing it, from 1; the one byte it skipped, `ts_at`, was written
-    // explicitly), and when `prefix_len > 1` `copy_within` moved those initialized bytes to
-    // `prefix_len..total`. So `0..len` is initialized and within the capacity.
+    // `body_len` bytes follow them: the cursor wrote every byte of `1..1 + body_len` (every
+    // write starts at `pos` and advances it past what it wrote, from 1; the one byte skipped,
+    // `ts_at`, was written explicitly), and when `prefix_len > 1` `copy_within` moved those
+    // initialized bytes to `prefix_len..total`. So `0..len` is initialized and within the
+    // capacity.
     unsafe { out.set_len(len) };
     Ok(total)
 }
