@@ -1,15 +1,42 @@
 //! The hand-written ATF v4 encoder: borrowed events in, varint-delimited protobuf bytes out,
 //! appended to a caller-owned `Vec<u8>` with no heap allocation of its own.
 //!
-//! It computes every nested length up front (one pass over the borrowed inputs), reserves the
-//! whole record once and then writes it in field-number order. The bytes are exactly what
-//! `prost` would produce for the equal owned [`Event`] (proto3 defaults omitted, map entries
-//! in the order given, a map entry's default key or value omitted), which the tests check
-//! against `prost` and against hand-assembled byte arrays.
+//! **The generic encoder** ([`encode_delimited`]) takes any [`EventRef`]. It computes every
+//! nested length up front (a sizing pass over the borrowed inputs), reserves the whole record
+//! once and then writes it in field-number order straight into the buffer's spare capacity
+//! (nothing is zero-filled first). The bytes are exactly what `prost` would produce for the
+//! equal owned [`Event`] (proto3 defaults omitted, map entries in the order given, a map
+//! entry's default key or value omitted), which the tests check against `prost` and against
+//! hand-assembled byte arrays. The limits of the ATF v4 format are enforced before anything is
+//! written: [`MAX_REGISTERS`] per register map, [`MAX_STACK_BYTES`] of stack copy,
+//! [`MAX_ARGS`] arguments, and a record limit ([`DEFAULT_MAX_RECORD_LEN`] unless given).
 //!
-//! The limits of the ATF v4 format are enforced before anything is written:
-//! [`MAX_REGISTERS`] per register map, [`MAX_STACK_BYTES`] of stack copy, [`MAX_ARGS`]
-//! arguments, and a record limit ([`DEFAULT_MAX_RECORD_LEN`] unless given).
+//! **The index fast path** ([`encode_index_delimited`], [`TraceWriter::write_index`]) takes
+//! an [`IndexEventRef`]: a function call or return whose payload is only a symbol and an
+//! address, the shape of every index-lane record the drain persists. It makes one pass and no
+//! sizing pass:
+//! - the payload message (`varint(len) ++ {symbol, address}`) comes pre-encoded from a
+//!   [`FunctionPayload`], built once when the function id is defined and replaced whole when a
+//!   definition changes (so it can never be stale), and short ones are copied as one
+//!   fixed-size block;
+//! - the rest of the body is written straight into the buffer's spare capacity, reserved for
+//!   the largest such event; the timestamp's length byte is filled in after its fields, and
+//!   the record's length prefix last, into the byte left for it before the body (a body of 128
+//!   bytes or more, a long symbol, is moved up for the longer prefix);
+//! - only the record limit is checked: an index-shaped event has no registers, stack copy or
+//!   arguments to check.
+//!
+//! **Identity guarantee.** For every [`IndexEventRef`], event id and record limit, the fast
+//! path appends exactly the bytes, and returns exactly the result (length or
+//! [`EncodeError::RecordTooLarge`] with the same length), that [`encode_delimited_with_limit`]
+//! gives for [`IndexEventRef::to_event_ref`]; on error the buffer is unchanged in both. A reader
+//! cannot tell which path wrote an event. `tests/index_fast_path.rs` checks this over random
+//! events (symbols empty, long, any Unicode; ids, timestamps and depths at their varint
+//! boundaries and extremes; both lanes and kinds), and the controller's `AtfSink` tests check
+//! that its records are byte-identical to the record mapper's events through the generic
+//! encoder.
+//!
+//! [`TraceWriter::write_index`]: crate::TraceWriter::write_index
 
 use std::collections::BTreeMap;
 use std::mem::MaybeUninit;
@@ -363,9 +390,21 @@ impl Cursor<'_> {
 
     #[inline(always)]
     fn slice(&mut self, s: &[u8]) {
-        self.buf[self.pos..self.pos + s.len()].write_copy_of_slice(s);
+        copy_into(&mut self.buf[self.pos..self.pos + s.len()], s);
         self.pos += s.len();
     }
+}
+
+/// Copies `src` into `dst`, which has the same length: one `memcpy`, or a few vector moves for
+/// a fixed-size block (what `<[MaybeUninit<u8>]>::write_copy_of_slice` does; that method is
+/// newer than this crate's minimum Rust version, and a byte loop does not compile to a copy).
+#[inline(always)]
+fn copy_into(dst: &mut [MaybeUninit<u8>], src: &[u8]) {
+    // SAFETY: `MaybeUninit<u8>` has the same size, alignment and layout as `u8`, and every
+    // initialized byte is a valid `MaybeUninit<u8>`; the view is shared and nothing writes
+    // through it, so it is valid for `src`'s lifetime.
+    let src: &[MaybeUninit<u8>] = unsafe { &*(src as *const [u8] as *const [MaybeUninit<u8>]) };
+    dst.copy_from_slice(src);
 }
 
 /// Runs `fill` on a cursor over `total` bytes of `out`'s spare capacity (reserving it first,
@@ -1034,7 +1073,7 @@ pub fn encode_index_delimited_with_limit(
     {
         // The copy also writes the padding after the payload: those bytes lie past the
         // record's end, inside the reserved room, and never become part of `out`.
-        cur.buf[cur.pos..cur.pos + SMALL_PAYLOAD].write_copy_of_slice(block);
+        copy_into(&mut cur.buf[cur.pos..cur.pos + SMALL_PAYLOAD], block);
         cur.pos += payload.len();
     } else {
         cur.slice(payload);

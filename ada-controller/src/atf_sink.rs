@@ -3,7 +3,10 @@
 //! Layout: `<output>/ada_traces/session_YYYYMMDD_HHMMSS/pid_<pid>/`. The stream starts with a
 //! `TraceStart` event (executable, arguments, OS, architecture) and ends with `TraceEnd` (exit
 //! code); in between, every drained record mapped by [`ada_atf::RecordMapper`] with the names
-//! the agent registered. The manifest carries the per-thread, per-lane accounting of the
+//! the agent registered — index-shaped records (calls and returns without registers or stack,
+//! all index-lane records) go instead through `ada-atf`'s one-pass encoder with each function's
+//! payload pre-encoded ([`ada_atf::FunctionPayload`], rebuilt when a definition changes),
+//! which writes the same bytes the mapper's event would encode to. The manifest carries the per-thread, per-lane accounting of the
 //! [`Report`] (threads listed and folded, each thread's claimed pid and OS thread id and whether
 //! they were verified), what the drain found corrupt, the events of threads refused a slot,
 //! the shared fallback ring's accounting (`fallback`, and each lane's `spilled` and
