@@ -95,9 +95,10 @@ mod persist;
 mod pipelined;
 mod report;
 mod sink;
+pub mod stamps;
 
 pub use ada_shm::ENV_SEGMENT;
-pub use atf_sink::{AtfSink, session_clock};
+pub use atf_sink::{AtfSink, MANIFEST_CALIBRATION_POINTS, session_clock, session_clock_with};
 pub use controller::{
     Controller, ControllerBuilder, ControllerError, HEARTBEAT_EVERY, LiveSnapshot, LiveStats,
     Running, Standby,
@@ -110,6 +111,7 @@ pub use report::{
     Continuation, Corruption, FallbackReport, FoldedThreads, LaneReport, Readiness, Report,
     ThreadEnd, ThreadReport,
 };
+pub use stamps::{ClockChoice, ClockUnavailable, SessionClock, StampConverter, TscSource};
 
 /// The agents' statistics from the control block (re-exported from `ada-registry`), as
 /// [`Report::agent_stats`] carries them.

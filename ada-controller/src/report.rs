@@ -444,6 +444,9 @@ pub struct Report {
     pub agent_stats: AgentStatsSnapshot,
     /// `Some` when this session continues one whose controller died.
     pub continuation: Option<Continuation>,
+    /// The clock agents stamped events with and the calibration that converted them to the
+    /// trace's `CLOCK_MONOTONIC` nanoseconds.
+    pub clock: crate::stamps::SessionClock,
 }
 
 impl Report {

@@ -408,6 +408,9 @@ fn run_trace(
     if let Some(period) = plan.warm_up {
         controller = controller.warm_up(period);
     }
+    if let Some(clock) = plan.clock {
+        controller = controller.session_clock(clock);
+    }
     let options = TraceOptions {
         command,
         output: session.output.clone(),
@@ -450,7 +453,8 @@ fn run_trace(
             e @ TraceError::Controller(
                 ControllerError::Config(_)
                 | ControllerError::DrainInterval(_)
-                | ControllerError::DropPolicyEnv(_),
+                | ControllerError::DropPolicyEnv(_)
+                | ControllerError::Clock(_),
             ),
         ) => {
             eprintln!("ada: error: {e} (see `ada --help`)");
