@@ -12,15 +12,22 @@
 //! markers' first and last times, fallback records) before windows, marks and the sink see
 //! it, so the trace stays in `CLOCK_MONOTONIC` nanoseconds.
 //!
-//! **Never backwards.** A stamp after the last calibration point converts with the last
-//! segment's rate (extrapolated); a new point changes that mapping. So that a thread's times
-//! never go back across an update, a new point is *anchored*: the converter first adds the
-//! point (highest ticks converted so far, the nanoseconds they converted to), so every stamp
-//! up to there keeps the value it had, and the new segment starts from it. A sample that the
-//! extrapolation has already passed (its nanoseconds at or below the anchor's) is skipped: a
-//! later one is taken. Stamps far beyond the last point (more than [`TRUSTED_AHEAD_NS`] of
-//! ticks: an agent's garbage, the segment being writable by every traced process) convert,
-//! saturating, but never move the anchor.
+//! **Between and past the points.** A stamp between two calibration points converts
+//! piecewise linearly ([`Calibration::to_mono_ns`]); one past the last point converts on from
+//! it at the rate measured over at least [`EXTRAPOLATION_BASELINE_NS`] (since the first point,
+//! early on): one sample's error (half its `clock_gettime` bracket, tens of ns) spread over a
+//! long baseline keeps the extrapolation within tens of ns over the second until the next
+//! point.
+//!
+//! **Never backwards.** A new point changes the mapping past the old last point (the
+//! extrapolation). So that a thread's times never go back across an update, a new point is
+//! *anchored*: the converter first adds the point (highest ticks converted so far, the
+//! nanoseconds they converted to), so every stamp up to there keeps the value it had, and the
+//! new segment starts from it. A sample that the extrapolation has already passed (its
+//! nanoseconds at or below the anchor's), or that lies inside the range already converted, is
+//! skipped: a later one is taken. Stamps far beyond the last point (more than
+//! [`TRUSTED_AHEAD_NS`] of ticks: an agent's garbage, the segment being writable by every
+//! traced process) convert, saturating, but never move the anchor.
 //!
 //! **Bounded.** The converter keeps the first point and the last [`KEPT_POINTS`]; the manifest
 //! shows the first and last few and the count.
@@ -42,6 +49,11 @@ pub const KEPT_POINTS: usize = 256;
 /// How far past the last calibration point (in the counter's time) a stamp may be and still
 /// count as a real one for anchoring.
 pub const TRUSTED_AHEAD_NS: u64 = 60_000_000_000;
+
+/// Stamps past the last point convert at the rate measured over at least this long (or since
+/// the first point, early in the session): the last segment alone may be short (an anchor a
+/// drain interval before its point), and a short baseline's rate is noisy.
+pub const EXTRAPOLATION_BASELINE_NS: u64 = 1_000_000_000;
 
 /// How far apart the session's two opening points are.
 const OPENING_SPAN: std::time::Duration = std::time::Duration::from_millis(2);
@@ -183,8 +195,13 @@ pub struct StampConverter {
     /// When (drain clock, `CLOCK_MONOTONIC` ns) the next point is due, and the interval after it.
     next_sample_ns: u64,
     interval_ns: u64,
+    /// The schedule's first and longest intervals.
+    schedule: (u64, u64),
     /// Samples refused (not after the last point, or passed by the extrapolation).
     skipped: u64,
+    /// The rate stamps past the last point convert at, as (ns, ticks) over a long baseline
+    /// (see [`EXTRAPOLATION_BASELINE_NS`]); (0, 0) before two points.
+    rate: (u64, u64),
 }
 
 impl StampConverter {
@@ -197,7 +214,9 @@ impl StampConverter {
             max_converted: 0,
             next_sample_ns: u64::MAX,
             interval_ns: 0,
+            schedule: (FIRST_SAMPLE_AFTER_NS, SAMPLE_EVERY.as_nanos() as u64),
             skipped: 0,
+            rate: (0, 0),
         }
     }
 
@@ -220,14 +239,37 @@ impl StampConverter {
     /// converts to 0), taking further points from `source` when given.
     pub fn from_calibration(calibration: Calibration, source: Option<TscSource>) -> Self {
         let last_ns = calibration.points().last().map_or(0, |p| p.mono_ns);
-        StampConverter {
+        let mut converter = StampConverter {
             clock: ClockId::Tsc,
             calibration,
             source,
             max_converted: 0,
             next_sample_ns: last_ns.saturating_add(FIRST_SAMPLE_AFTER_NS),
             interval_ns: FIRST_SAMPLE_AFTER_NS,
+            schedule: (FIRST_SAMPLE_AFTER_NS, SAMPLE_EVERY.as_nanos() as u64),
             skipped: 0,
+            rate: (0, 0),
+        };
+        converter.update_rate();
+        converter
+    }
+
+    /// The extrapolation rate: from the latest point at least [`EXTRAPOLATION_BASELINE_NS`]
+    /// before the last one (else the first) to the last.
+    fn update_rate(&mut self) {
+        let points = self.calibration.points();
+        let (Some(&first), Some(&last)) = (points.first(), points.last()) else {
+            return;
+        };
+        let horizon = last.mono_ns.saturating_sub(EXTRAPOLATION_BASELINE_NS);
+        let base = points
+            .iter()
+            .rev()
+            .find(|p| p.mono_ns <= horizon)
+            .copied()
+            .unwrap_or(first);
+        if last.ticks > base.ticks {
+            self.rate = (last.mono_ns - base.mono_ns, last.ticks - base.ticks);
         }
     }
 
@@ -243,6 +285,17 @@ impl StampConverter {
                 Err(e) => Err(e),
             },
         }
+    }
+
+    /// Takes points on another schedule: `first_ns` after the last one, doubling up to
+    /// `longest_ns` (default [`FIRST_SAMPLE_AFTER_NS`] and [`SAMPLE_EVERY`]; 0 and 0: at every
+    /// drain pass, for tests driving a fake counter pass by pass).
+    pub fn with_schedule(mut self, first_ns: u64, longest_ns: u64) -> Self {
+        self.schedule = (first_ns, longest_ns);
+        self.interval_ns = first_ns;
+        let last_ns = self.calibration.points().last().map_or(0, |p| p.mono_ns);
+        self.next_sample_ns = last_ns.saturating_add(first_ns);
+        self
     }
 
     /// The clock agents stamp with.
@@ -274,7 +327,16 @@ impl StampConverter {
         if self.clock == ClockId::Monotonic {
             return stamp;
         }
-        let ns = self.calibration.to_mono_ns(stamp).unwrap_or(0);
+        let ns = match self.calibration.points().last() {
+            // Past the last point: on from it at the long-baseline rate (a straight line from
+            // the last point, so an anchor added on it later keeps every value emitted).
+            Some(last) if stamp > last.ticks && self.rate.1 != 0 => {
+                let (dn, dt) = (u128::from(self.rate.0), u128::from(self.rate.1));
+                let ns = u128::from(last.mono_ns) + u128::from(stamp - last.ticks) * dn / dt;
+                u64::try_from(ns).unwrap_or(u64::MAX)
+            }
+            _ => self.calibration.to_mono_ns(stamp).unwrap_or(0),
+        };
         if stamp > self.max_converted && self.trusted(stamp) {
             self.max_converted = stamp;
         }
@@ -309,8 +371,8 @@ impl StampConverter {
         let Some(source) = &self.source else {
             return;
         };
-        self.interval_ns = (self.interval_ns.saturating_mul(2))
-            .clamp(FIRST_SAMPLE_AFTER_NS, SAMPLE_EVERY.as_nanos() as u64);
+        let (first, longest) = self.schedule;
+        self.interval_ns = (self.interval_ns.saturating_mul(2)).clamp(first, longest.max(first));
         self.next_sample_ns = now_ns.saturating_add(self.interval_ns);
         match source.sample() {
             Some(point) => self.add(point),
@@ -325,6 +387,7 @@ impl StampConverter {
             if self.calibration.add(point).is_err() {
                 self.skipped += 1;
             }
+            self.update_rate();
             return;
         };
         if point.ticks <= last.ticks || point.mono_ns <= last.mono_ns {
@@ -339,7 +402,8 @@ impl StampConverter {
             return;
         }
         if anchor > last.ticks {
-            let anchor_ns = self.calibration.to_mono_ns(anchor).unwrap_or(0);
+            // What the anchor was converted to (and every stamp before it, on the same line).
+            let anchor_ns = self.convert_untracked(anchor);
             if anchor_ns >= point.mono_ns {
                 // The extrapolation already went past this sample: a later one will do.
                 self.skipped += 1;
@@ -357,6 +421,15 @@ impl StampConverter {
             self.skipped += 1;
         }
         self.calibration.keep_recent(KEPT_POINTS);
+        self.update_rate();
+    }
+
+    /// [`convert`](Self::convert) without moving the anchor.
+    fn convert_untracked(&mut self, stamp: u64) -> u64 {
+        let max = self.max_converted;
+        let ns = self.convert(stamp);
+        self.max_converted = max;
+        ns
     }
 }
 
