@@ -704,7 +704,11 @@ impl Manifest {
             format_version: optional(obj, "formatVersion", "an unsigned 32-bit integer")?,
             complete: optional(obj, "complete", "a bool")?,
             session_name: optional(obj, "sessionName", "a string")?,
-            clock: optional(obj, "clock", "an object {name, realtimeOffsetNs?}")?,
+            clock: optional(
+                obj,
+                "clock",
+                "an object {name, realtimeOffsetNs?, source?, calibration?}",
+            )?,
             executable: optional(obj, "executable", "a string")?,
             args: optional(obj, "args", "an array of strings")?.unwrap_or_default(),
             exit_code: optional(obj, "exitCode", "a 32-bit integer")?,
@@ -1033,6 +1037,36 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn the_clock_source_and_calibration_round_trip_and_are_optional() {
+        // An older manifest's clock: no source, no calibration.
+        let old = r#"{"name": "CLOCK_MONOTONIC", "realtimeOffsetNs": -5}"#;
+        let c: ClockDescription = serde_json::from_str(old).unwrap();
+        assert_eq!(c, ClockDescription::new("CLOCK_MONOTONIC", Some(-5)));
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(
+            !json.contains("source") && !json.contains("calibration"),
+            "{json}"
+        );
+        let mut tsc = ClockDescription::new("CLOCK_MONOTONIC", Some(7));
+        tsc.source = Some("TSC".into());
+        tsc.calibration = Some(ClockCalibration {
+            ticks_per_second: Some(3_000_000_000),
+            points: 40,
+            first: vec![[10, 1], [3_000_010, 1_000_001]],
+            last: vec![[9_000_000_010, 3_000_000_001]],
+        });
+        let json = serde_json::to_string(&tsc).unwrap();
+        assert!(
+            json.contains(r#""source":"TSC""#) && json.contains(r#""ticksPerSecond":3000000000"#),
+            "{json}"
+        );
+        assert_eq!(
+            serde_json::from_str::<ClockDescription>(&json).unwrap(),
+            tsc
+        );
     }
 
     #[test]

@@ -344,3 +344,43 @@ fn the_real_counter_converts_to_within_a_microsecond_over_ten_seconds() {
         report.clock.calibration.total_points()
     );
 }
+
+/// `attach` (a restarted controller) follows the segment's clock whatever the builder asks
+/// for, and says so clearly when it cannot calibrate that clock.
+#[test]
+fn attach_follows_the_segments_clock() {
+    if !ada_shm::tsc::invariance().is_invariant() {
+        eprintln!("skipped: this machine's counter is not invariant");
+        return;
+    }
+    let first = ControllerBuilder::new()
+        .capacity(2)
+        .session_clock(ClockChoice::Tsc)
+        .create()
+        .unwrap();
+    let name = first.segment_name().to_owned();
+    let e = ControllerBuilder::new()
+        .tsc_source(TscSource::new(Invariance::Cpuid, || None))
+        .attach(&name)
+        .unwrap_err();
+    assert!(
+        matches!(e, ControllerError::Clock(ClockUnavailable::NoCalibration)),
+        "{e:?}"
+    );
+    let second = ControllerBuilder::new()
+        .session_clock(ClockChoice::Monotonic)
+        .attach(&name)
+        .unwrap();
+    assert_eq!(second.registry().clock(), ClockId::Tsc);
+    let report = second
+        .start(Collect::default(), SessionInfo::new(0))
+        .unwrap()
+        .stop(Some(0))
+        .unwrap();
+    assert_eq!(report.clock.source, ClockId::Tsc);
+    assert!(
+        report.clock.calibration.points().len() >= 3,
+        "opening pair + final"
+    );
+    drop(first);
+}
