@@ -36,9 +36,11 @@
 //! heartbeat's age) is for. When each happened is in [`Report::readiness`].
 //!
 //! **The clock.** Everything the controller decides by time (the heartbeat, the warm-up) reads
-//! the clock given to [`ControllerBuilder::clock`]: the session clock
-//! ([`MonotonicClock`], `CLOCK_MONOTONIC`, which agents stamp events with) by default, a fake
-//! clock (`ada_testkit::FakeClock`) in tests.
+//! the clock given to [`ControllerBuilder::clock`]: [`MonotonicClock`] (`CLOCK_MONOTONIC`, the
+//! trace's timebase and what agents compare the heartbeat with) by default, a fake clock
+//! (`ada_testkit::FakeClock`) in tests. What agents stamp *events* with is another choice,
+//! [`ControllerBuilder::session_clock`] (the CPU's counter where it is invariant): the drain
+//! converts those stamps to `CLOCK_MONOTONIC` nanoseconds ([`crate::stamps`]).
 //!
 //! **Attach (controller restart).** [`ControllerBuilder::attach`] opens an existing segment
 //! whose controller died (validated as untrusted, as agents do) instead of creating one. Its
@@ -337,9 +339,10 @@ impl ControllerBuilder {
     }
 
     /// The clock the controller stamps the heartbeat with and measures the warm-up by
-    /// (default: [`MonotonicClock`], the session clock agents stamp events with). Tests inject a
-    /// fake one (`ada_testkit::FakeClock`); it must read the session's timebase
-    /// ([`Clock::id`]) for agents to make sense of the heartbeat.
+    /// (default: [`MonotonicClock`], `CLOCK_MONOTONIC`, which agents compare the heartbeat
+    /// with whatever they stamp events with). Tests inject a fake one
+    /// (`ada_testkit::FakeClock`); it must read `CLOCK_MONOTONIC`'s timebase ([`Clock::id`])
+    /// for agents to make sense of the heartbeat.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = ControllerClock(clock);
         self

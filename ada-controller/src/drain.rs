@@ -33,7 +33,7 @@
 //! copy a thread's active detail ring on every pass: it takes the submitted rings, and the
 //! active one only while the lane's "marked" flag is set (a mark is in it) or a window is open,
 //! when the thread exits and in the final drain. A pass whose thread has an open window and
-//! whose active ring was taken closes the window once the drain's clock (the session clock,
+//! whose active ring was taken closes the window once the drain's clock (`CLOCK_MONOTONIC`,
 //! read before the lane is drained, less [`CLOSE_GRACE_NS`]) is past its post-roll.
 //! [`Persistence::All`] persists every detail record and copies active rings on every pass.
 //!

@@ -15,7 +15,7 @@
 //!   takes its submitted and active rings, validates every record (the
 //!   segment is written by another process and treated as untrusted), hands records to a
 //!   [`Sink`] and returns the rings; it ticks `drain_heartbeat_ns` every loop with its clock
-//!   ([`ControllerBuilder::clock`], the session clock by default), moves `registry_mode` from
+//!   ([`ControllerBuilder::clock`], `CLOCK_MONOTONIC` by default), moves `registry_mode` from
 //!   warm-up to steady once the drain has been healthy for [`ControllerBuilder::warm_up`]
 //!   ([`Report::readiness`]), notices processes that died
 //!   without unregistering, and on [`Running::stop`] (or when the `Running` is dropped) makes

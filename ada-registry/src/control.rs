@@ -25,8 +25,9 @@
 //!                                                    measured it (0 = unknown: nanoseconds);
 //!                                                    agents scale time periods they compare
 //!                                                    with event stamps (a TSC session)
-//!    128  drain_heartbeat_ns u64 controller agents   stored Release every drain loop with the
-//!                                                    session clock; agents load Acquire
+//!    128  drain_heartbeat_ns u64 controller agents   stored Release every drain loop with
+//!                                                    CLOCK_MONOTONIC (whatever the clock
+//!                                                    events use); agents load Acquire
 //!    256  mode_transitions u64  agents      both     Relaxed counters (statistics only):
 //!    264  dormancies      u64   agents      both     mode changes of every agent process,
 //!    272  mode_entries [u64; 4] agents      both     times an agent went dormant, entries
@@ -156,7 +157,7 @@ pub struct ControlSnapshot {
     pub version: u32,
     /// Requested mode; `None` if the raw value is unknown.
     pub mode: Option<RegistryMode>,
-    /// Last heartbeat in session-clock nanoseconds (0 = never).
+    /// Last heartbeat in `CLOCK_MONOTONIC` nanoseconds (0 = never).
     pub heartbeat_ns: u64,
     /// The controller is finalizing.
     pub shutdown: bool,
@@ -227,7 +228,7 @@ impl ControlBlock {
             .store(mode as u32, Ordering::Release);
     }
 
-    /// Controller: store a heartbeat taken from the session clock.
+    /// Controller: store a heartbeat taken from `CLOCK_MONOTONIC` (never the event clock).
     pub fn tick_heartbeat(&self, now_ns: u64) {
         // Release: an agent that sees this heartbeat also sees the drain progress made before it
         // (returned rings, counters), which is what "the drain is alive" means.

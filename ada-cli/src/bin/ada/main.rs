@@ -771,7 +771,8 @@ fn status(segment: Option<&str>, clean: bool) -> Result<ExitCode, String> {
         Some(ada_registry::RegistryMode::PerThreadOnly) => "steady",
         None => "unknown",
     };
-    // The heartbeat's age on the session clock (the controller stamps it with that clock).
+    // The heartbeat's age on CLOCK_MONOTONIC (the controller stamps it with that clock,
+    // whatever agents stamp events with).
     let age = match control.heartbeat_ns {
         0 => "never".to_owned(),
         beat => format!(
