@@ -269,11 +269,15 @@ impl<'a> ThreadWriter<'a> {
     }
 }
 
+/// The highest counter rate believed (100 GHz): the control block is writable by every traced
+/// process, and a rewritten rate must not stretch the stability period without bound.
+const MAX_STAMPS_PER_SECOND: u64 = 100_000_000_000;
+
 /// `ns` nanoseconds in units of the session clock: counter ticks at `stamps_per_second` for a
-/// TSC session (saturating), unchanged for `CLOCK_MONOTONIC` or an unknown rate.
+/// TSC session, unchanged for `CLOCK_MONOTONIC` or an unknown or implausible rate.
 fn in_stamps(ns: u64, clock: ClockId, stamps_per_second: u64) -> u64 {
     match clock {
-        ClockId::Tsc if stamps_per_second != 0 => {
+        ClockId::Tsc if stamps_per_second != 0 && stamps_per_second <= MAX_STAMPS_PER_SECOND => {
             let stamps = u128::from(ns) * u128::from(stamps_per_second) / 1_000_000_000;
             u64::try_from(stamps).unwrap_or(u64::MAX)
         }
@@ -297,6 +301,11 @@ mod tests {
     #[test]
     fn periods_are_scaled_to_the_session_clock() {
         assert_eq!(
+            in_stamps(7, ClockId::Tsc, u64::MAX),
+            7,
+            "an implausible rate is ignored"
+        );
+        assert_eq!(
             in_stamps(5_000_000, ClockId::Monotonic, 3_000_000_000),
             5_000_000
         );
@@ -310,7 +319,7 @@ mod tests {
             "rate unknown"
         );
         assert_eq!(
-            in_stamps(u64::MAX, ClockId::Tsc, u64::MAX),
+            in_stamps(u64::MAX, ClockId::Tsc, 10_000_000_000),
             u64::MAX,
             "saturates"
         );
