@@ -18,7 +18,7 @@ use crate::clock::MonotonicClock;
 
 /// One calibration point: a counter reading and the `CLOCK_MONOTONIC` nanoseconds it stands
 /// for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Point {
     /// Counter ticks.
     pub ticks: u64,
