@@ -231,7 +231,7 @@ impl Extrapolation {
             };
         }
         let (dn, dt) = (u128::from(dn), u128::from(dt));
-        let mult = ((dn << 64) + dt - 1) / dt;
+        let mult = (dn << 64).div_ceil(dt);
         let max_delta = u64::try_from((1u128 << 64) / dt).unwrap_or(u64::MAX);
         let ahead = u128::from(TRUSTED_AHEAD_NS) * dt / dn.max(1);
         let trusted_below = u64::try_from(u128::from(last.ticks) + ahead).unwrap_or(u64::MAX);
