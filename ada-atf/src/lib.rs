@@ -105,9 +105,9 @@ pub use encode::{
 pub use error::{EncodeError, ManifestError, ReadError, WriteError};
 pub use locate::{LocateError, TraceDir};
 pub use manifest::{
-    AgentStatsSummary, ClockDescription, ContinuationSummary, FORMAT_VERSION, FallbackSummary,
-    FoldedThreadsSummary, LaneCounters, LostByCause, MAX_MANIFEST_LEN, Manifest, ModeEntries,
-    PerLane, ReadinessSummary, StateEntries, SymbolEntry, ThreadSummary, TraceSummary,
+    AgentStatsSummary, ClockCalibration, ClockDescription, ContinuationSummary, FORMAT_VERSION,
+    FallbackSummary, FoldedThreadsSummary, LaneCounters, LostByCause, MAX_MANIFEST_LEN, Manifest,
+    ModeEntries, PerLane, ReadinessSummary, StateEntries, SymbolEntry, ThreadSummary, TraceSummary,
 };
 pub use mapping::{RecordKind, RecordMapper, RegisterNames, RingRecord, SymbolLookup};
 pub use names::{StreamNames, SymbolName, ThreadIdentity};

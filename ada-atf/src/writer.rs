@@ -469,6 +469,12 @@ impl TraceWriter {
         Ok(id)
     }
 
+    /// The clock of event timestamps for the manifest (replaces the one in [`WriterOptions`]:
+    /// a caller that converts timestamps knows its calibration only at the end).
+    pub fn set_clock(&mut self, clock: ClockDescription) {
+        self.clock = clock;
+    }
+
     /// The session's trigger specs, in order, for the manifest's `triggers` (a window's
     /// [`trigger`](PersistenceWindow::trigger) is an index into them). Replaces any given before.
     pub fn set_triggers(&mut self, specs: Vec<String>) {

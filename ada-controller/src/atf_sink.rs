@@ -54,6 +54,8 @@ pub struct AtfSink {
     session: SessionInfo,
     dir: PathBuf,
     syncer: Option<Syncer>,
+    /// The trace clock as described at creation (its realtime offset sampled then).
+    clock: ClockDescription,
 }
 
 /// `fdatasync`s `events.bin` once a second from a thread of its own, so what was handed to the
@@ -102,9 +104,10 @@ impl Drop for Syncer {
 impl AtfSink {
     /// Creates the trace directory for traced process `pid` under `output_root`.
     pub fn create(output_root: &Path, pid: u32) -> Result<AtfSink, WriteError> {
+        let clock = session_clock();
         let options = WriterOptions {
             pid,
-            clock: session_clock(),
+            clock: clock.clone(),
             // The drain thread never waits for the disk: `Syncer` makes events.bin durable.
             sync: SyncPolicy::ON_REQUEST,
             ..WriterOptions::default()
@@ -122,6 +125,7 @@ impl AtfSink {
             mapper: RecordMapper::new(ada_atf::manifest::host_arch()),
             symbols: SymbolMap::default(),
             session: SessionInfo::default(),
+            clock,
         })
     }
 
@@ -147,8 +151,41 @@ impl AtfSink {
     }
 }
 
-/// The session clock (`CLOCK_MONOTONIC`, shared by agents and controller) and its offset to
-/// wall-clock time, so readers can show absolute times.
+/// Calibration pairs the manifest shows at each end (the count says how many there were).
+pub const MANIFEST_CALIBRATION_POINTS: usize = 8;
+
+/// The trace clock as the manifest describes it at the end of a session: `CLOCK_MONOTONIC`
+/// (every timestamp in the trace is in it) with its realtime offset from `start`, plus the
+/// clock agents stamped with and, for a counter, the calibration that converted it.
+pub fn session_clock_with(
+    start: &ClockDescription,
+    clock: &crate::SessionClock,
+) -> ClockDescription {
+    let mut description = start.clone();
+    description.source = Some(clock.source.name().to_owned());
+    let points = clock.calibration.points();
+    description.calibration = (!points.is_empty()).then(|| {
+        let pair = |p: &ada_shm::tsc::Point| [p.ticks, p.mono_ns];
+        let n = MANIFEST_CALIBRATION_POINTS;
+        let first: Vec<[u64; 2]> = points.iter().take(n).map(pair).collect();
+        let last = points[first.len()..]
+            .iter()
+            .skip(points.len().saturating_sub(first.len()).saturating_sub(n))
+            .map(pair)
+            .collect();
+        ada_atf::ClockCalibration {
+            ticks_per_second: clock.calibration.ticks_per_second(),
+            points: clock.calibration.total_points(),
+            first,
+            last,
+        }
+    });
+    description
+}
+
+/// The session clock (`CLOCK_MONOTONIC`, the trace's timebase whatever agents stamped with:
+/// see [`crate::stamps`]) and its offset to wall-clock time, so readers can show absolute
+/// times.
 pub fn session_clock() -> ClockDescription {
     let mono = ada_shm::clock::MonotonicClock::read();
     let real = ada_shm::clock::realtime_ns();
@@ -502,6 +539,7 @@ impl Sink for AtfSink {
             .writer
             .take()
             .ok_or_else(|| SinkError::new("the trace was already finalized"))?;
+        writer.set_clock(session_clock_with(&self.clock, &report.clock));
         drop(self.syncer.take());
         let now = ada_shm::clock::MonotonicClock::read();
         let end = PayloadRef::TraceEnd {
