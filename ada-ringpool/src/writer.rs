@@ -178,7 +178,22 @@ pub struct LaneWriter<'a, S: RingStore, P: PoolPolicy = DropOldest> {
     /// until one does (a smaller detail record that would still fit is refused too, so what
     /// survives is the oldest events, without holes).
     refusing: bool,
+    /// While `refusing`: refusals left before the next look for a returned ring (see
+    /// [`REFUSALS_BETWEEN_LOOKS`]).
+    quiet_refusals: u32,
 }
+
+/// While drop-newest refuses and the free queue stays empty, only every
+/// `REFUSALS_BETWEEN_LOOKS + 1`-th event takes the full look (the submit queue, the active
+/// ring's consumed position, the state machine) and publishes the counters; the others load
+/// the free queue's producer position only, and are counted and merged into the pending loss
+/// marker in the thread's own memory. The full look touches cache lines a busy drain keeps
+/// writing, which made a refused event cost more than a stored one — the regime of a producer
+/// faster than its drain. A returned ring is still taken at the next event; a drain that
+/// copied the whole active ring (see `reuse_consumed_active`) is noticed at most this many
+/// events later. Nothing is lost uncounted: the counters are exact in the writer and
+/// published at the next full look, swap, flush or exit.
+pub const REFUSALS_BETWEEN_LOOKS: u32 = 15;
 
 impl<S: RingStore, P: PoolPolicy> std::fmt::Debug for LaneWriter<'_, S, P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -277,6 +292,7 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
             last_ts: 0,
             check_due: false,
             refusing: false,
+            quiet_refusals: 0,
             // The registration zeroed the lane's counters; they are never read back from
             // shared memory, where another process may have changed them since.
             counters: LaneCounters::default(),
@@ -359,7 +375,26 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
     #[cold]
     #[inline(never)]
     fn write_index_slow(&mut self, record: IndexRecord) -> Written {
+        // A small function of its own: most events of a lane refusing for long take only this,
+        // without `write_slow`'s frame.
+        if self.refuse_quietly(record.timestamp_ns) {
+            return Written::DroppedNewest;
+        }
         self.write_slow(record.as_bytes(), record.timestamp_ns)
+    }
+
+    /// While drop-newest refuses and no ring came back (one load of the free queue's producer
+    /// position, a line the drain writes only when it returns a ring): refuses the event
+    /// stamped `now` without the full look (see [`REFUSALS_BETWEEN_LOOKS`]) and says so.
+    #[inline(always)]
+    fn refuse_quietly(&mut self, now: u64) -> bool {
+        if self.refusing && self.quiet_refusals > 0 && matches!(self.free.available(), Ok(0)) {
+            self.quiet_refusals -= 1;
+            self.refuse(now);
+            true
+        } else {
+            false
+        }
     }
 
     /// Everything but a plain store into the active ring: a full ring (swap, or the drop policy
@@ -375,6 +410,10 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
             self.counters.events_written += 1;
             self.too_large(now);
             return Written::TooLarge;
+        }
+        // Detail records come here directly (index records looked in `write_index_slow`).
+        if self.refuse_quietly(now) {
+            return Written::DroppedNewest;
         }
         let mut outcome = Written::Stored;
         if self.refusing || self.pos + self.pending_bytes() + n > self.cap {
@@ -412,14 +451,8 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
                     }
                     DropAction::DropNewest => {
                         self.refusing = true;
-                        self.counters.events_written += 1;
-                        self.lose(LossMarker {
-                            cause: LossCause::Refused,
-                            count: 1,
-                            first_ns: now,
-                            last_ns: now,
-                        });
-                        self.policy.on_drop(self.kind, DropAction::DropNewest, 1);
+                        self.quiet_refusals = REFUSALS_BETWEEN_LOOKS;
+                        self.refuse(now);
                         self.check_state(true, now);
                         self.refresh_limit();
                         self.lane.store_counters(&self.counters);
@@ -445,6 +478,19 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
         self.refresh_limit();
         self.lane.store_counters(&self.counters);
         outcome
+    }
+
+    /// Drop-newest refuses the event stamped `now`: counted, merged into the pending marker.
+    #[inline(always)]
+    fn refuse(&mut self, now: u64) {
+        self.counters.events_written += 1;
+        self.lose(LossMarker {
+            cause: LossCause::Refused,
+            count: 1,
+            first_ns: now,
+            last_ns: now,
+        });
+        self.policy.on_drop(self.kind, DropAction::DropNewest, 1);
     }
 
     /// A record over the limits (or larger than a ring) was refused: counted, and marked in

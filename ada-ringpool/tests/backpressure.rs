@@ -341,3 +341,52 @@ fn an_active_ring_the_drain_copied_whole_is_reused_without_loss() {
         assert!(markers.is_empty(), "{policy:?}");
     }
 }
+
+/// A long refusal (most refused events take the short path that only looks at the free queue,
+/// see `REFUSALS_BETWEEN_LOOKS`) is counted exactly, published exactly at a flush, and marked
+/// by one marker spanning the first and the last refused event; a ring the drain returns is
+/// taken at the very next event.
+#[test]
+fn a_long_refusal_is_counted_exactly_and_ends_at_the_next_returned_ring() {
+    let (mut w, mut d, shared) = lane(2, 256, LaneKind::Index, DropPolicy::DropNewest);
+    // Two rings of four records: 0..8 stored (ring 0 submitted), then every event refused.
+    for s in 0..8u64 {
+        assert_ne!(w.write_index(&rec(s + 1, s)), Written::DroppedNewest);
+    }
+    let refused = 10 * u64::from(ada_ringpool::writer::REFUSALS_BETWEEN_LOOKS) + 7;
+    for s in 8..8 + refused {
+        assert_eq!(
+            w.write_index(&rec(s + 1, s)),
+            Written::DroppedNewest,
+            "event {s}"
+        );
+    }
+    let c = w.counters();
+    assert_eq!(
+        (c.events_written, c.refused, c.events_dropped),
+        (8 + refused, refused, refused)
+    );
+    w.flush_counters();
+    let published = shared.counters();
+    assert_eq!(
+        (
+            published.events_written,
+            published.refused,
+            published.events_dropped
+        ),
+        (8 + refused, refused, refused),
+        "published exactly at the flush"
+    );
+    // The drain returns ring 0: the next event takes it.
+    let (seqs, markers) = drain_index(&mut d, false);
+    assert_eq!((seqs, markers.len()), ((0..4).collect::<Vec<_>>(), 0));
+    let next = 8 + refused;
+    assert_eq!(w.write_index(&rec(next + 1, next)), Written::Swapped);
+    let (seqs, markers) = drain_index(&mut d, true);
+    assert_eq!(seqs, vec![4, 5, 6, 7, next]);
+    assert_eq!(markers.len(), 1, "{markers:?}");
+    let m = markers[0];
+    assert_eq!((m.cause, m.count), (LossCause::Refused, refused));
+    // Stamps 9 ..= 8 + refused: the first and the last refused event's.
+    assert_eq!((m.first_ns, m.last_ns), (9, 8 + refused));
+}
