@@ -44,9 +44,18 @@
 
 /// The counter the TSC floor is stamped with: `rdtsc` on x86_64, `CNTVCT_EL0` on aarch64, 0
 /// where neither exists (the bench then skips the TSC floor).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline(always)]
 pub fn floor_ticks() -> u64 {
-    ada_shm::tsc::read().unwrap_or(0)
+    // The same hot-path read the agents stamp with.
+    ada_shm::tsc::ticks()
+}
+
+/// See the other [`floor_ticks`]: no counter on this architecture.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[inline(always)]
+pub fn floor_ticks() -> u64 {
+    0
 }
 
 /// Whether [`floor_ticks`] reads a real counter on this machine.
