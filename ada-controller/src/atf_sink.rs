@@ -136,6 +136,21 @@ impl AtfSink {
         &self.dir
     }
 
+    /// Appends a block of events encoded by a drain worker ([`crate::merged`]) with the next
+    /// event ids, and records its windows.
+    pub(crate) fn append_block(&mut self, block: &ada_atf::EncodedBlock) -> Result<(), SinkError> {
+        self.writer()?
+            .append_block(block)
+            .map(|_| ())
+            .map_err(SinkError::new)
+    }
+
+    /// Names a function for the manifest's symbol table only (the drain workers wrote its
+    /// definition into the stream themselves).
+    pub(crate) fn know_symbol(&mut self, function_id: u64, name: &str, address: u64) {
+        self.symbols.insert(function_id, name, address);
+    }
+
     fn writer(&mut self) -> Result<&mut TraceWriter, SinkError> {
         self.writer
             .as_mut()
@@ -158,7 +173,7 @@ pub fn session_clock() -> ClockDescription {
 /// vector, which is several times cheaper per event than hashing; other ids (hashed names the
 /// table refused, raw ids) go to a map.
 #[derive(Debug, Default)]
-struct SymbolMap {
+pub(crate) struct SymbolMap {
     dense: Vec<Option<(String, u64)>>,
     sparse: HashMap<u64, (String, u64)>,
 }
@@ -167,7 +182,7 @@ impl SymbolMap {
     /// Ids below this are stored densely (the table's entry limit).
     const DENSE_LIMIT: u64 = ada_registry::symbols::MAX_SYMBOL_ENTRIES as u64 + 1;
 
-    fn insert(&mut self, id: u64, name: &str, address: u64) {
+    pub(crate) fn insert(&mut self, id: u64, name: &str, address: u64) {
         let value = (name.to_owned(), address);
         if id < Self::DENSE_LIMIT {
             let i = id as usize;
@@ -180,7 +195,7 @@ impl SymbolMap {
         }
     }
 
-    fn iter(&self) -> impl Iterator<Item = (u64, &str, u64)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, &str, u64)> {
         let dense = self
             .dense
             .iter()
@@ -205,12 +220,12 @@ impl ada_atf::SymbolLookup for SymbolMap {
 
 /// The ATF `thread_id` of `thread`: the controller's session thread number (at most
 /// `i32::MAX`: the drain saturates it).
-fn session_thread(thread: &ThreadInfo) -> i32 {
+pub(crate) fn session_thread(thread: &ThreadInfo) -> i32 {
     i32::try_from(thread.number).unwrap_or(i32::MAX)
 }
 
 /// The ATF lane of `lane`.
-fn atf_lane(lane: LaneKind) -> ada_atf::Lane {
+pub(crate) fn atf_lane(lane: LaneKind) -> ada_atf::Lane {
     match lane {
         LaneKind::Index => ada_atf::Lane::Index,
         LaneKind::Detail => ada_atf::Lane::Detail,
@@ -220,7 +235,7 @@ fn atf_lane(lane: LaneKind) -> ada_atf::Lane {
 /// `record` in `ada-atf`'s vocabulary: the one conversion between the two (a new
 /// [`EventKind`] does not compile until it is mapped here).
 #[inline]
-fn ring_record<'a>(thread: &ThreadInfo, record: &Record<'a>) -> RingRecord<'a> {
+pub(crate) fn ring_record<'a>(thread: &ThreadInfo, record: &Record<'a>) -> RingRecord<'a> {
     let kind = match record.kind {
         EventKind::Call => RecordKind::Call,
         EventKind::Return => RecordKind::Return,
@@ -272,7 +287,7 @@ fn corruption_counts(c: &Corruption) -> std::collections::BTreeMap<String, u64> 
 }
 
 /// The trace's record of `window`, a window of session thread `thread`.
-fn persistence_window(thread: &ThreadInfo, w: &WindowInfo) -> PersistenceWindow {
+pub(crate) fn persistence_window(thread: &ThreadInfo, w: &WindowInfo) -> PersistenceWindow {
     PersistenceWindow {
         window_id: w.id,
         start_ns: w.start_ns,
