@@ -327,7 +327,12 @@ impl<'r, S: Sink> Drainer<'r, S> {
         }));
         let mut drainers = Vec::with_capacity(sinks.len());
         for (worker, sink) in (0..workers).zip(sinks) {
-            drainers.push(Self::worker(registry, Arc::clone(&hub), Part { worker, workers }, sink));
+            drainers.push(Self::worker(
+                registry,
+                Arc::clone(&hub),
+                Part { worker, workers },
+                sink,
+            ));
         }
         drainers
     }
@@ -430,8 +435,7 @@ impl<'r, S: Sink> Drainer<'r, S> {
     pub(crate) fn note_died(&mut self, pid: u32) {
         let part = self.part;
         for slot in self.registry.view().live_slots() {
-            if part.owns(slot.index) && slot.state == SlotState::Active && slot.owner.pid == pid
-            {
+            if part.owns(slot.index) && slot.state == SlotState::Active && slot.owner.pid == pid {
                 self.account(slot.index, &slot.owner).died = true;
             }
         }
@@ -946,7 +950,12 @@ impl<'r, S: Sink> Drainer<'r, S> {
     /// Sorts a batch read from the fallback ring: records of a thread a slot of another worker
     /// holds go to that worker's mailbox, the others (this worker's threads, fallback-only
     /// threads) to `local`. Order is kept within each.
-    fn route_fallback(&self, h: &mut Hub<'r>, batch: &[FallbackRecord], local: &mut Vec<FallbackRecord>) {
+    fn route_fallback(
+        &self,
+        h: &mut Hub<'r>,
+        batch: &[FallbackRecord],
+        local: &mut Vec<FallbackRecord>,
+    ) {
         let mut owners: HashMap<(u32, u64), u32> = HashMap::new();
         for slot in self.registry.view().live_slots() {
             owners.insert((slot.owner.pid, slot.owner.thread_id), slot.index);
@@ -970,7 +979,10 @@ impl<'r, S: Sink> Drainer<'r, S> {
         let hub = Arc::clone(&self.hub);
         let mut h = lock(&hub);
         let h = &mut *h;
-        if let Some(mine) = h.mailboxes.get_mut(self.part.worker as usize).map(std::mem::take)
+        if let Some(mine) = h
+            .mailboxes
+            .get_mut(self.part.worker as usize)
+            .map(std::mem::take)
             && !mine.is_empty()
         {
             self.deliver_fallback(h, &mine, &mut stats);
@@ -1022,7 +1034,12 @@ impl<'r, S: Sink> Drainer<'r, S> {
 
     /// Hands `batch` (records in ring order) to the sink: each run of one thread's records as
     /// one chunk of that thread, attributed by claimed (pid, OS thread id).
-    fn deliver_fallback(&mut self, h: &mut Hub<'r>, batch: &[FallbackRecord], stats: &mut PassStats) {
+    fn deliver_fallback(
+        &mut self,
+        h: &mut Hub<'r>,
+        batch: &[FallbackRecord],
+        stats: &mut PassStats,
+    ) {
         // The threads slots hold right now: a thread that registered since the last pass is
         // known (numbered, announced) before its records are attributed.
         for slot in self.registry.view().live_slots() {

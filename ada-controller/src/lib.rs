@@ -91,6 +91,7 @@ mod controller;
 pub mod drain;
 mod hook;
 mod identity;
+mod merged;
 mod persist;
 mod pipelined;
 mod report;
@@ -104,6 +105,7 @@ pub use controller::{
 };
 pub use drain::{Drainer, FALLBACK_THREADS, PassStats};
 pub use hook::{DrainHook, DrainPoint};
+pub use merged::{BLOCK_BYTES, BlockSink, MAX_QUEUED_BYTES, TraceSink};
 pub use persist::{Persistence, PreRoll, WindowConfig};
 pub use pipelined::Pipelined;
 pub use report::{
