@@ -703,7 +703,10 @@ impl<'r, S: Sink> Drainer<'r, S> {
                 continue;
             }
             if exited {
-                if std::mem::take(&mut fallback_again) {
+                // With several workers, another one may have read the thread's last records
+                // into this worker's mailbox since this pass last looked: looked at before
+                // every retirement then.
+                if std::mem::take(&mut fallback_again) || self.part.workers > 1 {
                     // What the thread pushed before it unregistered is in the ring by now
                     // (unless a stalled producer holds the ring's head): still its own.
                     self.drain_fallback(&mut stats);
