@@ -78,6 +78,24 @@
 //! per-lane [`LaneDrain`]s are made once per slot from the claim's lane ends. When a slot gets
 //! a new owner (a new generation), the drain re-reads that slot's queue positions, which the
 //! new owner reset when it registered.
+//!
+//! **Several workers.** [`Drainer::workers`] makes `W` drainers of one claim: drainer `w`
+//! drains the slots with `slot % W == w` (a static, disjoint split; with `W = 1` it is the
+//! single drain above). Each keeps its own accounts, window trackers, corruption counts and
+//! finished threads. What they share sits behind one lock, taken when an account is opened,
+//! when a slot's drain handles are first made and to read the fallback ring — never per
+//! record: the claim, the session thread numbers (unique across workers), the fallback ring's
+//! consumer and accounting, the fallback-only threads, and one **mailbox** per worker. A worker
+//! reads the fallback ring at the start of its pass and before it retires an exited thread
+//! (with several workers, before every retirement): records of a thread whose slot another
+//! worker drains go to that worker's mailbox, in ring order, and that worker delivers them
+//! (its mailbox first, then what it read itself) into its own sink, under its own account of
+//! the thread — so what a thread pushed before it unregistered is still its own, and a
+//! thread's fallback records reach the same sink as its ring records. Records of fallback-only
+//! threads are delivered by the worker that read them (then it flushes its sink, so another
+//! worker that takes such a thread over when it registers writes after them). The final read
+//! of the fallback ring happens once, after every worker's final look at its lanes; then each
+//! worker delivers its mailbox and makes its report, and the reports are merged.
 
 use crate::identity::{Verdict, Verifier};
 use crate::persist::{HeldRecord, Persistence, mark_of, ring_len};
@@ -300,7 +318,8 @@ impl<'r, S: Sink> Drainer<'r, S> {
     /// `sinks` makes none): drainer `w` of `W` drains the slots with `slot % W == w` into
     /// `sinks[w]`, so the drainers can make their passes on threads of their own. They share
     /// the session's thread numbers, the fallback ring and its fallback-only threads (see the
-    /// [module docs](self)). [`Workers`] runs them and ends the session.
+    /// [module docs](self)). The controller runs them in lock step
+    /// ([`ControllerBuilder::drain_threads`](crate::ControllerBuilder::drain_threads)).
     ///
     /// # Panics
     /// If `claim` is another registry's.

@@ -251,8 +251,11 @@ impl TraceSink {
     }
 
     /// The sinks of the drain workers (`None` for a single-worker sink, or once taken): the
-    /// `w`-th is worker `w`'s.
-    pub(crate) fn worker_sinks(&mut self) -> Option<Vec<BlockSink>> {
+    /// `w`-th is worker `w`'s, for [`Drainer::workers`](crate::Drainer::workers). The
+    /// controller takes them when the session starts; a custom controller running its own
+    /// workers takes them after [`Sink::begin`] and gives them back with
+    /// [`collect`](TraceSink::collect) before [`Sink::finish`].
+    pub fn worker_sinks(&mut self) -> Option<Vec<BlockSink>> {
         let Inner::Merged(m) = &mut self.0 else {
             return None;
         };
@@ -262,7 +265,7 @@ impl TraceSink {
 
     /// Takes the workers' sinks back at the end of the session: ships what they hold and keeps
     /// their symbols for the manifest.
-    pub(crate) fn collect(&mut self, sinks: Vec<BlockSink>) -> Result<(), SinkError> {
+    pub fn collect(&mut self, sinks: Vec<BlockSink>) -> Result<(), SinkError> {
         let Inner::Merged(m) = &mut self.0 else {
             return Ok(());
         };
