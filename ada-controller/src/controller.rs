@@ -1246,7 +1246,7 @@ enum Command {
 enum Answer {
     Stats(PassStats),
     Done,
-    Finished(Box<Report>, BlockSink),
+    Finished(Box<(Report, BlockSink)>),
 }
 
 /// The drain workers of a merged trace (see [`TraceSink`]), each on a thread of its own
@@ -1340,10 +1340,11 @@ impl<'r> Workers<'r> {
         let mut sinks = Vec::with_capacity(self.commands.len());
         for w in 0..self.commands.len() {
             for answer in self.all(|| Command::Finish, |v| v == w) {
-                if let Answer::Finished(r, sink) = answer {
+                if let Answer::Finished(finished) = answer {
+                    let (r, sink) = *finished;
                     match &mut report {
-                        None => report = Some(*r),
-                        Some(merged) => merged.merge_worker(*r, crate::drain::DETAILED_THREADS),
+                        None => report = Some(r),
+                        Some(merged) => merged.merge_worker(r, crate::drain::DETAILED_THREADS),
                     }
                     sinks.push(sink);
                 }
@@ -1397,7 +1398,7 @@ fn worker(
             Command::DeliverMailbox => Answer::Stats(drainer.deliver_mailbox()),
             Command::Finish => {
                 let (report, sink) = drainer.finish_accounts(&spilled_before, Report::default());
-                let _ = answers.send((w, Answer::Finished(Box::new(report), sink)));
+                let _ = answers.send((w, Answer::Finished(Box::new((report, sink)))));
                 return;
             }
         };

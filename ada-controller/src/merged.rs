@@ -213,7 +213,7 @@ pub struct TraceSink(Inner);
 #[derive(Debug)]
 enum Inner {
     Single(Pipelined<AtfSink>),
-    Merged(Merged),
+    Merged(Box<Merged>),
 }
 
 impl TraceSink {
@@ -247,7 +247,7 @@ impl TraceSink {
             symbols: Vec::new(),
         };
         merged.own = merged.block_sink(workers);
-        Ok(TraceSink(Inner::Merged(merged)))
+        Ok(TraceSink(Inner::Merged(Box::new(merged))))
     }
 
     /// The sinks of the drain workers (`None` for a single-worker sink, or once taken): the

@@ -95,12 +95,10 @@ pub fn read_seq_trace(dir: &Path, threads: usize) -> SeqTrace {
     let (mut calls, mut events, mut definitions) = (0u64, 0u64, 0u64);
     let mut last_seq: Vec<Option<u32>> = vec![None; threads];
     let mut out_of_order = 0u64;
-    let mut next_id = 1u64;
     let mut stream = reader.events();
-    for ev in &mut stream {
+    for (id, ev) in (1u64..).zip(&mut stream) {
         let ev = ev.expect("every event decodes");
-        assert_eq!(ev.event_id, next_id, "event ids are 1, 2, 3, ...");
-        next_id += 1;
+        assert_eq!(ev.event_id, id, "event ids are 1, 2, 3, ...");
         if let Some(Payload::SymbolDef(_) | Payload::ThreadDef(_)) = ev.payload {
             definitions += 1;
             continue;
