@@ -5,7 +5,7 @@ use crate::mode::{AgentMode, ModeConfig, ModeCounts};
 use ada_persist::{MAX_ENCODED_LEN, MarkingPolicy, TriggerId, TriggerSet};
 use ada_registry::callsite::CALLSITE_ID_MASK;
 use ada_registry::{Registry, RegistryError};
-use ada_shm::clock::MonotonicClock;
+use ada_shm::clock::{ClockId, MonotonicClock};
 use ada_shm::{
     AttachOptions, ENV_SEGMENT, RegionKind, SegmentName, ShmError, TRIGGERS_REGION_VERSION,
 };
@@ -43,6 +43,9 @@ pub enum AgentError {
 #[derive(Debug, Clone)]
 pub struct Agent {
     registry: Registry,
+    /// The clock every event is stamped with: the segment's, read once at attach (an unknown
+    /// id refuses the segment there).
+    clock: ClockId,
     /// The mode machine (shared by clones).
     driver: Arc<ModeDriver>,
     /// The compiled triggers; `None` when the segment has none (or they were unusable).
@@ -81,6 +84,7 @@ impl Agent {
             Err(e) => (None, Some(Arc::from(e))),
         };
         let agent = Agent {
+            clock: registry.clock(),
             registry,
             driver: Arc::new(ModeDriver::new(ModeConfig::default())),
             policy,
@@ -131,6 +135,13 @@ impl Agent {
     /// The mode machine's thresholds.
     pub fn mode_config(&self) -> ModeConfig {
         *self.driver.config()
+    }
+
+    /// The clock this agent stamps events with (the segment's: see [`ada_shm::clock`]). The
+    /// mode machine is not an event stamp: it runs on `CLOCK_MONOTONIC` like the controller's
+    /// heartbeat.
+    pub fn clock(&self) -> ClockId {
+        self.clock
     }
 
     pub(crate) fn driver(&self) -> &ModeDriver {

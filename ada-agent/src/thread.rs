@@ -12,7 +12,7 @@ use ada_persist::MarkingPolicy;
 use ada_persist::TriggerId;
 use ada_registry::{LaneKind, RegistryError, SlotOwner, ThreadSlot};
 use ada_ringpool::{DetailRecord, EventKind, IndexRecord, LaneWriter, SegmentStore, Written};
-use ada_shm::clock::MonotonicClock;
+use ada_shm::clock::{ClockId, MonotonicClock};
 
 /// What the calling thread must do with its writer after a recording call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +49,9 @@ pub struct ThreadWriter<'a> {
     generation: u32,
     thread_id: u32,
     depth: u32,
+    /// The clock events are stamped with: the segment's, as the agent read it at attach (a
+    /// copy, so the record path's clock choice is one well-predicted branch).
+    clock: ClockId,
     /// The agent's policy when it has message triggers (`None`: `message` skips matching).
     message_policy: Option<&'a MarkingPolicy>,
     _not_send: core::marker::PhantomData<*mut ()>,
@@ -84,8 +87,10 @@ impl<'a> ThreadWriter<'a> {
             thread_id: tid,
             pid,
             generation: 0,
+            // Not an event stamp: CLOCK_MONOTONIC whatever the session clock.
             registered_ns: MonotonicClock::read(),
         };
+        let clock = agent.clock();
         let registration = registry.view().register(owner)?;
         let index = registration.slot.index();
         // Cannot fail for a validated registry; on error the registration is dropped, which
@@ -108,13 +113,21 @@ impl<'a> ThreadWriter<'a> {
             index_store,
             policy(settings.policies.index),
         );
-        index_writer.set_backpressure(settings.config(geometry.index_rings));
+        // The state machine runs on event stamps: its stability period in the session clock's
+        // units.
+        let stamps_per_second = registry.control().stamps_per_second();
+        let config = |rings| {
+            let mut config = settings.config(rings);
+            config.stability_ns = in_stamps(config.stability_ns, clock, stamps_per_second);
+            config
+        };
+        index_writer.set_backpressure(config(geometry.index_rings));
         let mut detail_writer = LaneWriter::new(
             registration.detail,
             detail_store,
             policy(settings.policies.detail),
         );
-        detail_writer.set_backpressure(settings.config(geometry.detail_rings));
+        detail_writer.set_backpressure(config(geometry.detail_rings));
         Ok(ThreadWriter {
             index: index_writer,
             detail: detail_writer,
@@ -123,6 +136,7 @@ impl<'a> ThreadWriter<'a> {
             generation,
             thread_id: tid as u32,
             depth: 0,
+            clock,
             message_policy: agent.message_policy(),
             _not_send: core::marker::PhantomData,
         })
@@ -147,7 +161,7 @@ impl<'a> ThreadWriter<'a> {
     #[inline(always)]
     fn index_event(&mut self, kind: EventKind, function_id: u64) -> Flow {
         let written = self.index.write_index(&IndexRecord {
-            timestamp_ns: MonotonicClock::read(),
+            timestamp_ns: self.clock.stamp(),
             function_id,
             thread_id: self.thread_id,
             kind: kind as u32,
@@ -202,7 +216,7 @@ impl<'a> ThreadWriter<'a> {
         let record = DetailRecord {
             kind,
             marked,
-            timestamp_ns: MonotonicClock::read(),
+            timestamp_ns: self.clock.stamp(),
             function_id,
             thread_id: self.thread_id,
             call_depth: self.depth,
@@ -255,11 +269,59 @@ impl<'a> ThreadWriter<'a> {
     }
 }
 
+/// The highest counter rate believed (100 GHz): the control block is writable by every traced
+/// process, and a rewritten rate must not stretch the stability period without bound.
+const MAX_STAMPS_PER_SECOND: u64 = 100_000_000_000;
+
+/// `ns` nanoseconds in units of the session clock: counter ticks at `stamps_per_second` for a
+/// TSC session, unchanged for `CLOCK_MONOTONIC` or an unknown or implausible rate.
+fn in_stamps(ns: u64, clock: ClockId, stamps_per_second: u64) -> u64 {
+    match clock {
+        ClockId::Tsc if stamps_per_second != 0 && stamps_per_second <= MAX_STAMPS_PER_SECOND => {
+            let stamps = u128::from(ns) * u128::from(stamps_per_second) / 1_000_000_000;
+            u64::try_from(stamps).unwrap_or(u64::MAX)
+        }
+        _ => ns,
+    }
+}
+
 impl Drop for ThreadWriter<'_> {
     fn drop(&mut self) {
         // Pending loss markers and counters first; then the `slot` field's own drop hands the
         // slot to the drain.
         self.index.settle();
         self.detail.settle();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_are_scaled_to_the_session_clock() {
+        assert_eq!(
+            in_stamps(7, ClockId::Tsc, u64::MAX),
+            7,
+            "an implausible rate is ignored"
+        );
+        assert_eq!(
+            in_stamps(5_000_000, ClockId::Monotonic, 3_000_000_000),
+            5_000_000
+        );
+        assert_eq!(
+            in_stamps(5_000_000, ClockId::Tsc, 3_000_000_000),
+            15_000_000
+        );
+        assert_eq!(
+            in_stamps(5_000_000, ClockId::Tsc, 0),
+            5_000_000,
+            "rate unknown"
+        );
+        assert_eq!(
+            in_stamps(u64::MAX, ClockId::Tsc, 10_000_000_000),
+            u64::MAX,
+            "saturates"
+        );
     }
 }

@@ -18,7 +18,6 @@ use crate::mode::AgentMode;
 use crate::thread::{Flow, ThreadWriter, os_thread_id};
 use ada_registry::LaneKind;
 use ada_ringpool::{EventKind, IndexRecord};
-use ada_shm::clock::MonotonicClock;
 use std::cell::{Cell, RefCell};
 use zerocopy::IntoBytes;
 
@@ -251,7 +250,8 @@ fn unregistered(agent: &Agent, event: Unwritten) {
     let (call_depth, after) = depth_after(kind, depth);
     let _ = DEPTH.try_with(|d| d.set(after));
     let record = IndexRecord {
-        timestamp_ns: MonotonicClock::read(),
+        // The session clock, like the thread's own rings (the drain converts both alike).
+        timestamp_ns: agent.clock().stamp(),
         function_id,
         thread_id: tid as u32,
         kind: kind as u32,

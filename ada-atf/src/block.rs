@@ -15,7 +15,10 @@
 //! timestamp) and the persistence windows announced between them, which the writer records
 //! (`window_metadata.jsonl`, the manifest's `windows`) when it appends the block.
 
-use crate::encode::{EventRef, encode_delimited_with_limit, varint_len};
+use crate::encode::{
+    EventRef, IndexEventRef, encode_delimited_with_limit, encode_index_delimited_with_limit,
+    varint_len,
+};
 use crate::error::EncodeError;
 use crate::window::PersistenceWindow;
 
@@ -118,6 +121,18 @@ impl BlockEncoder {
     pub fn write(&mut self, event: &EventRef<'_>) -> Result<(), EncodeError> {
         let b = &mut self.block;
         encode_delimited_with_limit(1, event, &mut b.bytes, self.max_record_len)?;
+        b.events += 1;
+        b.min_ts = b.min_ts.min(event.timestamp_ns);
+        b.max_ts = b.max_ts.max(event.timestamp_ns);
+        Ok(())
+    }
+
+    /// [`write`](Self::write) for an index-shaped event, through the one-pass index encoder
+    /// (the same bytes as [`write`](Self::write) of the event it stands for).
+    #[inline]
+    pub fn write_index(&mut self, event: &IndexEventRef<'_>) -> Result<(), EncodeError> {
+        let b = &mut self.block;
+        encode_index_delimited_with_limit(1, event, &mut b.bytes, self.max_record_len)?;
         b.events += 1;
         b.min_ts = b.min_ts.min(event.timestamp_ns);
         b.max_ts = b.max_ts.max(event.timestamp_ns);
@@ -288,6 +303,39 @@ mod tests {
             let mut want = vec![0xAA];
             for (i, e) in events.iter().enumerate() {
                 crate::encode_delimited(first + i as u64, e, &mut want).unwrap();
+            }
+            assert_eq!(out, want, "first id {first}");
+        }
+    }
+
+    #[test]
+    fn an_index_event_through_a_block_is_what_encode_index_delimited_makes_with_the_real_id() {
+        let f = crate::FunctionPayload::new("handler", 0x4000);
+        let events = [crate::IndexKind::Call, crate::IndexKind::Return].map(|kind| IndexEventRef {
+            thread_id: 9,
+            timestamp_ns: 1_234_567_890,
+            function_id: 77,
+            call_depth: 3,
+            lane: crate::Lane::Index,
+            kind,
+            function: &f,
+        });
+        for first in [1u64, 127, 1 << 40] {
+            let mut enc = BlockEncoder::new(crate::DEFAULT_MAX_RECORD_LEN);
+            for e in &events {
+                enc.write_index(e).unwrap();
+            }
+            let mut out = Vec::new();
+            reframe(
+                enc.block().bytes(),
+                first,
+                crate::DEFAULT_MAX_RECORD_LEN,
+                &mut out,
+            )
+            .unwrap();
+            let mut want = Vec::new();
+            for (i, e) in events.iter().enumerate() {
+                crate::encode_index_delimited(first + i as u64, e, &mut want).unwrap();
             }
             assert_eq!(out, want, "first id {first}");
         }

@@ -1,17 +1,45 @@
 //! The hand-written ATF v4 encoder: borrowed events in, varint-delimited protobuf bytes out,
 //! appended to a caller-owned `Vec<u8>` with no heap allocation of its own.
 //!
-//! It computes every nested length up front (one pass over the borrowed inputs), reserves the
-//! whole record once and then writes it in field-number order. The bytes are exactly what
-//! `prost` would produce for the equal owned [`Event`] (proto3 defaults omitted, map entries
-//! in the order given, a map entry's default key or value omitted), which the tests check
-//! against `prost` and against hand-assembled byte arrays.
+//! **The generic encoder** ([`encode_delimited`]) takes any [`EventRef`]. It computes every
+//! nested length up front (a sizing pass over the borrowed inputs), reserves the whole record
+//! once and then writes it in field-number order straight into the buffer's spare capacity
+//! (nothing is zero-filled first). The bytes are exactly what `prost` would produce for the
+//! equal owned [`Event`] (proto3 defaults omitted, map entries in the order given, a map
+//! entry's default key or value omitted), which the tests check against `prost` and against
+//! hand-assembled byte arrays. The limits of the ATF v4 format are enforced before anything is
+//! written: [`MAX_REGISTERS`] per register map, [`MAX_STACK_BYTES`] of stack copy,
+//! [`MAX_ARGS`] arguments, and a record limit ([`DEFAULT_MAX_RECORD_LEN`] unless given).
 //!
-//! The limits of the ATF v4 format are enforced before anything is written:
-//! [`MAX_REGISTERS`] per register map, [`MAX_STACK_BYTES`] of stack copy, [`MAX_ARGS`]
-//! arguments, and a record limit ([`DEFAULT_MAX_RECORD_LEN`] unless given).
+//! **The index fast path** ([`encode_index_delimited`], [`TraceWriter::write_index`]) takes
+//! an [`IndexEventRef`]: a function call or return whose payload is only a symbol and an
+//! address, the shape of every index-lane record the drain persists. It makes one pass and no
+//! sizing pass:
+//! - the payload message (`varint(len) ++ {symbol, address}`) comes pre-encoded from a
+//!   [`FunctionPayload`], built once when the function id is defined and replaced whole when a
+//!   definition changes (so it can never be stale), and short ones are copied as one
+//!   fixed-size block;
+//! - the rest of the body is written straight into the buffer's spare capacity, reserved for
+//!   the largest such event; the timestamp's length byte is filled in after its fields, and
+//!   the record's length prefix last, into the byte left for it before the body (a body of 128
+//!   bytes or more, a long symbol, is moved up for the longer prefix);
+//! - only the record limit is checked: an index-shaped event has no registers, stack copy or
+//!   arguments to check.
+//!
+//! **Identity guarantee.** For every [`IndexEventRef`], event id and record limit, the fast
+//! path appends exactly the bytes, and returns exactly the result (length or
+//! [`EncodeError::RecordTooLarge`] with the same length), that [`encode_delimited_with_limit`]
+//! gives for [`IndexEventRef::to_event_ref`]; on error the buffer is unchanged in both. A reader
+//! cannot tell which path wrote an event. `tests/index_fast_path.rs` checks this over random
+//! events (symbols empty, long, any Unicode; ids, timestamps and depths at their varint
+//! boundaries and extremes; both lanes and kinds), and the controller's `AtfSink` tests check
+//! that its records are byte-identical to the record mapper's events through the generic
+//! encoder.
+//!
+//! [`TraceWriter::write_index`]: crate::TraceWriter::write_index
 
 use std::collections::BTreeMap;
+use std::mem::MaybeUninit;
 
 use crate::error::EncodeError;
 use crate::schema::{self, Event, Lane, Timestamp, event::Payload};
@@ -341,25 +369,63 @@ pub const fn varint_len(v: u64) -> usize {
     ((log2 * 9 + 73) / 64) as usize
 }
 
-/// Writes into a pre-sized slice. Sizes are computed before writing, so every index is in
-/// bounds; an out-of-bounds write would be an encoder bug and panics rather than corrupting.
+/// Writes front to back into a pre-sized slice of (possibly uninitialized) bytes: the spare
+/// capacity of the output `Vec`, so nothing is zero-filled first. Sizes are computed before
+/// writing, so every index is in bounds; an out-of-bounds write would be an encoder bug and
+/// panics rather than corrupting. Every write starts at `pos` and advances `pos` past the
+/// bytes it means (a fixed-size block copy may also write a few bytes after them, which the
+/// next write overwrites or which stay outside the record), so the first `pos` bytes are
+/// always initialized (what [`commit`] and the index fast path rely on).
 struct Cursor<'a> {
-    buf: &'a mut [u8],
+    buf: &'a mut [MaybeUninit<u8>],
     pos: usize,
 }
 
 impl Cursor<'_> {
     #[inline(always)]
     fn byte(&mut self, b: u8) {
-        self.buf[self.pos] = b;
+        self.buf[self.pos] = MaybeUninit::new(b);
         self.pos += 1;
     }
 
     #[inline(always)]
     fn slice(&mut self, s: &[u8]) {
-        self.buf[self.pos..self.pos + s.len()].copy_from_slice(s);
+        copy_into(&mut self.buf[self.pos..self.pos + s.len()], s);
         self.pos += s.len();
     }
+}
+
+/// Copies `src` into `dst`, which has the same length: one `memcpy`, or a few vector moves for
+/// a fixed-size block (what `<[MaybeUninit<u8>]>::write_copy_of_slice` does; that method is
+/// newer than this crate's minimum Rust version, and a byte loop does not compile to a copy).
+#[inline(always)]
+fn copy_into(dst: &mut [MaybeUninit<u8>], src: &[u8]) {
+    // SAFETY: `MaybeUninit<u8>` has the same size, alignment and layout as `u8`, and every
+    // initialized byte is a valid `MaybeUninit<u8>`; the view is shared and nothing writes
+    // through it, so it is valid for `src`'s lifetime.
+    let src: &[MaybeUninit<u8>] = unsafe { &*(src as *const [u8] as *const [MaybeUninit<u8>]) };
+    dst.copy_from_slice(src);
+}
+
+/// Runs `fill` on a cursor over `total` bytes of `out`'s spare capacity (reserving it first,
+/// never zero-filling) and makes them part of `out`. `fill` must write exactly `total` bytes;
+/// anything else is an encoder bug and panics before `out` changes (no bad input can cause it:
+/// the sizes come from the same inputs the writing does).
+#[inline(always)]
+fn commit(out: &mut Vec<u8>, total: usize, fill: impl FnOnce(&mut Cursor<'_>)) {
+    out.reserve(total);
+    let mut cur = Cursor {
+        buf: &mut out.spare_capacity_mut()[..total],
+        pos: 0,
+    };
+    fill(&mut cur);
+    assert_eq!(cur.pos, total, "size pass and write pass disagree");
+    let len = out.len() + total;
+    // SAFETY: `reserve` made room for `total` more bytes, and the cursor wrote each of the
+    // `total` bytes after `out.len()` (every write starts at `pos` and advances it past what
+    // it wrote, from 0, and `pos` reached `total`), so `0..len` is initialized and within the
+    // capacity.
+    unsafe { out.set_len(len) };
 }
 
 #[inline(always)]
@@ -790,16 +856,270 @@ pub fn encode_delimited_with_limit(
         });
     }
     let total = varint_len(plan.body_len as u64) + plan.body_len;
-    let start = out.len();
-    out.resize(start + total, 0);
+    commit(out, total, |cur| {
+        put_varint(cur, plan.body_len as u64);
+        put_body(cur, event_id, event, &plan);
+    });
+    Ok(total)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The index fast path.
+
+/// The symbol and address of one function, with what the `FunctionCall` / `FunctionReturn`
+/// message naming them encodes to pre-encoded: the message's length varint and its body (both
+/// messages hold `symbol` in field 1 and `address` in field 2, so one body serves both).
+///
+/// Build one per function id when the id is defined, and build a new one (replacing the old)
+/// when a definition changes: it is immutable, so a cached body can never go stale. The
+/// [`Default`] value is the unresolved function (`""`, address 0), whose body is empty.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FunctionPayload {
+    symbol: Box<str>,
+    address: u64,
+    /// `varint(body.len()) ++ body`, then zeros up to at least [`SMALL_PAYLOAD`] bytes (so a
+    /// short payload is copied as one fixed-size block).
+    padded: Box<[u8]>,
+    /// The length of `varint(body.len()) ++ body`.
+    len: usize,
+    /// The length of the body alone.
+    body_len: usize,
+}
+
+/// Payloads (length varint and body) of at most this many bytes are copied as one fixed-size
+/// block, which compiles to a few vector moves instead of a `memcpy` call.
+const SMALL_PAYLOAD: usize = 32;
+
+impl FunctionPayload {
+    /// The payload for `symbol` at `address` (`""` / 0 when unknown).
+    pub fn new(symbol: &str, address: u64) -> Self {
+        let body_len = bytes_field_len(1, symbol.len()) + varint_field_len(2, address);
+        let len = varint_len(body_len as u64) + body_len;
+        let mut padded = Vec::with_capacity(len.max(SMALL_PAYLOAD));
+        commit(&mut padded, len, |cur| {
+            put_varint(cur, body_len as u64);
+            put_bytes_field(cur, 1, symbol.as_bytes());
+            put_varint_field(cur, 2, address);
+        });
+        FunctionPayload {
+            symbol: symbol.into(),
+            address,
+            padded: {
+                padded.resize(len.max(SMALL_PAYLOAD), 0);
+                padded.into_boxed_slice()
+            },
+            len,
+            body_len,
+        }
+    }
+
+    /// The symbol.
+    pub fn symbol(&self) -> &str {
+        &self.symbol
+    }
+
+    /// The address.
+    pub fn address(&self) -> u64 {
+        self.address
+    }
+}
+
+impl Default for FunctionPayload {
+    /// The unresolved function: `""` at address 0, an empty message.
+    fn default() -> Self {
+        FunctionPayload::new("", 0)
+    }
+}
+
+/// Which of the two index-shaped payloads an [`IndexEventRef`] carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IndexKind {
+    /// `FunctionCall` (payload member 12).
+    Call,
+    /// `FunctionReturn` (payload member 13).
+    Return,
+}
+
+impl IndexKind {
+    /// The oneof member number.
+    const fn field(self) -> u32 {
+        match self {
+            IndexKind::Call => 12,
+            IndexKind::Return => 13,
+        }
+    }
+}
+
+/// An index-shaped event: a function call or return with a symbol and an address and nothing
+/// else in its payload (no registers, no stack copy), what the drain writes for every index
+/// lane record. It encodes to exactly the bytes of [`IndexEventRef::to_event_ref`]'s event,
+/// in one pass ([`encode_index_delimited`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IndexEventRef<'a> {
+    /// Per-session thread number (`Event.thread_id`).
+    pub thread_id: i32,
+    /// Trace-clock nanoseconds.
+    pub timestamp_ns: u64,
+    /// Extension field 4 (0 is omitted on the wire).
+    pub function_id: u64,
+    /// Extension field 5 (0 is omitted on the wire).
+    pub call_depth: u32,
+    /// Extension field 6 ([`Lane::Index`] is omitted on the wire).
+    pub lane: Lane,
+    /// Call or return.
+    pub kind: IndexKind,
+    /// The function's symbol and address, pre-encoded.
+    pub function: &'a FunctionPayload,
+}
+
+impl<'a> IndexEventRef<'a> {
+    /// The same event for the generic encoder: a `FunctionCall` with no registers and no stack
+    /// copy, or a `FunctionReturn` with no registers.
+    pub fn to_event_ref(&self) -> EventRef<'a> {
+        let (symbol, address) = (self.function.symbol(), self.function.address);
+        let payload = match self.kind {
+            IndexKind::Call => PayloadRef::FunctionCall {
+                symbol,
+                address,
+                argument_registers: &[],
+                stack_shallow_copy: &[],
+            },
+            IndexKind::Return => PayloadRef::FunctionReturn {
+                symbol,
+                address,
+                return_registers: &[],
+            },
+        };
+        EventRef::new(self.thread_id, self.timestamp_ns, payload)
+            .with_function(self.function_id, self.call_depth)
+            .on_lane(self.lane)
+    }
+}
+
+/// The most bytes an index-shaped event's body takes besides its payload body: `event_id`
+/// (key + 10), `thread_id` (key + 10, a negative `int32` is sign-extended), `timestamp` (key +
+/// 1-byte length + seconds: key + 5, as `u64::MAX / 1e9 < 2^35` + nanos: key + 5, as
+/// `1e9 < 2^35`), `function_id` (key + 10), `call_depth` (key + 5), `lane` (key + 1) and the
+/// payload's key (the length varint is part of [`FunctionPayload`]'s bytes).
+const INDEX_HEAD_MAX: usize = 11 + 11 + (2 + 6 + 6) + 11 + 6 + 2 + 1;
+
+/// The most bytes a varint length prefix takes.
+const PREFIX_MAX: usize = 10;
+
+/// [`encode_delimited`] for an index-shaped event: the same bytes (and the same
+/// [`EncodeError::RecordTooLarge`] for a record over [`DEFAULT_MAX_RECORD_LEN`]), written in
+/// one pass.
+#[inline]
+pub fn encode_index_delimited(
+    event_id: u64,
+    event: &IndexEventRef<'_>,
+    out: &mut Vec<u8>,
+) -> Result<usize, EncodeError> {
+    encode_index_delimited_with_limit(event_id, event, out, DEFAULT_MAX_RECORD_LEN)
+}
+
+/// [`encode_delimited_with_limit`] for an index-shaped event, in one pass and with no sizing
+/// pass at all: the body is written straight into `out`'s spare capacity (reserved for the
+/// largest such event, never zero-filled) one byte after where the record starts, the
+/// timestamp's length byte is filled in after its fields, and the record's length prefix is
+/// written last into the byte left for it (a body of 128 bytes or more, i.e. a long symbol,
+/// is moved up to make room for a longer prefix). The payload body comes pre-encoded from the
+/// [`FunctionPayload`]. There is nothing to check but the record limit: an index-shaped event
+/// has no registers, stack copy or arguments.
+///
+/// The bytes are identical to [`encode_delimited_with_limit`]'s for
+/// [`IndexEventRef::to_event_ref`] (the tests compare them over random events), and so is the
+/// error; on error `out` is unchanged.
+#[inline]
+pub fn encode_index_delimited_with_limit(
+    event_id: u64,
+    event: &IndexEventRef<'_>,
+    out: &mut Vec<u8>,
+    max_record_len: usize,
+) -> Result<usize, EncodeError> {
+    let function = event.function;
+    let payload = &function.padded[..function.len];
+    if function.body_len > max_record_len {
+        // Too large whatever the rest holds; the generic sizing gives the exact length.
+        return Err(too_large(event_id, event, max_record_len));
+    }
+    // Room for the largest record with this payload, and for a fixed-size copy of a small one.
+    let room = PREFIX_MAX + INDEX_HEAD_MAX + payload.len().max(SMALL_PAYLOAD);
+    out.reserve(room);
+    let spare = &mut out.spare_capacity_mut()[..room];
+    let ts = Timestamp::from_nanos(event.timestamp_ns);
     let mut cur = Cursor {
-        buf: &mut out[start..],
+        buf: spare,
+        // Byte 0 is left for a one-byte length prefix.
+        pos: 1,
+    };
+    put_varint_field(&mut cur, 1, event_id);
+    put_varint_field(&mut cur, 2, int32_bits(event.thread_id));
+    cur.byte(key(3, LEN) as u8);
+    // The timestamp's length (at most 12, one byte) goes here once its fields are written.
+    let ts_at = cur.pos;
+    cur.pos += 1;
+    put_varint_field(&mut cur, 1, ts.seconds as u64);
+    put_varint_field(&mut cur, 2, int32_bits(ts.nanos));
+    let ts_len = cur.pos - ts_at - 1;
+    cur.buf[ts_at] = MaybeUninit::new(ts_len as u8);
+    put_varint_field(&mut cur, 4, event.function_id);
+    put_varint_field(&mut cur, 5, u64::from(event.call_depth));
+    put_varint_field(&mut cur, 6, u64::from(event.lane.as_u32()));
+    // Both oneof keys, (12 << 3) | 2 and (13 << 3) | 2, are one byte.
+    cur.byte(key(event.kind.field(), LEN) as u8);
+    if let Some(block) = function.padded.first_chunk::<SMALL_PAYLOAD>()
+        && payload.len() <= SMALL_PAYLOAD
+    {
+        // The copy also writes the padding after the payload: those bytes lie past the
+        // record's end, inside the reserved room, and never become part of `out`.
+        copy_into(&mut cur.buf[cur.pos..cur.pos + SMALL_PAYLOAD], block);
+        cur.pos += payload.len();
+    } else {
+        cur.slice(payload);
+    }
+    let body_len = cur.pos - 1;
+    if body_len > max_record_len {
+        return Err(EncodeError::RecordTooLarge {
+            len: body_len,
+            max: max_record_len,
+        });
+    }
+    let prefix_len = varint_len(body_len as u64);
+    if prefix_len > 1 {
+        // Rare (a long symbol): move the body up to make room for the longer prefix.
+        spare.copy_within(1..1 + body_len, prefix_len);
+    }
+    let mut prefix = Cursor {
+        buf: &mut spare[..prefix_len],
         pos: 0,
     };
-    put_varint(&mut cur, plan.body_len as u64);
-    put_body(&mut cur, event_id, event, &plan);
-    debug_assert_eq!(cur.pos, total, "size pass and write pass disagree");
+    put_varint(&mut prefix, body_len as u64);
+    let total = prefix_len + body_len;
+    let len = out.len() + total;
+    // SAFETY: `reserve` made room for `room >= total` more bytes. Of the `total` bytes after
+    // `out.len()`, the first `prefix_len` were just written by `put_varint`, and the body's
+    // `body_len` bytes follow them: the cursor wrote every byte of `1..1 + body_len` (every
+    // write starts at `pos` and advances it past what it wrote, from 1; the one byte skipped,
+    // `ts_at`, was written explicitly), and when `prefix_len > 1` `copy_within` moved those
+    // initialized bytes to `prefix_len..total`. So `0..len` is initialized and within the
+    // capacity.
+    unsafe { out.set_len(len) };
     Ok(total)
+}
+
+/// The error for an index-shaped event too large for `max_record_len`, with its exact length
+/// (out of line: it never happens for a real symbol).
+#[cold]
+#[inline(never)]
+fn too_large(event_id: u64, event: &IndexEventRef<'_>, max_record_len: usize) -> EncodeError {
+    match encoded_len(event_id, &event.to_event_ref()) {
+        Ok(len) => EncodeError::RecordTooLarge {
+            len,
+            max: max_record_len,
+        },
+        Err(e) => e,
+    }
 }
 
 #[cfg(test)]
@@ -820,7 +1140,7 @@ mod tests {
             u64::MAX >> 1,
             u64::MAX,
         ] {
-            let mut buf = [0u8; 10];
+            let mut buf = [MaybeUninit::new(0u8); 10];
             let mut out = Cursor {
                 buf: &mut buf,
                 pos: 0,

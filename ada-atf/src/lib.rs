@@ -7,14 +7,18 @@
 //!   `proto/trace_schema.proto` for other languages; no code generator runs.
 //! - [`encode`]: a hand-written encoder that appends `varint(len) ++ Event` for a borrowed
 //!   [`EventRef`] to a reusable buffer, with no heap allocation per event, enforcing
-//!   ATF v4's limits with typed [`EncodeError`]s.
+//!   ATF v4's limits with typed [`EncodeError`]s; and a one-pass fast path for index-shaped
+//!   events ([`IndexEventRef`]: a call or return carrying a symbol and an address, with the
+//!   payload pre-encoded per function in a [`FunctionPayload`]) that writes the very same
+//!   bytes ([`encode_index_delimited`], [`TraceWriter::write_index`]).
 //! - [`TraceWriter`]: creates `<out>/ada_traces/session_YYYYMMDD_HHMMSS/pid_<pid>/`, streams
 //!   events to `events.bin` (ids from 1), appends persistence windows to
 //!   `window_metadata.jsonl`, and at finalize writes the `trace.json` [`Manifest`] atomically.
 //!   Its buffering and `fsync` policy (what survives which crash) is documented on
 //!   [`writer`].
 //! - [`mapping`]: ring records (as plain values) to events, with the agent's symbol table and
-//!   per-architecture register names.
+//!   per-architecture register names. (The controller bypasses it for index-shaped records,
+//!   going straight to an [`IndexEventRef`]; its tests prove the bytes are the same.)
 //! - [`TraceReader`] / [`Events`]: open a trace (finalized, or not yet — a crashed writer),
 //!   validate the manifest, and stream events from the memory-mapped `events.bin`, reporting
 //!   every kind of corruption as a typed [`ReadError`], never panicking, and reading a trace
@@ -95,15 +99,17 @@ pub struct ReadmeDoctests;
 
 pub use block::{BlockEncoder, BlockError, EncodedBlock};
 pub use encode::{
-    DEFAULT_MAX_RECORD_LEN, EventRef, MAX_ARGS, MAX_REGISTERS, MAX_STACK_BYTES, PayloadRef,
-    Register, encode_delimited, encode_delimited_with_limit, encoded_len,
+    DEFAULT_MAX_RECORD_LEN, EventRef, FunctionPayload, IndexEventRef, IndexKind, MAX_ARGS,
+    MAX_REGISTERS, MAX_STACK_BYTES, PayloadRef, Register, encode_delimited,
+    encode_delimited_with_limit, encode_index_delimited, encode_index_delimited_with_limit,
+    encoded_len,
 };
 pub use error::{EncodeError, ManifestError, ReadError, WriteError};
 pub use locate::{LocateError, TraceDir};
 pub use manifest::{
-    AgentStatsSummary, ClockDescription, ContinuationSummary, FORMAT_VERSION, FallbackSummary,
-    FoldedThreadsSummary, LaneCounters, LostByCause, MAX_MANIFEST_LEN, Manifest, ModeEntries,
-    PerLane, ReadinessSummary, StateEntries, SymbolEntry, ThreadSummary, TraceSummary,
+    AgentStatsSummary, ClockCalibration, ClockDescription, ContinuationSummary, FORMAT_VERSION,
+    FallbackSummary, FoldedThreadsSummary, LaneCounters, LostByCause, MAX_MANIFEST_LEN, Manifest,
+    ModeEntries, PerLane, ReadinessSummary, StateEntries, SymbolEntry, ThreadSummary, TraceSummary,
 };
 pub use mapping::{RecordKind, RecordMapper, RegisterNames, RingRecord, SymbolLookup};
 pub use names::{StreamNames, SymbolName, ThreadIdentity};

@@ -22,7 +22,7 @@
 //! | `formatVersion` | u32 | `4` |
 //! | `complete` | bool | `true` only if the writer finalized normally and the caller said the session ended normally |
 //! | `sessionName` | string | the `session_…` directory name |
-//! | `clock` | object | `{name, realtimeOffsetNs?}`: the trace clock of event timestamps; wall-clock ns = event ns + `realtimeOffsetNs` |
+//! | `clock` | object | `{name, realtimeOffsetNs?, source?, calibration?}`: the trace clock of event timestamps (`name`); wall-clock ns = event ns + `realtimeOffsetNs`; `source` the clock the traced side stamped events with before the controller converted them to `name` (`"TSC"`, `"CLOCK_MONOTONIC"`; absent: the same as `name`), `calibration` the conversion's `{ticksPerSecond?, points, first, last}` for a counter source: `points` pairs taken in all, `first` and `last` the first and last few as `[ticks, ns]` pairs |
 //! | `executable`, `args`, `exitCode` | string, array of strings, i32 | the traced program (optional) |
 //! | `minEventTimestampNs`, `maxEventTimestampNs` | u64 | range of event timestamps, trace clock (absent when no events) |
 //! | `threads` | array of objects | `{threadId, name?, osTid?, pid?, verified?, lanes: [{lane: "index"/"detail", written, persisted, dropped, discarded, lost?, markers?, state?, stateEntries?, spilled?, viaFallback?}]}`: `threadId` is the `Event.thread_id` of the thread's events; `osTid` and `pid` are what the traced side claimed, trustworthy only when `verified` is `true` (absent: not stated); `lost` is `dropped` by cause (`{overwritten, refused, tooLarge}`), `markers` the `EventsLost` events the lane put into the stream, `state` its last backpressure state (`"NORMAL"`, `"PRESSURE"`, `"DROPPING"`, `"RECOVERY"`) and `stateEntries` how often it entered each (`{NORMAL, PRESSURE, DROPPING, RECOVERY}`); `spilled` the events the thread sent to the shared fallback ring when its pool was exhausted (part of `written`: `written = persisted + spilled + dropped + discarded`), `viaFallback` the events of the thread that reached `events.bin` through that ring (not part of `written`'s balance; absent when 0) |
@@ -84,6 +84,31 @@ pub struct ClockDescription {
     /// `CLOCK_REALTIME − trace clock` in ns, sampled at the start; `None` when unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub realtime_offset_ns: Option<i64>,
+    /// The clock the traced side stamped events with, before the controller converted them to
+    /// `name` (`"TSC"`, `"CLOCK_MONOTONIC"`); `None`: not stated (the same as `name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// How a counter source was converted; `None` for a clock that needed no conversion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<ClockCalibration>,
+}
+
+/// A counter clock's conversion to the trace clock: (ticks, trace-clock ns) pairs, bounded.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClockCalibration {
+    /// The counter's rate over the whole calibration; `None` when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticks_per_second: Option<u64>,
+    /// Pairs taken in all (more than `first` and `last` hold on a long run).
+    #[serde(default)]
+    pub points: u64,
+    /// The first pairs, `[ticks, ns]`.
+    #[serde(default)]
+    pub first: Vec<[u64; 2]>,
+    /// The last pairs, `[ticks, ns]` (none in common with `first`).
+    #[serde(default)]
+    pub last: Vec<[u64; 2]>,
 }
 
 impl ClockDescription {
@@ -92,6 +117,8 @@ impl ClockDescription {
         ClockDescription {
             name: name.into(),
             realtime_offset_ns,
+            source: None,
+            calibration: None,
         }
     }
 }
@@ -677,7 +704,11 @@ impl Manifest {
             format_version: optional(obj, "formatVersion", "an unsigned 32-bit integer")?,
             complete: optional(obj, "complete", "a bool")?,
             session_name: optional(obj, "sessionName", "a string")?,
-            clock: optional(obj, "clock", "an object {name, realtimeOffsetNs?}")?,
+            clock: optional(
+                obj,
+                "clock",
+                "an object {name, realtimeOffsetNs?, source?, calibration?}",
+            )?,
             executable: optional(obj, "executable", "a string")?,
             args: optional(obj, "args", "an array of strings")?.unwrap_or_default(),
             exit_code: optional(obj, "exitCode", "a 32-bit integer")?,
@@ -1006,6 +1037,36 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn the_clock_source_and_calibration_round_trip_and_are_optional() {
+        // An older manifest's clock: no source, no calibration.
+        let old = r#"{"name": "CLOCK_MONOTONIC", "realtimeOffsetNs": -5}"#;
+        let c: ClockDescription = serde_json::from_str(old).unwrap();
+        assert_eq!(c, ClockDescription::new("CLOCK_MONOTONIC", Some(-5)));
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(
+            !json.contains("source") && !json.contains("calibration"),
+            "{json}"
+        );
+        let mut tsc = ClockDescription::new("CLOCK_MONOTONIC", Some(7));
+        tsc.source = Some("TSC".into());
+        tsc.calibration = Some(ClockCalibration {
+            ticks_per_second: Some(3_000_000_000),
+            points: 40,
+            first: vec![[10, 1], [3_000_010, 1_000_001]],
+            last: vec![[9_000_000_010, 3_000_000_001]],
+        });
+        let json = serde_json::to_string(&tsc).unwrap();
+        assert!(
+            json.contains(r#""source":"TSC""#) && json.contains(r#""ticksPerSecond":3000000000"#),
+            "{json}"
+        );
+        assert_eq!(
+            serde_json::from_str::<ClockDescription>(&json).unwrap(),
+            tsc
+        );
     }
 
     #[test]

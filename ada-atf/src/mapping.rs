@@ -5,7 +5,10 @@
 //! [`RecordKind`] is its own input vocabulary, with no numbering: the ring format's numbers
 //! belong to the ring format, and the caller converts its record kind to a [`RecordKind`]
 //! (the controller does it in one exhaustive `match`). The mapping, with the symbol table the
-//! agent registered:
+//! agent registered, is below. For an index-shaped record (a call with no registers and no
+//! stack, or a return with no registers) the controller skips the mapper and writes an
+//! [`IndexEventRef`](crate::IndexEventRef) through the encoder's one-pass fast path instead:
+//! the same event, the same bytes (see [`encode`](crate::encode)).
 //!
 //! | record | `Event.payload` |
 //! |---|---|

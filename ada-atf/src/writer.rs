@@ -51,7 +51,10 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::encode::{DEFAULT_MAX_RECORD_LEN, EventRef, encode_delimited_with_limit};
+use crate::encode::{
+    DEFAULT_MAX_RECORD_LEN, EventRef, IndexEventRef, encode_delimited_with_limit,
+    encode_index_delimited_with_limit,
+};
 use crate::error::WriteError;
 use crate::manifest::{
     ClockDescription, FORMAT_VERSION, Manifest, TraceSummary, host_arch, host_os,
@@ -415,9 +418,17 @@ impl TraceWriter {
         self.failure.is_some()
     }
 
+    /// Inlined into every write: the common case is one test of `failure`; building the error
+    /// (a `String` clone) is out of line.
+    #[inline(always)]
     fn check_ok(&self) -> Result<(), WriteError> {
+        #[cold]
+        #[inline(never)]
+        fn poisoned(msg: &str) -> WriteError {
+            WriteError::Poisoned(msg.to_owned())
+        }
         match &self.failure {
-            Some(msg) => Err(WriteError::Poisoned(msg.clone())),
+            Some(msg) => Err(poisoned(msg)),
             None => Ok(()),
         }
     }
@@ -486,6 +497,29 @@ impl TraceWriter {
             self.write_out()?;
         }
         result
+    }
+
+    /// [`write`](Self::write) for an index-shaped event, through the one-pass
+    /// [`encode_index_delimited_with_limit`]: the same bytes, the same ids, the same errors.
+    #[inline]
+    pub fn write_index(&mut self, event: &IndexEventRef<'_>) -> Result<u64, WriteError> {
+        self.check_ok()?;
+        let id = self.next_id;
+        encode_index_delimited_with_limit(id, event, &mut self.buf, self.max_record_len)?;
+        self.next_id += 1;
+        self.buf_events += 1;
+        self.min_ts = self.min_ts.min(event.timestamp_ns);
+        self.max_ts = self.max_ts.max(event.timestamp_ns);
+        if self.buf.len() >= self.buf_threshold {
+            self.write_out()?;
+        }
+        Ok(id)
+    }
+
+    /// The clock of event timestamps for the manifest (replaces the one in [`WriterOptions`]:
+    /// a caller that converts timestamps knows its calibration only at the end).
+    pub fn set_clock(&mut self, clock: ClockDescription) {
+        self.clock = clock;
     }
 
     /// The session's trigger specs, in order, for the manifest's `triggers` (a window's

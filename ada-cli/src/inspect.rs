@@ -469,10 +469,27 @@ fn write_manifest<W: Write>(w: &mut W, m: &Manifest, events_bytes: u64) -> io::R
         None => writeln!(w, "format: ATF v4 (original writer, no formatVersion)")?,
     }
     match &m.clock {
-        Some(c) => match c.realtime_offset_ns {
-            Some(off) => writeln!(w, "clock: {} (realtime offset {off} ns)", escape(&c.name))?,
-            None => writeln!(w, "clock: {} (realtime offset unknown)", escape(&c.name))?,
-        },
+        Some(c) => {
+            match c.realtime_offset_ns {
+                Some(off) => write!(w, "clock: {} (realtime offset {off} ns)", escape(&c.name))?,
+                None => write!(w, "clock: {} (realtime offset unknown)", escape(&c.name))?,
+            }
+            match (&c.source, &c.calibration) {
+                (Some(source), Some(cal)) => {
+                    let rate = cal
+                        .ticks_per_second
+                        .map_or_else(|| "rate unknown".to_owned(), |r| format!("{r} ticks/s"));
+                    writeln!(
+                        w,
+                        "; stamped with {}, converted ({rate}, {} calibration point(s))",
+                        escape(source),
+                        cal.points
+                    )?;
+                }
+                (Some(source), None) => writeln!(w, "; stamped with {}", escape(source))?,
+                (None, _) => writeln!(w)?,
+            }
+        }
         None => writeln!(w, "clock: not recorded")?,
     }
     writeln!(

@@ -1,6 +1,10 @@
 //! The traced thread's cost per event while a controller drains it live (drain thread and ATF
-//! writer running in this process), next to the bare baseline the design measures against: a
-//! 32-byte thread-local store plus the same clock read.
+//! writer running in this process), next to the bare baselines the design measures against: a
+//! 32-byte thread-local store plus a clock read, `clock_gettime(CLOCK_MONOTONIC)`
+//! (`bare_tls_store_plus_clock`) or the time-stamp counter (`bare_tls_store_plus_tsc`, issue
+//! 15's floor). The session runs on the TSC where the counter is invariant (`auto`, the
+//! default; the bench says which clock it got), so `enter_id_live_drain` compares with the TSC
+//! floor.
 //!
 //! On a 2-CPU machine the traced thread is pinned to CPU 0 and the controller's threads
 //! (`ada-drain`, `ada-sink`, `ada-fsync`) to CPU 1, as a drain on its own core would run: left
@@ -8,9 +12,10 @@
 //! of the enter_id measurement (not of the baseline's, when the drain idles), and the ratio
 //! moved between 1.2× and 1.5× from run to run with where they landed.
 //!
-//! `cargo bench -p ada-controller --bench producer`
+//! `cargo bench -p ada-controller --bench producer` (`ADA_BENCH_CLOCK=monotonic` runs the
+//! session on `CLOCK_MONOTONIC` instead, for an A/B in the same binary)
 
-use ada_controller::{ControllerBuilder, SessionInfo};
+use ada_controller::{ClockChoice, ControllerBuilder, SessionInfo};
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::cell::Cell;
 use std::hint::black_box;
@@ -24,8 +29,13 @@ fn bench(c: &mut Criterion) {
     let controller = ControllerBuilder::new()
         .capacity(4)
         .output_dir(out.path())
+        .session_clock(clock_choice())
         .create()
         .unwrap();
+    eprintln!(
+        "producer bench: session clock {}",
+        controller.registry().clock().name()
+    );
     ada_agent::install(ada_agent::Agent::from_registry(
         controller.registry().clone(),
     ))
@@ -42,6 +52,13 @@ fn bench(c: &mut Criterion) {
             BARE.set([ts, black_box(7), 1, 1]);
         })
     });
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    g.bench_function("bare_tls_store_plus_tsc", |b| {
+        b.iter(|| {
+            let ts = ada_shm::tsc::ticks();
+            BARE.set([ts, black_box(7), 1, 1]);
+        })
+    });
     g.bench_function("enter_id_live_drain", |b| {
         b.iter(|| ada_agent::enter_id(black_box(7)))
     });
@@ -55,6 +72,15 @@ fn bench(c: &mut Criterion) {
         report.persisted(),
         report.dropped()
     );
+}
+
+/// The session clock: `ADA_BENCH_CLOCK` (`auto`, `tsc`, `monotonic`) for a same-binary A/B,
+/// else `auto`.
+fn clock_choice() -> ClockChoice {
+    std::env::var("ADA_BENCH_CLOCK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(ClockChoice::Auto)
 }
 
 /// Pins this thread to CPU 0 and the controller's threads to CPU 1 (best effort: with fewer

@@ -3,7 +3,10 @@
 //! Layout: `<output>/ada_traces/session_YYYYMMDD_HHMMSS/pid_<pid>/`. The stream starts with a
 //! `TraceStart` event (executable, arguments, OS, architecture) and ends with `TraceEnd` (exit
 //! code); in between, every drained record mapped by [`ada_atf::RecordMapper`] with the names
-//! the agent registered. The manifest carries the per-thread, per-lane accounting of the
+//! the agent registered — index-shaped records (calls and returns without registers or stack,
+//! all index-lane records) go instead through `ada-atf`'s one-pass encoder with each function's
+//! payload pre-encoded ([`ada_atf::FunctionPayload`], rebuilt when a definition changes),
+//! which writes the same bytes the mapper's event would encode to. The manifest carries the per-thread, per-lane accounting of the
 //! [`Report`] (threads listed and folded, each thread's claimed pid and OS thread id and whether
 //! they were verified), what the drain found corrupt, the events of threads refused a slot,
 //! the shared fallback ring's accounting (`fallback`, and each lane's `spilled` and
@@ -32,9 +35,10 @@ use crate::sink::{
     LossInfo, Record, SessionInfo, Sink, SinkError, SinkOutput, ThreadInfo, WindowInfo,
 };
 use ada_atf::{
-    ClockDescription, EventRef, FallbackSummary, FoldedThreadsSummary, LaneCounters, LostByCause,
-    PayloadRef, PerLane, PersistenceWindow, RecordKind, RecordMapper, RingRecord, StateEntries,
-    SymbolEntry, SyncPolicy, ThreadSummary, TraceSummary, TraceWriter, WriteError, WriterOptions,
+    ClockDescription, EventRef, FallbackSummary, FoldedThreadsSummary, FunctionPayload,
+    IndexEventRef, IndexKind, LaneCounters, LostByCause, PayloadRef, PerLane, PersistenceWindow,
+    RecordKind, RecordMapper, RingRecord, StateEntries, SymbolEntry, SyncPolicy, ThreadSummary,
+    TraceSummary, TraceWriter, WriteError, WriterOptions,
 };
 use ada_registry::LaneKind;
 use ada_ringpool::EventKind;
@@ -50,6 +54,8 @@ pub struct AtfSink {
     session: SessionInfo,
     dir: PathBuf,
     syncer: Option<Syncer>,
+    /// The trace clock as described at creation (its realtime offset sampled then).
+    clock: ClockDescription,
 }
 
 /// `fdatasync`s `events.bin` once a second from a thread of its own, so what was handed to the
@@ -98,9 +104,10 @@ impl Drop for Syncer {
 impl AtfSink {
     /// Creates the trace directory for traced process `pid` under `output_root`.
     pub fn create(output_root: &Path, pid: u32) -> Result<AtfSink, WriteError> {
+        let clock = session_clock();
         let options = WriterOptions {
             pid,
-            clock: session_clock(),
+            clock: clock.clone(),
             // The drain thread never waits for the disk: `Syncer` makes events.bin durable.
             sync: SyncPolicy::ON_REQUEST,
             ..WriterOptions::default()
@@ -118,6 +125,7 @@ impl AtfSink {
             mapper: RecordMapper::new(ada_atf::manifest::host_arch()),
             symbols: SymbolMap::default(),
             session: SessionInfo::default(),
+            clock,
         })
     }
 
@@ -136,8 +144,8 @@ impl AtfSink {
         &self.dir
     }
 
-    /// Appends a block of events encoded by a drain worker ([`crate::merged`]) with the next
-    /// event ids, and records its windows.
+    /// Appends a block of events encoded by a drain worker ([`crate::TraceSink`]) with the
+    /// next event ids, and records its windows.
     pub(crate) fn append_block(&mut self, block: &ada_atf::EncodedBlock) -> Result<(), SinkError> {
         self.writer()?
             .append_block(block)
@@ -158,8 +166,41 @@ impl AtfSink {
     }
 }
 
-/// The session clock (`CLOCK_MONOTONIC`, shared by agents and controller) and its offset to
-/// wall-clock time, so readers can show absolute times.
+/// Calibration pairs the manifest shows at each end (the count says how many there were).
+pub const MANIFEST_CALIBRATION_POINTS: usize = 8;
+
+/// The trace clock as the manifest describes it at the end of a session: `CLOCK_MONOTONIC`
+/// (every timestamp in the trace is in it) with its realtime offset from `start`, plus the
+/// clock agents stamped with and, for a counter, the calibration that converted it.
+pub fn session_clock_with(
+    start: &ClockDescription,
+    clock: &crate::SessionClock,
+) -> ClockDescription {
+    let mut description = start.clone();
+    description.source = Some(clock.source.name().to_owned());
+    let points = clock.calibration.points();
+    description.calibration = (!points.is_empty()).then(|| {
+        let pair = |p: &ada_shm::tsc::Point| [p.ticks, p.mono_ns];
+        let n = MANIFEST_CALIBRATION_POINTS;
+        let first: Vec<[u64; 2]> = points.iter().take(n).map(pair).collect();
+        let last = points[first.len()..]
+            .iter()
+            .skip(points.len().saturating_sub(first.len()).saturating_sub(n))
+            .map(pair)
+            .collect();
+        ada_atf::ClockCalibration {
+            ticks_per_second: clock.calibration.ticks_per_second(),
+            points: clock.calibration.total_points(),
+            first,
+            last,
+        }
+    });
+    description
+}
+
+/// The session clock (`CLOCK_MONOTONIC`, the trace's timebase whatever agents stamped with:
+/// see [`crate::stamps`]) and its offset to wall-clock time, so readers can show absolute
+/// times.
 pub fn session_clock() -> ClockDescription {
     let mono = ada_shm::clock::MonotonicClock::read();
     let real = ada_shm::clock::realtime_ns();
@@ -169,13 +210,17 @@ pub fn session_clock() -> ClockDescription {
     )
 }
 
-/// Function id → (name, address). Table ids are small and dense (1, 2, ...): they index a
-/// vector, which is several times cheaper per event than hashing; other ids (hashed names the
-/// table refused, raw ids) go to a map.
+/// Function id → its [`FunctionPayload`] (name, address and the pre-encoded payload body the
+/// index fast path copies). Table ids are small and dense (1, 2, ...): they index a vector,
+/// which is several times cheaper per event than hashing; other ids (hashed names the table
+/// refused, raw ids) go to a map. A redefinition replaces the whole entry, so the cached body
+/// always matches the name and address the generic path would encode.
 #[derive(Debug, Default)]
 pub(crate) struct SymbolMap {
-    dense: Vec<Option<(String, u64)>>,
-    sparse: HashMap<u64, (String, u64)>,
+    dense: Vec<Option<FunctionPayload>>,
+    sparse: HashMap<u64, FunctionPayload>,
+    /// What an id without a definition resolves to (`""`, address 0).
+    unresolved: FunctionPayload,
 }
 
 impl SymbolMap {
@@ -183,7 +228,7 @@ impl SymbolMap {
     const DENSE_LIMIT: u64 = ada_registry::symbols::MAX_SYMBOL_ENTRIES as u64 + 1;
 
     pub(crate) fn insert(&mut self, id: u64, name: &str, address: u64) {
-        let value = (name.to_owned(), address);
+        let value = FunctionPayload::new(name, address);
         if id < Self::DENSE_LIMIT {
             let i = id as usize;
             if self.dense.len() <= i {
@@ -195,13 +240,29 @@ impl SymbolMap {
         }
     }
 
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, &str, u64)> {
+    /// The definition of `function_id`, if any.
+    #[inline]
+    fn get(&self, function_id: u64) -> Option<&FunctionPayload> {
+        match self.dense.get(function_id as usize) {
+            Some(v) => v.as_ref(),
+            None if function_id < Self::DENSE_LIMIT => None,
+            None => self.sparse.get(&function_id),
+        }
+    }
+
+    /// The payload of `function_id`: its definition, or the unresolved one.
+    #[inline]
+    pub(crate) fn payload(&self, function_id: u64) -> &FunctionPayload {
+        self.get(function_id).unwrap_or(&self.unresolved)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, &FunctionPayload)> {
         let dense = self
             .dense
             .iter()
             .enumerate()
-            .filter_map(|(i, v)| v.as_ref().map(|(n, a)| (i as u64, n.as_str(), *a)));
-        let sparse = self.sparse.iter().map(|(&i, (n, a))| (i, n.as_str(), *a));
+            .filter_map(|(i, v)| v.as_ref().map(|p| (i as u64, p)));
+        let sparse = self.sparse.iter().map(|(&i, p)| (i, p));
         dense.chain(sparse)
     }
 }
@@ -209,12 +270,21 @@ impl SymbolMap {
 impl ada_atf::SymbolLookup for SymbolMap {
     #[inline]
     fn lookup(&self, function_id: u64) -> Option<(&str, u64)> {
-        let hit = match self.dense.get(function_id as usize) {
-            Some(v) => v.as_ref(),
-            None if function_id < Self::DENSE_LIMIT => None,
-            None => self.sparse.get(&function_id),
-        };
-        hit.map(|(n, a)| (n.as_str(), *a))
+        self.get(function_id).map(|p| (p.symbol(), p.address()))
+    }
+}
+
+/// The index fast path's shape of `record`, when it has one: a call with no registers and no
+/// stack, or a return with no registers (the mapper drops a return's stack), which
+/// [`RecordMapper`] would turn into a payload of symbol and address only.
+#[inline]
+pub(crate) fn index_kind(record: &Record<'_>) -> Option<IndexKind> {
+    match record.kind {
+        EventKind::Call if record.registers.is_empty() && record.stack.is_empty() => {
+            Some(IndexKind::Call)
+        }
+        EventKind::Return if record.registers.is_empty() => Some(IndexKind::Return),
+        _ => None,
     }
 }
 
@@ -427,6 +497,23 @@ impl Sink for AtfSink {
         let Some(writer) = self.writer.as_mut() else {
             return Err(SinkError::new("the trace was already finalized"));
         };
+        if let Some(kind) = index_kind(record) {
+            // What `ring_record` + the mapper would produce, without building either: the same
+            // bytes through the one-pass encoder (`tests::fast_path_matches_the_mapper`).
+            let event = IndexEventRef {
+                thread_id: session_thread(thread),
+                timestamp_ns: record.timestamp_ns,
+                function_id: record.function_id,
+                call_depth: record.call_depth,
+                lane: atf_lane(record.lane),
+                kind,
+                function: self.symbols.payload(record.function_id),
+            };
+            return writer
+                .write_index(&event)
+                .map(|_| ())
+                .map_err(SinkError::new);
+        }
         let record = ring_record(thread, record);
         let event = self.mapper.map(&record, &self.symbols);
         writer.write(&event).map(|_| ()).map_err(SinkError::new)
@@ -467,6 +554,7 @@ impl Sink for AtfSink {
             .writer
             .take()
             .ok_or_else(|| SinkError::new("the trace was already finalized"))?;
+        writer.set_clock(session_clock_with(&self.clock, &report.clock));
         drop(self.syncer.take());
         let now = ada_shm::clock::MonotonicClock::read();
         let end = PayloadRef::TraceEnd {
@@ -477,10 +565,10 @@ impl Sink for AtfSink {
         let mut symbols: Vec<SymbolEntry> = self
             .symbols
             .iter()
-            .map(|(function_id, name, address)| SymbolEntry {
+            .map(|(function_id, p)| SymbolEntry {
                 function_id,
-                symbol: name.to_owned(),
-                address: (address != 0).then_some(address),
+                symbol: p.symbol().to_owned(),
+                address: (p.address() != 0).then_some(p.address()),
                 module: None,
             })
             .collect();
@@ -545,5 +633,147 @@ impl Sink for AtfSink {
             unwritten: stats.events_unwritten,
             error: stats.write_error,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ada_atf::encode_delimited;
+
+    /// One call into the sink; each writes exactly one event.
+    enum Op {
+        Symbol(u64, &'static str, u64),
+        Record(Record<'static>),
+    }
+
+    fn rec(kind: EventKind, lane: LaneKind, function_id: u64) -> Record<'static> {
+        Record {
+            timestamp_ns: 1_500_000_123,
+            function_id,
+            thread_id: 4242,
+            call_depth: 3,
+            ..Record::new(kind, lane)
+        }
+    }
+
+    /// `events.bin` split into its delimited records (prefix included).
+    fn records(bytes: &[u8]) -> Vec<&[u8]> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at < bytes.len() {
+            let (mut len, mut shift, mut n) = (0usize, 0, 0);
+            loop {
+                let b = bytes[at + n];
+                len |= usize::from(b & 0x7f) << shift;
+                shift += 7;
+                n += 1;
+                if b < 0x80 {
+                    break;
+                }
+            }
+            out.push(&bytes[at..at + n + len]);
+            at += n + len;
+        }
+        out
+    }
+
+    /// Every record the sink writes — through the index fast path or not — is byte for byte
+    /// what `ring_record` + the mapper + the generic encoder make of it with the symbols known
+    /// at that moment: unresolved ids, a late definition, a redefinition, sparse ids, detail
+    /// and index lanes, records with registers or a stack, extreme values.
+    #[test]
+    fn fast_path_matches_the_mapper() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut sink = AtfSink::create(tmp.path(), 1).unwrap();
+        sink.begin(&SessionInfo::default()).unwrap();
+        let regs: &'static [u64] = &[1, 2, 3];
+        let stack: &'static [u8] = &[9; 16];
+        let sparse = u64::MAX - 1;
+        let ops = vec![
+            // Used before it is defined: unresolved.
+            Op::Record(rec(EventKind::Call, LaneKind::Index, 5)),
+            Op::Symbol(5, "first", 0x10),
+            Op::Record(rec(EventKind::Call, LaneKind::Index, 5)),
+            Op::Record(rec(EventKind::Return, LaneKind::Index, 5)),
+            // Redefined: the cached payload must follow.
+            Op::Symbol(5, "renamed::日本語::🦀", 0),
+            Op::Record(rec(EventKind::Call, LaneKind::Index, 5)),
+            Op::Record(Record {
+                stack,
+                ..rec(EventKind::Return, LaneKind::Index, 5)
+            }),
+            Op::Record(Record {
+                registers: regs,
+                ..rec(EventKind::Call, LaneKind::Detail, 5)
+            }),
+            Op::Record(Record {
+                stack,
+                ..rec(EventKind::Call, LaneKind::Detail, 5)
+            }),
+            Op::Record(Record {
+                registers: regs,
+                ..rec(EventKind::Return, LaneKind::Detail, 5)
+            }),
+            Op::Record(rec(EventKind::Call, LaneKind::Detail, 5)),
+            Op::Record(Record {
+                message: b"boom",
+                ..rec(EventKind::Mark, LaneKind::Detail, 5)
+            }),
+            Op::Symbol(sparse, "x", u64::MAX),
+            Op::Record(Record {
+                timestamp_ns: u64::MAX,
+                call_depth: u32::MAX,
+                ..rec(EventKind::Return, LaneKind::Index, sparse)
+            }),
+            Op::Record(Record {
+                timestamp_ns: 0,
+                call_depth: 0,
+                ..rec(EventKind::Call, LaneKind::Index, 0)
+            }),
+            Op::Record(rec(EventKind::Call, LaneKind::Index, 77)),
+        ];
+        let mut reference: HashMap<u64, (String, u64)> = HashMap::new();
+        let mut mapper = RecordMapper::new(ada_atf::manifest::host_arch());
+        let mut expected = Vec::new();
+        for (n, thread_number) in [(0, 1u32), (1, u32::MAX)] {
+            let thread = ThreadInfo {
+                slot: 0,
+                generation: 0,
+                pid: 1,
+                os_tid: 2,
+                number: thread_number,
+                verified: true,
+            };
+            for op in &ops {
+                // Event 1 is TraceStart; each op writes one event.
+                let id = 2 + expected.len() as u64;
+                match op {
+                    Op::Symbol(function_id, name, address) => {
+                        sink.symbol(*function_id, name, *address).unwrap();
+                        reference.insert(*function_id, ((*name).to_owned(), *address));
+                        expected.push(None);
+                    }
+                    Op::Record(r) => {
+                        sink.record(&thread, r).unwrap();
+                        let ring = ring_record(&thread, r);
+                        let mut bytes = Vec::new();
+                        encode_delimited(id, &mapper.map(&ring, &reference), &mut bytes).unwrap();
+                        expected.push(Some(bytes));
+                    }
+                }
+            }
+            assert_eq!(expected.len(), ops.len() * (n + 1));
+        }
+        let out = sink.finish(&Report::default()).unwrap();
+        let bytes = std::fs::read(out.dir.unwrap().join("events.bin")).unwrap();
+        let written = records(&bytes);
+        // TraceStart, the ops, TraceEnd.
+        assert_eq!(written.len(), expected.len() + 2);
+        for (i, want) in expected.iter().enumerate() {
+            if let Some(want) = want {
+                assert_eq!(written[i + 1], want.as_slice(), "event {}", i + 2);
+            }
+        }
     }
 }

@@ -36,9 +36,11 @@
 //! heartbeat's age) is for. When each happened is in [`Report::readiness`].
 //!
 //! **The clock.** Everything the controller decides by time (the heartbeat, the warm-up) reads
-//! the clock given to [`ControllerBuilder::clock`]: the session clock
-//! ([`MonotonicClock`], `CLOCK_MONOTONIC`, which agents stamp events with) by default, a fake
-//! clock (`ada_testkit::FakeClock`) in tests.
+//! the clock given to [`ControllerBuilder::clock`]: [`MonotonicClock`] (`CLOCK_MONOTONIC`, the
+//! trace's timebase and what agents compare the heartbeat with) by default, a fake clock
+//! (`ada_testkit::FakeClock`) in tests. What agents stamp *events* with is another choice,
+//! [`ControllerBuilder::session_clock`] (the CPU's counter where it is invariant): the drain
+//! converts those stamps to `CLOCK_MONOTONIC` nanoseconds ([`crate::stamps`]).
 //!
 //! **Attach (controller restart).** [`ControllerBuilder::attach`] opens an existing segment
 //! whose controller died (validated as untrusted, as agents do) instead of creating one. Its
@@ -61,13 +63,14 @@ use crate::persist::Persistence;
 use crate::pipelined::Pipelined;
 use crate::report::{Continuation, Readiness, Report};
 use crate::sink::{SessionInfo, Sink, SinkError};
+use crate::stamps::{ClockChoice, ClockUnavailable, StampConverter, TscSource};
 use ada_backpressure::{EnvOverrideError, LanePolicies};
 use ada_persist::TriggerSet;
 use ada_registry::{
     ControlBlock, DrainClaim, LaneKind, Registry, RegistryConfig, RegistryError, RegistryMode,
     RingGeometry, SymbolTableConfig,
 };
-use ada_shm::clock::{Clock, MonotonicClock};
+use ada_shm::clock::{Clock, ClockId, MonotonicClock};
 use ada_shm::{AttachOptions, RegionKind, RegionSpec, SegmentName, TRIGGERS_REGION_VERSION};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -137,6 +140,10 @@ pub enum ControllerError {
     /// The sink failed to start or finish.
     #[error("trace output: {0}")]
     Sink(#[from] SinkError),
+    /// The session clock asked for cannot be used (`tsc` where the counter is not invariant),
+    /// or an attached segment's TSC clock cannot be calibrated here.
+    #[error("invalid controller configuration: {0}")]
+    Clock(#[source] ClockUnavailable),
 }
 
 /// Controller settings.
@@ -167,6 +174,8 @@ pub struct ControllerBuilder {
     warm_up: Duration,
     clock: ControllerClock,
     drain_threads: Option<usize>,
+    session_clock: ClockChoice,
+    tsc_source: TscSource,
 }
 
 impl Default for ControllerBuilder {
@@ -181,6 +190,8 @@ impl Default for ControllerBuilder {
             warm_up: ControllerBuilder::DEFAULT_WARM_UP,
             clock: ControllerClock::default(),
             drain_threads: None,
+            session_clock: ClockChoice::Auto,
+            tsc_source: TscSource::real(),
         }
     }
 }
@@ -332,9 +343,10 @@ impl ControllerBuilder {
     }
 
     /// The clock the controller stamps the heartbeat with and measures the warm-up by
-    /// (default: [`MonotonicClock`], the session clock agents stamp events with). Tests inject a
-    /// fake one (`ada_testkit::FakeClock`); it must read the session's timebase
-    /// ([`Clock::id`]) for agents to make sense of the heartbeat.
+    /// (default: [`MonotonicClock`], `CLOCK_MONOTONIC`, which agents compare the heartbeat
+    /// with whatever they stamp events with). Tests inject a fake one
+    /// (`ada_testkit::FakeClock`); it must read `CLOCK_MONOTONIC`'s timebase ([`Clock::id`])
+    /// for agents to make sense of the heartbeat.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = ControllerClock(clock);
         self
@@ -362,6 +374,26 @@ impl ControllerBuilder {
     pub fn default_drain_threads() -> usize {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         (cores / 4).max(1)
+    }
+
+    /// The clock agents stamp events with (default [`ClockChoice::Auto`]: the CPU's counter
+    /// where it is invariant, else `CLOCK_MONOTONIC`); `create` refuses [`ClockChoice::Tsc`]
+    /// with [`ControllerError::Clock`] where there is no invariant counter. Whatever agents
+    /// stamp with, the drain converts to `CLOCK_MONOTONIC` nanoseconds (see
+    /// [`crate::stamps`]); [`attach`](ControllerBuilder::attach) follows the segment's clock
+    /// instead. (Not to be confused with [`clock`](ControllerBuilder::clock), the controller's
+    /// own `CLOCK_MONOTONIC` for its heartbeat and warm-up.)
+    pub fn session_clock(mut self, choice: ClockChoice) -> Self {
+        self.session_clock = choice;
+        self
+    }
+
+    /// Where a TSC session's calibration points come from, and whether the counter is
+    /// invariant (default [`TscSource::real`]). Tests inject a fake counter of known rate, or
+    /// a "not invariant" machine.
+    pub fn tsc_source(mut self, source: TscSource) -> Self {
+        self.tsc_source = source;
+        self
     }
 
     /// The longest gap between two drain loop iterations' heartbeats (on the controller's
@@ -394,6 +426,12 @@ impl ControllerBuilder {
             self.registry.backpressure.policies = policies;
         }
         self.registry.validate().map_err(ControllerError::Config)?;
+        // Before the segment exists: its header names the clock, and the two opening
+        // calibration points are taken before anything can attach.
+        let stamps = StampConverter::for_choice(self.session_clock, &self.tsc_source)
+            .map_err(ControllerError::Clock)?;
+        self.registry.clock = stamps.clock();
+        self.registry.stamps_per_second = stamps.stamps_per_second();
         let encoded = self.triggers.as_ref().map(TriggerSet::encode);
         let extra: Vec<RegionSpec> = encoded
             .as_deref()
@@ -405,7 +443,7 @@ impl ControllerBuilder {
         if let Some(bytes) = &encoded {
             write_triggers(&registry, bytes).map_err(ControllerError::Segment)?;
         }
-        Ok(self.controller(registry, None))
+        Ok(self.controller(registry, None, stamps))
     }
 
     /// Opens the existing segment `name` (as `ADA_SHM` names it) whose controller died, to
@@ -439,7 +477,14 @@ impl ControllerBuilder {
             epoch: 0,
             previous_controller_pid,
         };
-        Ok(self.controller(registry, Some(continuation)))
+        // The segment's clock, whatever the builder asked for: its agents stamp with it.
+        let stamps = match registry.clock() {
+            ClockId::Monotonic => StampConverter::monotonic(),
+            ClockId::Tsc => {
+                StampConverter::tsc(self.tsc_source.clone()).map_err(ControllerError::Clock)?
+            }
+        };
+        Ok(self.controller(registry, Some(continuation), stamps))
     }
 
     fn check_timing(&self) -> Result<(), ControllerError> {
@@ -452,7 +497,12 @@ impl ControllerBuilder {
         Ok(())
     }
 
-    fn controller(self, registry: Registry, continuation: Option<Continuation>) -> Controller {
+    fn controller(
+        self,
+        registry: Registry,
+        continuation: Option<Continuation>,
+        stamps: StampConverter,
+    ) -> Controller {
         let healthy_gap = self.healthy_gap();
         let capacity = usize::try_from(registry.capacity()).unwrap_or(usize::MAX);
         let drain_threads = self
@@ -472,6 +522,7 @@ impl ControllerBuilder {
                 clock: self.clock,
                 continuation,
                 drain_threads,
+                stamps,
             },
         }
     }
@@ -532,6 +583,8 @@ struct Settings {
     continuation: Option<Continuation>,
     /// Drain workers of the default sink.
     drain_threads: usize,
+    /// The session clock's converter (its opening calibration points taken).
+    stamps: StampConverter,
 }
 
 /// Numbers the drain thread publishes while it runs (for progress displays).
@@ -808,6 +861,7 @@ impl Standby {
             healthy_gap: self.settings.healthy_gap,
             clock: self.settings.clock.clone(),
             continuation: self.settings.continuation.clone(),
+            stamps: self.settings.stamps.clone(),
         };
         let job: Job = Box::new(move |registry, claimed| {
             let out = drain_session(registry, claimed, sink, &session, run, started_tx);
@@ -1030,6 +1084,7 @@ struct DrainRun {
     healthy_gap: Duration,
     clock: ControllerClock,
     continuation: Option<Continuation>,
+    stamps: StampConverter,
 }
 
 /// The session's drain, on the standby's thread: begins the sink (telling `started` how that
@@ -1109,6 +1164,9 @@ fn drain_session<S: Sink + 'static>(
 
 /// Applies the session's settings to a drainer.
 fn configure<S: Sink>(d: &mut Drainer<'_, S>, run: &DrainRun, session: &SessionInfo) {
+    // Each worker converts its own records with a converter of its own (each takes its own
+    // calibration points; the report's clock is the first worker's).
+    d.set_stamps(run.stamps.clone());
     d.fallback_abandon_passes(fallback_abandon_passes(run.interval));
     d.trust(&session.trust, session.pid);
     d.persistence(run.persistence);

@@ -33,7 +33,7 @@
 //! copy a thread's active detail ring on every pass: it takes the submitted rings, and the
 //! active one only while the lane's "marked" flag is set (a mark is in it) or a window is open,
 //! when the thread exits and in the final drain. A pass whose thread has an open window and
-//! whose active ring was taken closes the window once the drain's clock (the session clock,
+//! whose active ring was taken closes the window once the drain's clock (`CLOCK_MONOTONIC`,
 //! read before the lane is drained, less [`CLOSE_GRACE_NS`]) is past its post-roll.
 //! [`Persistence::All`] persists every detail record and copies active rings on every pass.
 //!
@@ -105,6 +105,7 @@ use crate::report::{
 use crate::sink::{
     ChunkInfo, LossInfo, ProcessTrust, Record, Sink, SinkError, ThreadInfo, WindowInfo,
 };
+use crate::stamps::{SessionClock, StampConverter};
 use ada_backpressure::{LaneState, LossCause};
 use ada_persist::{Emit, Mark, PreRoll, WindowReport, WindowTracker};
 use ada_registry::fallback::FallbackConsumer;
@@ -223,6 +224,8 @@ pub struct Drainer<'r, S: Sink> {
     first: Vec<(u32, u32, [bool; 2])>,
     /// (pid, OS thread id) → slot of the accounts open now (scratch space, rebuilt per batch).
     slot_ids: HashMap<(u32, u64), u32>,
+    /// Converts the agents' stamps to `CLOCK_MONOTONIC` ns (see [`crate::stamps`]).
+    stamps: StampConverter,
 }
 
 /// Which registry slots a drainer drains: those with `slot % workers == worker`.
@@ -383,7 +386,23 @@ impl<'r, S: Sink> Drainer<'r, S> {
             prioritise: true,
             first: Vec::new(),
             slot_ids: HashMap::new(),
+            stamps: StampConverter::monotonic(),
         }
+    }
+
+    /// How the agents' stamps become `CLOCK_MONOTONIC` nanoseconds (default: the identity, a
+    /// `CLOCK_MONOTONIC` session). A TSC session's converter (with its calibration and its
+    /// source of further points) must match the segment's clock: every record, loss marker
+    /// and fallback record the drain reads is converted before windows, marks and the sink
+    /// see it. Each pass first takes a calibration point when one is due, and
+    /// [`finish`](Drainer::finish) takes one before the final drain.
+    pub fn set_stamps(&mut self, stamps: StampConverter) {
+        self.stamps = stamps;
+    }
+
+    /// The stamp converter (its calibration so far).
+    pub fn stamps(&self) -> &StampConverter {
+        &self.stamps
     }
 
     /// What the drain persists of the detail lane (default [`Persistence::Windows`] with the
@@ -687,6 +706,9 @@ impl<'r, S: Sink> Drainer<'r, S> {
     /// [module docs](self)).
     pub fn pass(&mut self) -> PassStats {
         self.passes += 1;
+        // Before any record is read: every stamp this pass converts was taken before it (see
+        // `StampConverter::add`'s anchoring).
+        self.stamps.tick(crate::stamps::now_ns());
         let mut stats = PassStats::default();
         self.drain_fallback(&mut stats);
         // The fallback ring is read again before the pass retires its first exited thread.
@@ -788,6 +810,7 @@ impl<'r, S: Sink> Drainer<'r, S> {
             sink_error,
             final_drain,
             closed,
+            stamps,
             ..
         } = self;
         let Some(Some(account)) = accounts.get_mut(slot as usize) else {
@@ -828,6 +851,7 @@ impl<'r, S: Sink> Drainer<'r, S> {
             tracker,
             closed,
             via_fallback: false,
+            stamps,
         };
         let Some(Some(drains)) = drains.get_mut(slot as usize) else {
             return (0, 0);
@@ -1130,6 +1154,7 @@ impl<'r, S: Sink> Drainer<'r, S> {
             sink_error,
             closed,
             passes,
+            stamps,
             ..
         } = self;
         let Hub {
@@ -1165,6 +1190,7 @@ impl<'r, S: Sink> Drainer<'r, S> {
             tracker: None,
             closed,
             via_fallback: true,
+            stamps,
         };
         ctx.fallback_chunk(records, fallback_report);
         ctx.records
@@ -1278,6 +1304,8 @@ impl<'r, S: Sink> Drainer<'r, S> {
     /// [`finish`](Drainer::finish)); returns what each slot's thread had spilled by then.
     pub(crate) fn final_lanes(&mut self) -> Vec<Option<[u64; 2]>> {
         self.final_drain = true;
+        // The session's last calibration point, before the final drain reads anything.
+        self.stamps.sample_now(crate::stamps::now_ns());
         // Each pass frees every EXITED slot it sees; a second one catches threads that exited
         // during the first. Bounded: threads still running keep their slots.
         for _ in 0..3 {
@@ -1360,6 +1388,11 @@ impl<'r, S: Sink> Drainer<'r, S> {
         let counters = view.header().counters();
         let symbols = self.registry.symbols();
         report.threads = std::mem::take(&mut self.finished);
+        report.clock = SessionClock {
+            source: self.stamps.clock(),
+            calibration: self.stamps.calibration().clone(),
+            skipped_points: self.stamps.skipped(),
+        };
         report.fallback = h.fallback_report;
         drop(h);
         report.folded = self.folded;
@@ -1526,6 +1559,8 @@ struct ChunkContext<'c, S: Sink> {
     /// The records come from the shared fallback ring: delivered ones are counted in the lane's
     /// `via_fallback`, not `persisted`.
     via_fallback: bool,
+    /// Converts the records' stamps (agent clock) to `CLOCK_MONOTONIC` ns.
+    stamps: &'c mut StampConverter,
 }
 
 /// Why an index record was not handed on.
@@ -1570,10 +1605,11 @@ impl<S: Sink> ChunkContext<'_, S> {
                         self.lost(&marker);
                         continue;
                     }
+                    let timestamp_ns = self.stamps.convert(r.header.timestamp_ns);
                     self.detail(&Record {
                         kind: r.kind,
                         lane: LaneKind::Detail,
-                        timestamp_ns: r.header.timestamp_ns,
+                        timestamp_ns,
                         function_id: r.header.function_id,
                         thread_id: r.header.thread_id,
                         call_depth: r.header.call_depth,
@@ -1600,10 +1636,11 @@ impl<S: Sink> ChunkContext<'_, S> {
             return Ok(());
         }
         let kind = EventKind::try_from(r.kind).map_err(|_| BadRecord)?;
+        let timestamp_ns = self.stamps.convert(r.timestamp_ns);
         self.emit(&Record {
             kind,
             lane: LaneKind::Index,
-            timestamp_ns: r.timestamp_ns,
+            timestamp_ns,
             function_id: r.function_id,
             thread_id: r.thread_id,
             call_depth: r.call_depth,
@@ -1691,6 +1728,12 @@ impl<S: Sink> ChunkContext<'_, S> {
     /// A loss marker: announced to the sink at this point of the stream and counted (it is not
     /// an event: never in `persisted` or `written`).
     fn lost(&mut self, marker: &LossMarker) {
+        // The lost records' own stamps (0: unknown, kept).
+        let marker = &LossMarker {
+            first_ns: self.stamps.convert_known(marker.first_ns),
+            last_ns: self.stamps.convert_known(marker.last_ns),
+            ..*marker
+        };
         let at_ns = if marker.first_ns != 0 {
             marker.first_ns
         } else {

@@ -15,7 +15,7 @@
 //!   takes its submitted and active rings, validates every record (the
 //!   segment is written by another process and treated as untrusted), hands records to a
 //!   [`Sink`] and returns the rings; it ticks `drain_heartbeat_ns` every loop with its clock
-//!   ([`ControllerBuilder::clock`], the session clock by default), moves `registry_mode` from
+//!   ([`ControllerBuilder::clock`], `CLOCK_MONOTONIC` by default), moves `registry_mode` from
 //!   warm-up to steady once the drain has been healthy for [`ControllerBuilder::warm_up`]
 //!   ([`Report::readiness`]), notices processes that died
 //!   without unregistering, and on [`Running::stop`] (or when the `Running` is dropped) makes
@@ -98,9 +98,10 @@ mod persist;
 mod pipelined;
 mod report;
 mod sink;
+pub mod stamps;
 
 pub use ada_shm::ENV_SEGMENT;
-pub use atf_sink::{AtfSink, session_clock};
+pub use atf_sink::{AtfSink, MANIFEST_CALIBRATION_POINTS, session_clock, session_clock_with};
 pub use controller::{
     Controller, ControllerBuilder, ControllerError, HEARTBEAT_EVERY, LiveSnapshot, LiveStats,
     Running, Standby,
@@ -114,6 +115,7 @@ pub use report::{
     Continuation, Corruption, FallbackReport, FoldedThreads, LaneReport, Readiness, Report,
     ThreadEnd, ThreadReport,
 };
+pub use stamps::{ClockChoice, ClockUnavailable, SessionClock, StampConverter, TscSource};
 
 /// The agents' statistics from the control block (re-exported from `ada-registry`), as
 /// [`Report::agent_stats`] carries them.

@@ -30,14 +30,14 @@
 //! The manifest is written once, at the end, from the merged [`Report`].
 
 use crate::atf_sink::{
-    AtfSink, SymbolMap, atf_lane, persistence_window, ring_record, session_thread,
+    AtfSink, SymbolMap, atf_lane, index_kind, persistence_window, ring_record, session_thread,
 };
 use crate::pipelined::Pipelined;
 use crate::report::Report;
 use crate::sink::{
     ChunkInfo, LossInfo, Record, SessionInfo, Sink, SinkError, SinkOutput, ThreadInfo, WindowInfo,
 };
-use ada_atf::{BlockEncoder, EncodedBlock, EventRef, PayloadRef, RecordMapper};
+use ada_atf::{BlockEncoder, EncodedBlock, EventRef, IndexEventRef, PayloadRef, RecordMapper};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
@@ -150,11 +150,26 @@ impl Sink for BlockSink {
         Ok(())
     }
 
+    /// As [`AtfSink`] encodes it: index-shaped records through the one-pass index encoder,
+    /// the others through the mapper.
     #[inline]
     fn record(&mut self, thread: &ThreadInfo, record: &Record<'_>) -> Result<(), SinkError> {
-        let record = ring_record(thread, record);
-        let event = self.mapper.map(&record, &self.symbols);
-        self.encoder.write(&event).map_err(SinkError::new)?;
+        if let Some(kind) = index_kind(record) {
+            let event = IndexEventRef {
+                thread_id: session_thread(thread),
+                timestamp_ns: record.timestamp_ns,
+                function_id: record.function_id,
+                call_depth: record.call_depth,
+                lane: atf_lane(record.lane),
+                kind,
+                function: self.symbols.payload(record.function_id),
+            };
+            self.encoder.write_index(&event).map_err(SinkError::new)?;
+        } else {
+            let record = ring_record(thread, record);
+            let event = self.mapper.map(&record, &self.symbols);
+            self.encoder.write(&event).map_err(SinkError::new)?;
+        }
         self.ship_if_full()
     }
 
@@ -277,7 +292,7 @@ impl TraceSink {
             m.symbols.extend(
                 s.symbols
                     .iter()
-                    .map(|(id, name, address)| (id, name.to_owned(), address)),
+                    .map(|(id, p)| (id, p.symbol().to_owned(), p.address())),
             );
         }
         result
@@ -390,7 +405,7 @@ impl Sink for TraceSink {
         symbols.extend(
             own.symbols
                 .iter()
-                .map(|(id, name, address)| (id, name.to_owned(), address)),
+                .map(|(id, p)| (id, p.symbol().to_owned(), p.address())),
         );
         let mut own = own;
         let shipped = own.ship();

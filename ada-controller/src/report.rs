@@ -357,7 +357,7 @@ pub struct Readiness {
     /// The epoch this controller published `registry_ready` under (1 for a new segment; one
     /// more than the previous controller's for a continuation). 0: ready was never published.
     pub epoch: u32,
-    /// When ready was published (warm-up mode), on the controller's clock (the session clock
+    /// When ready was published (warm-up mode), on the controller's clock (`CLOCK_MONOTONIC`
     /// unless a test injected another).
     pub ready_at_ns: u64,
     /// When the mode became steady, on the same clock (`None`: the session ended in warm-up).
@@ -444,6 +444,9 @@ pub struct Report {
     pub agent_stats: AgentStatsSnapshot,
     /// `Some` when this session continues one whose controller died.
     pub continuation: Option<Continuation>,
+    /// The clock agents stamped events with and the calibration that converted them to the
+    /// trace's `CLOCK_MONOTONIC` nanoseconds.
+    pub clock: crate::stamps::SessionClock,
 }
 
 impl Report {
@@ -455,7 +458,8 @@ impl Report {
     /// folded, as a single drain folds the threads beyond its bound). What every worker read
     /// of the same segment-wide thing (the symbol table, the segment's counters, the fallback
     /// ring's accounting, which the workers share) is taken once: `other`'s, which finished
-    /// later. The sink's error is kept if either has one.
+    /// later. The sink's error is kept if either has one. The session clock's calibration
+    /// ([`Report::clock`]) stays this report's (each worker took points of its own).
     pub(crate) fn merge_worker(&mut self, other: Report, detailed: usize) {
         self.threads.extend(other.threads);
         self.threads.sort_by_key(|t| t.info.number);

@@ -202,7 +202,8 @@ pub struct Record<'a> {
     pub kind: EventKind,
     /// The lane the record came from.
     pub lane: LaneKind,
-    /// Session-clock nanoseconds (the clock the segment names; `CLOCK_MONOTONIC`).
+    /// `CLOCK_MONOTONIC` nanoseconds (agents' counter ticks already converted: see
+    /// [`crate::stamps`]).
     pub timestamp_ns: u64,
     /// Function or callsite id (named by [`Sink::symbol`] when the agent registered it).
     pub function_id: u64,
@@ -247,7 +248,7 @@ impl<'a> Record<'a> {
 /// `ada_agent::mark()`), holds the detail records of the pre-roll before it and of the
 /// post-roll after the latest mark, and closes when a record (or the drain's clock) is past
 /// that post-roll, or when the thread's lane is drained for the last time. All times are
-/// session-clock nanoseconds, as the records carry them.
+/// `CLOCK_MONOTONIC` nanoseconds, as the records carry them once converted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct WindowInfo {

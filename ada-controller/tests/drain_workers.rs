@@ -6,7 +6,7 @@
 
 use ada_atf::TraceReader;
 use ada_atf::schema::event::Payload;
-use ada_controller::{ControllerBuilder, LaneKind, Report, SessionInfo};
+use ada_controller::{ClockChoice, ControllerBuilder, LaneKind, Report, SessionInfo};
 use ada_registry::fallback::FallbackRecord;
 use ada_registry::{Registry, SlotOwner};
 use ada_ringpool::{DropOldest, EventKind, IndexRecord, LaneWriter, SegmentStore};
@@ -118,6 +118,8 @@ fn run(workers: usize) {
     let out = tempfile::tempdir().unwrap();
     let controller = ControllerBuilder::new()
         .capacity(8)
+        // The stamps are sequence numbers: kept as they are (no counter conversion).
+        .session_clock(ClockChoice::Monotonic)
         .drain_threads(workers)
         .output_dir(out.path())
         .create()

@@ -21,8 +21,13 @@
 //!     28  drain_owner     u32   controller  controllers  pid of the process holding the drain
 //!                                                    claim (0 = none); compare-and-swap only,
 //!                                                    so at most one drain runs per segment
-//!    128  drain_heartbeat_ns u64 controller agents   stored Release every drain loop with the
-//!                                                    session clock; agents load Acquire
+//!     32  stamps_per_second u64 controller  agents   the session clock's rate as the creator
+//!                                                    measured it (0 = unknown: nanoseconds);
+//!                                                    agents scale time periods they compare
+//!                                                    with event stamps (a TSC session)
+//!    128  drain_heartbeat_ns u64 controller agents   stored Release every drain loop with
+//!                                                    CLOCK_MONOTONIC (whatever the clock
+//!                                                    events use); agents load Acquire
 //!    256  mode_transitions u64  agents      both     Relaxed counters (statistics only):
 //!    264  dormancies      u64   agents      both     mode changes of every agent process,
 //!    272  mode_entries [u64; 4] agents      both     times an agent went dormant, entries
@@ -40,7 +45,7 @@
 //! restart, never the previous controller's readiness (withdrawn before the increment). The
 //! mode that [`ControlBlock::publish_ready`] stores travels with the epoch (stored `Relaxed`
 //! just before its Release increment); `registry_version`,
-//! `clock_id` and `controller_pid` are written once by [`ControlBlock::initialize`] before the
+//! `clock_id`, `stamps_per_second` and `controller_pid` are written once by [`ControlBlock::initialize`] before the
 //! segment is published and read `Relaxed`; `drain_owner` changes only by compare-and-swap
 //! (`AcqRel`, see [`ControlBlock::claim_drain`]); the counters are `Relaxed` because no other
 //! memory is published through them.
@@ -77,6 +82,7 @@ pub struct ControllerState {
     shutdown: AtomicU32,
     controller_pid: AtomicU32,
     drain_owner: AtomicU32,
+    stamps_per_second: AtomicU64,
 }
 
 /// Agent-side statistics the controller reports.
@@ -151,7 +157,7 @@ pub struct ControlSnapshot {
     pub version: u32,
     /// Requested mode; `None` if the raw value is unknown.
     pub mode: Option<RegistryMode>,
-    /// Last heartbeat in session-clock nanoseconds (0 = never).
+    /// Last heartbeat in `CLOCK_MONOTONIC` nanoseconds (0 = never).
     pub heartbeat_ns: u64,
     /// The controller is finalizing.
     pub shutdown: bool,
@@ -172,7 +178,22 @@ impl ControlBlock {
         s.shutdown.store(0, Ordering::Relaxed);
         s.controller_pid.store(controller_pid, Ordering::Relaxed);
         s.drain_owner.store(0, Ordering::Relaxed);
+        s.stamps_per_second.store(0, Ordering::Relaxed);
         self.heartbeat.store(0, Ordering::Relaxed);
+    }
+
+    /// Writes the session clock's rate in stamps per second (creator only, after
+    /// [`initialize`](Self::initialize) and before the segment is published).
+    pub fn set_stamps_per_second(&self, rate: u64) {
+        // Relaxed: not yet visible to any other process; segment publication orders it.
+        self.state.stamps_per_second.store(rate, Ordering::Relaxed);
+    }
+
+    /// The session clock's rate as the creator measured it (0 = unknown; untrusted: another
+    /// process may have rewritten it).
+    pub fn stamps_per_second(&self) -> u64 {
+        // Relaxed: immutable after initialisation, which segment publication ordered.
+        self.state.stamps_per_second.load(Ordering::Relaxed)
     }
 
     /// Controller: announce a live registry under a new epoch. Call only after the drain thread
@@ -207,7 +228,7 @@ impl ControlBlock {
             .store(mode as u32, Ordering::Release);
     }
 
-    /// Controller: store a heartbeat taken from the session clock.
+    /// Controller: store a heartbeat taken from `CLOCK_MONOTONIC` (never the event clock).
     pub fn tick_heartbeat(&self, now_ns: u64) {
         // Release: an agent that sees this heartbeat also sees the drain progress made before it
         // (returned rings, counters), which is what "the drain is alive" means.
@@ -376,6 +397,9 @@ mod tests {
         assert_eq!(cb.publish_ready(RegistryMode::PerThreadOnly), 2);
         assert_eq!(cb.controller_pid(), 77);
         assert_eq!(cb.clock(), Some(ClockId::Monotonic));
+        assert_eq!(cb.stamps_per_second(), 0);
+        cb.set_stamps_per_second(3_000_000_000);
+        assert_eq!(cb.stamps_per_second(), 3_000_000_000);
         assert_eq!(RegistryMode::try_from(9), Err(9));
     }
 

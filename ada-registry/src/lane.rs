@@ -134,7 +134,8 @@ const _: () = assert!(core::mem::size_of::<Lane>() == 384);
 pub struct LaneStateWord {
     /// The state byte.
     pub state: u8,
-    /// When the state was entered (session-clock nanoseconds; 0 before the first change).
+    /// When the state was entered (in event-stamp units: nanoseconds, or counter ticks in a
+    /// TSC session; 0 before the first change).
     pub since_ns: u64,
     /// Times each state was entered, indexed by its byte (NORMAL, PRESSURE, DROPPING,
     /// RECOVERY).

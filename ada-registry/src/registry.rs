@@ -46,6 +46,12 @@ pub struct RegistryConfig {
     /// Records in the shared fallback ring (a power of two, default 4096); 0 = no fallback
     /// region.
     pub fallback_records: u32,
+    /// The clock agents stamp events with (default [`ClockId::Monotonic`]); written in the
+    /// segment header and the control block.
+    pub clock: ClockId,
+    /// That clock's rate in stamps per second, for agents that compare periods with stamps
+    /// (0 = nanoseconds; see [`ControlBlock::stamps_per_second`]).
+    pub stamps_per_second: u64,
 }
 
 impl Default for RegistryConfig {
@@ -56,6 +62,8 @@ impl Default for RegistryConfig {
             symbols: SymbolTableConfig::default(),
             backpressure: BackpressureSettings::default(),
             fallback_records: DEFAULT_FALLBACK_RECORDS,
+            clock: ClockId::Monotonic,
+            stamps_per_second: 0,
         }
     }
 }
@@ -131,6 +139,8 @@ static NEXT_UID: AtomicU64 = AtomicU64::new(1);
 
 struct Inner {
     uid: u64,
+    /// The session clock from the segment header.
+    clock: ClockId,
     segment: Segment,
     control: Off<ControlBlock>,
     header: Off<RegistryHeader>,
@@ -205,11 +215,13 @@ impl Registry {
         config.validate()?;
         let mut specs = config.regions();
         specs.extend_from_slice(extra);
-        let segment = Segment::create(&specs, ClockId::Monotonic)?;
+        let segment = Segment::create(&specs, config.clock)?;
         // Write the parameters before validating the segment exactly as an attacher would.
         let pid = segment.header().creator_pid;
         let control = segment.region(RegionKind::Control)?.at::<ControlBlock>(0)?;
-        segment.view(control)?.initialize(ClockId::Monotonic, pid);
+        let control_block = segment.view(control)?;
+        control_block.initialize(config.clock, pid);
+        control_block.set_stamps_per_second(config.stamps_per_second);
         let reg_region = segment.region(RegionKind::Registry)?;
         let header = segment.view(reg_region.at::<RegistryHeader>(0)?)?;
         let slots = segment.view_slice(
@@ -277,8 +289,10 @@ impl Registry {
         let symbols = validate_symbols(&segment)?;
         let fallback = validate_fallback(&segment)?;
         let backpressure = header.backpressure()?;
+        let clock = segment.header().clock()?;
         let inner = Inner {
             backpressure,
+            clock,
             uid: NEXT_UID.fetch_add(1, Ordering::Relaxed), // Relaxed: a unique id, nothing else.
             control,
             header: header_off,
@@ -293,6 +307,12 @@ impl Registry {
         Ok(Registry {
             inner: Arc::new(inner),
         })
+    }
+
+    /// The clock agents stamp events with, from the segment header (validated at attach: an
+    /// unknown id refuses the segment).
+    pub fn clock(&self) -> ClockId {
+        self.inner.clock
     }
 
     /// The session's backpressure settings (validated at attach).

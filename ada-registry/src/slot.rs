@@ -102,7 +102,7 @@ pub struct SlotOwner {
     pub pid: u32,
     /// Claim generation.
     pub generation: u32,
-    /// Session-clock time of registration.
+    /// `CLOCK_MONOTONIC` time of registration (not an event stamp).
     pub registered_ns: u64,
 }
 

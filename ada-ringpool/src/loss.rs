@@ -17,7 +17,9 @@
 //!   registers    = [count, cause]         thread_id = 0, no stack, no message, not marked
 //! ```
 //!
-//! A timestamp the writer could not know is 0. Counts above 2^56 - 1 (index lane) are split
+//! The lost times are the lost records' own stamps, in the session clock's units (counter ticks
+//! in a TSC session: the drain converts them like any record's). A timestamp the writer could
+//! not know is 0. Counts above 2^56 - 1 (index lane) are split
 //! over several markers by [`LossMarker::split`].
 
 use crate::record::{DetailRecord, DetailView, EventKind, IndexRecord};

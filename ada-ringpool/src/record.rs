@@ -41,7 +41,7 @@ ada_shm::wire_enum! {
 )]
 #[repr(C)]
 pub struct IndexRecord {
-    /// Session-clock nanoseconds.
+    /// Session-clock stamp: nanoseconds, or counter ticks in a TSC session (the drain converts).
     pub timestamp_ns: u64,
     /// Function or callsite id.
     pub function_id: u64,
@@ -85,7 +85,7 @@ pub struct DetailHeader {
     pub reg_count: u8,
     /// [`DETAIL_FLAG_MARKED`] and reserved bits.
     pub flags: u8,
-    /// Session-clock nanoseconds.
+    /// Session-clock stamp: nanoseconds, or counter ticks in a TSC session (the drain converts).
     pub timestamp_ns: u64,
     /// Function or callsite id.
     pub function_id: u64,
@@ -104,7 +104,7 @@ pub struct DetailRecord<'a> {
     pub kind: EventKind,
     /// Whether the event matched a marking pattern.
     pub marked: bool,
-    /// Session-clock nanoseconds.
+    /// Session-clock stamp: nanoseconds, or counter ticks in a TSC session (the drain converts).
     pub timestamp_ns: u64,
     /// Function or callsite id.
     pub function_id: u64,

@@ -6,7 +6,21 @@
 //! system-wide on Linux, so two processes reading it agree; a per-process calibration (as in
 //! `quanta`) would not.
 //!
-//! The agent, the registry and the controller read the session clock directly with
+//! Two clocks are in play, and each value says which it is in:
+//!
+//! - **Event stamps** (index and detail records, loss markers' first and last times, fallback
+//!   records) are taken with the segment's [`ClockId`] through [`ClockId::stamp`]: raw counter
+//!   ticks for [`ClockId::Tsc`], nanoseconds for [`ClockId::Monotonic`]. The agent reads the id
+//!   once when it attaches and never mixes clocks with its controller. For a `Tsc` session the
+//!   controller records (ticks, `CLOCK_MONOTONIC`) pairs ([`crate::tsc::sample`]) at the start,
+//!   periodically and at the end, and converts every stamp it drains, so the **trace is always
+//!   in `CLOCK_MONOTONIC` nanoseconds**; the manifest names the source clock and the
+//!   calibration.
+//! - **Everything else** is `CLOCK_MONOTONIC` nanoseconds whatever the session clock: the
+//!   controller's heartbeat and the agents' mode watcher that compares it, a slot's
+//!   `registered_ns`, persistence windows' closing times, marks and the manifest's times.
+//!
+//! The agent, the registry and the controller read `CLOCK_MONOTONIC` directly with
 //! [`MonotonicClock::read`]; nothing in ADA takes a [`Clock`] value today. The [`Clock`] trait is
 //! the interface for clock-driven logic that wants its time source swapped in tests:
 //! [`MonotonicClock`] implements it, and so does `ada_testkit::FakeClock`, a clock that moves
@@ -25,6 +39,9 @@ crate::wire_enum! {
     pub enum ClockId {
         /// `CLOCK_MONOTONIC`, in nanoseconds: system-wide, never jumps, stops during suspend.
         Monotonic = 1,
+        /// The CPU's invariant counter ([`crate::tsc`]), in raw ticks: agents stamp events with
+        /// it and the controller converts them to `CLOCK_MONOTONIC` nanoseconds as it drains.
+        Tsc = 2,
     }
 }
 
@@ -33,6 +50,20 @@ impl ClockId {
     pub const fn name(self) -> &'static str {
         match self {
             ClockId::Monotonic => "CLOCK_MONOTONIC",
+            ClockId::Tsc => "TSC",
+        }
+    }
+
+    /// Reads this clock as an event stamp: `CLOCK_MONOTONIC` nanoseconds, or raw counter
+    /// ticks ([`crate::tsc::ticks`]). The agents' hot path: a copy of the id kept by the writer
+    /// makes this one well-predicted branch. Where the build has no counter, `Tsc` reads
+    /// `CLOCK_MONOTONIC` (no controller names that clock there: it checks invariance first).
+    #[inline(always)]
+    pub fn stamp(self) -> u64 {
+        match self {
+            #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+            ClockId::Tsc => crate::tsc::ticks(),
+            _ => MonotonicClock::read(),
         }
     }
 }
@@ -135,6 +166,24 @@ mod tests {
         );
         assert_eq!(ClockId::try_from(0), Err(0));
         assert_eq!(ClockId::try_from(7), Err(7));
+        assert_eq!(ClockId::try_from(2), Ok(ClockId::Tsc));
         assert_eq!(ClockId::Monotonic.name(), "CLOCK_MONOTONIC");
+        assert_eq!(ClockId::Tsc.name(), "TSC");
+    }
+
+    #[test]
+    fn stamps_come_from_the_named_clock() {
+        let before = MonotonicClock::read();
+        let mono = ClockId::Monotonic.stamp();
+        assert!(
+            mono >= before && mono - before < 1_000_000_000,
+            "{mono} vs {before}"
+        );
+        if crate::tsc::read().is_some() {
+            let a = ClockId::Tsc.stamp();
+            let t = crate::tsc::read().unwrap();
+            let b = ClockId::Tsc.stamp();
+            assert!(a <= t && t <= b, "counter ticks: {a} {t} {b}");
+        }
     }
 }

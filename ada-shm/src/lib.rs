@@ -12,7 +12,11 @@
 //! - [`SegmentName`]: validated segment names, and [`ENV_SEGMENT`] (`ADA_SHM`), the environment
 //!   variable through which a traced program learns the name.
 //! - [`CacheLine`]: the fixed 128-byte padding used inside cross-process layouts.
-//! - [`clock`]: the single monotonic-nanosecond timebase shared by every process of a session.
+//! - [`clock`]: the session's timebases: [`clock::ClockId`], the clock agents stamp events with
+//!   (`CLOCK_MONOTONIC` nanoseconds, or the CPU's counter in ticks), named by the segment header;
+//!   everything else (heartbeats, the trace itself) is `CLOCK_MONOTONIC` nanoseconds.
+//! - [`tsc`]: the CPU's time-stamp counter (`rdtsc`, `CNTVCT_EL0`), its invariance check and the
+//!   calibration that converts its ticks to `CLOCK_MONOTONIC` nanoseconds.
 //! - [`sync`]: the atomics facade. Under `--cfg loom` or `--cfg shuttle` the same names come from
 //!   the model checkers, so the lock-free algorithms above this crate can be model-checked on heap
 //!   memory and placed in the mapping only in the normal build.

@@ -1,13 +1,13 @@
-//! The CPU's time-stamp counter, and its conversion to `CLOCK_MONOTONIC` nanoseconds (issue 15,
-//! first step: the counter, the invariance check and the calibration exist and are tested; no
-//! agent stamps events with it yet, and no segment names it as its clock).
+//! The CPU's time-stamp counter, and its conversion to `CLOCK_MONOTONIC` nanoseconds: the
+//! session clock [`ClockId::Tsc`](crate::clock::ClockId::Tsc).
 //!
-//! Reading the counter costs a few nanoseconds (`rdtsc` on x86_64, `CNTVCT_EL0` on aarch64)
-//! against ~20 for `clock_gettime`, but it counts in ticks of its own rate from an origin of
-//! its own. The design keeps the trace in `CLOCK_MONOTONIC` nanoseconds (so heartbeats, marks
-//! and other processes' traces line up): agents would stamp raw ticks and the controller, which
-//! records (ticks, nanoseconds) pairs at the start, periodically and at the end
-//! ([`sample`]), converts them ([`Calibration::to_mono_ns`]).
+//! Reading the counter costs a few nanoseconds (`rdtsc` on x86_64, `CNTVCT_EL0` on aarch64:
+//! [`ticks`] on the hot path, [`read`] elsewhere) against ~20 for `clock_gettime`, but it
+//! counts in ticks of its own rate from an origin of its own. The trace stays in
+//! `CLOCK_MONOTONIC` nanoseconds (so heartbeats, marks and other processes' traces line up):
+//! agents stamp raw ticks and the controller, which records (ticks, nanoseconds) pairs at the
+//! start, periodically and at the end ([`sample`]), converts them
+//! ([`Calibration::to_mono_ns`]) as it drains.
 //!
 //! A counter is only usable as a clock when it is **invariant**: the same rate on every core
 //! and in every power state, never stopping ([`invariance`]: CPUID's invariant-TSC bit, or the
@@ -18,7 +18,7 @@ use crate::clock::MonotonicClock;
 
 /// One calibration point: a counter reading and the `CLOCK_MONOTONIC` nanoseconds it stands
 /// for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Point {
     /// Counter ticks.
     pub ticks: u64,
@@ -54,6 +54,8 @@ pub enum CalibrationError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Calibration {
     points: Vec<Point>,
+    /// Points added and later let go by [`keep_recent`](Calibration::keep_recent).
+    dropped: u64,
 }
 
 impl Calibration {
@@ -81,6 +83,24 @@ impl Calibration {
     /// The points, in order.
     pub fn points(&self) -> &[Point] {
         &self.points
+    }
+
+    /// Points ever accepted (those held plus those let go).
+    pub fn total_points(&self) -> u64 {
+        (self.points.len() as u64).saturating_add(self.dropped)
+    }
+
+    /// Bounds the memory of a long run: keeps the first point and the `recent - 1` last ones
+    /// (at least two in all), letting go of those in between. Only readings older than the
+    /// oldest recent point convert differently afterwards (through one long segment from the
+    /// first point), and a drain has converted those already.
+    pub fn keep_recent(&mut self, recent: usize) {
+        let keep = recent.max(2);
+        if self.points.len() > keep {
+            let cut = self.points.len() - (keep - 1);
+            self.dropped = self.dropped.saturating_add((cut - 1) as u64);
+            self.points.drain(1..cut);
+        }
     }
 
     /// The counter's rate over the whole calibration, in ticks per second (`None` before two
@@ -115,24 +135,35 @@ impl Calibration {
     }
 }
 
+/// Reads the counter on the hot path: `rdtsc` on x86_64, `CNTVCT_EL0` on aarch64 (compiled
+/// only there). Not serialising: the read may be reordered with nearby instructions by a few
+/// cycles, far below what the trace resolves.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub fn ticks() -> u64 {
+    // SAFETY: `rdtsc` has no preconditions on x86_64 (every x86_64 CPU has it); it reads a
+    // register and touches no memory.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// Reads the counter on the hot path: `rdtsc` on x86_64, `CNTVCT_EL0` on aarch64 (compiled
+/// only there).
+#[cfg(target_arch = "aarch64")]
+#[inline(always)]
+pub fn ticks() -> u64 {
+    let ticks: u64;
+    // SAFETY: reading CNTVCT_EL0 is allowed at EL0 on Linux (the kernel enables it for the
+    // vDSO); the instruction reads a system register into `ticks` and touches no memory.
+    unsafe { core::arch::asm!("mrs {t}, cntvct_el0", t = out(reg) ticks, options(nomem, nostack)) };
+    ticks
+}
+
 /// Reads the counter: `rdtsc` on x86_64, `CNTVCT_EL0` on aarch64; `None` elsewhere.
 #[inline]
 pub fn read() -> Option<u64> {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     {
-        // SAFETY: `rdtsc` has no preconditions on x86_64 (every x86_64 CPU has it); it reads a
-        // register and touches no memory.
-        Some(unsafe { core::arch::x86_64::_rdtsc() })
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        let ticks: u64;
-        // SAFETY: reading CNTVCT_EL0 is allowed at EL0 on Linux (the kernel enables it for the
-        // vDSO); the instruction reads a system register into `ticks` and touches no memory.
-        unsafe {
-            core::arch::asm!("mrs {t}, cntvct_el0", t = out(reg) ticks, options(nomem, nostack))
-        };
-        Some(ticks)
+        Some(ticks())
     }
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
@@ -292,6 +323,20 @@ mod tests {
         .unwrap();
         assert_eq!(c.to_mono_ns(u64::MAX), Some(u64::MAX), "saturates");
         assert_eq!(c.to_mono_ns(0), Some(0), "saturates at the origin");
+    }
+
+    #[test]
+    fn keeping_recent_points_keeps_the_first_and_the_last() {
+        let mut c = fake(&[1_000_000, 2_000_000, 3_000_000, 4_000_000, 5_000_000]);
+        c.keep_recent(3);
+        let ns: Vec<u64> = c.points().iter().map(|p| p.mono_ns).collect();
+        assert_eq!(ns, [1_000_000, 4_000_000, 5_000_000]);
+        assert_eq!(c.total_points(), 5);
+        // Still exact for a counter of constant rate.
+        assert_eq!(c.to_mono_ns((2_500_000 - 1_000) * 3 + 7), Some(2_500_000));
+        c.keep_recent(0);
+        assert_eq!(c.points().len(), 2);
+        assert_eq!(c.total_points(), 5);
     }
 
     proptest! {

@@ -5,11 +5,13 @@
 //! shuttle suites, rustdoc, a benchmark smoke run, a fuzz smoke run and `cargo package`, in
 //! that order; each step prints a `==> step` banner and its time, the first failure stops the
 //! run with the failing command's exit status, and a timing table ends it. Single steps:
-//! `tidy`, `loom`, `shuttle`, `fuzz [SECONDS]`, `bench-smoke`. `XTASK_SKIP=step,step` makes
+//! `tidy`, `loom`, `shuttle`, `fuzz [SECONDS]`, `bench-smoke`. Outside `ci`: `bench-peers`, the
+//! same-run comparison with LTTng-UST and Tracy (see the `peers` module). `XTASK_SKIP=step,step` makes
 //! `ci` skip steps, for local iteration only (CI never sets it). Every step runs from the
 //! workspace root with `$CARGO` (the cargo that ran xtask).
 
 mod cmd;
+mod peers;
 mod steps;
 mod tidy;
 mod workspace;
@@ -32,6 +34,11 @@ commands:
   soak           ada-cli's soak and crash tests (a real traced child), release
   fuzz [SECS]    fuzz/run.sh for SECS seconds (default 60)
   bench-smoke    every benchmark once, without measuring
+  bench-peers [-- CRITERION_ARGS]
+                 not part of ci: the peers/ bench (ADA against the TSC and
+                 clock_gettime floors, LTTng-UST and Tracy, in one run), installing
+                 and recording LTTng where it can; prints the medians and issue
+                 15's ratios
   help           this text
 
 environment:
@@ -43,12 +50,17 @@ environment:
 enum Command {
     Ci,
     One(Step),
+    /// `bench-peers` with the arguments for criterion.
+    BenchPeers(Vec<String>),
 }
 
 /// Parses the arguments after `xtask`; `None` means print the usage.
 fn parse(args: &[&str]) -> Option<Command> {
     let step = match args {
         ["ci"] => return Some(Command::Ci),
+        ["bench-peers", rest @ ..] => {
+            return Some(Command::BenchPeers(peers::criterion_args(rest)));
+        }
         ["tidy"] => Step::Tidy,
         ["loom"] => Step::Loom,
         ["shuttle"] => Step::Shuttle,
@@ -80,6 +92,7 @@ fn main() -> ExitCode {
     let result = workspace::Workspace::load().and_then(|ws| match command {
         Command::Ci => steps::ci(&ws),
         Command::One(step) => steps::run_one(&ws, step),
+        Command::BenchPeers(args) => peers::run(&ws, &args),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -102,6 +115,14 @@ mod tests {
         assert_eq!(
             parse(&["bench-smoke"]),
             Some(Command::One(Step::BenchSmoke))
+        );
+        assert_eq!(parse(&["bench-peers"]), Some(Command::BenchPeers(vec![])));
+        assert_eq!(
+            parse(&["bench-peers", "--", "--measurement-time", "3"]),
+            Some(Command::BenchPeers(vec![
+                "--measurement-time".into(),
+                "3".into()
+            ]))
         );
         for bad in [
             &[][..],

@@ -5,8 +5,8 @@
 #![allow(dead_code)] // each test binary uses part of it
 
 use ada_controller::{
-    ControllerBuilder, DrainPoint, LaneKind, LossInfo, Record, Report, RingGeometry, Running,
-    SessionInfo, Sink, SinkError, SinkOutput, ThreadInfo,
+    ClockChoice, ControllerBuilder, DrainPoint, LaneKind, LossInfo, Record, Report, RingGeometry,
+    Running, SessionInfo, Sink, SinkError, SinkOutput, ThreadInfo,
 };
 use ada_registry::{Registry, SlotOwner, ThreadSlot};
 use ada_ringpool::{EventKind, IndexRecord, LaneWriter, PoolPolicy, SegmentStore, Written};
@@ -99,6 +99,8 @@ impl Session {
             })
         };
         let controller = ControllerBuilder::new()
+            // The writers stamp FakeClock nanoseconds: a CLOCK_MONOTONIC session.
+            .session_clock(ClockChoice::Monotonic)
             .capacity(8)
             .geometry(RingGeometry {
                 index_rings: 4,

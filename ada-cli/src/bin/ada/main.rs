@@ -433,6 +433,9 @@ fn run_trace(
     if let Some(period) = plan.warm_up {
         controller = controller.warm_up(period);
     }
+    if let Some(clock) = plan.clock {
+        controller = controller.session_clock(clock);
+    }
     let options = TraceOptions {
         command,
         output: session.output.clone(),
@@ -475,7 +478,8 @@ fn run_trace(
             e @ TraceError::Controller(
                 ControllerError::Config(_)
                 | ControllerError::DrainInterval(_)
-                | ControllerError::DropPolicyEnv(_),
+                | ControllerError::DropPolicyEnv(_)
+                | ControllerError::Clock(_),
             ),
         ) => {
             eprintln!("ada: error: {e} (see `ada --help`)");
@@ -792,7 +796,8 @@ fn status(segment: Option<&str>, clean: bool) -> Result<ExitCode, String> {
         Some(ada_registry::RegistryMode::PerThreadOnly) => "steady",
         None => "unknown",
     };
-    // The heartbeat's age on the session clock (the controller stamps it with that clock).
+    // The heartbeat's age on CLOCK_MONOTONIC (the controller stamps it with that clock,
+    // whatever agents stamp events with).
     let age = match control.heartbeat_ns {
         0 => "never".to_owned(),
         beat => format!(

@@ -1,6 +1,6 @@
 //! Selective persistence and backpressure settings of `ada trace` and `ada demo`: the
 //! `--trigger`, `--pre-roll`, `--post-roll`, `--pre-roll-budget`, `--persist-all`,
-//! `--drop-policy`, `--stability` and `--warm-up` flags, the same keys from a TOML config file
+//! `--drop-policy`, `--stability`, `--warm-up` and `--clock` flags, the same keys from a TOML config file
 //! (`--config FILE`), and their resolution into what the controller is given.
 //!
 //! Drop policies are layered lane by lane: the defaults (`index=newest,detail=oldest`), then
@@ -12,6 +12,7 @@
 //! config file is a usage error (exit 2) whose message names the flag or key and the problem.
 
 use ada_backpressure::{BackpressureConfig, LanePolicies};
+use ada_controller::ClockChoice;
 use ada_persist::{MarkingPolicy, PreRoll, TriggerSet, WindowConfig};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -66,9 +67,16 @@ pub struct PersistArgs {
     /// state, e.g. 50ms [default: 50ms; at most 1m].
     #[arg(long, value_name = "DUR", value_parser = parse_warm_up_flag)]
     pub warm_up: Option<Duration>,
+    /// The clock traced threads stamp events with: `tsc` (the CPU's invariant time-stamp
+    /// counter, a few ns per read; an error where there is none), `monotonic`
+    /// (clock_gettime(CLOCK_MONOTONIC)) or `auto` (tsc where invariant, else monotonic)
+    /// [default: auto]. The trace is in CLOCK_MONOTONIC nanoseconds either way: the
+    /// controller converts counter ticks as it drains.
+    #[arg(long, value_name = "CLOCK", value_parser = parse_clock)]
+    pub clock: Option<ClockChoice>,
     /// Read the settings above from a TOML file (keys: trigger, pre-roll, post-roll,
-    /// pre-roll-budget, persist-all, drop-policy, stability, warm-up); flags given on the
-    /// command line win.
+    /// pre-roll-budget, persist-all, drop-policy, stability, warm-up, clock); flags given on
+    /// the command line win.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -87,6 +95,7 @@ struct ConfigFile {
     stability: Option<String>,
     #[serde(alias = "warm_up")]
     warm_up: Option<String>,
+    clock: Option<String>,
 }
 
 /// A size in a config file: a number of bytes or a string with a unit.
@@ -113,6 +122,8 @@ pub struct PersistPlan {
     pub stability: Option<Duration>,
     /// The warm-up period, when given (else the controller's default).
     pub warm_up: Option<Duration>,
+    /// The session clock, when given (else the controller's default, `auto`).
+    pub clock: Option<ClockChoice>,
 }
 
 /// A usage error: the message names the flag or key.
@@ -132,6 +143,11 @@ fn parse_size_flag(s: &str) -> Result<u64, String> {
 fn parse_policy_flag(s: &str) -> Result<String, String> {
     LanePolicies::parse(s).map_err(|e| e.to_string())?;
     Ok(s.to_owned())
+}
+
+/// `auto`, `tsc` or `monotonic`.
+pub fn parse_clock(s: &str) -> Result<ClockChoice, String> {
+    s.parse()
 }
 
 fn parse_stability_flag(s: &str) -> Result<Duration, String> {
@@ -309,6 +325,15 @@ pub fn resolve(
             .transpose()
             .map_err(|e| UsageError(format!("{}: {e}", cfg_key("warm-up"))))?,
     };
+    let clock = match args.clock {
+        Some(c) => Some(c),
+        None => file
+            .clock
+            .as_deref()
+            .map(parse_clock)
+            .transpose()
+            .map_err(|e| UsageError(format!("{}: {e}", cfg_key("clock"))))?,
+    };
 
     let windows = (!persist_all).then(|| {
         let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
@@ -332,6 +357,7 @@ pub fn resolve(
         drop_policies,
         stability,
         warm_up,
+        clock,
     })
 }
 

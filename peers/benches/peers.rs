@@ -1,0 +1,108 @@
+//! The peers bench: ADA's record cost next to the store + clock floor, LTTng-UST's tracepoint
+//! and Tracy's `span!`, all measured in this one process and run (see the crate docs of
+//! `ada-peers` for what each benchmark is). Run it with `cargo xtask bench-peers`, which also
+//! records the LTTng session the `lttng` group needs; a bare
+//! `cargo bench --manifest-path peers/Cargo.toml` measures LTTng's disabled tracepoint instead.
+//!
+//! Groups run in order floor, ada, lttng, tracy: Tracy's client starts only in its own group,
+//! so its worker thread is not running during the others.
+
+use ada_controller::{ControllerBuilder, SessionInfo};
+use criterion::{Criterion, criterion_group, criterion_main};
+use std::cell::Cell;
+use std::hint::black_box;
+
+thread_local! {
+    static BARE: Cell<[u64; 4]> = const { Cell::new([0; 4]) };
+}
+
+/// The Tracy group's warm-up time (fixed: see where it is used).
+#[cfg(feature = "tracy")]
+const TRACY_WARM_UP: std::time::Duration = std::time::Duration::from_millis(500);
+/// The Tracy group's measurement time (fixed: see where it is used).
+#[cfg(feature = "tracy")]
+const TRACY_MEASUREMENT: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn bench(c: &mut Criterion) {
+    let out = tempfile::tempdir().expect("temporary directory for the ADA trace");
+    let controller = ControllerBuilder::new()
+        .capacity(4)
+        .output_dir(out.path())
+        .create()
+        .expect("ADA controller");
+    ada_agent::install(ada_agent::Agent::from_registry(
+        controller.registry().clone(),
+    ))
+    .expect("first agent of this process");
+    let running = controller
+        .start_default(SessionInfo::new(std::process::id()))
+        .expect("ADA session");
+    ada_peers::pin_threads();
+    static SITE: ada_agent::Callsite = ada_agent::Callsite::new("bench_site");
+
+    let mut g = c.benchmark_group("floor");
+    if ada_peers::has_tsc() {
+        g.bench_function("tls_store_plus_tsc", |b| {
+            b.iter(|| {
+                let ts = ada_peers::floor_ticks();
+                BARE.set([ts, black_box(7), 1, 1]);
+            })
+        });
+    } else {
+        eprintln!("peers bench: no time-stamp counter on this architecture; TSC floor skipped");
+    }
+    g.bench_function("tls_store_plus_clock_gettime", |b| {
+        b.iter(|| {
+            let ts = ada_shm::clock::MonotonicClock::read();
+            BARE.set([ts, black_box(7), 1, 1]);
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("ada");
+    g.bench_function("enter_id_live_drain", |b| {
+        b.iter(|| ada_agent::enter_id(black_box(7)))
+    });
+    g.bench_function("span_live_drain", |b| {
+        b.iter(|| drop(ada_agent::span(black_box(&SITE))))
+    });
+    g.finish();
+    let report = running.stop(None).expect("ADA session stop");
+    eprintln!(
+        "peers bench: ADA persisted {} events, dropped {} (criterion writes far faster than one drain core persists)",
+        report.persisted(),
+        report.dropped()
+    );
+
+    #[cfg(ada_peers_lttng)]
+    {
+        let mut g = c.benchmark_group("lttng");
+        g.bench_function("tracepoint_32b", |b| {
+            b.iter(|| ada_peers::lttng_event(black_box(7), 1, 1, 1))
+        });
+        g.finish();
+    }
+    #[cfg(not(ada_peers_lttng))]
+    eprintln!("peers bench: built without lttng-ust; LTTng group skipped");
+
+    #[cfg(feature = "tracy")]
+    {
+        let _client = tracy_client::Client::start();
+        ada_peers::pin_threads();
+        let mut g = c.benchmark_group("tracy");
+        // With no server connected Tracy keeps every span in memory (60–80 bytes each, measured
+        // on the development VM), so its group runs a fixed, short time whatever the command
+        // line asks: 1.5 s at ~40 ns a span is ~3 GB.
+        g.warm_up_time(TRACY_WARM_UP);
+        g.measurement_time(TRACY_MEASUREMENT);
+        g.bench_function("span", |b| {
+            b.iter(|| drop(black_box(tracy_client::span!("bench_site"))))
+        });
+        g.finish();
+    }
+    #[cfg(not(feature = "tracy"))]
+    eprintln!("peers bench: built without feature `tracy`; Tracy group skipped");
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
