@@ -363,7 +363,9 @@ impl ControllerBuilder {
     /// `ada-drain-0` … `ada-drain-<n-1>` each drain the slots `slot % n == w` and map and
     /// encode their events themselves, and the `ada-sink` thread writes them into the one
     /// `events.bin` (see [`TraceSink`](crate::TraceSink)). A custom sink
-    /// ([`Standby::start`]) is always drained by one worker.
+    /// ([`Standby::start`]) is always drained by one worker. The workers make their passes in
+    /// lock step (a pass ends when every worker's has), so more workers than free cores slow
+    /// the drain down rather than up.
     pub fn drain_threads(mut self, workers: usize) -> Self {
         self.drain_threads = Some(workers);
         self
