@@ -1,33 +1,5 @@
 //! [`TraceSink`]: the default sink, an ATF v4 trace written by one thread while one or several
-//! drain workers map and encode the events.
-//!
-//! With one drain worker (the default on a machine of up to 7 cores: see
-//! [`ControllerBuilder::drain_threads`](crate::ControllerBuilder::drain_threads)) it is
-//! [`Pipelined`]`<`[`AtfSink`]`>` as ever: the drain thread queues typed records and the
-//! `ada-sink` thread maps, encodes and writes them.
-//!
-//! With `W > 1` workers (`ada-drain-0` … `ada-drain-<W-1>`, each draining a disjoint set of
-//! slots: see [`Drainer::workers`](crate::Drainer::workers)) the mapping and encoding, most of
-//! a drain's cost per event, happen in the workers: each has a [`BlockSink`] that maps its
-//! events with its own symbol map (read from the segment's table, so a `SymbolDef` precedes its
-//! first use in the stream: the worker writes it into the same block before the record) and
-//! encodes them into an [`EncodedBlock`] with the placeholder event id. Full blocks (and
-//! windows, which travel with them) go through one bounded channel to the `ada-sink` thread,
-//! whose [`AtfSink`] appends each with the next event ids
-//! ([`TraceWriter::append_block`](ada_atf::TraceWriter::append_block)), so `events.bin` is one
-//! stream with ids `1..=n` that every ATF v4 reader reads unchanged. One worker's blocks keep
-//! their order, so each thread's events keep theirs. A thread definition ships its worker's
-//! block at once, so it reaches the stream before any worker's events of the thread (another
-//! worker may deliver a fallback-only thread's events: see the [drain's docs](crate::drain)).
-//! Symbol definitions are written once per worker that meets the symbol (readers keep the
-//! first); the manifest lists each symbol once.
-//!
-//! **Bounded memory.** A block holds about [`BLOCK_BYTES`]; the channel holds
-//! [`MAX_QUEUED_BYTES`] of blocks. When it is full a worker waits for room (it never discards
-//! an event it accepted): meanwhile the traced threads' rings fill, and their pool policies
-//! drop — and count — events, as with any slow drain.
-//!
-//! The manifest is written once, at the end, from the merged [`Report`].
+//! drain workers map and encode the events (see its docs), and [`BlockSink`], a worker's sink.
 
 use crate::atf_sink::{
     AtfSink, SymbolMap, atf_lane, index_kind, persistence_window, ring_record, session_thread,
@@ -78,7 +50,7 @@ impl From<MergeError> for SinkError {
 }
 
 /// A drain worker's sink: maps and encodes the worker's events into blocks for the merged
-/// writer (see the [module docs](self)).
+/// writer (see [`TraceSink`]).
 #[derive(Debug)]
 pub struct BlockSink {
     worker: usize,
@@ -221,7 +193,35 @@ struct Merged {
     symbols: Vec<(u64, String, u64)>,
 }
 
-/// The default sink: see the [module docs](self).
+/// The default sink: an ATF v4 trace written by one thread (`ada-sink`).
+///
+/// With one drain worker (the default on a machine of up to 7 cores: see
+/// [`ControllerBuilder::drain_threads`](crate::ControllerBuilder::drain_threads)) it is
+/// [`Pipelined`]`<`[`AtfSink`]`>` as ever: the drain thread queues typed records and the
+/// `ada-sink` thread maps, encodes and writes them.
+///
+/// With `W > 1` workers (`ada-drain-0` … `ada-drain-<W-1>`, each draining a disjoint set of
+/// slots: see [`Drainer::workers`](crate::Drainer::workers)) the mapping and encoding, most of
+/// a drain's cost per event, happen in the workers: each has a [`BlockSink`] that maps its
+/// events with its own symbol map (read from the segment's table, so a `SymbolDef` precedes its
+/// first use in the stream: the worker writes it into the same block before the record) and
+/// encodes them into an [`EncodedBlock`] with the placeholder event id. Full blocks (and
+/// windows, which travel with them) go through one bounded channel to the `ada-sink` thread,
+/// whose [`AtfSink`] appends each with the next event ids
+/// ([`TraceWriter::append_block`](ada_atf::TraceWriter::append_block)), so `events.bin` is one
+/// stream with ids `1..=n` that every ATF v4 reader reads unchanged. One worker's blocks keep
+/// their order, so each thread's events keep theirs. A thread definition ships its worker's
+/// block at once, so it reaches the stream before any worker's events of the thread (another
+/// worker may deliver a fallback-only thread's events: see the [drain's docs](crate::drain)).
+/// Symbol definitions are written once per worker that meets the symbol (readers keep the
+/// first); the manifest lists each symbol once.
+///
+/// **Bounded memory.** A block holds about [`BLOCK_BYTES`]; the channel holds
+/// [`MAX_QUEUED_BYTES`] of blocks. When it is full a worker waits for room (it never discards
+/// an event it accepted): meanwhile the traced threads' rings fill, and their pool policies
+/// drop — and count — events, as with any slow drain.
+///
+/// The manifest is written once, at the end, from the merged [`Report`].
 #[derive(Debug)]
 pub struct TraceSink(Inner);
 
