@@ -72,6 +72,11 @@ pub enum WriteError {
     /// link planted in a shared output directory cannot redirect the trace.
     #[error("refusing to use {0}: it is a symbolic link or not a directory")]
     NotARealDirectory(PathBuf),
+    /// An encoded block handed to
+    /// [`TraceWriter::append_block`](crate::TraceWriter::append_block) is not a sequence of
+    /// records with the placeholder id; nothing of it was written and no id was used.
+    #[error(transparent)]
+    Block(#[from] crate::BlockError),
     /// An earlier write to `events.bin` failed, so this writer accepts no more events. The file
     /// was cut back to its last whole record where possible; finalize still writes a manifest
     /// with `complete: false`.

@@ -79,6 +79,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod block;
 pub mod encode;
 mod error;
 mod fsread;
@@ -96,6 +97,7 @@ pub mod writer;
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+pub use block::{BlockEncoder, BlockError, EncodedBlock};
 pub use encode::{
     DEFAULT_MAX_RECORD_LEN, EventRef, FunctionPayload, IndexEventRef, IndexKind, MAX_ARGS,
     MAX_REGISTERS, MAX_STACK_BYTES, PayloadRef, Register, encode_delimited,

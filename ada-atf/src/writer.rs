@@ -452,6 +452,53 @@ impl TraceWriter {
         Ok(id)
     }
 
+    /// Appends the events of `block` (encoded by a [`BlockEncoder`](crate::BlockEncoder) with
+    /// the placeholder id) with the next event ids, then records its windows as
+    /// [`write_window`](TraceWriter::write_window) does; returns the ids given (`first..=last`,
+    /// empty when the block holds no events). The file is byte for byte what
+    /// [`write`](TraceWriter::write) would have made of the same events (see
+    /// [`crate::block`]).
+    ///
+    /// A malformed block ([`WriteError::Block`]) is refused whole: no id is used and nothing
+    /// of it is written. An I/O error poisons the writer (see the module docs).
+    pub fn append_block(
+        &mut self,
+        block: &crate::EncodedBlock,
+    ) -> Result<std::ops::RangeInclusive<u64>, WriteError> {
+        self.check_ok()?;
+        let first = self.next_id;
+        let start = self.buf.len();
+        let n = crate::block::reframe(block.bytes(), first, self.max_record_len, &mut self.buf)?;
+        if n != block.events() {
+            // The count is the encoder's, the records the bytes': a block that disagrees with
+            // itself is not trusted.
+            self.buf.truncate(start);
+            return Err(crate::BlockError {
+                offset: 0,
+                reason: "the block's event count does not match its records",
+            }
+            .into());
+        }
+        self.next_id += n;
+        self.buf_events += n;
+        if n > 0
+            && let Some((lo, hi)) = block.time_range()
+        {
+            self.min_ts = self.min_ts.min(lo);
+            self.max_ts = self.max_ts.max(hi);
+        }
+        let mut result = Ok(first..=first + n - 1);
+        for w in block.windows() {
+            if let Err(e) = self.write_window(w) {
+                result = Err(e);
+            }
+        }
+        if self.buf.len() >= self.buf_threshold {
+            self.write_out()?;
+        }
+        result
+    }
+
     /// [`write`](Self::write) for an index-shaped event, through the one-pass
     /// [`encode_index_delimited_with_limit`]: the same bytes, the same ids, the same errors.
     #[inline]

@@ -1,6 +1,7 @@
 //! Soak: 8 threads × 10^7 sequence-numbered events from a real child process (`ada trace --
 //! ada workload --seq`). Every event is persisted exactly once or counted as dropped, and when
-//! the drain keeps up (a paced producer) nothing is dropped at all.
+//! the drain keeps up (a paced producer) nothing is dropped at all. The `two_drain_workers`
+//! variants run the same with `--drain-threads 2` (two drain workers, one merged stream).
 //!
 //! These run optimized: `cargo xtask soak` (part of `cargo xtask ci`) runs them with
 //! `--release`; an unoptimized build skips them (an unoptimized drain is ~10× slower and the
@@ -19,10 +20,23 @@ fn trace_workload(
     rate: u64,
     ring_kib: u32,
 ) -> std::process::Output {
+    trace_workload_with(out, events, rate, ring_kib, 1)
+}
+
+/// [`trace_workload`] drained by `workers` drain workers.
+fn trace_workload_with(
+    out: &std::path::Path,
+    events: u64,
+    rate: u64,
+    ring_kib: u32,
+    workers: usize,
+) -> std::process::Output {
     ada()
         .args([
             "trace",
             "-q",
+            "--drain-threads",
+            &workers.to_string(),
             "--index-ring-kib",
             &ring_kib.to_string(),
             "-o",
@@ -54,19 +68,40 @@ fn soak_8_threads_10m_events_each_all_persisted_exactly_once_none_dropped() {
     const RING_KIB: u32 = 512;
     let out = tempfile::tempdir().unwrap();
     let r = trace_workload(out.path(), EVENTS, RATE, RING_KIB);
+    check_soak(&r, out.path(), EVENTS);
+}
+
+/// The soak with two drain workers writing one merged stream: every event exactly once, ids
+/// `1..=n`, exact accounting. Shorter (2 × 10^6 events per thread at 200 k/s: 10 s) than the
+/// single-worker soak: the CI machine has 2 cores for 8 producers, 2 drain workers and the
+/// trace writer.
+#[test]
+#[cfg_attr(debug_assertions, ignore = "optimized only: run by `cargo xtask soak`")]
+fn soak_two_drain_workers_all_persisted_exactly_once_none_dropped() {
+    const EVENTS: u64 = 2_000_000;
+    const RATE: u64 = 200_000;
+    let out = tempfile::tempdir().unwrap();
+    let r = trace_workload_with(out.path(), EVENTS, RATE, 512, 2);
+    check_soak(&r, out.path(), EVENTS);
+}
+
+/// A paced soak's trace: every event of every thread persisted once, none dropped, the
+/// manifest's counts agree with the stream.
+fn check_soak(r: &std::process::Output, out: &std::path::Path, events: u64) {
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(r.status.success(), "{err}");
     eprintln!("{err}");
-    let t = read_seq_trace(&trace_dir(out.path()), THREADS);
+    let t = read_seq_trace(&trace_dir(out), THREADS);
     assert_eq!(t.ledger.duplicates(), 0);
+    assert_eq!(t.out_of_order, 0, "each thread's events in order");
     for p in 0..THREADS {
         assert_eq!(
             t.ledger.distinct(p),
-            EVENTS,
+            events,
             "thread {p}: every event persisted"
         );
     }
-    assert_eq!(t.calls, EVENTS * THREADS as u64);
+    assert_eq!(t.calls, events * THREADS as u64);
     assert_eq!(t.manifest.complete, Some(true));
     assert_eq!(t.manifest.event_count, t.events + t.definitions);
     assert_eq!(
@@ -78,7 +113,7 @@ fn soak_8_threads_10m_events_each_all_persisted_exactly_once_none_dropped() {
         let index = &th.lanes[0];
         assert_eq!(
             (index.written, index.persisted, index.dropped),
-            (EVENTS, EVENTS, 0),
+            (events, events, 0),
             "{th:?}"
         );
     }
@@ -87,11 +122,23 @@ fn soak_8_threads_10m_events_each_all_persisted_exactly_once_none_dropped() {
 #[test]
 #[cfg_attr(debug_assertions, ignore = "optimized only: run by `cargo xtask soak`")]
 fn flood_every_event_persisted_once_or_counted_as_dropped() {
+    flood(1);
+}
+
+/// The flood with two drain workers: spills of threads both workers drain go through the
+/// shared fallback ring, and the accounting stays exact.
+#[test]
+#[cfg_attr(debug_assertions, ignore = "optimized only: run by `cargo xtask soak`")]
+fn flood_two_drain_workers_every_event_persisted_once_or_counted_as_dropped() {
+    flood(2);
+}
+
+fn flood(workers: usize) {
     const EVENTS: u64 = 2_000_000;
     let out = tempfile::tempdir().unwrap();
     // Unpaced, default ring sizes: the producers outrun the drain, so the ring pools run dry
     // and drop.
-    let r = trace_workload(out.path(), EVENTS, 0, 32);
+    let r = trace_workload_with(out.path(), EVENTS, 0, 32, workers);
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(r.status.success(), "{err}");
     eprintln!("{err}");

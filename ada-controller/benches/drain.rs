@@ -7,9 +7,19 @@
 //! (`finish`): the cost of handing records from the drain thread to a sink thread. (Behind
 //! `Pipelined`, the ATF sink's time would be its own, above, plus `finalize`'s `fdatasync`.)
 //!
+//! `workers/*` drain the same pre-filled rings of [`THREADS`] threads into the ATF writer with
+//! several drain workers (`Drainer::workers`, each on a thread of its own, encoding into blocks
+//! that one writer thread appends: [`TraceSink::merged`]), against the single drain
+//! (`workers/single`: one drain thread, [`Pipelined`]`<AtfSink>`, as `ada trace` runs with one
+//! worker). Each sample times the drain through to the finished trace (the writer's final
+//! `fdatasync` included, in both), so on a machine with cores to spare the figure shows how the
+//! drain scales with workers.
+//!
 //! `cargo bench -p ada-controller --bench drain`
 
-use ada_controller::{AtfSink, CountingSink, Drainer, Pipelined, Sink};
+use ada_controller::{
+    AtfSink, CountingSink, Drainer, Pipelined, Report, SessionInfo, Sink, TraceSink,
+};
 use ada_registry::{LaneKind, Registry, RegistryConfig, RingGeometry};
 use ada_ringpool::{DropOldest, EventKind, IndexRecord, LaneWriter, SegmentStore};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -155,5 +165,117 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// Threads whose rings `workers/*` drain.
+const THREADS: u64 = 8;
+
+/// Fills every ring but the last of the index lanes of [`THREADS`] threads, registered at once
+/// (so every worker has slots to drain), which then exit. Returns the events written.
+fn fill_threads(reg: &Registry) -> u64 {
+    std::thread::scope(|s| {
+        let fills: Vec<_> = (0..THREADS).map(|_| s.spawn(|| fill(reg))).collect();
+        fills.into_iter().map(|f| f.join().unwrap()).sum()
+    })
+}
+
+/// Drains everything with `workers` drain workers into a merged trace, through to the finished
+/// trace.
+fn drain_workers(reg: &Registry, out: &std::path::Path, run: u32, workers: usize) -> Duration {
+    let atf = AtfSink::create(out, run).unwrap();
+    let t = Instant::now();
+    let mut sink = TraceSink::merged(atf, workers).unwrap();
+    sink.begin(&SessionInfo::new(run)).unwrap();
+    let sinks = sink.worker_sinks().unwrap();
+    let claim = reg.claim_drain().expect("the bench is the only drain");
+    let drainers = Drainer::workers(reg, claim, sinks);
+    let sinks: Vec<_> = std::thread::scope(|s| {
+        let running: Vec<_> = drainers
+            .into_iter()
+            .map(|mut d| {
+                s.spawn(move || {
+                    while d.pass().live_slots > 0 {}
+                    d.finish(&[], Report::default()).1
+                })
+            })
+            .collect();
+        running.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    sink.collect(sinks).unwrap();
+    let out = sink.finish(&Report::default()).unwrap();
+    let elapsed = t.elapsed();
+    assert!(out.complete && out.events > 0, "{out:?}");
+    remove_trace(&out);
+    elapsed
+}
+
+/// The single drain into `Pipelined<AtfSink>`, through to the finished trace.
+fn drain_single(reg: &Registry, out: &std::path::Path, run: u32) -> Duration {
+    let atf = AtfSink::create(out, run).unwrap();
+    let t = Instant::now();
+    let (_, mut sink) = drain_all(reg, Pipelined::start(atf).unwrap());
+    let out = sink.finish(&Report::default()).unwrap();
+    let elapsed = t.elapsed();
+    assert!(out.complete && out.events > 0, "{out:?}");
+    remove_trace(&out);
+    elapsed
+}
+
+/// Removes a sample's trace (tens of MiB each), so the samples do not fill the disk.
+fn remove_trace(out: &ada_controller::SinkOutput) {
+    if let Some(dir) = &out.dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+fn bench_workers(c: &mut Criterion) {
+    let reg = Registry::create(
+        &RegistryConfig {
+            capacity: THREADS as u32,
+            geometry: geometry(),
+            ..RegistryConfig::default()
+        },
+        &[],
+    )
+    .unwrap();
+    for id in 1..=64u64 {
+        reg.symbols()
+            .register(&format!("function_{id}"), 0x1000 * id)
+            .unwrap();
+    }
+    let per_fill = fill_threads(&reg);
+    drain_all(&reg, CountingSink::default());
+    let out = tempfile::tempdir().unwrap();
+    // Trace directories are per session second and pid: a pid per sample.
+    let mut run = 1_000_000u32;
+    let mut g = c.benchmark_group("workers");
+    g.throughput(Throughput::Elements(per_fill));
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(20));
+    g.bench_function("single", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                fill_threads(&reg);
+                run += 1;
+                total += drain_single(&reg, out.path(), run);
+            }
+            total
+        })
+    });
+    for workers in [1usize, 2, 4] {
+        g.bench_function(format!("merged/{workers}"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    fill_threads(&reg);
+                    run += 1;
+                    total += drain_workers(&reg, out.path(), run, workers);
+                }
+                total
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_workers);
 criterion_main!(benches);

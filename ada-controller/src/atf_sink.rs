@@ -144,6 +144,21 @@ impl AtfSink {
         &self.dir
     }
 
+    /// Appends a block of events encoded by a drain worker ([`crate::TraceSink`]) with the
+    /// next event ids, and records its windows.
+    pub(crate) fn append_block(&mut self, block: &ada_atf::EncodedBlock) -> Result<(), SinkError> {
+        self.writer()?
+            .append_block(block)
+            .map(|_| ())
+            .map_err(SinkError::new)
+    }
+
+    /// Names a function for the manifest's symbol table only (the drain workers wrote its
+    /// definition into the stream themselves).
+    pub(crate) fn know_symbol(&mut self, function_id: u64, name: &str, address: u64) {
+        self.symbols.insert(function_id, name, address);
+    }
+
     fn writer(&mut self) -> Result<&mut TraceWriter, SinkError> {
         self.writer
             .as_mut()
@@ -201,7 +216,7 @@ pub fn session_clock() -> ClockDescription {
 /// refused, raw ids) go to a map. A redefinition replaces the whole entry, so the cached body
 /// always matches the name and address the generic path would encode.
 #[derive(Debug, Default)]
-struct SymbolMap {
+pub(crate) struct SymbolMap {
     dense: Vec<Option<FunctionPayload>>,
     sparse: HashMap<u64, FunctionPayload>,
     /// What an id without a definition resolves to (`""`, address 0).
@@ -212,7 +227,7 @@ impl SymbolMap {
     /// Ids below this are stored densely (the table's entry limit).
     const DENSE_LIMIT: u64 = ada_registry::symbols::MAX_SYMBOL_ENTRIES as u64 + 1;
 
-    fn insert(&mut self, id: u64, name: &str, address: u64) {
+    pub(crate) fn insert(&mut self, id: u64, name: &str, address: u64) {
         let value = FunctionPayload::new(name, address);
         if id < Self::DENSE_LIMIT {
             let i = id as usize;
@@ -237,11 +252,11 @@ impl SymbolMap {
 
     /// The payload of `function_id`: its definition, or the unresolved one.
     #[inline]
-    fn payload(&self, function_id: u64) -> &FunctionPayload {
+    pub(crate) fn payload(&self, function_id: u64) -> &FunctionPayload {
         self.get(function_id).unwrap_or(&self.unresolved)
     }
 
-    fn iter(&self) -> impl Iterator<Item = (u64, &FunctionPayload)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, &FunctionPayload)> {
         let dense = self
             .dense
             .iter()
@@ -263,7 +278,7 @@ impl ada_atf::SymbolLookup for SymbolMap {
 /// stack, or a return with no registers (the mapper drops a return's stack), which
 /// [`RecordMapper`] would turn into a payload of symbol and address only.
 #[inline]
-fn index_kind(record: &Record<'_>) -> Option<IndexKind> {
+pub(crate) fn index_kind(record: &Record<'_>) -> Option<IndexKind> {
     match record.kind {
         EventKind::Call if record.registers.is_empty() && record.stack.is_empty() => {
             Some(IndexKind::Call)
@@ -275,12 +290,12 @@ fn index_kind(record: &Record<'_>) -> Option<IndexKind> {
 
 /// The ATF `thread_id` of `thread`: the controller's session thread number (at most
 /// `i32::MAX`: the drain saturates it).
-fn session_thread(thread: &ThreadInfo) -> i32 {
+pub(crate) fn session_thread(thread: &ThreadInfo) -> i32 {
     i32::try_from(thread.number).unwrap_or(i32::MAX)
 }
 
 /// The ATF lane of `lane`.
-fn atf_lane(lane: LaneKind) -> ada_atf::Lane {
+pub(crate) fn atf_lane(lane: LaneKind) -> ada_atf::Lane {
     match lane {
         LaneKind::Index => ada_atf::Lane::Index,
         LaneKind::Detail => ada_atf::Lane::Detail,
@@ -290,7 +305,7 @@ fn atf_lane(lane: LaneKind) -> ada_atf::Lane {
 /// `record` in `ada-atf`'s vocabulary: the one conversion between the two (a new
 /// [`EventKind`] does not compile until it is mapped here).
 #[inline]
-fn ring_record<'a>(thread: &ThreadInfo, record: &Record<'a>) -> RingRecord<'a> {
+pub(crate) fn ring_record<'a>(thread: &ThreadInfo, record: &Record<'a>) -> RingRecord<'a> {
     let kind = match record.kind {
         EventKind::Call => RecordKind::Call,
         EventKind::Return => RecordKind::Return,
@@ -342,7 +357,7 @@ fn corruption_counts(c: &Corruption) -> std::collections::BTreeMap<String, u64> 
 }
 
 /// The trace's record of `window`, a window of session thread `thread`.
-fn persistence_window(thread: &ThreadInfo, w: &WindowInfo) -> PersistenceWindow {
+pub(crate) fn persistence_window(thread: &ThreadInfo, w: &WindowInfo) -> PersistenceWindow {
     PersistenceWindow {
         window_id: w.id,
         start_ns: w.start_ns,

@@ -55,9 +55,11 @@
 //! while no controller ran are in their loss counters (`dropped`) and loss markers, as ever.
 
 use crate::atf_sink::AtfSink;
-use crate::drain::Drainer;
+use crate::drain::{Drainer, PassStats};
 use crate::hook::{DrainHook, DrainPoint};
+use crate::merged::{BlockSink, TraceSink};
 use crate::persist::Persistence;
+#[cfg(doc)]
 use crate::pipelined::Pipelined;
 use crate::report::{Continuation, Readiness, Report};
 use crate::sink::{SessionInfo, Sink, SinkError};
@@ -171,6 +173,7 @@ pub struct ControllerBuilder {
     drain_hook: Option<DrainHook>,
     warm_up: Duration,
     clock: ControllerClock,
+    drain_threads: Option<usize>,
     session_clock: ClockChoice,
     tsc_source: TscSource,
 }
@@ -186,6 +189,7 @@ impl Default for ControllerBuilder {
             drain_hook: None,
             warm_up: ControllerBuilder::DEFAULT_WARM_UP,
             clock: ControllerClock::default(),
+            drain_threads: None,
             session_clock: ClockChoice::Auto,
             tsc_source: TscSource::real(),
         }
@@ -348,6 +352,32 @@ impl ControllerBuilder {
         self
     }
 
+    /// The most drain workers [`drain_threads`](ControllerBuilder::drain_threads) gives.
+    pub const MAX_DRAIN_THREADS: usize = 64;
+
+    /// How many drain workers the default sink ([`Standby::start_default`]) drains with
+    /// (default [`default_drain_threads`](ControllerBuilder::default_drain_threads); at least 1,
+    /// at most [`MAX_DRAIN_THREADS`](ControllerBuilder::MAX_DRAIN_THREADS) and the slot
+    /// capacity). With one, a drain thread hands records to the `ada-sink` thread, which maps,
+    /// encodes and writes them ([`Pipelined`]`<`[`AtfSink`]`>`); with `n > 1`, threads
+    /// `ada-drain-0` … `ada-drain-<n-1>` each drain the slots `slot % n == w` and map and
+    /// encode their events themselves, and the `ada-sink` thread writes them into the one
+    /// `events.bin` (see [`TraceSink`](crate::TraceSink)). A custom sink
+    /// ([`Standby::start`]) is always drained by one worker. The workers make their passes in
+    /// lock step (a pass ends when every worker's has), so more workers than free cores slow
+    /// the drain down rather than up.
+    pub fn drain_threads(mut self, workers: usize) -> Self {
+        self.drain_threads = Some(workers);
+        self
+    }
+
+    /// The default number of drain workers: a quarter of the cores the process may use
+    /// (`std::thread::available_parallelism`), at least 1 — so 1 up to 7 cores, 4 on 16.
+    pub fn default_drain_threads() -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        (cores / 4).max(1)
+    }
+
     /// The clock agents stamp events with (default [`ClockChoice::Auto`]: the CPU's counter
     /// where it is invariant, else `CLOCK_MONOTONIC`); `create` refuses [`ClockChoice::Tsc`]
     /// with [`ControllerError::Clock`] where there is no invariant counter. Whatever agents
@@ -476,6 +506,11 @@ impl ControllerBuilder {
         stamps: StampConverter,
     ) -> Controller {
         let healthy_gap = self.healthy_gap();
+        let capacity = usize::try_from(registry.capacity()).unwrap_or(usize::MAX);
+        let drain_threads = self
+            .drain_threads
+            .unwrap_or_else(ControllerBuilder::default_drain_threads)
+            .clamp(1, ControllerBuilder::MAX_DRAIN_THREADS.min(capacity.max(1)));
         Controller {
             registry,
             settings: Settings {
@@ -488,6 +523,7 @@ impl ControllerBuilder {
                 healthy_gap,
                 clock: self.clock,
                 continuation,
+                drain_threads,
                 stamps,
             },
         }
@@ -547,6 +583,8 @@ struct Settings {
     clock: ControllerClock,
     /// `Some` when attached to a dead controller's segment (its epoch filled in at ready).
     continuation: Option<Continuation>,
+    /// Drain workers of the default sink.
+    drain_threads: usize,
     /// The session clock's converter (its opening calibration points taken).
     stamps: StampConverter,
 }
@@ -679,7 +717,7 @@ impl Controller {
     pub fn start_default(
         self,
         session: SessionInfo,
-    ) -> Result<Running<Pipelined<AtfSink>>, ControllerError> {
+    ) -> Result<Running<TraceSink>, ControllerError> {
         self.standby()?.start_default(session)
     }
 
@@ -762,19 +800,26 @@ impl Standby {
     }
 
     /// Starts draining into the default sink: an ATF v4 trace of process `session.pid` under
-    /// the builder's output directory, written on a thread of its own ([`Pipelined`]) so the
+    /// the builder's output directory, written on a thread of its own (`ada-sink`) so the
     /// drain never waits for the disk; its manifest names the builder's triggers
     /// ([`AtfSink::set_triggers`]) and, for an attached controller, the session it continues.
+    /// It is drained by [`ControllerBuilder::drain_threads`] workers (see [`TraceSink`]).
     /// See [`start`](Standby::start) for `session`.
     pub fn start_default(
         self,
         session: SessionInfo,
-    ) -> Result<Running<Pipelined<AtfSink>>, ControllerError> {
+    ) -> Result<Running<TraceSink>, ControllerError> {
         let mut sink = AtfSink::create(&self.settings.output_dir, session.pid)?;
         if let Some(triggers) = &self.settings.triggers {
             sink.set_triggers(triggers.specs().iter().map(ToString::to_string).collect());
         }
-        let sink = Pipelined::start(sink).map_err(|source| ControllerError::Spawn {
+        let workers = self.settings.drain_threads;
+        let sink = if workers > 1 {
+            TraceSink::merged(sink, workers)
+        } else {
+            TraceSink::single(sink)
+        }
+        .map_err(|source| ControllerError::Spawn {
             thread: "ada-sink",
             source,
         })?;
@@ -792,7 +837,10 @@ impl Standby {
     /// [`ProcessTrust::AnyProcess`](crate::ProcessTrust::AnyProcess)).
     ///
     /// The drain thread begins the sink (its error is returned here, and the standby ends:
-    /// readiness withdrawn, claim released), then drains until [`Running::stop`].
+    /// readiness withdrawn, claim released), then drains until [`Running::stop`]. One drain
+    /// thread drains every slot into `sink` whatever
+    /// [`ControllerBuilder::drain_threads`] says (a [`Sink`] is one object, called from one
+    /// thread); a [`TraceSink`] made with [`TraceSink::merged`] is drained by its workers.
     pub fn start<S: Sink + 'static>(
         mut self,
         sink: S,
@@ -1042,8 +1090,9 @@ struct DrainRun {
 }
 
 /// The session's drain, on the standby's thread: begins the sink (telling `started` how that
-/// went), drains until stopped, and makes the report.
-fn drain_session<S: Sink>(
+/// went), drains until stopped, and makes the report. A [`TraceSink`] made for several workers
+/// is drained by them ([`Workers`]); any other sink by one [`Drainer`] on this thread.
+fn drain_session<S: Sink + 'static>(
     registry: &Registry,
     claimed: Claimed<'_>,
     mut sink: S,
@@ -1051,18 +1100,6 @@ fn drain_session<S: Sink>(
     run: DrainRun,
     started: std::sync::mpsc::SyncSender<Result<(), ControllerError>>,
 ) -> (Report, S) {
-    let DrainRun {
-        shared,
-        interval,
-        persistence,
-        hook,
-        warm_up,
-        healthy_gap,
-        clock,
-        continuation,
-        stamps,
-    } = run;
-    let control = registry.control();
     let start = Instant::now();
     if let Err(e) = sink.begin(session) {
         let _ = started.send(Err(e.into()));
@@ -1074,12 +1111,114 @@ fn drain_session<S: Sink>(
         ready,
         inherited,
     } = claimed;
-    let mut drainer = Drainer::with_claim(registry, claim, sink);
-    drainer.set_stamps(stamps);
-    drainer.fallback_abandon_passes(fallback_abandon_passes(interval));
-    drainer.trust(&session.trust, session.pid);
-    drainer.persistence(persistence);
-    let mut warm = WarmUp::new(warm_up, healthy_gap);
+    let control = registry.control();
+    let worker_sinks = (&mut sink as &mut dyn std::any::Any)
+        .downcast_mut::<TraceSink>()
+        .and_then(TraceSink::worker_sinks);
+    let (mut report, ended, sink) = match worker_sinks {
+        None => {
+            let mut drainer = Drainer::with_claim(registry, claim, sink);
+            configure(&mut drainer, &run, session);
+            let ended = drain_loop(registry, &mut drainer, &run);
+            let (report, sink) = drainer.finish(&ended.gone, Report::default());
+            (report, ended, sink)
+        }
+        Some(sinks) => {
+            let workers = sinks.len();
+            let (report, ended, sinks) = std::thread::scope(|scope| {
+                let mut drainers = Drainer::workers(registry, claim, sinks);
+                for d in &mut drainers {
+                    configure(d, &run, session);
+                    // Each keeps up to its share, so the merged report keeps at most the bound.
+                    d.detailed_threads(crate::drain::DETAILED_THREADS.div_ceil(workers));
+                }
+                let mut pool = Workers::spawn(scope, registry, drainers);
+                let ended = drain_loop(registry, &mut pool, &run);
+                let (report, sinks) = pool.finish(&ended.gone);
+                (report, ended, sinks)
+            });
+            let mut report = report;
+            if let Some(merged) = (&mut sink as &mut dyn std::any::Any).downcast_mut::<TraceSink>()
+                && let Err(e) = merged.collect(sinks)
+            {
+                report.sink_failures += 1;
+                report.sink_error = Some(e.to_string());
+            }
+            (report, ended, sink)
+        }
+    };
+    control.withdraw_ready();
+    report.duration = start.elapsed();
+    report.longest_pass = ended.longest;
+    report.readiness = Readiness {
+        epoch: ready.epoch,
+        ready_at_ns: ready.ready_at_ns,
+        steady_at_ns: ended.warm.steady_at_ns,
+        warm_up: run.warm_up,
+        warm_up_restarts: ended.warm.restarts,
+    };
+    // Written by the agents: information only.
+    report.agent_stats = control.agent_stats();
+    report.continuation = run.continuation.clone();
+    inherited.settle(&mut report);
+    (report, sink)
+}
+
+/// Applies the session's settings to a drainer.
+fn configure<S: Sink>(d: &mut Drainer<'_, S>, run: &DrainRun, session: &SessionInfo) {
+    // Each worker converts its own records with a converter of its own (each takes its own
+    // calibration points; the report's clock is the first worker's).
+    d.set_stamps(run.stamps.clone());
+    d.fallback_abandon_passes(fallback_abandon_passes(run.interval));
+    d.trust(&session.trust, session.pid);
+    d.persistence(run.persistence);
+}
+
+/// What the drain loop drives: one [`Drainer`], or the [`Workers`] of a merged trace.
+trait SessionDrain {
+    /// See [`Drainer::process_died`].
+    fn process_died(&mut self, pid: u32);
+    /// See [`Drainer::end_exited_fallback_threads`].
+    fn end_exited_fallback_threads(&mut self) -> PassStats;
+    /// One pass over every slot (see [`Drainer::pass`]).
+    fn pass(&mut self) -> PassStats;
+}
+
+impl<S: Sink> SessionDrain for Drainer<'_, S> {
+    fn process_died(&mut self, pid: u32) {
+        Drainer::process_died(self, pid);
+    }
+    fn end_exited_fallback_threads(&mut self) -> PassStats {
+        Drainer::end_exited_fallback_threads(self)
+    }
+    fn pass(&mut self) -> PassStats {
+        Drainer::pass(self)
+    }
+}
+
+/// How the drain loop ended.
+struct LoopEnd {
+    /// Processes found dead (or reported gone), whose slots the final drain frees.
+    gone: Vec<u32>,
+    longest: Duration,
+    warm: WarmUp,
+}
+
+/// The drain loop (see the [module docs](self)): heartbeat, warm-up, dead processes,
+/// fallback-only threads, hook, pass, until stopped.
+fn drain_loop<D: SessionDrain>(registry: &Registry, drain: &mut D, run: &DrainRun) -> LoopEnd {
+    let DrainRun {
+        shared,
+        interval,
+        hook,
+        warm_up,
+        healthy_gap,
+        clock,
+        ..
+    } = run;
+    let interval = *interval;
+    let control = registry.control();
+    let mut warm = WarmUp::new(*warm_up, *healthy_gap);
     let mut last_liveness = Instant::now();
     let mut last_orphan_check = Instant::now();
     let mut dead: Vec<u32> = Vec::new();
@@ -1091,19 +1230,19 @@ fn drain_session<S: Sink>(
         if warm.iteration(now) {
             control.set_mode(RegistryMode::PerThreadOnly);
         }
-        take_dead(&shared, &mut drainer, &mut dead);
+        take_dead(shared, drain, &mut dead);
         if last_liveness.elapsed() >= Duration::from_millis(100) {
             last_liveness = Instant::now();
-            for pid in drainer.active_pids() {
+            for pid in active_pids(registry) {
                 if !ada_shm::process::exists(pid) {
-                    drainer.process_died(pid);
+                    drain.process_died(pid);
                     dead.push(pid);
                 }
             }
         }
         if last_orphan_check.elapsed() >= FALLBACK_THREAD_CHECK {
             last_orphan_check = Instant::now();
-            let taken = drainer.end_exited_fallback_threads();
+            let taken = drain.end_exited_fallback_threads();
             // Relaxed (both): statistics for progress displays, as in `publish`.
             shared
                 .live
@@ -1111,44 +1250,222 @@ fn drain_session<S: Sink>(
                 .fetch_add(taken.records, Ordering::Relaxed);
             shared.live.bytes.fetch_add(taken.bytes, Ordering::Relaxed);
         }
-        if let Some(hook) = &hook {
+        if let Some(hook) = hook {
             hook.call(DrainPoint::BeforePass);
         }
         let t = Instant::now();
-        let pass = drainer.pass();
+        let pass = drain.pass();
         longest = longest.max(t.elapsed());
-        if let Some(hook) = &hook {
+        if let Some(hook) = hook {
             hook.call(DrainPoint::AfterPass);
         }
         publish(&shared.live, &pass);
         if pass.bytes == 0 {
-            idle(interval, control, &clock);
+            idle(interval, control, clock);
         }
     }
     control.request_shutdown();
-    take_dead(&shared, &mut drainer, &mut dead);
-    let mut gone: Vec<u32> = drainer
-        .active_pids()
+    take_dead(shared, drain, &mut dead);
+    let mut gone: Vec<u32> = active_pids(registry)
         .into_iter()
         .filter(|&p| !ada_shm::process::exists(p))
         .collect();
     gone.extend(dead);
-    let (mut report, sink) = drainer.finish(&gone, Report::default());
-    control.withdraw_ready();
-    report.duration = start.elapsed();
-    report.longest_pass = longest;
-    report.readiness = Readiness {
-        epoch: ready.epoch,
-        ready_at_ns: ready.ready_at_ns,
-        steady_at_ns: warm.steady_at_ns,
-        warm_up,
-        warm_up_restarts: warm.restarts,
-    };
-    // Written by the agents: information only.
-    report.agent_stats = control.agent_stats();
-    report.continuation = continuation;
-    inherited.settle(&mut report);
-    (report, sink)
+    LoopEnd {
+        gone,
+        longest,
+        warm,
+    }
+}
+
+/// Pids owning `ACTIVE` slots right now.
+fn active_pids(registry: &Registry) -> Vec<u32> {
+    let mut pids: Vec<u32> = registry
+        .view()
+        .live_slots()
+        .filter(|s| s.state == ada_registry::SlotState::Active)
+        .map(|s| s.owner.pid)
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids
+}
+
+/// A command for one drain worker.
+enum Command {
+    Pass,
+    NoteDied(u32),
+    EndExitedFallbackThreads,
+    FinalLanes,
+    FinalFallback,
+    DeliverMailbox,
+    Finish,
+}
+
+/// A worker's answer.
+enum Answer {
+    Stats(PassStats),
+    Done,
+    Finished(Box<(Report, BlockSink)>),
+}
+
+/// The drain workers of a merged trace (see [`TraceSink`]), each on a thread of its own
+/// (`ada-drain-<w>`) with its [`Drainer`]. They work in lock step: the drain loop hands every
+/// worker the same command (a pass, a dead process, the steps of the final drain) and waits
+/// for all of them, so a pass is one pass of every worker, a hook around it pauses them all,
+/// and the shared fallback ring's final read comes after every worker's final look at its
+/// lanes.
+struct Workers<'r> {
+    registry: &'r Registry,
+    commands: Vec<std::sync::mpsc::Sender<Command>>,
+    answers: std::sync::mpsc::Receiver<(usize, Answer)>,
+}
+
+impl<'r> Workers<'r> {
+    fn spawn<'scope>(
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        registry: &'r Registry,
+        drainers: Vec<Drainer<'r, BlockSink>>,
+    ) -> Workers<'r>
+    where
+        'r: 'scope,
+    {
+        let (answer_tx, answers) = std::sync::mpsc::channel();
+        let mut commands = Vec::with_capacity(drainers.len());
+        for (w, drainer) in drainers.into_iter().enumerate() {
+            let (tx, rx) = std::sync::mpsc::channel::<Command>();
+            let answer = answer_tx.clone();
+            std::thread::Builder::new()
+                .name(format!("ada-drain-{w}"))
+                .spawn_scoped(scope, move || worker(w, drainer, &rx, &answer))
+                .unwrap_or_else(|e| panic!("cannot start the drain worker ada-drain-{w}: {e}"));
+            commands.push(tx);
+        }
+        Workers {
+            registry,
+            commands,
+            answers,
+        }
+    }
+
+    /// Gives `command` to the workers `to` selects and waits for their answers (in worker
+    /// order).
+    fn all(&self, command: impl Fn() -> Command, to: impl Fn(usize) -> bool) -> Vec<Answer> {
+        let mut asked = 0;
+        for (w, tx) in self.commands.iter().enumerate() {
+            if to(w) {
+                if tx.send(command()).is_err() {
+                    panic!("the drain worker ada-drain-{w} stopped");
+                }
+                asked += 1;
+            }
+        }
+        let mut answers: Vec<(usize, Answer)> = (0..asked)
+            .map(|_| {
+                self.answers
+                    .recv()
+                    .unwrap_or_else(|_| panic!("a drain worker stopped"))
+            })
+            .collect();
+        answers.sort_by_key(|(w, _)| *w);
+        answers.into_iter().map(|(_, a)| a).collect()
+    }
+
+    fn stats(answers: Vec<Answer>) -> PassStats {
+        let mut total = PassStats::default();
+        for a in answers {
+            if let Answer::Stats(p) = a {
+                total.records += p.records;
+                total.fallback_records += p.fallback_records;
+                total.bytes += p.bytes;
+                total.live_slots += p.live_slots;
+                total.reclaimed += p.reclaimed;
+            }
+        }
+        total
+    }
+
+    /// The final drain (see [`Drainer::finish`]): every worker's final look at its lanes, then
+    /// one final read of the fallback ring, every worker's mailbox, and the workers' reports
+    /// merged (one after the other: the last has the fallback ring's final accounting).
+    fn finish(mut self, dead_pids: &[u32]) -> (Report, Vec<BlockSink>) {
+        for &pid in dead_pids {
+            SessionDrain::process_died(&mut self, pid);
+        }
+        let everyone = |_| true;
+        self.all(|| Command::FinalLanes, everyone);
+        self.all(|| Command::FinalFallback, |w| w == 0);
+        self.all(|| Command::DeliverMailbox, everyone);
+        let mut report: Option<Report> = None;
+        let mut sinks = Vec::with_capacity(self.commands.len());
+        for w in 0..self.commands.len() {
+            for answer in self.all(|| Command::Finish, |v| v == w) {
+                if let Answer::Finished(finished) = answer {
+                    let (r, sink) = *finished;
+                    match &mut report {
+                        None => report = Some(r),
+                        Some(merged) => merged.merge_worker(r, crate::drain::DETAILED_THREADS),
+                    }
+                    sinks.push(sink);
+                }
+            }
+        }
+        (report.unwrap_or_default(), sinks)
+    }
+}
+
+impl SessionDrain for Workers<'_> {
+    fn process_died(&mut self, pid: u32) {
+        // Every worker notes it on its accounts before the slots are marked (EXITED).
+        self.all(|| Command::NoteDied(pid), |_| true);
+        self.registry.view().mark_process_dead(pid);
+    }
+    fn end_exited_fallback_threads(&mut self) -> PassStats {
+        // The fallback-only threads are shared: one worker ends them.
+        Workers::stats(self.all(|| Command::EndExitedFallbackThreads, |w| w == 0))
+    }
+    fn pass(&mut self) -> PassStats {
+        Workers::stats(self.all(|| Command::Pass, |_| true))
+    }
+}
+
+/// A drain worker's thread: runs the commands it is given until the final one.
+fn worker(
+    w: usize,
+    mut drainer: Drainer<'_, BlockSink>,
+    commands: &std::sync::mpsc::Receiver<Command>,
+    answers: &std::sync::mpsc::Sender<(usize, Answer)>,
+) {
+    let mut spilled_before = Vec::new();
+    while let Ok(command) = commands.recv() {
+        let answer = match command {
+            Command::Pass => Answer::Stats(drainer.pass()),
+            Command::NoteDied(pid) => {
+                drainer.note_died(pid);
+                Answer::Done
+            }
+            Command::EndExitedFallbackThreads => {
+                Answer::Stats(drainer.end_exited_fallback_threads())
+            }
+            Command::FinalLanes => {
+                spilled_before = drainer.final_lanes();
+                Answer::Done
+            }
+            Command::FinalFallback => {
+                drainer.final_fallback_drain();
+                Answer::Done
+            }
+            Command::DeliverMailbox => Answer::Stats(drainer.deliver_mailbox()),
+            Command::Finish => {
+                let (report, sink) = drainer.finish_accounts(&spilled_before, Report::default());
+                let _ = answers.send((w, Answer::Finished(Box::new((report, sink)))));
+                return;
+            }
+        };
+        if answers.send((w, answer)).is_err() {
+            return;
+        }
+    }
 }
 
 /// How long a reserved slot of the shared fallback ring may block the drain before it is
@@ -1298,7 +1615,7 @@ fn idle(interval: Duration, control: &ControlBlock, clock: &ControllerClock) {
     std::thread::sleep(left);
 }
 
-fn take_dead<S: Sink>(shared: &Shared, drainer: &mut Drainer<'_, S>, dead: &mut Vec<u32>) {
+fn take_dead<D: SessionDrain>(shared: &Shared, drainer: &mut D, dead: &mut Vec<u32>) {
     let pids: Vec<u32> = match shared.dead.lock() {
         Ok(mut d) => std::mem::take(&mut *d),
         Err(_) => return,

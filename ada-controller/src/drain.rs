@@ -78,6 +78,24 @@
 //! per-lane [`LaneDrain`]s are made once per slot from the claim's lane ends. When a slot gets
 //! a new owner (a new generation), the drain re-reads that slot's queue positions, which the
 //! new owner reset when it registered.
+//!
+//! **Several workers.** [`Drainer::workers`] makes `W` drainers of one claim: drainer `w`
+//! drains the slots with `slot % W == w` (a static, disjoint split; with `W = 1` it is the
+//! single drain above). Each keeps its own accounts, window trackers, corruption counts and
+//! finished threads. What they share sits behind one lock, taken when an account is opened,
+//! when a slot's drain handles are first made and to read the fallback ring — never per
+//! record: the claim, the session thread numbers (unique across workers), the fallback ring's
+//! consumer and accounting, the fallback-only threads, and one **mailbox** per worker. A worker
+//! reads the fallback ring at the start of its pass and before it retires an exited thread
+//! (with several workers, before every retirement): records of a thread whose slot another
+//! worker drains go to that worker's mailbox, in ring order, and that worker delivers them
+//! (its mailbox first, then what it read itself) into its own sink, under its own account of
+//! the thread — so what a thread pushed before it unregistered is still its own, and a
+//! thread's fallback records reach the same sink as its ring records. Records of fallback-only
+//! threads are delivered by the worker that read them (then it flushes its sink, so another
+//! worker that takes such a thread over when it registers writes after them). The final read
+//! of the fallback ring happens once, after every worker's final look at its lanes; then each
+//! worker delivers its mailbox and makes its report, and the reports are merged.
 
 use crate::identity::{Verdict, Verifier};
 use crate::persist::{HeldRecord, Persistence, mark_of, ring_len};
@@ -100,6 +118,7 @@ use ada_ringpool::{
     RingChunk, SegmentStore, index_records,
 };
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// Threads kept one by one in the [`Report`] (and so in the manifest): the first this many to
 /// end. Later ones are folded into [`Report::folded`] (a count and summed lanes), so the
@@ -173,7 +192,10 @@ pub struct PassStats {
 /// folded into totals.
 pub struct Drainer<'r, S: Sink> {
     registry: &'r Registry,
-    claim: DrainClaim<'r>,
+    /// What the workers of one drain share (with one worker, this drainer alone).
+    hub: Arc<Mutex<Hub<'r>>>,
+    /// Which slots this drainer drains.
+    part: Part,
     sink: S,
     drains: Vec<Option<SlotDrains<'r>>>,
     /// The thread each slot holds, indexed by slot.
@@ -182,8 +204,6 @@ pub struct Drainer<'r, S: Sink> {
     folded: FoldedThreads,
     detailed: usize,
     verifier: Verifier,
-    /// The last session thread number handed out.
-    numbers: u32,
     unverifiable: u64,
     symbols: SymbolCursor,
     symbol_count: u64,
@@ -202,6 +222,38 @@ pub struct Drainer<'r, S: Sink> {
     prioritise: bool,
     /// The lanes a pass drained first (scratch space, kept to reuse its allocation).
     first: Vec<(u32, u32, [bool; 2])>,
+    /// (pid, OS thread id) → slot of the accounts open now (scratch space, rebuilt per batch).
+    slot_ids: HashMap<(u32, u64), u32>,
+    /// Converts the agents' stamps to `CLOCK_MONOTONIC` ns (see [`crate::stamps`]).
+    stamps: StampConverter,
+}
+
+/// Which registry slots a drainer drains: those with `slot % workers == worker`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Part {
+    worker: u32,
+    workers: u32,
+}
+
+impl Part {
+    #[inline]
+    fn owns(self, slot: u32) -> bool {
+        self.workers <= 1 || slot % self.workers == self.worker
+    }
+
+    fn worker_of(self, slot: u32) -> usize {
+        (slot % self.workers.max(1)) as usize
+    }
+}
+
+/// What the workers of one drain share, behind one lock (see the [module docs](self)): taken
+/// when an account is opened, when a slot's drain handles are made, and to read the fallback
+/// ring; never per record.
+struct Hub<'r> {
+    /// The drain claim: each lane's drain ends are taken from it on the slot's first visit.
+    claim: DrainClaim<'r>,
+    /// The last session thread number handed out (numbers are unique across workers).
+    numbers: u32,
     /// The fallback ring's consumer (`None`: the segment has none).
     fallback: Option<FallbackConsumer<'r>>,
     /// The fallback ring's accounting.
@@ -210,10 +262,25 @@ pub struct Drainer<'r, S: Sink> {
     orphans: HashMap<(u32, u64), FallbackThread>,
     /// Records taken from the fallback ring by one drain of it (scratch space).
     fallback_batch: Vec<FallbackRecord>,
-    /// (pid, OS thread id) → slot of the accounts open now (scratch space, rebuilt per batch).
-    slot_ids: HashMap<(u32, u64), u32>,
-    /// Converts the agents' stamps to `CLOCK_MONOTONIC` ns (see [`crate::stamps`]).
-    stamps: StampConverter,
+    /// Of `fallback_batch`, those the reading worker delivers itself (scratch space).
+    local: Vec<FallbackRecord>,
+    /// Per worker: fallback records of threads whose slots it drains, read from the ring by
+    /// another worker, in ring order; the owner delivers them at its next look at the ring.
+    mailboxes: Vec<Vec<FallbackRecord>>,
+}
+
+impl Hub<'_> {
+    /// A new session thread number.
+    fn next_number(&mut self) -> u32 {
+        self.numbers = self.numbers.saturating_add(1).min(i32::MAX as u32);
+        self.numbers
+    }
+}
+
+/// The hub, locked (a worker that panicked while holding it left nothing half done that the
+/// others could trip over: each field is consistent on its own).
+fn lock<'a, 'r>(hub: &'a Mutex<Hub<'r>>) -> MutexGuard<'a, Hub<'r>> {
+    hub.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// How often a busy drain calls [`Sink::flush`].
@@ -245,7 +312,21 @@ impl<'r, S: Sink> Drainer<'r, S> {
     ///
     /// # Panics
     /// If `claim` is another registry's.
-    pub fn with_claim(registry: &'r Registry, mut claim: DrainClaim<'r>, sink: S) -> Self {
+    pub fn with_claim(registry: &'r Registry, claim: DrainClaim<'r>, sink: S) -> Self {
+        let mut one = Self::workers(registry, claim, vec![sink]);
+        one.pop().expect("one sink makes one drainer")
+    }
+
+    /// `sinks.len()` drainers of `registry` under one drain claim (at least one: an empty
+    /// `sinks` makes none): drainer `w` of `W` drains the slots with `slot % W == w` into
+    /// `sinks[w]`, so the drainers can make their passes on threads of their own. They share
+    /// the session's thread numbers, the fallback ring and its fallback-only threads (see the
+    /// [module docs](self)). The controller runs them in lock step
+    /// ([`ControllerBuilder::drain_threads`](crate::ControllerBuilder::drain_threads)).
+    ///
+    /// # Panics
+    /// If `claim` is another registry's.
+    pub fn workers(registry: &'r Registry, mut claim: DrainClaim<'r>, sinks: Vec<S>) -> Vec<Self> {
         assert!(
             std::ptr::eq(claim.view().header(), registry.header()),
             "Drainer: the drain claim belongs to another registry"
@@ -255,9 +336,34 @@ impl<'r, S: Sink> Drainer<'r, S> {
             capacity: fallback.as_ref().map_or(0, |c| c.ring().capacity()),
             ..FallbackReport::default()
         };
+        let workers = u32::try_from(sinks.len()).unwrap_or(u32::MAX);
+        let hub = Arc::new(Mutex::new(Hub {
+            claim,
+            numbers: 0,
+            fallback,
+            fallback_report,
+            orphans: HashMap::new(),
+            fallback_batch: Vec::new(),
+            local: Vec::new(),
+            mailboxes: (0..sinks.len()).map(|_| Vec::new()).collect(),
+        }));
+        let mut drainers = Vec::with_capacity(sinks.len());
+        for (worker, sink) in (0..workers).zip(sinks) {
+            drainers.push(Self::worker(
+                registry,
+                Arc::clone(&hub),
+                Part { worker, workers },
+                sink,
+            ));
+        }
+        drainers
+    }
+
+    fn worker(registry: &'r Registry, hub: Arc<Mutex<Hub<'r>>>, part: Part, sink: S) -> Self {
         Drainer {
             registry,
-            claim,
+            hub,
+            part,
             sink,
             drains: (0..registry.capacity()).map(|_| None).collect(),
             accounts: (0..registry.capacity()).map(|_| None).collect(),
@@ -265,7 +371,6 @@ impl<'r, S: Sink> Drainer<'r, S> {
             folded: FoldedThreads::default(),
             detailed: DETAILED_THREADS,
             verifier: Verifier::nobody(),
-            numbers: 0,
             unverifiable: 0,
             symbols: SymbolCursor::default(),
             symbol_count: 0,
@@ -280,10 +385,6 @@ impl<'r, S: Sink> Drainer<'r, S> {
             closed: Vec::new(),
             prioritise: true,
             first: Vec::new(),
-            fallback,
-            fallback_report,
-            orphans: HashMap::new(),
-            fallback_batch: Vec::new(),
             slot_ids: HashMap::new(),
             stamps: StampConverter::monotonic(),
         }
@@ -332,7 +433,7 @@ impl<'r, S: Sink> Drainer<'r, S> {
     /// fallback-only threads (at most [`FALLBACK_THREADS`]), plus the finished threads it keeps
     /// one by one (at most [`DETAILED_THREADS`]). Folded threads cost nothing each.
     pub fn retained_threads(&self) -> usize {
-        self.live_threads() + self.orphans.len() + self.finished.len()
+        self.live_threads() + lock(&self.hub).orphans.len() + self.finished.len()
     }
 
     /// Sets how many consecutive passes a slot of the fallback ring may block the drain
@@ -340,7 +441,7 @@ impl<'r, S: Sink> Drainer<'r, S> {
     /// [`ada_registry::fallback::ABANDON_PASSES`]). A drain that passes often should allow
     /// more, so that a producer preempted mid-write is not taken for a dead one.
     pub fn fallback_abandon_passes(&mut self, passes: u32) {
-        if let Some(c) = self.fallback.as_mut() {
+        if let Some(c) = lock(&self.hub).fallback.as_mut() {
             c.set_abandon_passes(passes);
         }
     }
@@ -362,13 +463,20 @@ impl<'r, S: Sink> Drainer<'r, S> {
     /// Marks every `ACTIVE` slot of process `pid` as exited (the process died without
     /// unregistering); the next pass drains and frees them. Returns how many were marked.
     pub fn process_died(&mut self, pid: u32) -> u32 {
-        let view = self.registry.view();
-        for slot in view.live_slots() {
-            if slot.state == SlotState::Active && slot.owner.pid == pid {
+        self.note_died(pid);
+        self.registry.view().mark_process_dead(pid)
+    }
+
+    /// The first half of [`process_died`](Drainer::process_died), for this drainer's slots
+    /// only: notes on their accounts that the threads' process died (before any drainer marks
+    /// the slots, which makes them `EXITED`).
+    pub(crate) fn note_died(&mut self, pid: u32) {
+        let part = self.part;
+        for slot in self.registry.view().live_slots() {
+            if part.owns(slot.index) && slot.state == SlotState::Active && slot.owner.pid == pid {
                 self.account(slot.index, &slot.owner).died = true;
             }
         }
-        view.mark_process_dead(pid)
     }
 
     /// Ends the fallback-only threads that no longer exist (their `/proc/<pid>/task/<tid>` is
@@ -381,20 +489,25 @@ impl<'r, S: Sink> Drainer<'r, S> {
     pub fn end_exited_fallback_threads(&mut self) -> PassStats {
         let mut stats = PassStats::default();
         let idle_since = self.passes;
-        let gone: Vec<(u32, u64)> = self
+        let idle: Vec<(u32, u64)> = lock(&self.hub)
             .orphans
             .iter()
             .filter(|(_, t)| t.last_pass < idle_since)
             .map(|(key, _)| *key)
+            .collect();
+        let gone: Vec<(u32, u64)> = idle
+            .into_iter()
             .filter(|&(pid, tid)| !crate::identity::task_exists(pid, tid))
             .collect();
         if gone.is_empty() {
             return stats;
         }
         self.drain_fallback(&mut stats);
+        let hub = Arc::clone(&self.hub);
+        let mut h = lock(&hub);
         for key in gone {
-            if let Some(orphan) = self.orphans.remove(&key) {
-                self.end_orphan(orphan.report);
+            if let Some(orphan) = h.orphans.remove(&key) {
+                self.end_orphan(&mut h, orphan.report);
             }
         }
         stats
@@ -425,6 +538,34 @@ impl<'r, S: Sink> Drainer<'r, S> {
             .get(index)
             .and_then(|a| a.as_ref())
             .map(|a| a.owner);
+        if current != Some(key) {
+            let hub = Arc::clone(&self.hub);
+            self.open_account(slot, owner, &mut lock(&hub));
+        }
+        self.accounts[index]
+            .as_mut()
+            .expect("the account was just made")
+    }
+
+    /// Whether `slot`'s account is open and still the thread `owner` names.
+    fn has_account(&self, slot: u32, owner: &SlotOwner) -> bool {
+        let key = (owner.generation, owner.pid, owner.thread_id);
+        self.accounts
+            .get(slot as usize)
+            .and_then(|a| a.as_ref())
+            .is_some_and(|a| a.owner == key)
+    }
+
+    /// Makes the account of the thread `slot` holds unless it is open (see
+    /// [`account`](Drainer::account)), under the hub's lock.
+    fn open_account(&mut self, slot: u32, owner: &SlotOwner, hub: &mut Hub<'r>) {
+        let key = (owner.generation, owner.pid, owner.thread_id);
+        let index = slot as usize;
+        let current = self
+            .accounts
+            .get(index)
+            .and_then(|a| a.as_ref())
+            .map(|a| a.owner);
         if current.is_some_and(|k| k != key)
             && let Some(mut old) = self.accounts.get_mut(index).and_then(Option::take)
         {
@@ -435,18 +576,9 @@ impl<'r, S: Sink> Drainer<'r, S> {
             self.accounts.resize_with(index + 1, || None);
         }
         if self.accounts[index].is_none() {
-            let account = self.new_account(slot, owner);
+            let account = self.new_account(slot, owner, hub);
             self.accounts[index] = Some(account);
         }
-        self.accounts[index]
-            .as_mut()
-            .expect("the account was just made")
-    }
-
-    /// A new session thread number.
-    fn next_number(&mut self) -> u32 {
-        self.numbers = self.numbers.saturating_add(1).min(i32::MAX as u32);
-        self.numbers
     }
 
     /// Checks a thread's claimed identity (see [`ProcessTrust`]) and counts the verdict:
@@ -466,8 +598,8 @@ impl<'r, S: Sink> Drainer<'r, S> {
         }
     }
 
-    fn new_account(&mut self, slot: u32, owner: &SlotOwner) -> Account {
-        let report = match self.orphans.remove(&(owner.pid, owner.thread_id)) {
+    fn new_account(&mut self, slot: u32, owner: &SlotOwner, hub: &mut Hub<'r>) -> Account {
+        let report = match hub.orphans.remove(&(owner.pid, owner.thread_id)) {
             // Its first events came through the fallback ring: the same thread, already
             // numbered, verified and announced; what was counted for it carries over.
             Some(orphan) => {
@@ -478,7 +610,7 @@ impl<'r, S: Sink> Drainer<'r, S> {
                 r
             }
             None => {
-                let number = self.next_number();
+                let number = hub.next_number();
                 let (verified, refuted, name) = self.identify(owner.pid, owner.thread_id);
                 let info = ThreadInfo {
                     slot,
@@ -582,11 +714,12 @@ impl<'r, S: Sink> Drainer<'r, S> {
         // The fallback ring is read again before the pass retires its first exited thread.
         let mut fallback_again = true;
         let view = self.registry.view();
+        let part = self.part;
         // (slot, generation, lanes) drained first: the round-robin turn skips those lanes.
         let mut first = std::mem::take(&mut self.first);
         first.clear();
         if self.prioritise {
-            for slot in view.live_slots() {
+            for slot in view.live_slots().filter(|s| part.owns(s.index)) {
                 let lanes = pressed(&slot);
                 if lanes != [false; 2] && self.visit(&slot, lanes, &mut stats) {
                     first.push((slot.index, slot.owner.generation, lanes));
@@ -594,7 +727,7 @@ impl<'r, S: Sink> Drainer<'r, S> {
             }
         }
         let mut done = first.iter().peekable();
-        for slot in view.live_slots() {
+        for slot in view.live_slots().filter(|s| part.owns(s.index)) {
             stats.live_slots += 1;
             let exited = slot.state == SlotState::Exited;
             // Both lists are in slot order.
@@ -611,7 +744,10 @@ impl<'r, S: Sink> Drainer<'r, S> {
                 continue;
             }
             if exited {
-                if std::mem::take(&mut fallback_again) {
+                // With several workers, another one may have read the thread's last records
+                // into this worker's mailbox since this pass last looked: looked at before
+                // every retirement then.
+                if std::mem::take(&mut fallback_again) || self.part.workers > 1 {
                     // What the thread pushed before it unregistered is in the ring by now
                     // (unless a stalled producer holds the ring's head): still its own.
                     self.drain_fallback(&mut stats);
@@ -621,7 +757,7 @@ impl<'r, S: Sink> Drainer<'r, S> {
             }
         }
         if self.prioritise {
-            for slot in view.live_slots() {
+            for slot in view.live_slots().filter(|s| part.owns(s.index)) {
                 let lanes = pressed(&slot);
                 if lanes != [false; 2] {
                     self.visit(&slot, lanes, &mut stats);
@@ -783,7 +919,8 @@ impl<'r, S: Sink> Drainer<'r, S> {
                 }
             }
             None => {
-                let claim = &mut self.claim;
+                let mut hub = lock(&self.hub);
+                let claim = &mut hub.claim;
                 let mut make = |kind: LaneKind| -> Option<LaneDrain<'r, SegmentStore<'r>>> {
                     let store = SegmentStore::new(registry, slot, kind).ok()?;
                     Some(LaneDrain::new(claim.lane(slot, kind)?, store))
@@ -805,24 +942,102 @@ impl<'r, S: Sink> Drainer<'r, S> {
 
     /// Takes what the fallback ring holds (see the [module docs](self)) and hands it on.
     /// Returns whether the ring's drain stopped at a slot reserved but not yet committed.
+    ///
+    /// With several workers, the records of threads whose slots another worker drains go to
+    /// that worker's mailbox (it delivers them at its next look, in ring order, after what its
+    /// mailbox held); this worker's own mailbox is delivered first.
     fn drain_fallback(&mut self, stats: &mut PassStats) -> bool {
-        let Some(consumer) = self.fallback.as_mut() else {
+        let hub = Arc::clone(&self.hub);
+        let mut h = lock(&hub);
+        let h = &mut *h;
+        let Some(consumer) = h.fallback.as_mut() else {
             return false;
         };
-        let mut batch = std::mem::take(&mut self.fallback_batch);
+        let mut batch = std::mem::take(&mut h.fallback_batch);
         batch.clear();
         let drained = consumer.drain(|r| batch.push(r));
-        let f = &mut self.fallback_report;
+        let f = &mut h.fallback_report;
         f.taken = f.taken.saturating_add(drained.taken);
         f.torn = f.torn.saturating_add(drained.torn);
         f.skipped = f.skipped.saturating_add(drained.skipped);
         // Running totals of the ring header (the producers' counters).
         (f.refused, f.late) = (drained.refused, drained.late);
-        if !batch.is_empty() {
-            self.deliver_fallback(&batch, stats);
+        let me = self.part.worker as usize;
+        if let Some(mine) = h.mailboxes.get_mut(me).map(std::mem::take) {
+            if !mine.is_empty() {
+                self.deliver_fallback(h, &mine, stats);
+            }
+            let mut mine = mine;
+            mine.clear();
+            if let Some(m) = h.mailboxes.get_mut(me)
+                && m.is_empty()
+            {
+                // Its allocation back (nothing was added meanwhile: the lock is held).
+                *m = mine;
+            }
         }
-        self.fallback_batch = batch;
+        if !batch.is_empty() {
+            if self.part.workers > 1 {
+                let mut local = std::mem::take(&mut h.local);
+                local.clear();
+                self.route_fallback(h, &batch, &mut local);
+                if !local.is_empty() {
+                    self.deliver_fallback(h, &local, stats);
+                }
+                h.local = local;
+            } else {
+                self.deliver_fallback(h, &batch, stats);
+            }
+        }
+        h.fallback_batch = batch;
         drained.blocked
+    }
+
+    /// Sorts a batch read from the fallback ring: records of a thread a slot of another worker
+    /// holds go to that worker's mailbox, the others (this worker's threads, fallback-only
+    /// threads) to `local`. Order is kept within each.
+    fn route_fallback(
+        &self,
+        h: &mut Hub<'r>,
+        batch: &[FallbackRecord],
+        local: &mut Vec<FallbackRecord>,
+    ) {
+        let mut owners: HashMap<(u32, u64), u32> = HashMap::new();
+        for slot in self.registry.view().live_slots() {
+            owners.insert((slot.owner.pid, slot.owner.thread_id), slot.index);
+        }
+        for r in batch {
+            match owners.get(&(r.pid, r.tid)) {
+                Some(&slot) if !self.part.owns(slot) => {
+                    if let Some(m) = h.mailboxes.get_mut(self.part.worker_of(slot)) {
+                        m.push(*r);
+                    }
+                }
+                _ => local.push(*r),
+            }
+        }
+    }
+
+    /// Delivers what another worker put in this worker's mailbox since its last look at the
+    /// fallback ring (the end of the session: after the one final read of the ring).
+    pub(crate) fn deliver_mailbox(&mut self) -> PassStats {
+        let mut stats = PassStats::default();
+        let hub = Arc::clone(&self.hub);
+        let mut h = lock(&hub);
+        let h = &mut *h;
+        if let Some(mine) = h
+            .mailboxes
+            .get_mut(self.part.worker as usize)
+            .map(std::mem::take)
+            && !mine.is_empty()
+        {
+            self.deliver_fallback(h, &mine, &mut stats);
+        }
+        if stats.records > 0 {
+            let flushed = self.sink.flush();
+            self.note_sink(flushed);
+        }
+        stats
     }
 
     /// The final drain's look at the fallback ring: drained until it is empty, giving a slot a
@@ -830,7 +1045,7 @@ impl<'r, S: Sink> Drainer<'r, S> {
     /// (counted `skipped`: the session is ending) so the records behind them are still taken.
     /// What the ring still holds after that (bounded work) is counted as
     /// [`FallbackReport::left`].
-    fn final_fallback_drain(&mut self) {
+    pub(crate) fn final_fallback_drain(&mut self) {
         let mut stats = PassStats::default();
         let mut blocked = false;
         for _ in 0..10 {
@@ -840,8 +1055,13 @@ impl<'r, S: Sink> Drainer<'r, S> {
             }
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
-        if blocked && let Some(c) = self.fallback.as_mut() {
-            c.set_abandon_passes(1);
+        let abandon = blocked
+            && lock(&self.hub)
+                .fallback
+                .as_mut()
+                .map(|c| c.set_abandon_passes(1))
+                .is_some();
+        if abandon {
             // Each blocked slot takes two looks (the second abandons it).
             for _ in 0..64 {
                 if !self.drain_fallback(&mut stats) {
@@ -849,7 +1069,9 @@ impl<'r, S: Sink> Drainer<'r, S> {
                 }
             }
         }
-        self.fallback_report.left = self.fallback.as_ref().map_or(0, |c| c.ring().fill());
+        let mut h = lock(&self.hub);
+        h.fallback_report.left = h.fallback.as_ref().map_or(0, |c| c.ring().fill());
+        drop(h);
         if stats.records > 0 {
             let flushed = self.sink.flush();
             self.note_sink(flushed);
@@ -858,11 +1080,18 @@ impl<'r, S: Sink> Drainer<'r, S> {
 
     /// Hands `batch` (records in ring order) to the sink: each run of one thread's records as
     /// one chunk of that thread, attributed by claimed (pid, OS thread id).
-    fn deliver_fallback(&mut self, batch: &[FallbackRecord], stats: &mut PassStats) {
+    fn deliver_fallback(
+        &mut self,
+        h: &mut Hub<'r>,
+        batch: &[FallbackRecord],
+        stats: &mut PassStats,
+    ) {
         // The threads slots hold right now: a thread that registered since the last pass is
         // known (numbered, announced) before its records are attributed.
         for slot in self.registry.view().live_slots() {
-            self.account(slot.index, &slot.owner);
+            if self.part.owns(slot.index) && !self.has_account(slot.index, &slot.owner) {
+                self.open_account(slot.index, &slot.owner, h);
+            }
         }
         let mut ids = std::mem::take(&mut self.slot_ids);
         ids.clear();
@@ -872,6 +1101,7 @@ impl<'r, S: Sink> Drainer<'r, S> {
             }
         }
         let mut rest = batch;
+        let mut orphans = false;
         while let Some(first) = rest.first() {
             let key = (first.pid, first.tid);
             let run = rest
@@ -881,39 +1111,57 @@ impl<'r, S: Sink> Drainer<'r, S> {
             let (records, tail) = rest.split_at(run);
             rest = tail;
             let delivered = match ids.get(&key) {
-                Some(&slot) => self.fallback_run(FallbackOwner::Slot(slot), records),
-                None => self.fallback_run(FallbackOwner::Orphan(key), records),
+                Some(&slot) => self.fallback_run(h, FallbackOwner::Slot(slot), records),
+                None => {
+                    orphans = true;
+                    self.fallback_run(h, FallbackOwner::Orphan(key), records)
+                }
             };
             stats.records += delivered;
             stats.fallback_records += delivered;
         }
         self.slot_ids = ids;
         self.unflushed |= stats.fallback_records > 0;
+        if orphans && self.part.workers > 1 {
+            // A fallback-only thread may be taken over by another worker's slot account: what
+            // this worker delivered of it must reach the stream before that worker's records
+            // of it do.
+            let flushed = self.sink.flush();
+            self.note_sink(flushed);
+        }
     }
 
     /// A run of records of the thread a slot holds (its account) or of a fallback-only thread
     /// (made on first sight), handed to the sink as one chunk of that thread's index lane.
     /// Returns records delivered.
-    fn fallback_run(&mut self, owner: FallbackOwner, records: &[FallbackRecord]) -> u64 {
+    fn fallback_run(
+        &mut self,
+        h: &mut Hub<'r>,
+        owner: FallbackOwner,
+        records: &[FallbackRecord],
+    ) -> u64 {
         if let FallbackOwner::Orphan(key) = owner {
-            self.ensure_orphan(key);
+            self.ensure_orphan(h, key);
         }
         let Drainer {
             registry,
             sink,
             accounts,
-            orphans,
             symbols,
             symbol_count,
             corruption,
             sink_failures,
             sink_error,
             closed,
-            fallback_report,
             passes,
             stamps,
             ..
         } = self;
+        let Hub {
+            orphans,
+            fallback_report,
+            ..
+        } = h;
         let report = match owner {
             FallbackOwner::Slot(slot) => match accounts.get_mut(slot as usize) {
                 Some(Some(account)) => &mut account.report,
@@ -950,21 +1198,21 @@ impl<'r, S: Sink> Drainer<'r, S> {
 
     /// Makes the fallback-only thread of (pid, tid) `key` unless it exists (ending the least
     /// recently seen one when [`FALLBACK_THREADS`] are held).
-    fn ensure_orphan(&mut self, key: (u32, u64)) {
-        if self.orphans.contains_key(&key) {
+    fn ensure_orphan(&mut self, h: &mut Hub<'r>, key: (u32, u64)) {
+        if h.orphans.contains_key(&key) {
             return;
         }
-        if self.orphans.len() >= FALLBACK_THREADS.max(1)
-            && let Some(oldest) = self
+        if h.orphans.len() >= FALLBACK_THREADS.max(1)
+            && let Some(oldest) = h
                 .orphans
                 .iter()
                 .min_by_key(|(_, t)| t.last_pass)
                 .map(|(k, _)| *k)
-            && let Some(old) = self.orphans.remove(&oldest)
+            && let Some(old) = h.orphans.remove(&oldest)
         {
-            self.end_orphan(old.report);
+            self.end_orphan(h, old.report);
         }
-        let number = self.next_number();
+        let number = h.next_number();
         let (verified, refuted, name) = self.identify(key.0, key.1);
         let info = ThreadInfo {
             slot: ThreadInfo::NO_SLOT,
@@ -978,7 +1226,7 @@ impl<'r, S: Sink> Drainer<'r, S> {
         self.note_sink(announced);
         let mut report = ThreadReport::new(info, name, ThreadEnd::NoSlot);
         report.refuted = refuted;
-        self.orphans.insert(
+        h.orphans.insert(
             key,
             FallbackThread {
                 report,
@@ -989,9 +1237,9 @@ impl<'r, S: Sink> Drainer<'r, S> {
 
     /// A fallback-only thread ends (the session ended, or it was the least recently seen of
     /// too many): losses its markers announced are all it has; kept or folded.
-    fn end_orphan(&mut self, mut report: ThreadReport) {
+    fn end_orphan(&mut self, h: &mut Hub<'r>, mut report: ThreadReport) {
         report.end = ThreadEnd::NoSlot;
-        self.fallback_report.threads += 1;
+        h.fallback_report.threads += 1;
         self.keep(report);
     }
 
@@ -1042,10 +1290,19 @@ impl<'r, S: Sink> Drainer<'r, S> {
     /// Every thread the drain ever made an account for is in the returned report, one by one
     /// or folded: a thread whose slot no longer shows it (its state or owner fields were
     /// rewritten) is reported as [`ThreadEnd::Displaced`] with what was drained of it.
-    pub fn finish(mut self, dead_pids: &[u32], mut report: Report) -> (Report, S) {
+    pub fn finish(mut self, dead_pids: &[u32], report: Report) -> (Report, S) {
         for &pid in dead_pids {
             self.process_died(pid);
         }
+        let spilled_before = self.final_lanes();
+        // After the lanes' last look: what was pushed up to now is kept.
+        self.final_fallback_drain();
+        self.finish_accounts(&spilled_before, report)
+    }
+
+    /// The final drain's look at this drainer's lanes (the first part of
+    /// [`finish`](Drainer::finish)); returns what each slot's thread had spilled by then.
+    pub(crate) fn final_lanes(&mut self) -> Vec<Option<[u64; 2]>> {
         self.final_drain = true;
         // The session's last calibration point, before the final drain reads anything.
         self.stamps.sample_now(crate::stamps::now_ns());
@@ -1060,14 +1317,23 @@ impl<'r, S: Sink> Drainer<'r, S> {
         // What each live thread had spilled before the ring's last look: a spill after it is
         // in neither the trace nor the ring's `left`, so it must count as after the end.
         let view = self.registry.view();
-        let spilled_before: Vec<Option<[u64; 2]>> = (0..self.accounts.len())
+        (0..self.accounts.len())
             .map(|slot| {
                 let set = view.slot(slot as u32)?;
                 Some(LaneKind::ALL.map(|kind| set.lane(kind).counters().spilled))
             })
-            .collect();
-        // After the lanes' last look: what was pushed up to now is kept.
-        self.final_fallback_drain();
+            .collect()
+    }
+
+    /// The end of [`finish`](Drainer::finish), once the fallback ring had its final read (and,
+    /// with several workers, this one delivered its mailbox): the threads still running are
+    /// reported as they stand, the fallback-only threads end, and the report is made.
+    pub(crate) fn finish_accounts(
+        mut self,
+        spilled_before: &[Option<[u64; 2]>],
+        mut report: Report,
+    ) -> (Report, S) {
+        let view = self.registry.view();
         self.refresh_symbols();
         let mut live: Vec<Option<SlotOwner>> = vec![None; self.accounts.len()];
         for slot in view.live_slots() {
@@ -1113,9 +1379,11 @@ impl<'r, S: Sink> Drainer<'r, S> {
                 _ => self.displaced(r),
             }
         }
-        let orphans: Vec<FallbackThread> = self.orphans.drain().map(|(_, t)| t).collect();
+        let hub = Arc::clone(&self.hub);
+        let mut h = lock(&hub);
+        let orphans: Vec<FallbackThread> = h.orphans.drain().map(|(_, t)| t).collect();
         for orphan in orphans {
-            self.end_orphan(orphan.report);
+            self.end_orphan(&mut h, orphan.report);
         }
         let counters = view.header().counters();
         let symbols = self.registry.symbols();
@@ -1125,7 +1393,8 @@ impl<'r, S: Sink> Drainer<'r, S> {
             calibration: self.stamps.calibration().clone(),
             skipped_points: self.stamps.skipped(),
         };
-        report.fallback = self.fallback_report;
+        report.fallback = h.fallback_report;
+        drop(h);
         report.folded = self.folded;
         report.unverifiable_threads = self.unverifiable;
         report.unregistered_drops = counters.unregistered_drops;

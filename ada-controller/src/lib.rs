@@ -22,8 +22,10 @@
 //!   a final drain before the sink finishes.
 //! - [`Sink`]: where drained events go, one ring's worth at a time ([`ChunkInfo`]: which
 //!   ring, whether it is MARKED) as typed [`Record`]s ([`EventKind`], [`LaneKind`]).
-//!   [`AtfSink`] (the default, behind [`Pipelined`]) writes an ATF v4 trace; a custom
-//!   controller supplies its own, written against this crate alone.
+//!   [`AtfSink`] writes an ATF v4 trace; the default sink, [`TraceSink`], runs it behind
+//!   [`Pipelined`] with one drain worker, or writes the blocks that several drain workers
+//!   ([`ControllerBuilder::drain_threads`]) encode; a custom controller supplies its own sink,
+//!   written against this crate alone (drained by one worker).
 //! - Selective persistence ([`Persistence`]): by default the detail lane is a flight recorder
 //!   — only the detail records in windows around marked events (pre-roll, post-roll) reach
 //!   the sink, the rest are counted as discarded, and each window is announced
@@ -91,6 +93,7 @@ mod controller;
 pub mod drain;
 mod hook;
 mod identity;
+mod merged;
 mod persist;
 mod pipelined;
 mod report;
@@ -105,6 +108,7 @@ pub use controller::{
 };
 pub use drain::{Drainer, FALLBACK_THREADS, PassStats};
 pub use hook::{DrainHook, DrainPoint};
+pub use merged::{BLOCK_BYTES, BlockSink, MAX_QUEUED_BYTES, TraceSink};
 pub use persist::{Persistence, PreRoll, WindowConfig};
 pub use pipelined::Pipelined;
 pub use report::{

@@ -450,6 +450,55 @@ pub struct Report {
 }
 
 impl Report {
+    /// Adds the report of another worker of the same drain (made by the drainer of a disjoint
+    /// set of slots: see [`crate::Drainer::workers`]) to this one, so the totals are the sums
+    /// over the workers and every lane keeps its own balance.
+    ///
+    /// Threads are listed in session-number order, at most `detailed` of them (the rest are
+    /// folded, as a single drain folds the threads beyond its bound). What every worker read
+    /// of the same segment-wide thing (the symbol table, the segment's counters, the fallback
+    /// ring's accounting, which the workers share) is taken once: `other`'s, which finished
+    /// later. The sink's error is kept if either has one. The session clock's calibration
+    /// ([`Report::clock`]) stays this report's (each worker took points of its own).
+    pub(crate) fn merge_worker(&mut self, other: Report, detailed: usize) {
+        self.threads.extend(other.threads);
+        self.threads.sort_by_key(|t| t.info.number);
+        if self.threads.len() > detailed {
+            for t in self.threads.drain(detailed..) {
+                self.folded.add(&t);
+            }
+        }
+        let f = &mut self.folded;
+        f.threads += other.folded.threads;
+        f.unverified += other.folded.unverified;
+        for (a, b) in f.lanes.iter_mut().zip(&other.folded.lanes) {
+            a.add(b);
+        }
+        self.unverifiable_threads += other.unverifiable_threads;
+        let (c, o) = (&mut self.corruption, &other.corruption);
+        c.ring_errors += o.ring_errors;
+        c.bad_chunks += o.bad_chunks;
+        c.unverified_threads += o.unverified_threads;
+        c.displaced_threads += o.displaced_threads;
+        c.lane_counters += o.lane_counters;
+        c.fallback_records += o.fallback_records;
+        // Every worker reads the whole symbol table with a cursor of its own: the same damage.
+        c.symbol_entries = c.symbol_entries.max(o.symbol_entries);
+        c.symbol_counters = c.symbol_counters.max(o.symbol_counters);
+        self.symbols = self.symbols.max(other.symbols);
+        self.symbols_refused = other.symbols_refused;
+        self.unregistered_drops = other.unregistered_drops;
+        self.unregistered_by_lane = other.unregistered_by_lane;
+        (self.drop_policies, self.stability_ns) = (other.drop_policies, other.stability_ns);
+        self.fallback = other.fallback;
+        self.sink_failures += other.sink_failures;
+        if other.sink_error.is_some() {
+            self.sink_error = other.sink_error;
+        }
+        self.passes = self.passes.max(other.passes);
+        self.memory_per_thread = other.memory_per_thread;
+    }
+
     /// The lane of `kind`, summed over every thread (folded ones included).
     pub fn total(&self, kind: LaneKind) -> LaneReport {
         let mut t = *self.folded.lane(kind);

@@ -76,10 +76,14 @@ pub struct SeqTrace {
     pub events: u64,
     /// Symbol and thread definitions in the stream.
     pub definitions: u64,
+    /// Index calls whose seq was not above the previous one of the same workload thread (0
+    /// when every thread's events are in order in the stream).
+    pub out_of_order: u64,
 }
 
 /// Reads a trace of `ada workload --seq --threads N`: every index call's function id is
-/// `(thread << 32) | seq`. Panics on a torn or corrupt stream.
+/// `(thread << 32) | seq`. Panics on a torn or corrupt stream, or on event ids that are not
+/// `1, 2, 3, ...`.
 pub fn read_seq_trace(dir: &Path, threads: usize) -> SeqTrace {
     let reader = TraceReader::open(dir).expect("open trace");
     let manifest = reader
@@ -89,9 +93,12 @@ pub fn read_seq_trace(dir: &Path, threads: usize) -> SeqTrace {
     let mut ledger = SeqLedger::new(threads);
     let mut max_seq = vec![0u64; threads];
     let (mut calls, mut events, mut definitions) = (0u64, 0u64, 0u64);
+    let mut last_seq: Vec<Option<u32>> = vec![None; threads];
+    let mut out_of_order = 0u64;
     let mut stream = reader.events();
-    for ev in &mut stream {
+    for (id, ev) in (1u64..).zip(&mut stream) {
         let ev = ev.expect("every event decodes");
+        assert_eq!(ev.event_id, id, "event ids are 1, 2, 3, ...");
         if let Some(Payload::SymbolDef(_) | Payload::ThreadDef(_)) = ev.payload {
             definitions += 1;
             continue;
@@ -107,6 +114,9 @@ pub fn read_seq_trace(dir: &Path, threads: usize) -> SeqTrace {
             );
             let m = &mut max_seq[thread as usize];
             *m = (*m).max(u64::from(seq) + 1);
+            let last = &mut last_seq[thread as usize];
+            out_of_order += u64::from(last.is_some_and(|l| seq <= l));
+            *last = Some(seq);
         }
     }
     assert!(
@@ -120,5 +130,6 @@ pub fn read_seq_trace(dir: &Path, threads: usize) -> SeqTrace {
         manifest,
         events,
         definitions,
+        out_of_order,
     }
 }

@@ -68,6 +68,10 @@ struct SessionArgs {
     /// Drain interval when idle, at most 1s (e.g. 1ms).
     #[arg(long, default_value = "1ms", value_parser = parse_drain_interval)]
     drain_interval: Duration,
+    /// Drain workers, 1..=64, each draining its share of the threads and encoding their events
+    /// into the one events.bin [default: a quarter of the cores, at least 1].
+    #[arg(long, value_name = "N", value_parser = parse_drain_threads)]
+    drain_threads: Option<usize>,
     /// No progress lines.
     #[arg(short, long)]
     quiet: bool,
@@ -109,6 +113,9 @@ enum Cmd {
         /// Drain interval when idle, at most 1s (e.g. 1ms).
         #[arg(long, default_value = "1ms", value_parser = parse_drain_interval)]
         drain_interval: Duration,
+        /// Drain workers, 1..=64 [default: a quarter of the cores, at least 1].
+        #[arg(long, value_name = "N", value_parser = parse_drain_threads)]
+        drain_threads: Option<usize>,
         /// How long the drain must have been healthy before the agents are moved from warm-up
         /// to steady state [default: 50ms; at most 1m].
         #[arg(long, value_name = "DUR", value_parser = persist::parse_warm_up)]
@@ -222,6 +229,17 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 500ms, 10s, 2m)"))
 }
 
+/// A number of drain workers the controller accepts (1..=`ControllerBuilder::MAX_DRAIN_THREADS`).
+fn parse_drain_threads(s: &str) -> Result<usize, String> {
+    let max = ControllerBuilder::MAX_DRAIN_THREADS;
+    match s.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "expected a number of drain workers from 1 to {max}"
+        )),
+    }
+}
+
 /// A drain interval the controller accepts (`ControllerBuilder::MAX_DRAIN_INTERVAL`).
 fn parse_drain_interval(s: &str) -> Result<Duration, String> {
     let d = parse_duration(s)?;
@@ -321,10 +339,14 @@ fn main() -> ExitCode {
             duration,
             pids,
             drain_interval,
+            drain_threads,
             warm_up,
             quiet,
         } => {
             let mut controller = ControllerBuilder::new().drain_interval(drain_interval);
+            if let Some(workers) = drain_threads {
+                controller = controller.drain_threads(workers);
+            }
             if let Some(period) = warm_up {
                 controller = controller.warm_up(period);
             }
@@ -402,6 +424,9 @@ fn run_trace(
     signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&interrupt))
         .map_err(|e| format!("cannot install the SIGINT handler: {e}"))?;
     let mut controller = ControllerBuilder::new();
+    if let Some(workers) = session.drain_threads {
+        controller = controller.drain_threads(workers);
+    }
     if let Some(period) = plan.stability {
         controller = controller.stability(period);
     }
