@@ -103,6 +103,15 @@ impl Agent {
         self
     }
 
+    /// Holds the mode machine's turn, as a tick in progress does, until the guard is dropped:
+    /// meanwhile no tick runs (the watcher's and every recording thread's attempts return at
+    /// once). For tests of what a thread does while the watcher is in the middle of a tick
+    /// (preempted there, say); `None` while a tick runs.
+    #[doc(hidden)]
+    pub fn hold_mode_turn(&self) -> Option<crate::driver::HeldTurn<'_>> {
+        self.driver.hold_turn()
+    }
+
     /// Evaluates the mode machine at `now_ns` (agent clock: a fake one in tests). `None` when a
     /// concurrent tick is deciding.
     pub fn tick_mode(&self, now_ns: u64) -> Option<Tick> {

@@ -69,7 +69,23 @@ impl Drop for Turn<'_> {
     }
 }
 
+/// A tick's turn held from outside a tick (see [`crate::Agent::hold_mode_turn`]): no tick
+/// runs until it is dropped.
+#[doc(hidden)]
+pub struct HeldTurn<'d>(#[allow(dead_code)] Turn<'d>);
+
+impl std::fmt::Debug for HeldTurn<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HeldTurn")
+    }
+}
+
 impl ModeDriver {
+    /// Takes the tick's turn as a tick would, without ticking (`None` while a tick runs).
+    pub(crate) fn hold_turn(&self) -> Option<HeldTurn<'_>> {
+        Turn::take(&self.ticking).map(HeldTurn)
+    }
+
     pub(crate) fn new(config: ModeConfig) -> Self {
         ModeDriver {
             config,

@@ -202,7 +202,11 @@ fn writer_slow(kind: u32, function_id: u64) -> Option<*mut ThreadWriter<'static>
         count_dormant(event);
         return None;
     }
-    if agent.mode() != AgentMode::Startup {
+    // Ready counts even when the tick above could not run (the watcher held its turn, say,
+    // preempted in the middle of a tick): the mode says STARTUP only until the next tick, and
+    // an event after ready must not go without a ring meanwhile (a detail event has nowhere
+    // else to go).
+    if agent.mode() != AgentMode::Startup || agent.registry().control().is_ready() {
         match OWNER.try_with(|owner| register(agent, owner)) {
             Ok(Ok(Some(ptr))) => return Some(ptr),
             Ok(Err(Busy)) | Err(_) => {
