@@ -1307,6 +1307,24 @@ enum Answer {
     Stats(PassStats),
     Done,
     Finished(Box<(Report, BlockSink)>),
+    /// The worker panicked (sent by its [`PanicAlarm`] while it unwinds).
+    Panicked,
+}
+
+/// Tells the drain loop that worker `w` panicked: without it the loop would wait for the
+/// worker's answer for ever (the other workers hold clones of the answer channel's sender, so
+/// it never disconnects).
+struct PanicAlarm<'a> {
+    w: usize,
+    answers: &'a std::sync::mpsc::Sender<(usize, Answer)>,
+}
+
+impl Drop for PanicAlarm<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = self.answers.send((self.w, Answer::Panicked));
+        }
+    }
 }
 
 /// The drain workers of a merged trace (see [`TraceSink`]), each on a thread of its own
@@ -1362,9 +1380,17 @@ impl<'r> Workers<'r> {
         }
         let mut answers: Vec<(usize, Answer)> = (0..asked)
             .map(|_| {
-                self.answers
+                let answer = self
+                    .answers
                     .recv()
-                    .unwrap_or_else(|_| panic!("a drain worker stopped"))
+                    .unwrap_or_else(|_| panic!("a drain worker stopped"));
+                // The drain ends as a single drain thread's panic ends it: the session's
+                // report says the drain panicked (dropping `self` on the way out stops the
+                // other workers, so the scope's join does not wait for ever).
+                if let (w, Answer::Panicked) = answer {
+                    panic!("the drain worker ada-drain-{w} panicked");
+                }
+                answer
             })
             .collect();
         answers.sort_by_key(|(w, _)| *w);
@@ -1436,6 +1462,7 @@ fn worker(
     commands: &std::sync::mpsc::Receiver<Command>,
     answers: &std::sync::mpsc::Sender<(usize, Answer)>,
 ) {
+    let _alarm = PanicAlarm { w, answers };
     let mut spilled_before = Vec::new();
     while let Ok(command) = commands.recv() {
         let answer = match command {
@@ -1641,6 +1668,32 @@ fn publish(live: &LiveStats, pass: &crate::drain::PassStats) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_panicking_drain_worker_answers_panicked_instead_of_leaving_the_loop_waiting() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let keep = tx.clone(); // as the other workers do: the channel stays connected
+        let died = std::thread::spawn(move || {
+            let _alarm = PanicAlarm { w: 3, answers: &tx };
+            panic!("a bug in a drain worker");
+        })
+        .join();
+        assert!(died.is_err());
+        let answer = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("an answer, not a wait");
+        assert!(matches!(answer, (3, Answer::Panicked)));
+        // A worker that returns normally sends nothing.
+        std::thread::spawn(move || {
+            let _alarm = PanicAlarm {
+                w: 1,
+                answers: &keep,
+            };
+        })
+        .join()
+        .unwrap();
+        assert!(rx.try_recv().is_err());
+    }
 
     #[test]
     fn the_fallback_abandon_limit_spans_the_patience_whatever_the_interval() {
