@@ -23,11 +23,15 @@
 //! extrapolation). So that a thread's times never go back across an update, a new point is
 //! *anchored*: the converter first adds the point (highest ticks converted so far, the
 //! nanoseconds they converted to), so every stamp up to there keeps the value it had, and the
-//! new segment starts from it. A sample that the extrapolation has already passed (its
-//! nanoseconds at or below the anchor's), or that lies inside the range already converted, is
-//! skipped: a later one is taken. Stamps far beyond the last point (more than
-//! [`TRUSTED_AHEAD_NS`] of ticks: an agent's garbage, the segment being writable by every
-//! traced process) convert, saturating, but never move the anchor.
+//! new segment starts from it. A sample that the conversion has already passed (its
+//! nanoseconds at or below the anchor's — `CLOCK_MONOTONIC` slowed by NTP while the drain
+//! converted ahead, say — or its ticks at or below the anchor) is not thrown away, which would
+//! leave the line and its error as they are for every later sample too: the converter aims at
+//! the sample carried [`SLEW_NS`] past the anchor at the calibration's rate, so the line rises
+//! more slowly than the counter and meets the clock a second later ([`StampConverter::slewed`]
+//! counts these). A sample not after the last point is skipped. Stamps far beyond the last
+//! point (more than [`TRUSTED_AHEAD_NS`] of ticks: an agent's garbage, the segment being
+//! writable by every traced process) convert, saturating, but never move the anchor.
 //!
 //! **Bounded.** The converter keeps the first point and the last [`KEPT_POINTS`]; the manifest
 //! shows the first and last few and the count.
@@ -48,12 +52,30 @@ pub const KEPT_POINTS: usize = 256;
 
 /// How far past the last calibration point (in the counter's time) a stamp may be and still
 /// count as a real one for anchoring.
-pub const TRUSTED_AHEAD_NS: u64 = 60_000_000_000;
+pub const TRUSTED_AHEAD_NS: u64 = 5_000_000_000;
 
 /// Stamps past the last point convert at the rate measured over at least this long (or since
 /// the first point, early in the session): the last segment alone may be short (an anchor a
 /// drain interval before its point), and a short baseline's rate is noisy.
 pub const EXTRAPOLATION_BASELINE_NS: u64 = 1_000_000_000;
+
+/// How far past a sample the conversion already passed the converter aims (see
+/// [`StampConverter::add`]): the line slews back to the clock over this much of the counter's
+/// time.
+pub const SLEW_NS: u64 = 1_000_000_000;
+
+/// Real samples the converter keeps for its extrapolation rate (a few seconds' worth at
+/// [`SAMPLE_EVERY`]).
+const SAMPLES_FOR_RATE: usize = 8;
+
+/// The real samples among a calibration's points (all of them: it has no anchors yet).
+fn calibration_samples(calibration: &Calibration) -> std::collections::VecDeque<Point> {
+    let points = calibration.points();
+    points[points.len().saturating_sub(SAMPLES_FOR_RATE)..]
+        .iter()
+        .copied()
+        .collect()
+}
 
 /// How far apart the session's two opening points are.
 const OPENING_SPAN: std::time::Duration = std::time::Duration::from_millis(2);
@@ -199,6 +221,11 @@ pub struct StampConverter {
     schedule: (u64, u64),
     /// Samples refused (not after the last point, or passed by the extrapolation).
     skipped: u64,
+    /// Samples carried forward to slew back to the clock (see [`StampConverter::slewed`]).
+    slewed: u64,
+    /// The most recent real samples (never an anchor): the extrapolation's rate comes from
+    /// them alone.
+    samples: std::collections::VecDeque<Point>,
     /// How stamps past the last point convert (see [`EXTRAPOLATION_BASELINE_NS`]).
     past: Extrapolation,
 }
@@ -271,6 +298,8 @@ impl StampConverter {
             interval_ns: 0,
             schedule: (FIRST_SAMPLE_AFTER_NS, SAMPLE_EVERY.as_nanos() as u64),
             skipped: 0,
+            slewed: 0,
+            samples: std::collections::VecDeque::new(),
             past: Extrapolation::default(),
         }
     }
@@ -294,6 +323,7 @@ impl StampConverter {
     /// converts to 0), taking further points from `source` when given.
     pub fn from_calibration(calibration: Calibration, source: Option<TscSource>) -> Self {
         let last_ns = calibration.points().last().map_or(0, |p| p.mono_ns);
+        let samples = calibration_samples(&calibration);
         let mut converter = StampConverter {
             clock: ClockId::Tsc,
             calibration,
@@ -303,32 +333,46 @@ impl StampConverter {
             interval_ns: FIRST_SAMPLE_AFTER_NS,
             schedule: (FIRST_SAMPLE_AFTER_NS, SAMPLE_EVERY.as_nanos() as u64),
             skipped: 0,
+            slewed: 0,
+            samples,
             past: Extrapolation::default(),
         };
         converter.update_rate();
         converter
     }
 
-    /// The extrapolation rate: from the latest point at least [`EXTRAPOLATION_BASELINE_NS`]
-    /// before the last one (else the first) to the last.
+    /// The extrapolation past the last point: at the rate of the real samples (never the
+    /// anchors, which lie on the converted line), from the latest one at least
+    /// [`EXTRAPOLATION_BASELINE_NS`] before the newest (else the oldest kept) to the newest.
     fn update_rate(&mut self) {
-        let points = self.calibration.points();
-        let (Some(&first), Some(&last)) = (points.first(), points.last()) else {
+        let Some(&last) = self.calibration.points().last() else {
             return;
         };
-        let horizon = last.mono_ns.saturating_sub(EXTRAPOLATION_BASELINE_NS);
-        let base = points
+        let (Some(&first), Some(&newest)) = (self.samples.front(), self.samples.back()) else {
+            return;
+        };
+        let horizon = newest.mono_ns.saturating_sub(EXTRAPOLATION_BASELINE_NS);
+        let base = self
+            .samples
             .iter()
             .rev()
             .find(|p| p.mono_ns <= horizon)
             .copied()
             .unwrap_or(first);
-        let rate = if last.ticks > base.ticks {
-            (last.mono_ns - base.mono_ns, last.ticks - base.ticks)
+        let rate = if newest.ticks > base.ticks && newest.mono_ns > base.mono_ns {
+            (newest.mono_ns - base.mono_ns, newest.ticks - base.ticks)
         } else {
             (0, 0)
         };
         self.past = Extrapolation::new(last, rate);
+    }
+
+    /// Keeps `sample` among the recent real ones.
+    fn note_sample(&mut self, sample: Point) {
+        if self.samples.len() == SAMPLES_FOR_RATE {
+            self.samples.pop_front();
+        }
+        self.samples.push_back(sample);
     }
 
     /// For `choice` on a machine whose counter is as `source` says: the session clock's
@@ -441,20 +485,27 @@ impl StampConverter {
             return;
         }
         let anchor = self.max_converted;
-        if anchor >= point.ticks {
-            // Stamps past this sample were converted already (only a stamp from the near
-            // future can do that: a sample is taken before the records after it are read).
-            self.skipped += 1;
-            return;
-        }
-        if anchor > last.ticks {
-            // What the anchor was converted to (and every stamp before it, on the same line).
-            let anchor_ns = self.convert_untracked(anchor);
-            if anchor_ns >= point.mono_ns {
-                // The extrapolation already went past this sample: a later one will do.
-                self.skipped += 1;
-                return;
+        // What the anchor was converted to (and every stamp before it, on the same line).
+        let anchor_ns = (anchor > last.ticks).then(|| self.convert_untracked(anchor));
+        let mut slew = None;
+        if anchor >= point.ticks || anchor_ns.is_some_and(|ns| ns >= point.mono_ns) {
+            // The conversion already went past this sample (the clock's rate changed — NTP
+            // slewing CLOCK_MONOTONIC, say — or a stamp from the near future anchored): aim at
+            // the sample carried a second past the anchor instead, so the line slews back to
+            // the clock without going back. Skipping it would leave the line, and its error,
+            // as they are for every later sample too.
+            match self.slew_target(point, anchor, anchor_ns.unwrap_or(last.mono_ns)) {
+                Some(target) => {
+                    slew = Some(target);
+                    self.slewed += 1;
+                }
+                None => {
+                    self.skipped += 1;
+                    return;
+                }
             }
+        }
+        if let Some(anchor_ns) = anchor_ns {
             // Fails only when the anchor converts to the last point's nanoseconds (a rate
             // below a tick per ns over a few ticks): then what was converted up to it is that
             // value, and the new segment starts no lower.
@@ -463,11 +514,53 @@ impl StampConverter {
                 mono_ns: anchor_ns,
             });
         }
-        if self.calibration.add(point).is_err() {
-            self.skipped += 1;
+        let sample = point;
+        match slew {
+            // On from the anchor towards the target, not through a point in the future: the
+            // next sample lands inside this stretch and is taken as usual.
+            Some(target) => {
+                self.note_sample(sample);
+                self.update_rate();
+                let from = self.past.last;
+                if target.ticks > from.ticks && target.mono_ns > from.mono_ns {
+                    let rate = (target.mono_ns - from.mono_ns, target.ticks - from.ticks);
+                    self.past = Extrapolation::new(from, rate);
+                }
+            }
+            None => {
+                if self.calibration.add(sample).is_err() {
+                    self.skipped += 1;
+                    return;
+                }
+                self.note_sample(sample);
+                self.update_rate();
+            }
         }
         self.calibration.keep_recent(KEPT_POINTS);
-        self.update_rate();
+    }
+
+    /// Where a sample the conversion already passed is carried: [`SLEW_NS`] of the counter
+    /// past the later of the sample and the anchor, at the long-baseline rate, so the segment
+    /// from the anchor rises (more slowly than the counter when the line ran ahead) and meets
+    /// the clock there. `None` when there is no rate yet or the target would not rise.
+    fn slew_target(&self, sample: Point, anchor: u64, anchor_ns: u64) -> Option<Point> {
+        // The long-baseline rate (ns, ticks): the recent one, not the whole session's, which
+        // still holds whatever the clock did long ago.
+        let (dn, dt) = self.past.rate;
+        if dn == 0 || dt == 0 {
+            return None;
+        }
+        let span = u64::try_from(u128::from(SLEW_NS) * u128::from(dt) / u128::from(dn)).ok()?;
+        let ticks = sample.ticks.max(anchor).checked_add(span.max(1))?;
+        let ahead = u128::from(ticks - sample.ticks) * u128::from(dn) / u128::from(dt);
+        let mono_ns = u64::try_from(u128::from(sample.mono_ns) + ahead).ok()?;
+        (ticks > anchor && mono_ns > anchor_ns).then_some(Point { ticks, mono_ns })
+    }
+
+    /// Samples the conversion had passed, carried forward to slew back to the clock (see
+    /// [`add`](Self::add)).
+    pub fn slewed(&self) -> u64 {
+        self.slewed
     }
 
     /// [`convert`](Self::convert) without moving the anchor.
@@ -601,23 +694,82 @@ mod tests {
     }
 
     #[test]
-    fn a_sample_the_extrapolation_passed_is_skipped_and_garbage_does_not_anchor() {
+    fn a_sample_the_conversion_passed_is_slewed_to_and_garbage_does_not_anchor() {
         let mut c = converter(&[(0, 1_000), (1_000, 2_000)]);
         assert_eq!(c.convert(5_000), 6_000);
         // The counter ran slower: at 6000 ticks only 5900 ns, below what 5000 ticks converted
-        // to. Skipped, nothing goes back.
+        // to. The line goes on from the anchor to the sample carried a second on (1 tick per
+        // ns): up more slowly than the counter, meeting the clock there.
         c.add(point(6_000, 5_900));
-        assert_eq!((c.skipped(), c.calibration().points().len()), (1, 2));
-        // A sample inside the range already converted: skipped too.
+        assert_eq!((c.skipped(), c.slewed()), (0, 1));
+        let target = point(6_000 + 1_000_000_000, 5_900 + 1_000_000_000);
+        // The anchor is the last point; the line runs on from it towards the target.
+        assert_eq!(c.calibration().points().last(), Some(&point(5_000, 6_000)));
+        assert_eq!(
+            c.convert(5_000),
+            6_000,
+            "what was converted keeps its value"
+        );
+        let mut last = 6_000;
+        for t in (5_001..target.ticks).step_by(999_983) {
+            let ns = c.convert(t);
+            assert!(ns >= last, "{t} ticks: {ns} < {last}");
+            last = ns;
+        }
+        assert_eq!(c.convert(target.ticks), target.mono_ns, "back on the clock");
+        // A sample not after the last point: skipped.
         c.add(point(5_000, 5_500));
-        assert_eq!((c.skipped(), c.calibration().points().len()), (2, 2));
-        assert_eq!(c.convert(5_001), 6_001);
+        assert_eq!(c.skipped(), 1);
         // A stamp far in the future converts (saturating) but moves no anchor.
-        assert_eq!(c.convert(u64::MAX), u64::MAX);
-        c.add(point(9_000, 10_000));
-        assert_eq!(c.skipped(), 2, "anchored at 5001, not at u64::MAX");
-        assert_eq!(c.convert(5_001), 6_001);
-        assert_eq!(c.convert(9_000), 10_000);
+        assert!(c.convert(u64::MAX) > target.mono_ns);
+        let later = point(target.ticks + 1_000, target.mono_ns + 1_000);
+        c.add(later);
+        assert_eq!(
+            (c.skipped(), c.slewed()),
+            (1, 1),
+            "anchored below, not at u64::MAX"
+        );
+        assert_eq!(c.convert(later.ticks), later.mono_ns);
+    }
+
+    /// CLOCK_MONOTONIC slewed 500 ppm slow for 2 s (NTP) while a busy drain converts stamps
+    /// 20 µs old every 50 µs: the conversion runs ahead of each sample during the slew. It
+    /// must come back to within a microsecond of the clock once the slew is over, never going
+    /// back on the way (before the slew fix every later sample was skipped and the error
+    /// stayed at a millisecond).
+    #[test]
+    fn a_slewed_clock_under_a_busy_drain_is_caught_up_with() {
+        // Counter ticks are real nanoseconds; the clock loses 500 ppm from 0.5 s to 2.5 s.
+        let clock = |t: u64| -> u64 {
+            let slow = t.clamp(500_000_000, 2_500_000_000) - 500_000_000;
+            1_000 + t - slow / 2_000
+        };
+        let mut c = converter(&[(0, clock(0)), (2_000_000, clock(2_000_000))]);
+        let mut samples: Vec<u64> = [10, 30, 70, 150, 310, 630]
+            .iter()
+            .map(|ms| ms * 1_000_000)
+            .collect();
+        samples.extend((1..=20).map(|s| s * 1_000_000_000));
+        let mut next = samples.iter().copied().peekable();
+        let mut last = 0;
+        let mut worst_late = 0u64;
+        for now in (2_000_000..20_000_000_000u64).step_by(50_000) {
+            if next.next_if(|&at| at <= now).is_some() {
+                c.add(point(now, clock(now)));
+            }
+            let stamp = now - 20_000;
+            let ns = c.convert(stamp);
+            assert!(ns >= last, "at {now}: {ns} < {last}");
+            last = ns;
+            if now >= 6_000_000_000 {
+                worst_late = worst_late.max(ns.abs_diff(clock(stamp)));
+            }
+        }
+        assert!(c.slewed() > 0, "the slew was met");
+        assert!(
+            worst_late < 1_000,
+            "{worst_late} ns off the clock after the slew"
+        );
     }
 
     proptest::proptest! {
