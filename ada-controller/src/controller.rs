@@ -1129,10 +1129,12 @@ fn drain_session<S: Sink + 'static>(
                 let mut drainers = Drainer::workers(registry, claim, sinks);
                 for d in &mut drainers {
                     configure(d, &run, session);
+                    // Points come from the loop (see `Workers::stamps`).
+                    d.set_stamps(run.stamps.without_source());
                     // Each keeps up to its share, so the merged report keeps at most the bound.
                     d.detailed_threads(crate::drain::DETAILED_THREADS.div_ceil(workers));
                 }
-                let mut pool = Workers::spawn(scope, registry, drainers);
+                let mut pool = Workers::spawn(scope, registry, drainers, run.stamps.clone());
                 let ended = drain_loop(registry, &mut pool, &run);
                 let (report, sinks) = pool.finish(&ended.gone);
                 (report, ended, sinks)
@@ -1166,8 +1168,8 @@ fn drain_session<S: Sink + 'static>(
 
 /// Applies the session's settings to a drainer.
 fn configure<S: Sink>(d: &mut Drainer<'_, S>, run: &DrainRun, session: &SessionInfo) {
-    // Each worker converts its own records with a converter of its own (each takes its own
-    // calibration points; the report's clock is the first worker's).
+    // Several workers each convert their own records with a converter of their own, fed the
+    // same points by the loop (see `Workers::stamps`).
     d.set_stamps(run.stamps.clone());
     d.fallback_abandon_passes(fallback_abandon_passes(run.interval));
     d.trust(&session.trust, session.pid);
@@ -1293,10 +1295,12 @@ fn active_pids(registry: &Registry) -> Vec<u32> {
 
 /// A command for one drain worker.
 enum Command {
-    Pass,
+    /// A pass, after adding the calibration point the loop took for it, if any.
+    Pass(Option<ada_shm::tsc::Point>),
     NoteDied(u32),
     EndExitedFallbackThreads,
-    FinalLanes,
+    /// The final look at the lanes, after adding the session's last calibration point.
+    FinalLanes(Option<ada_shm::tsc::Point>),
     FinalFallback,
     DeliverMailbox,
     Finish,
@@ -1335,6 +1339,10 @@ impl Drop for PanicAlarm<'_> {
 /// lanes.
 struct Workers<'r> {
     registry: &'r Registry,
+    /// The session's calibration: the loop takes the points (on the converter's schedule)
+    /// and hands each to every worker, so all convert with the same samples, and the report
+    /// shows these.
+    stamps: StampConverter,
     commands: Vec<std::sync::mpsc::Sender<Command>>,
     answers: std::sync::mpsc::Receiver<(usize, Answer)>,
 }
@@ -1344,6 +1352,7 @@ impl<'r> Workers<'r> {
         scope: &'scope std::thread::Scope<'scope, '_>,
         registry: &'r Registry,
         drainers: Vec<Drainer<'r, BlockSink>>,
+        stamps: StampConverter,
     ) -> Workers<'r>
     where
         'r: 'scope,
@@ -1361,6 +1370,7 @@ impl<'r> Workers<'r> {
         }
         Workers {
             registry,
+            stamps,
             commands,
             answers,
         }
@@ -1397,6 +1407,20 @@ impl<'r> Workers<'r> {
         answers.into_iter().map(|(_, a)| a).collect()
     }
 
+    /// A calibration point for the workers: when one is due (`now`: whatever the schedule),
+    /// the new sample.
+    fn sample(&mut self, now: bool) -> Option<ada_shm::tsc::Point> {
+        let before = self.stamps.latest_sample();
+        let at = crate::stamps::now_ns();
+        if now {
+            self.stamps.sample_now(at);
+        } else {
+            self.stamps.tick(at);
+        }
+        let after = self.stamps.latest_sample();
+        (after != before).then_some(after).flatten()
+    }
+
     fn stats(answers: Vec<Answer>) -> PassStats {
         let mut total = PassStats::default();
         for a in answers {
@@ -1419,7 +1443,8 @@ impl<'r> Workers<'r> {
             SessionDrain::process_died(&mut self, pid);
         }
         let everyone = |_| true;
-        self.all(|| Command::FinalLanes, everyone);
+        let last = self.sample(true);
+        self.all(|| Command::FinalLanes(last), everyone);
         self.all(|| Command::FinalFallback, |w| w == 0);
         self.all(|| Command::DeliverMailbox, everyone);
         let mut report: Option<Report> = None;
@@ -1436,7 +1461,10 @@ impl<'r> Workers<'r> {
                 }
             }
         }
-        (report.unwrap_or_default(), sinks)
+        let mut report = report.unwrap_or_default();
+        // The samples every worker converted with (not worker 0's anchors).
+        report.clock = self.stamps.session_clock();
+        (report, sinks)
     }
 }
 
@@ -1451,7 +1479,8 @@ impl SessionDrain for Workers<'_> {
         Workers::stats(self.all(|| Command::EndExitedFallbackThreads, |w| w == 0))
     }
     fn pass(&mut self) -> PassStats {
-        Workers::stats(self.all(|| Command::Pass, |_| true))
+        let point = self.sample(false);
+        Workers::stats(self.all(|| Command::Pass(point), |_| true))
     }
 }
 
@@ -1466,7 +1495,12 @@ fn worker(
     let mut spilled_before = Vec::new();
     while let Ok(command) = commands.recv() {
         let answer = match command {
-            Command::Pass => Answer::Stats(drainer.pass()),
+            Command::Pass(point) => {
+                if let Some(point) = point {
+                    drainer.add_stamp_point(point);
+                }
+                Answer::Stats(drainer.pass())
+            }
             Command::NoteDied(pid) => {
                 drainer.note_died(pid);
                 Answer::Done
@@ -1474,7 +1508,10 @@ fn worker(
             Command::EndExitedFallbackThreads => {
                 Answer::Stats(drainer.end_exited_fallback_threads())
             }
-            Command::FinalLanes => {
+            Command::FinalLanes(point) => {
+                if let Some(point) = point {
+                    drainer.add_stamp_point(point);
+                }
                 spilled_before = drainer.final_lanes();
                 Answer::Done
             }

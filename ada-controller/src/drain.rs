@@ -105,7 +105,7 @@ use crate::report::{
 use crate::sink::{
     ChunkInfo, LossInfo, ProcessTrust, Record, Sink, SinkError, ThreadInfo, WindowInfo,
 };
-use crate::stamps::{SessionClock, StampConverter};
+use crate::stamps::StampConverter;
 use ada_backpressure::{LaneState, LossCause};
 use ada_persist::{Emit, Mark, PreRoll, WindowReport, WindowTracker};
 use ada_registry::fallback::FallbackConsumer;
@@ -398,6 +398,13 @@ impl<'r, S: Sink> Drainer<'r, S> {
     /// [`finish`](Drainer::finish) takes one before the final drain.
     pub fn set_stamps(&mut self, stamps: StampConverter) {
         self.stamps = stamps;
+    }
+
+    /// Adds a calibration point the drain loop took for every worker (a worker's converter has
+    /// no source of its own: all of them convert with the same samples, each anchored at what
+    /// it converted).
+    pub(crate) fn add_stamp_point(&mut self, point: ada_shm::tsc::Point) {
+        self.stamps.add(point);
     }
 
     /// The stamp converter (its calibration so far).
@@ -1388,11 +1395,7 @@ impl<'r, S: Sink> Drainer<'r, S> {
         let counters = view.header().counters();
         let symbols = self.registry.symbols();
         report.threads = std::mem::take(&mut self.finished);
-        report.clock = SessionClock {
-            source: self.stamps.clock(),
-            calibration: self.stamps.calibration().clone(),
-            skipped_points: self.stamps.skipped(),
-        };
+        report.clock = self.stamps.session_clock();
         report.fallback = h.fallback_report;
         drop(h);
         report.folded = self.folded;

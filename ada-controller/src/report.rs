@@ -459,7 +459,8 @@ impl Report {
     /// of the same segment-wide thing (the symbol table, the segment's counters, the fallback
     /// ring's accounting, which the workers share) is taken once: `other`'s, which finished
     /// later. The sink's error is kept if either has one. The session clock's calibration
-    /// ([`Report::clock`]) stays this report's (each worker took points of its own).
+    /// ([`Report::clock`]) stays this report's; the drain loop replaces it with the samples it
+    /// handed every worker.
     pub(crate) fn merge_worker(&mut self, other: Report, detailed: usize) {
         self.threads.extend(other.threads);
         self.threads.sort_by_key(|t| t.info.number);

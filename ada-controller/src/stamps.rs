@@ -563,6 +563,30 @@ impl StampConverter {
         self.slewed
     }
 
+    /// The newest real sample taken (not an anchor).
+    pub fn latest_sample(&self) -> Option<Point> {
+        self.samples.back().copied()
+    }
+
+    /// This converter without a source of points of its own: a drain worker's, whose points
+    /// the drain loop hands it (every worker adds the same samples; see
+    /// `ada_controller::Drainer::add_stamp_point`).
+    pub fn without_source(&self) -> StampConverter {
+        StampConverter {
+            source: None,
+            ..self.clone()
+        }
+    }
+
+    /// The session clock as the report and the manifest describe it.
+    pub fn session_clock(&self) -> SessionClock {
+        SessionClock {
+            source: self.clock,
+            calibration: self.calibration.clone(),
+            skipped_points: self.skipped,
+        }
+    }
+
     /// [`convert`](Self::convert) without moving the anchor.
     fn convert_untracked(&mut self, stamp: u64) -> u64 {
         let max = self.max_converted;

@@ -384,3 +384,102 @@ fn attach_follows_the_segments_clock() {
     );
     drop(first);
 }
+
+/// Three drain workers on a TSC session: every worker converts with the same samples (the
+/// drain loop takes them and hands each to all), each traced thread's times stay within a
+/// microsecond of the CLOCK_MONOTONIC bracket around each event and never go back, and the
+/// report's calibration holds those samples, in order.
+#[test]
+fn drain_workers_share_one_calibration() {
+    if !ada_shm::tsc::invariance().is_invariant() {
+        eprintln!("skipped: this machine's counter is not invariant");
+        return;
+    }
+    const THREADS: usize = 6;
+    let out = tempfile::tempdir().unwrap();
+    let controller = ControllerBuilder::new()
+        .capacity(8)
+        .session_clock(ClockChoice::Tsc)
+        .drain_threads(3)
+        .output_dir(out.path())
+        .create()
+        .unwrap();
+    let agent = Agent::from_registry(controller.registry().clone());
+    let running = controller
+        .start_default(SessionInfo::new(std::process::id()))
+        .unwrap();
+    // Per thread: the CLOCK_MONOTONIC readings around its events, in order.
+    let brackets: Vec<Vec<u64>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..THREADS)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut w = ThreadWriter::register(&agent).unwrap();
+                    let mut ids = Vec::new();
+                    let start = Instant::now();
+                    while start.elapsed() < Duration::from_millis(1_500) {
+                        let id = MonotonicClock::read();
+                        w.enter(id);
+                        ids.push(id);
+                        let id = MonotonicClock::read();
+                        w.exit(id);
+                        ids.push(id);
+                        std::thread::sleep(Duration::from_micros(500));
+                    }
+                    ids.push(MonotonicClock::read());
+                    ids
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let report = running.stop(Some(0)).unwrap();
+    assert_eq!(report.clock.source, ClockId::Tsc);
+    let points = report.clock.calibration.points();
+    assert!(
+        points.len() >= 4,
+        "opening pair, schedule, final: {points:?}"
+    );
+    assert!(
+        points
+            .windows(2)
+            .all(|p| p[0].ticks < p[1].ticks && p[0].mono_ns < p[1].mono_ns)
+    );
+
+    let reader =
+        ada_atf::TraceReader::open(report.output.as_ref().unwrap().dir.as_ref().unwrap()).unwrap();
+    // Per traced thread (by its first event's id, which is unique): (timestamp, id) in order.
+    let mut per_thread: std::collections::HashMap<i32, Vec<(u64, u64)>> = Default::default();
+    for e in reader.events() {
+        let e = e.unwrap();
+        if e.function_id == 0 || e.thread_id == 0 {
+            continue; // definitions
+        }
+        let ts = e
+            .timestamp
+            .map_or(0, |t| t.seconds as u64 * 1_000_000_000 + t.nanos as u64);
+        per_thread
+            .entry(e.thread_id)
+            .or_default()
+            .push((ts, e.function_id));
+    }
+    assert_eq!(per_thread.len(), THREADS);
+    for times in per_thread.values() {
+        let ids = brackets
+            .iter()
+            .find(|b| b[0] == times[0].1)
+            .expect("a thread's first id is its own");
+        assert_eq!(times.len() + 1, ids.len(), "every event arrived");
+        let mut last = 0;
+        for (k, &(t, id)) in times.iter().enumerate() {
+            assert_eq!(id, ids[k], "in order");
+            assert!(t >= last, "event {k}: {t} < {last}");
+            last = t;
+            let (low, high) = (ids[k] as i64, ids[k + 1] as i64);
+            let error = (low - t as i64).max(t as i64 - high).max(0);
+            assert!(
+                error < 1_000,
+                "event {k}: {t} outside [{low}, {high}] by {error} ns"
+            );
+        }
+    }
+}
