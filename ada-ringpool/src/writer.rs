@@ -185,14 +185,13 @@ pub struct LaneWriter<'a, S: RingStore, P: PoolPolicy = DropOldest> {
 
 /// While drop-newest refuses and the free queue stays empty, only every
 /// `REFUSALS_BETWEEN_LOOKS + 1`-th event takes the full look (the submit queue, the active
-/// ring's consumed position, the state machine) and publishes the counters; the others load
-/// the free queue's producer position only, and are counted and merged into the pending loss
-/// marker in the thread's own memory. The full look touches cache lines a busy drain keeps
+/// ring's consumed position, the state machine); the others load the free queue's producer
+/// position only, are merged into the pending loss marker in the thread's own memory, and
+/// publish the counters to the lane's own counter line like every loss. The full look touches cache lines a busy drain keeps
 /// writing, which made a refused event cost more than a stored one — the regime of a producer
 /// faster than its drain. A returned ring is still taken at the next event; a drain that
 /// copied the whole active ring (see `reuse_consumed_active`) is noticed at most this many
-/// events later. Nothing is lost uncounted: the counters are exact in the writer and
-/// published at the next full look, swap, flush or exit.
+/// events later. Nothing is lost uncounted.
 pub const REFUSALS_BETWEEN_LOOKS: u32 = 15;
 
 impl<S: RingStore, P: PoolPolicy> std::fmt::Debug for LaneWriter<'_, S, P> {
@@ -391,6 +390,9 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
         if self.refusing && self.quiet_refusals > 0 && matches!(self.free.available(), Ok(0)) {
             self.quiet_refusals -= 1;
             self.refuse(now);
+            // Published at once, as every other loss (a process killed now leaves none of them
+            // uncounted): the lane's own counter line, which the fast path writes anyway.
+            self.lane.store_counters(&self.counters);
             true
         } else {
             false
