@@ -1014,13 +1014,17 @@ impl<'r, S: Sink> Drainer<'r, S> {
             owners.insert((slot.owner.pid, slot.owner.thread_id), slot.index);
         }
         for r in batch {
-            match owners.get(&(r.pid, r.tid)) {
+            let theirs = match owners.get(&(r.pid, r.tid)) {
                 Some(&slot) if !self.part.owns(slot) => {
-                    if let Some(m) = h.mailboxes.get_mut(self.part.worker_of(slot)) {
-                        m.push(*r);
-                    }
+                    h.mailboxes.get_mut(self.part.worker_of(slot))
                 }
-                _ => local.push(*r),
+                _ => None,
+            };
+            match theirs {
+                Some(m) => m.push(*r),
+                // Its own, a thread without a slot, or (never, but never dropped) a worker
+                // without a mailbox: delivered here.
+                None => local.push(*r),
             }
         }
     }
