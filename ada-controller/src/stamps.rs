@@ -33,6 +33,12 @@
 //! point (more than [`TRUSTED_AHEAD_NS`] of ticks: an agent's garbage, the segment being
 //! writable by every traced process) convert, saturating, but never move the anchor.
 //!
+//! **Several drain workers** each convert their own threads' records with a converter of
+//! their own, fed the same samples: the drain loop takes the points on the schedule and hands
+//! each to every worker ([`StampConverter::without_source`]), so all convert along the same
+//! calibration; each anchors at what it converted (a thread belongs to one worker, so its
+//! times never go back), and the report shows the loop's samples.
+//!
 //! **Bounded.** The converter keeps the first point and the last [`KEPT_POINTS`]; the manifest
 //! shows the first and last few and the count.
 
