@@ -442,10 +442,18 @@ impl TraceWriter {
         self.check_ok()?;
         let id = self.next_id;
         encode_delimited_with_limit(id, event, &mut self.buf, self.max_record_len)?;
+        self.accepted(event.timestamp_ns)
+    }
+
+    /// Counts the event just encoded into the buffer with the next id (stamped
+    /// `timestamp_ns`), writes the buffer out when it is full, and returns the id.
+    #[inline(always)]
+    fn accepted(&mut self, timestamp_ns: u64) -> Result<u64, WriteError> {
+        let id = self.next_id;
         self.next_id += 1;
         self.buf_events += 1;
-        self.min_ts = self.min_ts.min(event.timestamp_ns);
-        self.max_ts = self.max_ts.max(event.timestamp_ns);
+        self.min_ts = self.min_ts.min(timestamp_ns);
+        self.max_ts = self.max_ts.max(timestamp_ns);
         if self.buf.len() >= self.buf_threshold {
             self.write_out()?;
         }
@@ -506,14 +514,7 @@ impl TraceWriter {
         self.check_ok()?;
         let id = self.next_id;
         encode_index_delimited_with_limit(id, event, &mut self.buf, self.max_record_len)?;
-        self.next_id += 1;
-        self.buf_events += 1;
-        self.min_ts = self.min_ts.min(event.timestamp_ns);
-        self.max_ts = self.max_ts.max(event.timestamp_ns);
-        if self.buf.len() >= self.buf_threshold {
-            self.write_out()?;
-        }
-        Ok(id)
+        self.accepted(event.timestamp_ns)
     }
 
     /// The clock of event timestamps for the manifest (replaces the one in [`WriterOptions`]:

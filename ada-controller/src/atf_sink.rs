@@ -274,6 +274,36 @@ impl ada_atf::SymbolLookup for SymbolMap {
     }
 }
 
+/// `record` as an index-shaped event for the one-pass encoder, when it is one (see
+/// [`index_kind`]): what `ring_record` + the mapper would produce, without building either.
+#[inline]
+pub(crate) fn index_event<'s>(
+    thread: &ThreadInfo,
+    record: &Record<'_>,
+    symbols: &'s SymbolMap,
+) -> Option<IndexEventRef<'s>> {
+    Some(IndexEventRef {
+        thread_id: session_thread(thread),
+        timestamp_ns: record.timestamp_ns,
+        function_id: record.function_id,
+        call_depth: record.call_depth,
+        lane: atf_lane(record.lane),
+        kind: index_kind(record)?,
+        function: symbols.payload(record.function_id),
+    })
+}
+
+/// The `EventsLost` payload announcing `loss`.
+pub(crate) fn loss_payload(loss: &LossInfo) -> PayloadRef<'static> {
+    PayloadRef::EventsLost {
+        lane: atf_lane(loss.lane),
+        count: loss.count,
+        cause: loss.cause.name(),
+        first_lost_ns: loss.first_ns,
+        last_lost_ns: loss.last_ns,
+    }
+}
+
 /// The index fast path's shape of `record`, when it has one: a call with no registers and no
 /// stack, or a return with no registers (the mapper drops a return's stack), which
 /// [`RecordMapper`] would turn into a payload of symbol and address only.
@@ -497,18 +527,9 @@ impl Sink for AtfSink {
         let Some(writer) = self.writer.as_mut() else {
             return Err(SinkError::new("the trace was already finalized"));
         };
-        if let Some(kind) = index_kind(record) {
-            // What `ring_record` + the mapper would produce, without building either: the same
-            // bytes through the one-pass encoder (`tests::fast_path_matches_the_mapper`).
-            let event = IndexEventRef {
-                thread_id: session_thread(thread),
-                timestamp_ns: record.timestamp_ns,
-                function_id: record.function_id,
-                call_depth: record.call_depth,
-                lane: atf_lane(record.lane),
-                kind,
-                function: self.symbols.payload(record.function_id),
-            };
+        if let Some(event) = index_event(thread, record, &self.symbols) {
+            // The same bytes through the one-pass encoder
+            // (`tests::fast_path_matches_the_mapper`).
             return writer
                 .write_index(&event)
                 .map(|_| ())
@@ -523,15 +544,7 @@ impl Sink for AtfSink {
         let writer = self.writer()?;
         // Stamped where the drain found it in the thread's stream (`at_ns`): between the
         // records around the hole.
-        let at = loss.at_ns;
-        let payload = PayloadRef::EventsLost {
-            lane: atf_lane(loss.lane),
-            count: loss.count,
-            cause: loss.cause.name(),
-            first_lost_ns: loss.first_ns,
-            last_lost_ns: loss.last_ns,
-        };
-        let event = EventRef::new(session_thread(thread), at, payload);
+        let event = EventRef::new(session_thread(thread), loss.at_ns, loss_payload(loss));
         writer.write(&event).map(|_| ()).map_err(SinkError::new)
     }
 

@@ -2,14 +2,14 @@
 //! drain workers map and encode the events (see its docs), and [`BlockSink`], a worker's sink.
 
 use crate::atf_sink::{
-    AtfSink, SymbolMap, atf_lane, index_kind, persistence_window, ring_record, session_thread,
+    AtfSink, SymbolMap, index_event, loss_payload, persistence_window, ring_record, session_thread,
 };
 use crate::pipelined::Pipelined;
 use crate::report::Report;
 use crate::sink::{
     ChunkInfo, LossInfo, Record, SessionInfo, Sink, SinkError, SinkOutput, ThreadInfo, WindowInfo,
 };
-use ada_atf::{BlockEncoder, EncodedBlock, EventRef, IndexEventRef, PayloadRef, RecordMapper};
+use ada_atf::{BlockEncoder, EncodedBlock, EventRef, PayloadRef, RecordMapper};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
@@ -126,16 +126,7 @@ impl Sink for BlockSink {
     /// the others through the mapper.
     #[inline]
     fn record(&mut self, thread: &ThreadInfo, record: &Record<'_>) -> Result<(), SinkError> {
-        if let Some(kind) = index_kind(record) {
-            let event = IndexEventRef {
-                thread_id: session_thread(thread),
-                timestamp_ns: record.timestamp_ns,
-                function_id: record.function_id,
-                call_depth: record.call_depth,
-                lane: atf_lane(record.lane),
-                kind,
-                function: self.symbols.payload(record.function_id),
-            };
+        if let Some(event) = index_event(thread, record, &self.symbols) {
             self.encoder.write_index(&event).map_err(SinkError::new)?;
         } else {
             let record = ring_record(thread, record);
@@ -146,14 +137,11 @@ impl Sink for BlockSink {
     }
 
     fn events_lost(&mut self, thread: &ThreadInfo, loss: &LossInfo) -> Result<(), SinkError> {
-        let payload = PayloadRef::EventsLost {
-            lane: atf_lane(loss.lane),
-            count: loss.count,
-            cause: loss.cause.name(),
-            first_lost_ns: loss.first_ns,
-            last_lost_ns: loss.last_ns,
-        };
-        self.put(&EventRef::new(session_thread(thread), loss.at_ns, payload))
+        self.put(&EventRef::new(
+            session_thread(thread),
+            loss.at_ns,
+            loss_payload(loss),
+        ))
     }
 
     fn window(&mut self, thread: &ThreadInfo, window: &WindowInfo) -> Result<(), SinkError> {
