@@ -1635,6 +1635,9 @@ impl<S: Sink> ChunkContext<'_, S> {
     /// One index record as `index_records` parsed it (from a ring or the fallback ring):
     /// validated, then announced as a loss or handed to the sink. `Err` if it is not valid
     /// (the caller counts it).
+    // Inlined into the ring chunk's loop: out of line (as the stamp conversion made the
+    // compiler choose) the ring side of the drain ran at 103 instead of 256 M records/s.
+    #[inline(always)]
     fn index_record(&mut self, r: Result<IndexRecord, RecordError>) -> Result<(), BadRecord> {
         let r = r.map_err(|_| BadRecord)?;
         if r.kind == EventKind::EventsLost as u32 {

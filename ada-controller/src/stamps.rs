@@ -430,11 +430,17 @@ impl StampConverter {
     }
 
     /// `CLOCK_MONOTONIC` nanoseconds for an agent's stamp (saturating; never panics).
-    #[inline]
+    #[inline(always)]
     pub fn convert(&mut self, stamp: u64) -> u64 {
         if self.clock == ClockId::Monotonic {
             return stamp;
         }
+        self.convert_ticks(stamp)
+    }
+
+    /// [`convert`](Self::convert) for a TSC session.
+    #[inline]
+    fn convert_ticks(&mut self, stamp: u64) -> u64 {
         let past = &self.past;
         let ns = if stamp > past.last.ticks && past.rate.1 != 0 {
             // Past the last point: on from it at the long-baseline rate (a straight line from
