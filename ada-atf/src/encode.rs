@@ -400,9 +400,9 @@ impl Cursor<'_> {
 /// newer than this crate's minimum Rust version, and a byte loop does not compile to a copy).
 #[inline(always)]
 fn copy_into(dst: &mut [MaybeUninit<u8>], src: &[u8]) {
-    // SAFETY: `MaybeUninit<u8>` has the same size, alignment and layout as `u8`, and every
-    // initialized byte is a valid `MaybeUninit<u8>`; the view is shared and nothing writes
-    // through it, so it is valid for `src`'s lifetime.
+    // `MaybeUninit<u8>` has the same size, alignment and layout as `u8`, and every initialized
+    // byte is a valid `MaybeUninit<u8>`; the view is shared and nothing writes through it.
+    // SAFETY: the cast view of `src` is valid for `src`'s lifetime (see above).
     let src: &[MaybeUninit<u8>] = unsafe { &*(src as *const [u8] as *const [MaybeUninit<u8>]) };
     dst.copy_from_slice(src);
 }
@@ -421,10 +421,10 @@ fn commit(out: &mut Vec<u8>, total: usize, fill: impl FnOnce(&mut Cursor<'_>)) {
     fill(&mut cur);
     assert_eq!(cur.pos, total, "size pass and write pass disagree");
     let len = out.len() + total;
-    // SAFETY: `reserve` made room for `total` more bytes, and the cursor wrote each of the
-    // `total` bytes after `out.len()` (every write starts at `pos` and advances it past what
-    // it wrote, from 0, and `pos` reached `total`), so `0..len` is initialized and within the
-    // capacity.
+    // `reserve` made room for `total` more bytes, and the cursor wrote each of the `total`
+    // bytes after `out.len()` (every write starts at `pos` and advances it past what it wrote,
+    // from 0, and `pos` reached `total`).
+    // SAFETY: so `0..len` is initialized and within the capacity.
     unsafe { out.set_len(len) };
 }
 
@@ -1097,13 +1097,13 @@ pub fn encode_index_delimited_with_limit(
     put_varint(&mut prefix, body_len as u64);
     let total = prefix_len + body_len;
     let len = out.len() + total;
-    // SAFETY: `reserve` made room for `room >= total` more bytes. Of the `total` bytes after
+    // `reserve` made room for `room >= total` more bytes. Of the `total` bytes after
     // `out.len()`, the first `prefix_len` were just written by `put_varint`, and the body's
     // `body_len` bytes follow them: the cursor wrote every byte of `1..1 + body_len` (every
     // write starts at `pos` and advances it past what it wrote, from 1; the one byte skipped,
     // `ts_at`, was written explicitly), and when `prefix_len > 1` `copy_within` moved those
-    // initialized bytes to `prefix_len..total`. So `0..len` is initialized and within the
-    // capacity.
+    // initialized bytes to `prefix_len..total`.
+    // SAFETY: so `0..len` is initialized and within the capacity (see above).
     unsafe { out.set_len(len) };
     Ok(total)
 }
