@@ -538,29 +538,26 @@ impl<'r, S: Sink> Drainer<'r, S> {
     /// slot whose owner fields changed since its account was made was tampered with: the old
     /// account ends as [`ThreadEnd::Displaced`] and a new one starts.
     fn account(&mut self, slot: u32, owner: &SlotOwner) -> &mut Account {
-        let key = (owner.generation, owner.pid, owner.thread_id);
-        let index = slot as usize;
-        let current = self
-            .accounts
-            .get(index)
-            .and_then(|a| a.as_ref())
-            .map(|a| a.owner);
-        if current != Some(key) {
+        if !self.has_account(slot, owner) {
             let hub = Arc::clone(&self.hub);
             self.open_account(slot, owner, &mut lock(&hub));
         }
-        self.accounts[index]
+        self.accounts[slot as usize]
             .as_mut()
             .expect("the account was just made")
     }
 
-    /// Whether `slot`'s account is open and still the thread `owner` names.
-    fn has_account(&self, slot: u32, owner: &SlotOwner) -> bool {
-        let key = (owner.generation, owner.pid, owner.thread_id);
+    /// The owner fields (generation, pid, thread id) `slot`'s open account was made with.
+    fn account_owner(&self, slot: u32) -> Option<(u32, u32, u64)> {
         self.accounts
             .get(slot as usize)
             .and_then(|a| a.as_ref())
-            .is_some_and(|a| a.owner == key)
+            .map(|a| a.owner)
+    }
+
+    /// Whether `slot`'s account is open and still the thread `owner` names.
+    fn has_account(&self, slot: u32, owner: &SlotOwner) -> bool {
+        self.account_owner(slot) == Some((owner.generation, owner.pid, owner.thread_id))
     }
 
     /// Makes the account of the thread `slot` holds unless it is open (see
@@ -568,12 +565,7 @@ impl<'r, S: Sink> Drainer<'r, S> {
     fn open_account(&mut self, slot: u32, owner: &SlotOwner, hub: &mut Hub<'r>) {
         let key = (owner.generation, owner.pid, owner.thread_id);
         let index = slot as usize;
-        let current = self
-            .accounts
-            .get(index)
-            .and_then(|a| a.as_ref())
-            .map(|a| a.owner);
-        if current.is_some_and(|k| k != key)
+        if self.account_owner(slot).is_some_and(|k| k != key)
             && let Some(mut old) = self.accounts.get_mut(index).and_then(Option::take)
         {
             self.end_windows(&mut old);
