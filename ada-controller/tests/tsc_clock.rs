@@ -293,8 +293,7 @@ fn the_clock_choice_is_honoured_or_refused_clearly() {
 /// only widens a bracket.
 #[test]
 fn the_real_counter_converts_to_within_a_microsecond_over_ten_seconds() {
-    if !ada_shm::tsc::invariance().is_invariant() {
-        eprintln!("skipped: this machine's counter is not invariant");
+    if !real_counter() {
         return;
     }
     let controller = ControllerBuilder::new()
@@ -349,8 +348,7 @@ fn the_real_counter_converts_to_within_a_microsecond_over_ten_seconds() {
 /// for, and says so clearly when it cannot calibrate that clock.
 #[test]
 fn attach_follows_the_segments_clock() {
-    if !ada_shm::tsc::invariance().is_invariant() {
-        eprintln!("skipped: this machine's counter is not invariant");
+    if !real_counter() {
         return;
     }
     let first = ControllerBuilder::new()
@@ -391,8 +389,7 @@ fn attach_follows_the_segments_clock() {
 /// report's calibration holds those samples, in order.
 #[test]
 fn drain_workers_share_one_calibration() {
-    if !ada_shm::tsc::invariance().is_invariant() {
-        eprintln!("skipped: this machine's counter is not invariant");
+    if !real_counter() {
         return;
     }
     const THREADS: usize = 6;
@@ -482,4 +479,14 @@ fn drain_workers_share_one_calibration() {
             );
         }
     }
+}
+
+/// Whether this machine has an invariant counter for the real-counter tests (which say they
+/// are skipped where it has none).
+fn real_counter() -> bool {
+    let invariant = ada_shm::tsc::invariance().is_invariant();
+    if !invariant {
+        eprintln!("skipped: this machine's counter is not invariant");
+    }
+    invariant
 }
