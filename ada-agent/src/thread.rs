@@ -168,11 +168,12 @@ impl<'a> ThreadWriter<'a> {
             call_depth: self.depth,
             reserved: 0,
         });
-        // The fast path returns `Stored` inline, so this folds away there.
-        if matches!(written, Written::Stored) {
-            Flow::Stay
-        } else {
-            self.after_slow_path()
+        // The fast path returns `Stored` inline, so this folds away there; a quiet refusal
+        // (inline too) leaves the agent's checks to the lane's next full look.
+        match written {
+            Written::Stored => Flow::Stay,
+            Written::DroppedNewest if self.index.refused_quietly() => Flow::Stay,
+            _ => self.after_slow_path(),
         }
     }
 

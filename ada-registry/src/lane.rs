@@ -3,9 +3,9 @@
 //!
 //! ```text
 //! line  bytes  written by      fields
-//!    0    128  traced thread   active_ring, marked, submit_tail, free_head,
-//!                              events_written, events_dropped, ring_swaps, pool_exhaustions,
-//!                              overwritten, refused, too_large (loss by cause), spilled,
+//!    0     64  traced thread   events_written, events_dropped, ring_swaps, pool_exhaustions,
+//!                              overwritten, refused, too_large (loss by cause), spilled
+//!   64     64  traced thread   active_ring, marked, submit_tail, free_head,
 //!                              state_since_ns, state, entries[4] (backpressure state machine)
 //!  128    128  drain           submit_head, free_tail
 //!  256    128  both (rarely)   submit slots [u32; 8] (thread writes), free slots [u32; 8] (drain)
@@ -19,7 +19,10 @@
 //!
 //! Counters are written only by the traced thread, with `Relaxed` stores of its private running
 //! totals (no read-modify-write on the hot path); the drain reads them `Relaxed` after an Acquire
-//! on the slot state or a queue position.
+//! on the slot state or a queue position. They have a cache line of their own: the thread
+//! stores `events_written` with every record, and the words the drain polls on every pass
+//! (`submit_tail`, `active_ring`, `marked`, `state`) sit on the next line, so a drain polling
+//! its queues does not take the counter line away from the thread at each look.
 //!
 //! The backpressure state (an `ada_backpressure::LaneState` byte, the time it was entered, and
 //! how many times each state was entered) is likewise written only by the traced thread, which
@@ -66,10 +69,7 @@ impl LaneKind {
     derive(zerocopy::FromBytes, zerocopy::KnownLayout)
 )]
 pub struct ProducerSide {
-    active_ring: AtomicU32,
-    marked: AtomicU32,
-    submit_tail: AtomicU32,
-    free_head: AtomicU32,
+    // The counter line (see the module docs).
     events_written: AtomicU64,
     events_dropped: AtomicU64,
     ring_swaps: AtomicU64,
@@ -78,6 +78,11 @@ pub struct ProducerSide {
     refused: AtomicU64,
     too_large: AtomicU64,
     spilled: AtomicU64,
+    // The line the drain polls.
+    active_ring: AtomicU32,
+    marked: AtomicU32,
+    submit_tail: AtomicU32,
+    free_head: AtomicU32,
     state_since_ns: AtomicU64,
     state: AtomicU32,
     /// Times each state was entered, indexed by its byte.
@@ -126,7 +131,12 @@ pub struct Lane {
 unsafe impl ada_shm::ShmSafe for Lane {}
 
 #[cfg(not(any(loom, shuttle)))]
-const _: () = assert!(core::mem::size_of::<Lane>() == 384);
+const _: () = {
+    assert!(core::mem::size_of::<Lane>() == 384);
+    // The counters fill the producer's first line; what the drain polls starts the second.
+    assert!(core::mem::offset_of!(ProducerSide, spilled) == 56);
+    assert!(core::mem::offset_of!(ProducerSide, active_ring) == 64);
+};
 
 /// A lane's backpressure state as its thread last published it (raw: decode `state` with
 /// `ada_backpressure::LaneState::from_u8`, which refuses bytes it does not know).
@@ -315,6 +325,17 @@ impl Lane {
         p.refused.store(c.refused, Ordering::Relaxed);
         p.too_large.store(c.too_large, Ordering::Relaxed);
         p.spilled.store(c.spilled, Ordering::Relaxed);
+    }
+
+    /// Thread only: publish the three counters a drop-newest refusal moves (the others are
+    /// unchanged since the last [`store_counters`](Self::store_counters)).
+    #[inline(always)]
+    pub fn store_refusal(&self, events_written: u64, events_dropped: u64, refused: u64) {
+        let p = &self.producer;
+        // Relaxed (all): statistics, as in `store_counters`.
+        p.events_written.store(events_written, Ordering::Relaxed);
+        p.events_dropped.store(events_dropped, Ordering::Relaxed);
+        p.refused.store(refused, Ordering::Relaxed);
     }
 
     /// Thread only: publish the lane's backpressure state (the thread runs the state machine;

@@ -326,6 +326,17 @@ impl Consumer<'_> {
         Ok(avail)
     }
 
+    /// Whether the queue still looks empty from the producer's shared position alone (one
+    /// load, no cache update, no check): a hint for a hot path that polls a queue it found
+    /// empty, which takes [`available`](Self::available) or [`pop`](Self::pop) once this says
+    /// `false` (a corrupt position also says `false`, and those report it).
+    #[inline(always)]
+    pub fn looks_empty(&self) -> bool {
+        // Relaxed: only a hint; nothing is read on its strength (whoever acts on `false`
+        // reloads the position with Acquire first).
+        self.q.tail.load(Ordering::Relaxed) == self.head
+    }
+
     /// Values ready to pop, reloading the producer's position only if the cache says "empty".
     #[inline]
     pub fn available(&mut self) -> Result<u32, QueueCorrupt> {
@@ -476,6 +487,21 @@ mod tests {
         assert_eq!(c.pop_into(&mut out), Ok(4));
         assert_eq!(&out[..4], &[5, 6, 7, 8]);
         assert_eq!(c.available(), Ok(0));
+    }
+
+    #[test]
+    fn looks_empty_follows_the_producer_without_touching_the_cache() {
+        let mut q = HeapQueue::starting_at(4, u32::MAX);
+        let (mut p, mut c) = q.split();
+        assert!(c.looks_empty());
+        p.push(7).unwrap();
+        // Seen from the shared position alone, across the wrap of the positions.
+        assert!(!c.looks_empty());
+        assert_eq!(c.pop(), Ok(Some(7)));
+        assert!(c.looks_empty());
+        p.push(8).unwrap();
+        assert!(!c.looks_empty());
+        assert_eq!(c.available(), Ok(1));
     }
 
     #[test]

@@ -181,13 +181,18 @@ pub struct LaneWriter<'a, S: RingStore, P: PoolPolicy = DropOldest> {
     /// While `refusing`: refusals left before the next look for a returned ring (see
     /// [`REFUSALS_BETWEEN_LOOKS`]).
     quiet_refusals: u32,
+    /// The stamp of the last quiet refusal (the end of the pending refused marker once
+    /// folded).
+    quiet_last_ns: u64,
 }
 
 /// While drop-newest refuses and the free queue stays empty, only every
 /// `REFUSALS_BETWEEN_LOOKS + 1`-th event takes the full look (the submit queue, the active
-/// ring's consumed position, the state machine); the others load the free queue's producer
-/// position only, are merged into the pending loss marker in the thread's own memory, and
-/// publish the counters to the lane's own counter line like every loss. The full look touches cache lines a busy drain keeps
+/// ring's consumed position, the state machine); the others, inline on the record path, load
+/// the free queue's producer position only, count themselves and publish the counters to the
+/// lane's own counter line like every loss (their marker, count and time span, is brought up
+/// to date at the next full look, and the policy hears of them then). The full look touches
+/// cache lines a busy drain keeps
 /// writing, which made a refused event cost more than a stored one — the regime of a producer
 /// faster than its drain. A returned ring is still taken at the next event; a drain that
 /// copied the whole active ring (see `reuse_consumed_active`) is noticed at most this many
@@ -292,6 +297,7 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
             check_due: false,
             refusing: false,
             quiet_refusals: 0,
+            quiet_last_ns: 0,
             // The registration zeroed the lane's counters; they are never read back from
             // shared memory, where another process may have changed them since.
             counters: LaneCounters::default(),
@@ -307,6 +313,12 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
     #[inline(always)]
     pub fn write_index(&mut self, record: &IndexRecord) -> Written {
         if self.pos + INDEX_RECORD_SIZE > self.limit {
+            // Inline, like the store: under a live drain that the producer outruns, most events
+            // are refusals, and a call out of line cost more than the store (see
+            // `refuse_quietly`).
+            if self.refuse_quietly(record.timestamp_ns) {
+                return Written::DroppedNewest;
+            }
             return self.write_index_slow(*record);
         }
         // `active_data` is the active ring's `data_capacity / 8` words (RingStore contract) and
@@ -316,6 +328,16 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
         unsafe { store_index(self.active_data.as_ptr().add(self.pos as usize / 8), record) };
         self.commit(INDEX_RECORD_SIZE);
         Written::Stored
+    }
+
+    /// After a write that returned [`Written::DroppedNewest`]: whether it was a quiet refusal
+    /// (no look at the pool or the lane's state, see [`REFUSALS_BETWEEN_LOOKS`]), so a caller
+    /// that does its own checks after a slow path can leave them to the next full look.
+    #[inline(always)]
+    pub fn refused_quietly(&self) -> bool {
+        // A full look that refuses sets the budget to `REFUSALS_BETWEEN_LOOKS`; each quiet
+        // refusal takes one from it.
+        self.quiet_refusals < REFUSALS_BETWEEN_LOOKS
     }
 
     /// Records one detail event. A record over the limits is refused (and counted as dropped).
@@ -374,29 +396,55 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
     #[cold]
     #[inline(never)]
     fn write_index_slow(&mut self, record: IndexRecord) -> Written {
-        // A small function of its own: most events of a lane refusing for long take only this,
-        // without `write_slow`'s frame.
-        if self.refuse_quietly(record.timestamp_ns) {
-            return Written::DroppedNewest;
-        }
         self.write_slow(record.as_bytes(), record.timestamp_ns)
     }
 
     /// While drop-newest refuses and no ring came back (one load of the free queue's producer
     /// position, a line the drain writes only when it returns a ring): refuses the event
-    /// stamped `now` without the full look (see [`REFUSALS_BETWEEN_LOOKS`]) and says so.
+    /// stamped `now` without the full look (see [`REFUSALS_BETWEEN_LOOKS`]) and says so. Only
+    /// the counters move (and are published); the refusal joins the pending loss marker at
+    /// the next full look ([`fold_quiet`](Self::fold_quiet)).
     #[inline(always)]
     fn refuse_quietly(&mut self, now: u64) -> bool {
-        if self.refusing && self.quiet_refusals > 0 && matches!(self.free.available(), Ok(0)) {
-            self.quiet_refusals -= 1;
-            self.refuse(now);
-            // Published at once, as every other loss (a process killed now leaves none of them
-            // uncounted): the lane's own counter line, which the fast path writes anyway.
-            self.lane.store_counters(&self.counters);
-            true
-        } else {
-            false
+        // `quiet_refusals` is non-zero only while `refusing` (set with it, cleared with it).
+        if self.quiet_refusals == 0 || !self.free.looks_empty() {
+            return false;
         }
+        self.quiet_refusals -= 1;
+        self.quiet_last_ns = now;
+        let c = &mut self.counters;
+        // Plain adds: a lane does not write 2^64 events.
+        c.events_written += 1;
+        c.events_dropped += 1;
+        c.refused += 1;
+        // Published at once, as every other loss (a process killed now leaves none of them
+        // uncounted): the lane's own counter line, which the fast path writes anyway.
+        self.lane
+            .store_refusal(c.events_written, c.events_dropped, c.refused);
+        true
+    }
+
+    /// Adds the quiet refusals since the last full look to the pending refused marker (its
+    /// count and end) and tells the policy; the next quiet stretch starts from here. Called
+    /// before anything reads the pending markers.
+    fn fold_quiet(&mut self) {
+        if !self.refusing {
+            return;
+        }
+        let taken = u64::from(REFUSALS_BETWEEN_LOOKS - self.quiet_refusals);
+        self.quiet_refusals = REFUSALS_BETWEEN_LOOKS;
+        if taken == 0 {
+            return;
+        }
+        // Not `lose`: the counters already hold these events.
+        self.pend(LossMarker {
+            cause: LossCause::Refused,
+            count: taken,
+            first_ns: self.quiet_last_ns,
+            last_ns: self.quiet_last_ns,
+        });
+        self.policy
+            .on_drop(self.kind, DropAction::DropNewest, taken);
     }
 
     /// Everything but a plain store into the active ring: a full ring (swap, or the drop policy
@@ -413,10 +461,11 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
             self.too_large(now);
             return Written::TooLarge;
         }
-        // Detail records come here directly (index records looked in `write_index_slow`).
+        // Detail records come here directly (index records looked in `write_index`).
         if self.refuse_quietly(now) {
             return Written::DroppedNewest;
         }
+        self.fold_quiet();
         let mut outcome = Written::Stored;
         if self.refusing || self.pos + self.pending_bytes() + n > self.cap {
             if self.backpressure.state != LaneState::Normal {
@@ -427,6 +476,7 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
             if self.swap() || self.reuse_consumed_active() {
                 outcome = Written::Swapped;
                 self.refusing = false;
+                self.quiet_refusals = 0;
                 // Looked at a quarter ring from now (see `check_due`).
                 self.check_due = true;
             } else if !self.refusing && self.policy.spill(self.kind, bytes) {
@@ -498,6 +548,7 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
     /// A record over the limits (or larger than a ring) was refused: counted, and marked in
     /// the ring now if there is room (otherwise at the next write).
     fn too_large(&mut self, now: u64) {
+        self.fold_quiet();
         self.lose(LossMarker {
             cause: LossCause::TooLarge,
             count: 1,
@@ -866,6 +917,7 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
     /// then publishes the counters. A marker that finds no room at all is not in the stream;
     /// its events are still counted.
     pub fn settle(&mut self) {
+        self.fold_quiet();
         if self.pending.iter().any(Option::is_some) {
             self.place_markers(0);
             if self.pending.iter().any(Option::is_some)

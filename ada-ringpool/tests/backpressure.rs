@@ -390,3 +390,33 @@ fn a_long_refusal_is_counted_exactly_and_ends_at_the_next_returned_ring() {
     // Stamps 9 ..= 8 + refused: the first and the last refused event's.
     assert_eq!((m.first_ns, m.last_ns), (9, 8 + refused));
 }
+
+/// Of a long refusal, only the first event and every `REFUSALS_BETWEEN_LOOKS + 1`-th after it
+/// take the full look (`refused_quietly` says which: a caller leaves its own checks to those),
+/// and every refusal, quiet or not, is published to the lane at once (a process killed between
+/// two refusals leaves none uncounted).
+#[test]
+fn a_refusal_says_whether_it_looked_and_publishes_its_counts_at_once() {
+    let (mut w, _d, shared) = lane(2, 256, LaneKind::Index, DropPolicy::DropNewest);
+    for s in 0..8u64 {
+        assert_ne!(w.write_index(&rec(s + 1, s)), Written::DroppedNewest);
+    }
+    let period = u64::from(ada_ringpool::writer::REFUSALS_BETWEEN_LOOKS) + 1;
+    let mut looked = Vec::new();
+    for s in 8..8 + 3 * period {
+        assert_eq!(w.write_index(&rec(s + 1, s)), Written::DroppedNewest);
+        looked.push(!w.refused_quietly());
+        let published = shared.counters();
+        assert_eq!(
+            (
+                published.events_written,
+                published.events_dropped,
+                published.refused
+            ),
+            (s + 1, s - 7, s - 7),
+            "published with refusal {s}"
+        );
+    }
+    let expected: Vec<bool> = (0..3 * period).map(|i| i % period == 0).collect();
+    assert_eq!(looked, expected);
+}

@@ -28,7 +28,8 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// `b"ADA-SHM1"` read as a little-endian `u64`.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"ADA-SHM1");
 /// The layout version this build writes and accepts.
-pub const LAYOUT_VERSION: u32 = 1;
+/// (2: a lane's counters moved to a cache line of their own.)
+pub const LAYOUT_VERSION: u32 = 2;
 /// Size of [`SegmentHeader`] in bytes.
 pub const HEADER_SIZE: usize = 256;
 /// Most regions one segment can describe.
