@@ -167,6 +167,7 @@ pub enum ControllerError {
 pub struct ControllerBuilder {
     registry: RegistryConfig,
     drain_interval: Duration,
+    live_copy_every: Duration,
     output_dir: PathBuf,
     persistence: Persistence,
     triggers: Option<TriggerSet>,
@@ -183,6 +184,7 @@ impl Default for ControllerBuilder {
         ControllerBuilder {
             registry: RegistryConfig::default(),
             drain_interval: Duration::from_millis(1),
+            live_copy_every: Duration::from_nanos(crate::drain::LIVE_COPY_EVERY_NS),
             output_dir: PathBuf::from("."),
             persistence: Persistence::default(),
             triggers: None,
@@ -278,6 +280,16 @@ impl ControllerBuilder {
     /// [`MAX_DRAIN_INTERVAL`](ControllerBuilder::MAX_DRAIN_INTERVAL)).
     pub fn drain_interval(mut self, interval: Duration) -> Self {
         self.drain_interval = interval;
+        self
+    }
+
+    /// The least time between two copies of a running thread's active ring that no window asks
+    /// for (default [`LIVE_COPY_EVERY_NS`](crate::drain::LIVE_COPY_EVERY_NS), 1 ms): how
+    /// stale a slow thread's records may be in the sink. `Duration::ZERO` copies on every pass
+    /// (tests that count what each pass delivers), at the price of the drain reading the
+    /// cache lines a busy thread is writing.
+    pub fn live_copy_every(mut self, every: Duration) -> Self {
+        self.live_copy_every = every;
         self
     }
 
@@ -515,6 +527,7 @@ impl ControllerBuilder {
             registry,
             settings: Settings {
                 drain_interval: self.drain_interval,
+                live_copy_every: self.live_copy_every,
                 output_dir: self.output_dir,
                 persistence: self.persistence,
                 triggers: self.triggers,
@@ -573,6 +586,7 @@ pub struct Controller {
 #[derive(Debug)]
 struct Settings {
     drain_interval: Duration,
+    live_copy_every: Duration,
     output_dir: PathBuf,
     persistence: Persistence,
     /// The published triggers, named in the default sink's manifest.
@@ -857,6 +871,7 @@ impl Standby {
         let run = DrainRun {
             shared: Arc::clone(&shared),
             interval: self.settings.drain_interval,
+            live_copy_every: self.settings.live_copy_every,
             persistence: self.settings.persistence,
             hook: self.settings.drain_hook.clone(),
             warm_up: self.settings.warm_up,
@@ -1080,6 +1095,7 @@ fn standby_thread(
 struct DrainRun {
     shared: Arc<Shared>,
     interval: Duration,
+    live_copy_every: Duration,
     persistence: Persistence,
     hook: Option<DrainHook>,
     warm_up: Duration,
@@ -1171,6 +1187,7 @@ fn configure<S: Sink>(d: &mut Drainer<'_, S>, run: &DrainRun, session: &SessionI
     // Several workers each convert their own records with a converter of their own, fed the
     // same points by the loop (see `Workers::stamps`).
     d.set_stamps(run.stamps.clone());
+    d.live_copy_every(run.live_copy_every);
     d.fallback_abandon_passes(fallback_abandon_passes(run.interval));
     d.trust(&session.trust, session.pid);
     d.persistence(run.persistence);
@@ -1212,6 +1229,7 @@ fn drain_loop<D: SessionDrain>(registry: &Registry, drain: &mut D, run: &DrainRu
     let DrainRun {
         shared,
         interval,
+        live_copy_every,
         hook,
         warm_up,
         healthy_gap,
@@ -1225,6 +1243,7 @@ fn drain_loop<D: SessionDrain>(registry: &Registry, drain: &mut D, run: &DrainRu
     let mut last_orphan_check = Instant::now();
     let mut dead: Vec<u32> = Vec::new();
     let mut longest = Duration::ZERO;
+    let mut last_bytes = Instant::now();
     // Acquire: pairs with `stop`'s Release store.
     while !shared.stop.load(Ordering::Acquire) {
         let now = clock.now_ns();
@@ -1262,7 +1281,15 @@ fn drain_loop<D: SessionDrain>(registry: &Registry, drain: &mut D, run: &DrainRu
             hook.call(DrainPoint::AfterPass);
         }
         publish(&shared.live, &pass);
-        if pass.bytes == 0 {
+        if pass.bytes > 0 {
+            last_bytes = Instant::now();
+        } else if last_bytes.elapsed() < *live_copy_every {
+            // Threads were writing a moment ago: their next full rings are due any time, and
+            // their active rings are copied only every `live_copy_every`, so a pass finding
+            // nothing is no sign of idleness. Poll again (giving way to other threads) rather
+            // than sleep the interval while their pools fill.
+            std::thread::yield_now();
+        } else {
             idle(interval, control, clock);
         }
     }

@@ -35,7 +35,9 @@
 //! when the thread exits and in the final drain. A pass whose thread has an open window and
 //! whose active ring was taken closes the window once the drain's clock (`CLOCK_MONOTONIC`,
 //! read before the lane is drained, less [`CLOSE_GRACE_NS`]) is past its post-roll.
-//! [`Persistence::All`] persists every detail record and copies active rings on every pass.
+//! [`Persistence::All`] persists every detail record. Active rings that no window asks for
+//! (the index lane's, and the detail lane's under [`Persistence::All`]) are copied at most
+//! every [`LIVE_COPY_EVERY_NS`] while their thread runs, not on every pass.
 //!
 //! **Identity and accounting.** The drain keeps one account per slot, made when it first sees a
 //! (slot, generation): the thread gets the next session thread number and its claimed pid and
@@ -135,6 +137,16 @@ pub const FALLBACK_THREADS: usize = 4096;
 /// stamped within the post-roll must still find its window open.
 pub const CLOSE_GRACE_NS: u64 = 2_000_000;
 
+/// The least time between two copies of a running thread's active ring that no window asks
+/// for (the index lane, and the detail lane under [`Persistence::All`]) in a session's drain
+/// loop (see [`Drainer::live_copy_every`]): its records reach the
+/// sink this long after they were written at most, unless the ring fills first (a full ring is
+/// submitted and taken at the next pass). Copying on every pass would have the drain read the
+/// very cache lines the thread is writing: each copy costs the thread misses on its next
+/// records, which under a drain that keeps up is most of a record's cost. An exiting thread and
+/// the final drain are copied at once.
+pub const LIVE_COPY_EVERY_NS: u64 = 1_000_000;
+
 /// Per-slot drain handles (their copy buffers are reused across passes and slot owners).
 struct SlotDrains<'r> {
     lanes: [LaneDrain<'r, SegmentStore<'r>>; 2],
@@ -152,6 +164,9 @@ struct Account {
     died: bool,
     /// Its detail lane's window tracker (`None` with [`Persistence::All`]).
     tracker: Option<WindowTracker<HeldRecord>>,
+    /// When a pass last took each lane's active ring without a window asking for it (drain
+    /// clock; see [`LIVE_COPY_EVERY_NS`]).
+    live_copied_ns: [u64; 2],
 }
 
 /// Whose a run of fallback records is: the thread a slot's account holds, or a fallback-only
@@ -220,6 +235,8 @@ pub struct Drainer<'r, S: Sink> {
     closed: Vec<WindowReport>,
     /// Lanes under backpressure are drained first and last in a pass.
     prioritise: bool,
+    /// See [`Drainer::live_copy_every`].
+    live_copy_every_ns: u64,
     /// The lanes a pass drained first (scratch space, kept to reuse its allocation).
     first: Vec<(u32, u32, [bool; 2])>,
     /// (pid, OS thread id) → slot of the accounts open now (scratch space, rebuilt per batch).
@@ -384,6 +401,7 @@ impl<'r, S: Sink> Drainer<'r, S> {
             final_drain: false,
             closed: Vec::new(),
             prioritise: true,
+            live_copy_every_ns: 0,
             first: Vec::new(),
             slot_ids: HashMap::new(),
             stamps: StampConverter::monotonic(),
@@ -422,6 +440,14 @@ impl<'r, S: Sink> Drainer<'r, S> {
     /// default: `true`). `false` makes every pass a plain round-robin, for comparison.
     pub fn prioritise(&mut self, on: bool) {
         self.prioritise = on;
+    }
+
+    /// The least time between two copies of a running thread's active ring that no window asks
+    /// for. The default, zero, copies it on every pass (a drain whose caller paces the passes);
+    /// a session's drain loop, which passes again at once while records come, uses
+    /// [`LIVE_COPY_EVERY_NS`].
+    pub fn live_copy_every(&mut self, every: std::time::Duration) {
+        self.live_copy_every_ns = u64::try_from(every.as_nanos()).unwrap_or(u64::MAX);
     }
 
     /// Which processes' threads to verify (see [`ProcessTrust`]); `session_pid` stands for
@@ -636,6 +662,7 @@ impl<'r, S: Sink> Drainer<'r, S> {
             report,
             owner: (owner.generation, owner.pid, owner.thread_id),
             died: false,
+            live_copied_ns: [0; 2],
             tracker: match self.persistence {
                 Persistence::All => None,
                 Persistence::Windows(mut config) => {
@@ -810,23 +837,29 @@ impl<'r, S: Sink> Drainer<'r, S> {
             final_drain,
             closed,
             stamps,
+            live_copy_every_ns,
             ..
         } = self;
         let Some(Some(account)) = accounts.get_mut(slot as usize) else {
             return (0, 0);
         };
+        // Read before the lane is drained: every record committed by now is taken below.
+        let now = ada_shm::clock::MonotonicClock::read();
+        let copied = &mut account.live_copied_ns[kind as usize];
+        let copy_due = now.saturating_sub(*copied) >= *live_copy_every_ns;
+        if copy_due {
+            *copied = now;
+        }
         // The index lane, and the detail lane of a drain that persists everything, go to the
         // sink whole; a tracked detail lane goes through its tracker.
         let tracker = match kind {
             LaneKind::Index => None,
             LaneKind::Detail => account.tracker.as_mut(),
         };
-        // Read before the lane is drained: every record committed by now is taken below.
-        let now = ada_shm::clock::MonotonicClock::read();
         let take_active = exited
             || *final_drain
             || match &tracker {
-                None => true,
+                None => copy_due,
                 Some(t) => {
                     t.open_window().is_some()
                         || registry

@@ -86,8 +86,16 @@ pub struct Session {
 }
 
 impl Session {
-    /// Four index rings of [`RING_BYTES`] per thread; the drain is held before its first pass.
+    /// Four index rings of [`RING_BYTES`] per thread; the drain is held before its first pass;
+    /// each pass takes everything committed, active rings included (the tests count what each
+    /// pass delivers).
     pub fn start() -> Session {
+        Session::with_live_copies_every(Duration::ZERO)
+    }
+
+    /// As [`start`](Self::start), with the controller's live-copy period `every` (see
+    /// `ControllerBuilder::live_copy_every`).
+    pub fn with_live_copies_every(every: Duration) -> Session {
         let gate = Arc::new(PauseGate::new());
         gate.pause();
         let hook = {
@@ -108,6 +116,7 @@ impl Session {
                 ..RingGeometry::default()
             })
             .drain_hook(hook)
+            .live_copy_every(every)
             .create()
             .unwrap();
         let registry = controller.registry().clone();
