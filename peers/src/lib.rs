@@ -16,7 +16,9 @@
 //!   while an LTTng session has `ada_peers:*` enabled, which `cargo xtask bench-peers` sets up
 //!   around the run.
 //! - `tracy/span` (feature `tracy`, on by default): `tracy_client::span!` (begin + end) after
-//!   `tracy_client::Client::start()`, with no server connected.
+//!   `tracy_client::Client::start()`, with a capture connected ([`TracyConsumer`], a stand-in
+//!   for the Tracy server that reads and discards what the client sends). Where it cannot
+//!   connect the bench says why and measures `tracy/span_no_server` instead.
 //!
 //! The traced thread runs on CPU 0 and every other thread of the process (ADA's drain, sink
 //! and fsync threads, Tracy's worker, lttng-ust's listeners) on CPU 1 ([`pin_threads`]), as
@@ -34,11 +36,12 @@
 //! the linker's section GC would silently drop them. `--no-default-features` leaves Tracy out.
 //!
 //! Tracy's group: `tracy-client` with only its `enable` feature (no system or context-switch
-//! tracing, no sampling, which as root would start collectors competing for the CPU). With no
-//! server connected Tracy keeps every span in memory (60–80 bytes each on the development
-//! VM), so the group runs a fixed 0.5 s warm-up and 1 s measurement whatever the command line
-//! asks (about 3 GB at 40 ns a span). The `ondemand` feature would bound memory but measure a
-//! span that records nothing.
+//! tracing, no sampling, which as root would start collectors competing for the CPU). Tracy
+//! never drops: what its worker has not sent stays queued in memory (60–80 bytes a span on the
+//! development VM; every span, with no server connected), so the group runs a fixed 0.5 s
+//! warm-up and 1 s measurement whatever the command line asks. Without a server the queue's
+//! growth dominates a span's cost, which is why the capture connects first. The `ondemand`
+//! feature would bound memory but measure a span that records nothing.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -107,4 +110,93 @@ pub fn pin_threads() {
         }
     }
     let _ = rustix::thread::sched_setaffinity(None, &cpu(0));
+}
+
+/// A stand-in for the Tracy server: connects to this process's Tracy client as the profiler
+/// GUI or `tracy-capture` would, completes the handshake, and reads (and discards) everything
+/// the client sends, on a thread of its own. With it the client's worker serialises,
+/// compresses and sends its queue, so the queue's memory is recycled as in a real capture;
+/// without any server Tracy keeps every span in memory and its per-span cost is dominated by
+/// that growth.
+#[cfg(feature = "tracy")]
+pub struct TracyConsumer {
+    stream: std::net::TcpStream,
+    reader: std::thread::JoinHandle<u64>,
+}
+
+#[cfg(feature = "tracy")]
+impl TracyConsumer {
+    /// Tracy's protocol version this consumer speaks: `tracy::ProtocolVersion` in
+    /// `TracyProtocol.hpp` of the `tracy-client-sys` the bench builds (0.30: 82). A client of
+    /// another version answers "protocol mismatch", which [`connect`](Self::connect) reports.
+    pub const PROTOCOL_VERSION: u32 = 82;
+    /// `sizeof(tracy::WelcomeMessage)` (packed) for that version.
+    const WELCOME_SIZE: usize = 8 * 8 + 1 + 1 + 12 + 4 + 64 + 1024;
+
+    /// Connects to the client listening on `port` of this host (Tracy's default is 8086),
+    /// retrying for `timeout` while it starts listening; `Err` says why no capture runs.
+    pub fn connect(port: u16, timeout: std::time::Duration) -> Result<Self, String> {
+        use std::io::{Read, Write};
+        let deadline = std::time::Instant::now() + timeout;
+        let mut stream = loop {
+            let tried = std::net::TcpStream::connect(("127.0.0.1", port))
+                .or_else(|_| std::net::TcpStream::connect(("::1", port)));
+            match tried {
+                Ok(s) => break s,
+                Err(e) if std::time::Instant::now() >= deadline => {
+                    return Err(format!("no Tracy client answers on port {port}: {e}"));
+                }
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        };
+        let io = |e: std::io::Error| format!("Tracy handshake: {e}");
+        stream.set_read_timeout(Some(timeout)).map_err(io)?;
+        let mut hello = Vec::with_capacity(12);
+        hello.extend_from_slice(b"TracyPrf");
+        hello.extend_from_slice(&Self::PROTOCOL_VERSION.to_le_bytes());
+        stream.write_all(&hello).map_err(io)?;
+        let mut status = [0u8; 1];
+        stream.read_exact(&mut status).map_err(io)?;
+        match status[0] {
+            1 => {}
+            2 => {
+                return Err(format!(
+                    "the Tracy client speaks another protocol than version {} (update \
+                     TracyConsumer::PROTOCOL_VERSION)",
+                    Self::PROTOCOL_VERSION
+                ));
+            }
+            s => {
+                return Err(format!(
+                    "the Tracy client refused the connection (status {s})"
+                ));
+            }
+        }
+        let mut welcome = vec![0u8; Self::WELCOME_SIZE];
+        stream.read_exact(&mut welcome).map_err(io)?;
+        stream.set_read_timeout(None).map_err(io)?;
+        let mut rx = stream.try_clone().map_err(io)?;
+        let reader = std::thread::Builder::new()
+            .name("tracy-consumer".into())
+            .spawn(move || {
+                let mut buf = vec![0u8; 1 << 20];
+                let mut total = 0u64;
+                while let Ok(n) = rx.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    total += n as u64;
+                }
+                total
+            })
+            .map_err(|e| format!("could not start the consumer thread: {e}"))?;
+        Ok(TracyConsumer { stream, reader })
+    }
+
+    /// Disconnects (the client then stops sending and frees its queue) and returns the bytes
+    /// received.
+    pub fn finish(self) -> u64 {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        self.reader.join().unwrap_or(0)
+    }
 }
