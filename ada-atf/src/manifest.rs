@@ -37,6 +37,7 @@
 //! | `windows` | array of objects | persistence windows, same keys as `window_metadata.jsonl` |
 //! | `triggers` | array of strings | the session's trigger specs, in order: a window's `trigger` is an index into it (absent when the writer was told none) |
 //! | `symbols` | array of objects | `{functionId, symbol, address?, module?}`: names for `Event.function_id` |
+//! | `loadedModules` | array of objects | `{pid, path, start, end, fileOffset, buildId?, deleted?}`: each file-backed executable mapping the controller saw in a traced process (`/proc/<pid>/maps`, read when it first saw the process, while it ran and before the final drain): the mapped file, its address range `start..end` and file offset (the module's base, where file offset 0 would be, is `start - fileOffset`), the file's ELF build id in lower-case hex (absent: none, or unreadable) and `deleted` when the file was gone or replaced already; a reader names a function id that has no symbol and lies in a module of its thread's process from the file (`ada inspect`, `ada export`). The paths are also in `modules`, which keeps its meaning (strings), so a reader of the nine keys is unaffected; absent in older manifests and when nothing was recorded |
 //! | `writeError`, `eventsUnwritten` | string, u64 | present when writing `events.bin` failed: what failed and how many accepted events never reached the file |
 //!
 //! `timeEndNs` is always wall-clock time, never an event (trace-clock) timestamp (older ATF v4
@@ -357,6 +358,40 @@ pub struct SymbolEntry {
     pub module: Option<String>,
 }
 
+/// One file-backed executable mapping of a traced process (`loadedModules`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModuleEntry {
+    /// The process that had it mapped.
+    pub pid: u32,
+    /// The mapped file.
+    pub path: String,
+    /// First address of the mapping.
+    pub start: u64,
+    /// One past its last address.
+    pub end: u64,
+    /// File offset the mapping starts at.
+    pub file_offset: u64,
+    /// The file's ELF build id, lower-case hex (`None`: none or not readable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_id: Option<String>,
+    /// The file was deleted or replaced after it was mapped (absent: `false`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+}
+
+impl ModuleEntry {
+    /// The address file offset 0 would be mapped at: `start - fileOffset` (wrapping).
+    pub fn base(&self) -> u64 {
+        self.start.wrapping_sub(self.file_offset)
+    }
+
+    /// Whether `address` lies in the mapping.
+    pub fn contains(&self, address: u64) -> bool {
+        self.start <= address && address < self.end
+    }
+}
+
 /// `readiness`: when the controller published the registry ready and when it reached steady
 /// state (the controller's clock, normally the trace clock).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -439,6 +474,8 @@ pub struct TraceSummary {
     pub exit_code: Option<i32>,
     /// Loaded modules; duplicates are removed, first occurrence kept.
     pub modules: Vec<String>,
+    /// The traced processes' executable mappings (`loadedModules`; empty: not written).
+    pub loaded_modules: Vec<ModuleEntry>,
     /// Per-thread, per-lane accounting.
     pub threads: Vec<ThreadSummary>,
     /// Names for function ids.
@@ -476,6 +513,7 @@ impl Default for TraceSummary {
             args: Vec::new(),
             exit_code: None,
             modules: Vec::new(),
+            loaded_modules: Vec::new(),
             threads: Vec::new(),
             symbols: Vec::new(),
             folded_threads: None,
@@ -565,6 +603,9 @@ pub struct Manifest {
     pub triggers: Vec<String>,
     /// `symbols`.
     pub symbols: Vec<SymbolEntry>,
+    /// `loadedModules` (empty when absent).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub loaded_modules: Vec<ModuleEntry>,
     /// `writeError`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub write_error: Option<String>,
@@ -718,6 +759,12 @@ impl Manifest {
             windows: optional(obj, "windows", "an array of window objects")?.unwrap_or_default(),
             triggers: optional(obj, "triggers", "an array of strings")?.unwrap_or_default(),
             symbols: optional(obj, "symbols", "an array of symbol objects")?.unwrap_or_default(),
+            loaded_modules: optional(
+                obj,
+                "loadedModules",
+                "an array of module objects {pid, path, start, end, fileOffset, buildId?}",
+            )?
+            .unwrap_or_default(),
             write_error: optional(obj, "writeError", "a string")?,
             events_unwritten: optional(obj, "eventsUnwritten", U64)?.unwrap_or(0),
             folded_threads: optional(

@@ -668,6 +668,7 @@ impl TraceWriter {
             windows: std::mem::take(&mut self.windows),
             triggers: std::mem::take(&mut self.triggers),
             symbols: summary.symbols,
+            loaded_modules: summary.loaded_modules,
             write_error: self.failure.clone(),
             events_unwritten: self.events_unwritten,
             folded_threads: summary.folded_threads,

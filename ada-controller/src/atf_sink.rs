@@ -10,7 +10,9 @@
 //! [`Report`] (threads listed and folded, each thread's claimed pid and OS thread id and whether
 //! they were verified), what the drain found corrupt, the events of threads refused a slot,
 //! the shared fallback ring's accounting (`fallback`, and each lane's `spilled` and
-//! `viaFallback`) and the symbol table.
+//! `viaFallback`) and the symbol table, and the traced processes' loaded modules
+//! ([`Sink::modules`]: the manifest's `loadedModules`, their paths also in `modules` after the
+//! executable), at most [`MAX_LOADED_MODULES`].
 //!
 //! **Windows.** Each persistence window the drain announces ([`Sink::window`]) is written
 //! twice: in the stream, as a `WindowMark` event of the window's thread stamped with the
@@ -30,13 +32,14 @@
 //! [`ada_atf::Lane`]); [`ring_record`] is the one place the controller's [`EventKind`] and
 //! [`LaneKind`] are converted to it, by exhaustive `match`es.
 
+use crate::modules::Module;
 use crate::report::{Corruption, FallbackReport, LaneReport, Report};
 use crate::sink::{
     LossInfo, Record, SessionInfo, Sink, SinkError, SinkOutput, ThreadInfo, WindowInfo,
 };
 use ada_atf::{
     ClockDescription, EventRef, FallbackSummary, FoldedThreadsSummary, FunctionPayload,
-    IndexEventRef, IndexKind, LaneCounters, LostByCause, PayloadRef, PerLane, PersistenceWindow,
+    IndexEventRef, IndexKind, LaneCounters, LostByCause, ModuleEntry, PayloadRef, PerLane, PersistenceWindow,
     RecordKind, RecordMapper, RingRecord, StateEntries, SymbolEntry, SyncPolicy, ThreadSummary,
     TraceSummary, TraceWriter, WriteError, WriterOptions,
 };
@@ -45,10 +48,17 @@ use ada_ringpool::EventKind;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+/// The most loaded modules (over all processes) an [`AtfSink`] lists in the manifest; later
+/// ones are left out.
+pub const MAX_LOADED_MODULES: usize = 65_536;
+
 /// Writes drained events to an ATF v4 trace.
 #[derive(Debug)]
 pub struct AtfSink {
     writer: Option<TraceWriter>,
+    /// `loadedModules`, in the order reported, each once.
+    modules: Vec<ModuleEntry>,
+    known_modules: std::collections::HashSet<(u32, String, u64, u64, u64)>,
     mapper: RecordMapper,
     symbols: SymbolMap,
     session: SessionInfo,
@@ -119,6 +129,8 @@ impl AtfSink {
             source,
         })?;
         Ok(AtfSink {
+            modules: Vec::new(),
+            known_modules: std::collections::HashSet::new(),
             syncer: Some(syncer),
             dir: writer.dir().to_path_buf(),
             writer: Some(writer),
@@ -272,6 +284,16 @@ impl ada_atf::SymbolLookup for SymbolMap {
     fn lookup(&self, function_id: u64) -> Option<(&str, u64)> {
         self.get(function_id).map(|p| (p.symbol(), p.address()))
     }
+}
+
+/// `bytes` as lower-case hex (a build id in the manifest).
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
 }
 
 /// `record` as an index-shaped event for the one-pass encoder, when it is one (see
@@ -522,6 +544,27 @@ impl Sink for AtfSink {
             .map_err(SinkError::new)
     }
 
+    fn modules(&mut self, pid: u32, modules: &[Module]) -> Result<(), SinkError> {
+        for m in modules {
+            if self.modules.len() >= MAX_LOADED_MODULES {
+                break;
+            }
+            let key = (pid, m.path.clone(), m.start, m.end, m.file_offset);
+            if self.known_modules.insert(key) {
+                self.modules.push(ModuleEntry {
+                    pid,
+                    path: m.path.clone(),
+                    start: m.start,
+                    end: m.end,
+                    file_offset: m.file_offset,
+                    build_id: m.build_id.as_deref().map(hex),
+                    deleted: m.deleted,
+                });
+            }
+        }
+        Ok(())
+    }
+
     #[inline]
     fn record(&mut self, thread: &ThreadInfo, record: &Record<'_>) -> Result<(), SinkError> {
         let Some(writer) = self.writer.as_mut() else {
@@ -609,7 +652,15 @@ impl Sink for AtfSink {
             executable: self.session.executable.clone(),
             args: self.session.args.clone(),
             exit_code: report.exit_code,
-            modules: self.session.executable.iter().cloned().collect(),
+            // The executable, then every module's path (the writer keeps each once).
+            modules: self
+                .session
+                .executable
+                .iter()
+                .cloned()
+                .chain(self.modules.iter().map(|m| m.path.clone()))
+                .collect(),
+            loaded_modules: std::mem::take(&mut self.modules),
             threads,
             symbols,
             folded_threads,

@@ -58,6 +58,8 @@ use crate::atf_sink::AtfSink;
 use crate::drain::{Drainer, PassStats};
 use crate::hook::{DrainHook, DrainPoint};
 use crate::merged::{BlockSink, TraceSink};
+use crate::identity::Verifier;
+use crate::modules::{Module, ModuleWatch};
 use crate::persist::Persistence;
 #[cfg(doc)]
 use crate::pipelined::Pipelined;
@@ -1135,7 +1137,7 @@ fn drain_session<S: Sink + 'static>(
         None => {
             let mut drainer = Drainer::with_claim(registry, claim, sink);
             configure(&mut drainer, &run, session);
-            let ended = drain_loop(registry, &mut drainer, &run);
+            let ended = drain_loop(registry, &mut drainer, &run, watch_modules(session));
             let (report, sink) = drainer.finish(&ended.gone, Report::default());
             (report, ended, sink)
         }
@@ -1151,7 +1153,7 @@ fn drain_session<S: Sink + 'static>(
                     d.detailed_threads(crate::drain::DETAILED_THREADS.div_ceil(workers));
                 }
                 let mut pool = Workers::spawn(scope, registry, drainers, run.stamps.clone());
-                let ended = drain_loop(registry, &mut pool, &run);
+                let ended = drain_loop(registry, &mut pool, &run, watch_modules(session));
                 let (report, sinks) = pool.finish(&ended.gone);
                 (report, ended, sinks)
             });
@@ -1193,8 +1195,23 @@ fn configure<S: Sink>(d: &mut Drainer<'_, S>, run: &DrainRun, session: &SessionI
     d.persistence(run.persistence);
 }
 
+/// The session's module watcher (see [`crate::modules`]), following the session's process
+/// from the start; `None` when its thread cannot start.
+fn watch_modules(session: &SessionInfo) -> Option<ModuleWatch> {
+    let watch = ModuleWatch::start(Verifier::new(&session.trust, session.pid))?;
+    if session.pid != 0 {
+        watch.watch(session.pid);
+    }
+    Some(watch)
+}
+
+/// How long the drain waits for the module watcher's final read before the final drain.
+const FINAL_MODULES_PATIENCE: Duration = Duration::from_secs(2);
+
 /// What the drain loop drives: one [`Drainer`], or the [`Workers`] of a merged trace.
 trait SessionDrain {
+    /// See [`Drainer::modules`].
+    fn modules(&mut self, pid: u32, modules: Vec<Module>);
     /// See [`Drainer::process_died`].
     fn process_died(&mut self, pid: u32);
     /// See [`Drainer::end_exited_fallback_threads`].
@@ -1204,6 +1221,9 @@ trait SessionDrain {
 }
 
 impl<S: Sink> SessionDrain for Drainer<'_, S> {
+    fn modules(&mut self, pid: u32, modules: Vec<Module>) {
+        Drainer::modules(self, pid, &modules);
+    }
     fn process_died(&mut self, pid: u32) {
         Drainer::process_died(self, pid);
     }
@@ -1225,7 +1245,12 @@ struct LoopEnd {
 
 /// The drain loop (see the [module docs](self)): heartbeat, warm-up, dead processes,
 /// fallback-only threads, hook, pass, until stopped.
-fn drain_loop<D: SessionDrain>(registry: &Registry, drain: &mut D, run: &DrainRun) -> LoopEnd {
+fn drain_loop<D: SessionDrain>(
+    registry: &Registry,
+    drain: &mut D,
+    run: &DrainRun,
+    modules: Option<ModuleWatch>,
+) -> LoopEnd {
     let DrainRun {
         shared,
         interval,
@@ -1258,8 +1283,14 @@ fn drain_loop<D: SessionDrain>(registry: &Registry, drain: &mut D, run: &DrainRu
                 if !ada_shm::process::exists(pid) {
                     drain.process_died(pid);
                     dead.push(pid);
+                } else if let Some(watch) = &modules {
+                    // Once per pid: the watcher ignores pids it was told about.
+                    watch.watch(pid);
                 }
             }
+        }
+        if let Some(watch) = &modules {
+            watch.take(|pid, found| drain.modules(pid, found));
         }
         if last_orphan_check.elapsed() >= FALLBACK_THREAD_CHECK {
             last_orphan_check = Instant::now();
@@ -1294,6 +1325,10 @@ fn drain_loop<D: SessionDrain>(registry: &Registry, drain: &mut D, run: &DrainRu
         }
     }
     control.request_shutdown();
+    // The live processes' modules once more, before the final drain (and the sink's end).
+    if let Some(watch) = modules {
+        watch.finish(FINAL_MODULES_PATIENCE, |pid, found| drain.modules(pid, found));
+    }
     take_dead(shared, drain, &mut dead);
     let mut gone: Vec<u32> = active_pids(registry)
         .into_iter()
@@ -1326,6 +1361,8 @@ enum Command {
     Pass(Option<ada_shm::tsc::Point>),
     NoteDied(u32),
     EndExitedFallbackThreads,
+    /// Modules for the worker's sink (worker 0's: they go to the manifest).
+    Modules(u32, Vec<Module>),
     /// The final look at the lanes, after adding the session's last calibration point.
     FinalLanes(Option<ada_shm::tsc::Point>),
     FinalFallback,
@@ -1496,6 +1533,10 @@ impl<'r> Workers<'r> {
 }
 
 impl SessionDrain for Workers<'_> {
+    fn modules(&mut self, pid: u32, modules: Vec<Module>) {
+        // Asked of one worker: the command is made once.
+        self.all(|| Command::Modules(pid, modules.clone()), |w| w == 0);
+    }
     fn process_died(&mut self, pid: u32) {
         // Every worker notes it on its accounts before the slots are marked (EXITED).
         self.all(|| Command::NoteDied(pid), |_| true);
@@ -1527,6 +1568,10 @@ fn worker(
                     drainer.add_stamp_point(point);
                 }
                 Answer::Stats(drainer.pass())
+            }
+            Command::Modules(pid, modules) => {
+                drainer.modules(pid, &modules);
+                Answer::Done
             }
             Command::NoteDied(pid) => {
                 drainer.note_died(pid);

@@ -488,6 +488,13 @@ impl<'r, S: Sink> Drainer<'r, S> {
         &mut self.sink
     }
 
+    /// Hands process `pid`'s newly seen modules to the sink ([`Sink::modules`]); call it
+    /// between passes. The controller's module watcher does (see [`crate::modules`]).
+    pub fn modules(&mut self, pid: u32, modules: &[crate::modules::Module]) {
+        let r = self.sink.modules(pid, modules);
+        self.note_sink(r);
+    }
+
     /// The last error the sink returned, if any.
     pub fn sink_error(&self) -> Option<&str> {
         self.sink_error.as_deref()

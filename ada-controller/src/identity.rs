@@ -86,6 +86,17 @@ impl Verifier {
         Verdict::Verified(thread_name(&task))
     }
 
+    /// Whether process `pid` is one whose threads this verifier accepts (a trusted process or
+    /// a descendant; any existing process for [`ProcessTrust::AnyProcess`]); `false` when it
+    /// cannot be told, or for an impossible pid.
+    pub(crate) fn trusts_process(&self, pid: u32) -> bool {
+        const PID_MAX_LIMIT: u32 = 1 << 22;
+        pid != 0
+            && pid <= PID_MAX_LIMIT
+            && !self.roots.as_ref().is_some_and(Vec::is_empty)
+            && self.trusted(pid) == Some(true)
+    }
+
     /// Whether `pid` is trusted: `Some(true)` / `Some(false)`, `None` when it cannot be told
     /// (the process, or a link of its parent chain, is gone).
     fn trusted(&self, pid: u32) -> Option<bool> {

@@ -94,6 +94,7 @@ pub mod drain;
 mod hook;
 mod identity;
 mod merged;
+pub mod modules;
 mod persist;
 mod pipelined;
 mod report;
@@ -101,7 +102,8 @@ mod sink;
 pub mod stamps;
 
 pub use ada_shm::ENV_SEGMENT;
-pub use atf_sink::{AtfSink, MANIFEST_CALIBRATION_POINTS, session_clock, session_clock_with};
+pub use atf_sink::{
+    AtfSink, MANIFEST_CALIBRATION_POINTS, MAX_LOADED_MODULES, session_clock, session_clock_with};
 pub use controller::{
     Controller, ControllerBuilder, ControllerError, HEARTBEAT_EVERY, LiveSnapshot, LiveStats,
     Running, Standby,
@@ -109,6 +111,7 @@ pub use controller::{
 pub use drain::{Drainer, FALLBACK_THREADS, PassStats};
 pub use hook::{DrainHook, DrainPoint};
 pub use merged::{BLOCK_BYTES, BlockSink, MAX_QUEUED_BYTES, TraceSink};
+pub use modules::{Module, ModuleReader};
 pub use persist::{Persistence, PreRoll, WindowConfig};
 pub use pipelined::Pipelined;
 pub use report::{

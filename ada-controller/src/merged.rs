@@ -4,6 +4,7 @@
 use crate::atf_sink::{
     AtfSink, SymbolMap, index_event, loss_payload, persistence_window, ring_record, session_thread,
 };
+use crate::modules::Module;
 use crate::pipelined::Pipelined;
 use crate::report::Report;
 use crate::sink::{
@@ -25,6 +26,8 @@ enum ToWriter {
     Begin(SessionInfo),
     /// A block of worker `.0` (its emptied block goes back to that worker).
     Block(usize, EncodedBlock),
+    /// Modules of a process (for the manifest).
+    Modules(u32, Vec<Module>),
     Flush,
     /// The merged report and every worker's symbols (id, name, address).
     Finish(Box<Report>, Vec<(u64, String, u64)>),
@@ -116,6 +119,13 @@ impl Sink for BlockSink {
         );
         self.encoder.write(&def).map_err(SinkError::new)?;
         self.ship()
+    }
+
+    /// Straight to the writer thread: modules go to the manifest, not the stream.
+    fn modules(&mut self, pid: u32, modules: &[Module]) -> Result<(), SinkError> {
+        self.tx
+            .send(ToWriter::Modules(pid, modules.to_vec()))
+            .map_err(|_| MergeError::Stopped.into())
     }
 
     fn chunk_begin(&mut self, _: &ThreadInfo, _: &ChunkInfo) -> Result<(), SinkError> {
@@ -340,6 +350,13 @@ impl Sink for TraceSink {
         }
     }
 
+    fn modules(&mut self, pid: u32, modules: &[Module]) -> Result<(), SinkError> {
+        match &mut self.0 {
+            Inner::Single(s) => s.modules(pid, modules),
+            Inner::Merged(m) => m.send(ToWriter::Modules(pid, modules.to_vec())),
+        }
+    }
+
     fn chunk_begin(&mut self, thread: &ThreadInfo, chunk: &ChunkInfo) -> Result<(), SinkError> {
         match &mut self.0 {
             Inner::Single(s) => s.chunk_begin(thread, chunk),
@@ -429,6 +446,11 @@ fn run_writer(
                 }
                 if let Some(back) = spares.get(worker) {
                     let _ = back.try_send(block);
+                }
+            }
+            ToWriter::Modules(pid, modules) => {
+                if let Err(e) = sink.modules(pid, &modules) {
+                    last_error = Some(e.to_string());
                 }
             }
             ToWriter::Flush => {

@@ -19,11 +19,12 @@
 //! as before typed batches): meanwhile the traced threads' rings fill, and their pool policy
 //! drops — and counts — events, as with any slow drain.
 //!
-//! Order is kept: symbols, threads, chunk boundaries, records, losses, windows and flushes reach the
+//! Order is kept: symbols, threads, modules, chunk boundaries, records, losses, windows and flushes reach the
 //! inner sink exactly in the order the drain produced them. A record the inner sink refuses is counted and reported by
 //! [`Sink::finish`] as unwritten (the drain counted it as persisted when it was queued), and
 //! the output is then not complete.
 
+use crate::modules::Module;
 use crate::report::Report;
 use crate::sink::{
     ChunkInfo, LossInfo, Record, SessionInfo, Sink, SinkError, SinkOutput, ThreadInfo, WindowInfo,
@@ -37,6 +38,8 @@ use std::thread::JoinHandle;
 enum Msg {
     Begin(SessionInfo),
     Batch(Batch),
+    /// Modules of a process, after the batch before them (rare: not batched).
+    Modules(u32, Vec<Module>),
     Flush,
     Finish(Box<Report>),
 }
@@ -291,6 +294,11 @@ impl<S: Sink + 'static> Sink for Pipelined<S> {
         Ok(())
     }
 
+    fn modules(&mut self, pid: u32, modules: &[Module]) -> Result<(), SinkError> {
+        self.ship()?;
+        self.send(Msg::Modules(pid, modules.to_vec()))
+    }
+
     fn chunk_begin(&mut self, thread: &ThreadInfo, chunk: &ChunkInfo) -> Result<(), SinkError> {
         self.room(0)?;
         self.batch.items.push(Item::ChunkBegin {
@@ -401,6 +409,11 @@ fn run_inner<S: Sink>(
                 replay(&mut inner, &batch, &mut refused, &mut last_error);
                 batch.recycle();
                 let _ = spare.try_send(batch);
+            }
+            Msg::Modules(pid, modules) => {
+                if let Err(e) = inner.modules(pid, &modules) {
+                    last_error = Some(e.to_string());
+                }
             }
             Msg::Flush => {
                 if let Err(e) = inner.flush() {

@@ -5,6 +5,7 @@
 //! [`SessionInfo`], [`Report`], [`SinkOutput`], [`SinkError`]) or re-exported by it
 //! ([`EventKind`], [`LaneKind`]): a custom sink needs no other ADA crate.
 
+use crate::modules::Module;
 use crate::report::Report;
 use ada_registry::LaneKind;
 use ada_ringpool::{EventKind, LossCause};
@@ -431,7 +432,7 @@ impl SinkOutput {
 /// thread, in the same order), in this order:
 ///
 /// ```text
-/// begin  ( symbol | thread | window | flush | chunk_begin (record | window)* chunk_end )*  finish
+/// begin  ( symbol | thread | modules | window | flush | chunk_begin (record | window)* chunk_end )*  finish
 /// ```
 ///
 /// - [`begin`](Sink::begin) once, first, with the session (the segment name filled in).
@@ -441,6 +442,10 @@ impl SinkOutput {
 ///   claimed and verified identity, and name). It always arrives before the thread's first
 ///   chunk, once per session number: a thread first seen through the shared fallback ring
 ///   (announced with [`ThreadInfo::NO_SLOT`]) is not announced again when it registers.
+/// - [`modules`](Sink::modules): modules (file-backed executable mappings) of a traced
+///   process that the controller read from `/proc/<pid>/maps` and had not reported before
+///   (see [`crate::modules`]). No particular order relative to the process's records: they
+///   name addresses after the run, never while draining.
 /// - [`chunk_begin`](Sink::chunk_begin) … [`chunk_end`](Sink::chunk_end): one ring's worth of
 ///   one thread's lane (a [`ChunkInfo`]: which ring, whether it is MARKED, whether it was copied
 ///   from the thread's active ring, or taken from the shared fallback ring). Every
@@ -449,7 +454,7 @@ impl SinkOutput {
 ///   or interleave, and `chunk_end` always follows its `chunk_begin` (with the same
 ///   arguments), even when the chunk held no valid record: if validation fails part way, the
 ///   rest of the chunk is counted as corrupt in the [`Report`] and the chunk ends there.
-///   Symbols, threads and flushes come only between pairs.
+///   Symbols, threads, modules and flushes come only between pairs.
 ///
 ///   With selective persistence ([`crate::Persistence::Windows`], the default) only the
 ///   detail records inside windows reach the sink: a detail chunk may then carry fewer records
@@ -517,6 +522,13 @@ pub trait Sink: Send {
     /// name when the controller could verify and read it.
     fn thread(&mut self, thread: &ThreadInfo, name: Option<&str>) -> Result<(), SinkError> {
         let _ = (thread, name);
+        Ok(())
+    }
+    /// Process `pid` has these modules loaded, not reported before (a sink keeps the union:
+    /// a module stays in the trace after the process unloads it, since earlier addresses
+    /// still point into it).
+    fn modules(&mut self, pid: u32, modules: &[Module]) -> Result<(), SinkError> {
+        let _ = (pid, modules);
         Ok(())
     }
     /// The records of one ring of `thread` follow (until [`chunk_end`](Sink::chunk_end)).
@@ -591,6 +603,9 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
     }
     fn thread(&mut self, thread: &ThreadInfo, name: Option<&str>) -> Result<(), SinkError> {
         (**self).thread(thread, name)
+    }
+    fn modules(&mut self, pid: u32, modules: &[Module]) -> Result<(), SinkError> {
+        (**self).modules(pid, modules)
     }
     fn chunk_begin(&mut self, thread: &ThreadInfo, chunk: &ChunkInfo) -> Result<(), SinkError> {
         (**self).chunk_begin(thread, chunk)
