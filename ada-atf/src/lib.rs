@@ -109,7 +109,8 @@ pub use locate::{LocateError, TraceDir};
 pub use manifest::{
     AgentStatsSummary, ClockCalibration, ClockDescription, ContinuationSummary, FORMAT_VERSION,
     FallbackSummary, FoldedThreadsSummary, LaneCounters, LostByCause, MAX_MANIFEST_LEN, Manifest,
-    ModeEntries, ModuleEntry, PerLane, ReadinessSummary, StateEntries, SymbolEntry, ThreadSummary, TraceSummary,
+    ModeEntries, ModuleEntry, PerLane, ReadinessSummary, StateEntries, SymbolEntry, ThreadSummary,
+    TraceSummary,
 };
 pub use mapping::{RecordKind, RecordMapper, RegisterNames, RingRecord, SymbolLookup};
 pub use names::{StreamNames, SymbolName, ThreadIdentity};

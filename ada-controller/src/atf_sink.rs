@@ -39,9 +39,9 @@ use crate::sink::{
 };
 use ada_atf::{
     ClockDescription, EventRef, FallbackSummary, FoldedThreadsSummary, FunctionPayload,
-    IndexEventRef, IndexKind, LaneCounters, LostByCause, ModuleEntry, PayloadRef, PerLane, PersistenceWindow,
-    RecordKind, RecordMapper, RingRecord, StateEntries, SymbolEntry, SyncPolicy, ThreadSummary,
-    TraceSummary, TraceWriter, WriteError, WriterOptions,
+    IndexEventRef, IndexKind, LaneCounters, LostByCause, ModuleEntry, PayloadRef, PerLane,
+    PersistenceWindow, RecordKind, RecordMapper, RingRecord, StateEntries, SymbolEntry, SyncPolicy,
+    ThreadSummary, TraceSummary, TraceWriter, WriteError, WriterOptions,
 };
 use ada_registry::LaneKind;
 use ada_ringpool::EventKind;

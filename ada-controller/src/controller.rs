@@ -57,8 +57,8 @@
 use crate::atf_sink::AtfSink;
 use crate::drain::{Drainer, PassStats};
 use crate::hook::{DrainHook, DrainPoint};
-use crate::merged::{BlockSink, TraceSink};
 use crate::identity::Verifier;
+use crate::merged::{BlockSink, TraceSink};
 use crate::modules::{Module, ModuleWatch};
 use crate::persist::Persistence;
 #[cfg(doc)]
@@ -1327,7 +1327,9 @@ fn drain_loop<D: SessionDrain>(
     control.request_shutdown();
     // The live processes' modules once more, before the final drain (and the sink's end).
     if let Some(watch) = modules {
-        watch.finish(FINAL_MODULES_PATIENCE, |pid, found| drain.modules(pid, found));
+        watch.finish(FINAL_MODULES_PATIENCE, |pid, found| {
+            drain.modules(pid, found)
+        });
     }
     take_dead(shared, drain, &mut dead);
     let mut gone: Vec<u32> = active_pids(registry)

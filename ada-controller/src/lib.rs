@@ -103,7 +103,8 @@ pub mod stamps;
 
 pub use ada_shm::ENV_SEGMENT;
 pub use atf_sink::{
-    AtfSink, MANIFEST_CALIBRATION_POINTS, MAX_LOADED_MODULES, session_clock, session_clock_with};
+    AtfSink, MANIFEST_CALIBRATION_POINTS, MAX_LOADED_MODULES, session_clock, session_clock_with,
+};
 pub use controller::{
     Controller, ControllerBuilder, ControllerError, HEARTBEAT_EVERY, LiveSnapshot, LiveStats,
     Running, Standby,

@@ -286,7 +286,10 @@ fn reread_after(reads: u32) -> Duration {
     const FIRST: Duration = Duration::from_millis(10);
     const EVERY: Duration = Duration::from_secs(1);
     FIRST
-        .checked_mul(1u32.checked_shl(reads.saturating_sub(1)).unwrap_or(u32::MAX))
+        .checked_mul(
+            1u32.checked_shl(reads.saturating_sub(1))
+                .unwrap_or(u32::MAX),
+        )
         .map_or(EVERY, |d| d.min(EVERY))
 }
 
@@ -461,7 +464,10 @@ mod tests {
             "7f12a000-7f12b000 r-xp 00001000 fd:01 1234567    /usr/lib/libx 1.so (deleted)",
         )
         .unwrap();
-        assert_eq!((e.start, e.end, e.file_offset), (0x7f12a000, 0x7f12b000, 0x1000));
+        assert_eq!(
+            (e.start, e.end, e.file_offset),
+            (0x7f12a000, 0x7f12b000, 0x1000)
+        );
         assert_eq!((e.major, e.minor, e.inode), (0xfd, 1, 1234567));
         assert_eq!(e.path, "/usr/lib/libx 1.so");
         assert!(e.deleted);
@@ -509,7 +515,9 @@ mod tests {
 
     #[test]
     fn rereads_back_off_to_a_second() {
-        let after: Vec<u64> = (1..10).map(|r| reread_after(r).as_millis() as u64).collect();
+        let after: Vec<u64> = (1..10)
+            .map(|r| reread_after(r).as_millis() as u64)
+            .collect();
         assert_eq!(after, [10, 20, 40, 80, 160, 320, 640, 1000, 1000]);
         assert_eq!(reread_after(0), Duration::from_millis(10));
         assert_eq!(reread_after(u32::MAX), Duration::from_secs(1));

@@ -76,7 +76,9 @@ impl Image {
         self.segments
             .iter()
             .find(|&&(start, size, _)| offset >= start && offset - start < size)
-            .map_or(offset, |&(start, _, vaddr)| vaddr.wrapping_add(offset - start))
+            .map_or(offset, |&(start, _, vaddr)| {
+                vaddr.wrapping_add(offset - start)
+            })
     }
 
     /// The function (symbol table first, then DWARF) and source line of `vaddr`.
@@ -110,7 +112,10 @@ impl Image {
 
     /// The symbol whose range holds `vaddr` (a symbol without a size holds up to the next).
     fn symbol(&self, vaddr: u64) -> Option<&str> {
-        let i = self.symbols.partition_point(|s| s.0 <= vaddr).checked_sub(1)?;
+        let i = self
+            .symbols
+            .partition_point(|s| s.0 <= vaddr)
+            .checked_sub(1)?;
         let (address, size, name) = &self.symbols[i];
         (*size == 0 || vaddr - address < *size).then_some(name.as_str())
     }
