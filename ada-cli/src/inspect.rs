@@ -40,6 +40,8 @@ use std::path::{Path, PathBuf};
 
 use crate::damage::{CheckedEvents, Damage};
 use crate::escape::{Escaped, Quoted, escape_path, is_unsafe};
+use crate::symbolize::Namer;
+use crate::top::CallTable;
 use ada_atf::schema::event::Payload;
 use ada_atf::writer::WINDOWS_FILE;
 use ada_atf::{
@@ -156,22 +158,45 @@ pub fn inspect(
     limit: usize,
     out: &mut dyn Write,
 ) -> Result<InspectReport, InspectError> {
+    inspect_with(trace_dir, &InspectOptions { limit, top: None }, out)
+}
+
+/// What [`inspect_with`] prints beyond the summary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InspectOptions {
+    /// Events to list.
+    pub limit: usize,
+    /// With `Some(n)`: the top `n` functions by calls and by inclusive time
+    /// ([`crate::top`]), before the events.
+    pub top: Option<usize>,
+}
+
+/// [`inspect`] with [`InspectOptions`] (`ada inspect --top N`).
+pub fn inspect_with(
+    trace_dir: &Path,
+    options: &InspectOptions,
+    out: &mut dyn Write,
+) -> Result<InspectReport, InspectError> {
     let reader = open_trace(trace_dir).map_err(|f| match f {
         OpenFailure::Locate(e) => InspectError::Locate(e),
         OpenFailure::Read { path, source } => InspectError::Read { path, source },
     })?;
     let mut w = BufWriter::new(out);
-    let report = write_summary(&reader, limit, &mut w).map_err(InspectError::Output)?;
+    let report = write_summary(&reader, options, &mut w).map_err(InspectError::Output)?;
     w.flush().map_err(InspectError::Output)?;
     Ok(report)
 }
 
 fn write_summary<W: Write>(
     reader: &TraceReader,
-    limit: usize,
+    options: &InspectOptions,
     w: &mut W,
 ) -> io::Result<InspectReport> {
+    let limit = options.limit;
     let manifest = reader.manifest();
+    // Names for addresses in the recorded modules, and the calls table of `--top`.
+    let mut namer = Namer::new(manifest);
+    let mut calls = options.top.map(|_| CallTable::new());
     let events_bytes = reader.events_bytes().len() as u64;
 
     // The whole stream first: the status line says whether the trace lost data.
@@ -184,6 +209,14 @@ fn write_summary<W: Write>(
     for event in checked.by_ref() {
         if names.observe(&event) {
             continue;
+        }
+        if let Some(calls) = calls.as_mut() {
+            calls.observe(&event, &names, &mut namer);
+        } else if namer.has_modules()
+            && let Some(Payload::FunctionCall(c)) = &event.payload
+        {
+            // Resolved now, so the summary can say how naming went.
+            let _ = namer.resolve(&c.symbol, event.function_id, event.thread_id, &names);
         }
         losses.observe(&event);
         if let Some(ns) = event.timestamp.and_then(|t| t.to_nanos()) {
@@ -276,7 +309,13 @@ fn write_summary<W: Write>(
         }
     )?;
 
+    write_naming(w, &namer)?;
+
     losses.write(w)?;
+
+    if let (Some(n), Some(calls)) = (options.top, &calls) {
+        calls.write(w, n, &names, &mut namer)?;
+    }
 
     if limit > 0 {
         writeln!(w, "events (first {limit}):")?;
@@ -284,7 +323,7 @@ fn write_summary<W: Write>(
     let mut events_shown = 0usize;
     for event in CheckedEvents::new(reader).take(limit) {
         write!(w, "  ")?;
-        write_event_line(w, &event, &names)?;
+        write_event_line(w, &event, &names, &mut namer)?;
         writeln!(w)?;
         events_shown += 1;
     }
@@ -934,7 +973,56 @@ fn thread_identity(t: &ThreadIdentity) -> String {
     s
 }
 
-fn write_event_line<W: Write>(w: &mut W, ev: &Event, table: &StreamNames) -> io::Result<()> {
+/// `loaded modules: …` and how their addresses were named (nothing for a trace that
+/// recorded no modules).
+fn write_naming<W: Write>(w: &mut W, namer: &Namer) -> io::Result<()> {
+    if !namer.has_modules() {
+        return Ok(());
+    }
+    let (modules, processes) = namer.module_counts();
+    writeln!(
+        w,
+        "loaded modules: {modules} executable mappings in {processes} process(es)"
+    )?;
+    let s = namer.stats();
+    write!(
+        w,
+        "addresses named from the modules: {} with a function name",
+        s.named
+    )?;
+    if s.no_symbol > 0 {
+        write!(
+            w,
+            ", {} without one (no symbol in the module: stripped?), shown as module+offset",
+            s.no_symbol
+        )?;
+    }
+    if s.unreadable > 0 {
+        write!(
+            w,
+            ", {} in modules that cannot be used, shown as module+offset",
+            s.unreadable
+        )?;
+        if let Some(p) = &s.first_problem {
+            write!(w, " ({})", Escaped(p))?;
+        }
+    }
+    if s.outside > 0 {
+        write!(
+            w,
+            ", {} outside every module, shown as addresses",
+            s.outside
+        )?;
+    }
+    writeln!(w)
+}
+
+fn write_event_line<W: Write>(
+    w: &mut W,
+    ev: &Event,
+    table: &StreamNames,
+    namer: &mut Namer,
+) -> io::Result<()> {
     let ts = match ev.timestamp {
         None => "-".to_owned(),
         Some(t) => match t.to_nanos() {
@@ -955,7 +1043,7 @@ fn write_event_line<W: Write>(w: &mut W, ev: &Event, table: &StreamNames) -> io:
         Some(Payload::FunctionCall(c)) => write!(
             w,
             "call {}{} depth {}{}{}",
-            escape(&function_name(&c.symbol, ev.function_id, c.address, table)),
+            escape(&namer.name(&c.symbol, ev.function_id, c.address, ev.thread_id, table)),
             at_address(c.address),
             ev.call_depth,
             registers(&c.argument_registers),
@@ -968,7 +1056,7 @@ fn write_event_line<W: Write>(w: &mut W, ev: &Event, table: &StreamNames) -> io:
         Some(Payload::FunctionReturn(r)) => write!(
             w,
             "return {}{} depth {}{}",
-            escape(&function_name(&r.symbol, ev.function_id, r.address, table)),
+            escape(&namer.name(&r.symbol, ev.function_id, r.address, ev.thread_id, table)),
             at_address(r.address),
             ev.call_depth,
             registers(&r.return_registers)

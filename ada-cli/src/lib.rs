@@ -10,7 +10,10 @@
 //!   to its segment, take the drain over, write a continuation trace;
 //! - [`summary`]: the accounting `ada trace` prints at the end, rendered from the controller's
 //!   [`Report`](ada_controller::Report);
-//! - [`inspect`]: `ada inspect`, a human-readable summary of an ATF v4 trace;
+//! - [`inspect`]: `ada inspect`, a human-readable summary of an ATF v4 trace, with
+//!   `--top N` ([`top`]) the functions called most and those with the most inclusive time;
+//! - [`symbolize`]: names for function ids that are code addresses, from the modules the
+//!   trace recorded (`loadedModules`), with `ada-symbols`, after the run;
 //! - [`live_lanes`]: what `ada status` shows of a live thread's lanes (backpressure state,
 //!   loss by cause);
 //! - [`export`]: `ada export --chrome`, Chrome trace-event JSON for the Perfetto UI;
@@ -39,6 +42,8 @@ pub mod export;
 pub mod inspect;
 pub mod live_lanes;
 pub mod summary;
+pub mod symbolize;
+pub mod top;
 pub mod trace;
 
 /// The README's examples, run as doctests.

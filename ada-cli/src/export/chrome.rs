@@ -9,7 +9,7 @@
 //!
 //! | ATF event | trace event |
 //! |---|---|
-//! | `FunctionCall` | `"ph":"B"`, name = symbol (else the trace's name for `function_id`, from trace.json or a `SymbolDef` before it, else `fn#<id>`), args: `address` (hex), `function_id`, `depth`, `lane`, `registers` (hex), `stack_bytes` |
+//! | `FunctionCall` | `"ph":"B"`, name = symbol (else the trace's name for `function_id`, from trace.json or a `SymbolDef` before it, else — an address in a module the trace recorded for the thread's process (`loadedModules`) — the function's name from the module's file, else `module+0x<offset>`, else, in a process with recorded modules, the hex address, else `fn#<id>`: see [`crate::symbolize`]), args: `address` (hex), `function_id`, `depth`, `lane`, `registers` (hex), `stack_bytes` |
 //! | `FunctionReturn` | `"ph":"E"`, same name and args (`registers` are the return registers) |
 //! | either, from the detail lane (`lane` 1) | an instant (`"ph":"i"`) with the same name and args: the index lane holds the slice itself |
 //! | `Custom` (`mark`, `message`, `exception`, ...) | instant `"ph":"i","s":"t"` named after the kind, args: `text` (or `bytes` and `hex` when not UTF-8) |
@@ -77,7 +77,8 @@ use ada_atf::{Event, Manifest, ReadError, StreamNames, TornTail, TraceReader};
 
 use super::ExportError;
 use crate::damage::{CheckedEvents, Damage, capture_warnings};
-use crate::inspect::{function_name, lane_name, open_trace};
+use crate::inspect::{lane_name, open_trace};
+use crate::symbolize::Namer;
 
 /// Bytes of a non-UTF-8 custom payload shown as hex.
 const HEX_SHOWN: usize = 64;
@@ -326,6 +327,8 @@ fn write_trace<W: Write>(reader: &TraceReader, w: &mut W) -> io::Result<ChromeSt
     // Names from the manifest, completed by the stream's definitions as they come (a trace
     // cut short by a controller crash has only those).
     let mut names = StreamNames::new(manifest);
+    // Names for addresses in the modules the trace recorded.
+    let mut namer = Namer::new(manifest);
 
     w.write_all(b"{\"traceEvents\":[\n")?;
     let mut out = Events {
@@ -386,7 +389,7 @@ fn write_trace<W: Write>(reader: &TraceReader, w: &mut W) -> io::Result<ChromeSt
             held.push((ts, ev));
             continue;
         }
-        if write_event(&mut out, &ev, ts, &names, &mut named_process)? {
+        if write_event(&mut out, &ev, ts, &names, &mut namer, &mut named_process)? {
             out.stats.events_exported += 1;
         } else {
             out.stats.skipped += 1;
@@ -396,7 +399,7 @@ fn write_trace<W: Write>(reader: &TraceReader, w: &mut W) -> io::Result<ChromeSt
     // Stable: events of equal time keep the stream's order.
     held.sort_by_key(|(ts, _)| *ts);
     for (ts, ev) in &held {
-        if write_event(&mut out, ev, *ts, &names, &mut named_process)? {
+        if write_event(&mut out, ev, *ts, &names, &mut namer, &mut named_process)? {
             out.stats.events_exported += 1;
         } else {
             out.stats.skipped += 1;
@@ -452,6 +455,7 @@ fn write_event<W: Write>(
     ev: &Event,
     ts: u64,
     table: &StreamNames,
+    namer: &mut Namer,
     named_process: &mut Option<String>,
 ) -> io::Result<bool> {
     let tid = ev.thread_id;
@@ -463,7 +467,7 @@ fn write_event<W: Write>(
         // Taken in by the caller's `StreamNames` before this is called.
         Payload::SymbolDef(_) | Payload::ThreadDef(_) => return Ok(false),
         Payload::FunctionCall(c) => {
-            let name = function_name(&c.symbol, ev.function_id, c.address, table);
+            let name = namer.name(&c.symbol, ev.function_id, c.address, tid, table);
             // The index lane already holds the call; a detail-lane call (registers, stack) is
             // shown as an instant on top of that slice, not as a second begin.
             let ph = if ev.lane == 1 { "i" } else { "B" };
@@ -484,7 +488,7 @@ fn write_event<W: Write>(
             o.close()?;
         }
         Payload::FunctionReturn(r) => {
-            let name = function_name(&r.symbol, ev.function_id, r.address, table);
+            let name = namer.name(&r.symbol, ev.function_id, r.address, tid, table);
             let ph = if ev.lane == 1 { "i" } else { "E" };
             let mut o = out.event(ph, &name, "function", Some(ts), tid)?;
             let mut args = o.obj("args")?;

@@ -3,7 +3,7 @@
 //! ```text
 //! ada trace [--output DIR] [--duration D] [--trigger SPEC]... [--drop-policy P] [--stability D] [--warm-up D] [--config FILE] -- COMMAND [ARGS...]
 //! ada attach SEGMENT [--output DIR] [--duration D] [--pid PID]...
-//! ada inspect TRACE_DIR [--limit N]
+//! ada inspect TRACE_DIR [--limit N] [--top N]
 //! ada export --chrome TRACE_DIR -o out.json
 //! ada demo [--output DIR]
 //! ada status [SEGMENT | --clean]
@@ -132,6 +132,10 @@ enum Cmd {
         /// Events to print.
         #[arg(short = 'n', long, default_value_t = 20)]
         limit: usize,
+        /// Also print the top N functions by call count and by inclusive time (entry to
+        /// matching exit per thread, as `uftrace report` does).
+        #[arg(long, value_name = "N")]
+        top: Option<usize>,
     },
     /// Convert a trace to another format.
     #[command(after_help = READ_EXIT_CODES)]
@@ -359,7 +363,11 @@ fn main() -> ExitCode {
             };
             attach(&options, quiet)
         }
-        Cmd::Inspect { trace_dir, limit } => inspect(&trace_dir, limit),
+        Cmd::Inspect {
+            trace_dir,
+            limit,
+            top,
+        } => inspect(&trace_dir, limit, top),
         Cmd::Export {
             chrome: _,
             trace_dir,
@@ -619,10 +627,12 @@ fn damage_exit(damage: &[ada_cli::damage::Damage], what: &str) -> ExitCode {
 }
 
 /// `dir` is a trace directory or a session directory holding one (`ada_atf::TraceDir::find`).
-fn inspect(dir: &Path, limit: usize) -> Result<ExitCode, String> {
+fn inspect(dir: &Path, limit: usize, top: Option<usize>) -> Result<ExitCode, String> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let report = ada_cli::inspect::inspect(dir, limit, &mut out).map_err(|e| e.to_string())?;
+    let options = ada_cli::inspect::InspectOptions { limit, top };
+    let report =
+        ada_cli::inspect::inspect_with(dir, &options, &mut out).map_err(|e| e.to_string())?;
     out.flush().map_err(|e| format!("stdout: {e}"))?;
     capture_warn(&report.capture_warnings);
     Ok(damage_exit(&report.damage, "the summary"))
