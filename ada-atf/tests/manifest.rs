@@ -307,3 +307,68 @@ fn fallback_section_and_lane_spills_round_trip() {
         })
     ));
 }
+
+#[test]
+fn loaded_modules_round_trip_and_leave_the_original_keys_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let module = |pid, path: &str, start, build_id: Option<&str>| ada_atf::ModuleEntry {
+        pid,
+        path: path.into(),
+        start,
+        end: start + 0x2000,
+        file_offset: 0x1000,
+        build_id: build_id.map(str::to_owned),
+        deleted: false,
+    };
+    let mut gone = module(78, "/usr/lib/libgone.so", 0x7f00_0000_0000, None);
+    gone.deleted = true;
+    let loaded = vec![
+        module(77, "/usr/bin/prog", 0x5555_0000_1000, Some("0a1b2c3d")),
+        module(77, "/usr/lib/libdemo.so", 0x7f00_0000_1000, Some("ffee")),
+        gone,
+    ];
+    let stats = write_trace(
+        tmp.path(),
+        2,
+        TraceSummary {
+            modules: vec!["/usr/bin/prog".into(), "/usr/lib/libdemo.so".into()],
+            loaded_modules: loaded.clone(),
+            ..TraceSummary::default()
+        },
+    );
+    let text = std::fs::read_to_string(stats.dir.join("trace.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        v["loadedModules"][0],
+        serde_json::json!({"pid": 77, "path": "/usr/bin/prog", "start": 0x5555_0000_1000u64,
+            "end": 0x5555_0000_3000u64, "fileOffset": 0x1000, "buildId": "0a1b2c3d"})
+    );
+    assert_eq!(v["loadedModules"][2]["deleted"], true);
+    assert!(v["loadedModules"][2].get("buildId").is_none());
+    let m = TraceReader::open(&stats.dir)
+        .unwrap()
+        .manifest()
+        .unwrap()
+        .clone();
+    assert_eq!(m.loaded_modules, loaded);
+    assert_eq!(m.loaded_modules[0].base(), 0x5555_0000_0000);
+    assert!(m.loaded_modules[1].contains(0x7f00_0000_2fff));
+    assert!(!m.loaded_modules[1].contains(0x7f00_0000_3000));
+    // `modules` keeps its meaning: strings, readable by a reader of the nine keys.
+    let original: OriginalManifest = serde_json::from_str(&text).unwrap();
+    assert_eq!(original.modules, ["/usr/bin/prog", "/usr/lib/libdemo.so"]);
+    // Older manifests have none and write none; a wrong type names the key.
+    let tmp2 = tempfile::tempdir().unwrap();
+    let plain = write_trace(tmp2.path(), 1, TraceSummary::default());
+    let plain_text = std::fs::read_to_string(plain.dir.join("trace.json")).unwrap();
+    assert!(!plain_text.contains("loadedModules"));
+    let mut bad: serde_json::Value = serde_json::from_str(&plain_text).unwrap();
+    bad["loadedModules"] = serde_json::json!([{"pid": 1, "path": 5}]);
+    assert!(matches!(
+        ada_atf::Manifest::from_json_slice(bad.to_string().as_bytes()),
+        Err(ManifestError::WrongType {
+            key: "loadedModules",
+            ..
+        })
+    ));
+}
