@@ -141,7 +141,8 @@ impl Namer {
 
     /// The name to show for an event's function: the event's symbol, else the trace's name for
     /// its id, else the resolved function name or `module+0x<offset>`, else (a process with
-    /// recorded modules) the hex address, else what [`crate::inspect::function_name`] shows.
+    /// recorded modules) the hex address, else `fn#<id>` (or the event's address when the id is 0),
+    /// as before.
     pub fn name<'a>(
         &mut self,
         symbol: &'a str,

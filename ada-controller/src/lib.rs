@@ -52,6 +52,12 @@
 //!   `thread_id`) and treats the pid and OS thread id a slot claims as claims: a thread is
 //!   verified only when its pid is a traced process (see [`ProcessTrust`]) and the task exists;
 //!   only then is its name read from `/proc`.
+//! - Loaded modules ([`modules`]): the file-backed executable mappings of each traced process
+//!   the session trusts (path, address range, file offset, ELF build id), read from
+//!   `/proc/<pid>/maps` by an `ada-modules` thread when the drain first sees the process,
+//!   while it runs and before the final drain, and handed to the sink ([`Sink::modules`]; the
+//!   manifest's `loadedModules`), so addresses in the trace can be named after the run
+//!   (`ada-symbols`). Nothing is symbolized here.
 //! - [`DrainHook`] ([`ControllerBuilder::drain_hook`]): a test and diagnostics hook the drain
 //!   thread calls at each [`DrainPoint`] (before and after every pass).
 //! - [`ENV_SEGMENT`]: the environment variable (`ADA_SHM`) that names the segment to the
