@@ -976,45 +976,15 @@ fn thread_identity(t: &ThreadIdentity) -> String {
 /// `loaded modules: …` and how their addresses were named (nothing for a trace that
 /// recorded no modules).
 fn write_naming<W: Write>(w: &mut W, namer: &Namer) -> io::Result<()> {
-    if !namer.has_modules() {
+    let Some(summary) = namer.summary() else {
         return Ok(());
-    }
+    };
     let (modules, processes) = namer.module_counts();
     writeln!(
         w,
         "loaded modules: {modules} executable mappings in {processes} process(es)"
     )?;
-    let s = namer.stats();
-    write!(
-        w,
-        "addresses named from the modules: {} with a function name",
-        s.named
-    )?;
-    if s.no_symbol > 0 {
-        write!(
-            w,
-            ", {} without one (no symbol in the module: stripped?), shown as module+offset",
-            s.no_symbol
-        )?;
-    }
-    if s.unreadable > 0 {
-        write!(
-            w,
-            ", {} in modules that cannot be used, shown as module+offset",
-            s.unreadable
-        )?;
-        if let Some(p) = &s.first_problem {
-            write!(w, " ({})", Escaped(p))?;
-        }
-    }
-    if s.outside > 0 {
-        write!(
-            w,
-            ", {} outside every module, shown as addresses",
-            s.outside
-        )?;
-    }
-    writeln!(w)
+    writeln!(w, "addresses named from the modules: {}", Escaped(&summary))
 }
 
 fn write_event_line<W: Write>(

@@ -83,6 +83,40 @@ impl Namer {
         &self.stats
     }
 
+    /// How naming went, in one sentence (`None` for a trace without recorded modules):
+    /// `2 with a function name, 1 without one (no symbol in the module: stripped?), shown as
+    /// module+offset, …`. Module paths and reasons in it come from the trace: escape it
+    /// before it reaches a terminal.
+    pub fn summary(&self) -> Option<String> {
+        if !self.has_modules() {
+            return None;
+        }
+        let s = &self.stats;
+        let mut text = format!("{} with a function name", s.named);
+        if s.no_symbol > 0 {
+            text.push_str(&format!(
+                ", {} without one (no symbol in the module: stripped?), shown as module+offset",
+                s.no_symbol
+            ));
+        }
+        if s.unreadable > 0 {
+            text.push_str(&format!(
+                ", {} in modules that cannot be used, shown as module+offset",
+                s.unreadable
+            ));
+            if let Some(p) = &s.first_problem {
+                text.push_str(&format!(" ({p})"));
+            }
+        }
+        if s.outside > 0 {
+            text.push_str(&format!(
+                ", {} outside every module, shown as addresses",
+                s.outside
+            ));
+        }
+        Some(text)
+    }
+
     /// The process whose modules name thread `thread_id`'s ids: the thread's pid, or the only
     /// process with modules when the trace does not say.
     fn pid_of(&self, thread_id: i32, names: &StreamNames) -> Option<u32> {

@@ -464,4 +464,27 @@ fn a_stripped_trace_shows_module_offsets_and_says_why() {
         text.contains("1 with a function name, 1 without one (no symbol in the module: stripped?)"),
         "{text}"
     );
+    // The export names it the same way and says so in otherData.
+    let json = tmp.path().join("out.json");
+    ada(&[
+        "export".as_ref(),
+        "--chrome".as_ref(),
+        dir.as_os_str(),
+        "-o".as_ref(),
+        json.as_os_str(),
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert!(
+        v["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["ph"] == "B" && e["name"] == label.as_str()),
+        "{v}"
+    );
+    let said = v["otherData"]["addressNames"].as_str().unwrap();
+    assert!(
+        said.contains("1 without one (no symbol in the module: stripped?)"),
+        "{said}"
+    );
 }

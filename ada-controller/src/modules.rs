@@ -15,14 +15,16 @@
 //! [`MAX_MODULES_PER_PROCESS`]); nothing here panics on what it reads.
 //!
 //! During a session the controller runs a watcher thread (`ada-modules`) that reads each
-//! traced process (the session's process and every pid that owns a registry slot, when the
-//! session trusts it: see [`ProcessTrust`](crate::ProcessTrust)) when the drain first sees it,
+//! traced process (the session's process from the start, and every pid that owns a registry
+//! slot, which the drain loop looks for every 100 ms, when the session trusts it: see
+//! [`ProcessTrust`](crate::ProcessTrust)) when the drain first sees it,
 //! again after 10, 20, 40, … ms while the dynamic loader is at work, then every second while
 //! it lives (so libraries loaded with `dlopen` are caught), and once more before the final
 //! drain. New modules reach the sink as [`Sink::modules`](crate::Sink::modules), between
 //! chunks, on the drain thread; the watcher itself never blocks the drain. A library a
 //! process loads and unloads between two reads, or loads after the last read before it exits,
-//! is not seen: polling is all `/proc` offers.
+//! is not seen, nor is a process that ends before the drain loop sees it: polling is all
+//! `/proc` offers. At most [`MAX_PROCESSES`] processes are followed per session.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read as _;

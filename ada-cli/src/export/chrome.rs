@@ -59,6 +59,11 @@
 //! `complete` is `"true"` only for a trace whose `trace.json` says complete and in which nothing
 //! was found damaged (then `dataLost` is `"false"` and there is no `warnings`).
 //!
+//! A trace that recorded its processes' modules (`loadedModules`) says how its addresses were
+//! named: `"loadedModules"` (how many mappings) and `"addressNames"` (`"2 with a function name,
+//! 1 without one (no symbol in the module: stripped?), shown as module+offset"`, see
+//! [`crate::symbolize::Namer::summary`]).
+//!
 //! What the controller recorded about its own input is carried over too: `corruption` (the
 //! manifest's counts, `"badChunks 2, ringErrors 3"`), `unregisteredDrops`, `foldedThreads`,
 //! `unverifiableThreads`, the loss by cause summed over every thread and lane (`lostOverwritten`,
@@ -413,7 +418,7 @@ fn write_trace<W: Write>(reader: &TraceReader, w: &mut W) -> io::Result<ChromeSt
     stats.damage = outcome.damage;
     stats.capture_warnings = manifest.map(capture_warnings).unwrap_or_default();
     w.write_all(b"\n],\n\"displayTimeUnit\":\"ns\",\n\"otherData\":")?;
-    write_other_data(w, reader, manifest, &stats)?;
+    write_other_data(w, reader, manifest, &stats, &namer)?;
     w.write_all(b"}\n")?;
     Ok(stats)
 }
@@ -658,6 +663,7 @@ fn write_other_data<W: Write>(
     reader: &TraceReader,
     manifest: Option<&Manifest>,
     stats: &ChromeStats,
+    namer: &Namer,
 ) -> io::Result<()> {
     let mut o = Obj::open(w)?;
     o.str("source", "ada")?;
@@ -686,6 +692,10 @@ fn write_other_data<W: Write>(
     if stats.is_damaged() {
         let warnings: Vec<String> = stats.damage.iter().map(ToString::to_string).collect();
         o.str("warnings", &warnings.join("; "))?;
+    }
+    if let Some(summary) = namer.summary() {
+        o.str("loadedModules", &namer.module_counts().0.to_string())?;
+        o.str("addressNames", &summary)?;
     }
     if let Some(m) = manifest {
         if !m.corruption.is_empty() {
