@@ -45,6 +45,8 @@ pub struct Namer {
     by_pid: HashMap<u32, Vec<Module>>,
     symbolizer: Symbolizer,
     resolved: HashMap<(u32, u64), Option<Resolved>>,
+    /// The last resolution not kept (past [`MAX_RESOLVED`]).
+    overflow: Option<Resolved>,
     stats: NamerStats,
 }
 
@@ -137,24 +139,37 @@ impl Namer {
     }
 
     /// The process and resolution of thread `thread_id`'s unnamed `function_id` (`None` when
-    /// it has a name in the trace, or its process has no recorded modules).
+    /// it has a name in the trace, or its process has no recorded modules; `(pid, None)` when
+    /// it lies in none of the process's modules).
     pub fn resolve(
         &mut self,
         symbol: &str,
         function_id: u64,
         thread_id: i32,
         names: &StreamNames,
-    ) -> Option<(u32, Option<Resolved>)> {
+    ) -> Option<(u32, Option<&Resolved>)> {
         if !self.has_modules() || !Self::unnamed(symbol, function_id, names) {
             return None;
         }
         let pid = self.pid_of(thread_id, names)?;
-        let modules = self.by_pid.get(&pid)?;
-        if let Some(r) = self.resolved.get(&(pid, function_id)) {
-            return Some((pid, r.clone()));
+        let key = (pid, function_id);
+        if !self.resolved.contains_key(&key) {
+            let modules = self.by_pid.get(&pid)?;
+            let r = self.symbolizer.symbolize(modules, function_id);
+            self.count(r.as_ref());
+            if self.resolved.len() >= MAX_RESOLVED {
+                // Not kept: resolved again next time (the module files stay cached).
+                self.overflow = r;
+                return Some((pid, self.overflow.as_ref()));
+            }
+            self.resolved.insert(key, r);
         }
-        let r = self.symbolizer.symbolize(modules, function_id);
-        match &r {
+        Some((pid, self.resolved.get(&key).and_then(Option::as_ref)))
+    }
+
+    /// Counts a new resolution in the stats.
+    fn count(&mut self, r: Option<&Resolved>) {
+        match r {
             None => self.stats.outside += 1,
             Some(found) => match &found.problem {
                 None => self.stats.named += 1,
@@ -167,10 +182,6 @@ impl Namer {
                 }
             },
         }
-        if self.resolved.len() < MAX_RESOLVED {
-            self.resolved.insert((pid, function_id), r.clone());
-        }
-        Some((pid, r))
     }
 
     /// The name to show for an event's function: the event's symbol, else the trace's name for

@@ -110,14 +110,20 @@ impl Image {
         found
     }
 
-    /// The symbol whose range holds `vaddr` (a symbol without a size holds up to the next).
+    /// The symbol whose range holds `vaddr`. A symbol without a size holds up to the next
+    /// symbol; the last one, only its own address (past it, nothing says where it ends).
     fn symbol(&self, vaddr: u64) -> Option<&str> {
         let i = self
             .symbols
             .partition_point(|s| s.0 <= vaddr)
             .checked_sub(1)?;
         let (address, size, name) = &self.symbols[i];
-        (*size == 0 || vaddr - address < *size).then_some(name.as_str())
+        let holds = if *size == 0 {
+            vaddr == *address || i + 1 < self.symbols.len()
+        } else {
+            vaddr - address < *size
+        };
+        holds.then_some(name.as_str())
     }
 }
 
