@@ -508,3 +508,64 @@ fn fork_and_exec_children_are_traced_and_accounted() {
     assert_eq!(t.calls_of(step), t.returns_of(step));
     assert_eq!(t.calls_of(exec_step), t.returns_of(exec_step));
 }
+
+/// A program with its own allocator compiled with `-finstrument-functions`: the agent's own
+/// allocations (attaching, registering the thread, its thread-locals' destructors) run
+/// instrumented code that re-enters the hooks. Preloaded (`--functions`) or linked with its
+/// first call `ada_enabled()`, it neither recurses until its stack overflows nor waits for
+/// itself: the re-entered events are counted as lost (`no_slot`), the program's own calls are
+/// all in the trace.
+#[test]
+fn an_instrumented_allocator_reentering_the_agent_neither_crashes_nor_hangs() {
+    let Some(cc) =
+        c_compiler("an_instrumented_allocator_reentering_the_agent_neither_crashes_nor_hangs")
+    else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let source = agent_c_dir().join("tests/c/own_malloc.c");
+    let preloaded = instrumented(&cc, &source, work.path());
+    let linked = work.path().join("own_malloc_linked");
+    let lib = agent_lib();
+    let lib_dir = lib.parent().unwrap();
+    compile(
+        &cc,
+        &[source],
+        &linked,
+        &[
+            "-O1",
+            "-finstrument-functions",
+            "-pthread",
+            "-DWITH_ADA_API",
+            &format!("-I{}", agent_c_dir().join("include").display()),
+            &format!("-L{}", lib_dir.display()),
+            &format!("-Wl,-rpath,{}", lib_dir.display()),
+            "-lada_agent_c",
+        ],
+    );
+    for (case, functions) in [(&preloaded, true), (&linked, false)] {
+        let out = work.path().join(format!("out-{functions}"));
+        let mut cmd = ada();
+        cmd.args(["trace", "-q", "--duration", "60s", "--index-ring-kib", "4096"]);
+        if functions {
+            cmd.arg("--functions").arg("--agent-lib").arg(&lib);
+        }
+        let r = cmd.arg("-o").arg(&out).arg("--").arg(case).output().unwrap();
+        assert_eq!(
+            r.status.code(),
+            Some(0),
+            "{}: {}",
+            case.display(),
+            String::from_utf8_lossy(&r.stderr)
+        );
+        let expected = printed_counts(&r.stdout);
+        let (fib, count) = expected["fib"];
+        let t = Calls::read(&trace_dir(&out));
+        let m = t.manifest();
+        let (written, persisted, lost) = assert_accounted(m);
+        assert_eq!((persisted, lost), (written, 0));
+        assert_eq!((t.calls_of(fib), t.returns_of(fib)), (count, count));
+        assert!(m.unregistered_drops > 0, "the re-entered events: {m:?}");
+        t.assert_nesting();
+    }
+}
