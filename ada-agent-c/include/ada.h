@@ -33,13 +33,17 @@ extern "C" {
  * process is not traced or `name` is NULL. Takes a lock and may allocate: call it once per
  * name and keep the id; not from a signal handler.
  *
- * The id's low 47 bits are the function id the trace shows; the bits above carry the agent's
- * trigger verdict for the name: pass the id back unchanged. An id of your own (not from
- * ada_callsite) must be below 2^47.
+ * The id is the function id the trace shows, unless one of the controller's symbol triggers
+ * names the callsite: then its top bit is set (the trigger below it, the function id in the low
+ * 47 bits). Pass it back unchanged. An id of your own (not from ada_callsite) must be below
+ * 2^63 and is recorded as it is.
  */
 uint64_t ada_callsite(const char *name);
 
-/* Records entry into callsite `id` on the calling thread's index lane. */
+/*
+ * Records entry into callsite `id` on the calling thread's index lane (and, when a symbol
+ * trigger names the callsite, a trigger mark on its detail lane).
+ */
 void ada_enter(uint64_t id);
 
 /* Records exit from callsite `id` on the calling thread's index lane. */

@@ -75,8 +75,9 @@ static CALLSITES: Mutex<Option<HashMap<Box<[u8]>, u64>>> = Mutex::new(None);
 
 /// Registers `name` as a callsite (once per process: the same name always returns the same id)
 /// and returns its id, to pass to [`ada_enter`], [`ada_exit`], [`ada_message`] and
-/// [`ada_mark`]. The id is the function id the trace shows in its low 47 bits, with the agent's
-/// symbol-trigger verdict for the name in the bits above (pass it back unchanged).
+/// [`ada_mark`]. The id is the function id the trace shows, unless a symbol trigger fires for
+/// the name: then its top bit is set, the trigger in the bits below it, and the function id in
+/// its low 47 bits (pass it back unchanged).
 ///
 /// Returns [`ADA_NO_ID`] (0) when the process is not traced or `name` is `NULL`. A name that is
 /// not UTF-8 is registered with each invalid sequence replaced by U+FFFD (its id is still its
@@ -108,9 +109,9 @@ pub unsafe extern "C" fn ada_callsite(name: *const c_char) -> u64 {
     word
 }
 
-/// Records entry into the callsite `id` (from [`ada_callsite`], or any number below 2⁴⁷ the
-/// program maps to names itself) on the calling thread's index lane; when a symbol trigger
-/// fires for the callsite, also writes a trigger mark on its detail lane.
+/// Records entry into the callsite `id` (from [`ada_callsite`], or any number below 2⁶³ the
+/// program maps to names itself, recorded as it is) on the calling thread's index lane; when a
+/// symbol trigger fires for the callsite, also writes a trigger mark on its detail lane.
 #[unsafe(no_mangle)]
 pub extern "C" fn ada_enter(id: u64) {
     ada_agent::enter_word(id);

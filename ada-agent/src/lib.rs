@@ -151,8 +151,9 @@ pub fn enter(site: &Callsite) {
 }
 
 /// [`enter`] of a callsite word: the function id and the trigger verdict that
-/// [`register_callsite`] returns (or any id below 2⁴⁷, which carries no verdict). For the C ABI
-/// (`ada-agent-c`), whose callsites are numbers rather than [`Callsite`] statics.
+/// [`register_callsite`] returns, or any id below 2⁶³ (its top bit clear: no verdict), which is
+/// recorded as it is. For the C ABI (`ada-agent-c`), whose callsites are numbers rather than
+/// [`Callsite`] statics.
 #[inline(always)]
 pub fn enter_word(word: u64) {
     // One branch on the word's TRIGGERED bit. An untriggered word is the bare id (the verdict
@@ -188,8 +189,19 @@ pub fn exit(site: &Callsite) {
 /// [`exit`] of a callsite word (see [`enter_word`]): the exit of its function id.
 #[inline(always)]
 pub fn exit_word(word: u64) {
-    let id = unpack_id(word);
+    let id = word_id(word);
     tls::with_writer(Unwritten::Index(EventKind::Return, id), |w| w.exit(id));
+}
+
+/// The function id of a callsite word: the word itself unless its TRIGGERED bit (63) is set
+/// (then its low 47 bits), so [`enter_word`] and [`exit_word`] agree on any id below 2⁶³.
+#[inline(always)]
+fn word_id(word: u64) -> u64 {
+    if word & CALLSITE_TRIGGERED == 0 {
+        word
+    } else {
+        unpack_id(word)
+    }
 }
 
 /// Registers `name` (at code address `address`, 0 if unknown) as a callsite and returns its
@@ -263,7 +275,7 @@ pub fn message(site: &Callsite, text: &str) {
 /// not UTF-8 are recorded as they are (the controller's readers replace what does not decode).
 pub fn message_word(word: u64, text: &[u8]) {
     tls::with_writer(Unwritten::Detail, |w| {
-        let id = unpack_id(word);
+        let id = word_id(word);
         let message = clip(text);
         if let Some(trigger) = w.message_trigger(text) {
             let registers = [u64::from(trigger.get()) + 1];
@@ -296,7 +308,7 @@ pub fn mark(site: &Callsite, text: &str) {
 /// [`mark`] at a callsite word (see [`enter_word`]) with the text as bytes (recorded as they
 /// are, like [`message_word`]'s).
 pub fn mark_word(word: u64, text: &[u8]) {
-    let id = unpack_id(word);
+    let id = word_id(word);
     tls::with_writer(Unwritten::Detail, |w| {
         // A mark always opens a window; a message trigger matching its text names the trigger
         // as the cause (registers `[index + 1]`), else it is an explicit mark (no registers).

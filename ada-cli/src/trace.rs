@@ -96,14 +96,17 @@ pub fn find_agent_lib(explicit: Option<&Path>) -> Result<PathBuf, TraceError> {
         path: candidate.clone(),
         reason,
     };
-    let absolute = std::path::absolute(&candidate)
-        .map_err(|e| not_found(format!("{source}: {e}")))?;
+    let absolute =
+        std::path::absolute(&candidate).map_err(|e| not_found(format!("{source}: {e}")))?;
     match absolute.metadata() {
         Ok(m) if m.is_file() => {}
         Ok(_) => return Err(not_found(format!("{source}: not a file"))),
         Err(e) => return Err(not_found(format!("{source}: {e}"))),
     }
-    if absolute.to_str().is_none_or(|text| text.contains([' ', ':'])) {
+    if absolute
+        .to_str()
+        .is_none_or(|text| text.contains([' ', ':']))
+    {
         return Err(not_found(format!(
             "{source}: LD_PRELOAD cannot hold a path with a space, a colon or bytes that are not UTF-8"
         )));
@@ -302,12 +305,10 @@ pub fn run(
         let inherited = std::env::var_os("LD_PRELOAD");
         command.env("LD_PRELOAD", preload_value(inherited.as_deref(), lib));
     }
-    let mut child = command
-        .spawn()
-        .map_err(|source| TraceError::Spawn {
-            command: program.to_string_lossy().into_owned(),
-            source,
-        })?;
+    let mut child = command.spawn().map_err(|source| TraceError::Spawn {
+        command: program.to_string_lossy().into_owned(),
+        source,
+    })?;
     let pid = child.id();
     // Announced once the command runs (a command that cannot start is one error line).
     progress(Progress::Ready {

@@ -54,8 +54,34 @@ fn agent_lib() -> PathBuf {
     lib
 }
 
+/// The flags that link a program to [`agent_lib`]: its directory on the search path and in the
+/// program's run path.
+fn link_flags() -> Vec<String> {
+    let lib = agent_lib();
+    let dir = lib.parent().expect("the library's directory").display();
+    vec![
+        format!("-I{}", agent_c_dir().join("include").display()),
+        format!("-L{dir}"),
+        format!("-Wl,-rpath,{dir}"),
+        "-lada_agent_c".to_owned(),
+    ]
+}
+
+/// `ada` for a command linked to [`agent_lib`]: `LD_LIBRARY_PATH` (which cargo and nextest set
+/// for tests, and which beats a run path) names only its directory, so the command cannot load
+/// another build's copy (the one cargo puts in `target/<profile>/`, possibly stale when only
+/// `ada-cli` was built).
+fn ada_for_linked() -> Command {
+    let mut cmd = ada();
+    cmd.env(
+        "LD_LIBRARY_PATH",
+        agent_lib().parent().expect("a directory"),
+    );
+    cmd
+}
+
 /// Compiles `sources` into `out` with `flags`.
-fn compile(cc: &str, sources: &[PathBuf], out: &Path, flags: &[&str]) {
+fn compile<S: AsRef<std::ffi::OsStr>>(cc: &str, sources: &[PathBuf], out: &Path, flags: &[S]) {
     let r = Command::new(cc)
         .args(sources)
         .args(flags)
@@ -155,7 +181,9 @@ impl Calls {
     }
 
     fn manifest(&self) -> &Manifest {
-        self.manifest.as_ref().expect("a finalized trace has a manifest")
+        self.manifest
+            .as_ref()
+            .expect("a finalized trace has a manifest")
     }
 
     /// Calls of `function` summed over threads.
@@ -249,29 +277,19 @@ fn c_api_example_is_traced_end_to_end() {
     };
     const ROUNDS: u64 = 50;
     let work = tempfile::tempdir().unwrap();
-    let lib = agent_lib();
-    let lib_dir = lib.parent().unwrap();
     let hello = work.path().join("hello");
-    let include = format!("-I{}", agent_c_dir().join("include").display());
-    let link = format!("-L{}", lib_dir.display());
-    let rpath = format!("-Wl,-rpath,{}", lib_dir.display());
+    let mut flags: Vec<String> = ["-std=c99", "-Wall", "-Wextra", "-Werror"]
+        .map(String::from)
+        .into();
+    flags.extend(link_flags());
     compile(
         &cc,
         &[agent_c_dir().join("examples/c/hello.c")],
         &hello,
-        &[
-            "-std=c99",
-            "-Wall",
-            "-Wextra",
-            "-Werror",
-            &include,
-            &link,
-            &rpath,
-            "-lada_agent_c",
-        ],
+        &flags,
     );
     let out = work.path().join("out");
-    let r = ada()
+    let r = ada_for_linked()
         .args(["trace", "-q", "-o"])
         .arg(&out)
         .arg("--")
@@ -334,12 +352,7 @@ fn functions_flag_records_every_call_of_an_instrumented_program() {
     let r = trace_functions(&out, &[fib.as_os_str(), "18".as_ref(), "3".as_ref()]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let expected = printed_counts(&r.stdout);
-    assert_eq!(
-        expected.len(),
-        6,
-        "{}",
-        String::from_utf8_lossy(&r.stdout)
-    );
+    assert_eq!(expected.len(), 6, "{}", String::from_utf8_lossy(&r.stdout));
     // fib(18) makes 8361 calls of itself.
     assert_eq!(expected["fib"].1, 8361 * 3);
     let t = Calls::read(&trace_dir(&out));
@@ -360,7 +373,8 @@ fn functions_flag_records_every_call_of_an_instrumented_program() {
 /// anything runs.
 #[test]
 fn functions_flag_finds_the_library_next_to_ada_or_says_where_it_looked() {
-    let Some(cc) = c_compiler("functions_flag_finds_the_library_next_to_ada_or_says_where_it_looked")
+    let Some(cc) =
+        c_compiler("functions_flag_finds_the_library_next_to_ada_or_says_where_it_looked")
     else {
         return;
     };
@@ -426,12 +440,17 @@ fn functions_flag_finds_the_library_next_to_ada_or_says_where_it_looked() {
 /// was torn down) counted as lost (`no_slot`) rather than written anywhere.
 #[test]
 fn exit_from_a_worker_thread_ends_the_trace_with_every_event_accounted() {
-    let Some(cc) = c_compiler("exit_from_a_worker_thread_ends_the_trace_with_every_event_accounted")
+    let Some(cc) =
+        c_compiler("exit_from_a_worker_thread_ends_the_trace_with_every_event_accounted")
     else {
         return;
     };
     let work = tempfile::tempdir().unwrap();
-    let exe = instrumented(&cc, &agent_c_dir().join("tests/c/thread_exit.c"), work.path());
+    let exe = instrumented(
+        &cc,
+        &agent_c_dir().join("tests/c/thread_exit.c"),
+        work.path(),
+    );
     let out = work.path().join("out");
     let started = std::time::Instant::now();
     let r = trace_functions(&out, &[exe.as_os_str()]);
@@ -527,30 +546,37 @@ fn an_instrumented_allocator_reentering_the_agent_neither_crashes_nor_hangs() {
     let preloaded = instrumented(&cc, &source, work.path());
     let linked = work.path().join("own_malloc_linked");
     let lib = agent_lib();
-    let lib_dir = lib.parent().unwrap();
-    compile(
-        &cc,
-        &[source],
-        &linked,
-        &[
-            "-O1",
-            "-finstrument-functions",
-            "-pthread",
-            "-DWITH_ADA_API",
-            &format!("-I{}", agent_c_dir().join("include").display()),
-            &format!("-L{}", lib_dir.display()),
-            &format!("-Wl,-rpath,{}", lib_dir.display()),
-            "-lada_agent_c",
-        ],
-    );
+    let mut flags: Vec<String> = [
+        "-O1",
+        "-finstrument-functions",
+        "-pthread",
+        "-DWITH_ADA_API",
+    ]
+    .map(String::from)
+    .into();
+    flags.extend(link_flags());
+    compile(&cc, &[source], &linked, &flags);
     for (case, functions) in [(&preloaded, true), (&linked, false)] {
         let out = work.path().join(format!("out-{functions}"));
-        let mut cmd = ada();
-        cmd.args(["trace", "-q", "--duration", "60s", "--index-ring-kib", "4096"]);
+        let mut cmd = ada_for_linked();
+        cmd.args([
+            "trace",
+            "-q",
+            "--duration",
+            "30s",
+            "--index-ring-kib",
+            "4096",
+        ]);
         if functions {
             cmd.arg("--functions").arg("--agent-lib").arg(&lib);
         }
-        let r = cmd.arg("-o").arg(&out).arg("--").arg(case).output().unwrap();
+        let r = cmd
+            .arg("-o")
+            .arg(&out)
+            .arg("--")
+            .arg(case)
+            .output()
+            .unwrap();
         assert_eq!(
             r.status.code(),
             Some(0),
@@ -568,4 +594,53 @@ fn an_instrumented_allocator_reentering_the_agent_neither_crashes_nor_hangs() {
         assert!(m.unregistered_drops > 0, "the re-entered events: {m:?}");
         t.assert_nesting();
     }
+}
+
+/// The C API's edge cases, traced: names that are not UTF-8 are registered with U+FFFD (the
+/// same bytes the same id, other bytes another), `NULL` registers nothing, an id of the
+/// program's own with bit 62 set is recorded as it is on entry and exit, and texts that are
+/// `NULL`, not UTF-8 or over the limit are recorded (cut at 1024 bytes on a character
+/// boundary).
+#[test]
+fn c_api_edge_cases_are_recorded_as_documented() {
+    let Some(cc) = c_compiler("c_api_edge_cases_are_recorded_as_documented") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let exe = work.path().join("names");
+    let mut flags: Vec<String> = ["-Wall", "-Werror"].map(String::from).into();
+    flags.extend(link_flags());
+    compile(&cc, &[agent_c_dir().join("tests/c/names.c")], &exe, &flags);
+    let out = work.path().join("out");
+    let r = ada_for_linked()
+        .args(["trace", "-q", "--persist-all", "-o"])
+        .arg(&out)
+        .arg("--")
+        .arg(&exe)
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let ids: HashMap<String, u64> = String::from_utf8_lossy(&r.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (name, id) = l.split_once(' ')?;
+            Some((name.to_owned(), u64::from_str_radix(id, 16).ok()?))
+        })
+        .collect();
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    let t = Calls::read(&trace_dir(&out));
+    assert_eq!(t.names[&ids["bad"]], "bad\u{FFFD} name");
+    assert_eq!(t.names[&ids["other"]], "bad\u{FFFD} name");
+    assert_eq!(t.names[&ids["empty"]], "");
+    assert_eq!(ids["own"], (1 << 62) | 5);
+    for (name, id) in &ids {
+        assert_eq!((t.calls_of(*id), t.returns_of(*id)), (1, 1), "{name}");
+    }
+    let (written, persisted, lost) = assert_accounted(t.manifest());
+    assert_eq!((written, persisted, lost), (8, 8, 0));
+    let texts: Vec<&str> = t.custom.iter().map(|(_, text)| text.as_str()).collect();
+    assert_eq!(texts.len(), 3, "{:?}", t.custom);
+    assert_eq!(texts[0], "not \u{FFFD} UTF-8");
+    assert_eq!(texts[1], "");
+    assert_eq!(texts[2], "\u{e9}".repeat(512), "cut at 1024 bytes");
 }
