@@ -188,3 +188,40 @@ unsafe fn text_bytes<'a>(text: *const c_char) -> &'a [u8] {
     // SAFETY: not null, and the caller promises a NUL-terminated string valid for `'a`.
     unsafe { CStr::from_ptr(text) }.to_bytes()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Untraced (the test process has no `ADA_SHM`): every call is a no-op, `ada_callsite`
+    /// answers `ADA_NO_ID` for any name, NULL texts and names are fine, and nothing panics.
+    #[test]
+    fn untraced_calls_are_no_ops_and_null_is_allowed() {
+        assert!(std::env::var_os(ada_agent::ENV_SEGMENT).is_none());
+        assert_eq!(ada_enabled(), 0);
+        // SAFETY: NULL and NUL-terminated literals, as the contract allows.
+        unsafe {
+            assert_eq!(ada_callsite(std::ptr::null()), ADA_NO_ID);
+            assert_eq!(ada_callsite(c"parse".as_ptr()), ADA_NO_ID);
+            assert_eq!(ada_callsite(c"bad\xff".as_ptr()), ADA_NO_ID);
+            ada_message(1, std::ptr::null());
+            ada_mark(1, c"text".as_ptr());
+        }
+        ada_enter(1);
+        ada_exit(1);
+        ada_enter(u64::MAX);
+        ada_exit(u64::MAX);
+        __cyg_profile_func_enter(std::ptr::null_mut(), std::ptr::null_mut());
+        __cyg_profile_func_exit(std::ptr::null_mut(), std::ptr::null_mut());
+        ada_flush();
+    }
+
+    #[test]
+    fn text_bytes_reads_up_to_the_nul_and_null_is_empty() {
+        // SAFETY: NULL and a NUL-terminated literal.
+        unsafe {
+            assert_eq!(text_bytes(std::ptr::null()), b"");
+            assert_eq!(text_bytes(c"a\xffb".as_ptr()), b"a\xffb");
+        }
+    }
+}

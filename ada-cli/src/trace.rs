@@ -443,3 +443,55 @@ fn resolve_executable(program: &std::ffi::OsStr) -> String {
         .to_string_lossy()
         .into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preload_is_appended_to_what_the_command_inherits() {
+        let lib = Path::new("/opt/ada/libada_agent_c.so");
+        assert_eq!(preload_value(None, lib), lib.as_os_str());
+        assert_eq!(preload_value(Some("".as_ref()), lib), lib.as_os_str());
+        assert_eq!(
+            preload_value(Some("/usr/lib/libfoo.so".as_ref()), lib),
+            "/usr/lib/libfoo.so:/opt/ada/libada_agent_c.so"
+        );
+    }
+
+    #[test]
+    fn an_explicit_agent_library_must_be_a_file_ld_preload_can_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let reason = |path: &Path| match find_agent_lib(Some(path)) {
+            Err(TraceError::AgentLib { path: p, reason }) => {
+                assert_eq!(p, path);
+                reason
+            }
+            other => panic!("{path:?}: {other:?}"),
+        };
+        assert!(reason(&dir.path().join("missing.so")).contains("--agent-lib"));
+        assert!(reason(dir.path()).contains("not a file"));
+        let colon = dir.path().join("a:b.so");
+        std::fs::write(&colon, b"").unwrap();
+        assert!(reason(&colon).contains("LD_PRELOAD"));
+        let spaced = dir.path().join("a b.so");
+        std::fs::write(&spaced, b"").unwrap();
+        assert!(reason(&spaced).contains("LD_PRELOAD"));
+        let good = dir.path().join("libada_agent_c.so");
+        std::fs::write(&good, b"").unwrap();
+        assert_eq!(find_agent_lib(Some(&good)).unwrap(), good);
+        // A relative path is made absolute (the command may change directory).
+        let cwd = std::env::current_dir().unwrap();
+        let relative = Path::new("Cargo.toml");
+        assert_eq!(find_agent_lib(Some(relative)).unwrap(), cwd.join(relative));
+        let error = TraceError::AgentLib {
+            path: good.clone(),
+            reason: "r".into(),
+        }
+        .to_string();
+        assert!(
+            error.contains("--agent-lib PATH") && error.contains(ENV_AGENT_LIB),
+            "{error}"
+        );
+    }
+}
