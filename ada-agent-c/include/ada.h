@@ -31,7 +31,8 @@ extern "C" {
  * Registers `name` (a NUL-terminated string; bytes that are not UTF-8 are shown replaced by
  * U+FFFD) and returns its id: the same name always gives the same id. ADA_NO_ID when the
  * process is not traced or `name` is NULL. Takes a lock and may allocate: call it once per
- * name and keep the id; not from a signal handler.
+ * name and keep the id; not from a signal handler, nor in the child of a fork() made while
+ * another thread was inside it.
  *
  * The id is the function id the trace shows, unless one of the controller's symbol triggers
  * names the callsite: then its top bit is set (the trigger below it, the function id in the low

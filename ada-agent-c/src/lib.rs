@@ -82,7 +82,8 @@ static CALLSITES: Mutex<Option<HashMap<Box<[u8]>, u64>>> = Mutex::new(None);
 /// Returns [`ADA_NO_ID`] (0) when the process is not traced or `name` is `NULL`. A name that is
 /// not UTF-8 is registered with each invalid sequence replaced by U+FFFD (its id is still its
 /// own: the same bytes give the same id). Takes a process-wide lock and may allocate: call it
-/// once per name (at start-up, say) and keep the id, never from a signal handler.
+/// once per name (at start-up, say) and keep the id; never from a signal handler, nor in the
+/// child of a `fork` made while another thread was inside it.
 ///
 /// # Safety
 ///

@@ -338,8 +338,9 @@ fn c_api_example_is_traced_end_to_end() {
 }
 
 /// `ada trace --functions` of a `-finstrument-functions` program (recursive fib plus short and
-/// long functions on 3 threads): every call and return is in the trace, under the function's
-/// address, as often as the program made it, properly nested, and the accounting balances.
+/// long functions on 3 threads, and a constructor that runs before `main`): every call and
+/// return is in the trace, under the function's address, as often as the program made it,
+/// properly nested, and the accounting balances.
 #[test]
 fn functions_flag_records_every_call_of_an_instrumented_program() {
     let Some(cc) = c_compiler("functions_flag_records_every_call_of_an_instrumented_program")
@@ -352,7 +353,9 @@ fn functions_flag_records_every_call_of_an_instrumented_program() {
     let r = trace_functions(&out, &[fib.as_os_str(), "18".as_ref(), "3".as_ref()]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let expected = printed_counts(&r.stdout);
-    assert_eq!(expected.len(), 6, "{}", String::from_utf8_lossy(&r.stdout));
+    assert_eq!(expected.len(), 7, "{}", String::from_utf8_lossy(&r.stdout));
+    // Before main: the constructor and its call of short_fn.
+    assert_eq!(expected["before_main"].1, 1);
     // fib(18) makes 8361 calls of itself.
     assert_eq!(expected["fib"].1, 8361 * 3);
     let t = Calls::read(&trace_dir(&out));

@@ -6,8 +6,9 @@
  *
  * Arguments: N (fib(N) per thread, default 20) and THREADS (default 1: the main thread only;
  * more start THREADS - 1 workers). Each thread runs work(): recursive fib(N), 100 calls of a
- * short function and 10 of a long one. Prints each function's address and the number of calls
- * the program made of it (the tests compare the trace with it).
+ * short function and 10 of a long one; a constructor calls the short one once more before main.
+ * Prints each function's address and the number of calls the program made of it (the tests
+ * compare the trace with it).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -41,6 +42,12 @@ __attribute__((noinline)) long work(int n) {
 }
 
 static int n_arg = 20;
+static long early;
+
+/* Runs before main: traced like any other function (the agent attaches on its first event). */
+__attribute__((constructor, noinline)) static void before_main(void) {
+    early = short_fn(1);
+}
 
 __attribute__((noinline)) void *worker(void *arg) {
     *(long *)arg = work(n_arg);
@@ -76,8 +83,9 @@ int main(int argc, char **argv) {
     printf("worker %p %d\n", (void *)worker, threads - 1);
     printf("work %p %d\n", (void *)work, threads);
     printf("fib %p %ld\n", (void *)fib, fib_calls(n_arg) * threads);
-    printf("short_fn %p %d\n", (void *)short_fn, 100 * threads);
+    printf("before_main %p 1\n", (void *)before_main);
+    printf("short_fn %p %d\n", (void *)short_fn, 100 * threads + 1);
     printf("long_fn %p %d\n", (void *)long_fn, 10 * threads);
-    printf("result %ld\n", results[0]);
+    printf("result %ld\n", results[0] + early);
     return 0;
 }
