@@ -64,18 +64,29 @@ impl Callsite {
     #[cold]
     #[inline(never)]
     fn register(&self) -> u64 {
+        let word = Callsite::register_name(self.name, self.address);
+        if word == 0 {
+            return 0;
+        }
+        // Two threads may race to register: the first word stored wins and both use it (the
+        // loser's table entry names the same function and is simply never referenced; both
+        // computed the same verdict from the same name).
+        publish(&self.word, word)
+    }
+
+    /// Registers `name` at `address` in the global agent's symbol table and asks the marking
+    /// policy whether a symbol trigger fires for it: the packed word, or 0 when the process is
+    /// not traced.
+    pub(crate) fn register_name(name: &str, address: u64) -> u64 {
         if crate::global::quiet() == crate::global::UNTRACED {
             // Known untraced: nothing to register (and no lazy-initialisation check to make).
             return 0;
         }
         let Some(agent) = global() else { return 0 };
-        let id = agent.register_symbol(self.name, self.address);
+        let id = agent.register_symbol(name, address);
         // Matching happens here, once per callsite (per racing thread at most).
-        let verdict = agent.symbol_verdict(self.name).map(TriggerId::get);
-        // Two threads may race to register: the first word stored wins and both use it (the
-        // loser's table entry names the same function and is simply never referenced; both
-        // computed the same verdict from the same name).
-        publish(&self.word, pack(id, verdict))
+        let verdict = agent.symbol_verdict(name).map(TriggerId::get);
+        pack(id, verdict)
     }
 }
 

@@ -14,6 +14,7 @@
 
 use crate::agent::{Agent, AgentError};
 use ada_shm::clock::MonotonicClock;
+use std::cell::Cell;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 use std::time::Duration;
@@ -50,9 +51,41 @@ pub(crate) fn quiet() -> u8 {
 
 /// The process's agent, attaching from `ADA_SHM` on the first call. `None` when the process is
 /// not traced (or could not attach: see [`attach_error`]).
+///
+/// A call made on a thread while that same thread is attaching (from a signal handler, or from
+/// an allocator or other code compiled with `-finstrument-functions` that the attach itself
+/// runs) returns `None` instead of waiting for itself: that event is not recorded, and there
+/// is no agent yet to count it in.
 #[inline]
 pub fn global() -> Option<&'static Agent> {
+    match GLOBAL.get() {
+        Some(agent) => {
+            if agent.is_none() {
+                // Relaxed: see `quiet`.
+                QUIET.store(UNTRACED, Ordering::Relaxed);
+            }
+            agent.as_ref()
+        }
+        None => resolve(),
+    }
+}
+
+/// [`global`]'s first call (per thread, until the agent is resolved): attaches, unless this
+/// thread is attaching already.
+#[cold]
+#[inline(never)]
+fn resolve() -> Option<&'static Agent> {
+    thread_local! {
+        /// Whether this thread is inside `GLOBAL`'s initialisation (re-entering it would wait
+        /// for itself forever).
+        static RESOLVING: Cell<bool> = const { Cell::new(false) };
+    }
+    // A cell without a destructor is always accessible; `unwrap_or(true)` is belt and braces.
+    if RESOLVING.try_with(|r| r.replace(true)).unwrap_or(true) {
+        return None;
+    }
     let agent = GLOBAL.get_or_init(init_from_env).as_ref();
+    let _ = RESOLVING.try_with(|r| r.set(false));
     if agent.is_none() {
         // Relaxed: see `quiet`.
         QUIET.store(UNTRACED, Ordering::Relaxed);

@@ -62,7 +62,8 @@
 //!   program gave it: its registers are the program's, so it cannot carry the trigger).
 //!
 //! Exits write none: the window a mark opens extends over what follows by its post-roll.
-//! [`enter_id`] / [`exit_id`] take raw ids and no verdict.
+//! [`enter_id`] / [`exit_id`] take raw ids and no verdict; [`enter_word`] / [`exit_word`] take
+//! the word [`register_callsite`] returns, verdict included (the C ABI's way).
 //!
 //! **Message triggers** are matched against every [`message`] text (only when the policy has
 //! message triggers: otherwise one branch); a match writes the message record itself flagged,
@@ -146,10 +147,18 @@ pub fn is_enabled() -> bool {
 /// for `site`, also writes a trigger mark on the detail lane (see [Triggers](crate#triggers)).
 #[inline(always)]
 pub fn enter(site: &Callsite) {
-    // One load of the cached word and one branch on its TRIGGERED bit. An untriggered word is
-    // the bare id (the verdict bits are zero), so the common path is exactly `enter_id`; the
-    // triggered one is out of line.
-    let word = site.word();
+    enter_word(site.word());
+}
+
+/// [`enter`] of a callsite word: the function id and the trigger verdict that
+/// [`register_callsite`] returns, or any id below 2⁶³ (its top bit clear: no verdict), which is
+/// recorded as it is. For the C ABI (`ada-agent-c`), whose callsites are numbers rather than
+/// [`Callsite`] statics.
+#[inline(always)]
+pub fn enter_word(word: u64) {
+    // One branch on the word's TRIGGERED bit. An untriggered word is the bare id (the verdict
+    // bits are zero), so the common path is exactly `enter_id`; the triggered one is out of
+    // line.
     if word & CALLSITE_TRIGGERED == 0 {
         tls::with_writer(Unwritten::Index(EventKind::Call, word), |w| w.enter(word));
     } else {
@@ -174,8 +183,34 @@ fn enter_triggered(word: u64) {
 /// Records exit from `site` on the calling thread's index lane.
 #[inline(always)]
 pub fn exit(site: &Callsite) {
-    let id = site.id();
+    exit_word(site.word());
+}
+
+/// [`exit`] of a callsite word (see [`enter_word`]): the exit of its function id.
+#[inline(always)]
+pub fn exit_word(word: u64) {
+    let id = word_id(word);
     tls::with_writer(Unwritten::Index(EventKind::Return, id), |w| w.exit(id));
+}
+
+/// The function id of a callsite word: the word itself unless its TRIGGERED bit (63) is set
+/// (then its low 47 bits), so [`enter_word`] and [`exit_word`] agree on any id below 2⁶³.
+#[inline(always)]
+fn word_id(word: u64) -> u64 {
+    if word & CALLSITE_TRIGGERED == 0 {
+        word
+    } else {
+        unpack_id(word)
+    }
+}
+
+/// Registers `name` (at code address `address`, 0 if unknown) as a callsite and returns its
+/// callsite word: the function id in the low 47 bits and the symbol-trigger verdict above them
+/// (see [`ada_registry::callsite`]), for [`enter_word`], [`exit_word`], [`message_word`] and
+/// [`mark_word`]. 0 when the process is not traced. Each call registers the name again (a new
+/// symbol-table entry): keep the word, as a [`Callsite`] does.
+pub fn register_callsite(name: &str, address: u64) -> u64 {
+    Callsite::register_name(name, address)
 }
 
 /// Records entry into the function with id `function_id` (from [`Agent::register_symbol`], or
@@ -233,11 +268,16 @@ pub fn detail(site: &Callsite, detail: Detail<'_>) {
 /// `text`, the message record itself is the mark (flagged, its one register the trigger's
 /// index + 1); otherwise, when a symbol trigger fires for `site`, a trigger mark precedes it.
 pub fn message(site: &Callsite, text: &str) {
+    message_word(site.word(), text.as_bytes());
+}
+
+/// [`message`] at a callsite word (see [`enter_word`]) with the text as bytes. Bytes that are
+/// not UTF-8 are recorded as they are (the controller's readers replace what does not decode).
+pub fn message_word(word: u64, text: &[u8]) {
     tls::with_writer(Unwritten::Detail, |w| {
-        let word = site.word();
-        let id = unpack_id(word);
+        let id = word_id(word);
         let message = clip(text);
-        if let Some(trigger) = w.message_trigger(text.as_bytes()) {
+        if let Some(trigger) = w.message_trigger(text) {
             let registers = [u64::from(trigger.get()) + 1];
             let detail = Detail {
                 registers: &registers,
@@ -262,17 +302,24 @@ pub fn message(site: &Callsite, text: &str) {
 /// matches its text, the record names that trigger (registers `[index + 1]`) as the cause;
 /// otherwise it has no registers (an explicit mark).
 pub fn mark(site: &Callsite, text: &str) {
+    mark_word(site.word(), text.as_bytes());
+}
+
+/// [`mark`] at a callsite word (see [`enter_word`]) with the text as bytes (recorded as they
+/// are, like [`message_word`]'s).
+pub fn mark_word(word: u64, text: &[u8]) {
+    let id = word_id(word);
     tls::with_writer(Unwritten::Detail, |w| {
         // A mark always opens a window; a message trigger matching its text names the trigger
         // as the cause (registers `[index + 1]`), else it is an explicit mark (no registers).
-        let trigger = w.message_trigger(text.as_bytes());
+        let trigger = w.message_trigger(text);
         let registers = trigger.map(|t| [u64::from(t.get()) + 1]);
         let detail = Detail {
             registers: registers.as_ref().map_or(&[], |r| &r[..]),
             message: clip(text),
             ..Detail::default()
         };
-        w.detail(EventKind::Mark, site.id(), detail, true)
+        w.detail(EventKind::Mark, id, detail, true)
     });
 }
 
@@ -282,15 +329,17 @@ pub fn flush() {
     tls::with_registered_writer(|w| w.flush());
 }
 
-/// Messages longer than a detail record holds are cut at a character boundary.
-fn clip(text: &str) -> &[u8] {
+/// Messages longer than a detail record holds are cut at a character boundary (of valid UTF-8:
+/// the cut never falls on a continuation byte, backing off at most three bytes).
+fn clip(text: &[u8]) -> &[u8] {
     let max = ada_ringpool::record::MAX_MESSAGE_BYTES;
     if text.len() <= max {
-        return text.as_bytes();
+        return text;
     }
     let mut end = max;
-    while !text.is_char_boundary(end) {
+    // A continuation byte (0b10xx_xxxx) is never a character's first byte.
+    while end > max.saturating_sub(3) && end > 0 && text[end] & 0xC0 == 0x80 {
         end -= 1;
     }
-    &text.as_bytes()[..end]
+    &text[..end]
 }

@@ -8,6 +8,11 @@
 //! the same thread takes the slow path, finds the writer busy and counts its event as dropped
 //! instead of aliasing the writer.
 //!
+//! Re-entrancy from the agent's own slow path (registration, attach, a thread-local's first
+//! use), which may run the program's code — an allocator compiled with `-finstrument-functions`,
+//! a signal handler —: a thread-local flag ([`SlowPath`]) makes a recording call from there
+//! count its event as dropped instead of starting that work again.
+//!
 //! `fork`: the child starts with a copy of the forking thread's cache, whose slot belongs to the
 //! parent's thread. A `pthread_atfork` child handler forgets that copy (without unregistering
 //! the parent's slot), so the child registers a slot of its own on its next event.
@@ -45,6 +50,49 @@ thread_local! {
     static TID: Cell<u64> = const { Cell::new(0) };
     /// Events (index, detail) recorded while the agent was dormant, not yet reported.
     static DORMANT_LOST: DormantLost = const { DormantLost(Cell::new([0; 2])) };
+    /// Whether this thread is inside the agent's own slow path ([`SlowPath`]).
+    static IN_SLOW_PATH: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The calling thread is inside the agent's slow path (registration, attaching, the first use
+/// of a thread-local with a destructor) until this guard is dropped. That work can run code of
+/// the program's: an allocator (or `__cxa_thread_atexit_impl`'s `calloc`) compiled with
+/// `-finstrument-functions`, a signal handler. A recording call it makes must not start the
+/// same work again (the thread-local's lazy initialisation would recurse until the stack
+/// overflows; the agent's lazy attach would wait for itself): while the guard is held, such an
+/// event is counted as dropped instead.
+struct SlowPath;
+
+impl SlowPath {
+    /// The guard, or `None` when this thread already holds it.
+    fn enter() -> Option<SlowPath> {
+        // A `const` cell without a destructor is always accessible and needs no registration.
+        // `then`, not `then_some`: a guard made eagerly and thrown away would clear the flag.
+        IN_SLOW_PATH
+            .try_with(|busy| !busy.replace(true))
+            .unwrap_or(false)
+            .then(|| SlowPath)
+    }
+}
+
+impl Drop for SlowPath {
+    fn drop(&mut self) {
+        let _ = IN_SLOW_PATH.try_with(|busy| busy.set(false));
+    }
+}
+
+/// An event recorded from inside the agent's own slow path on the same thread: counted as
+/// dropped (`no_slot`) when the agent exists (it may be the agent's attach that was re-entered:
+/// then there is nothing to count it in).
+#[cold]
+#[inline(never)]
+fn reentered(event: Unwritten) {
+    if let Some(agent) = global() {
+        agent
+            .registry()
+            .header()
+            .count_unregistered_drops(event.lane(), 1);
+    }
 }
 
 /// A thread's count of events lost while dormant; reported when the thread exits, if it has
@@ -177,6 +225,10 @@ pub fn with_registered_writer(f: impl FnOnce(&mut ThreadWriter<'static>)) -> boo
 #[inline(never)]
 fn writer_slow(kind: u32, function_id: u64) -> Option<*mut ThreadWriter<'static>> {
     let event = Unwritten::from_parts(kind, function_id);
+    let Some(_slow) = SlowPath::enter() else {
+        reentered(event);
+        return None;
+    };
     let agent = global()?;
     // Busy (re-entered from a signal handler while the writer is in use) or exiting: counted
     // as lost, whatever the mode (a signal handler's event would otherwise interleave with
@@ -199,7 +251,7 @@ fn writer_slow(kind: u32, function_id: u64) -> Option<*mut ThreadWriter<'static>
         crate::global::tick_global(agent);
     }
     if agent.is_dormant() {
-        count_dormant(event);
+        count_dormant_in_slow_path(event);
         return None;
     }
     // Ready counts even when the tick above could not run (the watcher held its turn, say,
@@ -289,8 +341,20 @@ fn thread_id() -> Option<u64> {
 /// Counts one event lost while the agent is dormant (in the thread's own storage: as cheap as
 /// the untraced early out allows), and follows an index event's nesting, so the thread's depth
 /// is right when it records again.
+///
+/// The count's first use on a thread registers its destructor, which may run the program's
+/// code (see [`SlowPath`]): a recording call from there is counted in the segment instead.
 #[inline(always)]
 fn count_dormant(event: Unwritten) {
+    let Some(_slow) = SlowPath::enter() else {
+        reentered(event);
+        return;
+    };
+    count_dormant_in_slow_path(event);
+}
+
+/// [`count_dormant`] from inside the slow path (its guard held).
+fn count_dormant_in_slow_path(event: Unwritten) {
     let lane = event.lane();
     let _ = DORMANT_LOST.try_with(|c| {
         let mut n = c.0.get();
@@ -376,6 +440,10 @@ fn leave() {
 /// Publishes the calling thread's counters and gives its slot back now (it registers again on
 /// its next event). Returns whether it held one.
 pub fn unregister_current_thread() -> bool {
+    // The first use of `OWNER` on a thread registers its destructor (see `SlowPath`).
+    let Some(_slow) = SlowPath::enter() else {
+        return false;
+    };
     OWNER
         .try_with(|owner| {
             let Ok(mut owner) = owner.try_borrow_mut() else {

@@ -15,6 +15,11 @@
 //! or SIGTERM) and killed if it has not exited after a grace period. Then the final drain runs
 //! and the trace is finalized. A command killed by a signal still gets a finalized, readable
 //! trace holding everything its threads had committed.
+//!
+//! With [`TraceOptions::preload`] (`ada trace --functions`), the command runs with that library
+//! appended to `LD_PRELOAD`: the C agent ([`find_agent_lib`]), whose
+//! `__cyg_profile_func_enter/exit` record every function of a program compiled with
+//! `-finstrument-functions`. Its children inherit `LD_PRELOAD` and `ADA_SHM` alike.
 
 use ada_controller::{ControllerBuilder, ControllerError, LiveSnapshot, Report, SessionInfo};
 
@@ -53,6 +58,74 @@ pub struct TraceOptions {
     pub grace: Duration,
     /// Segment and drain settings.
     pub controller: ControllerBuilder,
+    /// A shared library to preload into the command (`LD_PRELOAD`, appended to the one it
+    /// inherits): the C agent for `--functions` ([`find_agent_lib`]). `None`: nothing is
+    /// preloaded.
+    pub preload: Option<PathBuf>,
+}
+
+/// The file name of the C agent library (`ada-agent-c`'s shared library), which `ada trace
+/// --functions` preloads.
+pub const AGENT_LIB_NAME: &str = "libada_agent_c.so";
+
+/// The environment variable naming the C agent library for `ada trace --functions` when
+/// `--agent-lib` is not given.
+pub const ENV_AGENT_LIB: &str = "ADA_AGENT_LIB";
+
+/// The C agent library for `ada trace --functions`: `explicit` (`--agent-lib`) if given, else
+/// the path in [`ENV_AGENT_LIB`] if set, else [`AGENT_LIB_NAME`] in the directory of the
+/// running executable (`ada` ships with it there). The first of these that is given is the
+/// only one looked at; it must be a file and is made absolute (the command may change
+/// directory). A path that `LD_PRELOAD` would split (one holding a space or a colon) is
+/// refused.
+pub fn find_agent_lib(explicit: Option<&Path>) -> Result<PathBuf, TraceError> {
+    let env = std::env::var_os(ENV_AGENT_LIB).filter(|v| !v.is_empty());
+    let (candidate, source) = match (explicit, env) {
+        (Some(path), _) => (path.to_path_buf(), "--agent-lib"),
+        (None, Some(path)) => (PathBuf::from(path), ENV_AGENT_LIB),
+        (None, None) => {
+            let exe = std::env::current_exe().map_err(|e| TraceError::AgentLib {
+                path: PathBuf::from(AGENT_LIB_NAME),
+                reason: format!("cannot locate the running executable: {e}"),
+            })?;
+            let dir = exe.parent().unwrap_or(Path::new("/"));
+            (dir.join(AGENT_LIB_NAME), "next to the ada executable")
+        }
+    };
+    let not_found = |reason: String| TraceError::AgentLib {
+        path: candidate.clone(),
+        reason,
+    };
+    let absolute =
+        std::path::absolute(&candidate).map_err(|e| not_found(format!("{source}: {e}")))?;
+    match absolute.metadata() {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => return Err(not_found(format!("{source}: not a file"))),
+        Err(e) => return Err(not_found(format!("{source}: {e}"))),
+    }
+    if absolute
+        .to_str()
+        .is_none_or(|text| text.contains([' ', ':']))
+    {
+        return Err(not_found(format!(
+            "{source}: LD_PRELOAD cannot hold a path with a space, a colon or bytes that are not UTF-8"
+        )));
+    }
+    Ok(absolute)
+}
+
+/// `LD_PRELOAD` for the command: `lib` appended to `inherited` (kept as it is, first, so what
+/// the user preloads still comes first).
+pub fn preload_value(inherited: Option<&std::ffi::OsStr>, lib: &Path) -> OsString {
+    match inherited {
+        Some(old) if !old.is_empty() => {
+            let mut v = old.to_os_string();
+            v.push(":");
+            v.push(lib.as_os_str());
+            v
+        }
+        _ => lib.as_os_str().to_os_string(),
+    }
 }
 
 /// Why `ada trace` failed.
@@ -85,6 +158,17 @@ pub enum TraceError {
         command: String,
         /// What went wrong.
         source: std::io::Error,
+    },
+    /// The C agent library for `--functions` cannot be used.
+    #[error(
+        "cannot preload the agent library {} ({reason}); build it with `cargo build --release -p ada-agent-c` and put {AGENT_LIB_NAME} next to ada, or name it with --agent-lib PATH or {ENV_AGENT_LIB}",
+        path.display()
+    )]
+    AgentLib {
+        /// The path tried.
+        path: PathBuf,
+        /// Why it cannot be used (and where the path came from).
+        reason: String,
     },
     /// The controller failed.
     #[error(transparent)]
@@ -215,14 +299,16 @@ pub fn run(
     let _ = rustix::process::set_child_subreaper(rustix::process::Pid::from_raw(
         rustix::process::getpid().as_raw_nonzero().get(),
     ));
-    let mut child = Command::new(program)
-        .args(args)
-        .env(ada_shm::ENV_SEGMENT, &segment)
-        .spawn()
-        .map_err(|source| TraceError::Spawn {
-            command: program.to_string_lossy().into_owned(),
-            source,
-        })?;
+    let mut command = Command::new(program);
+    command.args(args).env(ada_shm::ENV_SEGMENT, &segment);
+    if let Some(lib) = &options.preload {
+        let inherited = std::env::var_os("LD_PRELOAD");
+        command.env("LD_PRELOAD", preload_value(inherited.as_deref(), lib));
+    }
+    let mut child = command.spawn().map_err(|source| TraceError::Spawn {
+        command: program.to_string_lossy().into_owned(),
+        source,
+    })?;
     let pid = child.id();
     // Announced once the command runs (a command that cannot start is one error line).
     progress(Progress::Ready {
@@ -356,4 +442,56 @@ fn resolve_executable(program: &std::ffi::OsStr) -> String {
         .unwrap_or_else(|| p.to_path_buf())
         .to_string_lossy()
         .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preload_is_appended_to_what_the_command_inherits() {
+        let lib = Path::new("/opt/ada/libada_agent_c.so");
+        assert_eq!(preload_value(None, lib), lib.as_os_str());
+        assert_eq!(preload_value(Some("".as_ref()), lib), lib.as_os_str());
+        assert_eq!(
+            preload_value(Some("/usr/lib/libfoo.so".as_ref()), lib),
+            "/usr/lib/libfoo.so:/opt/ada/libada_agent_c.so"
+        );
+    }
+
+    #[test]
+    fn an_explicit_agent_library_must_be_a_file_ld_preload_can_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let reason = |path: &Path| match find_agent_lib(Some(path)) {
+            Err(TraceError::AgentLib { path: p, reason }) => {
+                assert_eq!(p, path);
+                reason
+            }
+            other => panic!("{path:?}: {other:?}"),
+        };
+        assert!(reason(&dir.path().join("missing.so")).contains("--agent-lib"));
+        assert!(reason(dir.path()).contains("not a file"));
+        let colon = dir.path().join("a:b.so");
+        std::fs::write(&colon, b"").unwrap();
+        assert!(reason(&colon).contains("LD_PRELOAD"));
+        let spaced = dir.path().join("a b.so");
+        std::fs::write(&spaced, b"").unwrap();
+        assert!(reason(&spaced).contains("LD_PRELOAD"));
+        let good = dir.path().join("libada_agent_c.so");
+        std::fs::write(&good, b"").unwrap();
+        assert_eq!(find_agent_lib(Some(&good)).unwrap(), good);
+        // A relative path is made absolute (the command may change directory).
+        let cwd = std::env::current_dir().unwrap();
+        let relative = Path::new("Cargo.toml");
+        assert_eq!(find_agent_lib(Some(relative)).unwrap(), cwd.join(relative));
+        let error = TraceError::AgentLib {
+            path: good.clone(),
+            reason: "r".into(),
+        }
+        .to_string();
+        assert!(
+            error.contains("--agent-lib PATH") && error.contains(ENV_AGENT_LIB),
+            "{error}"
+        );
+    }
 }

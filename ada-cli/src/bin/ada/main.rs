@@ -1,7 +1,7 @@
 //! `ada`: trace a program, inspect and export traces.
 //!
 //! ```text
-//! ada trace [--output DIR] [--duration D] [--trigger SPEC]... [--drop-policy P] [--stability D] [--warm-up D] [--config FILE] -- COMMAND [ARGS...]
+//! ada trace [--output DIR] [--duration D] [--trigger SPEC]... [--drop-policy P] [--stability D] [--warm-up D] [--config FILE] [--functions [--agent-lib PATH]] -- COMMAND [ARGS...]
 //! ada attach SEGMENT [--output DIR] [--duration D] [--pid PID]...
 //! ada inspect TRACE_DIR [--limit N] [--top N]
 //! ada export --chrome TRACE_DIR -o out.json
@@ -89,6 +89,15 @@ enum Cmd {
         /// Stop tracing (and the command) after this long, e.g. 10s, 2m.
         #[arg(short, long, value_parser = parse_duration)]
         duration: Option<Duration>,
+        /// Trace every function of a program compiled with `-finstrument-functions`: preload
+        /// the C agent library (appended to LD_PRELOAD), which records each entry and exit with
+        /// the function's address as its id. A program linked to the library needs no flag.
+        #[arg(long)]
+        functions: bool,
+        /// The C agent library `--functions` preloads [default: $ADA_AGENT_LIB, else
+        /// libada_agent_c.so next to the ada executable].
+        #[arg(long, value_name = "PATH", requires = "functions")]
+        agent_lib: Option<PathBuf>,
         /// The command to trace and its arguments (after `--`).
         #[arg(last = true, required = true, value_name = "COMMAND")]
         command: Vec<OsString>,
@@ -332,9 +341,24 @@ fn main() -> ExitCode {
             session,
             persist,
             duration,
+            functions,
+            agent_lib,
             command,
         } => match resolve_persist(&session, &persist, &[]) {
-            Ok(plan) => run_trace(&session, &plan, duration, command),
+            Ok(plan) => {
+                let preload = if functions {
+                    match trace::find_agent_lib(agent_lib.as_deref()) {
+                        Ok(lib) => Some(lib),
+                        Err(e) => {
+                            eprintln!("ada: error: {}", escape(&e.to_string()));
+                            return ExitCode::FAILURE;
+                        }
+                    }
+                } else {
+                    None
+                };
+                run_trace(&session, &plan, duration, preload, command)
+            }
             Err(code) => return code,
         },
         Cmd::Attach {
@@ -423,6 +447,7 @@ fn run_trace(
     session: &SessionArgs,
     plan: &persist::PersistPlan,
     duration: Option<Duration>,
+    preload: Option<PathBuf>,
     command: Vec<OsString>,
 ) -> Result<ExitCode, String> {
     if std::env::var_os(KEEP_STALE_ENV).is_none() {
@@ -449,6 +474,7 @@ fn run_trace(
         output: session.output.clone(),
         duration,
         grace: Duration::from_secs(2),
+        preload,
         controller: controller
             .capacity(session.threads)
             .geometry(ada_registry::RingGeometry {
@@ -598,7 +624,7 @@ fn demo(session: &SessionArgs, plan: &persist::PersistPlan) -> Result<ExitCode, 
         workload::DEMO_SLOW_EVERY.to_string().into(),
     ]
     .to_vec();
-    run_trace(session, plan, None, command)
+    run_trace(session, plan, None, None, command)
 }
 
 /// Prints what the capture could not hold or trust as warnings on stderr (no effect on the exit
