@@ -6,11 +6,13 @@
 //! that order; each step prints a `==> step` banner and its time, the first failure stops the
 //! run with the failing command's exit status, and a timing table ends it. Single steps:
 //! `tidy`, `loom`, `shuttle`, `fuzz [SECONDS]`, `bench-smoke`. Outside `ci`: `bench-peers`, the
-//! same-run comparison with LTTng-UST and Tracy (see the `peers` module). `XTASK_SKIP=step,step` makes
+//! same-run comparison with LTTng-UST and Tracy (see the `peers` module), and `bench-native`,
+//! the per-call cost of function tracing next to uftrace (see the `native` module). `XTASK_SKIP=step,step` makes
 //! `ci` skip steps, for local iteration only (CI never sets it). Every step runs from the
 //! workspace root with `$CARGO` (the cargo that ran xtask).
 
 mod cmd;
+mod native;
 mod peers;
 mod steps;
 mod tidy;
@@ -39,6 +41,10 @@ commands:
                  clock_gettime floors, LTTng-UST and Tracy, in one run), installing
                  and recording LTTng where it can; prints the medians and issue
                  15's ratios
+  bench-native [N [ROUNDS]]
+                 not part of ci: per-call cost of tracing a -finstrument-functions
+                 program: bare, the bare ring hook, ada trace --functions and
+                 uftrace record (installed where it can be), in one run
   help           this text
 
 environment:
@@ -52,6 +58,8 @@ enum Command {
     One(Step),
     /// `bench-peers` with the arguments for criterion.
     BenchPeers(Vec<String>),
+    /// `bench-native` with its arguments.
+    BenchNative(Vec<String>),
 }
 
 /// Parses the arguments after `xtask`; `None` means print the usage.
@@ -60,6 +68,11 @@ fn parse(args: &[&str]) -> Option<Command> {
         ["ci"] => return Some(Command::Ci),
         ["bench-peers", rest @ ..] => {
             return Some(Command::BenchPeers(peers::criterion_args(rest)));
+        }
+        ["bench-native", rest @ ..] => {
+            return Some(Command::BenchNative(
+                rest.iter().map(|s| (*s).to_owned()).collect(),
+            ));
         }
         ["tidy"] => Step::Tidy,
         ["loom"] => Step::Loom,
@@ -93,6 +106,7 @@ fn main() -> ExitCode {
         Command::Ci => steps::ci(&ws),
         Command::One(step) => steps::run_one(&ws, step),
         Command::BenchPeers(args) => peers::run(&ws, &args),
+        Command::BenchNative(args) => native::run(&ws, &args),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
