@@ -377,6 +377,19 @@ fn ada(args: &[&std::ffi::OsStr]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// `ada export --chrome` of the trace in `dir`, written into `tmp`, parsed.
+fn export_chrome(dir: &std::path::Path, tmp: &std::path::Path) -> serde_json::Value {
+    let json = tmp.join("out.json");
+    ada(&[
+        "export".as_ref(),
+        "--chrome".as_ref(),
+        dir.as_os_str(),
+        "-o".as_ref(),
+        json.as_os_str(),
+    ]);
+    serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap()
+}
+
 #[test]
 fn inspect_top_and_the_chrome_export_name_traced_addresses() {
     let b = build();
@@ -410,15 +423,7 @@ fn inspect_top_and_the_chrome_export_name_traced_addresses() {
     );
     assert!(text.contains("call exe_alpha depth 1"), "{text}");
 
-    let json = tmp.path().join("out.json");
-    ada(&[
-        "export".as_ref(),
-        "--chrome".as_ref(),
-        dir.as_os_str(),
-        "-o".as_ref(),
-        json.as_os_str(),
-    ]);
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let v = export_chrome(&dir, tmp.path());
     let names: Vec<&str> = v["traceEvents"]
         .as_array()
         .unwrap()
@@ -465,15 +470,7 @@ fn a_stripped_trace_shows_module_offsets_and_says_why() {
         "{text}"
     );
     // The export names it the same way and says so in otherData.
-    let json = tmp.path().join("out.json");
-    ada(&[
-        "export".as_ref(),
-        "--chrome".as_ref(),
-        dir.as_os_str(),
-        "-o".as_ref(),
-        json.as_os_str(),
-    ]);
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let v = export_chrome(&dir, tmp.path());
     assert!(
         v["traceEvents"]
             .as_array()
