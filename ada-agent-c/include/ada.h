@@ -6,10 +6,14 @@
  * attaches to the controller's segment named by the ADA_SHM environment variable on its first
  * call. Without ADA_SHM every function here is a near-free no-op.
  *
- * Recording (ada_enter, ada_exit, ada_message, ada_mark) never blocks, never takes a lock and
- * makes no system call; a thread's first event registers it (that one allocates). An event
- * recorded by a signal handler while the same thread is recording is counted as dropped.
- * Nothing here calls back into the program, panics or unwinds.
+ * Recording (ada_enter, ada_exit, ada_message, ada_mark) on a registered thread never blocks,
+ * never takes a lock and makes no system call. The exceptions are first uses: the process's
+ * first call attaches to the segment (open, mmap; other threads wait for it meanwhile), and a
+ * thread's first event registers it, which allocates through the program's malloc (so an
+ * instrumented malloc runs; the events it records meanwhile are counted as dropped, and an
+ * event recorded by the attaching thread while it attaches is not recorded). An event recorded
+ * by a signal handler while the same thread is recording is counted as dropped. Nothing here
+ * panics or unwinds.
  *
  * Functions compiled with -finstrument-functions call __cyg_profile_func_enter/exit, which
  * this library provides: each function's entry and exit is recorded with its address as its

@@ -369,6 +369,36 @@ fn functions_flag_records_every_call_of_an_instrumented_program() {
         assert_eq!(t.returns_of(*address), *count, "returns from {name}");
     }
     t.assert_nesting();
+    // The whole path: the controller recorded the program's modules, and `ada inspect
+    // --top 10` names the hooked addresses with their functions and counts.
+    let inspect = Command::new(env!("CARGO_BIN_EXE_ada"))
+        .args(["inspect", "--top", "10"])
+        .arg(trace_dir(&out))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&inspect.stdout);
+    assert!(inspect.status.success(), "{text}");
+    let by_calls: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("top 10 functions by calls"))
+        .skip(2)
+        .take_while(|l| !l.starts_with("top 10"))
+        .collect();
+    assert!(
+        by_calls.first().is_some_and(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            cols.first() == Some(&(8361 * 3).to_string().as_str()) && cols.last() == Some(&"fib")
+        }),
+        "fib first, named, with its count:\n{text}"
+    );
+    for name in ["short_fn", "long_fn", "work", "worker", "main"] {
+        assert!(
+            by_calls
+                .iter()
+                .any(|l| l.split_whitespace().last() == Some(name)),
+            "{name} named:\n{text}"
+        );
+    }
 }
 
 /// `--functions` finds the library next to the `ada` executable when neither `--agent-lib` nor

@@ -1268,7 +1268,7 @@ fn drain_loop<D: SessionDrain>(
     let mut last_orphan_check = Instant::now();
     let mut dead: Vec<u32> = Vec::new();
     let mut longest = Duration::ZERO;
-    let mut last_bytes = Instant::now();
+    let mut last_full_ring = Instant::now();
     // Acquire: pairs with `stop`'s Release store.
     while !shared.stop.load(Ordering::Acquire) {
         let now = clock.now_ns();
@@ -1312,24 +1312,35 @@ fn drain_loop<D: SessionDrain>(
             hook.call(DrainPoint::AfterPass);
         }
         publish(&shared.live, &pass);
-        if pass.bytes > 0 {
-            last_bytes = Instant::now();
-        } else if last_bytes.elapsed() < *live_copy_every {
-            // Threads were writing a moment ago: their next full rings are due any time, and
-            // their active rings are copied only every `live_copy_every`, so a pass finding
-            // nothing is no sign of idleness. Look again after a short nap rather than the
-            // interval (a spinning drain would take the CPU its own sink and the traced threads
-            // need: measured, passes of 25 ms and drops at 2 M events/s on two cores).
-            std::thread::sleep(interval.min(BUSY_NAP));
-        } else {
-            idle(interval, control, clock);
+        if pass.submitted_rings > 0 {
+            last_full_ring = Instant::now();
+        }
+        // A pass that found records looks again at once.
+        if pass.bytes == 0 {
+            if last_full_ring.elapsed() < *live_copy_every {
+                // Threads filled rings a moment ago: their next full rings are due any time,
+                // and their active rings are copied only every `live_copy_every`, so a pass
+                // finding nothing is no sign of idleness. Look again after a short nap rather
+                // than the interval (a spinning drain would take the CPU its own sink and the
+                // traced threads need: measured, passes of 25 ms and drops at 2 M events/s on
+                // two cores). A thread writing a trickle fills no ring: the drain then sleeps
+                // the interval, and its live copies come every period.
+                std::thread::sleep(interval.min(BUSY_NAP));
+            } else {
+                idle(interval, control, clock);
+            }
         }
     }
     control.request_shutdown();
-    // The live processes' modules once more, before the final drain (and the sink's end).
+    // The live processes' modules once more, before the final drain (and the sink's end);
+    // the drain keeps passing while the read runs, so threads still writing get their rings.
     if let Some(watch) = modules {
-        watch.finish(FINAL_MODULES_PATIENCE, |pid, found| {
-            drain.modules(pid, found)
+        watch.finish(FINAL_MODULES_PATIENCE, |found| match found {
+            Some((pid, found)) => drain.modules(pid, found),
+            None => {
+                let pass = drain.pass();
+                publish(&shared.live, &pass);
+            }
         });
     }
     take_dead(shared, drain, &mut dead);
@@ -1497,6 +1508,7 @@ impl<'r> Workers<'r> {
                 total.bytes += p.bytes;
                 total.live_slots += p.live_slots;
                 total.reclaimed += p.reclaimed;
+                total.submitted_rings = total.submitted_rings.saturating_add(p.submitted_rings);
             }
         }
         total
@@ -1732,7 +1744,7 @@ impl Inherited {
     }
 }
 
-/// How long the drain sleeps after a pass that found nothing while threads were writing a
+/// How long the drain sleeps after a pass that found nothing while threads filled rings a
 /// moment ago (within the live-copy period): short against a pool's worth of events at any
 /// rate one drain persists (4 rings of 1024 index events fill in 400 µs at 10 M events/s).
 const BUSY_NAP: Duration = Duration::from_micros(50);

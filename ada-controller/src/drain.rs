@@ -198,6 +198,9 @@ pub struct PassStats {
     pub live_slots: u32,
     /// Slots freed after their thread exited.
     pub reclaimed: u32,
+    /// Rings the threads submitted (full, or handed over at exit) that this pass took; active
+    /// rings it copied are not counted.
+    pub submitted_rings: u32,
 }
 
 /// Drains one registry into one sink.
@@ -820,17 +823,19 @@ impl<'r, S: Sink> Drainer<'r, S> {
         }
         for kind in LaneKind::ALL {
             if lanes[kind as usize] {
-                let (records, bytes) = self.drain_lane(slot.index, kind, exited);
+                let (records, bytes, rings) = self.drain_lane(slot.index, kind, exited);
                 stats.records += records;
                 stats.bytes += bytes;
+                stats.submitted_rings = stats.submitted_rings.saturating_add(rings);
             }
         }
         true
     }
 
     /// Drains one lane: submitted rings, then the active ring (twice over for an exited thread:
-    /// it may have submitted a ring after the first look). Returns (records, bytes).
-    fn drain_lane(&mut self, slot: u32, kind: LaneKind, exited: bool) -> (u64, u64) {
+    /// it may have submitted a ring after the first look). Returns (records, bytes, submitted
+    /// rings taken).
+    fn drain_lane(&mut self, slot: u32, kind: LaneKind, exited: bool) -> (u64, u64, u32) {
         let Drainer {
             registry,
             sink,
@@ -848,7 +853,7 @@ impl<'r, S: Sink> Drainer<'r, S> {
             ..
         } = self;
         let Some(Some(account)) = accounts.get_mut(slot as usize) else {
-            return (0, 0);
+            return (0, 0, 0);
         };
         // Read before the lane is drained: every record committed by now is taken below.
         let now = ada_shm::clock::MonotonicClock::read();
@@ -893,7 +898,7 @@ impl<'r, S: Sink> Drainer<'r, S> {
             stamps,
         };
         let Some(Some(drains)) = drains.get_mut(slot as usize) else {
-            return (0, 0);
+            return (0, 0, 0);
         };
         let drain = &mut drains.lanes[kind as usize];
         let mut ring_stats = DrainStats::default();
@@ -938,7 +943,11 @@ impl<'r, S: Sink> Drainer<'r, S> {
             + ring_stats.bad_write_pos
             + ring_stats.corrupt_queue
             + ring_stats.lost_rings;
-        (ctx.records, ring_stats.bytes)
+        (
+            ctx.records,
+            ring_stats.bytes,
+            u32::try_from(ring_stats.rings).unwrap_or(u32::MAX),
+        )
     }
 
     /// Creates the drain handles of `slot` on first use (from the drain claim) and re-reads

@@ -12,7 +12,8 @@
 //! - [`Standby::start`] (or [`Controller::start`], both steps at once) → [`Running`]: a drain
 //!   thread that round-robins over every
 //!   registered thread (lanes under backpressure first and again at the end of each pass),
-//!   takes its submitted and active rings, validates every record (the
+//!   takes its submitted rings and (at most every [`ControllerBuilder::live_copy_every`],
+//!   1 ms by default) what it committed to its active ring, validates every record (the
 //!   segment is written by another process and treated as untrusted), hands records to a
 //!   [`Sink`] and returns the rings; it ticks `drain_heartbeat_ns` every loop with its clock
 //!   ([`ControllerBuilder::clock`], `CLOCK_MONOTONIC` by default), moves `registry_mode` from

@@ -49,6 +49,8 @@ const MAX_BUILD_ID: usize = 64;
 
 /// Build ids a [`ModuleReader`] caches before it forgets them all.
 const MAX_CACHED_IDS: usize = 16_384;
+/// While the final read runs, how often [`ModuleWatch::finish`] gives the drain a turn.
+const FINAL_SLICE: Duration = Duration::from_millis(1);
 
 /// One file-backed executable mapping of a process.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -435,15 +437,25 @@ impl ModuleWatch {
     }
 
     /// The final read of every process still watched: waits for it (at most `patience`) and
-    /// hands on what it found; the thread then ends.
-    pub(crate) fn finish(mut self, patience: Duration, mut each: impl FnMut(u32, Vec<Module>)) {
+    /// hands on what it found (`each(Some(..))`); while it waits, `each(None)` every
+    /// [`FINAL_SLICE`] (the drain keeps passing meanwhile: threads that still write must get
+    /// their rings back). The thread then ends.
+    pub(crate) fn finish(
+        mut self,
+        patience: Duration,
+        mut each: impl FnMut(Option<(u32, Vec<Module>)>),
+    ) {
         if self.requests.send(Request::Final).is_ok() {
             let deadline = Instant::now() + patience;
             loop {
                 let left = deadline.saturating_duration_since(Instant::now());
-                match self.found.recv_timeout(left) {
-                    Ok(Found::Modules(pid, modules)) => each(pid, modules),
-                    Ok(Found::Done) | Err(_) => break,
+                if left.is_zero() {
+                    break;
+                }
+                match self.found.recv_timeout(left.min(FINAL_SLICE)) {
+                    Ok(Found::Modules(pid, modules)) => each(Some((pid, modules))),
+                    Ok(Found::Done) | Err(RecvTimeoutError::Disconnected) => break,
+                    Err(RecvTimeoutError::Timeout) => each(None),
                 }
             }
         }

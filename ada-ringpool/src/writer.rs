@@ -181,9 +181,11 @@ pub struct LaneWriter<'a, S: RingStore, P: PoolPolicy = DropOldest> {
     /// While `refusing`: refusals left before the next look for a returned ring (see
     /// [`REFUSALS_BETWEEN_LOOKS`]).
     quiet_refusals: u32,
-    /// The stamp of the last quiet refusal (the end of the pending refused marker once
-    /// folded).
+    /// The stamp of the last quiet refusal since the last full look (with `quiet_first_ns`,
+    /// the span the fold gives the refused marker).
     quiet_last_ns: u64,
+    /// The stamp of the first quiet refusal since the last full look.
+    quiet_first_ns: u64,
 }
 
 /// While drop-newest refuses and the free queue stays empty, only every
@@ -298,6 +300,7 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
             refusing: false,
             quiet_refusals: 0,
             quiet_last_ns: 0,
+            quiet_first_ns: 0,
             // The registration zeroed the lane's counters; they are never read back from
             // shared memory, where another process may have changed them since.
             counters: LaneCounters::default(),
@@ -410,6 +413,9 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
         if self.quiet_refusals == 0 || !self.free.looks_empty() {
             return false;
         }
+        if self.quiet_refusals == REFUSALS_BETWEEN_LOOKS {
+            self.quiet_first_ns = now;
+        }
         self.quiet_refusals -= 1;
         self.quiet_last_ns = now;
         let c = &mut self.counters;
@@ -440,7 +446,7 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
         self.pend(LossMarker {
             cause: LossCause::Refused,
             count: taken,
-            first_ns: self.quiet_last_ns,
+            first_ns: self.quiet_first_ns,
             last_ns: self.quiet_last_ns,
         });
         self.policy
