@@ -1503,12 +1503,7 @@ impl<'r> Workers<'r> {
         let mut total = PassStats::default();
         for a in answers {
             if let Answer::Stats(p) = a {
-                total.records += p.records;
-                total.fallback_records += p.fallback_records;
-                total.bytes += p.bytes;
-                total.live_slots += p.live_slots;
-                total.reclaimed += p.reclaimed;
-                total.submitted_rings = total.submitted_rings.saturating_add(p.submitted_rings);
+                total.add(&p);
             }
         }
         total

@@ -203,6 +203,18 @@ pub struct PassStats {
     pub submitted_rings: u32,
 }
 
+impl PassStats {
+    /// Adds `other` into `self` (several workers' passes make one).
+    pub fn add(&mut self, other: &PassStats) {
+        self.records += other.records;
+        self.fallback_records += other.fallback_records;
+        self.bytes += other.bytes;
+        self.live_slots += other.live_slots;
+        self.reclaimed += other.reclaimed;
+        self.submitted_rings = self.submitted_rings.saturating_add(other.submitted_rings);
+    }
+}
+
 /// Drains one registry into one sink.
 ///
 /// Its memory is bounded by the registry's capacity and [`DETAILED_THREADS`], not by the

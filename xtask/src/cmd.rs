@@ -159,6 +159,48 @@ fn quote(s: &str) -> String {
     }
 }
 
+/// Makes sure a tool `present` says is installed, installing `packages` from the
+/// distribution's packages (`apt-get`) when it is missing and this process runs as root;
+/// `Err` says why it is not there (`what` names it in the messages).
+pub fn ensure_packages(
+    root: &Path,
+    what: &str,
+    packages: &[&str],
+    present: impl Fn() -> bool,
+) -> Result<(), String> {
+    if present() {
+        return Ok(());
+    }
+    let list = packages.join(" ");
+    if !is_root() {
+        return Err(format!(
+            "{what} is not installed, and installing it needs root: `apt-get install {list}`"
+        ));
+    }
+    eprintln!("    {what} is missing: apt-get install -y {list}");
+    let _ = Cmd::new("apt-get", root).args(["update", "-q"]).run();
+    let _ = Cmd::new("apt-get", root)
+        .args(["install", "-y", "-q"])
+        .args(packages.iter().copied())
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .run();
+    if present() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} could not be installed (`apt-get install {list}`)"
+        ))
+    }
+}
+
+/// Whether this process runs as root.
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

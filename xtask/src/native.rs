@@ -339,30 +339,9 @@ impl RunSpec<'_> {
 /// Makes sure `uftrace` runs, installing it from the distribution's packages as root; `Err`
 /// says why it cannot be measured.
 fn ensure_uftrace(root: &Path) -> Result<(), String> {
-    let present = || Cmd::new("uftrace", root).args(["--version"]).probe();
-    if present() {
-        return Ok(());
-    }
-    let root_user = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
-    if !root_user {
-        return Err("uftrace is not installed and installing it needs root: \
-                    `apt-get install uftrace`"
-            .to_owned());
-    }
-    eprintln!("    uftrace is missing: apt-get install -y uftrace");
-    let _ = Cmd::new("apt-get", root).args(["update", "-q"]).run();
-    let _ = Cmd::new("apt-get", root)
-        .args(["install", "-y", "-q", "uftrace"])
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .run();
-    if present() {
-        Ok(())
-    } else {
-        Err("uftrace could not be installed".to_owned())
-    }
+    crate::cmd::ensure_packages(root, "uftrace", &["uftrace"], || {
+        Cmd::new("uftrace", root).args(["--version"]).probe()
+    })
 }
 
 /// The report for one thread count: per mode the median CPU time per thread and overhead per

@@ -390,45 +390,20 @@ fn read_median(criterion_home: &Path, bench: Bench) -> Row {
     }
 }
 
-/// Whether this process runs as root.
-fn is_root() -> bool {
-    std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
-}
-
 /// Makes sure the `lttng` client and lttng-ust ≥ 2.13 (pkg-config) are installed, installing
 /// them from Debian's packages as root; `Err` says why LTTng cannot be measured.
 fn ensure_lttng(root: &Path) -> Result<(), String> {
-    let present = || {
-        Cmd::new("lttng", root).args(["--version"]).probe()
-            && Cmd::new("pkg-config", root)
-                .args(["--atleast-version=2.13", "lttng-ust"])
-                .probe()
-    };
-    if present() {
-        return Ok(());
-    }
-    if !is_root() {
-        return Err(
-            "lttng-tools or liblttng-ust-dev (>= 2.13) is not installed, and installing \
-                    them needs root: `apt-get install lttng-tools liblttng-ust-dev pkg-config`"
-                .to_owned(),
-        );
-    }
-    eprintln!("    LTTng is missing: apt-get install -y lttng-tools liblttng-ust-dev pkg-config");
-    let _ = Cmd::new("apt-get", root).args(["update", "-q"]).run();
-    let _ = Cmd::new("apt-get", root)
-        .args(["install", "-y", "-q"])
-        .args(["lttng-tools", "liblttng-ust-dev", "pkg-config"])
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .run();
-    if present() {
-        Ok(())
-    } else {
-        Err("lttng-tools / liblttng-ust-dev (>= 2.13) could not be installed".to_owned())
-    }
+    crate::cmd::ensure_packages(
+        root,
+        "lttng-tools or liblttng-ust-dev (>= 2.13)",
+        &["lttng-tools", "liblttng-ust-dev", "pkg-config"],
+        || {
+            Cmd::new("lttng", root).args(["--version"]).probe()
+                && Cmd::new("pkg-config", root)
+                    .args(["--atleast-version=2.13", "lttng-ust"])
+                    .probe()
+        },
+    )
 }
 
 /// A recording LTTng session with `ada_peers:*` enabled; dropping it stops and destroys it
