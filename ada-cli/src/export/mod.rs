@@ -2,6 +2,8 @@
 //!
 //! - [`chrome`]: Chrome trace-event JSON ([`export_chrome`]), for the Perfetto UI and
 //!   `chrome://tracing`.
+//! - [`nesting`]: each thread's open calls, for exporters that write balanced slices whatever
+//!   the trace lost.
 //!
 //! Exporters stream: they decode one event, write it, and move on, so a trace of any size
 //! exports in constant memory. A damaged or incomplete trace (no manifest, a torn tail, a
@@ -19,6 +21,7 @@ use ada_atf::{LocateError, ReadError};
 use crate::inspect::OpenFailure;
 
 pub mod chrome;
+pub mod nesting;
 
 pub use chrome::{ChromeStats, export_chrome};
 
