@@ -23,6 +23,9 @@ use tracing::Instrument;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::prelude::*;
 
+/// The target of this program's spans and events (its module path: `traced_job` built as
+/// the example).
+pub const TARGET: &str = module_path!();
 /// Worker threads.
 pub const WORKERS: usize = 4;
 /// `item` spans per worker.
