@@ -40,11 +40,7 @@ fn a_tracing_program_is_recorded_through_the_layer() {
     let stdout = String::from_utf8_lossy(&run.stdout);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "ada trace failed: {stderr}");
-    let (workers, items, polls) = (
-        traced_job::WORKERS,
-        traced_job::ITEMS,
-        traced_job::POLLS,
-    );
+    let (workers, items, polls) = (traced_job::WORKERS, traced_job::ITEMS, traced_job::POLLS);
     assert!(
         stdout.contains(&format!("items={} polls={polls}", workers * items)),
         "the job ran to its end: {stdout}"
@@ -84,7 +80,9 @@ fn a_tracing_program_is_recorded_through_the_layer() {
         let ev = ev.expect("every event decodes");
         match ev.payload {
             Some(Payload::FunctionCall(call)) if ev.lane == 0 => {
-                *calls.entry((ev.thread_id, call.symbol.clone())).or_default() += 1;
+                *calls
+                    .entry((ev.thread_id, call.symbol.clone()))
+                    .or_default() += 1;
                 stacks.entry(ev.thread_id).or_default().push(call.symbol);
             }
             Some(Payload::FunctionReturn(ret)) => {
@@ -141,7 +139,10 @@ fn a_tracing_program_is_recorded_through_the_layer() {
         "the mark's text: {text}"
     );
     assert!(windows >= 1, "a window was persisted");
-    assert!(!manifest.windows.is_empty(), "the manifest lists the window");
+    assert!(
+        !manifest.windows.is_empty(),
+        "the manifest lists the window"
+    );
     // Unmarked events outside any window are discarded, not persisted as messages.
     assert!(
         messages.iter().all(|m| !m.contains("item done")),

@@ -204,7 +204,13 @@ mod tests {
             word: 7,
             mark: true,
         });
-        assert_eq!(made, Site { word: 7, mark: true });
+        assert_eq!(
+            made,
+            Site {
+                word: 7,
+                mark: true
+            }
+        );
         // Found: `make` is not called again.
         let again = cache.get_or_insert(a, || panic!("registered twice"));
         assert_eq!(again, made);
@@ -212,7 +218,13 @@ mod tests {
             word: 9,
             mark: false,
         });
-        assert_eq!(other, Site { word: 9, mark: false });
+        assert_eq!(
+            other,
+            Site {
+                word: 9,
+                mark: false
+            }
+        );
         assert_eq!(cache.get(a), Some(made));
     }
 

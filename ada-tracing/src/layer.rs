@@ -1,6 +1,6 @@
 //! [`AdaLayer`]: the `tracing_subscriber::Layer` and its builder methods.
 
-use crate::cache::{SiteCache, Site};
+use crate::cache::{Site, SiteCache};
 use crate::format::{FieldWriter, MessageBuf};
 use crate::rules::MarkRules;
 use std::fmt::Write;

@@ -55,6 +55,11 @@ mod format;
 mod layer;
 mod rules;
 
+/// The README's examples, run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub use format::TRUNCATED;
 pub use layer::{AdaLayer, symbol_name};
 
