@@ -102,6 +102,7 @@ pub fn run() -> (usize, usize) {
     (items, polls)
 }
 
+/// Sets up the subscriber (ADA's layer beside `fmt`) and runs the job.
 pub fn main() {
     tracing_subscriber::registry()
         .with(ada_tracing::layer())

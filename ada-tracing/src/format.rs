@@ -119,7 +119,8 @@ mod tests {
     #[test]
     fn text_that_fits_is_kept_whole() {
         let mut buf = MessageBuf::new();
-        write!(buf, "INFO x={} {}", 1, "done").unwrap();
+        let word = "done";
+        write!(buf, "INFO x={} {word}", 1).unwrap();
         assert_eq!(buf.as_bytes(), b"INFO x=1 done");
         assert!(!buf.truncated());
     }

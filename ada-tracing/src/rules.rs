@@ -60,6 +60,49 @@ fn within(target: &str, rule: &str) -> bool {
 mod tests {
     use super::*;
 
+    use tracing::callsite::{Callsite, Identifier};
+    use tracing::field::FieldSet;
+    use tracing::metadata::Kind;
+
+    struct Cs;
+    impl Callsite for Cs {
+        fn set_interest(&self, _: tracing::subscriber::Interest) {}
+        fn metadata(&self) -> &Metadata<'_> {
+            unreachable!("never asked in these tests")
+        }
+    }
+    static CS: Cs = Cs;
+
+    fn meta(level: Level, target: &'static str) -> Metadata<'static> {
+        let fields = FieldSet::new(&[], Identifier(&CS));
+        Metadata::new("e", target, level, None, None, None, fields, Kind::EVENT)
+    }
+
+    #[test]
+    fn the_default_marks_errors_only() {
+        let rules = MarkRules::default();
+        assert!(rules.matches(&meta(Level::ERROR, "app")));
+        assert!(!rules.matches(&meta(Level::WARN, "app")));
+        assert!(!MarkRules::none().matches(&meta(Level::ERROR, "app")));
+    }
+
+    #[test]
+    fn a_level_rule_takes_that_level_and_the_more_severe() {
+        let mut rules = MarkRules::none();
+        rules.at(Level::WARN);
+        assert!(rules.matches(&meta(Level::ERROR, "app")));
+        assert!(rules.matches(&meta(Level::WARN, "app")));
+        assert!(!rules.matches(&meta(Level::INFO, "app")));
+    }
+
+    #[test]
+    fn a_target_rule_marks_whatever_the_level() {
+        let mut rules = MarkRules::none();
+        rules.target("db");
+        assert!(rules.matches(&meta(Level::TRACE, "db::pool")));
+        assert!(!rules.matches(&meta(Level::ERROR, "dbx")));
+    }
+
     #[test]
     fn targets_match_whole_path_segments() {
         assert!(within("db", "db"));
