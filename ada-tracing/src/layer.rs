@@ -170,6 +170,46 @@ mod tests {
         });
     }
 
+    /// Counts what reaches it: the layer beside ADA's (`fmt`, say).
+    #[derive(Default, Clone)]
+    struct Seen(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl<S: Subscriber> Layer<S> for Seen {
+        fn on_event(&self, _: &Event<'_>, _: Context<'_, S>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        fn on_enter(&self, _: &Id, _: Context<'_, S>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn an_untraced_layer_leaves_the_layers_beside_it_working() {
+        // Either side of the other layer: a dead layer must never disable a callsite.
+        for ada_inside in [true, false] {
+            let seen = Seen::default();
+            let dispatch = if ada_inside {
+                tracing::Dispatch::new(
+                    tracing_subscriber::registry()
+                        .with(AdaLayer::with_live(false))
+                        .with(seen.clone()),
+                )
+            } else {
+                tracing::Dispatch::new(
+                    tracing_subscriber::registry()
+                        .with(seen.clone())
+                        .with(AdaLayer::with_live(false)),
+                )
+            };
+            tracing::dispatcher::with_default(&dispatch, || {
+                let _g = tracing::info_span!("beside").entered();
+                tracing::error!("seen");
+                tracing::trace!("seen too");
+            });
+            assert_eq!(seen.0.load(std::sync::atomic::Ordering::Relaxed), 3);
+        }
+    }
+
     #[test]
     fn the_builder_sets_the_rules() {
         let layer = AdaLayer::with_live(false)

@@ -137,7 +137,8 @@ fn bench(c: &mut Criterion) {
 /// `FmtSpan::ACTIVE` so that it records each enter and exit as ADA does; without them `fmt`
 /// records nothing for a span) and `chrome` (`tracing-chrome`'s layer writing its JSON to a
 /// temporary file from its own writer thread). Workloads: `span` (enter + exit of a span
-/// created once) and `event` (`info!(x = 1, "msg")`).
+/// created once) and `event` (`info!(x = 1, "msg")`). `registry` runs them with the registry
+/// alone, no layer: the part of each subscriber's figure that is not the layer's.
 fn tracing_layer(c: &mut Criterion) {
     use tracing_subscriber::fmt::format::FmtSpan;
     use tracing_subscriber::prelude::*;
@@ -158,6 +159,9 @@ fn tracing_layer(c: &mut Criterion) {
     }
 
     let mut g = c.benchmark_group("tracing_layer");
+    // What every layer of the three pays before it does anything: the registry's own span
+    // bookkeeping and event dispatch, with no layer.
+    workloads(&mut g, "registry", tracing_subscriber::registry());
     let ada = ada_tracing::layer();
     assert!(ada.is_live(), "the bench installed the agent: the layer records");
     workloads(&mut g, "ada", tracing_subscriber::registry().with(ada));

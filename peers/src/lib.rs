@@ -16,7 +16,8 @@
 //!   layer (span events `ACTIVE`, so it records each enter and exit too) writing to
 //!   `std::io::sink()`, and `tracing-chrome`'s layer writing to a temporary file from its own
 //!   writer thread (pinned with the other non-measured threads). Each subscriber is the
-//!   thread's default only while its benchmarks run.
+//!   thread's default only while its benchmarks run. `tracing_layer/registry_{span,event}`
+//!   run the same workload with the registry alone (no layer): what all three pay first.
 //! - `lttng/tracepoint_32b` (only when built with lttng-ust ≥ 2.13, `cfg(ada_peers_lttng)`):
 //!   one LTTng-UST tracepoint with a 32-byte payload (two u64 and two u32 fields) per
 //!   iteration, fired from the C provider in `c/` through [`lttng_event`]; it records only

@@ -80,6 +80,17 @@ pub const TRACY_SPAN_NO_SERVER: Bench = Bench {
     name: "span_no_server",
 };
 
+/// `tracing`'s span (enter + exit) with the registry alone, no layer: what each layer pays
+/// first.
+pub const LAYER_REGISTRY_SPAN: Bench = Bench {
+    group: "tracing_layer",
+    name: "registry_span",
+};
+/// `tracing`'s `info!(x = 1, "msg")` with the registry alone.
+pub const LAYER_REGISTRY_EVENT: Bench = Bench {
+    group: "tracing_layer",
+    name: "registry_event",
+};
 /// `tracing`'s span (enter + exit) recorded by `ada-tracing`'s layer under a live drain.
 pub const LAYER_ADA_SPAN: Bench = Bench {
     group: "tracing_layer",
@@ -112,11 +123,13 @@ pub const LAYER_CHROME_EVENT: Bench = Bench {
 };
 
 /// Every benchmark of the peers bench, in the order it runs them.
-pub const BENCHES: [Bench; 13] = [
+pub const BENCHES: [Bench; 15] = [
     TSC_FLOOR,
     CLOCK_FLOOR,
     ADA_ENTER_ID,
     ADA_SPAN,
+    LAYER_REGISTRY_SPAN,
+    LAYER_REGISTRY_EVENT,
     LAYER_ADA_SPAN,
     LAYER_ADA_EVENT,
     LAYER_FMT_SPAN,
