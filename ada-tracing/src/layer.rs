@@ -176,9 +176,11 @@ mod tests {
 
     impl<S: Subscriber> Layer<S> for Seen {
         fn on_event(&self, _: &Event<'_>, _: Context<'_, S>) {
+            // Relaxed: a count, read on this thread after the dispatch.
             self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         fn on_enter(&self, _: &Id, _: Context<'_, S>) {
+            // Relaxed: as above.
             self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
@@ -206,6 +208,7 @@ mod tests {
                 tracing::error!("seen");
                 tracing::trace!("seen too");
             });
+            // Relaxed: written on this thread.
             assert_eq!(seen.0.load(std::sync::atomic::Ordering::Relaxed), 3);
         }
     }
