@@ -3,7 +3,8 @@
 //! binary, which runs it as the ignored test `traced_job_child` under `ada trace`) read back
 //! with `ada_atf`'s reader: its spans named and balanced on every thread, the `fetch` task's
 //! span entered and exited on each of the threads that polled it, its events on the detail
-//! lane and its closing `error!` marking a persisted window.
+//! lane, its `audit` span marking by the layer's target rule and its closing `error!` by the
+//! default level rule, in a persisted window.
 
 mod common;
 
@@ -130,10 +131,17 @@ fn a_tracing_program_is_recorded_through_the_layer() {
     );
     assert!(total(&span("fetch")) >= polls);
 
-    // The closing `error!` marked (the default rule) and its window was persisted, with its
+    // The `audit` span marked when it was made (its name the text: the target rule), once,
+    // and it was entered and exited once, on the main thread.
+    assert_eq!(total("audit::report"), 1, "{calls:?}");
+    // The closing `error!` marked (the default rule) and the window was persisted, with its
     // fields formatted into the text.
-    assert_eq!(marks.len(), 1, "one mark: {marks:?}");
-    let (_, text) = &marks[0];
+    assert_eq!(marks.len(), 2, "two marks: {marks:?}");
+    assert_eq!(
+        marks[0].1, "report",
+        "the span's mark comes first: {marks:?}"
+    );
+    let (_, text) = &marks[1];
     assert!(
         text.starts_with("ERROR ") && text.contains("job failed") && text.contains("code=7"),
         "the mark's text: {text}"

@@ -9,9 +9,9 @@
 //!
 //! Four workers each run a `worker` span holding 50 `item` spans, each with a `debug!` event;
 //! one task instrumented with a `fetch` span is polled three times, on three different
-//! threads, the way a work-stealing executor moves a task; then the job ends with an
-//! `error!`, which marks (the layer's default rule), so `ada trace` persists the window
-//! around it. Run untraced, the layer records nothing and the job runs the same.
+//! threads, the way a work-stealing executor moves a task; then an `audit::report` span
+//! marks (the layer's `mark_target("audit")` rule) and the job ends with an `error!`, which
+//! marks too (the layer's default rule), so `ada trace` persists the window around them. Run untraced, the layer records nothing and the job runs the same.
 //!
 //! `ada-cli`'s test `tracing_layer` runs this program under `ada trace` and reads the trace
 //! back.
@@ -98,6 +98,10 @@ pub fn run() -> (usize, usize) {
         }
     }
     let polls = polls.expect("the task finishes within POLLS polls");
+    // Target `audit` marks (the layer's `mark_target("audit")`): a span marks when it is made.
+    tracing::info_span!(target: "audit", "report", items).in_scope(|| {
+        tracing::debug!(items, polls, "report written");
+    });
     tracing::error!(code = 7, "job failed: simulated error after {items} items");
     (items, polls)
 }
@@ -105,7 +109,7 @@ pub fn run() -> (usize, usize) {
 /// Sets up the subscriber (ADA's layer beside `fmt`) and runs the job.
 pub fn main() {
     tracing_subscriber::registry()
-        .with(ada_tracing::layer())
+        .with(ada_tracing::layer().mark_target("audit"))
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
