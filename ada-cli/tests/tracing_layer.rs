@@ -4,7 +4,8 @@
 //! with `ada_atf`'s reader: its spans named and balanced on every thread, the `fetch` task's
 //! span entered and exited on each of the threads that polled it, its events on the detail
 //! lane, its `audit` span marking by the layer's target rule and its closing `error!` by the
-//! default level rule, in a persisted window.
+//! default level rule, in a persisted window; and with `--trigger symbol=fetch`, the task's
+//! span naming the trigger by its name.
 
 mod common;
 
@@ -25,19 +26,62 @@ fn traced_job_child() {
     traced_job::main();
 }
 
-#[test]
-fn a_tracing_program_is_recorded_through_the_layer() {
-    let out = tempfile::tempdir().expect("temporary directory");
+/// `ada trace -q -o OUT EXTRA -- <this binary> traced_job_child ...`: its output.
+fn trace_job(out: &std::path::Path, extra: &[&str]) -> std::process::Output {
     let exe = std::env::current_exe().expect("this test binary");
-    let run = ada()
+    ada()
         .args(["trace", "-q", "-o"])
-        .arg(out.path())
+        .arg(out)
+        .args(extra)
         .arg("--")
         .arg(&exe)
         .args(["traced_job_child", "--exact", "--ignored", "--nocapture"])
         .args(["--test-threads", "1"])
         .output()
-        .expect("run ada trace");
+        .expect("run ada trace")
+}
+
+#[test]
+fn a_symbol_trigger_names_a_span_by_its_name() {
+    // `symbol=fetch` matches the span registered as `<target>::fetch`: each of its enters
+    // (one per poll, on the polling thread) writes a trigger mark, so every polling thread
+    // gets a window.
+    let out = tempfile::tempdir().expect("temporary directory");
+    let run = trace_job(out.path(), &["--trigger", "symbol=fetch"]);
+    assert!(
+        run.status.success(),
+        "ada trace failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let reader = TraceReader::open(trace_dir(out.path())).expect("open the trace");
+    let manifest = reader.manifest().cloned().expect("a finalized trace");
+    let fetch = format!("{}::fetch", traced_job::TARGET);
+    let fetch_id = manifest
+        .symbols
+        .iter()
+        .find(|s| s.symbol == fetch)
+        .map(|s| s.function_id)
+        .expect("fetch registered");
+    let mut marked_threads = BTreeSet::new();
+    for ev in reader.events() {
+        let ev = ev.expect("every event decodes");
+        if let Some(Payload::Custom(c)) = &ev.payload
+            && c.name == "mark"
+            && ev.function_id == fetch_id
+        {
+            marked_threads.insert(ev.thread_id);
+        }
+    }
+    assert!(
+        marked_threads.len() >= traced_job::POLLS,
+        "trigger marks of fetch on {marked_threads:?}"
+    );
+}
+
+#[test]
+fn a_tracing_program_is_recorded_through_the_layer() {
+    let out = tempfile::tempdir().expect("temporary directory");
+    let run = trace_job(out.path(), &[]);
     let stdout = String::from_utf8_lossy(&run.stdout);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "ada trace failed: {stderr}");

@@ -27,7 +27,9 @@
 //!   text). **Default: `ERROR` marks**, so `tracing::error!` is a trigger; change it with
 //!   [`AdaLayer::mark_at`], add targets with [`AdaLayer::mark_target`], or turn marking off
 //!   with [`AdaLayer::without_marks`]. The controller's own triggers (`ada trace --trigger`)
-//!   apply as well: a `symbol` trigger to callsite names, a `message~=` trigger to event texts.
+//!   apply as well: a `symbol=` / `symbol~=` trigger to callsite names (`symbol=fetch` matches
+//!   the span `app::fetch`, whose every enter then marks), a `message~=` trigger to event
+//!   texts.
 //!
 //! Callsites: each `tracing` callsite is registered once in the trace's symbol table, when
 //! `tracing` first shows it to the layer (`register_callsite`), as `target::name` (a span:
