@@ -4,6 +4,9 @@
 //!   `chrome://tracing`.
 //! - [`nesting`]: each thread's open calls, for exporters that write balanced slices whatever
 //!   the trace lost.
+//! - [`select`]: the part of the trace to export (`--from`, `--to`, `--threads`).
+//! - [`size`]: how large the export will be, and a warning when viewers will not load it.
+//! - [`progress`]: a progress line on the terminal for long exports.
 //!
 //! Exporters stream: they decode one event, write it, and move on, so a trace of any size
 //! exports in constant memory. A damaged or incomplete trace (no manifest, a torn tail, a
@@ -22,6 +25,9 @@ use crate::inspect::OpenFailure;
 
 pub mod chrome;
 pub mod nesting;
+pub mod progress;
+pub mod select;
+pub mod size;
 
 pub use chrome::{ChromeStats, export_chrome};
 
