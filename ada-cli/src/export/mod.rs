@@ -4,6 +4,10 @@
 //!   `chrome://tracing`.
 //! - [`nesting`]: each thread's open calls, for exporters that write balanced slices whatever
 //!   the trace lost.
+//! - [`select`]: the part of the trace to export (`--from`, `--to`, `--threads`).
+//! - [`size`]: how large the export will be, and a warning when viewers will not load it.
+//! - [`progress`]: a progress line on the terminal for long exports.
+//! - [`stream`]: a trace read from its files a chunk at a time, so exports run in bounded memory.
 //!
 //! Exporters stream: they decode one event, write it, and move on, so a trace of any size
 //! exports in constant memory. A damaged or incomplete trace (no manifest, a torn tail, a
@@ -22,6 +26,10 @@ use crate::inspect::OpenFailure;
 
 pub mod chrome;
 pub mod nesting;
+pub mod progress;
+pub mod select;
+pub mod size;
+pub mod stream;
 
 pub use chrome::{ChromeStats, export_chrome};
 
@@ -46,7 +54,9 @@ pub enum ExportError {
 }
 
 impl ExportError {
-    /// The error for a failed [`open_trace`](crate::inspect::open_trace).
+    /// The error for a failed [`open_trace`](crate::inspect::open_trace) (for exporters that
+    /// read the whole trace into memory; the Chrome export streams it: [`stream`]).
+    #[allow(dead_code)]
     pub(crate) fn open(failure: OpenFailure) -> Self {
         match failure {
             OpenFailure::Locate(e) => ExportError::Locate(e),

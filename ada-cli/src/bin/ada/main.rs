@@ -157,6 +157,12 @@ enum Cmd {
         /// Output file.
         #[arg(short, long)]
         output: PathBuf,
+        /// What part of the trace to export.
+        #[command(flatten)]
+        select: ada_cli::export::select::SelectArgs,
+        /// Do not warn when the export will be larger than viewers load.
+        #[arg(long)]
+        no_size_warning: bool,
     },
     /// Trace the bundled multi-threaded example program (with `--trigger symbol=slow_request`
     /// unless triggers are given).
@@ -396,7 +402,9 @@ fn main() -> ExitCode {
             chrome: _,
             trace_dir,
             output,
-        } => export(&trace_dir, &output),
+            select,
+            no_size_warning,
+        } => export(&trace_dir, &output, &select, !no_size_warning),
         Cmd::Demo { session, persist } => {
             match resolve_persist(&session, &persist, &[DEMO_TRIGGER]) {
                 Ok(plan) => demo(&session, &plan),
@@ -664,8 +672,33 @@ fn inspect(dir: &Path, limit: usize, top: Option<usize>) -> Result<ExitCode, Str
     Ok(damage_exit(&report.damage, "the summary"))
 }
 
-/// `dir` as for [`inspect`].
-fn export(dir: &Path, output: &Path) -> Result<ExitCode, String> {
+/// `dir` as for [`inspect`]; `select` the part to export; `size_warning`: warn before writing
+/// when the export will be larger than viewers load.
+fn export(
+    dir: &Path,
+    output: &Path,
+    select: &ada_cli::export::select::SelectArgs,
+    size_warning: bool,
+) -> Result<ExitCode, String> {
+    use ada_cli::export::chrome::{CHROME_VIEWER_LIMIT, ChromeOptions, estimate_chrome};
+    let selection = select.selection().map_err(|e| e.to_string())?;
+    if size_warning {
+        // An unreadable trace is reported by the export itself.
+        let warning = estimate_chrome(dir, &selection).ok().and_then(|estimate| {
+            estimate.warning(
+                CHROME_VIEWER_LIMIT,
+                "Chrome JSON",
+                "export Perfetto's format instead (ada export --perfetto), or less of the trace (--from, --to, --threads); --no-size-warning silences this",
+            )
+        });
+        if let Some(w) = warning {
+            eprintln!("ada: warning: {w}");
+        }
+    }
+    let options = ChromeOptions {
+        selection,
+        progress: true,
+    };
     // Write next to the destination and rename, so a failed export never leaves a partial file
     // under the requested name. The temporary file is created exclusively (`O_EXCL`, never
     // through a link) under an unpredictable name, so a link planted in a shared directory is
@@ -687,7 +720,7 @@ fn export(dir: &Path, output: &Path) -> Result<ExitCode, String> {
             )
         })?;
     let mut w = std::io::BufWriter::new(tmp);
-    let result = ada_cli::export::chrome::export_chrome(dir, &mut w);
+    let result = ada_cli::export::chrome::export_chrome_with(dir, &mut w, &options);
     // Dropping the temporary file on an error removes it.
     let tmp = match (result, w.into_inner()) {
         (Ok(stats), Ok(tmp)) => match tmp.as_file().sync_all() {
