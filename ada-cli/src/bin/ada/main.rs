@@ -5,6 +5,7 @@
 //! ada attach SEGMENT [--output DIR] [--duration D] [--pid PID]...
 //! ada inspect TRACE_DIR [--limit N] [--top N]
 //! ada export --chrome TRACE_DIR -o out.json
+//! ada export --perfetto TRACE_DIR -o out.pftrace
 //! ada demo [--output DIR]
 //! ada status [SEGMENT | --clean]
 //! ```
@@ -150,8 +151,15 @@ enum Cmd {
     #[command(after_help = READ_EXIT_CODES)]
     Export {
         /// Chrome trace-event JSON (opens in the Perfetto UI and chrome://tracing).
-        #[arg(long, required = true)]
+        #[arg(
+            long,
+            required_unless_present = "perfetto",
+            conflicts_with = "perfetto"
+        )]
         chrome: bool,
+        /// Perfetto's protobuf trace format (opens in the Perfetto UI and trace_processor).
+        #[arg(long)]
+        perfetto: bool,
         /// The trace directory.
         trace_dir: PathBuf,
         /// Output file.
@@ -394,9 +402,10 @@ fn main() -> ExitCode {
         } => inspect(&trace_dir, limit, top),
         Cmd::Export {
             chrome: _,
+            perfetto,
             trace_dir,
             output,
-        } => export(&trace_dir, &output),
+        } => export(&trace_dir, &output, perfetto),
         Cmd::Demo { session, persist } => {
             match resolve_persist(&session, &persist, &[DEMO_TRIGGER]) {
                 Ok(plan) => demo(&session, &plan),
@@ -664,8 +673,19 @@ fn inspect(dir: &Path, limit: usize, top: Option<usize>) -> Result<ExitCode, Str
     Ok(damage_exit(&report.damage, "the summary"))
 }
 
-/// `dir` as for [`inspect`].
-fn export(dir: &Path, output: &Path) -> Result<ExitCode, String> {
+/// What `ada export` says of an export.
+struct Exported {
+    /// Trace events (Chrome) or packets (Perfetto) written.
+    written: u64,
+    what: &'static str,
+    events_exported: u64,
+    complete: bool,
+    capture_warnings: Vec<String>,
+    damage: Vec<ada_cli::damage::Damage>,
+}
+
+/// `dir` as for [`inspect`]; `perfetto`: Perfetto's protobuf format, else Chrome JSON.
+fn export(dir: &Path, output: &Path, perfetto: bool) -> Result<ExitCode, String> {
     // Write next to the destination and rename, so a failed export never leaves a partial file
     // under the requested name. The temporary file is created exclusively (`O_EXCL`, never
     // through a link) under an unpredictable name, so a link planted in a shared directory is
@@ -687,7 +707,25 @@ fn export(dir: &Path, output: &Path) -> Result<ExitCode, String> {
             )
         })?;
     let mut w = std::io::BufWriter::new(tmp);
-    let result = ada_cli::export::chrome::export_chrome(dir, &mut w);
+    let result = if perfetto {
+        ada_cli::export::export_perfetto(dir, &mut w).map(|s| Exported {
+            written: s.packets,
+            what: "packets",
+            events_exported: s.events_exported,
+            complete: s.complete,
+            capture_warnings: s.capture_warnings,
+            damage: s.damage,
+        })
+    } else {
+        ada_cli::export::chrome::export_chrome(dir, &mut w).map(|s| Exported {
+            written: s.trace_events,
+            what: "trace events",
+            events_exported: s.events_exported,
+            complete: s.complete,
+            capture_warnings: s.capture_warnings,
+            damage: s.damage,
+        })
+    };
     // Dropping the temporary file on an error removes it.
     let tmp = match (result, w.into_inner()) {
         (Ok(stats), Ok(tmp)) => match tmp.as_file().sync_all() {
@@ -706,15 +744,17 @@ fn export(dir: &Path, output: &Path) -> Result<ExitCode, String> {
         )
     })?;
     eprintln!(
-        "ada: wrote {} ({} trace events from {} ATF events{}); open it in the Perfetto UI or chrome://tracing",
+        "ada: wrote {} ({} {} from {} ATF events{}); open it in the Perfetto UI{}",
         escape_path(output),
-        stats.trace_events,
+        stats.written,
+        stats.what,
         stats.events_exported,
         if stats.complete {
             ""
         } else {
             ", trace NOT complete"
-        }
+        },
+        if perfetto { "" } else { " or chrome://tracing" }
     );
     capture_warn(&stats.capture_warnings);
     Ok(damage_exit(&stats.damage, "the export"))

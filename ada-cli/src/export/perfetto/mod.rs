@@ -1,0 +1,692 @@
+//! Perfetto's protobuf trace format: [`export_perfetto`] turns an ATF v4 trace into a `Trace`
+//! (`protos/perfetto/trace/trace.proto`) that the Perfetto UI (<https://ui.perfetto.dev>) and
+//! `trace_processor` open natively: `TracePacket`s with `TrackDescriptor`s and `TrackEvent`s,
+//! all on one packet sequence with interned names ([`sequence`]). The message types are
+//! defined by hand with Perfetto's field numbers ([`proto`]); no code generator is involved.
+//!
+//! | ATF | Perfetto |
+//! |---|---|
+//! | the trace's process (manifest `pid`, else the `N` of a `pid_N` directory, else 0), and each other pid a thread names | a process track: `TrackDescriptor` with `ProcessDescriptor` (`pid`, `process_name` = the executable's file name, `cmdline` from `TraceStart`) |
+//! | each thread (manifest `threads[]`, `ThreadDef`, or its first event) | a thread track, child of its process's: `ThreadDescriptor` `pid`, `tid` (the OS thread id when the trace knows it and it fits an `int32`, else the ATF `thread_id`), `thread_name`; written again when a later `ThreadDef` names it |
+//! | `FunctionCall` on the index lane | `TYPE_SLICE_BEGIN` on the thread's track, name = the function's name (as the Chrome export names it: symbol, trace name, module symbol, `module+0x…`, `fn#<id>`), category `function`, args `id`, `address` (pointer), `function_id`, `depth`, `registers.<reg>`, `stack_bytes` |
+//! | `FunctionReturn` on the index lane, closing the call on top | `TYPE_SLICE_END`, args `id`, `registers.<reg>` (return registers) |
+//! | a slice closed by the exporter ([`nesting`](super::nesting): a return of an outer function, a loss, the trace's end) | `TYPE_SLICE_END` with arg `cut` = `unwound`, `loss` or `trace end` |
+//! | `FunctionReturn` whose call is not open (lost) | no slice end; an instant `orphan return`, args `function` (its name), `id` |
+//! | `FunctionCall`/`FunctionReturn` on the detail lane | an instant named after the function, category `function`, args as above and `lane` |
+//! | `Custom` (`mark`, `message`, `exception`, ...) | an instant named after the kind (`custom` when empty), args `text` (or `bytes` and `hex` when not UTF-8), `id`, `lane` |
+//! | `EventsLost` | an instant `events lost (<cause>)` on the thread's track, args `count`, `cause`, `lane`, `first_lost_ns`, `last_lost_ns`, `id`; a value of the process's counter track `events lost` (the events lost so far, summed); on the index lane it also closes the thread's open slices (`cut` = `loss`) |
+//! | `WindowMark` | a slice `persistence window` (begin at the window's start, end at its end), category `window`, on the thread's child track `persistence windows` (overlapping windows go to further tracks `persistence windows 2`, ...), args `window_id`, `events`, `marks`, `pre_roll`, `discarded_before`, `first_mark_ns`, `last_event_ns`, `mark_seen`, `trigger` |
+//! | `SignalDelivery` | an instant `signal <name>`, args `number`, `name`, `registers.<reg>` |
+//! | `TraceStart` / `TraceEnd` | instants `trace start` (args `executable`, `args`, `os`, `arch`) / `trace end` (arg `exit_code`) |
+//! | `SymbolDef`, `ThreadDef` | nothing of their own: they name later events and tracks |
+//! | how the export went, and any damage ([`crate::damage`]) | a last instant `ada export` on the process track, args `complete`, `dataLost`, `warnings`, `stream`, `captureWarnings`, `lossMarkers`, `eventsLostInStream`, `orphanReturns`, `cutSlices`, `eventsRead`, `eventsExported` |
+//!
+//! **Time.** Packet timestamps are the trace clock's nanoseconds, written with no
+//! `timestamp_clock_id`: Perfetto takes them as its default trace clock, so the times shown
+//! are the ATF trace's own (not converted to any other clock). An event whose timestamp is
+//! missing or invalid gets the last valid timestamp before it
+//! ([`PerfettoStats::bad_timestamps`]).
+//!
+//! **Nesting.** Every slice begun is ended, and slices nest on their thread's track whatever
+//! the trace lost: begins and ends go through [`Nesting`](super::nesting::Nesting). A thread
+//! whose index-lane calls and returns go back in time in the stream (events that went through
+//! the controller's fallback ring: [`super::order`]) has its calls, returns and index-lane
+//! losses held and written after the stream, sorted by time, so they nest as recorded.
+//!
+//! **Streaming.** Each packet is encoded and written as its event is read; the `Trace` is
+//! never built in memory. Memory is the threads' open calls, the interning table (one entry
+//! per distinct name) and the tracks described; plus, for the out-of-order threads above, their
+//! held events.
+//!
+//! **Damaged traces.** As for the Chrome export ([`super`]): what is readable is exported,
+//! [`PerfettoStats::damage`] says what was lost, and the `ada export` instant says it in the
+//! file.
+
+mod proto;
+mod sequence;
+
+use std::collections::{HashMap, HashSet};
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+use ada_atf::locate::pid_from_dir;
+use ada_atf::schema::event::Payload;
+use ada_atf::{Event, ReadError, StreamNames, TornTail, TraceReader};
+
+use self::proto::{
+    CounterDescriptor, DebugAnnotation, ProcessDescriptor, ThreadDescriptor, TrackDescriptor,
+    TrackEventType, UNIT_COUNT,
+};
+use self::sequence::{Ev, Sequence, track_uuid};
+use super::ExportError;
+use super::nesting::{Cut, Nesting, Return};
+use super::order::{is_slice, unordered_slice_threads};
+use crate::damage::{CheckedEvents, Damage, capture_warnings};
+use crate::inspect::{lane_name, open_trace};
+use crate::symbolize::Namer;
+
+/// Bytes of a non-UTF-8 custom payload shown as hex.
+const HEX_SHOWN: usize = 64;
+
+/// Track kinds mixed into [`track_uuid`].
+const PROCESS: u64 = 1;
+const THREAD: u64 = 2;
+const WINDOWS: u64 = 3;
+const LOST: u64 = 4;
+
+/// What [`export_perfetto`] wrote and how the event stream ended.
+#[derive(Debug, Default)]
+pub struct PerfettoStats {
+    /// Whole events decoded from `events.bin`.
+    pub events_read: u64,
+    /// Events that became at least one packet.
+    pub events_exported: u64,
+    /// `TracePacket`s written.
+    pub packets: u64,
+    /// Track descriptors written (processes, threads, window and counter tracks; a track
+    /// described again counts again).
+    pub tracks: u64,
+    /// `TYPE_SLICE_BEGIN` events (calls and windows).
+    pub slice_begins: u64,
+    /// `TYPE_SLICE_END` events (returns, cuts and windows' ends): equal to `slice_begins`.
+    pub slice_ends: u64,
+    /// Slice ends written by the exporter for slices whose return was lost (a return of an
+    /// outer function, a loss, the trace's end).
+    pub cut_slices: u64,
+    /// Returns whose call was not open (not written as slice ends).
+    pub orphan_returns: u64,
+    /// Instant events.
+    pub instants: u64,
+    /// Counter values.
+    pub counter_values: u64,
+    /// Events without a payload this exporter knows, not exported.
+    pub skipped: u64,
+    /// Symbol and thread definitions read from the stream.
+    pub definitions: u64,
+    /// Events whose timestamp was missing or invalid.
+    pub bad_timestamps: u64,
+    /// `EventsLost` events exported.
+    pub loss_markers: u64,
+    /// The events they announce, summed (saturating).
+    pub events_lost: u64,
+    /// Distinct event names interned.
+    pub interned_names: u64,
+    /// The `pid` of the trace's process.
+    pub pid: u32,
+    /// `trace.json` exists.
+    pub finalized: bool,
+    /// `trace.json` exists and marks the trace complete, and nothing was found damaged.
+    pub complete: bool,
+    /// The torn tail the stream ended with, if any.
+    pub torn_tail: Option<TornTail>,
+    /// The corrupt record the stream stopped at, if any.
+    pub stream_error: Option<ReadError>,
+    /// What the trace lost or is missing ([`crate::damage`]); empty for a complete, undamaged
+    /// trace.
+    pub damage: Vec<Damage>,
+    /// What the controller recorded about its input ([`crate::damage::capture_warnings`]).
+    pub capture_warnings: Vec<String>,
+}
+
+impl PerfettoStats {
+    /// The trace is damaged or incomplete: the export holds only what was readable.
+    pub fn is_damaged(&self) -> bool {
+        !self.damage.is_empty()
+    }
+}
+
+/// Writes the trace in `trace_dir` (a trace directory, or a session directory holding exactly
+/// one) to `out` as a Perfetto protobuf trace (see the [module docs](self) for the mapping).
+///
+/// A torn, corrupt or unfinalized trace exports what is readable; [`PerfettoStats::damage`]
+/// says what was lost. A path that is not a trace directory, a trace that cannot be opened, or
+/// a failing `out` is an [`ExportError`]; after an output error the file written so far is
+/// incomplete.
+pub fn export_perfetto(
+    trace_dir: &Path,
+    out: &mut dyn Write,
+) -> Result<PerfettoStats, ExportError> {
+    let reader = open_trace(trace_dir).map_err(ExportError::open)?;
+    let mut w = BufWriter::with_capacity(64 * 1024, out);
+    let stats = Exporter::run(&reader, &mut w).map_err(ExportError::Output)?;
+    w.flush().map_err(ExportError::Output)?;
+    Ok(stats)
+}
+
+/// A thread's track, as described.
+struct ThreadTrack {
+    uuid: u64,
+    pid: u32,
+    name: Option<String>,
+    /// The end of the last window on each of its window tracks.
+    window_ends: Vec<u64>,
+}
+
+struct Exporter<'w> {
+    seq: Sequence<'w>,
+    names: StreamNames,
+    namer: Namer,
+    nesting: Nesting,
+    cuts: Vec<Cut>,
+    pid: u32,
+    /// Each process described: its name and command line.
+    processes: HashMap<u32, (Option<String>, Vec<String>)>,
+    threads: HashMap<i32, ThreadTrack>,
+    /// The processes whose `events lost` counter track is described.
+    lost_tracks: HashSet<u32>,
+    last_ts: u64,
+    stats: PerfettoStats,
+}
+
+impl<'w> Exporter<'w> {
+    fn run(reader: &TraceReader, w: &'w mut dyn Write) -> io::Result<PerfettoStats> {
+        let manifest = reader.manifest();
+        let pid = manifest
+            .map(|m| m.pid)
+            .or_else(|| pid_from_dir(reader.dir()))
+            .unwrap_or(0);
+        let mut x = Exporter {
+            seq: Sequence::new(w),
+            names: StreamNames::new(manifest),
+            namer: Namer::new(manifest),
+            nesting: Nesting::new(),
+            cuts: Vec::new(),
+            pid,
+            processes: HashMap::new(),
+            threads: HashMap::new(),
+            lost_tracks: HashSet::new(),
+            last_ts: 0,
+            stats: PerfettoStats {
+                pid,
+                finalized: manifest.is_some(),
+                ..PerfettoStats::default()
+            },
+        };
+        let exe = manifest.and_then(|m| m.executable.clone());
+        x.process(pid, exe.as_deref(), &[])?;
+        if let Some(m) = manifest {
+            for t in &m.threads {
+                x.thread(t.thread_id)?;
+            }
+        }
+
+        let unordered = unordered_slice_threads(reader);
+        let mut held: Vec<(u64, Event)> = Vec::new();
+        let mut events = CheckedEvents::new(reader);
+        let mut last_ts = 0u64;
+        for ev in events.by_ref() {
+            x.stats.events_read += 1;
+            if x.names.observe(&ev) {
+                x.stats.definitions += 1;
+                if let Some(Payload::ThreadDef(d)) = &ev.payload {
+                    x.thread(d.thread_id)?;
+                }
+                continue;
+            }
+            let ts = match ev.timestamp.and_then(|t| t.to_nanos()) {
+                Some(ns) => {
+                    last_ts = ns;
+                    ns
+                }
+                None => {
+                    x.stats.bad_timestamps += 1;
+                    last_ts
+                }
+            };
+            if unordered.contains(&ev.thread_id) && (is_slice(&ev) || is_index_loss(&ev)) {
+                held.push((ts, ev));
+                continue;
+            }
+            x.event(&ev, ts)?;
+        }
+        let outcome = events.finish(reader);
+        // Stable: events of equal time keep the stream's order.
+        held.sort_by_key(|(ts, _)| *ts);
+        for (ts, ev) in &held {
+            x.event(ev, *ts)?;
+        }
+        drop(held);
+        x.nesting.finish(None, &mut x.cuts);
+        x.write_cuts()?;
+
+        x.stats.complete = reader.is_complete() && outcome.damage.is_empty();
+        x.stats.torn_tail = outcome.torn_tail;
+        x.stats.stream_error = outcome.stream_error;
+        x.stats.damage = outcome.damage;
+        x.stats.capture_warnings = manifest.map(capture_warnings).unwrap_or_default();
+        x.summary()?;
+        x.stats.packets = x.seq.packets;
+        x.stats.interned_names = x.seq.interned_names() as u64;
+        Ok(x.stats)
+    }
+
+    /// Describes process `pid`'s track if it is new or `exe` (its name) or `args` (with `exe`,
+    /// its command line) say more than its last description.
+    fn process(&mut self, pid: u32, exe: Option<&str>, args: &[String]) -> io::Result<()> {
+        let exe = exe.filter(|e| !e.is_empty());
+        let known = self.processes.get(&pid);
+        let name = exe
+            .map(|e| process_name(e).to_owned())
+            .or_else(|| known.and_then(|k| k.0.clone()));
+        let cmdline = match exe {
+            Some(e) if !args.is_empty() => std::iter::once(e.to_owned())
+                .chain(args.iter().cloned())
+                .collect(),
+            _ => known.map(|k| k.1.clone()).unwrap_or_default(),
+        };
+        if known.is_some_and(|k| k.0 == name && k.1 == cmdline) {
+            return Ok(());
+        }
+        self.processes.insert(pid, (name.clone(), cmdline.clone()));
+        self.stats.tracks += 1;
+        self.seq.describe(TrackDescriptor {
+            uuid: Some(track_uuid(PROCESS, pid.into())),
+            process: Some(ProcessDescriptor {
+                pid: Some(pid as i32),
+                cmdline,
+                process_name: name,
+            }),
+            ..TrackDescriptor::default()
+        })
+    }
+
+    /// The uuid of thread `thread_id`'s track, described first if it is new or the trace
+    /// named it since.
+    fn thread(&mut self, thread_id: i32) -> io::Result<u64> {
+        let ident = self.names.thread(thread_id);
+        let named = ident.and_then(|t| t.name.as_deref());
+        if let Some(t) = self.threads.get(&thread_id)
+            && (named.is_none() || t.name.as_deref() == named)
+        {
+            return Ok(t.uuid);
+        }
+        let name = named.map(str::to_owned);
+        let pid = ident.and_then(|t| t.pid).unwrap_or(self.pid);
+        let tid = ident
+            .and_then(|t| t.os_tid)
+            .and_then(|t| i32::try_from(t).ok())
+            .unwrap_or(thread_id);
+        if !self.processes.contains_key(&pid) {
+            self.process(pid, None, &[])?;
+        }
+        let uuid = track_uuid(THREAD, (u64::from(pid) << 32) | u64::from(thread_id as u32));
+        let window_ends = self
+            .threads
+            .remove(&thread_id)
+            .map(|t| t.window_ends)
+            .unwrap_or_default();
+        self.threads.insert(
+            thread_id,
+            ThreadTrack {
+                uuid,
+                pid,
+                name: name.clone(),
+                window_ends,
+            },
+        );
+        self.stats.tracks += 1;
+        self.seq.describe(TrackDescriptor {
+            uuid: Some(uuid),
+            parent_uuid: Some(track_uuid(PROCESS, pid.into())),
+            thread: Some(ThreadDescriptor {
+                pid: Some(pid as i32),
+                tid: Some(tid),
+                thread_name: name,
+            }),
+            ..TrackDescriptor::default()
+        })?;
+        Ok(uuid)
+    }
+
+    fn instant(
+        &mut self,
+        ts: u64,
+        track: u64,
+        name: &str,
+        category: &'static str,
+        args: Vec<DebugAnnotation>,
+    ) -> io::Result<()> {
+        self.stats.instants += 1;
+        self.seq.event(Ev {
+            ts,
+            track,
+            kind: TrackEventType::Instant,
+            name: Some(name),
+            category: Some(category),
+            args,
+        })
+    }
+
+    fn begin(
+        &mut self,
+        ts: u64,
+        track: u64,
+        name: &str,
+        category: &'static str,
+        args: Vec<DebugAnnotation>,
+    ) -> io::Result<()> {
+        self.stats.slice_begins += 1;
+        self.seq.event(Ev {
+            ts,
+            track,
+            kind: TrackEventType::SliceBegin,
+            name: Some(name),
+            category: Some(category),
+            args,
+        })
+    }
+
+    fn end(&mut self, ts: u64, track: u64, args: Vec<DebugAnnotation>) -> io::Result<()> {
+        self.stats.slice_ends += 1;
+        self.seq.event(Ev {
+            ts,
+            track,
+            kind: TrackEventType::SliceEnd,
+            name: None,
+            category: None,
+            args,
+        })
+    }
+
+    /// Writes the ends of the slices in `self.cuts`, marked as cut.
+    fn write_cuts(&mut self) -> io::Result<()> {
+        let cuts = std::mem::take(&mut self.cuts);
+        for c in &cuts {
+            let track = self.thread(c.thread_id)?;
+            self.stats.cut_slices += 1;
+            self.end(
+                c.ts_ns,
+                track,
+                vec![DebugAnnotation::string("cut", c.reason.as_str())],
+            )?;
+        }
+        self.cuts = cuts;
+        self.cuts.clear();
+        Ok(())
+    }
+
+    /// Adds `n` to process `pid`'s `events lost` counter, described at its first use.
+    fn count_lost(&mut self, pid: u32, ts: u64) -> io::Result<()> {
+        let track = track_uuid(LOST, pid.into());
+        if self.lost_tracks.insert(pid) {
+            self.stats.tracks += 1;
+            self.seq.describe(TrackDescriptor {
+                uuid: Some(track),
+                name: Some("events lost".to_owned()),
+                parent_uuid: Some(track_uuid(PROCESS, pid.into())),
+                counter: Some(CounterDescriptor {
+                    unit: Some(UNIT_COUNT),
+                }),
+                ..TrackDescriptor::default()
+            })?;
+        }
+        self.stats.counter_values += 1;
+        let total = i64::try_from(self.stats.events_lost).unwrap_or(i64::MAX);
+        self.seq.counter(ts, track, total)
+    }
+
+    /// The track for a window from `start` to `end` on `thread_id`: the first of the thread's
+    /// window tracks whose last window ended by `start`, described when new.
+    fn window_track(&mut self, thread_id: i32, start: u64, end: u64) -> io::Result<u64> {
+        let parent = self.thread(thread_id)?;
+        let t = self
+            .threads
+            .get_mut(&thread_id)
+            .expect("described by thread()");
+        let pid = t.pid;
+        let (lane, new) = match t.window_ends.iter().position(|&e| e <= start) {
+            Some(i) => (i, false),
+            None => {
+                t.window_ends.push(0);
+                (t.window_ends.len() - 1, true)
+            }
+        };
+        t.window_ends[lane] = end;
+        let key = (u64::from(pid) << 40) ^ (u64::from(thread_id as u32) << 8) ^ lane as u64;
+        let uuid = track_uuid(WINDOWS, key);
+        if new {
+            let name = if lane == 0 {
+                "persistence windows".to_owned()
+            } else {
+                format!("persistence windows {}", lane + 1)
+            };
+            self.stats.tracks += 1;
+            self.seq.describe(TrackDescriptor {
+                uuid: Some(uuid),
+                name: Some(name),
+                parent_uuid: Some(parent),
+                ..TrackDescriptor::default()
+            })?;
+        }
+        Ok(uuid)
+    }
+
+    fn event(&mut self, ev: &Event, ts: u64) -> io::Result<()> {
+        let Some(payload) = &ev.payload else {
+            self.stats.skipped += 1;
+            return Ok(());
+        };
+        self.last_ts = self.last_ts.max(ts);
+        let tid = ev.thread_id;
+        let track = self.thread(tid)?;
+        let lane = lane_name(ev.lane);
+        let id = DebugAnnotation::uint("id", ev.event_id);
+        match payload {
+            Payload::SymbolDef(_) | Payload::ThreadDef(_) => {
+                self.stats.skipped += 1;
+                return Ok(());
+            }
+            Payload::FunctionCall(c) => {
+                let name = self
+                    .namer
+                    .name(&c.symbol, ev.function_id, c.address, tid, &self.names)
+                    .into_owned();
+                let mut args = vec![id, DebugAnnotation::pointer("address", c.address)];
+                if ev.function_id != 0 {
+                    args.push(DebugAnnotation::uint("function_id", ev.function_id));
+                }
+                args.push(DebugAnnotation::uint("depth", ev.call_depth.into()));
+                registers(&mut args, &c.argument_registers);
+                if !c.stack_shallow_copy.is_empty() {
+                    args.push(DebugAnnotation::uint(
+                        "stack_bytes",
+                        c.stack_shallow_copy.len() as u64,
+                    ));
+                }
+                if ev.lane == 1 {
+                    args.push(DebugAnnotation::string("lane", &lane));
+                    self.instant(ts, track, &name, "function", args)?;
+                } else {
+                    self.nesting.call(tid, ev.function_id, ts);
+                    self.begin(ts, track, &name, "function", args)?;
+                }
+            }
+            Payload::FunctionReturn(r) => {
+                let mut args = vec![id];
+                registers(&mut args, &r.return_registers);
+                if ev.lane == 1 {
+                    let name = self
+                        .namer
+                        .name(&r.symbol, ev.function_id, r.address, tid, &self.names)
+                        .into_owned();
+                    args.push(DebugAnnotation::pointer("address", r.address));
+                    args.push(DebugAnnotation::string("lane", &lane));
+                    self.instant(ts, track, &name, "function", args)?;
+                } else {
+                    match self.nesting.ret(tid, ev.function_id, ts, &mut self.cuts) {
+                        Return::Matched => {
+                            self.write_cuts()?;
+                            self.end(ts, track, args)?;
+                        }
+                        Return::Orphan => {
+                            self.stats.orphan_returns += 1;
+                            let name = self
+                                .namer
+                                .name(&r.symbol, ev.function_id, r.address, tid, &self.names)
+                                .into_owned();
+                            args.push(DebugAnnotation::string("function", &name));
+                            self.instant(ts, track, "orphan return", "ada", args)?;
+                        }
+                    }
+                }
+            }
+            Payload::Custom(c) => {
+                let (name, cat) = match c.name.as_str() {
+                    "" => ("custom", "custom"),
+                    "mark" => ("mark", "mark"),
+                    "message" => ("message", "message"),
+                    "exception" => ("exception", "exception"),
+                    n => (n, "custom"),
+                };
+                let mut args = vec![id];
+                match std::str::from_utf8(&c.data) {
+                    Ok(text) => args.push(DebugAnnotation::string("text", text)),
+                    Err(_) => {
+                        args.push(DebugAnnotation::uint("bytes", c.data.len() as u64));
+                        let shown = &c.data[..c.data.len().min(HEX_SHOWN)];
+                        let hex: String = shown.iter().map(|b| format!("{b:02x}")).collect();
+                        args.push(DebugAnnotation::string("hex", &hex));
+                    }
+                }
+                args.push(DebugAnnotation::string("lane", &lane));
+                let name = name.to_owned();
+                self.instant(ts, track, &name, cat, args)?;
+            }
+            Payload::EventsLost(l) => {
+                self.stats.loss_markers += 1;
+                self.stats.events_lost = self.stats.events_lost.saturating_add(l.count);
+                if l.lane == 0 {
+                    self.nesting.gap(tid, ts, &mut self.cuts);
+                    self.write_cuts()?;
+                }
+                let args = vec![
+                    id,
+                    DebugAnnotation::uint("count", l.count),
+                    DebugAnnotation::string("cause", &l.cause),
+                    DebugAnnotation::string("lane", &lane_name(l.lane)),
+                    DebugAnnotation::uint("first_lost_ns", l.first_lost_ns),
+                    DebugAnnotation::uint("last_lost_ns", l.last_lost_ns),
+                ];
+                let name = format!("events lost ({})", l.cause);
+                self.instant(ts, track, &name, "ada", args)?;
+                let pid = self.threads.get(&tid).map_or(self.pid, |t| t.pid);
+                self.count_lost(pid, ts)?;
+            }
+            Payload::WindowMark(m) => {
+                let end = m.end_ns.max(m.start_ns);
+                let wt = self.window_track(tid, m.start_ns, end)?;
+                let mut args = vec![
+                    id,
+                    DebugAnnotation::uint("window_id", m.window_id),
+                    DebugAnnotation::uint("events", m.total_events),
+                    DebugAnnotation::uint("marks", m.marked_events),
+                    DebugAnnotation::uint("pre_roll", m.pre_roll_events),
+                    DebugAnnotation::uint("discarded_before", m.discarded_events),
+                    DebugAnnotation::uint("first_mark_ns", m.first_mark_ns),
+                    DebugAnnotation::uint("last_event_ns", m.last_event_ns),
+                    DebugAnnotation::bool("mark_seen", m.mark_seen),
+                ];
+                if let Some(t) = m.trigger {
+                    args.push(DebugAnnotation::uint("trigger", t.into()));
+                }
+                self.begin(m.start_ns, wt, "persistence window", "window", args)?;
+                self.end(end, wt, Vec::new())?;
+            }
+            Payload::SignalDelivery(s) => {
+                let name = if s.name.is_empty() {
+                    format!("signal {}", s.number)
+                } else {
+                    format!("signal {}", s.name)
+                };
+                let mut args = vec![
+                    id,
+                    DebugAnnotation::int("number", s.number.into()),
+                    DebugAnnotation::string("name", &s.name),
+                ];
+                registers(&mut args, &s.registers);
+                self.instant(ts, track, &name, "signal", args)?;
+            }
+            Payload::TraceStart(s) => {
+                let pid = self.threads.get(&tid).map_or(self.pid, |t| t.pid);
+                self.process(pid, Some(&s.executable_path), &s.args)?;
+                let args = vec![
+                    id,
+                    DebugAnnotation::string("executable", &s.executable_path),
+                    DebugAnnotation::string("args", &s.args.join(" ")),
+                    DebugAnnotation::string("os", &s.operating_system),
+                    DebugAnnotation::string("arch", &s.cpu_architecture),
+                ];
+                self.instant(ts, track, "trace start", "ada", args)?;
+            }
+            Payload::TraceEnd(e) => {
+                let args = vec![id, DebugAnnotation::int("exit_code", e.exit_code.into())];
+                self.instant(ts, track, "trace end", "ada", args)?;
+            }
+        }
+        self.stats.events_exported += 1;
+        Ok(())
+    }
+
+    /// The last packet: an instant `ada export` on the process track saying how the export
+    /// went and what the trace lost.
+    fn summary(&mut self) -> io::Result<()> {
+        let s = &self.stats;
+        let mut args = vec![
+            DebugAnnotation::bool("complete", s.complete),
+            DebugAnnotation::bool("dataLost", s.is_damaged()),
+        ];
+        if s.is_damaged() {
+            let warnings: Vec<String> = s.damage.iter().map(ToString::to_string).collect();
+            args.push(DebugAnnotation::string("warnings", &warnings.join("; ")));
+        }
+        let stream = match (&s.stream_error, s.torn_tail) {
+            (Some(e), _) => format!("corrupt: {e}"),
+            (None, Some(t)) => format!("torn tail: {} bytes at offset {}", t.bytes, t.offset),
+            (None, None) => "ended cleanly".to_owned(),
+        };
+        args.push(DebugAnnotation::string("stream", &stream));
+        if !s.capture_warnings.is_empty() {
+            args.push(DebugAnnotation::string(
+                "captureWarnings",
+                &s.capture_warnings.join("; "),
+            ));
+        }
+        if let Some(summary) = self.namer.summary() {
+            args.push(DebugAnnotation::string("addressNames", &summary));
+        }
+        args.extend([
+            DebugAnnotation::uint("lossMarkers", s.loss_markers),
+            DebugAnnotation::uint("eventsLostInStream", s.events_lost),
+            DebugAnnotation::uint("orphanReturns", s.orphan_returns),
+            DebugAnnotation::uint("cutSlices", s.cut_slices),
+            DebugAnnotation::uint("eventsRead", s.events_read),
+            DebugAnnotation::uint("eventsExported", s.events_exported),
+        ]);
+        let track = track_uuid(PROCESS, self.pid.into());
+        self.instant(self.last_ts, track, "ada export", "ada", args)
+    }
+}
+
+/// An `EventsLost` of the index lane: it cuts its thread's slices, so it is held with them.
+fn is_index_loss(ev: &Event) -> bool {
+    matches!(&ev.payload, Some(Payload::EventsLost(l)) if l.lane == 0)
+}
+
+/// `registers.<name>` arguments, in hex.
+fn registers(args: &mut Vec<DebugAnnotation>, regs: &std::collections::BTreeMap<String, u64>) {
+    for (name, value) in regs {
+        args.push(DebugAnnotation::pointer(
+            &format!("registers.{name}"),
+            *value,
+        ));
+    }
+}
+
+/// The file name of an executable path.
+fn process_name(exe: &str) -> &str {
+    Path::new(exe)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| !n.is_empty())
+        .unwrap_or(exe)
+}
