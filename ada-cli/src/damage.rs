@@ -244,8 +244,8 @@ pub struct StreamOutcome {
 /// [`finish`](CheckedEvents::finish) needs. Yields each whole event; ends at the end of the
 /// stream, at a torn tail, or at a corrupt record.
 #[derive(Debug)]
-pub struct CheckedEvents<'a> {
-    events: Events<'a>,
+pub struct CheckedEvents<S> {
+    events: S,
     len: u64,
     events_read: u64,
     empty_records: u64,
@@ -253,12 +253,44 @@ pub struct CheckedEvents<'a> {
     error: Option<(u64, ReadError)>,
 }
 
-impl<'a> CheckedEvents<'a> {
+impl<'a> CheckedEvents<Events<'a>> {
     /// The events of `reader`'s `events.bin`.
     pub fn new(reader: &'a TraceReader) -> Self {
+        CheckedEvents::from_source(reader.events(), reader.events_bytes().len() as u64)
+    }
+
+    /// Reads the rest of the stream (without keeping it) and compares it with `reader`'s
+    /// manifest. `reader` must be the one given to [`new`](CheckedEvents::new).
+    pub fn finish(self, reader: &TraceReader) -> StreamOutcome {
+        self.finish_with(reader.manifest())
+    }
+}
+
+/// A decoder of `events.bin` that [`CheckedEvents`] can check: [`ada_atf::Events`] over the
+/// bytes in memory, or [`crate::export::stream::ChunkedEvents`] over the file.
+pub trait EventSource: Iterator<Item = Result<Event, ReadError>> {
+    /// File offset of the next record.
+    fn position(&self) -> u64;
+    /// The torn tail found at the end, if any (known once the source has ended).
+    fn torn_tail(&self) -> Option<TornTail>;
+}
+
+impl EventSource for Events<'_> {
+    fn position(&self) -> u64 {
+        Events::position(self)
+    }
+
+    fn torn_tail(&self) -> Option<TornTail> {
+        Events::torn_tail(self)
+    }
+}
+
+impl<S: EventSource> CheckedEvents<S> {
+    /// The events `source` decodes from an `events.bin` of `len` bytes.
+    pub fn from_source(source: S, len: u64) -> Self {
         CheckedEvents {
-            events: reader.events(),
-            len: reader.events_bytes().len() as u64,
+            events: source,
+            len,
             events_read: 0,
             empty_records: 0,
             first_empty: None,
@@ -271,15 +303,14 @@ impl<'a> CheckedEvents<'a> {
         self.events_read
     }
 
-    /// Reads the rest of the stream (without keeping it) and compares it with `reader`'s
-    /// manifest. `reader` must be the one given to [`new`](CheckedEvents::new).
-    pub fn finish(mut self, reader: &TraceReader) -> StreamOutcome {
+    /// Reads the rest of the stream (without keeping it) and compares it with the trace's
+    /// `manifest` (`None`: the trace has none).
+    pub fn finish_with(mut self, manifest: Option<&Manifest>) -> StreamOutcome {
         for _ in self.by_ref() {}
         let torn_tail = self.events.torn_tail();
         let read = self.events_read;
         let actual = self.len;
         let mut damage = Vec::new();
-        let manifest = reader.manifest();
         match manifest {
             None => damage.push(Damage::NoManifest),
             Some(m) => {
@@ -343,7 +374,7 @@ impl<'a> CheckedEvents<'a> {
     }
 }
 
-impl Iterator for CheckedEvents<'_> {
+impl<S: EventSource> Iterator for CheckedEvents<S> {
     type Item = Event;
 
     fn next(&mut self) -> Option<Event> {
@@ -368,7 +399,7 @@ impl Iterator for CheckedEvents<'_> {
     }
 }
 
-impl FusedIterator for CheckedEvents<'_> {}
+impl<S: EventSource> FusedIterator for CheckedEvents<S> {}
 
 #[cfg(test)]
 mod tests {

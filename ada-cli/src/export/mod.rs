@@ -6,6 +6,10 @@
 //!   UI and `trace_processor` open natively.
 //! - [`nesting`]: each thread's open calls, for exporters that write balanced slices whatever
 //!   the trace lost.
+//! - [`select`]: the part of the trace to export (`--from`, `--to`, `--threads`).
+//! - [`size`]: how large the export will be, and a warning when viewers will not load it.
+//! - [`progress`]: a progress line on the terminal for long exports.
+//! - [`stream`]: a trace read from its files a chunk at a time, so exports run in bounded memory.
 //!
 //! Exporters stream: they decode one event, write it, and move on, so a trace of any size
 //! exports in constant memory. A damaged or incomplete trace (no manifest, a torn tail, a
@@ -26,6 +30,10 @@ pub mod chrome;
 pub mod nesting;
 mod order;
 pub mod perfetto;
+pub mod progress;
+pub mod select;
+pub mod size;
+pub mod stream;
 
 pub use chrome::{ChromeStats, export_chrome};
 pub use perfetto::{PerfettoStats, export_perfetto};
