@@ -9,10 +9,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use ada_atf::Event;
 use ada_atf::schema::event::Payload;
-use ada_atf::{Event, TraceReader};
-
-use crate::damage::CheckedEvents;
 
 /// Whether `ev` opens or closes a slice: an index-lane call or return.
 pub(crate) fn is_slice(ev: &Event) -> bool {
@@ -23,13 +21,13 @@ pub(crate) fn is_slice(ev: &Event) -> bool {
         )
 }
 
-/// The threads whose slices (see [`is_slice`]) are not in timestamp order in the stream: one
-/// read of it (events with no valid time are left out: exporters stamp them with the time
-/// before them).
-pub(crate) fn unordered_slice_threads(reader: &TraceReader) -> HashSet<i32> {
+/// The threads whose slices (see [`is_slice`]) are not in timestamp order in `events` (one
+/// read of the stream; events with no valid time are left out: exporters stamp them with the
+/// time before them).
+pub(crate) fn unordered_slice_threads(events: impl Iterator<Item = Event>) -> HashSet<i32> {
     let mut last = HashMap::<i32, u64>::new();
     let mut unordered = HashSet::new();
-    for ev in CheckedEvents::new(reader) {
+    for ev in events {
         if !is_slice(&ev) {
             continue;
         }

@@ -51,7 +51,7 @@ use std::path::Path;
 
 use ada_atf::locate::pid_from_dir;
 use ada_atf::schema::event::Payload;
-use ada_atf::{Event, ReadError, StreamNames, TornTail, TraceReader};
+use ada_atf::{Event, ReadError, StreamNames, TornTail};
 
 use self::proto::{
     CounterDescriptor, DebugAnnotation, ProcessDescriptor, ThreadDescriptor, TrackDescriptor,
@@ -61,8 +61,9 @@ use self::sequence::{Ev, Sequence, track_uuid};
 use super::ExportError;
 use super::nesting::{Cut, Nesting, Return};
 use super::order::{is_slice, unordered_slice_threads};
+use super::stream::StreamedTrace;
 use crate::damage::{CheckedEvents, Damage, capture_warnings};
-use crate::inspect::{lane_name, open_trace};
+use crate::inspect::lane_name;
 use crate::symbolize::Namer;
 
 /// Bytes of a non-UTF-8 custom payload shown as hex.
@@ -146,9 +147,9 @@ pub fn export_perfetto(
     trace_dir: &Path,
     out: &mut dyn Write,
 ) -> Result<PerfettoStats, ExportError> {
-    let reader = open_trace(trace_dir).map_err(ExportError::open)?;
+    let trace = StreamedTrace::open(trace_dir)?;
     let mut w = BufWriter::with_capacity(64 * 1024, out);
-    let stats = Exporter::run(&reader, &mut w).map_err(ExportError::Output)?;
+    let stats = Exporter::run(&trace, &mut w).map_err(ExportError::Output)?;
     w.flush().map_err(ExportError::Output)?;
     Ok(stats)
 }
@@ -179,11 +180,11 @@ struct Exporter<'w> {
 }
 
 impl<'w> Exporter<'w> {
-    fn run(reader: &TraceReader, w: &'w mut dyn Write) -> io::Result<PerfettoStats> {
-        let manifest = reader.manifest();
+    fn run(trace: &StreamedTrace, w: &'w mut dyn Write) -> io::Result<PerfettoStats> {
+        let manifest = trace.manifest();
         let pid = manifest
             .map(|m| m.pid)
-            .or_else(|| pid_from_dir(reader.dir()))
+            .or_else(|| pid_from_dir(trace.dir()))
             .unwrap_or(0);
         let mut x = Exporter {
             seq: Sequence::new(w),
@@ -210,9 +211,10 @@ impl<'w> Exporter<'w> {
             }
         }
 
-        let unordered = unordered_slice_threads(reader);
+        let events = || CheckedEvents::from_source(trace.events(), trace.events_len());
+        let unordered = unordered_slice_threads(events());
         let mut held: Vec<(u64, Event)> = Vec::new();
-        let mut events = CheckedEvents::new(reader);
+        let mut events = events();
         let mut last_ts = 0u64;
         for ev in events.by_ref() {
             x.stats.events_read += 1;
@@ -239,7 +241,7 @@ impl<'w> Exporter<'w> {
             }
             x.event(&ev, ts)?;
         }
-        let outcome = events.finish(reader);
+        let outcome = events.finish_with(manifest);
         // Stable: events of equal time keep the stream's order.
         held.sort_by_key(|(ts, _)| *ts);
         for (ts, ev) in &held {
@@ -249,7 +251,7 @@ impl<'w> Exporter<'w> {
         x.nesting.finish(None, &mut x.cuts);
         x.write_cuts()?;
 
-        x.stats.complete = reader.is_complete() && outcome.damage.is_empty();
+        x.stats.complete = trace.is_complete() && outcome.damage.is_empty();
         x.stats.torn_tail = outcome.torn_tail;
         x.stats.stream_error = outcome.stream_error;
         x.stats.damage = outcome.damage;
