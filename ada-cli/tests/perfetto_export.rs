@@ -367,6 +367,19 @@ fn ada_export_perfetto_writes_the_file_and_exits_3_for_a_damaged_trace() {
     );
     decode(&std::fs::read(&file).unwrap());
 
+    // A selection needs --perfetto (on this build), and a valid time.
+    for args in [["--chrome", "--from", "1s"], ["--perfetto", "--from", "1"]] {
+        let r = common::ada()
+            .arg("export")
+            .args(args)
+            .arg(&dir)
+            .arg("-o")
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert_eq!(r.status.code(), Some(1), "{args:?}");
+    }
+
     // --chrome and --perfetto are one choice.
     let r = common::ada()
         .args(["export", "--chrome", "--perfetto"])
@@ -379,7 +392,7 @@ fn ada_export_perfetto_writes_the_file_and_exits_3_for_a_damaged_trace() {
 }
 
 #[test]
-fn a_traced_program_exports_one_track_per_thread_and_every_call_as_a_slice() {
+fn a_traced_program_exports_a_track_per_thread_and_every_call_as_a_slice() {
     let out = tempfile::tempdir().unwrap();
     let r = common::ada()
         .args(["trace", "-q", "-o"])
@@ -423,13 +436,67 @@ fn a_traced_program_exports_one_track_per_thread_and_every_call_as_a_slice() {
         .filter(|s| s.name != "persistence window")
         .count() as u64;
     assert_eq!(call_slices, calls, "every call is a closed slice");
-    for t in m
-        .threads
-        .iter()
-        .filter(|t| t.name.as_deref().is_some_and(|n| n.starts_with("worker-")))
-    {
+    // Each named thread of the manifest has a thread track with its pid, OS tid and name.
+    for t in m.threads.iter().filter(|t| t.name.is_some()) {
         let tid = i32::try_from(t.os_tid.unwrap()).unwrap();
-        let track = d.thread_track(m.pid as i32, tid);
-        assert_eq!(track.thread.as_ref().unwrap().2, t.name);
+        let found = d
+            .tracks
+            .values()
+            .any(|track| track.thread.as_ref() == Some(&(m.pid as i32, tid, t.name.clone())));
+        assert!(found, "no track for {t:?}: {:?}", d.tracks);
     }
+}
+
+#[test]
+fn a_selection_exports_its_threads_and_range_with_the_slices_at_its_edges_cut() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = finalized(root.path());
+    let options = ada_cli::export::perfetto::PerfettoOptions {
+        selection: ada_cli::export::select::Selection::parse(
+            Some("250ns"),
+            Some("700ns"),
+            Some("main"),
+        )
+        .unwrap(),
+        progress: false,
+    };
+    let mut out = Vec::new();
+    let stats = ada_cli::export::perfetto::export_perfetto_with(&dir, &mut out, &options).unwrap();
+    let d = decode(&out);
+
+    // Only thread 1 (`main`) has a track; 2 and 3 are left out.
+    let t1 = d.thread_track(PID as i32, 1001);
+    let threads = d.tracks.values().filter(|t| t.thread.is_some()).count();
+    assert_eq!(threads, 1);
+    // main and parse were open at --from: they begin there, marked; finish is open at --to.
+    assert_eq!(
+        slices_on(&d, t1.uuid),
+        [
+            sl("main", 250, 600, 0, Some("loss")),
+            sl("parse", 250, 300, 1, None),
+            sl("compute", 400, 600, 1, Some("loss")),
+            sl("finish", 700, 700, 0, Some("to")),
+        ]
+    );
+    let main = &d.slices_named("main")[0];
+    assert_eq!(main.args["cut_start"], "from");
+    // The window is cut to the range.
+    let windows = d.track_named("persistence windows");
+    assert_eq!(
+        slices_on(&d, windows[0].uuid),
+        [sl("persistence window", 250, 700, 0, None)]
+    );
+    assert_eq!(d.instants("mark").len(), 1);
+    assert!(d.instants("trace start").is_empty(), "before --from");
+    assert!(
+        d.instants("events lost (refused)").is_empty(),
+        "another thread"
+    );
+    let summary = &d.instants("ada export")[0];
+    assert_eq!(
+        summary.args["selection"],
+        "from 250ns to 700ns after the trace's start, threads main"
+    );
+    assert!(stats.unselected > 0);
+    assert_eq!(summary.args["unselected"], stats.unselected.to_string());
 }

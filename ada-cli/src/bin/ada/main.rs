@@ -160,6 +160,8 @@ enum Cmd {
         /// Perfetto's protobuf trace format (opens in the Perfetto UI and trace_processor).
         #[arg(long)]
         perfetto: bool,
+        #[command(flatten)]
+        select: ada_cli::export::select::SelectArgs,
         /// The trace directory.
         trace_dir: PathBuf,
         /// Output file.
@@ -403,9 +405,20 @@ fn main() -> ExitCode {
         Cmd::Export {
             chrome: _,
             perfetto,
+            select,
             trace_dir,
             output,
-        } => export(&trace_dir, &output, perfetto),
+        } => match select.selection() {
+            Ok(selection) if perfetto || selection.is_all() => {
+                export(&trace_dir, &output, perfetto.then_some(selection))
+            }
+            Ok(_) => Err(
+                "--from, --to and --threads are not supported with --chrome yet: \
+                 use --perfetto"
+                    .to_owned(),
+            ),
+            Err(e) => Err(e.to_string()),
+        },
         Cmd::Demo { session, persist } => {
             match resolve_persist(&session, &persist, &[DEMO_TRIGGER]) {
                 Ok(plan) => demo(&session, &plan),
@@ -684,8 +697,13 @@ struct Exported {
     damage: Vec<ada_cli::damage::Damage>,
 }
 
-/// `dir` as for [`inspect`]; `perfetto`: Perfetto's protobuf format, else Chrome JSON.
-fn export(dir: &Path, output: &Path, perfetto: bool) -> Result<ExitCode, String> {
+/// `dir` as for [`inspect`]; `perfetto`: Perfetto's protobuf format of the part selected, else
+/// Chrome JSON.
+fn export(
+    dir: &Path,
+    output: &Path,
+    perfetto: Option<ada_cli::export::select::Selection>,
+) -> Result<ExitCode, String> {
     // Write next to the destination and rename, so a failed export never leaves a partial file
     // under the requested name. The temporary file is created exclusively (`O_EXCL`, never
     // through a link) under an unpredictable name, so a link planted in a shared directory is
@@ -707,8 +725,12 @@ fn export(dir: &Path, output: &Path, perfetto: bool) -> Result<ExitCode, String>
             )
         })?;
     let mut w = std::io::BufWriter::new(tmp);
-    let result = if perfetto {
-        ada_cli::export::export_perfetto(dir, &mut w).map(|s| Exported {
+    let result = if let Some(selection) = &perfetto {
+        let options = ada_cli::export::perfetto::PerfettoOptions {
+            selection: selection.clone(),
+            progress: true,
+        };
+        ada_cli::export::perfetto::export_perfetto_with(dir, &mut w, &options).map(|s| Exported {
             written: s.packets,
             what: "packets",
             events_exported: s.events_exported,
@@ -754,7 +776,11 @@ fn export(dir: &Path, output: &Path, perfetto: bool) -> Result<ExitCode, String>
         } else {
             ", trace NOT complete"
         },
-        if perfetto { "" } else { " or chrome://tracing" }
+        if perfetto.is_some() {
+            ""
+        } else {
+            " or chrome://tracing"
+        }
     );
     capture_warn(&stats.capture_warnings);
     Ok(damage_exit(&stats.damage, "the export"))

@@ -19,7 +19,7 @@
 //! | `SignalDelivery` | an instant `signal <name>`, args `number`, `name`, `registers.<reg>` |
 //! | `TraceStart` / `TraceEnd` | instants `trace start` (args `executable`, `args`, `os`, `arch`) / `trace end` (arg `exit_code`) |
 //! | `SymbolDef`, `ThreadDef` | nothing of their own: they name later events and tracks |
-//! | how the export went, and any damage ([`crate::damage`]) | a last instant `ada export` on the process track, args `complete`, `dataLost`, `warnings`, `stream`, `captureWarnings`, `lossMarkers`, `eventsLostInStream`, `orphanReturns`, `cutSlices`, `eventsRead`, `eventsExported` |
+//! | how the export went, and any damage ([`crate::damage`]) | a last instant `ada export` on the process track, args `complete`, `dataLost`, `warnings`, `stream`, `captureWarnings`, `selection` and `unselected` (for a partial export), `lossMarkers`, `eventsLostInStream`, `orphanReturns`, `cutSlices`, `eventsRead`, `eventsExported` |
 //!
 //! **Time.** Packet timestamps are the trace clock's nanoseconds, written with no
 //! `timestamp_clock_id`: Perfetto takes them as its default trace clock, so the times shown
@@ -37,6 +37,14 @@
 //! never built in memory. Memory is the threads' open calls, the interning table (one entry
 //! per distinct name) and the tracks described; plus, for the out-of-order threads above, their
 //! held events.
+//!
+//! **Selection** ([`PerfettoOptions::selection`], `--from`, `--to`, `--threads`: see
+//! [`super::select`]). Events of other threads, and events before `--from` or after `--to`, are
+//! not written (counted in [`PerfettoStats::unselected`]); a call open at `--from` begins there
+//! (arg `cut_start` = `from`), one still open after `--to` ends there (`cut` = `to`); a window
+//! is cut to the range. Times are from the trace's start: the manifest's
+//! `minEventTimestampNs`, else the stream's first event. Definitions are read whatever the
+//! selection, so names stay right.
 //!
 //! **Damaged traces.** As for the Chrome export ([`super`]): what is readable is exported,
 //! [`PerfettoStats::damage`] says what was lost, and the `ada export` instant says it in the
@@ -61,8 +69,10 @@ use self::sequence::{Ev, Sequence, track_uuid};
 use super::ExportError;
 use super::nesting::{Cut, Nesting, Return};
 use super::order::{is_slice, unordered_slice_threads};
-use super::stream::StreamedTrace;
-use crate::damage::{CheckedEvents, Damage, capture_warnings};
+use super::progress::Progress;
+use super::select::{Selection, Window};
+use super::stream::{ChunkedEvents, StreamedTrace};
+use crate::damage::{CheckedEvents, Damage, EventSource, capture_warnings};
 use crate::inspect::lane_name;
 use crate::symbolize::Namer;
 
@@ -102,6 +112,8 @@ pub struct PerfettoStats {
     pub counter_values: u64,
     /// Events without a payload this exporter knows, not exported.
     pub skipped: u64,
+    /// Events left out by the selection (other threads, outside `--from`..`--to`).
+    pub unselected: u64,
     /// Symbol and thread definitions read from the stream.
     pub definitions: u64,
     /// Events whose timestamp was missing or invalid.
@@ -136,22 +148,71 @@ impl PerfettoStats {
     }
 }
 
+/// How [`export_perfetto_with`] exports.
+#[derive(Debug, Clone, Default)]
+pub struct PerfettoOptions {
+    /// The part of the trace to export; the default is all of it.
+    pub selection: Selection,
+    /// Show a progress line on stderr ([`Progress`]: only when stderr is a terminal).
+    pub progress: bool,
+}
+
+/// Writes the whole trace in `trace_dir` to `out`: [`export_perfetto_with`] with the default
+/// options.
+pub fn export_perfetto(
+    trace_dir: &Path,
+    out: &mut dyn Write,
+) -> Result<PerfettoStats, ExportError> {
+    export_perfetto_with(trace_dir, out, &PerfettoOptions::default())
+}
+
 /// Writes the trace in `trace_dir` (a trace directory, or a session directory holding exactly
-/// one) to `out` as a Perfetto protobuf trace (see the [module docs](self) for the mapping).
+/// one) to `out` as a Perfetto protobuf trace (see the [module docs](self) for the mapping),
+/// the part `options` selects.
 ///
 /// A torn, corrupt or unfinalized trace exports what is readable; [`PerfettoStats::damage`]
 /// says what was lost. A path that is not a trace directory, a trace that cannot be opened, or
 /// a failing `out` is an [`ExportError`]; after an output error the file written so far is
 /// incomplete.
-pub fn export_perfetto(
+pub fn export_perfetto_with(
     trace_dir: &Path,
     out: &mut dyn Write,
+    options: &PerfettoOptions,
 ) -> Result<PerfettoStats, ExportError> {
     let trace = StreamedTrace::open(trace_dir)?;
     let mut w = BufWriter::with_capacity(64 * 1024, out);
-    let stats = Exporter::run(&trace, &mut w).map_err(ExportError::Output)?;
+    let stats = Exporter::run(&trace, &mut w, options).map_err(ExportError::Output)?;
     w.flush().map_err(ExportError::Output)?;
     Ok(stats)
+}
+
+/// [`ChunkedEvents`] that also tell the progress line how far they are.
+struct Tracked<'a> {
+    events: ChunkedEvents<'a>,
+    progress: &'a std::cell::RefCell<Progress>,
+    /// Added to the position: the pass's start in the progress's total.
+    base: u64,
+}
+
+impl Iterator for Tracked<'_> {
+    type Item = <ChunkedEvents<'static> as Iterator>::Item;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let item = self.events.next();
+        let done = self.base + self.events.position();
+        self.progress.borrow_mut().update(done);
+        item
+    }
+}
+
+impl EventSource for Tracked<'_> {
+    fn position(&self) -> u64 {
+        self.events.position()
+    }
+
+    fn torn_tail(&self) -> Option<TornTail> {
+        self.events.torn_tail()
+    }
 }
 
 /// A thread's track, as described.
@@ -176,11 +237,27 @@ struct Exporter<'w> {
     /// The processes whose `events lost` counter track is described.
     lost_tracks: HashSet<u32>,
     last_ts: u64,
+    selection: Selection,
+    /// The selected time range, known at the first event.
+    window: Option<Window>,
+    /// The manifest's first event time, the origin of `--from` and `--to`.
+    origin: Option<u64>,
+    /// Each thread's calls open before `--from` (function id, name), begun at `--from` when the
+    /// thread's first event in range comes.
+    before: HashMap<i32, Vec<(u64, String)>>,
+    /// Threads with an event in range so far.
+    entered: HashSet<i32>,
+    /// An event came after `--to`.
+    after_to: bool,
     stats: PerfettoStats,
 }
 
 impl<'w> Exporter<'w> {
-    fn run(trace: &StreamedTrace, w: &'w mut dyn Write) -> io::Result<PerfettoStats> {
+    fn run(
+        trace: &StreamedTrace,
+        w: &'w mut dyn Write,
+        options: &PerfettoOptions,
+    ) -> io::Result<PerfettoStats> {
         let manifest = trace.manifest();
         let pid = manifest
             .map(|m| m.pid)
@@ -197,6 +274,12 @@ impl<'w> Exporter<'w> {
             threads: HashMap::new(),
             lost_tracks: HashSet::new(),
             last_ts: 0,
+            selection: options.selection.clone(),
+            window: None,
+            origin: manifest.and_then(|m| m.min_event_timestamp_ns),
+            before: HashMap::new(),
+            entered: HashSet::new(),
+            after_to: false,
             stats: PerfettoStats {
                 pid,
                 finalized: manifest.is_some(),
@@ -207,20 +290,38 @@ impl<'w> Exporter<'w> {
         x.process(pid, exe.as_deref(), &[])?;
         if let Some(m) = manifest {
             for t in &m.threads {
-                x.thread(t.thread_id)?;
+                if x.selected(t.thread_id) {
+                    x.thread(t.thread_id)?;
+                }
             }
         }
 
-        let events = || CheckedEvents::from_source(trace.events(), trace.events_len());
-        let unordered = unordered_slice_threads(events());
+        // Two passes over events.bin: the progress line counts both.
+        let len = trace.events_len();
+        let progress = std::cell::RefCell::new(if options.progress {
+            Progress::on_terminal("exporting", len.saturating_mul(2))
+        } else {
+            Progress::hidden()
+        });
+        let events = |base| {
+            let tracked = Tracked {
+                events: trace.events(),
+                progress: &progress,
+                base,
+            };
+            CheckedEvents::from_source(tracked, len)
+        };
+        let unordered = unordered_slice_threads(events(0));
         let mut held: Vec<(u64, Event)> = Vec::new();
-        let mut events = events();
+        let mut events = events(len);
         let mut last_ts = 0u64;
         for ev in events.by_ref() {
             x.stats.events_read += 1;
             if x.names.observe(&ev) {
                 x.stats.definitions += 1;
-                if let Some(Payload::ThreadDef(d)) = &ev.payload {
+                if let Some(Payload::ThreadDef(d)) = &ev.payload
+                    && x.selected(d.thread_id)
+                {
                     x.thread(d.thread_id)?;
                 }
                 continue;
@@ -242,14 +343,14 @@ impl<'w> Exporter<'w> {
             x.event(&ev, ts)?;
         }
         let outcome = events.finish_with(manifest);
+        progress.borrow_mut().finish();
         // Stable: events of equal time keep the stream's order.
         held.sort_by_key(|(ts, _)| *ts);
         for (ts, ev) in &held {
             x.event(ev, *ts)?;
         }
         drop(held);
-        x.nesting.finish(None, &mut x.cuts);
-        x.write_cuts()?;
+        x.end_of_stream()?;
 
         x.stats.complete = trace.is_complete() && outcome.damage.is_empty();
         x.stats.torn_tail = outcome.torn_tail;
@@ -260,6 +361,93 @@ impl<'w> Exporter<'w> {
         x.stats.packets = x.seq.packets;
         x.stats.interned_names = x.seq.interned_names() as u64;
         Ok(x.stats)
+    }
+
+    /// Whether the selection keeps thread `thread_id`'s events.
+    fn selected(&self, thread_id: i32) -> bool {
+        let name = self.names.thread(thread_id).and_then(|t| t.name.as_deref());
+        self.selection.selects_thread(thread_id, name)
+    }
+
+    /// The selected time range; the first event's time is the origin when the manifest gives
+    /// none.
+    fn window(&mut self, ts: u64) -> Window {
+        *self.window.get_or_insert_with(|| {
+            let origin = self.origin.unwrap_or(ts);
+            self.selection.window(origin)
+        })
+    }
+
+    /// Keeps `ev`, before `--from`, in the thread's calls open at `--from`.
+    fn before_range(&mut self, ev: &Event) {
+        if ev.lane == 1 {
+            return;
+        }
+        let tid = ev.thread_id;
+        match &ev.payload {
+            Some(Payload::FunctionCall(c)) => {
+                let name = self
+                    .namer
+                    .name(&c.symbol, ev.function_id, c.address, tid, &self.names)
+                    .into_owned();
+                self.before
+                    .entry(tid)
+                    .or_default()
+                    .push((ev.function_id, name));
+            }
+            Some(Payload::FunctionReturn(_)) => {
+                let open = self.before.entry(tid).or_default();
+                if let Some(at) = open.iter().rposition(|(f, _)| *f == ev.function_id) {
+                    open.truncate(at);
+                }
+            }
+            Some(Payload::EventsLost(l)) if l.lane == 0 => {
+                self.before.remove(&tid);
+            }
+            _ => {}
+        }
+    }
+
+    /// The thread's first event in range: its calls open at `--from` begin there.
+    fn enter(&mut self, thread_id: i32, from_ns: u64) -> io::Result<()> {
+        if !self.entered.insert(thread_id) {
+            return Ok(());
+        }
+        let Some(open) = self.before.remove(&thread_id) else {
+            return Ok(());
+        };
+        let track = self.thread(thread_id)?;
+        for (function_id, name) in open {
+            self.nesting.call(thread_id, function_id, from_ns);
+            let args = vec![DebugAnnotation::string("cut_start", "from")];
+            self.begin(from_ns, track, &name, "function", args)?;
+        }
+        Ok(())
+    }
+
+    /// After the last event: calls open at `--from` in threads with no event in range still
+    /// span it; everything open is closed (at `--to` when events came after it, else at each
+    /// thread's last time).
+    fn end_of_stream(&mut self) -> io::Result<()> {
+        if let Some(w) = self.window {
+            let mut waiting: Vec<i32> = self.before.keys().copied().collect();
+            waiting.sort_unstable();
+            for tid in waiting {
+                if w.from_ns <= self.last_ts {
+                    self.enter(tid, w.from_ns)?;
+                }
+            }
+        }
+        match self.window.filter(|_| self.after_to) {
+            Some(w) => {
+                self.nesting.finish(Some(w.to_ns), &mut self.cuts);
+                self.write_cuts_as(Some("to"))
+            }
+            None => {
+                self.nesting.finish(None, &mut self.cuts);
+                self.write_cuts()
+            }
+        }
     }
 
     /// Describes process `pid`'s track if it is new or `exe` (its name) or `args` (with `exe`,
@@ -392,15 +580,17 @@ impl<'w> Exporter<'w> {
 
     /// Writes the ends of the slices in `self.cuts`, marked as cut.
     fn write_cuts(&mut self) -> io::Result<()> {
+        self.write_cuts_as(None)
+    }
+
+    /// [`write_cuts`](Self::write_cuts), the cut called `label` instead of its reason.
+    fn write_cuts_as(&mut self, label: Option<&'static str>) -> io::Result<()> {
         let cuts = std::mem::take(&mut self.cuts);
         for c in &cuts {
             let track = self.thread(c.thread_id)?;
             self.stats.cut_slices += 1;
-            self.end(
-                c.ts_ns,
-                track,
-                vec![DebugAnnotation::string("cut", c.reason.as_str())],
-            )?;
+            let why = label.unwrap_or(c.reason.as_str());
+            self.end(c.ts_ns, track, vec![DebugAnnotation::string("cut", why)])?;
         }
         self.cuts = cuts;
         self.cuts.clear();
@@ -468,8 +658,36 @@ impl<'w> Exporter<'w> {
             self.stats.skipped += 1;
             return Ok(());
         };
-        self.last_ts = self.last_ts.max(ts);
         let tid = ev.thread_id;
+        if !self.selected(tid) {
+            self.stats.unselected += 1;
+            return Ok(());
+        }
+        if let Payload::TraceStart(s) = payload {
+            // The process's name and command line, whatever the range.
+            let pid = self
+                .names
+                .thread(tid)
+                .and_then(|t| t.pid)
+                .unwrap_or(self.pid);
+            self.process(pid, Some(&s.executable_path), &s.args)?;
+        }
+        let range = self.window(ts);
+        let in_range = match payload {
+            Payload::WindowMark(m) => m.start_ns <= range.to_ns && m.end_ns >= range.from_ns,
+            _ => range.contains(ts),
+        };
+        if !in_range {
+            self.stats.unselected += 1;
+            if ts < range.from_ns {
+                self.before_range(ev);
+            } else if ts > range.to_ns {
+                self.after_to = true;
+            }
+            return Ok(());
+        }
+        self.enter(tid, range.from_ns)?;
+        self.last_ts = self.last_ts.max(ts);
         let track = self.thread(tid)?;
         let lane = lane_name(ev.lane);
         let id = DebugAnnotation::uint("id", ev.event_id);
@@ -575,8 +793,9 @@ impl<'w> Exporter<'w> {
                 self.count_lost(pid, ts)?;
             }
             Payload::WindowMark(m) => {
-                let end = m.end_ns.max(m.start_ns);
-                let wt = self.window_track(tid, m.start_ns, end)?;
+                let start = m.start_ns.max(range.from_ns);
+                let end = m.end_ns.max(m.start_ns).min(range.to_ns).max(start);
+                let wt = self.window_track(tid, start, end)?;
                 let mut args = vec![
                     id,
                     DebugAnnotation::uint("window_id", m.window_id),
@@ -591,7 +810,10 @@ impl<'w> Exporter<'w> {
                 if let Some(t) = m.trigger {
                     args.push(DebugAnnotation::uint("trigger", t.into()));
                 }
-                self.begin(m.start_ns, wt, "persistence window", "window", args)?;
+                if start != m.start_ns || end != m.end_ns.max(m.start_ns) {
+                    args.push(DebugAnnotation::bool("cut_to_range", true));
+                }
+                self.begin(start, wt, "persistence window", "window", args)?;
                 self.end(end, wt, Vec::new())?;
             }
             Payload::SignalDelivery(s) => {
@@ -609,8 +831,6 @@ impl<'w> Exporter<'w> {
                 self.instant(ts, track, &name, "signal", args)?;
             }
             Payload::TraceStart(s) => {
-                let pid = self.threads.get(&tid).map_or(self.pid, |t| t.pid);
-                self.process(pid, Some(&s.executable_path), &s.args)?;
                 let args = vec![
                     id,
                     DebugAnnotation::string("executable", &s.executable_path),
@@ -655,6 +875,13 @@ impl<'w> Exporter<'w> {
         }
         if let Some(summary) = self.namer.summary() {
             args.push(DebugAnnotation::string("addressNames", &summary));
+        }
+        if !self.selection.is_all() {
+            args.push(DebugAnnotation::string(
+                "selection",
+                &self.selection.to_string(),
+            ));
+            args.push(DebugAnnotation::uint("unselected", s.unselected));
         }
         args.extend([
             DebugAnnotation::uint("lossMarkers", s.loss_markers),
