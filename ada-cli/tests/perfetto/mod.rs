@@ -185,8 +185,15 @@ fn no_unknown_fields(m: &dyn MessageDyn, path: &str) {
     }
 }
 
-fn annotation(a: &dyn MessageDyn) -> (String, String) {
-    let name = str_of(get(a, "name")).expect("a debug annotation's name");
+fn annotation(a: &dyn MessageDyn, names: &HashMap<u64, String>) -> (String, String) {
+    let name = match (u64_of(get(a, "name_iid")), str_of(get(a, "name"))) {
+        (Some(iid), None) => names
+            .get(&iid)
+            .unwrap_or_else(|| panic!("debug annotation name iid {iid} not defined before use"))
+            .clone(),
+        (None, Some(name)) => name,
+        other => panic!("a debug annotation's name: {other:?}"),
+    };
     let value = if let Some(v) = u64_of(get(a, "uint_value")) {
         v.to_string()
     } else if let Some(v) = i64_of(get(a, "int_value")) {
@@ -228,6 +235,7 @@ pub fn decode(bytes: &[u8]) -> Decoded {
     };
     let mut names: HashMap<u64, String> = HashMap::new();
     let mut categories: HashMap<u64, String> = HashMap::new();
+    let mut arg_names: HashMap<u64, String> = HashMap::new();
     let mut sequence = None;
     for (i, p) in packets.iter().enumerate() {
         let p: &dyn MessageDyn = &**p;
@@ -263,6 +271,7 @@ pub fn decode(bytes: &[u8]) -> Decoded {
             for (field, table) in [
                 ("event_names", &mut names),
                 ("event_categories", &mut categories),
+                ("debug_annotation_names", &mut arg_names),
             ] {
                 for e in each_msg(&*d, field) {
                     let iid = u64_of(get(&*e, "iid")).expect("an interned entry's iid");
@@ -353,9 +362,13 @@ pub fn decode(bytes: &[u8]) -> Decoded {
                         .clone()
                 })
                 .collect();
-            let args = each_msg(e, "debug_annotations")
+            let annotations = each_msg(e, "debug_annotations");
+            if !annotations.is_empty() {
+                assert_ne!(flags & NEEDS, 0, "packet {i} uses interned argument names");
+            }
+            let args = annotations
                 .iter()
-                .map(|a| annotation(&**a))
+                .map(|a| annotation(&**a, &arg_names))
                 .collect();
             out.events.push(TrackEvent {
                 packet: i,

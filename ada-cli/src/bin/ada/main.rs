@@ -149,13 +149,10 @@ enum Cmd {
     },
     /// Convert a trace to another format.
     #[command(after_help = READ_EXIT_CODES)]
+    #[command(group(clap::ArgGroup::new("format").required(true).args(["chrome", "perfetto"])))]
     Export {
         /// Chrome trace-event JSON (opens in the Perfetto UI and chrome://tracing).
-        #[arg(
-            long,
-            required_unless_present = "perfetto",
-            conflicts_with = "perfetto"
-        )]
+        #[arg(long)]
         chrome: bool,
         /// Perfetto's protobuf trace format (opens in the Perfetto UI and trace_processor).
         #[arg(long)]
@@ -231,8 +228,9 @@ Exit codes:
   3  the trace is damaged or incomplete: some data was lost (no trace.json, complete: false, an
      events.bin shorter than trace.json says, a torn tail, a corrupt record, missing events). The
      summary or the export is still written with what was readable; each problem is printed on
-     stderr (\"ada: warning: ...\"), and the export's otherData says \"complete\":\"false\",
-     \"dataLost\":\"true\" and lists them under \"warnings\"
+     stderr (\"ada: warning: ...\"), and the export's otherData (--perfetto: the args of its
+     last instant, \"ada export\") says \"complete\":\"false\", \"dataLost\":\"true\" and lists
+     them under \"warnings\"
 What the capture itself lost or could not trust (corrupt input the controller found in the shared
 segment, refuted thread identities among it, events of threads that got no registry slot) is recorded in
 trace.json, printed as warnings too and put in the export's otherData (\"captureWarnings\"); it

@@ -151,6 +151,9 @@ pub struct TrackEvent {
 /// `message DebugAnnotation` (`track_event/debug_annotation.proto`): one argument.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct DebugAnnotation {
+    /// `uint64 name_iid = 1` (oneof `name_field`; interned `DebugAnnotationName`).
+    #[prost(uint64, optional, tag = "1")]
+    pub name_iid: Option<u64>,
     /// `bool bool_value = 2` (oneof `value`).
     #[prost(bool, optional, tag = "2")]
     pub bool_value: Option<bool>,
@@ -229,17 +232,23 @@ pub struct InternedData {
     /// `repeated EventName event_names = 2`.
     #[prost(message, repeated, tag = "2")]
     pub event_names: Vec<Interned>,
+    /// `repeated DebugAnnotationName debug_annotation_names = 3`.
+    #[prost(message, repeated, tag = "3")]
+    pub debug_annotation_names: Vec<Interned>,
 }
 
 impl InternedData {
     /// No entries.
     pub fn is_empty(&self) -> bool {
-        self.event_categories.is_empty() && self.event_names.is_empty()
+        self.event_categories.is_empty()
+            && self.event_names.is_empty()
+            && self.debug_annotation_names.is_empty()
     }
 }
 
-/// `message EventName` and `message EventCategory` (`track_event/track_event.proto`), which
-/// have the same fields.
+/// `message EventName` and `message EventCategory` (`track_event/track_event.proto`) and
+/// `message DebugAnnotationName` (`track_event/debug_annotation.proto`), which have the same
+/// fields.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Interned {
     /// `optional uint64 iid = 1`.

@@ -9,7 +9,10 @@
 //!   carries the new entries (`InternedData`) in the same packet that first uses them: an id is
 //!   always defined before (or in) its first use.
 //!
-//! Memory: the interning tables, one entry per distinct event name and category.
+//! Event names, categories and argument (debug annotation) names are interned: each distinct
+//! string is written once, with its id, and referred to by the id after that.
+//!
+//! Memory: the interning tables, one entry per distinct string.
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -58,6 +61,7 @@ pub struct Sequence<'w> {
     buf: Vec<u8>,
     names: HashMap<String, u64>,
     categories: HashMap<&'static str, u64>,
+    arg_names: HashMap<String, u64>,
     started: bool,
     /// Packets written.
     pub packets: u64,
@@ -71,6 +75,7 @@ impl<'w> Sequence<'w> {
             buf: Vec::with_capacity(256),
             names: HashMap::new(),
             categories: HashMap::new(),
+            arg_names: HashMap::new(),
             started: false,
             packets: 0,
         }
@@ -111,8 +116,26 @@ impl<'w> Sequence<'w> {
     }
 
     /// Writes one event, interning its name and category (new entries go in the same packet).
-    pub fn event(&mut self, ev: Ev<'_>) -> io::Result<()> {
+    pub fn event(&mut self, mut ev: Ev<'_>) -> io::Result<()> {
         let mut interned = InternedData::default();
+        for arg in &mut ev.args {
+            let Some(name) = arg.name.take() else {
+                continue;
+            };
+            let iid = match self.arg_names.get(&name) {
+                Some(&iid) => iid,
+                None => {
+                    let iid = self.arg_names.len() as u64 + 1;
+                    interned.debug_annotation_names.push(Interned {
+                        iid: Some(iid),
+                        name: Some(name.clone()),
+                    });
+                    self.arg_names.insert(name, iid);
+                    iid
+                }
+            };
+            arg.name_iid = Some(iid);
+        }
         let name_iid = ev.name.map(|name| match self.names.get(name) {
             Some(&iid) => iid,
             None => {
@@ -139,7 +162,7 @@ impl<'w> Sequence<'w> {
                 vec![iid]
             }
         };
-        let needs_state = name_iid.is_some() || !category_iids.is_empty();
+        let needs_state = name_iid.is_some() || !category_iids.is_empty() || !ev.args.is_empty();
         let p = TracePacket {
             timestamp: Some(ev.ts),
             interned_data: (!interned.is_empty()).then_some(interned),
