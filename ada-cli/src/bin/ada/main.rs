@@ -724,6 +724,15 @@ fn export(
         })?;
     let mut w = std::io::BufWriter::new(tmp);
     let result = if let Some(selection) = &perfetto {
+        // Said before the export: a large one takes a while.
+        if let Ok(trace) = ada_cli::export::stream::StreamedTrace::open(dir) {
+            let len = trace.events_len();
+            if let Some(w) =
+                ada_cli::export::perfetto::size_warning(trace.manifest(), len, selection)
+            {
+                eprintln!("ada: warning: {w}");
+            }
+        }
         let options = ada_cli::export::perfetto::PerfettoOptions {
             selection: selection.clone(),
             progress: true,

@@ -71,10 +71,36 @@ use super::nesting::{Cut, Nesting, Return};
 use super::order::{is_slice, unordered_slice_threads};
 use super::progress::Progress;
 use super::select::{Selection, Window};
+use super::size::SizeEstimate;
 use super::stream::{ChunkedEvents, StreamedTrace};
 use crate::damage::{CheckedEvents, Damage, EventSource, capture_warnings};
 use crate::inspect::lane_name;
 use crate::symbolize::Namer;
+
+/// Bytes of output per event, about (46 measured for `ada demo`'s workload: calls and returns
+/// with an id, an address, a depth and a few registers), for [`size_warning`].
+pub const BYTES_PER_EVENT: u64 = 50;
+
+/// The largest export the Perfetto UI is expected to load in a browser: its memory is about
+/// 2 GB, and a protobuf trace takes 2 to 4 times its size once loaded (Perfetto's "Visualising
+/// large traces").
+pub const UI_LIMIT: u64 = 500_000_000;
+
+/// A warning when the export of `selection` of a trace with `manifest` and an `events.bin` of
+/// `events_len` bytes will be more than the Perfetto UI loads ([`UI_LIMIT`]), saying what to do.
+pub fn size_warning(
+    manifest: Option<&ada_atf::Manifest>,
+    events_len: u64,
+    selection: &Selection,
+) -> Option<String> {
+    SizeEstimate::of_trace(manifest, events_len, selection, BYTES_PER_EVENT).warning(
+        UI_LIMIT,
+        "Perfetto",
+        "open it through a native trace_processor (trace_processor --httpd FILE, then the \
+         Perfetto UI; see perfetto.dev/docs/visualization/large-traces), or export a part with \
+         --from, --to or --threads",
+    )
+}
 
 /// Bytes of a non-UTF-8 custom payload shown as hex.
 const HEX_SHOWN: usize = 64;
@@ -918,4 +944,34 @@ fn process_name(exe: &str) -> &str {
         .and_then(|n| n.to_str())
         .filter(|n| !n.is_empty())
         .unwrap_or(exe)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(events: u64) -> ada_atf::Manifest {
+        let text = format!(
+            r#"{{"os":"linux","arch":"x86_64","pid":7,"sessionId":1,"timeStartNs":1,
+            "timeEndNs":2,"eventCount":{events},"bytesWritten":0,"modules":[]}}"#
+        );
+        ada_atf::Manifest::from_json_slice(text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn an_export_too_large_for_the_ui_is_warned_about() {
+        let all = Selection::default();
+        assert_eq!(size_warning(Some(&manifest(1_000_000)), 0, &all), None);
+        let w = size_warning(Some(&manifest(100_000_000)), 0, &all).unwrap();
+        assert!(w.contains("trace_processor --httpd"), "{w}");
+        // No manifest: the estimate comes from events.bin's size.
+        assert!(size_warning(None, 4_000_000_000, &all).is_some());
+    }
+
+    #[test]
+    fn track_uuids_are_stable_and_never_the_global_track() {
+        assert_eq!(track_uuid(THREAD, 5), track_uuid(THREAD, 5));
+        assert_ne!(track_uuid(THREAD, 5), track_uuid(PROCESS, 5));
+        assert_ne!(track_uuid(0, 0), 0);
+    }
 }
