@@ -1,8 +1,9 @@
 //! Perfetto's protobuf trace format: [`export_perfetto`] turns an ATF v4 trace into a `Trace`
 //! (`protos/perfetto/trace/trace.proto`) that the Perfetto UI (<https://ui.perfetto.dev>) and
 //! `trace_processor` open natively: `TracePacket`s with `TrackDescriptor`s and `TrackEvent`s,
-//! all on one packet sequence with interned names ([`sequence`]). The message types are
-//! defined by hand with Perfetto's field numbers ([`proto`]); no code generator is involved.
+//! all on one packet sequence with interned names (`perfetto/sequence.rs`). The message types
+//! are defined by hand with Perfetto's field numbers (`perfetto/proto.rs`, each number's source
+//! file named); no code generator is involved.
 //!
 //! | ATF | Perfetto |
 //! |---|---|
@@ -28,15 +29,16 @@
 //! ([`PerfettoStats::bad_timestamps`]).
 //!
 //! **Nesting.** Every slice begun is ended, and slices nest on their thread's track whatever
-//! the trace lost: begins and ends go through [`Nesting`](super::nesting::Nesting). A thread
+//! the trace lost: begins and ends go through [`Nesting`]. A thread
 //! whose index-lane calls and returns go back in time in the stream (events that went through
-//! the controller's fallback ring: [`super::order`]) has its calls, returns and index-lane
+//! the controller's fallback ring: `export/order.rs`) has its calls, returns and index-lane
 //! losses held and written after the stream, sorted by time, so they nest as recorded.
 //!
-//! **Streaming.** Each packet is encoded and written as its event is read; the `Trace` is
-//! never built in memory. Memory is the threads' open calls, the interning table (one entry
-//! per distinct name) and the tracks described; plus, for the out-of-order threads above, their
-//! held events.
+//! **Streaming.** `events.bin` is read a chunk at a time ([`super::stream`]), twice (once to
+//! find the out-of-order threads above, once to export), and each packet is encoded and written
+//! as its event is read; the `Trace` is never built in memory. Memory is a chunk of the file,
+//! the threads' open calls, the interning tables (one entry per distinct name) and the tracks
+//! described; plus, for the out-of-order threads above, their held events.
 //!
 //! **Selection** ([`PerfettoOptions::selection`], `--from`, `--to`, `--threads`: see
 //! [`super::select`]). Events of other threads, and events before `--from` or after `--to`, are
@@ -647,10 +649,10 @@ impl<'w> Exporter<'w> {
     /// window tracks whose last window ended by `start`, described when new.
     fn window_track(&mut self, thread_id: i32, start: u64, end: u64) -> io::Result<u64> {
         let parent = self.thread(thread_id)?;
-        let t = self
-            .threads
-            .get_mut(&thread_id)
-            .expect("described by thread()");
+        let Some(t) = self.threads.get_mut(&thread_id) else {
+            // Not reached: `thread` has just described it. The thread's own track will do.
+            return Ok(parent);
+        };
         let pid = t.pid;
         let (lane, new) = match t.window_ends.iter().position(|&e| e <= start) {
             Some(i) => (i, false),
