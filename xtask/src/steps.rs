@@ -22,7 +22,8 @@ pub enum Step {
     Loom,
     /// The shuttle randomized-scheduler suites (`tests/shuttle*.rs`).
     Shuttle,
-    /// The end-to-end soak and crash tests, optimized (they are skipped in debug builds).
+    /// The end-to-end soak and crash tests, optimized (they are skipped in debug builds), and
+    /// the Perfetto export's memory test at its optimized size (10^7 events).
     Soak,
     /// rustdoc, warnings denied.
     Doc,
@@ -118,7 +119,14 @@ impl Step {
             // side by side on 2 cores they would measure each other.
             Self::Soak => Cmd::cargo(root)
                 .args(["test", "--release", "--locked", "-p", "ada-cli"])
-                .args(["--test", "soak", "--test", "crash"])
+                .args([
+                    "--test",
+                    "soak",
+                    "--test",
+                    "crash",
+                    "--test",
+                    "perfetto_memory",
+                ])
                 .args(["--", "--test-threads", "1"])
                 .run(),
             Self::Doc => Cmd::cargo(root)
