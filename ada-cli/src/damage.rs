@@ -303,6 +303,11 @@ impl<S: EventSource> CheckedEvents<S> {
         self.events_read
     }
 
+    /// Offset in `events.bin` of the next record (for progress).
+    pub fn position(&self) -> u64 {
+        self.events.position()
+    }
+
     /// Reads the rest of the stream (without keeping it) and compares it with the trace's
     /// `manifest` (`None`: the trace has none).
     pub fn finish_with(mut self, manifest: Option<&Manifest>) -> StreamOutcome {

@@ -138,7 +138,11 @@ fn a_trace_cut_short_by_a_controller_crash_names_its_functions_and_threads() {
         .filter(|e| e["name"] == "thread_name")
         .filter_map(|e| e["args"]["name"].as_str())
         .collect();
-    assert_eq!(thread_names.len(), 2, "{thread_names:?}");
+    // The stream's two threads, and thread 0 (the trace's start) on the `trace` track.
+    assert_eq!(thread_names.len(), 3, "{thread_names:?}");
+    for name in ["worker-0", "worker-1", "trace"] {
+        assert!(thread_names.contains(&name), "{thread_names:?}");
+    }
     assert!(events.iter().any(|e| e["name"] == "handle_request"));
     assert!(
         !events

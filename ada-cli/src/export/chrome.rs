@@ -9,9 +9,9 @@
 //!
 //! | ATF event | trace event |
 //! |---|---|
-//! | `FunctionCall` | `"ph":"B"`, name = symbol (else the trace's name for `function_id`, from trace.json or a `SymbolDef` before it, else — an address in a module the trace recorded for the thread's process (`loadedModules`) — the function's name from the module's file, else `module+0x<offset>`, else, in a process with recorded modules, the hex address, else `fn#<id>`: see [`crate::symbolize`]), args: `address` (hex), `function_id`, `depth`, `lane`, `registers` (hex), `stack_bytes` |
-//! | `FunctionReturn` | `"ph":"E"`, same name and args (`registers` are the return registers) |
-//! | either, from the detail lane (`lane` 1) | an instant (`"ph":"i"`) with the same name and args: the index lane holds the slice itself |
+//! | `FunctionCall` (index lane) | `"ph":"B"`, name = symbol (else the trace's name for `function_id`, from trace.json or a `SymbolDef` before it, else — an address in a module the trace recorded for the thread's process (`loadedModules`) — the function's name from the module's file, else `module+0x<offset>`, else, in a process with recorded modules, the hex address, else `fn#<id>`: see [`crate::symbolize`]), args only what is the same for every call of the function: `address` (hex), `function_id` (so viewers that merge frames by name and args, such as speedscope, merge the calls of a function) |
+//! | `FunctionReturn` (index lane) | `"ph":"E"` with its call's name and no args; a return whose call is not open is not an `E` (see *Balanced slices*) |
+//! | either, from the detail lane (`lane` 1) | an instant (`"ph":"i"`) with the same name, args: the per-call detail, `id`, `address`, `function_id`, `depth`, `lane`, `registers` (hex), `stack_bytes` |
 //! | `Custom` (`mark`, `message`, `exception`, ...) | instant `"ph":"i","s":"t"` named after the kind, args: `text` (or `bytes` and `hex` when not UTF-8) |
 //! | `EventsLost` | instant `"ph":"i","s":"t"` on the thread's track named `events lost (<cause>)`, at the first lost event's time, args: `count`, `cause` (`overwritten`, `refused`, `too_large`, `no_slot`), `lane`, `first_lost_ns`, `last_lost_ns` (0 = unknown) |
 //! | `WindowMark` | instant `persistence window`, args: the window's fields; and a complete slice (`"ph":"X"`, `ts` = the window's start, `dur` = its length, `cat` `window`) named `window #<id>` on the thread's track, args: `id`, `window_id`, `events`, `marks`, `pre_roll`, `discarded_before`, and `trigger` (the index of the trigger that opened it; absent for an explicit mark) |
@@ -21,24 +21,46 @@
 //! | manifest `threads[].name` | `"ph":"M"` `thread_name` |
 //! | `SymbolDef`, `ThreadDef` (definitions) | nothing of their own: they name the events after them (a `ThreadDef` name the manifest lacks becomes a `thread_name`); counted in [`ChromeStats::definitions`] |
 //!
-//! Every event's args also carry its ATF `id`. `ts` is in microseconds, written as a decimal
+//! | (repair) | `E` with `args: {"cut": "unwound" \| "loss" \| "trace end" \| "selection end"}` closing a slice whose return is missing; `B` with `args: {..., "cut": "selection start"}` for a slice open at `--from`; instant `orphan return` (args: `function`, `why`) for a return that closes nothing |
+//! | every thread with events | `"ph":"M"` `thread_name`: its name, else `trace` for thread 0 (the trace's start and end), else `thread <id>` |
+//!
+//! Every instant's args also carry its ATF `id` (slices do not: per-call args on `B`/`E` make
+//! viewers show every call as its own frame). `ts` is in microseconds, written as a decimal
 //! with nanosecond precision (`1234.567`); `pid` is the manifest's (else the `N` of a `pid_N`
 //! directory name, else 0); `tid` is the event's `thread_id`. An event whose timestamp is
 //! missing or invalid gets the last valid timestamp before it (counted in
 //! [`ChromeStats::bad_timestamps`]); an event without a payload this version knows is skipped
-//! ([`ChromeStats::skipped`]). Unbalanced `B`/`E` pairs are left as they are (Perfetto copes).
+//! ([`ChromeStats::skipped`]).
+//!
+//! **Balanced slices.** Every `B` is closed by an `E` of the same name on its thread, in
+//! order, whatever the trace lost (see [`super::nesting`]): a return of a
+//! function deeper in the stack cuts what it unwinds; a return whose call is not open (lost)
+//! is dropped and marked by an `orphan return` instant; a loss on the thread's index lane
+//! (`EventsLost` of lane `index`) cuts what is open at the first lost event's time; what is
+//! still open at the end of the stream is cut at the trace's end (its `TraceEnd`, else the
+//! thread's last time). Cut ends are marked `{"cut": reason}` and counted in `otherData`.
 //!
 //! **Order of slices.** The trace-event format requires a thread's `B`/`E` events in increasing
 //! timestamp order, and an ATF trace does not promise it: a thread's events that went through
 //! the controller's shared fallback ring (written before it registered, or spilled when its
 //! ring pool was exhausted) can be in `events.bin` before older events of its own rings. The
 //! export therefore scans the stream once first; a thread whose index-lane calls and returns
-//! go back in time there has those `B`/`E` events held and written after the stream, sorted by
-//! timestamp (stable: equal times keep the stream's order), so its slices nest as recorded.
-//! Every other event, and every event of a thread in order, is written as it is read.
+//! go back in time there has them put in time order in a bounded window of
+//! [`REORDER_WINDOW`] (64 Ki) calls, returns and losses per thread (equal times keep the
+//! stream's order). One that comes more than the window out of order is written as a loss
+//! (what is open is cut; `lateEvents` counts them). Every other event, and every event of a
+//! thread in order, is written as it is read.
 //!
-//! The export streams: one event is decoded, written and dropped before the next (except the
-//! held slices above: memory in proportion to those threads' calls and returns). All strings
+//! **Selection** ([`ChromeOptions::selection`], `ada export --from --to --threads`): events of
+//! other threads and instants outside the time range are left out; slices crossing the range's
+//! edges are cut there (`"cut": "selection start"` on the `B`, `"selection end"` on the `E`).
+//!
+//! **Bounded memory.** The export streams: `events.bin` is read a chunk at a time
+//! ([`super::stream`]), and each event is decoded, written and dropped before the next. What
+//! it keeps: per thread, its open calls and (threads out of order) at most [`REORDER_WINDOW`]
+//! held items; per function, its name; per thread and module, names. Before writing, `ada
+//! export` warns when the output will be larger than browser viewers load
+//! ([`estimate_chrome`], [`CHROME_VIEWER_LIMIT`]). All strings
 //! are encoded by `serde_json`, so quotes, control characters and non-ASCII text come out as
 //! valid JSON. A torn tail or a corrupt record ends the export early but still closes the JSON
 //! document, and [`ChromeStats`] says so.
@@ -71,19 +93,72 @@
 //! force (`dropPolicies`), and `captureWarnings` (one sentence each, as `ada export` prints them
 //! on stderr: see [`crate::damage::capture_warnings`]). They describe the capture, not damage to
 //! the trace files, and leave `complete` and `dataLost` as they are.
+//!
+//! What the export did about losses: `lossMarkers` and `eventsLostInStream` (the stream's
+//! `EventsLost` events and the events they announce), `orphanEnds` (returns dropped),
+//! `cutSlices` (`"unwound 0, loss 3, trace end 2, selection 0"`, also as `cutUnwound`,
+//! `cutLoss`, `cutTraceEnd`, `cutSelection`), `lateEvents` and `reorderWindow`; and
+//! `allEventsKept`: `"true"` only for a complete trace with no loss (no `EventsLost`, no loss
+//! in the manifest's counts) and nothing repaired. A selection adds `selected` (what it kept)
+//! and `unselectedEvents`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 use ada_atf::locate::pid_from_dir;
 use ada_atf::schema::event::Payload;
-use ada_atf::{Event, Manifest, ReadError, StreamNames, TornTail, TraceReader};
+use ada_atf::{Event, Lane, Manifest, ReadError, StreamNames, TornTail};
 
 use super::ExportError;
+use super::progress::Progress;
+use super::select::{Selection, Window};
+use super::size::SizeEstimate;
+use super::stream::StreamedTrace;
 use crate::damage::{CheckedEvents, Damage, capture_warnings};
-use crate::inspect::{lane_name, open_trace};
+use crate::inspect::lane_name;
 use crate::symbolize::Namer;
+
+mod slices;
+
+pub use slices::REORDER_WINDOW;
+use slices::{CUT_NAMES, Item, Kind, Slices};
+
+/// About how many bytes of JSON the export writes per event (a `B` or `E` with its name,
+/// times, ids and args), for [`estimate_chrome`].
+pub const CHROME_BYTES_PER_EVENT: u64 = 140;
+
+/// The largest Chrome JSON export [`estimate_chrome`] does not warn about: 500 MB. The
+/// Perfetto UI's JSON importer and `chrome://tracing` read the whole document into one
+/// browser string and parse it in memory; beyond a few hundred MB they fail or stall (a V8
+/// string holds at most about 512 MiB), so bigger traces belong in Perfetto's own format
+/// (`ada export --perfetto`) or a selection (`--from`, `--to`, `--threads`).
+pub const CHROME_VIEWER_LIMIT: u64 = 500_000_000;
+
+/// How [`export_chrome_with`] exports.
+#[derive(Debug, Clone, Default)]
+pub struct ChromeOptions {
+    /// The part of the trace to write ([`Selection::default`]: all of it).
+    pub selection: Selection,
+    /// Show progress on stderr when it is a terminal ([`Progress`]).
+    pub progress: bool,
+}
+
+/// How large the Chrome export of `selection` of the trace in `trace_dir` will be, about
+/// (from the manifest's counts, else `events.bin`'s size; reads no events). Warn with
+/// [`SizeEstimate::warning`] against [`CHROME_VIEWER_LIMIT`].
+pub fn estimate_chrome(
+    trace_dir: &Path,
+    selection: &Selection,
+) -> Result<SizeEstimate, ExportError> {
+    let trace = StreamedTrace::open(trace_dir)?;
+    Ok(SizeEstimate::of_trace(
+        trace.manifest(),
+        trace.events_len(),
+        selection,
+        CHROME_BYTES_PER_EVENT,
+    ))
+}
 
 /// Bytes of a non-UTF-8 custom payload shown as hex.
 const HEX_SHOWN: usize = 64;
@@ -119,6 +194,18 @@ pub struct ChromeStats {
     /// The events they announce, summed (saturating). Also written to `otherData`
     /// (`lossMarkers`, `eventsLostInStream`).
     pub events_lost: u64,
+    /// Slices closed by the export rather than by their return, by reason: `[unwound, loss,
+    /// trace end, selection]` (see [`nesting`](super::nesting)); each is an `E` with
+    /// `args: {"cut": reason}` (a `B` for slices open at `--from`). Also in `otherData`.
+    pub cut_slices: [u64; 4],
+    /// Returns whose call was not open (lost): not written as `E`, marked by an
+    /// `orphan return` instant. Also in `otherData` (`orphanEnds`).
+    pub orphan_ends: u64,
+    /// Calls and returns that came later than the reorder window allows (written as a loss:
+    /// what was open is cut). Also in `otherData` (`lateEvents`).
+    pub late_events: u64,
+    /// Events left out by the selection (another thread, outside the time range).
+    pub unselected: u64,
     /// The `pid` used.
     pub pid: u32,
     /// `trace.json` exists.
@@ -164,9 +251,18 @@ impl ChromeStats {
 /// the document's `otherData` say what was lost. A path that is not a trace directory, a trace that cannot be opened, or a failing `out` is an
 /// [`ExportError`]; after an output error the document written so far is incomplete.
 pub fn export_chrome(trace_dir: &Path, out: &mut dyn Write) -> Result<ChromeStats, ExportError> {
-    let reader = open_trace(trace_dir).map_err(ExportError::open)?;
+    export_chrome_with(trace_dir, out, &ChromeOptions::default())
+}
+
+/// [`export_chrome`] with [`ChromeOptions`]: a selection, progress on the terminal.
+pub fn export_chrome_with(
+    trace_dir: &Path,
+    out: &mut dyn Write,
+    options: &ChromeOptions,
+) -> Result<ChromeStats, ExportError> {
+    let trace = StreamedTrace::open(trace_dir)?;
     let mut w = BufWriter::with_capacity(64 * 1024, out);
-    let stats = write_trace(&reader, &mut w).map_err(ExportError::Output)?;
+    let stats = write_trace(&trace, &mut w, options).map_err(ExportError::Output)?;
     w.flush().map_err(ExportError::Output)?;
     Ok(stats)
 }
@@ -323,17 +419,36 @@ fn process_name(exe: &str) -> &str {
         .unwrap_or(exe)
 }
 
-fn write_trace<W: Write>(reader: &TraceReader, w: &mut W) -> io::Result<ChromeStats> {
-    let manifest = reader.manifest();
+fn write_trace<W: Write>(
+    trace: &StreamedTrace,
+    w: &mut W,
+    options: &ChromeOptions,
+) -> io::Result<ChromeStats> {
+    let selection = &options.selection;
+    let manifest = trace.manifest();
     let pid = manifest
         .map(|m| m.pid)
-        .or_else(|| pid_from_dir(reader.dir()))
+        .or_else(|| pid_from_dir(trace.dir()))
         .unwrap_or(0);
     // Names from the manifest, completed by the stream's definitions as they come (a trace
     // cut short by a controller crash has only those).
     let mut names = StreamNames::new(manifest);
     // Names for addresses in the modules the trace recorded.
     let mut namer = Namer::new(manifest);
+
+    // Threads whose slices are out of timestamp order in the stream (see the module docs),
+    // and where the trace starts.
+    let scan = scan_stream(trace);
+    let window = match manifest
+        .and_then(|m| m.min_event_timestamp_ns)
+        .or(scan.first_ns)
+    {
+        Some(origin) if selection.has_range() => selection.window(origin),
+        _ => Window {
+            from_ns: 0,
+            to_ns: u64::MAX,
+        },
+    };
 
     w.write_all(b"{\"traceEvents\":[\n")?;
     let mut out = Events {
@@ -347,34 +462,48 @@ fn write_trace<W: Write>(reader: &TraceReader, w: &mut W) -> io::Result<ChromeSt
     };
 
     let mut named_process: Option<String> = None;
-    let mut named_threads = std::collections::HashSet::new();
+    let mut named_threads = HashSet::new();
     if let Some(m) = manifest {
         if let Some(exe) = m.executable.as_deref().filter(|e| !e.is_empty()) {
             out.metadata("process_name", 0, "name", process_name(exe))?;
             named_process = Some(exe.to_owned());
         }
         for t in &m.threads {
-            if let Some(name) = &t.name {
+            if let Some(name) = &t.name
+                && selection.selects_thread(t.thread_id, Some(name))
+            {
                 out.metadata("thread_name", t.thread_id, "name", name)?;
                 named_threads.insert(t.thread_id);
             }
         }
     }
 
-    // Threads whose slices are out of timestamp order in the stream (see the module docs):
-    // their begins and ends are held, then written sorted.
-    let unordered = unordered_slice_threads(reader);
-    let mut held: Vec<(u64, Event)> = Vec::new();
-    let mut events = CheckedEvents::new(reader);
+    let mut slices = Slices::new(window);
+    for &tid in &scan.unordered {
+        slices.reorder(tid);
+    }
+    let mut progress = if options.progress {
+        Progress::on_terminal("exporting", trace.events_len())
+    } else {
+        Progress::hidden()
+    };
+    // Threads with events written, to name those that have no name.
+    let mut threads_seen = BTreeSet::new();
+    let mut trace_end: Option<u64> = None;
+    let mut events = CheckedEvents::from_source(trace.events(), trace.events_len());
     let mut last_ts = 0u64;
-    for ev in events.by_ref() {
+    while let Some(ev) = events.next() {
+        progress.update(events.position());
         out.stats.events_read += 1;
         if names.observe(&ev) {
             // A definition names later events; it is not itself an event of the program.
             out.stats.definitions += 1;
             if let Some(Payload::ThreadDef(d)) = &ev.payload {
                 let name = names.thread(d.thread_id).and_then(|t| t.name.as_deref());
-                if let Some(name) = name.filter(|_| named_threads.insert(d.thread_id)) {
+                if let Some(name) = name.filter(|n| {
+                    selection.selects_thread(d.thread_id, Some(n))
+                        && named_threads.insert(d.thread_id)
+                }) {
                     out.metadata("thread_name", d.thread_id, "name", name)?;
                 }
             }
@@ -390,68 +519,152 @@ fn write_trace<W: Write>(reader: &TraceReader, w: &mut W) -> io::Result<ChromeSt
                 last_ts
             }
         };
-        if is_slice(&ev) && unordered.contains(&ev.thread_id) {
-            held.push((ts, ev));
+        let tid = ev.thread_id;
+        let thread_name = names.thread(tid).and_then(|t| t.name.as_deref());
+        if !selection.selects_thread(tid, thread_name) {
+            out.stats.unselected += 1;
+            continue;
+        }
+        if let Some(item) = slice_item(&ev, ts, &slices, &mut namer, &names) {
+            if window.contains(ts) {
+                out.stats.events_exported += 1;
+                threads_seen.insert(tid);
+            } else {
+                out.stats.unselected += 1;
+            }
+            slices.push(&mut out, tid, item)?;
+            continue;
+        }
+        if let Some(Payload::EventsLost(l)) = &ev.payload
+            && l.lane == Lane::Index as u32
+        {
+            // The thread's calls and returns in the gap are unknown: what is open is cut.
+            let at = if l.first_lost_ns != 0 {
+                l.first_lost_ns
+            } else {
+                ts
+            };
+            slices.push(&mut out, tid, Item::gap(at))?;
+        }
+        if let Some(Payload::TraceEnd(_)) = &ev.payload {
+            trace_end = Some(trace_end.map_or(ts, |e| e.max(ts)));
+        }
+        if !window.contains(ts) {
+            out.stats.unselected += 1;
             continue;
         }
         if write_event(&mut out, &ev, ts, &names, &mut namer, &mut named_process)? {
             out.stats.events_exported += 1;
+            threads_seen.insert(tid);
         } else {
             out.stats.skipped += 1;
         }
     }
-    let outcome = events.finish(reader);
-    // Stable: events of equal time keep the stream's order.
-    held.sort_by_key(|(ts, _)| *ts);
-    for (ts, ev) in &held {
-        if write_event(&mut out, ev, *ts, &names, &mut namer, &mut named_process)? {
-            out.stats.events_exported += 1;
-        } else {
-            out.stats.skipped += 1;
+    progress.finish();
+    let outcome = events.finish_with(manifest);
+    slices.finish(&mut out, trace_end)?;
+    out.stats.cut_slices = slices.cut_counts;
+    out.stats.orphan_ends = slices.orphans;
+    out.stats.late_events = slices.late;
+    // Every thread with events gets a name: the trace's own events (start, end: thread 0)
+    // are on the `trace` track; a thread nobody named is `thread N`.
+    for tid in threads_seen {
+        if named_threads.contains(&tid) {
+            continue;
         }
+        let name = match names.thread(tid).and_then(|t| t.name.as_deref()) {
+            Some(name) => name.to_owned(),
+            None if tid == 0 => "trace".to_owned(),
+            None => format!("thread {tid}"),
+        };
+        out.metadata("thread_name", tid, "name", &name)?;
     }
 
     let Events { w, mut stats, .. } = out;
-    stats.complete = reader.is_complete() && outcome.damage.is_empty();
+    stats.complete = trace.is_complete() && outcome.damage.is_empty();
     stats.torn_tail = outcome.torn_tail;
     stats.stream_error = outcome.stream_error;
     stats.damage = outcome.damage;
     stats.capture_warnings = manifest.map(capture_warnings).unwrap_or_default();
     w.write_all(b"\n],\n\"displayTimeUnit\":\"ns\",\n\"otherData\":")?;
-    write_other_data(w, reader, manifest, &stats, &namer)?;
+    write_other_data(w, trace, manifest, &stats, &namer, selection)?;
     w.write_all(b"}\n")?;
     Ok(stats)
 }
 
-/// Whether `ev` becomes a `B` or `E` event: an index-lane call or return.
-fn is_slice(ev: &Event) -> bool {
-    ev.lane != 1
-        && matches!(
-            ev.payload,
-            Some(Payload::FunctionCall(_) | Payload::FunctionReturn(_))
-        )
+/// The slice item `ev` is (an index-lane call or return), if it is one.
+fn slice_item(
+    ev: &Event,
+    ts: u64,
+    slices: &Slices,
+    namer: &mut Namer,
+    names: &StreamNames,
+) -> Option<Item> {
+    if ev.lane == Lane::Detail as u32 {
+        return None;
+    }
+    let (symbol, address, kind) = match ev.payload.as_ref()? {
+        Payload::FunctionCall(c) => (&c.symbol, c.address, Kind::Call),
+        Payload::FunctionReturn(r) => (&r.symbol, r.address, Kind::Return),
+        _ => return None,
+    };
+    let key = slices::key(ev.function_id, address);
+    // A function's name is worked out once, at its first call (a return takes its call's).
+    let name = if slices.knows(key) {
+        String::new()
+    } else {
+        namer
+            .name(symbol, ev.function_id, address, ev.thread_id, names)
+            .into_owned()
+    };
+    Some(Item {
+        ts,
+        seq: 0,
+        kind,
+        key,
+        name,
+        address,
+        function_id: ev.function_id,
+    })
 }
 
-/// The threads whose slices (see [`is_slice`]) are not in timestamp order in the stream: one
-/// read of it, before the export's own (events with no valid time are left out, as the export
-/// stamps them with the time before them).
-fn unordered_slice_threads(reader: &TraceReader) -> std::collections::HashSet<i32> {
-    let mut last = std::collections::HashMap::<i32, u64>::new();
-    let mut unordered = std::collections::HashSet::new();
-    for ev in CheckedEvents::new(reader) {
-        if !is_slice(&ev) {
-            continue;
-        }
+/// What [`scan_stream`] found.
+struct Scan {
+    /// Threads whose calls and returns go back in time in the stream.
+    unordered: HashSet<i32>,
+    /// The first valid timestamp.
+    first_ns: Option<u64>,
+}
+
+/// One read of the stream before the export's own (events with no valid time are left out, as
+/// the export stamps them with the time before them): the threads whose slices are not in
+/// timestamp order, and where the trace starts.
+fn scan_stream(trace: &StreamedTrace) -> Scan {
+    let mut last = HashMap::<i32, u64>::new();
+    let mut scan = Scan {
+        unordered: HashSet::new(),
+        first_ns: None,
+    };
+    for ev in CheckedEvents::from_source(trace.events(), trace.events_len()) {
         let Some(ns) = ev.timestamp.and_then(|t| t.to_nanos()) else {
             continue;
         };
+        scan.first_ns.get_or_insert(ns);
+        let is_slice = ev.lane != Lane::Detail as u32
+            && matches!(
+                ev.payload,
+                Some(Payload::FunctionCall(_) | Payload::FunctionReturn(_))
+            );
+        if !is_slice {
+            continue;
+        }
         let prev = last.entry(ev.thread_id).or_insert(ns);
         if ns < *prev {
-            unordered.insert(ev.thread_id);
+            scan.unordered.insert(ev.thread_id);
         }
         *prev = (*prev).max(ns);
     }
-    unordered
+    scan
 }
 
 /// Writes the trace events for `ev`; `false` when it has no payload this exporter knows.
@@ -473,10 +686,9 @@ fn write_event<W: Write>(
         Payload::SymbolDef(_) | Payload::ThreadDef(_) => return Ok(false),
         Payload::FunctionCall(c) => {
             let name = namer.name(&c.symbol, ev.function_id, c.address, tid, table);
-            // The index lane already holds the call; a detail-lane call (registers, stack) is
-            // shown as an instant on top of that slice, not as a second begin.
-            let ph = if ev.lane == 1 { "i" } else { "B" };
-            let mut o = out.event(ph, &name, "function", Some(ts), tid)?;
+            // Index-lane calls are slices (`slices`); a detail-lane call (registers, stack) is
+            // shown as an instant on top of that slice, with the per-call detail.
+            let mut o = out.event("i", &name, "function", Some(ts), tid)?;
             let mut args = o.obj("args")?;
             args.int("id", ev.event_id)?;
             args.hex("address", c.address)?;
@@ -494,8 +706,7 @@ fn write_event<W: Write>(
         }
         Payload::FunctionReturn(r) => {
             let name = namer.name(&r.symbol, ev.function_id, r.address, tid, table);
-            let ph = if ev.lane == 1 { "i" } else { "E" };
-            let mut o = out.event(ph, &name, "function", Some(ts), tid)?;
+            let mut o = out.event("i", &name, "function", Some(ts), tid)?;
             let mut args = o.obj("args")?;
             args.int("id", ev.event_id)?;
             args.hex("address", r.address)?;
@@ -660,14 +871,15 @@ fn loss_totals<W: Write>(o: &mut Obj<'_, W>, m: &Manifest) -> io::Result<()> {
 /// `otherData`: where the trace came from and how the export went (all values strings).
 fn write_other_data<W: Write>(
     w: &mut W,
-    reader: &TraceReader,
+    trace: &StreamedTrace,
     manifest: Option<&Manifest>,
     stats: &ChromeStats,
     namer: &Namer,
+    selection: &Selection,
 ) -> io::Result<()> {
     let mut o = Obj::open(w)?;
     o.str("source", "ada")?;
-    o.str("traceDir", &reader.dir().display().to_string())?;
+    o.str("traceDir", &trace.dir().display().to_string())?;
     o.str("pid", &stats.pid.to_string())?;
     if let Some(m) = manifest {
         o.str("sessionId", &m.session_id.to_string())?;
@@ -719,6 +931,38 @@ fn write_other_data<W: Write>(
     }
     o.str("lossMarkers", &stats.loss_markers.to_string())?;
     o.str("eventsLostInStream", &stats.events_lost.to_string())?;
+    let manifest_lost = manifest.is_some_and(|m| {
+        m.threads
+            .iter()
+            .flat_map(|t| &t.lanes)
+            .filter_map(|l| l.lost.as_ref())
+            .any(|l| l.total() > 0)
+            || m.unregistered_drops > 0
+    });
+    let repaired = stats.orphan_ends > 0
+        || stats.late_events > 0
+        || stats.cut_slices[..3].iter().any(|n| *n > 0);
+    let all_kept = stats.complete && stats.loss_markers == 0 && !manifest_lost && !repaired;
+    o.str("allEventsKept", if all_kept { "true" } else { "false" })?;
+    o.str("orphanEnds", &stats.orphan_ends.to_string())?;
+    let cuts: Vec<String> = CUT_NAMES
+        .iter()
+        .zip(stats.cut_slices)
+        .map(|(name, n)| format!("{name} {n}"))
+        .collect();
+    o.str("cutSlices", &cuts.join(", "))?;
+    for (key, n) in ["cutUnwound", "cutLoss", "cutTraceEnd", "cutSelection"]
+        .iter()
+        .zip(stats.cut_slices)
+    {
+        o.str(key, &n.to_string())?;
+    }
+    o.str("lateEvents", &stats.late_events.to_string())?;
+    o.str("reorderWindow", &REORDER_WINDOW.to_string())?;
+    if !selection.is_all() {
+        o.str("selected", &selection.to_string())?;
+        o.str("unselectedEvents", &stats.unselected.to_string())?;
+    }
     if !stats.capture_warnings.is_empty() {
         o.str("captureWarnings", &stats.capture_warnings.join("; "))?;
     }

@@ -59,7 +59,9 @@ pub enum ExportError {
 }
 
 impl ExportError {
-    /// The error for a failed [`open_trace`](crate::inspect::open_trace).
+    /// The error for a failed [`open_trace`](crate::inspect::open_trace) (for exporters that
+    /// read the whole trace into memory; the Chrome export streams it: [`stream`]).
+    #[allow(dead_code)]
     pub(crate) fn open(failure: OpenFailure) -> Self {
         match failure {
             OpenFailure::Locate(e) => ExportError::Locate(e),
