@@ -407,14 +407,7 @@ fn main() -> ExitCode {
             trace_dir,
             output,
         } => match select.selection() {
-            Ok(selection) if perfetto || selection.is_all() => {
-                export(&trace_dir, &output, perfetto.then_some(selection))
-            }
-            Ok(_) => Err(
-                "--from, --to and --threads are not supported with --chrome yet: \
-                 use --perfetto"
-                    .to_owned(),
-            ),
+            Ok(selection) => export(&trace_dir, &output, perfetto, selection),
             Err(e) => Err(e.to_string()),
         },
         Cmd::Demo { session, persist } => {
@@ -695,12 +688,13 @@ struct Exported {
     damage: Vec<ada_cli::damage::Damage>,
 }
 
-/// `dir` as for [`inspect`]; `perfetto`: Perfetto's protobuf format of the part selected, else
-/// Chrome JSON.
+/// `dir` as for [`inspect`]; `perfetto`: Perfetto's protobuf format, else Chrome JSON; of the
+/// part `selection` selects.
 fn export(
     dir: &Path,
     output: &Path,
-    perfetto: Option<ada_cli::export::select::Selection>,
+    perfetto: bool,
+    selection: ada_cli::export::select::Selection,
 ) -> Result<ExitCode, String> {
     // Write next to the destination and rename, so a failed export never leaves a partial file
     // under the requested name. The temporary file is created exclusively (`O_EXCL`, never
@@ -723,18 +717,18 @@ fn export(
             )
         })?;
     let mut w = std::io::BufWriter::new(tmp);
-    let result = if let Some(selection) = &perfetto {
+    let result = if perfetto {
         // Said before the export: a large one takes a while.
         if let Ok(trace) = ada_cli::export::stream::StreamedTrace::open(dir) {
             let len = trace.events_len();
             if let Some(w) =
-                ada_cli::export::perfetto::size_warning(trace.manifest(), len, selection)
+                ada_cli::export::perfetto::size_warning(trace.manifest(), len, &selection)
             {
                 eprintln!("ada: warning: {w}");
             }
         }
         let options = ada_cli::export::perfetto::PerfettoOptions {
-            selection: selection.clone(),
+            selection,
             progress: true,
         };
         ada_cli::export::perfetto::export_perfetto_with(dir, &mut w, &options).map(|s| Exported {
@@ -746,7 +740,20 @@ fn export(
             damage: s.damage,
         })
     } else {
-        ada_cli::export::chrome::export_chrome(dir, &mut w).map(|s| Exported {
+        use ada_cli::export::chrome::{
+            CHROME_VIEWER_LIMIT, ChromeOptions, estimate_chrome, export_chrome_with,
+        };
+        let estimate = estimate_chrome(dir, &selection).ok();
+        let hint = "export with --perfetto, or a part with --from, --to or --threads";
+        if let Some(w) = estimate.and_then(|e| e.warning(CHROME_VIEWER_LIMIT, "Chrome JSON", hint))
+        {
+            eprintln!("ada: warning: {w}");
+        }
+        let options = ChromeOptions {
+            selection,
+            progress: true,
+        };
+        export_chrome_with(dir, &mut w, &options).map(|s| Exported {
             written: s.trace_events,
             what: "trace events",
             events_exported: s.events_exported,
@@ -783,11 +790,7 @@ fn export(
         } else {
             ", trace NOT complete"
         },
-        if perfetto.is_some() {
-            ""
-        } else {
-            " or chrome://tracing"
-        }
+        if perfetto { "" } else { " or chrome://tracing" }
     );
     capture_warn(&stats.capture_warnings);
     Ok(damage_exit(&stats.damage, "the export"))
