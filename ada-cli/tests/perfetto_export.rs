@@ -479,11 +479,11 @@ fn a_selection_exports_its_threads_and_range_with_the_slices_at_its_edges_cut() 
             sl("main", 250, 600, 0, Some("loss")),
             sl("parse", 250, 300, 1, None),
             sl("compute", 400, 600, 1, Some("loss")),
-            sl("finish", 700, 700, 0, Some("to")),
+            sl("finish", 700, 700, 0, Some("selection end")),
         ]
     );
     let main = &d.slices_named("main")[0];
-    assert_eq!(main.args["cut_start"], "from");
+    assert_eq!(main.args["cut_start"], "selection start");
     // The window is cut to the range.
     let windows = d.track_named("persistence windows");
     assert_eq!(
@@ -503,4 +503,39 @@ fn a_selection_exports_its_threads_and_range_with_the_slices_at_its_edges_cut() 
     );
     assert!(stats.unselected > 0);
     assert_eq!(summary.args["unselected"], stats.unselected.to_string());
+}
+
+#[test]
+fn a_thread_out_of_time_order_in_the_stream_is_put_in_order_before_nesting() {
+    // Thread 1's call of `parse` at 150 comes after the return of `main` at 200 in the stream
+    // (as events through the controller's fallback ring do). In time order, `main` returns
+    // while `parse` runs: `parse` is cut there (unwound), and its own return is an orphan.
+    // Written in stream order instead, the slices would overlap without nesting and a reader
+    // would pair the ends with the wrong begins (`main` ending at 250).
+    let root = tempfile::tempdir().unwrap();
+    let opts = WriterOptions {
+        pid: PID,
+        ..WriterOptions::default()
+    };
+    let mut w = TraceWriter::create(root.path(), opts).unwrap();
+    for ev in [
+        call(1, 100, 1, 1),
+        ret(1, 200, 1, 1),
+        call(1, 150, 2, 2),
+        ret(1, 250, 2, 2),
+    ] {
+        w.write(&ev).unwrap();
+    }
+    let dir = w.finalize(summary()).unwrap().dir;
+    let (d, stats) = export(&dir);
+    let t1 = d.thread_track(PID as i32, 1001);
+    assert_eq!(
+        slices_on(&d, t1.uuid),
+        [
+            sl("main", 100, 200, 0, None),
+            sl("parse", 150, 200, 1, Some("unwound")),
+        ]
+    );
+    assert_eq!(stats.orphan_returns, 1);
+    assert_eq!(stats.late_events, 0);
 }

@@ -20,7 +20,7 @@
 //! | `SignalDelivery` | an instant `signal <name>`, args `number`, `name`, `registers.<reg>` |
 //! | `TraceStart` / `TraceEnd` | instants `trace start` (args `executable`, `args`, `os`, `arch`) / `trace end` (arg `exit_code`) |
 //! | `SymbolDef`, `ThreadDef` | nothing of their own: they name later events and tracks |
-//! | how the export went, and any damage ([`crate::damage`]) | a last instant `ada export` on the process track, args `complete`, `dataLost`, `warnings`, `stream`, `captureWarnings`, `selection` and `unselected` (for a partial export), `lossMarkers`, `eventsLostInStream`, `orphanReturns`, `cutSlices`, `eventsRead`, `eventsExported` |
+//! | how the export went, and any damage ([`crate::damage`]) | a last instant `ada export` on the process track, args `complete`, `dataLost`, `warnings`, `stream`, `captureWarnings`, `selection` and `unselected` (for a partial export), `lossMarkers`, `eventsLostInStream`, `orphanReturns`, `lateEvents`, `cutSlices`, `eventsRead`, `eventsExported` |
 //!
 //! **Time.** Packet timestamps are the trace clock's nanoseconds, written with no
 //! `timestamp_clock_id`: Perfetto takes them as its default trace clock, so the times shown
@@ -32,18 +32,22 @@
 //! the trace lost: begins and ends go through [`Nesting`]. A thread
 //! whose index-lane calls and returns go back in time in the stream (events that went through
 //! the controller's fallback ring: `export/order.rs`) has its calls, returns and index-lane
-//! losses held and written after the stream, sorted by time, so they nest as recorded.
+//! losses put in time order within a window of [`REORDER_WINDOW`] items (`perfetto/reorder.rs`),
+//! so they nest as recorded; one more than the window out of order is dropped and treated as a
+//! loss of the thread's index lane (what is open is cut, `cut` = `out of order`;
+//! [`PerfettoStats::late_events`]).
 //!
 //! **Streaming.** `events.bin` is read a chunk at a time ([`super::stream`]), twice (once to
 //! find the out-of-order threads above, once to export), and each packet is encoded and written
 //! as its event is read; the `Trace` is never built in memory. Memory is a chunk of the file,
 //! the threads' open calls, the interning tables (one entry per distinct name) and the tracks
-//! described; plus, for the out-of-order threads above, their held events.
+//! described; plus, for each out-of-order thread above, at most [`REORDER_WINDOW`] held events.
 //!
 //! **Selection** ([`PerfettoOptions::selection`], `--from`, `--to`, `--threads`: see
 //! [`super::select`]). Events of other threads, and events before `--from` or after `--to`, are
 //! not written (counted in [`PerfettoStats::unselected`]); a call open at `--from` begins there
-//! (arg `cut_start` = `from`), one still open after `--to` ends there (`cut` = `to`); a window
+//! (arg `cut_start` = `selection start`), one still open after `--to` ends there (`cut` =
+//! `selection end`, as in the Chrome export); a window
 //! is cut to the range. Times are from the trace's start: the manifest's
 //! `minEventTimestampNs`, else the stream's first event. Definitions are read whatever the
 //! selection, so names stay right.
@@ -53,7 +57,10 @@
 //! file.
 
 mod proto;
+mod reorder;
 mod sequence;
+
+pub use self::reorder::REORDER_WINDOW;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, BufWriter, Write};
@@ -67,6 +74,7 @@ use self::proto::{
     CounterDescriptor, DebugAnnotation, ProcessDescriptor, ThreadDescriptor, TrackDescriptor,
     TrackEventType, UNIT_COUNT,
 };
+use self::reorder::{Push, Reorder};
 use self::sequence::{Ev, Sequence, track_uuid};
 use super::ExportError;
 use super::nesting::{Cut, Nesting, Return};
@@ -142,6 +150,9 @@ pub struct PerfettoStats {
     pub skipped: u64,
     /// Events left out by the selection (other threads, outside `--from`..`--to`).
     pub unselected: u64,
+    /// Calls, returns and losses of out-of-order threads that came more than
+    /// [`REORDER_WINDOW`] items late: not written, treated as losses.
+    pub late_events: u64,
     /// Symbol and thread definitions read from the stream.
     pub definitions: u64,
     /// Events whose timestamp was missing or invalid.
@@ -340,7 +351,7 @@ impl<'w> Exporter<'w> {
             CheckedEvents::from_source(tracked, len)
         };
         let unordered = unordered_slice_threads(events(0));
-        let mut held: Vec<(u64, Event)> = Vec::new();
+        let mut reorder = Reorder::new(REORDER_WINDOW);
         let mut events = events(len);
         let mut last_ts = 0u64;
         for ev in events.by_ref() {
@@ -365,19 +376,21 @@ impl<'w> Exporter<'w> {
                 }
             };
             if unordered.contains(&ev.thread_id) && (is_slice(&ev) || is_index_loss(&ev)) {
-                held.push((ts, ev));
+                let tid = ev.thread_id;
+                match reorder.push(ts, ev) {
+                    Push::Kept => {}
+                    Push::Due(ts, ev) => x.event(&ev, ts)?,
+                    Push::Late { written_ns } => x.late(tid, written_ns)?,
+                }
                 continue;
             }
             x.event(&ev, ts)?;
         }
         let outcome = events.finish_with(manifest);
         progress.borrow_mut().finish();
-        // Stable: events of equal time keep the stream's order.
-        held.sort_by_key(|(ts, _)| *ts);
-        for (ts, ev) in &held {
-            x.event(ev, *ts)?;
+        while let Some((ts, ev)) = reorder.pop() {
+            x.event(&ev, ts)?;
         }
-        drop(held);
         x.end_of_stream()?;
 
         x.stats.complete = trace.is_complete() && outcome.damage.is_empty();
@@ -389,6 +402,17 @@ impl<'w> Exporter<'w> {
         x.stats.packets = x.seq.packets;
         x.stats.interned_names = x.seq.interned_names() as u64;
         Ok(x.stats)
+    }
+
+    /// An item of thread `thread_id` came too late to be put in order (its thread already wrote
+    /// up to `written_ns`): dropped, and what is open on the thread is cut there, as at a loss.
+    fn late(&mut self, thread_id: i32, written_ns: u64) -> io::Result<()> {
+        self.stats.late_events += 1;
+        if !self.selected(thread_id) {
+            return Ok(());
+        }
+        self.nesting.gap(thread_id, written_ns, &mut self.cuts);
+        self.write_cuts_as(Some("out of order"))
     }
 
     /// Whether the selection keeps thread `thread_id`'s events.
@@ -447,7 +471,7 @@ impl<'w> Exporter<'w> {
         let track = self.thread(thread_id)?;
         for (function_id, name) in open {
             self.nesting.call(thread_id, function_id, from_ns);
-            let args = vec![DebugAnnotation::string("cut_start", "from")];
+            let args = vec![DebugAnnotation::string("cut_start", "selection start")];
             self.begin(from_ns, track, &name, "function", args)?;
         }
         Ok(())
@@ -469,7 +493,7 @@ impl<'w> Exporter<'w> {
         match self.window.filter(|_| self.after_to) {
             Some(w) => {
                 self.nesting.finish(Some(w.to_ns), &mut self.cuts);
-                self.write_cuts_as(Some("to"))
+                self.write_cuts_as(Some("selection end"))
             }
             None => {
                 self.nesting.finish(None, &mut self.cuts);
@@ -915,6 +939,7 @@ impl<'w> Exporter<'w> {
             DebugAnnotation::uint("lossMarkers", s.loss_markers),
             DebugAnnotation::uint("eventsLostInStream", s.events_lost),
             DebugAnnotation::uint("orphanReturns", s.orphan_returns),
+            DebugAnnotation::uint("lateEvents", s.late_events),
             DebugAnnotation::uint("cutSlices", s.cut_slices),
             DebugAnnotation::uint("eventsRead", s.events_read),
             DebugAnnotation::uint("eventsExported", s.events_exported),
