@@ -384,6 +384,23 @@ fn ada_export_perfetto_writes_the_file_and_exits_3_for_a_damaged_trace() {
         assert_eq!(r.status.code(), Some(1), "{args:?}");
     }
 
+    // The selection flags work with --chrome too (exit 3: the trace still lacks trace.json).
+    let json = root.path().join("out.json");
+    let r = common::ada()
+        .args(["export", "--chrome", "--threads", "main", "--from", "100ns"])
+        .arg(&dir)
+        .arg("-o")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert_eq!(
+        r.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert!(json.exists());
+
     // --chrome and --perfetto are one choice.
     let r = common::ada()
         .args(["export", "--chrome", "--perfetto"])
