@@ -105,6 +105,16 @@
 //! Mode changes are counted in the control block (`ada status`, the report). A process that
 //! `fork`s starts a watcher of its own in the child at the child's first recording slow path.
 //!
+//! # Cargo features
+//!
+//! - `initial-exec-tls` (off by default; on in `ada-agent-c`): the thread's writer cell lives in
+//!   initial-exec TLS, defined in C (`src/fast_cell.c`, compiled with the `cc` crate), instead
+//!   of a Rust thread-local. In a shared library a Rust thread-local costs a `__tls_get_addr`
+//!   call on every event; an initial-exec variable is one load relative to the thread pointer
+//!   (read inline on x86-64 Linux). The library must then be loaded at program start (linked,
+//!   or preloaded) or fit in glibc's static TLS surplus when loaded with `dlopen` (it needs 8
+//!   bytes; a load that does not fit fails cleanly in `dlopen`).
+//!
 //! **Architecture invariant:** the hot path touches only the calling thread's own slot and
 //! rings; nothing here ever writes another thread's lane or the controller's fields.
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -114,6 +124,7 @@ mod agent;
 mod callsite;
 mod driver;
 mod fallback;
+mod fast_cell;
 mod global;
 pub mod mode;
 mod thread;

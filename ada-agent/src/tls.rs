@@ -1,7 +1,7 @@
 //! The calling thread's writer for the global agent, cached in thread-local storage.
 //!
-//! `FAST` is a const-initialised cell without a destructor, so reading it is a plain TLS load;
-//! it points at the writer owned by `OWNER`, whose destructor runs at thread exit: it clears
+//! `FAST` is a const-initialised cell without a destructor ([`crate::fast_cell`]), so reading it
+//! is a plain TLS load; it points at the writer owned by `OWNER`, whose destructor runs at thread exit: it clears
 //! `FAST` first, then drops the writer (counters published, slot handed to the drain).
 //!
 //! Re-entrancy: while a recording call runs, `FAST` is null, so a signal handler that records on
@@ -18,6 +18,7 @@
 //! the parent's slot), so the child registers a slot of its own on its next event.
 
 use crate::agent::Agent;
+use crate::fast_cell::{Fast, with_fast};
 use crate::global::{DORMANT, global};
 use crate::mode::AgentMode;
 use crate::thread::{Flow, ThreadWriter, os_thread_id};
@@ -33,13 +34,12 @@ struct Owner {
 impl Drop for Owner {
     fn drop(&mut self) {
         // `FAST` has no destructor, so it is always accessible.
-        FAST.set(core::ptr::null_mut());
+        with_fast(|fast| fast.set(core::ptr::null_mut()));
         drop(self.writer.take());
     }
 }
 
 thread_local! {
-    static FAST: Cell<*mut ThreadWriter<'static>> = const { Cell::new(core::ptr::null_mut()) };
     static OWNER: RefCell<Owner> = const { RefCell::new(Owner { writer: None }) };
     /// `reclaim_epoch + 1` of the registry when this thread was refused a slot (0 = never).
     static REFUSED_AT: Cell<u64> = const { Cell::new(0) };
@@ -158,24 +158,39 @@ impl Unwritten {
 /// counted as lost) `event` says what the call would have written.
 #[inline(always)]
 pub fn with_writer(event: Unwritten, f: impl FnOnce(&mut ThreadWriter<'static>) -> Flow) {
-    let mut ptr = FAST.get();
-    if ptr.is_null() {
-        let quiet = crate::global::quiet();
-        if quiet != 0 {
-            if quiet == DORMANT {
-                count_dormant(event);
-            }
+    with_fast(|fast| {
+        let ptr = fast.get();
+        if ptr.is_null() {
+            // Out of line, with `f`: the fast path below keeps only what it uses live (no copy
+            // of `event` for a slow path it does not take), so it needs no stack frame of its
+            // own before the record is written.
+            without_writer(fast, event, f);
             return;
         }
-        // `f` is not passed to the slow path: with a single call site (below) the compiler
-        // inlines the recording closure into the caller instead of calling it out of line.
-        let (kind, function_id) = event.parts();
-        match writer_slow(kind, function_id) {
-            Some(p) => ptr = p,
-            None => return,
+        let _ = run_exclusive(fast, ptr, f);
+    })
+}
+
+/// [`with_writer`] for a thread whose `FAST` holds no writer: untraced, dormant, not
+/// registered yet, refused a slot, busy or exiting.
+#[cold]
+#[inline(never)]
+fn without_writer(
+    fast: &Fast,
+    event: Unwritten,
+    f: impl FnOnce(&mut ThreadWriter<'static>) -> Flow,
+) {
+    let quiet = crate::global::quiet();
+    if quiet != 0 {
+        if quiet == DORMANT {
+            count_dormant(event);
         }
+        return;
     }
-    let _ = run_exclusive(ptr, f);
+    let (kind, function_id) = event.parts();
+    if let Some(ptr) = writer_slow(kind, function_id) {
+        let _ = run_exclusive(fast, ptr, f);
+    }
 }
 
 /// Runs `f` on the writer at `ptr` (taken from `FAST`) with `FAST` cleared meanwhile, so a
@@ -183,20 +198,21 @@ pub fn with_writer(event: Unwritten, f: impl FnOnce(&mut ThreadWriter<'static>) 
 /// writer must leave (see [`Flow::Leave`]).
 #[inline(always)]
 fn run_exclusive<R>(
+    fast: &Fast,
     ptr: *mut ThreadWriter<'static>,
     f: impl FnOnce(&mut ThreadWriter<'static>) -> R,
 ) -> R
 where
     R: Into<Flow> + Copy,
 {
-    FAST.set(core::ptr::null_mut());
+    fast.set(core::ptr::null_mut());
     // `ptr` came from the box `OWNER` holds; it stays valid until `Owner::drop`, which clears
     // `FAST` first. `FAST` is null while `f` runs, so no second `&mut` can be made from it.
     // SAFETY: the writer is alive and this is the only reference to it.
     let r = f(unsafe { &mut *ptr });
     // A fast path returns `Stay` inline: this folds to the store.
     match r.into() {
-        Flow::Stay => FAST.set(ptr),
+        Flow::Stay => fast.set(ptr),
         Flow::Leave => leave(),
     }
     r
@@ -211,12 +227,14 @@ impl From<()> for Flow {
 /// Runs `f` with the calling thread's writer if it already holds one; never registers the
 /// thread and never counts a drop. `false` when the thread holds no writer (or it is busy).
 pub fn with_registered_writer(f: impl FnOnce(&mut ThreadWriter<'static>)) -> bool {
-    let ptr = FAST.get();
-    if ptr.is_null() {
-        return false;
-    }
-    run_exclusive(ptr, f);
-    true
+    with_fast(|fast| {
+        let ptr = fast.get();
+        if ptr.is_null() {
+            return false;
+        }
+        run_exclusive(fast, ptr, f);
+        true
+    })
 }
 
 /// The calling thread's writer when `FAST` holds none: registers the thread, or returns `None`
@@ -449,7 +467,7 @@ pub fn unregister_current_thread() -> bool {
             let Ok(mut owner) = owner.try_borrow_mut() else {
                 return false;
             };
-            FAST.set(core::ptr::null_mut());
+            with_fast(|fast| fast.set(core::ptr::null_mut()));
             // A thread that hands its slot back on purpose starts afresh, at depth 0.
             DEPTH.set(0);
             owner.writer.take().is_some()
@@ -458,7 +476,7 @@ pub fn unregister_current_thread() -> bool {
 }
 
 extern "C" fn forget_parent_writer() {
-    FAST.set(core::ptr::null_mut());
+    with_fast(|fast| fast.set(core::ptr::null_mut()));
     // The child is another thread of another process: read its id again; the losses its copy
     // of the parent thread's storage counted are the parent's to report.
     TID.set(0);

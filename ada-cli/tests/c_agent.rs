@@ -677,3 +677,58 @@ fn c_api_edge_cases_are_recorded_as_documented() {
     assert_eq!(texts[1], "");
     assert_eq!(texts[2], "\u{e9}".repeat(512), "cut at 1024 bytes");
 }
+
+/// The agent library loaded with `dlopen` by a program that neither links nor preloads it: the
+/// load works (its writer cell is in initial-exec TLS, which such a load takes from glibc's
+/// static TLS surplus) and the main thread's and a later thread's events are all recorded.
+#[test]
+fn the_agent_library_loaded_with_dlopen_records_every_call() {
+    let Some(cc) = c_compiler("the_agent_library_loaded_with_dlopen_records_every_call") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let exe = work.path().join("dlopen_agent");
+    compile(
+        &cc,
+        &[agent_c_dir().join("tests/c/dlopen_agent.c")],
+        &exe,
+        &["-O1", "-pthread", "-ldl"],
+    );
+    let out = work.path().join("out");
+    let r = ada()
+        .args(["trace", "-q", "--index-ring-kib", "4096", "-o"])
+        .arg(&out)
+        .arg("--")
+        .arg(&exe)
+        .arg(agent_lib())
+        .arg("5000")
+        .output()
+        .expect("run ada");
+    let stdout = String::from_utf8_lossy(&r.stdout);
+    assert!(
+        r.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("id 0x"))
+        .unwrap_or_else(|| panic!("the program's id line: {stdout}"));
+    let id = u64::from_str_radix(line.split_whitespace().next().unwrap(), 16).unwrap();
+    let t = Calls::read(&trace_dir(&out));
+    let (written, persisted, lost) = assert_accounted(t.manifest());
+    assert_eq!((written, persisted, lost), (20_000, 20_000, 0));
+    assert_eq!((t.calls_of(id), t.returns_of(id)), (10_000, 10_000));
+    let threads: Vec<u64> = t
+        .calls
+        .iter()
+        .filter(|((_, f), _)| *f == id)
+        .map(|(_, n)| *n)
+        .collect();
+    assert_eq!(
+        threads,
+        [5000, 5000],
+        "two threads, each with all its calls"
+    );
+    t.assert_nesting();
+}

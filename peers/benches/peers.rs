@@ -8,6 +8,7 @@
 //! so its worker thread is not running during the others.
 
 use ada_controller::{ControllerBuilder, SessionInfo};
+use criterion::measurement::WallTime;
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::cell::Cell;
 use std::hint::black_box;
@@ -73,6 +74,9 @@ fn bench(c: &mut Criterion) {
         b.iter(|| drop(ada_agent::span(black_box(&SITE))))
     });
     g.finish();
+
+    tracing_layer(c);
+
     let report = running.stop(None).expect("ADA session stop");
     eprintln!(
         "peers bench: ADA persisted {} events, dropped {} (criterion writes far faster than one drain core persists)",
@@ -124,6 +128,61 @@ fn bench(c: &mut Criterion) {
     }
     #[cfg(not(feature = "tracy"))]
     eprintln!("peers bench: built without feature `tracy`; Tracy group skipped");
+}
+
+/// The `tracing_layer` group: one `tracing` workload recorded by three subscribers in turn,
+/// each the registry plus one layer, made the thread's default for its benchmarks only:
+/// `ada` (`ada_tracing::layer()`, under the live drain `bench` started), `fmt`
+/// (`tracing_subscriber::fmt::layer()` writing to `std::io::sink()`, with span events
+/// `FmtSpan::ACTIVE` so that it records each enter and exit as ADA does; without them `fmt`
+/// records nothing for a span) and `chrome` (`tracing-chrome`'s layer writing its JSON to a
+/// temporary file from its own writer thread). Workloads: `span` (enter + exit of a span
+/// created once) and `event` (`info!(x = 1, "msg")`). `registry` runs them with the registry
+/// alone, no layer: the part of each subscriber's figure that is not the layer's.
+fn tracing_layer(c: &mut Criterion) {
+    use tracing_subscriber::fmt::format::FmtSpan;
+    use tracing_subscriber::prelude::*;
+
+    fn workloads<S>(g: &mut criterion::BenchmarkGroup<'_, WallTime>, who: &str, subscriber: S)
+    where
+        S: tracing::Subscriber + Send + Sync + 'static,
+    {
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("bench_span");
+            g.bench_function(format!("{who}_span"), |b| {
+                b.iter(|| drop(black_box(&span).enter()))
+            });
+            g.bench_function(format!("{who}_event"), |b| {
+                b.iter(|| tracing::info!(x = black_box(1), "msg"))
+            });
+        });
+    }
+
+    let mut g = c.benchmark_group("tracing_layer");
+    // What every layer of the three pays before it does anything: the registry's own span
+    // bookkeeping and event dispatch, with no layer.
+    workloads(&mut g, "registry", tracing_subscriber::registry());
+    let ada = ada_tracing::layer();
+    assert!(ada.is_live(), "the bench installed the agent: the layer records");
+    workloads(&mut g, "ada", tracing_subscriber::registry().with(ada));
+    workloads(
+        &mut g,
+        "fmt",
+        tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::sink)
+                .with_span_events(FmtSpan::ACTIVE),
+        ),
+    );
+    let dir = tempfile::tempdir().expect("temporary directory for tracing-chrome");
+    let (chrome, flush) = tracing_chrome::ChromeLayerBuilder::new()
+        .file(dir.path().join("trace.json"))
+        .build();
+    // Its writer thread runs beside the drain's, off the measured CPU.
+    ada_peers::pin_threads();
+    workloads(&mut g, "chrome", tracing_subscriber::registry().with(chrome));
+    g.finish();
+    drop(flush);
 }
 
 criterion_group!(benches, bench);

@@ -10,6 +10,14 @@
 //! - `ada/enter_id_live_drain` and `ada/span_live_drain`: `ada_agent::enter_id` and an
 //!   `ada_agent::span` (entry + exit) while a controller drains the rings live into an ATF trace
 //!   in the same process, set up as `ada-controller/benches/producer.rs` does.
+//! - `tracing_layer/{ada,fmt,chrome}_{span,event}`: one `tracing` workload (`span`: enter +
+//!   exit of a span made once; `event`: `info!(x = 1, "msg")`) recorded by the registry with,
+//!   in turn, `ada-tracing`'s layer (under the same live drain), `tracing-subscriber`'s `fmt`
+//!   layer (span events `ACTIVE`, so it records each enter and exit too) writing to
+//!   `std::io::sink()`, and `tracing-chrome`'s layer writing to a temporary file from its own
+//!   writer thread (pinned with the other non-measured threads). Each subscriber is the
+//!   thread's default only while its benchmarks run. `tracing_layer/registry_{span,event}`
+//!   run the same workload with the registry alone (no layer): what all three pay first.
 //! - `lttng/tracepoint_32b` (only when built with lttng-ust ≥ 2.13, `cfg(ada_peers_lttng)`):
 //!   one LTTng-UST tracepoint with a 32-byte payload (two u64 and two u32 fields) per
 //!   iteration, fired from the C provider in `c/` through [`lttng_event`]; it records only

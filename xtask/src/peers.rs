@@ -29,7 +29,7 @@ use crate::workspace::Workspace;
 /// One benchmark of the peers bench: criterion's group and function names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bench {
-    /// The criterion group (`floor`, `ada`, `lttng`, `tracy`).
+    /// The criterion group (`floor`, `ada`, `tracing_layer`, `lttng`, `tracy`).
     pub group: &'static str,
     /// The function within the group.
     pub name: &'static str,
@@ -80,12 +80,62 @@ pub const TRACY_SPAN_NO_SERVER: Bench = Bench {
     name: "span_no_server",
 };
 
+/// `tracing`'s span (enter + exit) with the registry alone, no layer: what each layer pays
+/// first.
+pub const LAYER_REGISTRY_SPAN: Bench = Bench {
+    group: "tracing_layer",
+    name: "registry_span",
+};
+/// `tracing`'s `info!(x = 1, "msg")` with the registry alone.
+pub const LAYER_REGISTRY_EVENT: Bench = Bench {
+    group: "tracing_layer",
+    name: "registry_event",
+};
+/// `tracing`'s span (enter + exit) recorded by `ada-tracing`'s layer under a live drain.
+pub const LAYER_ADA_SPAN: Bench = Bench {
+    group: "tracing_layer",
+    name: "ada_span",
+};
+/// `tracing`'s `info!(x = 1, "msg")` recorded by `ada-tracing`'s layer under a live drain.
+pub const LAYER_ADA_EVENT: Bench = Bench {
+    group: "tracing_layer",
+    name: "ada_event",
+};
+/// The span recorded by `tracing-subscriber`'s `fmt` layer (span events on) into a sink.
+pub const LAYER_FMT_SPAN: Bench = Bench {
+    group: "tracing_layer",
+    name: "fmt_span",
+};
+/// The event recorded by the `fmt` layer into a sink.
+pub const LAYER_FMT_EVENT: Bench = Bench {
+    group: "tracing_layer",
+    name: "fmt_event",
+};
+/// The span recorded by `tracing-chrome`'s layer into a file.
+pub const LAYER_CHROME_SPAN: Bench = Bench {
+    group: "tracing_layer",
+    name: "chrome_span",
+};
+/// The event recorded by `tracing-chrome`'s layer into a file.
+pub const LAYER_CHROME_EVENT: Bench = Bench {
+    group: "tracing_layer",
+    name: "chrome_event",
+};
+
 /// Every benchmark of the peers bench, in the order it runs them.
-pub const BENCHES: [Bench; 7] = [
+pub const BENCHES: [Bench; 15] = [
     TSC_FLOOR,
     CLOCK_FLOOR,
     ADA_ENTER_ID,
     ADA_SPAN,
+    LAYER_REGISTRY_SPAN,
+    LAYER_REGISTRY_EVENT,
+    LAYER_ADA_SPAN,
+    LAYER_ADA_EVENT,
+    LAYER_FMT_SPAN,
+    LAYER_FMT_EVENT,
+    LAYER_CHROME_SPAN,
+    LAYER_CHROME_EVENT,
     LTTNG_EVENT,
     TRACY_SPAN,
     TRACY_SPAN_NO_SERVER,
@@ -145,6 +195,39 @@ pub const GOALS: [Goal; 4] = [
         denominator: None,
         bound: Bound::AtMost,
         target: 25.0,
+    },
+];
+
+/// Issue 17's goals for `ada-tracing`'s layer: the cheapest of the three subscribers by at
+/// least 3×, per span and per event.
+pub const LAYER_GOALS: [Goal; 4] = [
+    Goal {
+        label: "fmt span / ADA layer span",
+        numerator: LAYER_FMT_SPAN,
+        denominator: Some(LAYER_ADA_SPAN),
+        bound: Bound::AtLeast,
+        target: 3.0,
+    },
+    Goal {
+        label: "chrome span / ADA layer span",
+        numerator: LAYER_CHROME_SPAN,
+        denominator: Some(LAYER_ADA_SPAN),
+        bound: Bound::AtLeast,
+        target: 3.0,
+    },
+    Goal {
+        label: "fmt event / ADA layer event",
+        numerator: LAYER_FMT_EVENT,
+        denominator: Some(LAYER_ADA_EVENT),
+        bound: Bound::AtLeast,
+        target: 3.0,
+    },
+    Goal {
+        label: "chrome event / ADA layer event",
+        numerator: LAYER_CHROME_EVENT,
+        denominator: Some(LAYER_ADA_EVENT),
+        bound: Bound::AtLeast,
+        target: 3.0,
     },
 ];
 
@@ -253,9 +336,9 @@ pub fn table(rows: &[(Bench, Row)]) -> String {
     let _ = writeln!(
         s,
         "{:<38} {:>9}  {:<9} verdict",
-        "goal (issue 15)", "value", "target"
+        "goal (issues 15, 17)", "value", "target"
     );
-    for goal in &GOALS {
+    for goal in GOALS.iter().chain(&LAYER_GOALS) {
         let (value, verdict) = match goal.verdict(median) {
             Verdict::Measured { value, met } => {
                 let value = if goal.denominator.is_some() {
@@ -621,6 +704,34 @@ mod tests {
         assert_eq!(
             line("ADA span (absolute)"),
             "ADA span (absolute) 20.00 ns ≤ 25 ns met"
+        );
+    }
+
+    #[test]
+    fn the_layer_goals_compare_each_peer_with_ada() {
+        let m = [
+            (LAYER_ADA_SPAN, 80.0),
+            (LAYER_FMT_SPAN, 1800.0),
+            (LAYER_CHROME_SPAN, 200.0),
+            (LAYER_ADA_EVENT, 100.0),
+            (LAYER_FMT_EVENT, 600.0),
+        ];
+        let verdicts: Vec<Verdict> = LAYER_GOALS.iter().map(|g| g.verdict(medians(&m))).collect();
+        let measured = |value: f64, met: bool| Verdict::Measured { value, met };
+        assert_eq!(verdicts[0], measured(22.5, true));
+        assert_eq!(verdicts[1], measured(2.5, false));
+        assert_eq!(verdicts[2], measured(6.0, true));
+        assert_eq!(
+            verdicts[3],
+            Verdict::Missing("no tracing_layer/chrome_event".into())
+        );
+        let rows: Vec<(Bench, Row)> = m.iter().map(|&(b, ns)| (b, Row::Median(ns))).collect();
+        let text = table(&rows);
+        assert!(
+            text.lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")
+                    == "fmt span / ADA layer span 22.50× ≥ 3× met"),
+            "{text}"
         );
     }
 

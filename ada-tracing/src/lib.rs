@@ -1,0 +1,72 @@
+//! `ada-tracing`: a [`tracing_subscriber::Layer`] that records a Rust program's
+//! [`tracing`] spans and events through the ADA tracer's agent (`ada-agent`).
+//!
+//! ```
+//! use tracing_subscriber::prelude::*;
+//!
+//! tracing_subscriber::registry()
+//!     .with(ada_tracing::layer()) // `ERROR` events mark by default
+//!     .init();
+//! let span = tracing::info_span!("job", id = 7);
+//! let _guard = span.enter();
+//! tracing::info!(rows = 3, "loaded");
+//! ```
+//!
+//! What it records, under `ada trace -- program`:
+//! - **Spans**: every enter and exit, on the calling thread's **index lane** (the agent's
+//!   [`ada_agent::enter_word`] / [`ada_agent::exit_word`]). An async span entered on each poll
+//!   is recorded on each polling thread, enter and exit on the same thread, so every thread's
+//!   nesting stays balanced however the executor moves the task.
+//! - **Events**: one message on the **detail lane** ([`ada_agent::message_word`]), its text
+//!   `LEVEL message name=value ...` formatted once into a stack buffer of one detail record's
+//!   size (1024 bytes; longer text is cut at a character boundary and ends with `…`): no
+//!   allocation unless a field's own `Debug` allocates.
+//! - **Marks**: a span or event whose level or target matches the layer's mark rules opens a
+//!   selective-persistence window (the agent's [`ada_agent::mark_word`]): an event's message is
+//!   then written as the mark itself, a span marks once when it is created (its name as the
+//!   text). **Default: `ERROR` marks**, so `tracing::error!` is a trigger; change it with
+//!   [`AdaLayer::mark_at`], add targets with [`AdaLayer::mark_target`], or turn marking off
+//!   with [`AdaLayer::without_marks`]. The controller's own triggers (`ada trace --trigger`)
+//!   apply as well: a `symbol=` / `symbol~=` trigger to callsite names (`symbol=fetch` matches
+//!   the span `app::fetch`, whose every enter then marks), a `message~=` trigger to event
+//!   texts.
+//!
+//! Callsites: each `tracing` callsite is registered once in the trace's symbol table, when
+//! `tracing` first shows it to the layer (`register_callsite`), as `target::name` (a span:
+//! `app::fetch`; an event: `app::event src/main.rs:12`, `tracing`'s own event name, which
+//! carries the file and line). The symbol table holds a name and an address only, so a span's
+//! file and line are not in the trace. The word and mark verdict are cached per callsite in a
+//! lock-free table keyed by the address of the callsite's `&'static Metadata`: the hot path
+//! looks them up with a few loads, takes no lock and registers nothing.
+//!
+//! Not traced (no `ada trace`, or the agent could not attach): the layer is decided dead when
+//! it is made, and each of its hooks returns after one branch. It never disables a callsite
+//! (that would disable it for the layers beside it, such as `fmt`); to let `tracing` skip all
+//! span bookkeeping when it is the only layer, add [`AdaLayer::if_live`]'s `Option` instead.
+//!
+//! What it is not: a filter (it records whatever the subscriber's other filters let through;
+//! add a `tracing_subscriber` filter to record less), a formatter for humans (add `fmt`
+//! beside it), or a recorder of span fields or follows-from links (a span is its name and its
+//! enters and exits; put what matters in an event). It takes the agent as it is: a full ring
+//! pool loses events the way the agent's own calls do, counted in the trace.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+mod cache;
+mod format;
+mod layer;
+mod rules;
+
+/// The README's examples, run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
+pub use format::TRUNCATED;
+pub use layer::{AdaLayer, symbol_name};
+
+/// The layer, with the default mark rules (`ERROR` marks): live when the process is traced
+/// (the agent attached from `ADA_SHM`), else a no-op.
+pub fn layer() -> AdaLayer {
+    AdaLayer::new()
+}
