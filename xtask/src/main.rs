@@ -33,8 +33,8 @@ commands:
                  atomics only from `ada_shm::sync` in the model-checked crates
   loom           the loom suites (tests/loom*.rs), release, --cfg loom, target/loom
   shuttle        the shuttle suites (tests/shuttle*.rs), release, --cfg shuttle
-  soak           ada-cli's soak and crash tests (a real traced child) and the Perfetto
-                 export's 10^7-event memory test, release
+  soak           ada-cli's soak, crash and export-memory tests (Chrome and Perfetto),
+                 release
   fuzz [SECS]    fuzz/run.sh for SECS seconds (default 60)
   bench-smoke    every benchmark once, without measuring
   bench-peers [-- CRITERION_ARGS]

@@ -22,8 +22,8 @@ pub enum Step {
     Loom,
     /// The shuttle randomized-scheduler suites (`tests/shuttle*.rs`).
     Shuttle,
-    /// The end-to-end soak and crash tests, optimized (they are skipped in debug builds), and
-    /// the Perfetto export's memory test at its optimized size (10^7 events).
+    /// The end-to-end soak, crash and export-memory tests (Chrome and Perfetto), optimized
+    /// (they are skipped in debug builds, or, for the Perfetto one, run at a tenth of the size).
     Soak,
     /// rustdoc, warnings denied.
     Doc,
@@ -124,6 +124,8 @@ impl Step {
                     "soak",
                     "--test",
                     "crash",
+                    "--test",
+                    "export_memory",
                     "--test",
                     "perfetto_memory",
                 ])

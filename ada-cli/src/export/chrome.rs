@@ -492,6 +492,7 @@ fn write_trace<W: Write>(
     let mut trace_end: Option<u64> = None;
     let mut events = CheckedEvents::from_source(trace.events(), trace.events_len());
     let mut last_ts = 0u64;
+    let mut max_ts = 0u64;
     while let Some(ev) = events.next() {
         progress.update(events.position());
         out.stats.events_read += 1;
@@ -512,6 +513,7 @@ fn write_trace<W: Write>(
         let ts = match ev.timestamp.and_then(|t| t.to_nanos()) {
             Some(ns) => {
                 last_ts = ns;
+                max_ts = max_ts.max(ns);
                 ns
             }
             None => {
@@ -562,7 +564,8 @@ fn write_trace<W: Write>(
     }
     progress.finish();
     let outcome = events.finish_with(manifest);
-    slices.finish(&mut out, trace_end)?;
+    // A trace that goes on past the selection's end has what is open then cut there.
+    slices.finish(&mut out, trace_end, max_ts > window.to_ns)?;
     out.stats.cut_slices = slices.cut_counts;
     out.stats.orphan_ends = slices.orphans;
     out.stats.late_events = slices.late;

@@ -157,13 +157,17 @@ enum Cmd {
         /// Perfetto's protobuf trace format (opens in the Perfetto UI and trace_processor).
         #[arg(long)]
         perfetto: bool,
-        #[command(flatten)]
-        select: ada_cli::export::select::SelectArgs,
         /// The trace directory.
         trace_dir: PathBuf,
         /// Output file.
         #[arg(short, long)]
         output: PathBuf,
+        /// What part of the trace to export.
+        #[command(flatten)]
+        select: ada_cli::export::select::SelectArgs,
+        /// Do not warn when the export will be larger than viewers load.
+        #[arg(long)]
+        no_size_warning: bool,
     },
     /// Trace the bundled multi-threaded example program (with `--trigger symbol=slow_request`
     /// unless triggers are given).
@@ -403,13 +407,11 @@ fn main() -> ExitCode {
         Cmd::Export {
             chrome: _,
             perfetto,
-            select,
             trace_dir,
             output,
-        } => match select.selection() {
-            Ok(selection) => export(&trace_dir, &output, perfetto, selection),
-            Err(e) => Err(e.to_string()),
-        },
+            select,
+            no_size_warning,
+        } => export(&trace_dir, &output, perfetto, &select, !no_size_warning),
         Cmd::Demo { session, persist } => {
             match resolve_persist(&session, &persist, &[DEMO_TRIGGER]) {
                 Ok(plan) => demo(&session, &plan),
@@ -688,14 +690,45 @@ struct Exported {
     damage: Vec<ada_cli::damage::Damage>,
 }
 
-/// `dir` as for [`inspect`]; `perfetto`: Perfetto's protobuf format, else Chrome JSON; of the
-/// part `selection` selects.
+/// `dir` as for [`inspect`]; `perfetto`: Perfetto's protobuf format, else Chrome JSON; `select`
+/// the part to export; `size_warning`: warn before writing when the export will be larger than
+/// viewers load.
 fn export(
     dir: &Path,
     output: &Path,
     perfetto: bool,
-    selection: ada_cli::export::select::Selection,
+    select: &ada_cli::export::select::SelectArgs,
+    size_warning: bool,
 ) -> Result<ExitCode, String> {
+    use ada_cli::export::chrome::{CHROME_VIEWER_LIMIT, ChromeOptions, estimate_chrome};
+    use ada_cli::export::perfetto::PerfettoOptions;
+    let selection = select.selection().map_err(|e| e.to_string())?;
+    if size_warning {
+        // An unreadable trace is reported by the export itself.
+        let warning = if perfetto {
+            ada_cli::export::stream::StreamedTrace::open(dir)
+                .ok()
+                .and_then(|trace| {
+                    ada_cli::export::perfetto::size_warning(
+                        trace.manifest(),
+                        trace.events_len(),
+                        &selection,
+                    )
+                })
+                .map(|w| format!("{w}; --no-size-warning silences this"))
+        } else {
+            estimate_chrome(dir, &selection).ok().and_then(|estimate| {
+                estimate.warning(
+                    CHROME_VIEWER_LIMIT,
+                    "Chrome JSON",
+                    "export Perfetto's format instead (ada export --perfetto), or less of the trace (--from, --to, --threads); --no-size-warning silences this",
+                )
+            })
+        };
+        if let Some(w) = warning {
+            eprintln!("ada: warning: {w}");
+        }
+    }
     // Write next to the destination and rename, so a failed export never leaves a partial file
     // under the requested name. The temporary file is created exclusively (`O_EXCL`, never
     // through a link) under an unpredictable name, so a link planted in a shared directory is
@@ -718,16 +751,7 @@ fn export(
         })?;
     let mut w = std::io::BufWriter::new(tmp);
     let result = if perfetto {
-        // Said before the export: a large one takes a while.
-        if let Ok(trace) = ada_cli::export::stream::StreamedTrace::open(dir) {
-            let len = trace.events_len();
-            if let Some(w) =
-                ada_cli::export::perfetto::size_warning(trace.manifest(), len, &selection)
-            {
-                eprintln!("ada: warning: {w}");
-            }
-        }
-        let options = ada_cli::export::perfetto::PerfettoOptions {
+        let options = PerfettoOptions {
             selection,
             progress: true,
         };
@@ -740,20 +764,11 @@ fn export(
             damage: s.damage,
         })
     } else {
-        use ada_cli::export::chrome::{
-            CHROME_VIEWER_LIMIT, ChromeOptions, estimate_chrome, export_chrome_with,
-        };
-        let estimate = estimate_chrome(dir, &selection).ok();
-        let hint = "export with --perfetto, or a part with --from, --to or --threads";
-        if let Some(w) = estimate.and_then(|e| e.warning(CHROME_VIEWER_LIMIT, "Chrome JSON", hint))
-        {
-            eprintln!("ada: warning: {w}");
-        }
         let options = ChromeOptions {
             selection,
             progress: true,
         };
-        export_chrome_with(dir, &mut w, &options).map(|s| Exported {
+        ada_cli::export::chrome::export_chrome_with(dir, &mut w, &options).map(|s| Exported {
             written: s.trace_events,
             what: "trace events",
             events_exported: s.events_exported,

@@ -401,12 +401,13 @@ impl Slices {
     }
 
     /// The end of the stream: writes what the reorder windows hold, then cuts what is open at
-    /// `end_ns` (the trace's end when known, else each thread's latest time; never after the
-    /// selection's end).
+    /// `end_ns` (the trace's end when known, else each thread's latest time), or, when the
+    /// trace went on past the selection's end (`past_end`), at the selection's end.
     pub(super) fn finish<W: Write>(
         &mut self,
         out: &mut Events<'_, W>,
         end_ns: Option<u64>,
+        past_end: bool,
     ) -> io::Result<()> {
         let mut tids: Vec<i32> = self.threads.keys().copied().collect();
         tids.sort_unstable();
@@ -419,6 +420,11 @@ impl Slices {
             }
         }
         let mut cuts = Vec::new();
+        let end_ns = if past_end {
+            Some(end_ns.map_or(self.window.to_ns, |e| e.min(self.window.to_ns)))
+        } else {
+            end_ns
+        };
         self.nesting.finish(end_ns, &mut cuts);
         for cut in cuts {
             let tid = cut.thread_id;
@@ -431,7 +437,7 @@ impl Slices {
                 continue;
             }
             self.enter(out, tid)?;
-            if at < cut.ts_ns {
+            if at < cut.ts_ns || (past_end && at == self.window.to_ns) {
                 self.end(out, tid, at, Some("selection end"))?;
                 self.cut_counts[3] += 1;
             } else {
