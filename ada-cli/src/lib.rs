@@ -16,7 +16,8 @@
 //!   trace recorded (`loadedModules`), with `ada-symbols`, after the run;
 //! - [`live_lanes`]: what `ada status` shows of a live thread's lanes (backpressure state,
 //!   loss by cause);
-//! - [`export`]: `ada export --chrome`, Chrome trace-event JSON for the Perfetto UI;
+//! - [`export`]: `ada export --chrome`, Chrome trace-event JSON for the Perfetto UI, and
+//!   `ada export --perfetto`, Perfetto's protobuf trace format;
 //! - [`damage`]: what a readable trace lost (no manifest, a torn or corrupt stream, counts that
 //!   disagree with the manifest), which `inspect` and `export` report and turn into exit code
 //!   [`damage::EXIT_DAMAGED`];

@@ -33,7 +33,8 @@ commands:
                  atomics only from `ada_shm::sync` in the model-checked crates
   loom           the loom suites (tests/loom*.rs), release, --cfg loom, target/loom
   shuttle        the shuttle suites (tests/shuttle*.rs), release, --cfg shuttle
-  soak           ada-cli's soak, crash and export-memory tests (real children), release
+  soak           ada-cli's soak, crash and export-memory tests (Chrome and Perfetto),
+                 release
   fuzz [SECS]    fuzz/run.sh for SECS seconds (default 60)
   bench-smoke    every benchmark once, without measuring
   bench-peers [-- CRITERION_ARGS]

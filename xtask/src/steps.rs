@@ -22,8 +22,8 @@ pub enum Step {
     Loom,
     /// The shuttle randomized-scheduler suites (`tests/shuttle*.rs`).
     Shuttle,
-    /// The end-to-end soak, crash and export-memory tests, optimized (they are skipped in debug
-    /// builds).
+    /// The end-to-end soak, crash and export-memory tests (Chrome and Perfetto), optimized
+    /// (they are skipped in debug builds, or, for the Perfetto one, run at a tenth of the size).
     Soak,
     /// rustdoc, warnings denied.
     Doc,
@@ -126,6 +126,8 @@ impl Step {
                     "crash",
                     "--test",
                     "export_memory",
+                    "--test",
+                    "perfetto_memory",
                 ])
                 .args(["--", "--test-threads", "1"])
                 .run(),

@@ -2,6 +2,8 @@
 //!
 //! - [`chrome`]: Chrome trace-event JSON ([`export_chrome`]), for the Perfetto UI and
 //!   `chrome://tracing`.
+//! - [`perfetto`]: Perfetto's protobuf trace format ([`export_perfetto`]), which the Perfetto
+//!   UI and `trace_processor` open natively.
 //! - [`nesting`]: each thread's open calls, for exporters that write balanced slices whatever
 //!   the trace lost.
 //! - [`select`]: the part of the trace to export (`--from`, `--to`, `--threads`).
@@ -26,12 +28,15 @@ use crate::inspect::OpenFailure;
 
 pub mod chrome;
 pub mod nesting;
+mod order;
+pub mod perfetto;
 pub mod progress;
 pub mod select;
 pub mod size;
 pub mod stream;
 
 pub use chrome::{ChromeStats, export_chrome};
+pub use perfetto::{PerfettoStats, export_perfetto};
 
 /// An export failed.
 #[derive(Debug, thiserror::Error)]

@@ -5,6 +5,7 @@
 //! ada attach SEGMENT [--output DIR] [--duration D] [--pid PID]...
 //! ada inspect TRACE_DIR [--limit N] [--top N]
 //! ada export --chrome TRACE_DIR -o out.json
+//! ada export --perfetto TRACE_DIR -o out.pftrace
 //! ada demo [--output DIR]
 //! ada status [SEGMENT | --clean]
 //! ```
@@ -148,10 +149,14 @@ enum Cmd {
     },
     /// Convert a trace to another format.
     #[command(after_help = READ_EXIT_CODES)]
+    #[command(group(clap::ArgGroup::new("format").required(true).args(["chrome", "perfetto"])))]
     Export {
         /// Chrome trace-event JSON (opens in the Perfetto UI and chrome://tracing).
-        #[arg(long, required = true)]
+        #[arg(long)]
         chrome: bool,
+        /// Perfetto's protobuf trace format (opens in the Perfetto UI and trace_processor).
+        #[arg(long)]
+        perfetto: bool,
         /// The trace directory.
         trace_dir: PathBuf,
         /// Output file.
@@ -227,8 +232,9 @@ Exit codes:
   3  the trace is damaged or incomplete: some data was lost (no trace.json, complete: false, an
      events.bin shorter than trace.json says, a torn tail, a corrupt record, missing events). The
      summary or the export is still written with what was readable; each problem is printed on
-     stderr (\"ada: warning: ...\"), and the export's otherData says \"complete\":\"false\",
-     \"dataLost\":\"true\" and lists them under \"warnings\"
+     stderr (\"ada: warning: ...\"), and the export's otherData (--perfetto: the args of its
+     last instant, \"ada export\") says \"complete\":\"false\", \"dataLost\":\"true\" and lists
+     them under \"warnings\"
 What the capture itself lost or could not trust (corrupt input the controller found in the shared
 segment, refuted thread identities among it, events of threads that got no registry slot) is recorded in
 trace.json, printed as warnings too and put in the export's otherData (\"captureWarnings\"); it
@@ -400,11 +406,12 @@ fn main() -> ExitCode {
         } => inspect(&trace_dir, limit, top),
         Cmd::Export {
             chrome: _,
+            perfetto,
             trace_dir,
             output,
             select,
             no_size_warning,
-        } => export(&trace_dir, &output, &select, !no_size_warning),
+        } => export(&trace_dir, &output, perfetto, &select, !no_size_warning),
         Cmd::Demo { session, persist } => {
             match resolve_persist(&session, &persist, &[DEMO_TRIGGER]) {
                 Ok(plan) => demo(&session, &plan),
@@ -672,33 +679,56 @@ fn inspect(dir: &Path, limit: usize, top: Option<usize>) -> Result<ExitCode, Str
     Ok(damage_exit(&report.damage, "the summary"))
 }
 
-/// `dir` as for [`inspect`]; `select` the part to export; `size_warning`: warn before writing
-/// when the export will be larger than viewers load.
+/// What `ada export` says of an export.
+struct Exported {
+    /// Trace events (Chrome) or packets (Perfetto) written.
+    written: u64,
+    what: &'static str,
+    events_exported: u64,
+    complete: bool,
+    capture_warnings: Vec<String>,
+    damage: Vec<ada_cli::damage::Damage>,
+}
+
+/// `dir` as for [`inspect`]; `perfetto`: Perfetto's protobuf format, else Chrome JSON; `select`
+/// the part to export; `size_warning`: warn before writing when the export will be larger than
+/// viewers load.
 fn export(
     dir: &Path,
     output: &Path,
+    perfetto: bool,
     select: &ada_cli::export::select::SelectArgs,
     size_warning: bool,
 ) -> Result<ExitCode, String> {
     use ada_cli::export::chrome::{CHROME_VIEWER_LIMIT, ChromeOptions, estimate_chrome};
+    use ada_cli::export::perfetto::PerfettoOptions;
     let selection = select.selection().map_err(|e| e.to_string())?;
     if size_warning {
         // An unreadable trace is reported by the export itself.
-        let warning = estimate_chrome(dir, &selection).ok().and_then(|estimate| {
-            estimate.warning(
-                CHROME_VIEWER_LIMIT,
-                "Chrome JSON",
-                "export Perfetto's format instead (ada export --perfetto), or less of the trace (--from, --to, --threads); --no-size-warning silences this",
-            )
-        });
+        let warning = if perfetto {
+            ada_cli::export::stream::StreamedTrace::open(dir)
+                .ok()
+                .and_then(|trace| {
+                    ada_cli::export::perfetto::size_warning(
+                        trace.manifest(),
+                        trace.events_len(),
+                        &selection,
+                    )
+                })
+                .map(|w| format!("{w}; --no-size-warning silences this"))
+        } else {
+            estimate_chrome(dir, &selection).ok().and_then(|estimate| {
+                estimate.warning(
+                    CHROME_VIEWER_LIMIT,
+                    "Chrome JSON",
+                    "export Perfetto's format instead (ada export --perfetto), or less of the trace (--from, --to, --threads); --no-size-warning silences this",
+                )
+            })
+        };
         if let Some(w) = warning {
             eprintln!("ada: warning: {w}");
         }
     }
-    let options = ChromeOptions {
-        selection,
-        progress: true,
-    };
     // Write next to the destination and rename, so a failed export never leaves a partial file
     // under the requested name. The temporary file is created exclusively (`O_EXCL`, never
     // through a link) under an unpredictable name, so a link planted in a shared directory is
@@ -720,7 +750,33 @@ fn export(
             )
         })?;
     let mut w = std::io::BufWriter::new(tmp);
-    let result = ada_cli::export::chrome::export_chrome_with(dir, &mut w, &options);
+    let result = if perfetto {
+        let options = PerfettoOptions {
+            selection,
+            progress: true,
+        };
+        ada_cli::export::perfetto::export_perfetto_with(dir, &mut w, &options).map(|s| Exported {
+            written: s.packets,
+            what: "packets",
+            events_exported: s.events_exported,
+            complete: s.complete,
+            capture_warnings: s.capture_warnings,
+            damage: s.damage,
+        })
+    } else {
+        let options = ChromeOptions {
+            selection,
+            progress: true,
+        };
+        ada_cli::export::chrome::export_chrome_with(dir, &mut w, &options).map(|s| Exported {
+            written: s.trace_events,
+            what: "trace events",
+            events_exported: s.events_exported,
+            complete: s.complete,
+            capture_warnings: s.capture_warnings,
+            damage: s.damage,
+        })
+    };
     // Dropping the temporary file on an error removes it.
     let tmp = match (result, w.into_inner()) {
         (Ok(stats), Ok(tmp)) => match tmp.as_file().sync_all() {
@@ -739,15 +795,17 @@ fn export(
         )
     })?;
     eprintln!(
-        "ada: wrote {} ({} trace events from {} ATF events{}); open it in the Perfetto UI or chrome://tracing",
+        "ada: wrote {} ({} {} from {} ATF events{}); open it in the Perfetto UI{}",
         escape_path(output),
-        stats.trace_events,
+        stats.written,
+        stats.what,
         stats.events_exported,
         if stats.complete {
             ""
         } else {
             ", trace NOT complete"
-        }
+        },
+        if perfetto { "" } else { " or chrome://tracing" }
     );
     capture_warn(&stats.capture_warnings);
     Ok(damage_exit(&stats.damage, "the export"))
