@@ -66,7 +66,8 @@
 //!   callsite and is never referenced again); two threads inserting one key at once may also
 //!   each use their own word. Both words name the callsite, so every record stays correct;
 //! - a key is in the table or in the overflow map, never both: it goes to the map only when
-//!   every entry of its probe sequence holds another key, and entries are never freed.
+//!   every entry of its probe sequence holds another key, and entries are never freed. The
+//!   map keeps the first site inserted for a key, and every insertion of it returns that one.
 //!
 //! `Relaxed` suffices because nothing but these two numbers is published through an entry: a
 //! reader uses a word only when read from the entry whose key it matched, and the word

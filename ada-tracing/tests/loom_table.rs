@@ -1,8 +1,10 @@
 //! loom: the callsite table's claim-then-publish protocol (crate docs, "The callsite table"),
-//! on a 4-entry table. Two threads inserting one key, a lookup racing an insertion, and two
-//! keys whose probe sequences start at the same entry: every site a lookup returns is complete
-//! (a nonzero word, and the word and verdict of the key looked up), and once the inserters are
-//! joined every key is found with the site of the thread that claimed its entry.
+//! on a 4-entry table: two threads inserting one key, a lookup racing an insertion, and two
+//! keys whose probe sequences start at the same entry. Every site a lookup returns is
+//! complete (a nonzero word, and the word and verdict of the key looked up), and once the
+//! inserters are joined every key is found with the site of the thread that claimed its
+//! entry. Plus the overflow map (a 2-entry table, one probe): two threads inserting one key
+//! there both use the first site made.
 #![cfg(loom)]
 
 use ada_shm::sync::{Arc, thread};
@@ -163,4 +165,46 @@ fn two_keys_on_one_probe_sequence_each_find_their_own_site() {
         assert_eq!(table.get(b), Some(site(b, 2)));
     });
     crossed.expect_reached("a thread found the other key's site");
+}
+
+#[test]
+fn two_threads_inserting_one_overflowed_key_agree_on_the_first_site() {
+    // Two entries, one probe: `b` shares `a`'s home entry, so with `a` in it `b` overflows.
+    type Tiny = Table<2, 1>;
+    let a = 0x3000;
+    let b = (1..)
+        .map(|n| a + 16 * n)
+        .find(|&k| Tiny::home(k) == Tiny::home(a))
+        .expect("2 entries: some key shares the home entry");
+    let both_missed = Witness::new();
+    let saw_both_missed = both_missed.clone();
+    ada_testkit::model::check(move || {
+        let table = Arc::new(Tiny::new());
+        assert_eq!(table.get_or_insert(a, || site(a, 9)), site(a, 9));
+        let inserters: Vec<_> = [1, 2]
+            .into_iter()
+            .map(|tid| {
+                let table = table.clone();
+                thread::spawn(move || {
+                    let missed = table.get(b).is_none();
+                    (table.get_or_insert(b, || site(b, tid)), missed)
+                })
+            })
+            .collect();
+        let got: Vec<(Site, bool)> = inserters.into_iter().map(|h| h.join().unwrap()).collect();
+        // The overflow map keeps the first site made: both threads use it, even when both
+        // missed it and made their own.
+        assert_of_key(got[0].0, b);
+        assert_eq!(
+            got[0].0, got[1].0,
+            "both threads use the overflow map's site"
+        );
+        if got[0].1 && got[1].1 {
+            saw_both_missed.hit();
+        }
+        assert_eq!(table.get(b), Some(got[0].0));
+        assert_eq!(table.overflowed(), 1);
+        assert_eq!(table.get(a), Some(site(a, 9)));
+    });
+    both_missed.expect_reached("both threads missed the key and inserted it");
 }

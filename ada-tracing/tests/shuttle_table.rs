@@ -22,7 +22,7 @@ fn key(n: usize) -> usize {
 fn site(key: usize, tid: u64) -> Site {
     Site {
         word: (key as u64) << 8 | tid,
-        mark: key % 3 == 0,
+        mark: key.is_multiple_of(3),
     }
 }
 
