@@ -10,14 +10,16 @@
 //! algorithms and model tests against these names rather than `std`'s, so that loom and shuttle
 //! see every atomic access and every spawned thread. For atomics `cargo xtask tidy` enforces it:
 //! a `std::sync::atomic` or `core::sync::atomic` path in the `src/` or `tests/` of a crate with
-//! loom or shuttle suites fails the check. `spin_loop`, `yield_now` and `thread` are kept here by
-//! review (their plain integration tests use `std::thread` freely). Crates that are never
+//! loom or shuttle suites fails the check. `spin_loop`, `yield_now`, `thread` and `Mutex` (a
+//! lock beside a lock-free structure, such as `ada-tracing`'s callsite overflow map) are kept
+//! here by review (their plain integration tests use `std::thread` freely). Crates that are never
 //! model-checked (the agent, the controller, the CLI) use `std` directly.
 
 #[cfg(loom)]
 pub use loom::{
     hint::spin_loop,
     sync::Arc,
+    sync::Mutex,
     sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence},
     thread,
     thread::yield_now,
@@ -27,6 +29,7 @@ pub use loom::{
 pub use shuttle::{
     hint::spin_loop,
     sync::Arc,
+    sync::Mutex,
     sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence},
     thread,
     thread::yield_now,
@@ -36,6 +39,7 @@ pub use shuttle::{
 pub use std::{
     hint::spin_loop,
     sync::Arc,
+    sync::Mutex,
     sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence},
     thread,
     thread::yield_now,

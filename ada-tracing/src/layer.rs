@@ -154,6 +154,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ada_shm::sync::{Arc, AtomicUsize, Ordering};
     use tracing_subscriber::layer::SubscriberExt;
 
     #[test]
@@ -172,16 +173,16 @@ mod tests {
 
     /// Counts what reaches it: the layer beside ADA's (`fmt`, say).
     #[derive(Default, Clone)]
-    struct Seen(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+    struct Seen(Arc<AtomicUsize>);
 
     impl<S: Subscriber> Layer<S> for Seen {
         fn on_event(&self, _: &Event<'_>, _: Context<'_, S>) {
             // Relaxed: a count, read on this thread after the dispatch.
-            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.0.fetch_add(1, Ordering::Relaxed);
         }
         fn on_enter(&self, _: &Id, _: Context<'_, S>) {
             // Relaxed: as above.
-            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.0.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -209,7 +210,7 @@ mod tests {
                 tracing::trace!("seen too");
             });
             // Relaxed: written on this thread.
-            assert_eq!(seen.0.load(std::sync::atomic::Ordering::Relaxed), 3);
+            assert_eq!(seen.0.load(Ordering::Relaxed), 3);
         }
     }
 

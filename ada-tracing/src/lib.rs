@@ -39,6 +39,40 @@
 //! lock-free table keyed by the address of the callsite's `&'static Metadata`: the hot path
 //! looks them up with a few loads, takes no lock and registers nothing.
 //!
+//! ## The callsite table
+//! An open-addressing table (linear probing, 8192 entries, at most 64 probed per lookup, then a
+//! mutex-guarded overflow map) that only ever grows: callsites are `static`, so an entry is
+//! never removed. Each entry is two atomics: the key (the metadata's address, bit 0 the mark
+//! verdict; 0 while free) and the callsite word (0 until stored). Every access is `Relaxed`.
+//! The protocol:
+//! - **Insert** makes the site (registers the name), then claims the first free entry of the
+//!   key's probe sequence by a compare-and-swap of its key from 0, and only then stores the
+//!   word. A compare-and-swap that finds the same key instead uses that entry's word if it is
+//!   nonzero, else the site just made.
+//! - **Lookup** walks the probe sequence: a key of 0 ends it (a miss), a matching key yields
+//!   that entry's word, a word of 0 is a miss.
+//!
+//! Invariants, which the model-checked suites (`tests/loom_table.rs`, `tests/shuttle_table.rs`)
+//! check:
+//! - an entry's key is written once, by the one thread whose compare-and-swap claimed it (a
+//!   compare-and-swap reads the latest value, so two claimers never both succeed), and its word
+//!   once, by that same thread, after the claim;
+//! - so a word read from the entry whose key a reader matched is 0 or that key's word, never
+//!   another key's; a reader returns a site only with a nonzero word, and a key's site is
+//!   complete (word and the verdict beside its key);
+//! - a lookup may miss a key that is there (a stale key of 0, or the word not yet seen): the
+//!   caller then inserts, registering the name a second time, the race
+//!   [`ada_agent::Callsite`] accepts too (the loser's symbol-table entry names the same
+//!   callsite and is never referenced again); two threads inserting one key at once may also
+//!   each use their own word. Both words name the callsite, so every record stays correct;
+//! - a key is in the table or in the overflow map, never both: it goes to the map only when
+//!   every entry of its probe sequence holds another key, and entries are never freed. The
+//!   map keeps the first site inserted for a key, and every insertion of it returns that one.
+//!
+//! `Relaxed` suffices because nothing but these two numbers is published through an entry: a
+//! reader uses a word only when read from the entry whose key it matched, and the word
+//! is a value, not a pointer to data that would need an acquire to be seen.
+//!
 //! Not traced (no `ada trace`, or the agent could not attach): the layer is decided dead when
 //! it is made, and each of its hooks returns after one branch. It never disables a callsite
 //! (that would disable it for the layers beside it, such as `fmt`); to let `tracing` skip all
@@ -52,21 +86,32 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+// The layer needs `ada-agent`, which is not built under the model checkers (`--cfg loom` /
+// `--cfg shuttle`); there the crate is the callsite table alone, for its model-checked suites.
+#[cfg(not(any(loom, shuttle)))]
 mod cache;
+#[cfg(not(any(loom, shuttle)))]
 mod format;
+#[cfg(not(any(loom, shuttle)))]
 mod layer;
+#[cfg(not(any(loom, shuttle)))]
 mod rules;
+#[doc(hidden)]
+pub mod table;
 
 /// The README's examples, run as doctests.
 #[doc = include_str!("../README.md")]
-#[cfg(doctest)]
+#[cfg(all(doctest, not(any(loom, shuttle))))]
 pub struct ReadmeDoctests;
 
+#[cfg(not(any(loom, shuttle)))]
 pub use format::TRUNCATED;
+#[cfg(not(any(loom, shuttle)))]
 pub use layer::{AdaLayer, symbol_name};
 
 /// The layer, with the default mark rules (`ERROR` marks): live when the process is traced
 /// (the agent attached from `ADA_SHM`), else a no-op.
+#[cfg(not(any(loom, shuttle)))]
 pub fn layer() -> AdaLayer {
     AdaLayer::new()
 }
