@@ -160,14 +160,20 @@ impl<'a> ThreadWriter<'a> {
 
     #[inline(always)]
     fn index_event(&mut self, kind: EventKind, function_id: u64) -> Flow {
-        let written = self.index.write_index(&IndexRecord {
-            timestamp_ns: self.clock.stamp(),
-            function_id,
-            thread_id: self.thread_id,
-            kind: kind as u32,
-            call_depth: self.depth,
-            reserved: 0,
-        });
+        let clock = self.clock;
+        // The clock is read only for an event that is stored or looks at the pool: a quiet
+        // refusal (a producer faster than its drain) reads none (see `write_index_lazily`).
+        let written = self.index.write_index_lazily(
+            || clock.stamp(),
+            IndexRecord {
+                timestamp_ns: 0,
+                function_id,
+                thread_id: self.thread_id,
+                kind: kind as u32,
+                call_depth: self.depth,
+                reserved: 0,
+            },
+        );
         // The fast path returns `Stored` inline, so this folds away there; a quiet refusal
         // (inline too) leaves the agent's checks to the lane's next full look.
         match written {
@@ -290,7 +296,8 @@ impl Drop for ThreadWriter<'_> {
     fn drop(&mut self) {
         // Pending loss markers and counters first; then the `slot` field's own drop hands the
         // slot to the drain.
-        self.index.settle();
+        // The index lane refuses without reading the clock: its last refused stretch ends now.
+        self.index.settle_at(self.clock.stamp());
         self.detail.settle();
     }
 }

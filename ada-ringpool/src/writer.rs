@@ -186,6 +186,12 @@ pub struct LaneWriter<'a, S: RingStore, P: PoolPolicy = DropOldest> {
     quiet_last_ns: u64,
     /// The stamp of the first quiet refusal since the last full look.
     quiet_first_ns: u64,
+    /// The stamp of the last full look that refused: the lower bound of the quiet refusals
+    /// after it that read no clock ([`write_index_lazily`](Self::write_index_lazily)).
+    look_ns: u64,
+    /// A quiet refusal since the last full look read no clock: the fold bounds the stretch by
+    /// the stamp it is given (the next event's) instead of `quiet_last_ns`.
+    quiet_unstamped: bool,
 }
 
 /// While drop-newest refuses and the free queue stays empty, only every
@@ -301,6 +307,8 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
             quiet_refusals: 0,
             quiet_last_ns: 0,
             quiet_first_ns: 0,
+            look_ns: 0,
+            quiet_unstamped: false,
             // The registration zeroed the lane's counters; they are never read back from
             // shared memory, where another process may have changed them since.
             counters: LaneCounters::default(),
@@ -329,6 +337,51 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
         // SAFETY: `pos + 32 <= limit <= cap <= data_capacity` (checked above), so words
         // `pos / 8` to `pos / 8 + 3` exist.
         unsafe { store_index(self.active_data.as_ptr().add(self.pos as usize / 8), record) };
+        self.commit(INDEX_RECORD_SIZE);
+        Written::Stored
+    }
+
+    /// [`write_index`](Self::write_index) for a writer that reads its clock per event: the
+    /// record is stamped by `stamp` (its own `timestamp_ns` is ignored), which is called for
+    /// every event that is stored or takes the slow path, and not for a quiet refusal (see
+    /// [`REFUSALS_BETWEEN_LOOKS`]). A producer faster than its drain refuses most of its events
+    /// quietly, and where reading the clock is the costliest part of a record (`rdtsc` in a
+    /// virtual machine) the refusal then costs a fraction of a stored event.
+    ///
+    /// What the stretch's refused marker says of time is unchanged in kind, a span that holds
+    /// every refused event, but is bounded rather than exact at its end: from the stamp of the
+    /// full look that refused (the first refused event's) to the stamp of the event that folds
+    /// the quiet refusals into the marker (the next full look, or the event that takes a
+    /// returned ring), or to the time given to [`settle_at`](Self::settle_at). A writer using
+    /// this settles with `settle_at`.
+    #[inline(always)]
+    pub fn write_index_lazily(
+        &mut self,
+        stamp: impl FnOnce() -> u64,
+        record: IndexRecord,
+    ) -> Written {
+        if self.pos + INDEX_RECORD_SIZE > self.limit {
+            if self.refuse_quietly_unstamped() {
+                return Written::DroppedNewest;
+            }
+            return self.write_index_slow(IndexRecord {
+                timestamp_ns: stamp(),
+                ..record
+            });
+        }
+        let record = IndexRecord {
+            timestamp_ns: stamp(),
+            ..record
+        };
+        // As in `write_index`.
+        // SAFETY: `pos + 32 <= limit <= cap <= data_capacity` (checked above), so words
+        // `pos / 8` to `pos / 8 + 3` exist.
+        unsafe {
+            store_index(
+                self.active_data.as_ptr().add(self.pos as usize / 8),
+                &record,
+            )
+        };
         self.commit(INDEX_RECORD_SIZE);
         Written::Stored
     }
@@ -409,15 +462,43 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
     /// the next full look ([`fold_quiet`](Self::fold_quiet)).
     #[inline(always)]
     fn refuse_quietly(&mut self, now: u64) -> bool {
-        // `quiet_refusals` is non-zero only while `refusing` (set with it, cleared with it).
-        if self.quiet_refusals == 0 || !self.free.looks_empty() {
+        if !self.may_refuse_quietly() {
             return false;
         }
         if self.quiet_refusals == REFUSALS_BETWEEN_LOOKS {
             self.quiet_first_ns = now;
         }
-        self.quiet_refusals -= 1;
         self.quiet_last_ns = now;
+        self.count_quiet_refusal();
+        true
+    }
+
+    /// [`refuse_quietly`](Self::refuse_quietly) for an event that was not stamped: its time is
+    /// bounded by the last full look's stamp before it and by the stamp the fold is given after.
+    #[inline(always)]
+    fn refuse_quietly_unstamped(&mut self) -> bool {
+        if !self.may_refuse_quietly() {
+            return false;
+        }
+        if self.quiet_refusals == REFUSALS_BETWEEN_LOOKS {
+            self.quiet_first_ns = self.look_ns;
+        }
+        self.quiet_unstamped = true;
+        self.count_quiet_refusal();
+        true
+    }
+
+    /// While drop-newest refuses, the quiet budget lasts and no ring came back.
+    #[inline(always)]
+    fn may_refuse_quietly(&self) -> bool {
+        // `quiet_refusals` is non-zero only while `refusing` (set with it, cleared with it).
+        self.quiet_refusals != 0 && self.free.looks_empty()
+    }
+
+    /// Counts one quiet refusal and publishes the counters.
+    #[inline(always)]
+    fn count_quiet_refusal(&mut self) {
+        self.quiet_refusals -= 1;
         let c = &mut self.counters;
         // Plain adds: a lane does not write 2^64 events.
         c.events_written += 1;
@@ -427,13 +508,13 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
         // uncounted): the lane's own counter line, which the fast path writes anyway.
         self.lane
             .store_refusal(c.events_written, c.events_dropped, c.refused);
-        true
     }
 
     /// Adds the quiet refusals since the last full look to the pending refused marker (its
     /// count and end) and tells the policy; the next quiet stretch starts from here. Called
-    /// before anything reads the pending markers.
-    fn fold_quiet(&mut self) {
+    /// before anything reads the pending markers, with `now`: no earlier than every refusal
+    /// folded (the stamp of the event that folds them), the end of refusals that read no clock.
+    fn fold_quiet(&mut self, now: u64) {
         if !self.refusing {
             return;
         }
@@ -442,12 +523,18 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
         if taken == 0 {
             return;
         }
+        let last_ns = if self.quiet_unstamped {
+            self.quiet_last_ns.max(now)
+        } else {
+            self.quiet_last_ns
+        };
+        self.quiet_unstamped = false;
         // Not `lose`: the counters already hold these events.
         self.pend(LossMarker {
             cause: LossCause::Refused,
             count: taken,
             first_ns: self.quiet_first_ns,
-            last_ns: self.quiet_last_ns,
+            last_ns,
         });
         self.policy
             .on_drop(self.kind, DropAction::DropNewest, taken);
@@ -471,7 +558,7 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
         if self.refuse_quietly(now) {
             return Written::DroppedNewest;
         }
-        self.fold_quiet();
+        self.fold_quiet(now);
         let mut outcome = Written::Stored;
         if self.refusing || self.pos + self.pending_bytes() + n > self.cap {
             if self.backpressure.state != LaneState::Normal {
@@ -510,6 +597,7 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
                     DropAction::DropNewest => {
                         self.refusing = true;
                         self.quiet_refusals = REFUSALS_BETWEEN_LOOKS;
+                        self.look_ns = now;
                         self.refuse(now);
                         self.check_state(true, now);
                         self.refresh_limit();
@@ -554,7 +642,7 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
     /// A record over the limits (or larger than a ring) was refused: counted, and marked in
     /// the ring now if there is room (otherwise at the next write).
     fn too_large(&mut self, now: u64) {
-        self.fold_quiet();
+        self.fold_quiet(now);
         self.lose(LossMarker {
             cause: LossCause::TooLarge,
             count: 1,
@@ -922,8 +1010,20 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
     /// markers where the ring has room (swapping to a free ring if the active one is full),
     /// then publishes the counters. A marker that finds no room at all is not in the stream;
     /// its events are still counted.
+    ///
+    /// For a writer that stamps every event itself ([`write_index`](Self::write_index),
+    /// [`write_detail`](Self::write_detail)); one that uses
+    /// [`write_index_lazily`](Self::write_index_lazily) settles with
+    /// [`settle_at`](Self::settle_at), or a refused stretch's marker may end at the last
+    /// stamp the writer saw, before its last quiet refusals (still counted).
     pub fn settle(&mut self) {
-        self.fold_quiet();
+        self.settle_at(self.quiet_last_ns.max(self.look_ns));
+    }
+
+    /// [`settle`](Self::settle) at time `now`: no earlier than any event written so far (the
+    /// end of a refused stretch whose last refusals read no clock).
+    pub fn settle_at(&mut self, now: u64) {
+        self.fold_quiet(now);
         if self.pending.iter().any(Option::is_some) {
             self.place_markers(0);
             if self.pending.iter().any(Option::is_some)

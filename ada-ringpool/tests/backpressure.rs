@@ -420,3 +420,70 @@ fn a_refusal_says_whether_it_looked_and_publishes_its_counts_at_once() {
     let expected: Vec<bool> = (0..3 * period).map(|i| i % period == 0).collect();
     assert_eq!(looked, expected);
 }
+
+/// `write_index_lazily` reads the clock for every event that is stored or takes the full look,
+/// and not for a quiet refusal; the stretch's marker still counts every refused event exactly
+/// and spans them all: from the first refused event's stamp (a full look) to the stamp of the
+/// event that takes the returned ring. `settle_at` ends a stretch still open at the thread's
+/// exit at the time it is given.
+#[test]
+fn a_lazily_stamped_refusal_reads_no_clock_and_its_marker_spans_the_stretch() {
+    use std::cell::Cell;
+    let record = |seq: u64| IndexRecord {
+        timestamp_ns: 0,
+        ..rec(0, seq)
+    };
+    for settle in [false, true] {
+        let (mut w, mut d, _) = lane(2, 256, LaneKind::Index, DropPolicy::DropNewest);
+        // The clock: event `seq` happens at time `seq + 1`; `reads` counts the reads.
+        let reads = Cell::new(0u64);
+        let write = |w: &mut TestWriter, seq: u64| {
+            w.write_index_lazily(
+                || {
+                    reads.set(reads.get() + 1);
+                    seq + 1
+                },
+                record(seq),
+            )
+        };
+        for s in 0..8u64 {
+            assert_ne!(write(&mut w, s), Written::DroppedNewest);
+        }
+        assert_eq!(reads.get(), 8, "every stored event is stamped");
+        let period = u64::from(ada_ringpool::writer::REFUSALS_BETWEEN_LOOKS) + 1;
+        let refused = 10 * period + 5;
+        for s in 8..8 + refused {
+            assert_eq!(write(&mut w, s), Written::DroppedNewest, "event {s}");
+        }
+        let looks = refused.div_ceil(period);
+        assert_eq!(
+            reads.get(),
+            8 + looks,
+            "only the full looks read the clock ({looks} of {refused} refusals)"
+        );
+        let c = w.counters();
+        assert_eq!((c.refused, c.events_written), (refused, 8 + refused));
+        let (seqs, _) = drain_index(&mut d, false);
+        assert_eq!(seqs, (0..4).collect::<Vec<_>>());
+        let next = 8 + refused;
+        let end = if settle {
+            // The thread exits mid-stretch; the ring the drain returned takes the marker.
+            w.settle_at(next + 100);
+            next + 100
+        } else {
+            assert_eq!(write(&mut w, next), Written::Swapped);
+            next + 1
+        };
+        let (seqs, markers) = drain_index(&mut d, true);
+        let mut kept = vec![4, 5, 6, 7];
+        if !settle {
+            kept.push(next);
+        }
+        assert_eq!(seqs, kept, "settle: {settle}");
+        assert_eq!(markers.len(), 1, "{markers:?}");
+        let m = markers[0];
+        assert_eq!((m.cause, m.count), (LossCause::Refused, refused));
+        // Refused events happened at 9 ..= 8 + refused: the span holds them all.
+        assert_eq!((m.first_ns, m.last_ns), (9, end), "settle: {settle}");
+    }
+}
