@@ -619,6 +619,9 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
     fn window(&mut self, thread: &ThreadInfo, window: &WindowInfo) -> Result<(), SinkError> {
         (**self).window(thread, window)
     }
+    fn events_lost(&mut self, thread: &ThreadInfo, loss: &LossInfo) -> Result<(), SinkError> {
+        (**self).events_lost(thread, loss)
+    }
     fn flush(&mut self) -> Result<(), SinkError> {
         (**self).flush()
     }
@@ -658,6 +661,107 @@ mod tests {
         assert_eq!(msg.to_string(), "the trace was already finalized");
         let from_io: SinkError = std::io::Error::other("pipe closed").into();
         assert!(from_io.downcast_ref::<std::io::Error>().is_some());
+    }
+
+    /// Remembers which of the trait's calls reached it.
+    #[derive(Default)]
+    struct CallLog(Vec<&'static str>);
+
+    impl Sink for CallLog {
+        fn begin(&mut self, _: &SessionInfo) -> Result<(), SinkError> {
+            self.0.push("begin");
+            Ok(())
+        }
+        fn symbol(&mut self, _: u64, _: &str, _: u64) -> Result<(), SinkError> {
+            self.0.push("symbol");
+            Ok(())
+        }
+        fn thread(&mut self, _: &ThreadInfo, _: Option<&str>) -> Result<(), SinkError> {
+            self.0.push("thread");
+            Ok(())
+        }
+        fn modules(&mut self, _: u32, _: &[Module]) -> Result<(), SinkError> {
+            self.0.push("modules");
+            Ok(())
+        }
+        fn chunk_begin(&mut self, _: &ThreadInfo, _: &ChunkInfo) -> Result<(), SinkError> {
+            self.0.push("chunk_begin");
+            Ok(())
+        }
+        fn record(&mut self, _: &ThreadInfo, _: &Record<'_>) -> Result<(), SinkError> {
+            self.0.push("record");
+            Ok(())
+        }
+        fn chunk_end(&mut self, _: &ThreadInfo, _: &ChunkInfo) -> Result<(), SinkError> {
+            self.0.push("chunk_end");
+            Ok(())
+        }
+        fn window(&mut self, _: &ThreadInfo, _: &WindowInfo) -> Result<(), SinkError> {
+            self.0.push("window");
+            Ok(())
+        }
+        fn events_lost(&mut self, _: &ThreadInfo, _: &LossInfo) -> Result<(), SinkError> {
+            self.0.push("events_lost");
+            Ok(())
+        }
+        fn flush(&mut self) -> Result<(), SinkError> {
+            self.0.push("flush");
+            Ok(())
+        }
+        fn finish(&mut self, _: &Report) -> Result<SinkOutput, SinkError> {
+            self.0.push("finish");
+            Ok(SinkOutput::new(0))
+        }
+    }
+
+    /// A boxed sink (`ada trace` picks its sink at run time) gets every call, the ones with
+    /// a default body included: a missing forward would silently drop, say, loss markers.
+    #[test]
+    fn a_boxed_sink_gets_every_call() {
+        /// Every call, through `S`'s `Sink` impl (for `Box<CallLog>`: the box's forwards).
+        fn feed<S: Sink>(sink: &mut S) {
+            let thread = ThreadInfo::new(0, 1, 42, 42);
+            let chunk = ChunkInfo {
+                lane: LaneKind::Index,
+                ring: 0,
+                marked: false,
+                from_active: false,
+                seq: Some(0),
+                bytes: 32,
+                from_fallback: false,
+            };
+            let loss = LossInfo::new(LaneKind::Index, LossCause::Refused, 3);
+            sink.begin(&SessionInfo::new(42)).unwrap();
+            sink.symbol(7, "f", 0x1000).unwrap();
+            sink.thread(&thread, Some("main")).unwrap();
+            sink.modules(42, &[]).unwrap();
+            sink.chunk_begin(&thread, &chunk).unwrap();
+            sink.record(&thread, &Record::new(EventKind::Call, LaneKind::Index))
+                .unwrap();
+            sink.events_lost(&thread, &loss).unwrap();
+            sink.chunk_end(&thread, &chunk).unwrap();
+            sink.window(&thread, &WindowInfo::new(1, 0, 10)).unwrap();
+            sink.flush().unwrap();
+            sink.finish(&Report::default()).unwrap();
+        }
+        let mut log = Box::new(CallLog::default());
+        feed(&mut log);
+        assert_eq!(
+            log.0,
+            [
+                "begin",
+                "symbol",
+                "thread",
+                "modules",
+                "chunk_begin",
+                "record",
+                "events_lost",
+                "chunk_end",
+                "window",
+                "flush",
+                "finish"
+            ]
+        );
     }
 
     #[test]

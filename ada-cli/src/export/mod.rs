@@ -24,8 +24,6 @@ use std::path::PathBuf;
 
 use ada_atf::{LocateError, ReadError};
 
-use crate::inspect::OpenFailure;
-
 pub mod chrome;
 pub mod nesting;
 mod order;
@@ -56,16 +54,4 @@ pub enum ExportError {
     /// Writing the export to the output failed.
     #[error("writing the export failed: {0}")]
     Output(#[source] io::Error),
-}
-
-impl ExportError {
-    /// The error for a failed [`open_trace`](crate::inspect::open_trace) (for exporters that
-    /// read the whole trace into memory; the Chrome export streams it: [`stream`]).
-    #[allow(dead_code)]
-    pub(crate) fn open(failure: OpenFailure) -> Self {
-        match failure {
-            OpenFailure::Locate(e) => ExportError::Locate(e),
-            OpenFailure::Read { path, source } => ExportError::Read { path, source },
-        }
-    }
 }
