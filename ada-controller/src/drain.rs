@@ -165,8 +165,8 @@ struct Account {
     /// Its detail lane's window tracker (`None` with [`Persistence::All`]).
     tracker: Option<WindowTracker<HeldRecord>>,
     /// When a pass last took each lane's active ring without a window asking for it (drain
-    /// clock; see [`LIVE_COPY_EVERY_NS`]).
-    live_copied_ns: [u64; 2],
+    /// clock; see [`LIVE_COPY_EVERY_NS`]); `None` until the first.
+    live_copied_ns: [Option<u64>; 2],
 }
 
 /// Whose a run of fallback records is: the thread a slot's account holds, or a fallback-only
@@ -684,7 +684,7 @@ impl<'r, S: Sink> Drainer<'r, S> {
             report,
             owner: (owner.generation, owner.pid, owner.thread_id),
             died: false,
-            live_copied_ns: [0; 2],
+            live_copied_ns: [None; 2],
             tracker: match self.persistence {
                 Persistence::All => None,
                 Persistence::Windows(mut config) => {
@@ -870,9 +870,11 @@ impl<'r, S: Sink> Drainer<'r, S> {
         // Read before the lane is drained: every record committed by now is taken below.
         let now = ada_shm::clock::MonotonicClock::read();
         let copied = &mut account.live_copied_ns[kind as usize];
-        let copy_due = now.saturating_sub(*copied) >= *live_copy_every_ns;
+        // Never copied yet: due whatever the clock reads (a machine up for less than one period
+        // would otherwise wait for its clock to pass the period).
+        let copy_due = copied.is_none_or(|at| now.saturating_sub(at) >= *live_copy_every_ns);
         if copy_due {
-            *copied = now;
+            *copied = Some(now);
         }
         // The index lane, and the detail lane of a drain that persists everything, go to the
         // sink whole; a tracked detail lane goes through its tracker.
