@@ -66,8 +66,9 @@ impl<'a> LaneProducer<'a> {
     /// them because of it.
     pub unsafe fn new_unchecked(lane: &'a Lane, kind: LaneKind, slot: u32) -> Self {
         // SAFETY: forwarded from the caller: this is the thread's one set of ends.
-        let (submit, free) =
-            unsafe { (lane.submit_queue().producer(), lane.free_queue().consumer()) };
+        let submit = unsafe { lane.submit_queue().producer() };
+        // SAFETY: as for `submit`: the thread's one free-queue consumer.
+        let free = unsafe { lane.free_queue().consumer() };
         LaneProducer {
             lane,
             kind,
@@ -134,8 +135,9 @@ impl<'a> LaneConsumer<'a> {
         claim: Option<Arc<ClaimGuard<'a>>>,
     ) -> Self {
         // SAFETY: forwarded from the caller: the drain claim makes these the drain's only ends.
-        let (submit, free) =
-            unsafe { (lane.submit_queue().consumer(), lane.free_queue().producer()) };
+        let submit = unsafe { lane.submit_queue().consumer() };
+        // SAFETY: as for `submit`: the drain's one free-queue producer.
+        let free = unsafe { lane.free_queue().producer() };
         LaneConsumer {
             lane,
             kind,
