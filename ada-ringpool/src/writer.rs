@@ -323,22 +323,8 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
     /// Records one index event.
     #[inline(always)]
     pub fn write_index(&mut self, record: &IndexRecord) -> Written {
-        if self.pos + INDEX_RECORD_SIZE > self.limit {
-            // Inline, like the store: under a live drain that the producer outruns, most events
-            // are refusals, and a call out of line cost more than the store (see
-            // `refuse_quietly`).
-            if self.refuse_quietly(record.timestamp_ns) {
-                return Written::DroppedNewest;
-            }
-            return self.write_index_slow(*record);
-        }
-        // `active_data` is the active ring's `data_capacity / 8` words (RingStore contract) and
-        // `pos` is a multiple of 32.
-        // SAFETY: `pos + 32 <= limit <= cap <= data_capacity` (checked above), so words
-        // `pos / 8` to `pos / 8 + 3` exist.
-        unsafe { store_index(self.active_data.as_ptr().add(self.pos as usize / 8), record) };
-        self.commit(INDEX_RECORD_SIZE);
-        Written::Stored
+        let now = record.timestamp_ns;
+        self.write_index_with(Some(now), || now, *record)
     }
 
     /// [`write_index`](Self::write_index) for a writer that reads its clock per event: the
@@ -360,8 +346,24 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
         stamp: impl FnOnce() -> u64,
         record: IndexRecord,
     ) -> Written {
+        self.write_index_with(None, stamp, record)
+    }
+
+    /// Both index writes: `known` is the event's stamp when the caller has one (a quiet
+    /// refusal then keeps its exact time), `stamp` is called for an event stored or taking the
+    /// slow path.
+    #[inline(always)]
+    fn write_index_with(
+        &mut self,
+        known: Option<u64>,
+        stamp: impl FnOnce() -> u64,
+        record: IndexRecord,
+    ) -> Written {
         if self.pos + INDEX_RECORD_SIZE > self.limit {
-            if self.refuse_quietly_unstamped() {
+            // Inline, like the store: under a live drain that the producer outruns, most events
+            // are refusals, and a call out of line cost more than the store (see
+            // `refuse_quietly`).
+            if self.refuse_quietly(known) {
                 return Written::DroppedNewest;
             }
             return self.write_index_slow(IndexRecord {
@@ -373,7 +375,8 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
             timestamp_ns: stamp(),
             ..record
         };
-        // As in `write_index`.
+        // `active_data` is the active ring's `data_capacity / 8` words (RingStore contract) and
+        // `pos` is a multiple of 32.
         // SAFETY: `pos + 32 <= limit <= cap <= data_capacity` (checked above), so words
         // `pos / 8` to `pos / 8 + 3` exist.
         unsafe {
@@ -457,47 +460,24 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
 
     /// While drop-newest refuses and no ring came back (one load of the free queue's producer
     /// position, a line the drain writes only when it returns a ring): refuses the event
-    /// stamped `now` without the full look (see [`REFUSALS_BETWEEN_LOOKS`]) and says so. Only
-    /// the counters move (and are published); the refusal joins the pending loss marker at
-    /// the next full look ([`fold_quiet`](Self::fold_quiet)).
+    /// without the full look (see [`REFUSALS_BETWEEN_LOOKS`]) and says so. Only the counters
+    /// move (and are published); the refusal joins the pending loss marker at the next full
+    /// look ([`fold_quiet`](Self::fold_quiet)). `now` is the event's stamp, `None` for an event
+    /// not stamped: its time is then bounded by the last full look's stamp before it and by
+    /// the stamp the fold is given after it.
     #[inline(always)]
-    fn refuse_quietly(&mut self, now: u64) -> bool {
-        if !self.may_refuse_quietly() {
-            return false;
-        }
-        if self.quiet_refusals == REFUSALS_BETWEEN_LOOKS {
-            self.quiet_first_ns = now;
-        }
-        self.quiet_last_ns = now;
-        self.count_quiet_refusal();
-        true
-    }
-
-    /// [`refuse_quietly`](Self::refuse_quietly) for an event that was not stamped: its time is
-    /// bounded by the last full look's stamp before it and by the stamp the fold is given after.
-    #[inline(always)]
-    fn refuse_quietly_unstamped(&mut self) -> bool {
-        if !self.may_refuse_quietly() {
-            return false;
-        }
-        if self.quiet_refusals == REFUSALS_BETWEEN_LOOKS {
-            self.quiet_first_ns = self.look_ns;
-        }
-        self.quiet_unstamped = true;
-        self.count_quiet_refusal();
-        true
-    }
-
-    /// While drop-newest refuses, the quiet budget lasts and no ring came back.
-    #[inline(always)]
-    fn may_refuse_quietly(&self) -> bool {
+    fn refuse_quietly(&mut self, now: Option<u64>) -> bool {
         // `quiet_refusals` is non-zero only while `refusing` (set with it, cleared with it).
-        self.quiet_refusals != 0 && self.free.looks_empty()
-    }
-
-    /// Counts one quiet refusal and publishes the counters.
-    #[inline(always)]
-    fn count_quiet_refusal(&mut self) {
+        if self.quiet_refusals == 0 || !self.free.looks_empty() {
+            return false;
+        }
+        if self.quiet_refusals == REFUSALS_BETWEEN_LOOKS {
+            self.quiet_first_ns = now.unwrap_or(self.look_ns);
+        }
+        match now {
+            Some(now) => self.quiet_last_ns = now,
+            None => self.quiet_unstamped = true,
+        }
         self.quiet_refusals -= 1;
         let c = &mut self.counters;
         // Plain adds: a lane does not write 2^64 events.
@@ -508,6 +488,7 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
         // uncounted): the lane's own counter line, which the fast path writes anyway.
         self.lane
             .store_refusal(c.events_written, c.events_dropped, c.refused);
+        true
     }
 
     /// Adds the quiet refusals since the last full look to the pending refused marker (its
@@ -555,7 +536,7 @@ impl<'a, S: RingStore, P: PoolPolicy> LaneWriter<'a, S, P> {
             return Written::TooLarge;
         }
         // Detail records come here directly (index records looked in `write_index`).
-        if self.refuse_quietly(now) {
+        if self.refuse_quietly(Some(now)) {
             return Written::DroppedNewest;
         }
         self.fold_quiet(now);
