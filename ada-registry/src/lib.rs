@@ -73,5 +73,5 @@ pub use registry::{RINGS_VERSION, Registry, RegistryConfig};
 pub use slot::{SlotOwner, SlotState, ThreadLaneSet};
 pub use symbols::{
     HeapSymbolTable, MAX_SYMBOL_NAME, SYMBOLS_VERSION, SymbolCursor, SymbolError, SymbolRecord,
-    SymbolTableConfig, SymbolTableRef,
+    SymbolSource, SymbolTableConfig, SymbolTableRef,
 };

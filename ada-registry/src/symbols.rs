@@ -20,11 +20,16 @@
 //!                                        loaded Acquire by the reader before anything else
 //!                     +4  name_word u32  first name word (index into the names area)
 //!                     +8  name_len  u32  name length in bytes (<= MAX_SYMBOL_NAME)
-//!                    +12  reserved  u32  zero
+//!                    +12  line      u32  source line, 0 = no source location
 //!                    +16  address   u64
 //! 256 + 24*entries  names: name_bytes / 8 words (u64), each holding 8 bytes of UTF-8,
 //!                   little-endian, the last word of a name zero-padded
 //! ```
+//!
+//! An entry's text is its name, or, for an entry with a source location (a `tracing` callsite:
+//! [`SymbolTableRef::register_with_source`]), its name, a NUL byte and the source file; its
+//! `line` is then nonzero. A name never holds a NUL (the writer cuts it at its first), so the
+//! reader splits the text at the first NUL.
 //!
 //! **Register** (wait-free: two `fetch_add`s and a bounded number of stores): claim an entry
 //! index, claim the name's words, store the words and the entry fields with `Relaxed`, then
@@ -55,7 +60,7 @@ use ada_shm::CacheLine;
 use ada_shm::sync::{AtomicU32, AtomicU64, Ordering};
 
 /// Layout version of the symbols region.
-pub const SYMBOLS_VERSION: u32 = 1;
+pub const SYMBOLS_VERSION: u32 = 2;
 
 /// Longest name stored; longer names are truncated at a char boundary.
 pub const MAX_SYMBOL_NAME: usize = 1024;
@@ -173,7 +178,7 @@ pub struct SymbolEntry {
     state: AtomicU32,
     name_word: AtomicU32,
     name_len: AtomicU32,
-    reserved: AtomicU32,
+    line: AtomicU32,
     address: AtomicU64,
 }
 
@@ -215,7 +220,16 @@ pub enum SymbolError {
     Full,
 }
 
-/// A published symbol, as the reader sees it. `name` borrows the cursor's buffer.
+/// Where a symbol is defined in the source: a file and a line (from 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SymbolSource<'b> {
+    /// The source file, as the registrar named it (a `tracing` callsite's `file!()`).
+    pub file: &'b str,
+    /// The line, from 1.
+    pub line: u32,
+}
+
+/// A published symbol, as the reader sees it. `name` and `source` borrow the cursor's buffer.
 #[derive(Debug, Clone, Copy)]
 pub struct SymbolRecord<'b> {
     /// Function id: entry index + 1.
@@ -224,6 +238,8 @@ pub struct SymbolRecord<'b> {
     pub name: &'b str,
     /// The address registered with it.
     pub address: u64,
+    /// Where it is defined, when the registrar said.
+    pub source: Option<SymbolSource<'b>>,
 }
 
 /// The reader's position: every index below `next` was looked at; `pending` holds those among
@@ -293,8 +309,10 @@ impl std::fmt::Debug for SymbolTableRef<'_> {
     }
 }
 
-/// `name` cut to at most [`MAX_SYMBOL_NAME`] bytes, at a char boundary.
+/// `name` cut at its first NUL (the separator before a source file) and to at most
+/// [`MAX_SYMBOL_NAME`] bytes, at a char boundary.
 fn truncate_name(name: &str) -> &str {
+    let name = name.split('\0').next().unwrap_or_default();
     if name.len() <= MAX_SYMBOL_NAME {
         return name;
     }
@@ -385,11 +403,36 @@ impl<'a> SymbolTableRef<'a> {
     }
 
     /// Registers `name` at `address`; returns the new function id (>= 1, = entry index + 1).
-    /// Wait-free: a few fetch_adds and stores, no loop that can spin. Names longer than
-    /// [`MAX_SYMBOL_NAME`] bytes are truncated at a char boundary. Registering the same name
-    /// twice yields two ids (deduplication is the caller's business).
+    /// Wait-free: a few fetch_adds and stores, no loop that can spin. A name is cut at its
+    /// first NUL, and names longer than [`MAX_SYMBOL_NAME`] bytes are truncated at a char
+    /// boundary. Registering the same name twice yields two ids (deduplication is the caller's
+    /// business).
     pub fn register(&self, name: &str, address: u64) -> Result<u64, SymbolError> {
-        let bytes = truncate_name(name).as_bytes();
+        self.register_with_source(name, address, None)
+    }
+
+    /// [`register`](Self::register) with where the symbol is defined. The source is kept when
+    /// its line is nonzero, its file is not empty and holds no NUL, and name and file fit in
+    /// [`MAX_SYMBOL_NAME`] bytes together; otherwise the name is registered without it.
+    pub fn register_with_source(
+        &self,
+        name: &str,
+        address: u64,
+        source: Option<SymbolSource<'_>>,
+    ) -> Result<u64, SymbolError> {
+        let name = truncate_name(name).as_bytes();
+        let source = source.filter(|s| {
+            s.line != 0
+                && !s.file.is_empty()
+                && !s.file.contains('\0')
+                && name.len() + 1 + s.file.len() <= MAX_SYMBOL_NAME
+        });
+        let (file, line): (&[u8], u32) = match source {
+            Some(s) => (s.file.as_bytes(), s.line),
+            None => (&[], 0),
+        };
+        let separator: &[u8] = if source.is_some() { b"\0" } else { b"" };
+        let len = name.len() + separator.len() + file.len();
         let cap = self.entries.len() as u64;
         // Relaxed: the RMW alone makes the index unique; the entry is published by its state.
         let index = self
@@ -401,7 +444,7 @@ impl<'a> SymbolTableRef<'a> {
             return Err(self.refuse());
         }
         let entry = &self.entries[index as usize];
-        let n = bytes.len().div_ceil(WORD) as u64;
+        let n = len.div_ceil(WORD) as u64;
         let first = if n == 0 {
             0
         } else {
@@ -417,15 +460,19 @@ impl<'a> SymbolTableRef<'a> {
             }
         };
         let dest = &self.words[first as usize..(first + n) as usize];
-        for (word, chunk) in dest.iter().zip(bytes.chunks(WORD)) {
+        let mut text = name.iter().chain(separator).chain(file).copied();
+        for word in dest {
             let mut le = [0u8; WORD];
-            le[..chunk.len()].copy_from_slice(chunk);
+            for (byte, b) in le.iter_mut().zip(&mut text) {
+                *byte = b;
+            }
             // Relaxed: published by the Release store of `state` below.
             word.store(u64::from_le_bytes(le), Ordering::Relaxed);
         }
-        // Relaxed (all three): published by the Release store of `state` below.
+        // Relaxed (all four): published by the Release store of `state` below.
         entry.name_word.store(first as u32, Ordering::Relaxed);
-        entry.name_len.store(bytes.len() as u32, Ordering::Relaxed);
+        entry.name_len.store(len as u32, Ordering::Relaxed);
+        entry.line.store(line, Ordering::Relaxed);
         entry.address.store(address, Ordering::Relaxed);
         // Release: a reader that acquires READY sees the name words and fields stored above.
         entry.state.store(READY, Ordering::Release);
@@ -490,9 +537,10 @@ impl<'a> SymbolTableRef<'a> {
             SKIPPED => return Probe::Settled { corrupt: false },
             _ => return Probe::Settled { corrupt: true },
         }
-        // Relaxed (all three): ordered after the Acquire load of `state` above.
+        // Relaxed (all four): ordered after the Acquire load of `state` above.
         let first = entry.name_word.load(Ordering::Relaxed) as usize;
         let len = entry.name_len.load(Ordering::Relaxed) as usize;
+        let line = entry.line.load(Ordering::Relaxed);
         let address = entry.address.load(Ordering::Relaxed);
         let n = len.div_ceil(WORD);
         let words = match first.checked_add(n) {
@@ -509,18 +557,25 @@ impl<'a> SymbolTableRef<'a> {
         }
         bytes.truncate(len);
         let bytes: &'b Vec<u8> = bytes;
-        let name = match std::str::from_utf8(bytes) {
-            Ok(name) => name,
+        let text = match std::str::from_utf8(bytes) {
+            Ok(text) => text,
             Err(_) => {
                 text.clear();
                 text.push_str(&String::from_utf8_lossy(bytes));
                 text.as_str()
             }
         };
+        // Untrusted: a line without a file (or a file without a line) is no source.
+        let (name, file) = match text.split_once('\0') {
+            Some((name, file)) => (name, file),
+            None => (text, ""),
+        };
+        let source = (line != 0 && !file.is_empty()).then_some(SymbolSource { file, line });
         Probe::Ready(SymbolRecord {
             id: u64::from(index) + 1,
             name,
             address,
+            source,
         })
     }
 }
@@ -646,6 +701,75 @@ mod tests {
         assert_eq!(read_all(v, &mut SymbolCursor::new()).len(), 5);
         assert_eq!(v.claimed(), 5);
         assert_eq!(v.refused(), 0);
+    }
+
+    /// `(name, file, line)` of every new entry.
+    fn sources(t: SymbolTableRef<'_>) -> Vec<(String, Option<(String, u32)>)> {
+        let mut out = Vec::new();
+        t.read_new(&mut SymbolCursor::new(), |r| {
+            let source = r.source.map(|s| (s.file.to_owned(), s.line));
+            out.push((r.name.to_owned(), source))
+        });
+        out
+    }
+
+    #[test]
+    fn a_source_location_travels_with_its_name_and_a_bad_one_is_left_out() {
+        let t = HeapSymbolTable::new(cfg(8, 4096));
+        let v = t.view();
+        let at = |file, line| Some(SymbolSource { file, line });
+        v.register_with_source("app::fetch", 0, at("src/main.rs", 12))
+            .unwrap();
+        // A NUL in a name ends it: a name cannot forge a source.
+        v.register_with_source("evil\0src/forged.rs", 0, None)
+            .unwrap();
+        // Line 0, an empty file or a file with a NUL is no source.
+        v.register_with_source("no_line", 0, at("a.rs", 0)).unwrap();
+        v.register_with_source("no_file", 0, at("", 3)).unwrap();
+        v.register_with_source("nul_file", 0, at("a\0b.rs", 3))
+            .unwrap();
+        // Name and file must fit in one name's bytes together.
+        let long = "f".repeat(MAX_SYMBOL_NAME - 4);
+        v.register_with_source(&long, 0, at("x.rs", 1)).unwrap();
+        v.register_with_source("fits", 0, at(&long[..MAX_SYMBOL_NAME - 5], 2))
+            .unwrap();
+        let line = |file: &str, line| Some((file.to_owned(), line));
+        assert_eq!(
+            sources(v),
+            vec![
+                ("app::fetch".into(), line("src/main.rs", 12)),
+                ("evil".into(), None),
+                ("no_line".into(), None),
+                ("no_file".into(), None),
+                ("nul_file".into(), None),
+                (long.clone(), None),
+                ("fits".into(), line(&long[..MAX_SYMBOL_NAME - 5], 2)),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_hostile_line_or_separator_alone_gives_no_source() {
+        let t = HeapSymbolTable::new(cfg(4, 256));
+        let v = t.view();
+        v.register("plain", 0).unwrap();
+        v.register_with_source(
+            "sep",
+            0,
+            Some(SymbolSource {
+                file: "f.rs",
+                line: 9,
+            }),
+        )
+        .unwrap();
+        // Another process writes a line into the plain entry and zeroes the other's.
+        t.entries[0].line.store(77, Ordering::Relaxed);
+        t.entries[1].line.store(0, Ordering::Relaxed);
+        assert_eq!(
+            sources(v),
+            vec![("plain".into(), None), ("sep".into(), None)],
+            "a line needs a file and a file needs a line"
+        );
     }
 
     #[test]
@@ -813,7 +937,7 @@ mod tests {
                 },
                 Ordering::Relaxed,
             );
-            e.reserved.store(next() as u32, Ordering::Relaxed);
+            e.line.store(next() as u32, Ordering::Relaxed);
             e.address.store(next(), Ordering::Relaxed);
         }
         for w in t.words.iter() {
