@@ -4,7 +4,7 @@ use crate::driver::{ModeDriver, Tick};
 use crate::mode::{AgentMode, ModeConfig, ModeCounts};
 use ada_persist::{MAX_ENCODED_LEN, MarkingPolicy, TriggerId, TriggerSet};
 use ada_registry::callsite::CALLSITE_ID_MASK;
-use ada_registry::{Registry, RegistryError};
+use ada_registry::{Registry, RegistryError, SymbolSource};
 use ada_shm::clock::{ClockId, MonotonicClock};
 use ada_shm::{
     AttachOptions, ENV_SEGMENT, RegionKind, SegmentName, ShmError, TRIGGERS_REGION_VERSION,
@@ -191,7 +191,24 @@ impl Agent {
     /// the controller: the id is then [`unregistered_id`] of the name (the controller shows it
     /// as `fn#<id>`) and the refusal is counted in the segment.
     pub fn register_symbol(&self, name: &str, address: u64) -> u64 {
-        match self.registry.symbols().register(name, address) {
+        self.register_symbol_with_source(name, address, None)
+    }
+
+    /// [`register_symbol`](Agent::register_symbol) with where the symbol is defined (a file
+    /// and a line from 1), which the trace keeps beside the name. A source the table cannot
+    /// hold with the name (see [`ada_registry::SymbolTableRef::register_with_source`]) is left
+    /// out; the name is registered all the same.
+    pub fn register_symbol_with_source(
+        &self,
+        name: &str,
+        address: u64,
+        source: Option<SymbolSource<'_>>,
+    ) -> u64 {
+        match self
+            .registry
+            .symbols()
+            .register_with_source(name, address, source)
+        {
             Ok(id) => id,
             Err(_) => unregistered_id(name),
         }

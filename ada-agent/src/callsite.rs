@@ -3,6 +3,7 @@
 
 use crate::global::global;
 use ada_persist::TriggerId;
+use ada_registry::SymbolSource;
 use ada_registry::callsite::{pack, publish, unpack_id, unpack_trigger};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -64,7 +65,7 @@ impl Callsite {
     #[cold]
     #[inline(never)]
     fn register(&self) -> u64 {
-        let word = Callsite::register_name(self.name, self.address);
+        let word = Callsite::register_name(self.name, self.address, None);
         if word == 0 {
             return 0;
         }
@@ -74,16 +75,17 @@ impl Callsite {
         publish(&self.word, word)
     }
 
-    /// Registers `name` at `address` in the global agent's symbol table and asks the marking
+    /// Registers `name` at `address` (defined at `source`, if given) in the global agent's
+    /// symbol table and asks the marking
     /// policy whether a symbol trigger fires for it: the packed word, or 0 when the process is
     /// not traced.
-    pub(crate) fn register_name(name: &str, address: u64) -> u64 {
+    pub(crate) fn register_name(name: &str, address: u64, source: Option<SymbolSource<'_>>) -> u64 {
         if crate::global::quiet() == crate::global::UNTRACED {
             // Known untraced: nothing to register (and no lazy-initialisation check to make).
             return 0;
         }
         let Some(agent) = global() else { return 0 };
-        let id = agent.register_symbol(name, address);
+        let id = agent.register_symbol_with_source(name, address, source);
         // Matching happens here, once per callsite (per racing thread at most).
         let verdict = agent.symbol_verdict(name).map(TriggerId::get);
         pack(id, verdict)

@@ -146,6 +146,7 @@ pub use thread::{Detail, Flow, ThreadWriter};
 use tls::Unwritten;
 pub use tls::unregister_current_thread;
 
+use ada_registry::SymbolSource;
 use ada_registry::callsite::{CALLSITE_TRIGGERED, unpack_id, unpack_trigger};
 use ada_ringpool::EventKind;
 
@@ -221,7 +222,15 @@ fn word_id(word: u64) -> u64 {
 /// [`mark_word`]. 0 when the process is not traced. Each call registers the name again (a new
 /// symbol-table entry): keep the word, as a [`Callsite`] does.
 pub fn register_callsite(name: &str, address: u64) -> u64 {
-    Callsite::register_name(name, address)
+    Callsite::register_name(name, address, None)
+}
+
+/// [`register_callsite`] with where the callsite is in the source: `file` and `line` (from 1),
+/// which the trace keeps beside the name (a `tracing` callsite's `file!()` and `line!()`, say).
+/// A source the symbol table cannot hold with the name is left out (see
+/// [`Agent::register_symbol_with_source`]).
+pub fn register_callsite_at(name: &str, address: u64, file: &str, line: u32) -> u64 {
+    Callsite::register_name(name, address, Some(SymbolSource { file, line }))
 }
 
 /// Records entry into the function with id `function_id` (from [`Agent::register_symbol`], or
