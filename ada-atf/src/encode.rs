@@ -104,8 +104,25 @@ impl<'a> EventRef<'a> {
                 symbol,
                 address,
                 module,
+                file: "",
+                line: 0,
             },
         )
+    }
+
+    /// This event with the source location `file`:`line` of the function it names, when it is
+    /// a [`PayloadRef::SymbolDef`] (any other event is returned unchanged).
+    pub const fn at_source(mut self, at_file: &'a str, at_line: u32) -> Self {
+        if let PayloadRef::SymbolDef {
+            ref mut file,
+            ref mut line,
+            ..
+        } = self.payload
+        {
+            *file = at_file;
+            *line = at_line;
+        }
+        self
     }
 
     /// A [`PayloadRef::ThreadDef`] event describing session thread `thread_id` (the event
@@ -240,6 +257,10 @@ pub enum PayloadRef<'a> {
         address: u64,
         /// Module, `""` when unknown.
         module: &'a str,
+        /// The source file that defines it, `""` when unknown.
+        file: &'a str,
+        /// The line in `file`, 0 when unknown.
+        line: u32,
     },
     /// Member 19 (extension): the identity of a session thread, placed before that thread's
     /// first event (see [`EventRef::thread_def`]).
@@ -328,11 +349,15 @@ impl PayloadRef<'_> {
                 symbol,
                 address,
                 module,
+                file,
+                line,
             } => Payload::SymbolDef(schema::SymbolDef {
                 function_id,
                 symbol: symbol.to_owned(),
                 address,
                 module: module.to_owned(),
+                file: file.to_owned(),
+                line,
             }),
             PayloadRef::ThreadDef {
                 thread_id,
@@ -635,12 +660,16 @@ fn payload_len(p: &PayloadRef<'_>) -> Result<(u32, usize), EncodeError> {
             symbol,
             address,
             module,
+            file,
+            line,
         } => (
             18,
             varint_field_len(1, function_id)
                 + bytes_field_len(2, symbol.len())
                 + varint_field_len(3, address)
-                + bytes_field_len(4, module.len()),
+                + bytes_field_len(4, module.len())
+                + bytes_field_len(5, file.len())
+                + varint_field_len(6, u64::from(line)),
         ),
         PayloadRef::ThreadDef {
             thread_id,
@@ -787,11 +816,15 @@ fn put_payload(out: &mut Cursor<'_>, p: &PayloadRef<'_>) {
             symbol,
             address,
             module,
+            file,
+            line,
         } => {
             put_varint_field(out, 1, function_id);
             put_bytes_field(out, 2, symbol.as_bytes());
             put_varint_field(out, 3, address);
             put_bytes_field(out, 4, module.as_bytes());
+            put_bytes_field(out, 5, file.as_bytes());
+            put_varint_field(out, 6, u64::from(line));
         }
         PayloadRef::ThreadDef {
             thread_id,

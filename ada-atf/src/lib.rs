@@ -44,7 +44,7 @@
 //! | `Event.payload` | 15 | `EventsLost { uint32 lane = 1; uint64 count = 2; string cause = 3; uint64 first_lost_ns = 4; uint64 last_lost_ns = 5; }` (`cause`: a `LossCause` name; times 0 = unknown) |
 //! | `Event.payload` | 16 | `Custom { string name = 1; bytes data = 2; }` |
 //! | `Event.payload` | 17 | `WindowMark { uint64 window_id = 1; … bool mark_seen = 8; int32 thread_id = 9; uint64 last_mark_ns = 10; optional uint32 trigger = 11; uint64 pre_roll_events = 12; uint64 discarded_events = 13; uint64 over_budget_events = 14; }` |
-//! | `Event.payload` | 18 | `SymbolDef { uint64 function_id = 1; string symbol = 2; uint64 address = 3; string module = 4; }` |
+//! | `Event.payload` | 18 | `SymbolDef { uint64 function_id = 1; string symbol = 2; uint64 address = 3; string module = 4; string file = 5; uint32 line = 6; }` |
 //! | `Event.payload` | 19 | `ThreadDef { int32 thread_id = 1; uint32 pid = 2; uint64 os_tid = 3; string name = 4; bool verified = 5; }` |
 //!
 //! A plain reader skips fields 4–6 and sees members 15–19 as an event without payload.
@@ -113,7 +113,7 @@ pub use manifest::{
     TraceSummary,
 };
 pub use mapping::{RecordKind, RecordMapper, RegisterNames, RingRecord, SymbolLookup};
-pub use names::{StreamNames, SymbolName, ThreadIdentity};
+pub use names::{SourceLocation, StreamNames, SymbolName, ThreadIdentity};
 pub use reader::{Events, ReaderOptions, TornTail, TraceReader};
 pub use schema::{Event, Lane, Timestamp};
 pub use window::{MAX_WINDOWS_FILE_LEN, PersistenceWindow};

@@ -356,6 +356,12 @@ pub struct SymbolEntry {
     /// Module, if known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub module: Option<String>,
+    /// The source file that defines it, if known (a `tracing` callsite's file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The line of `file` that defines it, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
 }
 
 /// One file-backed executable mapping of a traced process (`loadedModules`).

@@ -35,6 +35,28 @@ pub struct SymbolName {
     pub symbol: String,
     /// Its address, 0 when unknown.
     pub address: u64,
+    /// Where it is defined in the source, when the trace says.
+    pub source: Option<SourceLocation>,
+}
+
+/// A function's place in the source: a file and a line in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceLocation {
+    /// The file, as registered (a `tracing` callsite's `file!()`).
+    pub file: String,
+    /// The line, from 1.
+    pub line: u32,
+}
+
+impl SourceLocation {
+    /// The location of a definition whose file is `file` and line `line`: none unless both are
+    /// known (a non-empty file and a line from 1).
+    pub fn of(file: &str, line: u32) -> Option<SourceLocation> {
+        (!file.is_empty() && line != 0).then(|| SourceLocation {
+            file: file.to_owned(),
+            line,
+        })
+    }
 }
 
 /// Names of a trace's functions and threads; see the [module docs](self).
@@ -56,6 +78,10 @@ impl StreamNames {
                 names.symbols.entry(s.function_id).or_insert(SymbolName {
                     symbol: s.symbol.clone(),
                     address: s.address.unwrap_or(0),
+                    source: SourceLocation::of(
+                        s.file.as_deref().unwrap_or(""),
+                        s.line.unwrap_or(0),
+                    ),
                 });
             }
             for t in &m.threads {
@@ -79,6 +105,7 @@ impl StreamNames {
                 let new = SymbolName {
                     symbol: d.symbol.clone(),
                     address: d.address,
+                    source: SourceLocation::of(&d.file, d.line),
                 };
                 match self.symbols.get(&d.function_id) {
                     Some(old) if *old != new => self.conflicts += 1,
@@ -186,5 +213,26 @@ mod tests {
         n.observe(&ev(EventRef::symbol_def(10, 42, "main", 0x1000, "")));
         assert_eq!(n.conflicts(), 2);
         assert_eq!((n.symbol_count(), n.thread_count()), (1, 1));
+    }
+
+    #[test]
+    fn a_definition_carries_its_source_location_when_it_has_both_parts() {
+        let mut n = StreamNames::new(None);
+        n.observe(&ev(
+            EventRef::symbol_def(1, 1, "a", 0, "").at_source("src/a.rs", 12)
+        ));
+        n.observe(&ev(EventRef::symbol_def(2, 2, "b", 0, "")));
+        n.observe(&ev(
+            EventRef::symbol_def(3, 3, "c", 0, "").at_source("src/c.rs", 0)
+        ));
+        n.observe(&ev(EventRef::symbol_def(4, 4, "d", 0, "").at_source("", 9)));
+        let at = n.symbol(1).unwrap().source.clone().unwrap();
+        assert_eq!((at.file.as_str(), at.line), ("src/a.rs", 12));
+        for id in 2..=4 {
+            assert_eq!(n.symbol(id).unwrap().source, None, "function {id}");
+        }
+        // A location on a non-definition is ignored.
+        let end = EventRef::new(0, 5, crate::PayloadRef::TraceEnd { exit_code: 0 });
+        assert_eq!(end.at_source("x.rs", 1), end);
     }
 }

@@ -309,6 +309,13 @@ pub struct SymbolDef {
     /// The module (object file) holding it, empty when unknown.
     #[prost(string, tag = "4")]
     pub module: String,
+    /// The source file that defines it, empty when unknown (a `tracing` callsite's file, as
+    /// the layer registered it; absent in traces written before it was added).
+    #[prost(string, tag = "5")]
+    pub file: String,
+    /// The line of `file` that defines it, 0 when unknown.
+    #[prost(uint32, tag = "6")]
+    pub line: u32,
 }
 
 /// Extension `message ThreadDef` (payload member 19): what the controller knows of one thread

@@ -151,6 +151,23 @@ fn extension_wire_bytes() {
     ];
     assert_eq!(encode(5, &ev), expected);
 
+    // With a source location: file (5, len) and line (6, varint) follow the module.
+    let ev = EventRef::symbol_def(0, 9, "f", 0x10, "m").at_source("a.rs", 300);
+    #[rustfmt::skip]
+    let expected: &[u8] = &[
+        0x1a,                               // record length 26
+        0x08, 0x05,                         // event_id = 5
+        0x1a, 0x00,                         // timestamp: empty (thread 0, no function id)
+        0x92, 0x01, 0x13,                   // Event.symbol_def (18, len): key 146, 19 bytes
+          0x08, 0x09,                       //   function_id = 9
+          0x12, 0x01, b'f',                 //   symbol = "f"
+          0x18, 0x10,                       //   address = 0x10
+          0x22, 0x01, b'm',                 //   module = "m"
+          0x2a, 0x04, b'a', b'.', b'r', b's', //   file = "a.rs"
+          0x30, 0xac, 0x02,                 //   line = 300
+    ];
+    assert_eq!(encode(5, &ev), expected);
+
     let ev = EventRef::thread_def(0, 2, 7, 8, "w", true);
     #[rustfmt::skip]
     let expected: &[u8] = &[
@@ -271,6 +288,8 @@ fn proto_file_matches_the_encoder() {
         "optional uint32 trigger = 11;",
         "uint64 over_budget_events = 14;",
         "string module = 4;",
+        "string file = 5;",
+        "uint32 line = 6;",
         "int32 thread_id = 1;",
         "uint32 pid = 2;",
         "uint64 os_tid = 3;",

@@ -186,6 +186,8 @@ fn summary() -> TraceSummary {
             symbol: "helper".into(),
             address: Some(0x2000),
             module: None,
+            file: None,
+            line: None,
         }],
         ..TraceSummary::default()
     }
@@ -986,6 +988,8 @@ fn inspect_escapes_terminal_controls_from_the_trace() {
             symbol: "evil\u{202e}txt.exe".into(),
             address: Some(0x2000),
             module: Some("lib\u{1b}[0m.so".into()),
+            file: None,
+            line: None,
         }],
         ..TraceSummary::default()
     };

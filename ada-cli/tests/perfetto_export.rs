@@ -147,6 +147,8 @@ fn summary() -> TraceSummary {
         symbol: symbol.into(),
         address: None,
         module: None,
+        file: None,
+        line: None,
     };
     TraceSummary {
         executable: Some("/usr/bin/demo".into()),

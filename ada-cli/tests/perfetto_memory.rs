@@ -162,6 +162,8 @@ fn write_trace(root: &std::path::Path) -> std::path::PathBuf {
                 symbol: format!("function_{function_id}"),
                 address: None,
                 module: None,
+                file: None,
+                line: None,
             })
             .collect(),
         ..TraceSummary::default()

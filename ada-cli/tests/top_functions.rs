@@ -78,6 +78,8 @@ fn trace(root: &Path) -> PathBuf {
         symbol: name.into(),
         address: None,
         module: None,
+        file: None,
+        line: None,
     };
     w.finalize(TraceSummary {
         symbols: vec![

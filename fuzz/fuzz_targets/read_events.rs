@@ -130,6 +130,8 @@ fn check_event(event: &Event) {
             symbol: &d.symbol,
             address: d.address,
             module: &d.module,
+            file: &d.file,
+            line: d.line,
         },
         Payload::ThreadDef(d) => PayloadRef::ThreadDef {
             thread_id: d.thread_id,

@@ -48,6 +48,8 @@ pub enum PSpec {
         symbol: String,
         address: u64,
         module: String,
+        file: String,
+        line: u32,
     },
     ThreadDef {
         thread_id: i32,
@@ -136,11 +138,15 @@ impl Spec {
                 symbol,
                 address,
                 module,
+                file,
+                line,
             } => PayloadRef::SymbolDef {
                 function_id: *function_id,
                 symbol,
                 address: *address,
                 module,
+                file,
+                line: *line,
             },
             PSpec::ThreadDef {
                 thread_id,
@@ -239,11 +245,15 @@ impl Spec {
                 symbol,
                 address,
                 module,
+                file,
+                line,
             } => Payload::SymbolDef(schema::SymbolDef {
                 function_id: *function_id,
                 symbol: symbol.clone(),
                 address: *address,
                 module: module.clone(),
+                file: file.clone(),
+                line: *line,
             }),
             PSpec::ThreadDef {
                 thread_id,
@@ -375,14 +385,24 @@ pub fn payload() -> impl Strategy<Value = PSpec> {
         (text(), prop::collection::vec(any::<u8>(), 0..=512))
             .prop_map(|(name, data)| PSpec::Custom { name, data }),
         window().prop_map(PSpec::Window),
-        (any::<u64>(), text(), any::<u64>(), text()).prop_map(
-            |(function_id, symbol, address, module)| PSpec::SymbolDef {
-                function_id,
-                symbol,
-                address,
-                module
-            }
-        ),
+        (
+            any::<u64>(),
+            text(),
+            any::<u64>(),
+            text(),
+            text(),
+            any::<u32>()
+        )
+            .prop_map(|(function_id, symbol, address, module, file, line)| {
+                PSpec::SymbolDef {
+                    function_id,
+                    symbol,
+                    address,
+                    module,
+                    file,
+                    line,
+                }
+            }),
         (
             any::<i32>(),
             any::<u32>(),
