@@ -1078,10 +1078,11 @@ fn write_event_line<W: Write>(
         }
         Some(Payload::SymbolDef(d)) => write!(
             w,
-            "defines function {} = {}{}",
+            "defines function {} = {}{}{}",
             d.function_id,
             escape(&d.symbol),
-            at_address(d.address)
+            at_address(d.address),
+            in_source(&d.file, d.line)
         ),
         Some(Payload::ThreadDef(d)) => write!(
             w,
@@ -1094,6 +1095,15 @@ fn write_event_line<W: Write>(
                 verified: d.verified,
             })
         ),
+    }
+}
+
+/// ` (file:line)` for a definition with a source location, else nothing (a location needs
+/// both a file and a line).
+fn in_source(file: &str, line: u32) -> String {
+    match ada_atf::SourceLocation::of(file, line) {
+        Some(at) => format!(" ({}:{})", escape(&at.file), at.line),
+        None => String::new(),
     }
 }
 

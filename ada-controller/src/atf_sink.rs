@@ -43,7 +43,7 @@ use ada_atf::{
     PersistenceWindow, RecordKind, RecordMapper, RingRecord, StateEntries, SymbolEntry, SyncPolicy,
     ThreadSummary, TraceSummary, TraceWriter, WriteError, WriterOptions,
 };
-use ada_registry::LaneKind;
+use ada_registry::{LaneKind, SymbolSource};
 use ada_ringpool::EventKind;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -167,8 +167,15 @@ impl AtfSink {
 
     /// Names a function for the manifest's symbol table only (the drain workers wrote its
     /// definition into the stream themselves).
-    pub(crate) fn know_symbol(&mut self, function_id: u64, name: &str, address: u64) {
-        self.symbols.insert(function_id, name, address);
+    pub(crate) fn know_symbol(&mut self, entry: &SymbolEntry) {
+        let source = entry
+            .file
+            .as_deref()
+            .zip(entry.line)
+            .map(|(file, line)| SymbolSource { file, line });
+        let address = entry.address.unwrap_or(0);
+        self.symbols
+            .insert(entry.function_id, &entry.symbol, address, source);
     }
 
     fn writer(&mut self) -> Result<&mut TraceWriter, SinkError> {
@@ -233,13 +240,31 @@ pub(crate) struct SymbolMap {
     sparse: HashMap<u64, FunctionPayload>,
     /// What an id without a definition resolves to (`""`, address 0).
     unresolved: FunctionPayload,
+    /// The source locations (file, line) of the ids that have one (for the manifest; only
+    /// `tracing` callsites have them, so a map rather than a slot per id).
+    sources: HashMap<u64, (Box<str>, u32)>,
 }
 
 impl SymbolMap {
     /// Ids below this are stored densely (the table's entry limit).
     const DENSE_LIMIT: u64 = ada_registry::symbols::MAX_SYMBOL_ENTRIES as u64 + 1;
 
-    pub(crate) fn insert(&mut self, id: u64, name: &str, address: u64) {
+    /// Defines `id` as `name` at `address`, defined in the source at `source` when known.
+    pub(crate) fn insert(
+        &mut self,
+        id: u64,
+        name: &str,
+        address: u64,
+        source: Option<SymbolSource<'_>>,
+    ) {
+        match source {
+            Some(s) => {
+                self.sources.insert(id, (s.file.into(), s.line));
+            }
+            None => {
+                self.sources.remove(&id);
+            }
+        }
         let value = FunctionPayload::new(name, address);
         if id < Self::DENSE_LIMIT {
             let i = id as usize;
@@ -268,7 +293,22 @@ impl SymbolMap {
         self.get(function_id).unwrap_or(&self.unresolved)
     }
 
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, &FunctionPayload)> {
+    /// The manifest's entries for the ids defined, in no particular order.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = SymbolEntry> + '_ {
+        self.iter().map(|(function_id, p)| {
+            let source = self.sources.get(&function_id);
+            SymbolEntry {
+                function_id,
+                symbol: p.symbol().to_owned(),
+                address: (p.address() != 0).then_some(p.address()),
+                module: None,
+                file: source.map(|(file, _)| file.to_string()),
+                line: source.map(|&(_, line)| line),
+            }
+        })
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u64, &FunctionPayload)> {
         let dense = self
             .dense
             .iter()
@@ -283,6 +323,21 @@ impl ada_atf::SymbolLookup for SymbolMap {
     #[inline]
     fn lookup(&self, function_id: u64) -> Option<(&str, u64)> {
         self.get(function_id).map(|p| (p.symbol(), p.address()))
+    }
+}
+
+/// The stream's definition of `function_id`, with its source location when it has one.
+pub(crate) fn symbol_def<'a>(
+    now: u64,
+    function_id: u64,
+    name: &'a str,
+    address: u64,
+    source: Option<SymbolSource<'a>>,
+) -> EventRef<'a> {
+    let def = EventRef::symbol_def(now, function_id, name, address, "");
+    match source {
+        Some(s) => def.at_source(s.file, s.line),
+        None => def,
     }
 }
 
@@ -515,11 +570,21 @@ impl Sink for AtfSink {
     }
 
     fn symbol(&mut self, function_id: u64, name: &str, address: u64) -> Result<(), SinkError> {
-        self.symbols.insert(function_id, name, address);
+        self.symbol_at(function_id, name, address, None)
+    }
+
+    fn symbol_at(
+        &mut self,
+        function_id: u64,
+        name: &str,
+        address: u64,
+        source: Option<SymbolSource<'_>>,
+    ) -> Result<(), SinkError> {
+        self.symbols.insert(function_id, name, address, source);
         // Into the stream as well, before the first event that uses it: a trace whose
         // controller dies before writing trace.json still names its functions.
         let now = ada_shm::clock::MonotonicClock::read();
-        let def = EventRef::symbol_def(now, function_id, name, address, "");
+        let def = symbol_def(now, function_id, name, address, source);
         self.writer()?
             .write(&def)
             .map(|_| ())
@@ -618,16 +683,7 @@ impl Sink for AtfSink {
         };
         // A failure here poisons the writer; finalize still writes an incomplete manifest.
         let _ = writer.write(&EventRef::new(0, now, end));
-        let mut symbols: Vec<SymbolEntry> = self
-            .symbols
-            .iter()
-            .map(|(function_id, p)| SymbolEntry {
-                function_id,
-                symbol: p.symbol().to_owned(),
-                address: (p.address() != 0).then_some(p.address()),
-                module: None,
-            })
-            .collect();
+        let mut symbols: Vec<SymbolEntry> = self.symbols.entries().collect();
         symbols.sort_by_key(|s| s.function_id);
         let threads = report
             .threads

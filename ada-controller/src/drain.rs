@@ -1955,7 +1955,7 @@ fn read_symbols<S: Sink>(
 ) {
     registry.symbols().read_new(cursor, |s| {
         *count += 1;
-        if let Err(e) = sink.symbol(s.id, s.name, s.address) {
+        if let Err(e) = sink.symbol_at(s.id, s.name, s.address, s.source) {
             *failures += 1;
             *error = Some(e.to_string());
         }

@@ -163,6 +163,10 @@ pub use ada_registry::RingGeometry;
 /// Symbol table size, for [`ControllerBuilder::symbols`] (re-exported from `ada-registry`).
 pub use ada_registry::SymbolTableConfig;
 
+/// A symbol's source location, as [`Sink::symbol_at`] receives it (re-exported from
+/// `ada-registry`).
+pub use ada_registry::SymbolSource;
+
 /// The README's examples, run as doctests.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

@@ -3,6 +3,7 @@
 
 use crate::atf_sink::{
     AtfSink, SymbolMap, index_event, loss_payload, persistence_window, ring_record, session_thread,
+    symbol_def,
 };
 use crate::modules::Module;
 use crate::pipelined::Pipelined;
@@ -10,7 +11,8 @@ use crate::report::Report;
 use crate::sink::{
     ChunkInfo, LossInfo, Record, SessionInfo, Sink, SinkError, SinkOutput, ThreadInfo, WindowInfo,
 };
-use ada_atf::{BlockEncoder, EncodedBlock, EventRef, PayloadRef, RecordMapper};
+use ada_atf::{BlockEncoder, EncodedBlock, EventRef, PayloadRef, RecordMapper, SymbolEntry};
+use ada_registry::SymbolSource;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
@@ -29,8 +31,8 @@ enum ToWriter {
     /// Modules of a process (for the manifest).
     Modules(u32, Vec<Module>),
     Flush,
-    /// The merged report and every worker's symbols (id, name, address).
-    Finish(Box<Report>, Vec<(u64, String, u64)>),
+    /// The merged report and every worker's symbols.
+    Finish(Box<Report>, Vec<SymbolEntry>),
 }
 
 /// Why the merged writer failed (the trace writer's own errors pass through unchanged).
@@ -100,9 +102,19 @@ impl Sink for BlockSink {
     }
 
     fn symbol(&mut self, function_id: u64, name: &str, address: u64) -> Result<(), SinkError> {
-        self.symbols.insert(function_id, name, address);
+        self.symbol_at(function_id, name, address, None)
+    }
+
+    fn symbol_at(
+        &mut self,
+        function_id: u64,
+        name: &str,
+        address: u64,
+        source: Option<SymbolSource<'_>>,
+    ) -> Result<(), SinkError> {
+        self.symbols.insert(function_id, name, address, source);
         let now = ada_shm::clock::MonotonicClock::read();
-        self.put(&EventRef::symbol_def(now, function_id, name, address, ""))
+        self.put(&symbol_def(now, function_id, name, address, source))
     }
 
     /// Written and shipped at once: the definition reaches the stream before any worker's
@@ -188,7 +200,7 @@ struct Merged {
     /// [`TraceSink`] itself.
     own: Option<BlockSink>,
     /// Symbols of the workers' sinks, collected at the end.
-    symbols: Vec<(u64, String, u64)>,
+    symbols: Vec<SymbolEntry>,
 }
 
 /// The default sink: an ATF v4 trace written by one thread (`ada-sink`).
@@ -287,11 +299,7 @@ impl TraceSink {
             if let Err(e) = s.ship() {
                 result = Err(e);
             }
-            m.symbols.extend(
-                s.symbols
-                    .iter()
-                    .map(|(id, p)| (id, p.symbol().to_owned(), p.address())),
-            );
+            m.symbols.extend(s.symbols.entries());
         }
         result
     }
@@ -337,9 +345,19 @@ impl Sink for TraceSink {
     }
 
     fn symbol(&mut self, function_id: u64, name: &str, address: u64) -> Result<(), SinkError> {
+        self.symbol_at(function_id, name, address, None)
+    }
+
+    fn symbol_at(
+        &mut self,
+        function_id: u64,
+        name: &str,
+        address: u64,
+        source: Option<SymbolSource<'_>>,
+    ) -> Result<(), SinkError> {
         match &mut self.0 {
-            Inner::Single(s) => s.symbol(function_id, name, address),
-            Inner::Merged(m) => m.own()?.symbol(function_id, name, address),
+            Inner::Single(s) => s.symbol_at(function_id, name, address, source),
+            Inner::Merged(m) => m.own()?.symbol_at(function_id, name, address, source),
         }
     }
 
@@ -407,11 +425,7 @@ impl Sink for TraceSink {
         };
         let own = m.own.take().ok_or(MergeError::Finished)?;
         let mut symbols = std::mem::take(&mut m.symbols);
-        symbols.extend(
-            own.symbols
-                .iter()
-                .map(|(id, p)| (id, p.symbol().to_owned(), p.address())),
-        );
+        symbols.extend(own.symbols.entries());
         let mut own = own;
         let shipped = own.ship();
         drop(own);
@@ -459,8 +473,8 @@ fn run_writer(
                 }
             }
             ToWriter::Finish(report, symbols) => {
-                for (id, name, address) in symbols {
-                    sink.know_symbol(id, &name, address);
+                for entry in &symbols {
+                    sink.know_symbol(entry);
                 }
                 return sink.finish(&report).map(|mut out| {
                     out.unwritten += refused;

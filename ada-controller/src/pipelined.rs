@@ -29,7 +29,7 @@ use crate::report::Report;
 use crate::sink::{
     ChunkInfo, LossInfo, Record, SessionInfo, Sink, SinkError, SinkOutput, ThreadInfo, WindowInfo,
 };
-use ada_registry::LaneKind;
+use ada_registry::{LaneKind, SymbolSource};
 use ada_ringpool::EventKind;
 use ada_ringpool::record::MAX_REGISTERS;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -90,6 +90,8 @@ enum Item {
         function_id: u64,
         address: u64,
         name: Span,
+        /// The source file's bytes and the line, when the symbol has a source location.
+        source: Option<(Span, u32)>,
     },
     Thread {
         thread: ThreadInfo,
@@ -271,12 +273,27 @@ impl<S: Sink + 'static> Sink for Pipelined<S> {
     }
 
     fn symbol(&mut self, function_id: u64, name: &str, address: u64) -> Result<(), SinkError> {
-        self.room(name.len())?;
+        self.symbol_at(function_id, name, address, None)
+    }
+
+    fn symbol_at(
+        &mut self,
+        function_id: u64,
+        name: &str,
+        address: u64,
+        source: Option<SymbolSource<'_>>,
+    ) -> Result<(), SinkError> {
+        self.room(name.len() + source.map_or(0, |s| s.file.len()))?;
         let name = self.batch.put(&[name.as_bytes()])?;
+        let source = match source {
+            Some(s) => Some((self.batch.put(&[s.file.as_bytes()])?, s.line)),
+            None => None,
+        };
         self.batch.items.push(Item::Symbol {
             function_id,
             address,
             name,
+            source,
         });
         Ok(())
     }
@@ -459,10 +476,20 @@ fn replay<S: Sink>(
                 function_id,
                 address,
                 name,
+                source,
             } => {
                 // The bytes of a `&str`: valid UTF-8, so this borrows without copying.
                 let name = String::from_utf8_lossy(batch.bytes(name));
-                note(inner.symbol(function_id, &name, address));
+                let file =
+                    source.map(|(file, line)| (String::from_utf8_lossy(batch.bytes(file)), line));
+                let source = file
+                    .as_ref()
+                    .map(|(file, line)| SymbolSource { file, line: *line });
+                // A symbol without a source was a `symbol` call: replayed as one.
+                note(match source {
+                    Some(_) => inner.symbol_at(function_id, &name, address, source),
+                    None => inner.symbol(function_id, &name, address),
+                });
             }
             Item::Thread { thread, name } => {
                 let name = name.map(|n| String::from_utf8_lossy(batch.bytes(n)));
@@ -541,6 +568,17 @@ mod tests {
         }
         fn symbol(&mut self, id: u64, name: &str, address: u64) -> Result<(), SinkError> {
             self.0.push(format!("symbol {id} {name} {address:#x}"));
+            Ok(())
+        }
+        fn symbol_at(
+            &mut self,
+            id: u64,
+            name: &str,
+            address: u64,
+            source: Option<SymbolSource<'_>>,
+        ) -> Result<(), SinkError> {
+            self.0
+                .push(format!("symbol {id} {name} {address:#x} at {source:?}"));
             Ok(())
         }
         fn thread(&mut self, t: &ThreadInfo, name: Option<&str>) -> Result<(), SinkError> {
@@ -651,6 +689,11 @@ mod tests {
         both(&mut |s| s.chunk_end(&t, &chunk(LaneKind::Index, 0, false)).unwrap());
         both(&mut |s| s.flush().unwrap());
         both(&mut |s| s.symbol(2, "détail", 0).unwrap());
+        let at = SymbolSource {
+            file: "src/spän.rs",
+            line: 12,
+        };
+        both(&mut |s| s.symbol_at(3, "span", 0, Some(at)).unwrap());
         both(&mut |s| {
             s.chunk_begin(&t, &chunk(LaneKind::Detail, 1, true))
                 .unwrap()
@@ -688,6 +731,12 @@ mod tests {
         assert_eq!(log.lines(), expected);
         assert!(expected.iter().any(|l| l.contains("marked true")));
         assert!(expected.iter().any(|l| l.contains("détail")));
+        assert!(
+            expected.iter().any(|l| l.starts_with("symbol 3 span")
+                && l.contains("src/spän.rs")
+                && l.contains("line: 12")),
+            "the symbol's source location was replayed"
+        );
         assert!(
             expected
                 .iter()

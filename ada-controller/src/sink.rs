@@ -7,7 +7,7 @@
 
 use crate::modules::Module;
 use crate::report::Report;
-use ada_registry::LaneKind;
+use ada_registry::{LaneKind, SymbolSource};
 use ada_ringpool::{EventKind, LossCause};
 use std::path::PathBuf;
 
@@ -518,6 +518,20 @@ pub trait Sink: Send {
         let _ = (function_id, name, address);
         Ok(())
     }
+    /// A function id got a name and, when the registrar gave one, the place in the source
+    /// that defines it (a `tracing` callsite's file and line). The drain calls this one; by
+    /// default it forwards to [`Sink::symbol`], dropping the source, so a sink that has no use
+    /// for source locations implements `symbol` alone.
+    fn symbol_at(
+        &mut self,
+        function_id: u64,
+        name: &str,
+        address: u64,
+        source: Option<SymbolSource<'_>>,
+    ) -> Result<(), SinkError> {
+        let _ = source;
+        self.symbol(function_id, name, address)
+    }
     /// A thread was seen for the first time: `thread.number` is its session number, `name` its
     /// name when the controller could verify and read it.
     fn thread(&mut self, thread: &ThreadInfo, name: Option<&str>) -> Result<(), SinkError> {
@@ -600,6 +614,15 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
     }
     fn symbol(&mut self, function_id: u64, name: &str, address: u64) -> Result<(), SinkError> {
         (**self).symbol(function_id, name, address)
+    }
+    fn symbol_at(
+        &mut self,
+        function_id: u64,
+        name: &str,
+        address: u64,
+        source: Option<SymbolSource<'_>>,
+    ) -> Result<(), SinkError> {
+        (**self).symbol_at(function_id, name, address, source)
     }
     fn thread(&mut self, thread: &ThreadInfo, name: Option<&str>) -> Result<(), SinkError> {
         (**self).thread(thread, name)

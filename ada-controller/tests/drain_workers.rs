@@ -8,7 +8,7 @@ use ada_atf::TraceReader;
 use ada_atf::schema::event::Payload;
 use ada_controller::{ClockChoice, ControllerBuilder, LaneKind, Report, SessionInfo};
 use ada_registry::fallback::FallbackRecord;
-use ada_registry::{Registry, SlotOwner};
+use ada_registry::{Registry, SlotOwner, SymbolSource};
 use ada_ringpool::{DropOldest, EventKind, IndexRecord, LaneWriter, SegmentStore};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -24,6 +24,8 @@ const WAVES: usize = 3;
 const SLOTLESS: u64 = 25;
 /// Its (claimed) OS thread id: no task of this process has it.
 const SLOTLESS_TID: u64 = 4_000_001;
+/// The source file of the one symbol registered with a location.
+const SOURCE_FILE: &str = "src/worker.rs";
 
 fn record(kind: EventKind, function_id: u64, ts: u64) -> IndexRecord {
     IndexRecord {
@@ -131,8 +133,14 @@ fn run(workers: usize) {
     let reg = running.registry().clone();
     let symbols: Vec<u64> = (0..5)
         .map(|i| {
+            // The last one with a source location, which must reach the stream and the
+            // manifest through the workers' sinks too.
+            let source = (i == 4).then_some(SymbolSource {
+                file: SOURCE_FILE,
+                line: 42,
+            });
             reg.symbols()
-                .register(&format!("fn_{i}"), 0x1000 + i)
+                .register_with_source(&format!("fn_{i}"), 0x1000 + i, source)
                 .unwrap()
         })
         .collect();
@@ -238,6 +246,12 @@ fn check(report: &Report, workers: usize, tids: &[u64], symbols: &[u64]) {
             }
             Some(Payload::SymbolDef(d)) => {
                 defined_symbols.insert(d.function_id);
+                let expected = if d.function_id == symbols[4] {
+                    (SOURCE_FILE, 42)
+                } else {
+                    ("", 0)
+                };
+                assert_eq!((d.file.as_str(), d.line), expected, "{d:?}");
             }
             Some(Payload::FunctionCall(_)) | Some(Payload::FunctionReturn(_)) => {
                 assert!(
@@ -300,6 +314,14 @@ fn check(report: &Report, workers: usize, tids: &[u64], symbols: &[u64]) {
         "each symbol once in the manifest"
     );
     assert!(symbols.iter().all(|s| ids.contains(s)));
+    for entry in &m.symbols {
+        let expected = if entry.function_id == symbols[4] {
+            (Some(SOURCE_FILE), Some(42))
+        } else {
+            (None, None)
+        };
+        assert_eq!((entry.file.as_deref(), entry.line), expected, "{entry:?}");
+    }
 }
 
 #[test]
