@@ -107,6 +107,29 @@ fn a_tracing_program_is_recorded_through_the_layer() {
             1,
             "{name} registered once: {names:?}"
         );
+        // With its callsite's file and line, in the manifest and in the stream's definition.
+        let entry = manifest.symbols.iter().find(|s| s.symbol == name).unwrap();
+        assert!(
+            entry
+                .file
+                .as_deref()
+                .is_some_and(|f| f.ends_with("traced_job.rs"))
+                && entry.line.is_some_and(|l| l > 0),
+            "{name} has its source location: {entry:?}"
+        );
+        let def = reader
+            .events()
+            .filter_map(|ev| match ev.expect("every event decodes").payload {
+                Some(Payload::SymbolDef(d)) if d.function_id == entry.function_id => Some(d),
+                _ => None,
+            })
+            .next()
+            .expect("the stream defines it");
+        assert_eq!(
+            (Some(def.file.as_str()), Some(def.line)),
+            (entry.file.as_deref(), entry.line),
+            "the stream's definition of {name}"
+        );
     }
     assert!(
         names

@@ -2,6 +2,7 @@
 
 use crate::cache::{Site, SiteCache};
 use crate::format::{FieldWriter, MessageBuf};
+use crate::registered::Registered;
 use crate::rules::MarkRules;
 use std::fmt::Write;
 use tracing::span::{Attributes, Id};
@@ -19,6 +20,8 @@ pub struct AdaLayer {
     live: bool,
     rules: MarkRules,
     sites: SiteCache,
+    /// The words registered, so that a callsite is registered once.
+    registered: Registered,
 }
 
 impl AdaLayer {
@@ -32,6 +35,7 @@ impl AdaLayer {
             live,
             rules: MarkRules::default(),
             sites: SiteCache::new(),
+            registered: Registered::new(),
         }
     }
 
@@ -75,10 +79,20 @@ impl AdaLayer {
         self.sites.get_or_insert(meta, || self.register(meta))
     }
 
+    /// Registers the callsite's name with its file and line (once per callsite: see
+    /// `registered.rs`).
     #[cold]
     fn register(&self, meta: &'static Metadata<'static>) -> Site {
+        let name = symbol_name(meta);
+        let (file, line) = (meta.file(), meta.line());
+        let word = self
+            .registered
+            .get_or_register(&name, file, line, || match (file, line) {
+                (Some(file), Some(line)) => ada_agent::register_callsite_at(&name, 0, file, line),
+                _ => ada_agent::register_callsite(&name, 0),
+            });
         Site {
-            word: ada_agent::register_callsite(&symbol_name(meta), 0),
+            word,
             mark: self.rules.matches(meta),
         }
     }
@@ -86,8 +100,8 @@ impl AdaLayer {
 
 /// The name a callsite is registered under in the trace's symbol table: `target::name`. A
 /// span's name is its own (`app::fetch`); an event's is `tracing`'s, `event file:line`
-/// (`app::event src/main.rs:12`). The table holds a name and an address only, so the file
-/// and line of a span are not carried.
+/// (`app::event src/main.rs:12`). Its file and line go beside the name, as the symbol's source
+/// location.
 pub fn symbol_name(meta: &Metadata<'_>) -> String {
     format!("{}::{}", meta.target(), meta.name())
 }

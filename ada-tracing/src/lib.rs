@@ -34,8 +34,9 @@
 //! Callsites: each `tracing` callsite is registered once in the trace's symbol table, when
 //! `tracing` first shows it to the layer (`register_callsite`), as `target::name` (a span:
 //! `app::fetch`; an event: `app::event src/main.rs:12`, `tracing`'s own event name, which
-//! carries the file and line). The symbol table holds a name and an address only, so a span's
-//! file and line are not in the trace. The word and mark verdict are cached per callsite in a
+//! carries the file and line), with the callsite's file and line as the symbol's source
+//! location (`SymbolDef.file`/`line` in the stream, `symbols[].file`/`line` in the manifest,
+//! shown by `ada inspect`). The word and mark verdict are cached per callsite in a
 //! lock-free table keyed by the address of the callsite's `&'static Metadata`: the hot path
 //! looks them up with a few loads, takes no lock and registers nothing.
 //!
@@ -61,10 +62,11 @@
 //!   another key's; a reader returns a site only with a nonzero word, and a key's site is
 //!   complete (word and the verdict beside its key);
 //! - a lookup may miss a key that is there (a stale key of 0, or the word not yet seen): the
-//!   caller then inserts, registering the name a second time, the race
-//!   [`ada_agent::Callsite`] accepts too (the loser's symbol-table entry names the same
-//!   callsite and is never referenced again); two threads inserting one key at once may also
-//!   each use their own word. Both words name the callsite, so every record stays correct;
+//!   caller then inserts, making the site a second time. The layer makes a site through a
+//!   map of the words it registered (`registered.rs`), which gives a callsite registered
+//!   before its first word, so the racers get the same word and the trace one symbol-table
+//!   entry (`tracing` lets threads use a callsite while another is still registering it, so
+//!   this race is common when threads start together);
 //! - a key is in the table or in the overflow map, never both: it goes to the map only when
 //!   every entry of its probe sequence holds another key, and entries are never freed. The
 //!   map keeps the first site inserted for a key, and every insertion of it returns that one.
@@ -94,6 +96,8 @@ mod cache;
 mod format;
 #[cfg(not(any(loom, shuttle)))]
 mod layer;
+#[cfg(not(any(loom, shuttle)))]
+mod registered;
 #[cfg(not(any(loom, shuttle)))]
 mod rules;
 #[doc(hidden)]
