@@ -102,7 +102,7 @@ fn write_events(root: &Path) -> TraceWriter {
         call(1, 100, 1, 1),
         call(2, 110, 6, 1),
         call(1, 200, 2, 2),
-        EventRef::symbol_def(T + 205, 7, "helper", 0x1007, ""),
+        EventRef::symbol_def(T + 205, 7, "helper", 0x1007, "").at_source("src/helper.rs", 12),
         call(2, 210, 7, 2),
         ret(1, 300, 2, 2),
         ret(2, 310, 7, 2),
@@ -159,7 +159,11 @@ fn summary() -> TraceSummary {
             symbol(3, "compute"),
             symbol(4, "finish"),
             symbol(5, "tail"),
-            symbol(6, "work"),
+            SymbolEntry {
+                file: Some("src/work.rs".into()),
+                line: Some(40),
+                ..symbol(6, "work")
+            },
         ],
         ..TraceSummary::default()
     }
@@ -243,6 +247,20 @@ fn tracks_slices_losses_and_windows_decode_with_perfettos_schema() {
         ]
     );
     assert_eq!(slices_on(&d, t3.uuid), [sl("work", 810, 820, 0, None)]);
+    // A function with a source location (in the manifest, or in the stream's definition)
+    // refers to one interned `SourceLocation` from each of its slices; the others to none.
+    let sources = |name: &str| -> Vec<Option<(String, u32, String)>> {
+        d.events
+            .iter()
+            .filter(|e| e.kind == "TYPE_SLICE_BEGIN" && e.name.as_deref() == Some(name))
+            .map(|e| e.source.clone())
+            .collect()
+    };
+    let work = Some(("src/work.rs".to_owned(), 40, "work".to_owned()));
+    assert_eq!(sources("work"), [work.clone(), work]);
+    let helper = Some(("src/helper.rs".to_owned(), 12, "helper".to_owned()));
+    assert_eq!(sources("helper"), [helper]);
+    assert_eq!(sources("parse"), [None]);
     let parse = &d.slices_named("parse")[0];
     assert_eq!(parse.args["registers.rax"], "0x2a", "return registers");
     assert_eq!(parse.args["address"], "0x1002");

@@ -57,6 +57,8 @@ pub struct TrackEvent {
     pub counter: Option<i64>,
     /// Debug annotations, values as text (pointers as `0x…`).
     pub args: BTreeMap<String, String>,
+    /// The interned source location it refers to: file, line, function name.
+    pub source: Option<(String, u32, String)>,
 }
 
 /// A slice, begin and end matched by replaying its track's stack.
@@ -236,6 +238,7 @@ pub fn decode(bytes: &[u8]) -> Decoded {
     let mut names: HashMap<u64, String> = HashMap::new();
     let mut categories: HashMap<u64, String> = HashMap::new();
     let mut arg_names: HashMap<u64, String> = HashMap::new();
+    let mut sources: HashMap<u64, (String, u32, String)> = HashMap::new();
     let mut sequence = None;
     for (i, p) in packets.iter().enumerate() {
         let p: &dyn MessageDyn = &**p;
@@ -280,6 +283,18 @@ pub fn decode(bytes: &[u8]) -> Decoded {
                     if let Some(old) = table.insert(iid, name.clone()) {
                         panic!("packet {i}: {field} iid {iid} redefined ({old:?} -> {name:?})");
                     }
+                }
+            }
+            for e in each_msg(&*d, "source_locations") {
+                let iid = u64_of(get(&*e, "iid")).expect("a source location's iid");
+                assert_ne!(iid, 0, "iid 0 is invalid");
+                let at = (
+                    str_of(get(&*e, "file_name")).expect("a source location's file"),
+                    u64_of(get(&*e, "line_number")).expect("a source location's line") as u32,
+                    str_of(get(&*e, "function_name")).expect("a source location's function"),
+                );
+                if let Some(old) = sources.insert(iid, at.clone()) {
+                    panic!("packet {i}: source location iid {iid} redefined ({old:?} -> {at:?})");
                 }
             }
         }
@@ -362,6 +377,17 @@ pub fn decode(bytes: &[u8]) -> Decoded {
                         .clone()
                 })
                 .collect();
+            let source = u64_of(get(e, "source_location_iid")).map(|iid| {
+                assert_ne!(
+                    flags & NEEDS,
+                    0,
+                    "packet {i} uses interned source locations"
+                );
+                sources
+                    .get(&iid)
+                    .unwrap_or_else(|| panic!("packet {i}: source location iid {iid} not defined"))
+                    .clone()
+            });
             let annotations = each_msg(e, "debug_annotations");
             if !annotations.is_empty() {
                 assert_ne!(flags & NEEDS, 0, "packet {i} uses interned argument names");
@@ -379,6 +405,7 @@ pub fn decode(bytes: &[u8]) -> Decoded {
                 categories: cats,
                 counter: i64_of(get(e, "counter_value")),
                 args,
+                source,
             });
         }
     }

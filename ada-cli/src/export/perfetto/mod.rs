@@ -9,7 +9,7 @@
 //! |---|---|
 //! | the trace's process (manifest `pid`, else the `N` of a `pid_N` directory, else 0), and each other pid a thread names | a process track: `TrackDescriptor` with `ProcessDescriptor` (`pid`, `process_name` = the executable's file name, `cmdline` from `TraceStart`) |
 //! | each thread (manifest `threads[]`, `ThreadDef`, or its first event) | a thread track, child of its process's: `ThreadDescriptor` `pid`, `tid` (the OS thread id when the trace knows it and it fits an `int32`, else the ATF `thread_id`), `thread_name`; written again when a later `ThreadDef` names it |
-//! | `FunctionCall` on the index lane | `TYPE_SLICE_BEGIN` on the thread's track, name = the function's name (as the Chrome export names it: symbol, trace name, module symbol, `module+0x…`, `fn#<id>`), category `function`, args `id`, `address` (pointer), `function_id`, `depth`, `registers.<reg>`, `stack_bytes` |
+//! | `FunctionCall` on the index lane | `TYPE_SLICE_BEGIN` on the thread's track, name = the function's name (as the Chrome export names it: symbol, trace name, module symbol, `module+0x…`, `fn#<id>`), category `function`, args `id`, `address` (pointer), `function_id`, `depth`, `registers.<reg>`, `stack_bytes`; when the trace gives the function a source location (`SymbolDef.file`/`line`: a `tracing` span), `source_location_iid`, an interned `SourceLocation` (`file_name`, `line_number`, `function_name`) |
 //! | `FunctionReturn` on the index lane, closing the call on top | `TYPE_SLICE_END`, args `id`, `registers.<reg>` (return registers) |
 //! | a slice closed by the exporter ([`nesting`](super::nesting): a return of an outer function, a loss, the trace's end) | `TYPE_SLICE_END` with arg `cut` = `unwound`, `loss` or `trace end` |
 //! | `FunctionReturn` whose call is not open (lost) | no slice end; an instant `orphan return`, args `function` (its name), `id` |
@@ -472,7 +472,7 @@ impl<'w> Exporter<'w> {
         for (function_id, name) in open {
             self.nesting.call(thread_id, function_id, from_ns);
             let args = vec![DebugAnnotation::string("cut_start", "selection start")];
-            self.begin(from_ns, track, &name, "function", args)?;
+            self.begin_call(from_ns, track, function_id, &name, args)?;
         }
         Ok(())
     }
@@ -596,6 +596,7 @@ impl<'w> Exporter<'w> {
             name: Some(name),
             category: Some(category),
             args,
+            source: None,
         })
     }
 
@@ -607,6 +608,36 @@ impl<'w> Exporter<'w> {
         category: &'static str,
         args: Vec<DebugAnnotation>,
     ) -> io::Result<()> {
+        self.begin_at(ts, track, name, category, args, None)
+    }
+
+    /// The slice of a call of `function_id`, with the function's source location when the
+    /// trace has one.
+    fn begin_call(
+        &mut self,
+        ts: u64,
+        track: u64,
+        function_id: u64,
+        name: &str,
+        args: Vec<DebugAnnotation>,
+    ) -> io::Result<()> {
+        let at = self
+            .names
+            .symbol(function_id)
+            .and_then(|s| s.source.as_ref());
+        let source = self.seq.source(function_id, name, at);
+        self.begin_at(ts, track, name, "function", args, source)
+    }
+
+    fn begin_at(
+        &mut self,
+        ts: u64,
+        track: u64,
+        name: &str,
+        category: &'static str,
+        args: Vec<DebugAnnotation>,
+        source: Option<u64>,
+    ) -> io::Result<()> {
         self.stats.slice_begins += 1;
         self.seq.event(Ev {
             ts,
@@ -615,6 +646,7 @@ impl<'w> Exporter<'w> {
             name: Some(name),
             category: Some(category),
             args,
+            source,
         })
     }
 
@@ -627,6 +659,7 @@ impl<'w> Exporter<'w> {
             name: None,
             category: None,
             args,
+            source: None,
         })
     }
 
@@ -770,7 +803,7 @@ impl<'w> Exporter<'w> {
                     self.instant(ts, track, &name, "function", args)?;
                 } else {
                     self.nesting.call(tid, ev.function_id, ts);
-                    self.begin(ts, track, &name, "function", args)?;
+                    self.begin_call(ts, track, ev.function_id, &name, args)?;
                 }
             }
             Payload::FunctionReturn(r) => {

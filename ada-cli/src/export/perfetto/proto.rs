@@ -146,6 +146,10 @@ pub struct TrackEvent {
     /// `int64 counter_value = 30` (oneof `counter_value_field`).
     #[prost(int64, optional, tag = "30")]
     pub counter_value: Option<i64>,
+    /// `uint64 source_location_iid = 34` (oneof `source_location_field`; interned
+    /// `SourceLocation`): where the function the slice runs is defined.
+    #[prost(uint64, optional, tag = "34")]
+    pub source_location_iid: Option<u64>,
 }
 
 /// `message DebugAnnotation` (`track_event/debug_annotation.proto`): one argument.
@@ -235,6 +239,9 @@ pub struct InternedData {
     /// `repeated DebugAnnotationName debug_annotation_names = 3`.
     #[prost(message, repeated, tag = "3")]
     pub debug_annotation_names: Vec<Interned>,
+    /// `repeated SourceLocation source_locations = 4`.
+    #[prost(message, repeated, tag = "4")]
+    pub source_locations: Vec<SourceLocation>,
 }
 
 impl InternedData {
@@ -243,7 +250,26 @@ impl InternedData {
         self.event_categories.is_empty()
             && self.event_names.is_empty()
             && self.debug_annotation_names.is_empty()
+            && self.source_locations.is_empty()
     }
+}
+
+/// `message SourceLocation` (`track_event/source_location.proto`): an interned place in the
+/// source.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SourceLocation {
+    /// `optional uint64 iid = 1`.
+    #[prost(uint64, optional, tag = "1")]
+    pub iid: Option<u64>,
+    /// `optional string file_name = 2`.
+    #[prost(string, optional, tag = "2")]
+    pub file_name: Option<String>,
+    /// `optional string function_name = 3`.
+    #[prost(string, optional, tag = "3")]
+    pub function_name: Option<String>,
+    /// `optional uint32 line_number = 4`.
+    #[prost(uint32, optional, tag = "4")]
+    pub line_number: Option<u32>,
 }
 
 /// `message EventName` and `message EventCategory` (`track_event/track_event.proto`) and

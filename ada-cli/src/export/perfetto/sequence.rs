@@ -10,17 +10,19 @@
 //!   always defined before (or in) its first use.
 //!
 //! Event names, categories and argument (debug annotation) names are interned: each distinct
-//! string is written once, with its id, and referred to by the id after that.
+//! string is written once, with its id, and referred to by the id after that. So are the
+//! source locations of functions that have one (a `tracing` span's file and line), one per
+//! function id ([`Sequence::source`]), written with the first event that refers to it.
 //!
-//! Memory: the interning tables, one entry per distinct string.
+//! Memory: the interning tables, one entry per distinct string or located function.
 
 use std::collections::HashMap;
 use std::io::{self, Write};
 
 use super::proto::{
     DebugAnnotation, Interned, InternedData, SEQ_INCREMENTAL_STATE_CLEARED,
-    SEQ_NEEDS_INCREMENTAL_STATE, TracePacket, TrackDescriptor, TrackEvent, TrackEventType,
-    write_packet,
+    SEQ_NEEDS_INCREMENTAL_STATE, SourceLocation, TracePacket, TrackDescriptor, TrackEvent,
+    TrackEventType, write_packet,
 };
 
 /// The `trusted_packet_sequence_id` of every packet.
@@ -53,6 +55,8 @@ pub struct Ev<'a> {
     pub category: Option<&'static str>,
     /// Its arguments.
     pub args: Vec<DebugAnnotation>,
+    /// The interned source location of the function it runs ([`Sequence::source`]).
+    pub source: Option<u64>,
 }
 
 /// The sequence being written (see the [module docs](self)).
@@ -62,6 +66,10 @@ pub struct Sequence<'w> {
     names: HashMap<String, u64>,
     categories: HashMap<&'static str, u64>,
     arg_names: HashMap<String, u64>,
+    /// Function id to the iid of its source location.
+    sources: HashMap<u64, u64>,
+    /// Source locations interned but not yet written: they go with the next event.
+    new_sources: Vec<SourceLocation>,
     started: bool,
     /// Packets written.
     pub packets: u64,
@@ -76,6 +84,8 @@ impl<'w> Sequence<'w> {
             names: HashMap::new(),
             categories: HashMap::new(),
             arg_names: HashMap::new(),
+            sources: HashMap::new(),
+            new_sources: Vec::new(),
             started: false,
             packets: 0,
         }
@@ -84,6 +94,30 @@ impl<'w> Sequence<'w> {
     /// Distinct event names interned.
     pub fn interned_names(&self) -> usize {
         self.names.len()
+    }
+
+    /// The iid of the source location of function `function_id` (named `name`): `file`:`line`,
+    /// interned on its first use; `None` when the function has no location. Pass the iid to the
+    /// next [`Sequence::event`], which writes a new entry in its packet.
+    pub fn source(
+        &mut self,
+        function_id: u64,
+        name: &str,
+        at: Option<&ada_atf::SourceLocation>,
+    ) -> Option<u64> {
+        if let Some(&iid) = self.sources.get(&function_id) {
+            return Some(iid);
+        }
+        let at = at?;
+        let iid = self.sources.len() as u64 + 1;
+        self.sources.insert(function_id, iid);
+        self.new_sources.push(SourceLocation {
+            iid: Some(iid),
+            file_name: Some(at.file.clone()),
+            function_name: Some(name.to_owned()),
+            line_number: Some(at.line),
+        });
+        Some(iid)
     }
 
     fn write(&mut self, mut p: TracePacket, needs_state: bool) -> io::Result<()> {
@@ -117,7 +151,10 @@ impl<'w> Sequence<'w> {
 
     /// Writes one event, interning its name and category (new entries go in the same packet).
     pub fn event(&mut self, mut ev: Ev<'_>) -> io::Result<()> {
-        let mut interned = InternedData::default();
+        let mut interned = InternedData {
+            source_locations: std::mem::take(&mut self.new_sources),
+            ..InternedData::default()
+        };
         for arg in &mut ev.args {
             let Some(name) = arg.name.take() else {
                 continue;
@@ -162,7 +199,11 @@ impl<'w> Sequence<'w> {
                 vec![iid]
             }
         };
-        let needs_state = name_iid.is_some() || !category_iids.is_empty() || !ev.args.is_empty();
+        let needs_state = name_iid.is_some()
+            || !category_iids.is_empty()
+            || !ev.args.is_empty()
+            || ev.source.is_some()
+            || !interned.is_empty();
         let p = TracePacket {
             timestamp: Some(ev.ts),
             interned_data: (!interned.is_empty()).then_some(interned),
@@ -173,6 +214,7 @@ impl<'w> Sequence<'w> {
                 name_iid,
                 track_uuid: Some(ev.track),
                 counter_value: None,
+                source_location_iid: ev.source,
             }),
             ..TracePacket::default()
         };
