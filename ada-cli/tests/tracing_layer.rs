@@ -223,4 +223,41 @@ fn a_tracing_program_is_recorded_through_the_layer() {
         messages.iter().all(|m| !m.contains("item done")),
         "item events are outside the window: {messages:?}"
     );
+
+    // The Chrome export shows each span's source location on its `B` events (the same for
+    // every call, so viewers still merge the calls).
+    let json = out.path().join("trace.json");
+    let export = ada()
+        .args(["export", "--chrome"])
+        .arg(trace_dir(out.path()))
+        .arg("-o")
+        .arg(&json)
+        .output()
+        .expect("run ada export");
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).expect("the export is JSON");
+    let worker = span("worker");
+    let begins: Vec<&serde_json::Value> = json["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "B" && e["name"] == worker.as_str())
+        .collect();
+    assert_eq!(begins.len(), workers, "one B per worker span");
+    let line = manifest
+        .symbols
+        .iter()
+        .find(|s| s.symbol == worker)
+        .and_then(|s| s.line)
+        .unwrap();
+    for b in begins {
+        let file = b["args"]["file"].as_str().unwrap_or_default();
+        assert!(file.ends_with("traced_job.rs"), "{b}");
+        assert_eq!(b["args"]["line"], line, "{b}");
+    }
 }

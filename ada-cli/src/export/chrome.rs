@@ -9,7 +9,7 @@
 //!
 //! | ATF event | trace event |
 //! |---|---|
-//! | `FunctionCall` (index lane) | `"ph":"B"`, name = symbol (else the trace's name for `function_id`, from trace.json or a `SymbolDef` before it, else — an address in a module the trace recorded for the thread's process (`loadedModules`) — the function's name from the module's file, else `module+0x<offset>`, else, in a process with recorded modules, the hex address, else `fn#<id>`: see [`crate::symbolize`]), args only what is the same for every call of the function: `address` (hex), `function_id` (so viewers that merge frames by name and args, such as speedscope, merge the calls of a function) |
+//! | `FunctionCall` (index lane) | `"ph":"B"`, name = symbol (else the trace's name for `function_id`, from trace.json or a `SymbolDef` before it, else — an address in a module the trace recorded for the thread's process (`loadedModules`) — the function's name from the module's file, else `module+0x<offset>`, else, in a process with recorded modules, the hex address, else `fn#<id>`: see [`crate::symbolize`]), args only what is the same for every call of the function: `address` (hex), `function_id`, and `file` and `line` when the trace gives the function a source location (a `tracing` span) (so viewers that merge frames by name and args, such as speedscope, merge the calls of a function) |
 //! | `FunctionReturn` (index lane) | `"ph":"E"` with its call's name and no args; a return whose call is not open is not an `E` (see *Balanced slices*) |
 //! | either, from the detail lane (`lane` 1) | an instant (`"ph":"i"`) with the same name, args: the per-call detail, `id`, `address`, `function_id`, `depth`, `lane`, `registers` (hex), `stack_bytes` |
 //! | `Custom` (`mark`, `message`, `exception`, ...) | instant `"ph":"i","s":"t"` named after the kind, args: `text` (or `bytes` and `hex` when not UTF-8) |
@@ -613,12 +613,14 @@ fn slice_item(
     };
     let key = slices::key(ev.function_id, address);
     // A function's name is worked out once, at its first call (a return takes its call's).
-    let name = if slices.knows(key) {
-        String::new()
+    let (name, source) = if slices.knows(key) {
+        (String::new(), None)
     } else {
-        namer
+        let name = namer
             .name(symbol, ev.function_id, address, ev.thread_id, names)
-            .into_owned()
+            .into_owned();
+        let source = names.symbol(ev.function_id).and_then(|s| s.source.clone());
+        (name, source)
     };
     Some(Item {
         ts,
@@ -628,6 +630,7 @@ fn slice_item(
         name,
         address,
         function_id: ev.function_id,
+        source,
     })
 }
 

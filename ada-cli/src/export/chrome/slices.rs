@@ -20,6 +20,7 @@
 //! Memory: per thread, its open calls, and for out-of-order threads up to [`REORDER_WINDOW`]
 //! held items (each about 80 bytes); per function, its name.
 
+use ada_atf::SourceLocation;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::io::{self, Write};
@@ -59,6 +60,9 @@ pub(super) struct Item {
     pub address: u64,
     /// The function's id (for calls; 0 = none).
     pub function_id: u64,
+    /// Where the function is defined, when the trace says (taken, like `name`, at its first
+    /// call only).
+    pub source: Option<SourceLocation>,
 }
 
 impl Item {
@@ -72,6 +76,7 @@ impl Item {
             name: String::new(),
             address: 0,
             function_id: 0,
+            source: None,
         }
     }
 }
@@ -108,6 +113,7 @@ struct Function {
     name: String,
     address: u64,
     function_id: u64,
+    source: Option<SourceLocation>,
 }
 
 /// One open slice.
@@ -253,6 +259,7 @@ impl Slices {
                     name: item.name,
                     address: item.address,
                     function_id: item.function_id,
+                    source: item.source,
                 });
                 if let Some(t) = self.threads.get_mut(&thread_id) {
                     t.open.push(Open {
@@ -367,6 +374,10 @@ impl Slices {
             args.hex("address", f.address)?;
             if f.function_id != 0 {
                 args.int("function_id", f.function_id)?;
+            }
+            if let Some(at) = &f.source {
+                args.str("file", &at.file)?;
+                args.int("line", at.line)?;
             }
         }
         if let Some(reason) = cut {
