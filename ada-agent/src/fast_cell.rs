@@ -43,6 +43,8 @@ pub(crate) fn with_fast<R>(f: impl FnOnce(&Fast) -> R) -> R {
 ))]
 #[inline(always)]
 fn cell_address() -> *mut *mut core::ffi::c_void {
+    // SAFETY: src/fast_cell.c defines `ada_agent_fast` as a `__thread void *` with exactly this
+    // type; only its address is taken (in the `asm!` below), never its value read from Rust.
     unsafe extern "C" {
         /// The cell (src/fast_cell.c), an initial-exec TLS variable.
         static ada_agent_fast: *mut core::ffi::c_void;
@@ -71,6 +73,8 @@ fn cell_address() -> *mut *mut core::ffi::c_void {
 ))]
 #[inline(always)]
 fn cell_address() -> *mut *mut core::ffi::c_void {
+    // SAFETY: src/fast_cell.c defines `void **ada_agent_fast_cell(void)` with exactly this
+    // signature (no arguments, a pointer to a `void *` returned).
     unsafe extern "C" {
         /// The address of the calling thread's cell (src/fast_cell.c).
         fn ada_agent_fast_cell() -> *mut *mut core::ffi::c_void;

@@ -100,7 +100,13 @@ pub fn check_source(text: &str) -> Vec<Violation> {
             rule: Rule::ModuleDoc,
         });
     }
-    let unsafe_forms = [concat!("unsafe", " {"), concat!("unsafe", " impl")];
+    // Blocks, impls and foreign blocks (whose declarations the compiler takes on trust); an
+    // `unsafe extern "C" fn` is a function, documented by its `# Safety` section instead.
+    let unsafe_forms = [
+        concat!("unsafe", " {"),
+        concat!("unsafe", " impl"),
+        concat!("unsafe", " extern \"C\" {"),
+    ];
     for (i, line) in lines.iter().enumerate() {
         for m in markers() {
             if line.contains(m) {
@@ -357,6 +363,20 @@ mod tests {
         );
         // A long comment block counts from anywhere in it.
         assert_eq!(at("// SAFETY: a\n// b\n// c\n// d\n#[allow(x)]\n"), CLEAN);
+        // A foreign block needs one too; an `unsafe extern "C" fn` does not.
+        let foreign = concat!("unsafe", " extern \"C\" {\n    fn g();\n}\n");
+        assert_eq!(
+            rules(&format!("//! Doc.\n{foreign}")),
+            [(2, Rule::UndocumentedUnsafe)]
+        );
+        assert_eq!(
+            rules(&format!(
+                "//! Doc.\n// SAFETY: g is defined in g.c so.\n{foreign}"
+            )),
+            CLEAN
+        );
+        let function = concat!("pub unsafe", " extern \"C\" fn f(p: *const u8) {}\n");
+        assert_eq!(rules(&format!("//! Doc.\n{function}")), CLEAN);
         // `unsafe` in a comment is not code.
         assert_eq!(rules(&format!("//! Doc.\n// {block}\n")), CLEAN);
     }
