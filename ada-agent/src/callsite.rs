@@ -76,9 +76,8 @@ impl Callsite {
     }
 
     /// Registers `name` at `address` (defined at `source`, if given) in the global agent's
-    /// symbol table and asks the marking
-    /// policy whether a symbol trigger fires for it: the packed word, or 0 when the process is
-    /// not traced.
+    /// symbol table and asks the marking policy whether a symbol trigger fires for it: the
+    /// packed word, or 0 when the process is not traced.
     pub(crate) fn register_name(name: &str, address: u64, source: Option<SymbolSource<'_>>) -> u64 {
         if crate::global::quiet() == crate::global::UNTRACED {
             // Known untraced: nothing to register (and no lazy-initialisation check to make).

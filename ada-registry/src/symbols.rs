@@ -427,11 +427,10 @@ impl<'a> SymbolTableRef<'a> {
                 && !s.file.contains('\0')
                 && name.len() + 1 + s.file.len() <= MAX_SYMBOL_NAME
         });
-        let (file, line): (&[u8], u32) = match source {
-            Some(s) => (s.file.as_bytes(), s.line),
-            None => (&[], 0),
+        let (separator, file, line): (&[u8], &[u8], u32) = match source {
+            Some(s) => (b"\0", s.file.as_bytes(), s.line),
+            None => (b"", b"", 0),
         };
-        let separator: &[u8] = if source.is_some() { b"\0" } else { b"" };
         let len = name.len() + separator.len() + file.len();
         let cap = self.entries.len() as u64;
         // Relaxed: the RMW alone makes the index unique; the entry is published by its state.

@@ -621,11 +621,10 @@ impl<'w> Exporter<'w> {
         name: &str,
         args: Vec<DebugAnnotation>,
     ) -> io::Result<()> {
-        let at = self
-            .names
-            .symbol(function_id)
-            .and_then(|s| s.source.as_ref());
-        let source = self.seq.source(function_id, name, at);
+        let names = &self.names;
+        let source = self.seq.source(function_id, name, || {
+            names.symbol(function_id).and_then(|s| s.source.as_ref())
+        });
         self.begin_at(ts, track, name, "function", args, source)
     }
 

@@ -66,10 +66,13 @@ pub struct Sequence<'w> {
     names: HashMap<String, u64>,
     categories: HashMap<&'static str, u64>,
     arg_names: HashMap<String, u64>,
-    /// Function id to the iid of its source location.
-    sources: HashMap<u64, u64>,
+    /// Function id to the iid of its source location (`None`: it has none), so each call
+    /// after a function's first costs one lookup.
+    sources: HashMap<u64, Option<u64>>,
     /// Source locations interned but not yet written: they go with the next event.
     new_sources: Vec<SourceLocation>,
+    /// Source locations interned so far (the last iid given).
+    located: u64,
     started: bool,
     /// Packets written.
     pub packets: u64,
@@ -86,6 +89,7 @@ impl<'w> Sequence<'w> {
             arg_names: HashMap::new(),
             sources: HashMap::new(),
             new_sources: Vec::new(),
+            located: 0,
             started: false,
             packets: 0,
         }
@@ -96,28 +100,31 @@ impl<'w> Sequence<'w> {
         self.names.len()
     }
 
-    /// The iid of the source location of function `function_id` (named `name`): `file`:`line`,
-    /// interned on its first use; `None` when the function has no location. Pass the iid to the
-    /// next [`Sequence::event`], which writes a new entry in its packet.
-    pub fn source(
+    /// The iid of the source location of function `function_id` (named `name`): what `at`
+    /// gives at the function's first call (asked once per function: the trace's definitions
+    /// precede their first use), interned then; `None` when the function has no location.
+    /// Pass the iid to the next [`Sequence::event`], which writes a new entry in its packet.
+    pub fn source<'n>(
         &mut self,
         function_id: u64,
         name: &str,
-        at: Option<&ada_atf::SourceLocation>,
+        at: impl FnOnce() -> Option<&'n ada_atf::SourceLocation>,
     ) -> Option<u64> {
         if let Some(&iid) = self.sources.get(&function_id) {
-            return Some(iid);
+            return iid;
         }
-        let at = at?;
-        let iid = self.sources.len() as u64 + 1;
-        self.sources.insert(function_id, iid);
-        self.new_sources.push(SourceLocation {
-            iid: Some(iid),
-            file_name: Some(at.file.clone()),
-            function_name: Some(name.to_owned()),
-            line_number: Some(at.line),
+        let iid = at().map(|at| {
+            self.located += 1;
+            self.new_sources.push(SourceLocation {
+                iid: Some(self.located),
+                file_name: Some(at.file.clone()),
+                function_name: Some(name.to_owned()),
+                line_number: Some(at.line),
+            });
+            self.located
         });
-        Some(iid)
+        self.sources.insert(function_id, iid);
+        iid
     }
 
     fn write(&mut self, mut p: TracePacket, needs_state: bool) -> io::Result<()> {
